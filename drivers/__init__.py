@@ -1,0 +1,1 @@
+"""Instrument drivers (PyVISA, pyserial) implementing the protocols of lab.hal."""

@@ -1,0 +1,1 @@
+"""Live window and replay (PyQt6 + pyqtgraph)."""

@@ -1,0 +1,116 @@
+"""Bias voltage to update probability p: a monotone calibration curve.
+
+Each edge steps when its local oscillator is above the global bias at the clock
+pulse, so p falls as the bias rises. A `Calibration` is a table of (bias, p)
+points with p non-increasing in bias, interpolated linearly both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import isotonic_regression
+
+
+class CalibrationError(ValueError):
+    """A calibration table that cannot be used (not monotone, p outside [0, 1], ...)."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """p(bias): ``bias`` (K,) strictly increasing V, ``p`` (K,) non-increasing in [0, 1]."""
+
+    bias: np.ndarray
+    p: np.ndarray
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        bias = np.asarray(self.bias, dtype=float)
+        p = np.asarray(self.p, dtype=float)
+        where = f" ({self.source})" if self.source else ""
+        if bias.ndim != 1 or bias.shape != p.shape or len(bias) < 2:
+            raise CalibrationError(
+                f"calibration{where}: need >= 2 (bias, p) points of equal length"
+            )
+        if np.any(np.diff(bias) <= 0):
+            i = int(np.flatnonzero(np.diff(bias) <= 0)[0])
+            raise CalibrationError(
+                f"calibration{where}: bias must increase, "
+                f"but {bias[i + 1]:g} V follows {bias[i]:g} V"
+            )
+        if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
+            raise CalibrationError(f"calibration{where}: every p must lie in [0, 1]")
+        if np.any(np.diff(p) > 0):
+            i = int(np.flatnonzero(np.diff(p) > 0)[0])
+            raise CalibrationError(
+                f"calibration{where}: not monotone: p rises from {p[i]:g} to {p[i + 1]:g} "
+                f"between {bias[i]:g} V and {bias[i + 1]:g} V"
+            )
+        object.__setattr__(self, "bias", bias)
+        object.__setattr__(self, "p", p)
+
+    @classmethod
+    def linear(cls, bias_p1: float, bias_p0: float, source: str = "linear") -> Calibration:
+        """p = 1 at ``bias_p1`` falling linearly to p = 0 at ``bias_p0`` (V)."""
+        return cls(np.array([bias_p1, bias_p0]), np.array([1.0, 0.0]), source)
+
+    def p_at(self, volts: float | np.ndarray) -> np.ndarray:
+        """Update probability at bias ``volts`` (clamped to the table's ends)."""
+        return np.interp(volts, self.bias, self.p)
+
+    def volts_for(self, p: float) -> float:
+        """The bias (V) giving update probability ``p``.
+
+        p at or above the table's maximum returns the lowest bias of that plateau's far
+        end (the table's first point), so p = 1 sits deep inside the always-on region.
+        """
+        p_max, p_min = self.p[0], self.p[-1]
+        if not p_min <= p <= p_max:
+            raise CalibrationError(
+                f"p = {p} is outside what this calibration reaches [{p_min:g}, {p_max:g}]"
+            )
+        if p == p_max:
+            return float(self.bias[0])
+        if p == p_min:
+            return float(self.bias[-1])
+        # inside a strictly falling part: interpolate on -p (ascending)
+        return float(np.interp(-p, -self.p, self.bias))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bias": self.bias.tolist(), "p": self.p.tolist(), "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        return cls(np.asarray(data["bias"]), np.asarray(data["p"]), str(data.get("source", "")))
+
+
+def measure_p(update_masks: np.ndarray) -> tuple[float, float]:
+    """Mean update probability and its binomial standard error from masks (steps, E)."""
+    masks = np.asarray(update_masks, dtype=bool)
+    p = float(masks.mean())
+    return p, float(np.sqrt(max(p * (1 - p), 1e-12) / masks.size))
+
+
+def edge_correlation(update_masks: np.ndarray) -> float:
+    """Mean Pearson correlation between the update sequences of distinct edges.
+
+    ``update_masks`` (steps, E) bool. NaN if any edge never or always updates.
+    """
+    masks = np.asarray(update_masks, dtype=float)
+    if np.any(masks.std(axis=0) == 0):
+        return float("nan")
+    corr = np.corrcoef(masks.T)
+    off = ~np.eye(len(corr), dtype=bool)
+    return float(corr[off].mean())
+
+
+def monotone_fit(bias: Sequence[float], p: Sequence[float]) -> Calibration:
+    """Fit a non-increasing curve (isotonic regression) to measured (bias V, p) points."""
+    order = np.argsort(bias)
+    x = np.asarray(bias, dtype=float)[order]
+    y = np.asarray(p, dtype=float)[order]
+    fitted = isotonic_regression(y, increasing=False).x
+    return Calibration(x, np.clip(fitted, 0.0, 1.0), source="measured")

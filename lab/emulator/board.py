@@ -1,0 +1,154 @@
+"""The emulated twin board: two resistor networks of digipots, comparators, oscillators.
+
+Twin 0 is the free twin, twin 1 the clamped twin. The board holds what the DAQ
+applies to each node, solves each twin's Kirchhoff state on demand (cached until
+something changes), and on a clock edge lets every enabled edge step its digipot
+pair with the discrete rule of `lab.learning` (the same code the studies use).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lab.calibration import Calibration
+from lab.emulator.components import Converter, Digipots, NormalStream, Oscillators
+from lab.emulator.config import EmulatorConfig
+from lab.learning import SIGMA_MAX, code_resistance, discrete_direction, step_codes, update_mask
+from lab.network import Network, Solver
+
+FREE, CLAMPED = 0, 1
+
+
+class EmulatedBoard:
+    """State and physics of the emulated board. Node indices here are 0-based."""
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, network: Network | None = None
+    ) -> None:
+        self.config = config = config or EmulatorConfig()
+        self.network = network or Network.from_name(config.network, seed=config.seed)
+        n_edges, n_nodes = self.network.n_edges, self.network.n_nodes
+        parts = np.random.default_rng([config.seed, 0])  # part values, fixed at "manufacture"
+        self.rng = np.random.default_rng([config.seed, 1])  # ideal enables
+        self.noise = NormalStream(np.random.default_rng([config.seed, 2]))  # ADC noise, jitter
+        self.pots = Digipots.draw(config, n_edges, parts)
+        self.sigma = (
+            parts.uniform(0.0, config.sigma_max, n_edges) if config.sigma_max else np.zeros(n_edges)
+        )
+        self.oscillators = Oscillators.draw(config, n_edges, parts)
+        self.codes = np.full(n_edges, config.initial_code, dtype=np.int16)
+        self._k = 1.0 / self.resistance()  # (2, E) conductances, S; updated on every step
+        self._incidence = (
+            self.network.incidence.toarray()
+            if n_edges * n_nodes <= 1 << 20
+            else self.network.incidence
+        )
+        self.dac = Converter(*config.converter_range, config.dac_bits)
+        self.adc = Converter(*config.converter_range, config.adc_bits, config.adc_noise)
+        self.bias = config.osc_high + 0.5  # safe: no oscillator reaches it, p = 0
+        self.pulses = 0
+        self.applied = np.zeros((2, n_nodes))
+        self.driven = np.zeros((2, n_nodes), dtype=bool)
+        self._driven_sets: list[set[int]] = [set(), set()]
+        self.last_mask = np.zeros(n_edges, dtype=bool)
+        self.last_direction = np.zeros(n_edges, dtype=np.int8)
+        self._solvers: list[Solver | None] = [None, None]
+        self._volts: list[np.ndarray | None] = [None, None]
+        self._prev: list[np.ndarray | None] = [None, None]
+        self._settle = (
+            math.exp(-config.settle_wait / config.settle_tau) if config.settle_tau else 0.0
+        )
+        self._nominal = Calibration.linear(config.osc_low, config.osc_high, "ideal oscillator")
+        self._nominal_bias, self._nominal_p = float("nan"), 0.0
+
+    # -- what the DAQ does -----------------------------------------------------------------
+    def drive(self, twin: int, nodes: np.ndarray, volts: list[float]) -> None:
+        """Hold 0-based ``nodes`` (n,) of ``twin`` at ``volts`` (n values) through the DAC."""
+        self.applied[twin, nodes] = self.dac.convert(volts)
+        driven = self._driven_sets[twin]
+        if not driven.issuperset(nodes.tolist()):
+            driven.update(nodes.tolist())
+            self.driven[twin, nodes] = True
+            self._solvers[twin] = None
+        self._changed(twin)
+
+    def release(self, twin: int, nodes: np.ndarray) -> None:
+        """Stop driving ``nodes`` of ``twin``: they float."""
+        if self.driven[twin, nodes].any():
+            self.driven[twin, nodes] = False
+            self._driven_sets[twin].difference_update(nodes.tolist())
+            self._solvers[twin] = None
+            self._changed(twin)
+
+    def measure(self, twin: int, nodes: np.ndarray) -> list[float]:
+        """What the ADC reads at ``nodes`` (n,) of ``twin``, V: settling, noise, quantisation."""
+        true = self.node_voltages(twin)[nodes].tolist()
+        prev = self._prev[twin]
+        if self._settle and prev is not None:
+            s = self._settle
+            true = [v + (p - v) * s for v, p in zip(true, prev[nodes].tolist(), strict=True)]
+        return self.adc.convert(true, self.noise)
+
+    def reset_outputs(self) -> None:
+        """Every DAC output to 0 V and released (the DAQ's safe state)."""
+        self.applied[:] = 0.0
+        self.driven[:] = False
+        self._driven_sets = [set(), set()]
+        self._solvers = [None, None]
+        self._changed(FREE)
+        self._changed(CLAMPED)
+
+    # -- physics ---------------------------------------------------------------------------
+    def resistance(self) -> np.ndarray:
+        """Digipot resistances (2, E), Ohm."""
+        return code_resistance(self.codes, self.pots.r_end_to_end, self.pots.r_wiper)
+
+    def node_voltages(self, twin: int) -> np.ndarray:
+        """True (analog) node voltages (N,) of ``twin``, V."""
+        volts = self._volts[twin]
+        if volts is None:
+            solver = self._solvers[twin]
+            if solver is None:
+                fixed = np.flatnonzero(self.driven[twin]) + 1
+                solver = self._solvers[twin] = self.network.solver(fixed)
+            volts = solver.solve_one(self._k[twin], self.applied[twin, solver.fixed_idx])
+            self._volts[twin] = volts
+        return volts
+
+    def clock_edge(self) -> None:
+        """One global clock pulse: every enabled edge steps its digipot pair once."""
+        dv_free = self._incidence @ self.node_voltages(FREE)
+        dv_clamped = self._incidence @ self.node_voltages(CLAMPED)
+        direction = discrete_direction(dv_clamped, dv_free, self.sigma)
+        if self.config.oscillators:
+            mask = self.oscillators.enable(self.bias, self.noise)
+        else:
+            if self.bias != self._nominal_bias:
+                self._nominal_bias, self._nominal_p = (
+                    self.bias,
+                    float(self._nominal.p_at(self.bias)),
+                )
+            mask = update_mask(self.rng, direction.shape, self._nominal_p)
+        self.codes = step_codes(self.codes, direction, mask)
+        self._k = 1.0 / self.resistance()
+        self.last_mask, self.last_direction = mask, direction
+        self.pulses += 1
+        self._changed(FREE)
+        self._changed(CLAMPED)
+
+    def calibration(self) -> Calibration:
+        """The p(bias) curve this board's enable model implies."""
+        if self.config.oscillators:
+            return self.oscillators.calibration()
+        return self._nominal
+
+    def _changed(self, twin: int) -> None:
+        """Invalidate a twin's solved state; keep it as the start of the settling transient."""
+        if self._volts[twin] is not None:
+            self._prev[twin] = self._volts[twin]
+            self._volts[twin] = None
+
+
+__all__ = ["CLAMPED", "FREE", "SIGMA_MAX", "EmulatedBoard"]

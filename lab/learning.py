@@ -1,0 +1,124 @@
+"""Coupled-learning update rules as pure array functions (batch dimensions first).
+
+Conventions: ``dv_free`` and ``dv_clamped`` are the voltage drops across every edge
+in the free and clamped states, shape (..., E), in V. Digipot codes are integers
+in [0, n_positions - 1]. Nothing here holds state; the emulator and the batched
+studies call these same functions (one physics, used two ways).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+#: Positions of the AD5220 digital potentiometer.
+N_POSITIONS = 128
+#: Upper end of the comparator offset sigma, drawn uniform on [0, SIGMA_MAX] V per edge.
+SIGMA_MAX = 0.05
+
+MaskMode = Literal["bernoulli", "fixed"]
+
+
+def clamped_outputs(v_free: np.ndarray, v_desired: np.ndarray, eta: float) -> np.ndarray:
+    """V_C = eta V_D + (1 - eta) V_F (eq. 1), any matching shapes, V."""
+    return eta * v_desired + (1.0 - eta) * v_free
+
+
+def discrete_direction(
+    dv_clamped: np.ndarray, dv_free: np.ndarray, sigma: np.ndarray | float
+) -> np.ndarray:
+    """Direction of the discrete rule (eq. 10): +1 if |dV_C| + sigma > |dV_F| else -1.
+
+    Shapes (..., E) and sigma broadcastable (typically (E,), V). Returns int8 (..., E).
+    """
+    magnitude = np.abs(dv_clamped)
+    magnitude += sigma
+    return np.where(magnitude > np.abs(dv_free), np.int8(1), np.int8(-1))
+
+
+def comparator_direction(
+    dv_clamped: np.ndarray, dv_free: np.ndarray, sigma: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """The board's gate form of eq. 10: XNOR[(dV_C + sigma' > dV_F), (dV_C + dV_F > 0)].
+
+    With sigma = 0 it equals `discrete_direction` except on exact ties. The offset is
+    applied to the magnitude comparison with the sign of the common-mode term, which is
+    how an input-referred comparator offset enters |dV_C| vs |dV_F|. int8 (..., E).
+    """
+    same_sign = dv_clamped + dv_free > 0
+    offset = np.where(same_sign, sigma, -sigma)
+    greater = dv_clamped + offset > dv_free
+    return np.where(greater == same_sign, np.int8(1), np.int8(-1))
+
+
+def step_codes(
+    codes: np.ndarray, direction: np.ndarray, mask: np.ndarray, n_positions: int = N_POSITIONS
+) -> np.ndarray:
+    """New digipot codes: codes + direction where mask, clipped to [0, n_positions - 1].
+
+    ``codes`` int (..., E), ``direction`` int8 (..., E), ``mask`` bool (..., E).
+    """
+    stepped = codes + direction * mask
+    return np.minimum(np.maximum(stepped, 0, out=stepped), n_positions - 1, out=stepped).astype(
+        codes.dtype, copy=False
+    )
+
+
+def code_resistance(
+    codes: np.ndarray, r_end_to_end: np.ndarray | float, r_wiper: np.ndarray | float
+) -> np.ndarray:
+    """Digipot resistance R = R_W + code / N * R_AB (AD5220 rheostat mode), Ohm, (..., E)."""
+    return r_wiper + codes * (np.asarray(r_end_to_end) / N_POSITIONS)
+
+
+def continuous_update(
+    resistance: np.ndarray, dv_clamped: np.ndarray, dv_free: np.ndarray, gamma: float
+) -> np.ndarray:
+    """Continuous coupled learning (eq. 2): dR = gamma / R^2 (dV_C^2 - dV_F^2), (..., E)."""
+    return gamma / resistance**2 * (dv_clamped**2 - dv_free**2)
+
+
+def update_mask(
+    rng: np.random.Generator,
+    shape: tuple[int, ...],
+    p: float | np.ndarray,
+    mode: MaskMode = "bernoulli",
+) -> np.ndarray:
+    """Which edges update this step, bool ``shape`` (..., E) (eq. 3 / 11).
+
+    "bernoulli": each edge independently with probability p (p broadcast against the
+    leading dims, e.g. (B, 1)); "fixed": exactly round(p E) edges chosen at random.
+    """
+    if mode == "bernoulli":
+        return rng.random(shape) < p
+    return _fixed_fraction(rng, shape, p)
+
+
+def batch_mask(
+    rng: np.random.Generator,
+    shape: tuple[int, ...],
+    b: float | np.ndarray,
+    mode: MaskMode = "bernoulli",
+) -> np.ndarray:
+    """Which training examples join this step's sum, bool ``shape`` (..., B).
+
+    "bernoulli": each example with probability b (eq. 7 with random inclusion);
+    "fixed": exactly round(b B) examples. At least one example is always included.
+    """
+    mask = update_mask(rng, shape, b, mode)
+    empty = ~mask.any(axis=-1)
+    if empty.any():  # an empty batch carries no gradient: include one example at random
+        pick = rng.integers(0, shape[-1], size=int(empty.sum()))
+        mask[empty, pick] = True
+    return mask
+
+
+def _fixed_fraction(
+    rng: np.random.Generator, shape: tuple[int, ...], fraction: float | np.ndarray
+) -> np.ndarray:
+    """Exactly round(fraction * n) True entries along the last axis, at random."""
+    n = shape[-1]
+    count = np.rint(np.asarray(fraction) * n).astype(int)
+    ranks = rng.random(shape).argsort(axis=-1).argsort(axis=-1)
+    return ranks < np.expand_dims(count, -1) if np.ndim(count) else ranks < count

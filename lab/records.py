@@ -1,0 +1,104 @@
+"""What the training loop emits: one record per step, one per test evaluation.
+
+The trainer knows nothing about who listens (run writer, progress bar, live
+window). Listeners implement :class:`Observer`; every method has a no-op default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One training step, measured before the step's clock pulse changed the network.
+
+    Shapes: ``inputs`` (n_inputs,), ``v_free``/``v_clamped``/``v_desired`` (n_outputs,),
+    ``positions`` (n_edges,) digipot codes *after* the pulse, ``update_mask`` (n_edges,)
+    bool and ``direction`` (n_edges,) int8 in {-1, 0, +1} where the bench can observe
+    them (``None`` otherwise). Voltages in V, ``error`` in V^2, ``time`` in s since start.
+    """
+
+    step: int
+    time: float
+    example: int
+    inputs: np.ndarray
+    v_free: np.ndarray
+    v_clamped: np.ndarray
+    v_desired: np.ndarray
+    error: float
+    positions: np.ndarray
+    update_mask: np.ndarray | None = None
+    direction: np.ndarray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TestRecord:
+    """A test-set evaluation (free states only) taken before training step ``step``.
+
+    ``v_free`` (n_test, n_outputs) V; ``error`` mean squared error in V^2;
+    ``accuracy`` fraction correct for classification tasks, NaN otherwise.
+    """
+
+    step: int
+    time: float
+    error: float
+    accuracy: float
+    v_free: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """Everything known when a run starts; written as the run file's metadata.
+
+    ``settings`` and ``bench`` are JSON-able dicts; ``task`` is the task's JSON-able
+    description (name, kind, nodes, voltages, data). Node labels are 1-based.
+    """
+
+    task: dict[str, Any]
+    settings: dict[str, Any]
+    bench: dict[str, Any]
+    network: dict[str, Any]
+    n_inputs: int
+    n_outputs: int
+    n_edges: int
+    n_test: int
+    positions_estimated: bool
+    has_updates: bool
+    start_time: str
+    twinlab_version: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """How a run ended. ``complete`` is False after an error, a stop request or Ctrl-C."""
+
+    steps: int
+    complete: bool
+    initial_error: float
+    final_error: float
+    scaled_error: float
+    end_time: str
+    message: str = ""
+    final_test_error: float = float("nan")
+    final_accuracy: float = float("nan")
+
+
+class Observer:
+    """Listener of a training run. Override what you need; defaults do nothing."""
+
+    def start(self, info: RunInfo) -> None:
+        """Called once before the first step."""
+
+    def step(self, record: StepRecord) -> None:
+        """Called after every training step."""
+
+    def test(self, record: TestRecord) -> None:
+        """Called after every test-set evaluation."""
+
+    def stop(self, summary: RunSummary) -> None:
+        """Called exactly once at the end, also after an error or Ctrl-C."""
