@@ -43,6 +43,8 @@ class TestRecord:
     ``accuracy`` fraction correct for classification tasks, NaN otherwise.
     """
 
+    __test__ = False  # not a pytest test class
+
     step: int
     time: float
     error: float

@@ -106,8 +106,10 @@ class EmulatedBoard:
         return code_resistance(self.codes, self.pots.r_end_to_end, self.pots.r_wiper)
 
     def node_voltages(self, twin: int) -> np.ndarray:
-        """True (analog) node voltages (N,) of ``twin``, V."""
+        """True (analog) node voltages (N,) of ``twin``, V (all 0 V when nothing is driven)."""
         volts = self._volts[twin]
+        if volts is None and not self._driven_sets[twin]:
+            volts = self._volts[twin] = np.zeros(self.network.n_nodes)  # all floating: no drops
         if volts is None:
             solver = self._solvers[twin]
             if solver is None:
