@@ -18,13 +18,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from naive import train_naive  # noqa: E402
+from naive import train_naive
 
-from lab.config import load_bench, settings_from  # noqa: E402
-from lab.network import Network  # noqa: E402
-from lab.runs import RunWriter  # noqa: E402
-from lab.tasks import load_task  # noqa: E402
-from lab.trainer import Trainer  # noqa: E402
+from lab.config import load_bench, settings_from
+from lab.network import Network
+from lab.runs import RunWriter
+from lab.tasks import load_task
+from lab.trainer import Trainer
 
 
 def rate_hal(steps: int, write: bool, repeats: int) -> float:
@@ -61,16 +61,20 @@ def main() -> None:
     with_file = rate_hal(args.steps, write=True, repeats=args.repeats)
     without_file = rate_hal(args.steps, write=False, repeats=args.repeats)
     naive = rate_naive(max(args.steps // 20, 500), args.repeats)
-    print(json.dumps({
-        "bench": "train_hal_16edge",
-        "steps": args.steps,
-        "steps_per_s": round(with_file),
-        "us_per_step": round(1e6 / with_file, 2),
-        "steps_per_s_no_file": round(without_file),
-        "file_cost_fraction": round(1 - with_file / without_file, 3),
-        "naive_steps_per_s": round(naive),
-        "ratio_vs_naive": round(with_file / naive, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "train_hal_16edge",
+                "steps": args.steps,
+                "steps_per_s": round(with_file),
+                "us_per_step": round(1e6 / with_file, 2),
+                "steps_per_s_no_file": round(without_file),
+                "file_cost_fraction": round(1 - with_file / without_file, 3),
+                "naive_steps_per_s": round(naive),
+                "ratio_vs_naive": round(with_file / naive, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ def laplacian(n_nodes: int, edges: np.ndarray, conductance: np.ndarray) -> np.nd
     return lap
 
 
-def solve(n_nodes: int, edges: np.ndarray, conductance: np.ndarray, fixed: dict[int, float]) -> np.ndarray:
+def solve(
+    n_nodes: int, edges: np.ndarray, conductance: np.ndarray, fixed: dict[int, float]
+) -> np.ndarray:
     """Node voltages (N,) with 0-based ``fixed`` nodes held at their voltages."""
     lap = laplacian(n_nodes, edges, conductance)
     fixed_idx = np.array(sorted(fixed))

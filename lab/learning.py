@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numba as nb
 import numpy as np
 
 #: Positions of the AD5220 digital potentiometer.
@@ -25,16 +26,13 @@ def clamped_outputs(v_free: np.ndarray, v_desired: np.ndarray, eta: float) -> np
     return eta * v_desired + (1.0 - eta) * v_free
 
 
-def discrete_direction(
-    dv_clamped: np.ndarray, dv_free: np.ndarray, sigma: np.ndarray | float
-) -> np.ndarray:
+@nb.vectorize(["int8(float64, float64, float64)", "int8(float32, float32, float32)"], cache=True)
+def discrete_direction(dv_clamped: float, dv_free: float, sigma: float) -> int:  # type: ignore[misc]
     """Direction of the discrete rule (eq. 10): +1 if |dV_C| + sigma > |dV_F| else -1.
 
-    Shapes (..., E) and sigma broadcastable (typically (E,), V). Returns int8 (..., E).
+    A ufunc: drops (..., E) and sigma broadcastable (typically (E,)), V; returns int8.
     """
-    magnitude = np.abs(dv_clamped)
-    magnitude += sigma
-    return np.where(magnitude > np.abs(dv_free), np.int8(1), np.int8(-1))
+    return 1 if abs(dv_clamped) + sigma > abs(dv_free) else -1
 
 
 def comparator_direction(
@@ -52,17 +50,42 @@ def comparator_direction(
     return np.where(greater == same_sign, np.int8(1), np.int8(-1))
 
 
+@nb.vectorize(
+    ["int16(int16, int8, boolean, int64)", "int64(int64, int8, boolean, int64)"], cache=True
+)
+def _step_code(code: int, direction: int, enabled: bool, top: int) -> int:  # type: ignore[misc]
+    if not enabled:
+        return code
+    stepped = code + direction
+    return 0 if stepped < 0 else (top if stepped > top else stepped)
+
+
 def step_codes(
     codes: np.ndarray, direction: np.ndarray, mask: np.ndarray, n_positions: int = N_POSITIONS
 ) -> np.ndarray:
     """New digipot codes: codes + direction where mask, clipped to [0, n_positions - 1].
 
-    ``codes`` int (..., E), ``direction`` int8 (..., E), ``mask`` bool (..., E).
+    ``codes`` int16 or int64 (..., E), ``direction`` int8 (..., E), ``mask`` bool (..., E);
+    the result has the dtype of ``codes``.
     """
-    stepped = codes + direction * mask
-    return np.minimum(np.maximum(stepped, 0, out=stepped), n_positions - 1, out=stepped).astype(
-        codes.dtype, copy=False
-    )
+    return _step_code(codes, direction, mask, n_positions - 1)
+
+
+@nb.njit(cache=True, nogil=True)
+def discrete_step_from_nodes(v_free, v_clamped, edges, sigma, codes, enabled, top, direction):
+    """One step of the discrete rule for every edge, in place, from node voltages.
+
+    ``v_free``/``v_clamped`` (N,) V, ``edges`` (E, 2), ``sigma`` (E,) V, ``codes`` (E,)
+    updated in place, ``enabled`` (E,) bool, ``top`` the highest code, ``direction`` (E,)
+    int8 filled with each edge's decision. Fuses drops, `discrete_direction` and
+    `step_codes` into one pass (the emulator's clock edge).
+    """
+    for e in range(len(codes)):
+        a = edges[e, 0]
+        b = edges[e, 1]
+        d = discrete_direction(v_clamped[a] - v_clamped[b], v_free[a] - v_free[b], sigma[e])
+        direction[e] = d
+        codes[e] = _step_code(codes[e], d, enabled[e], top)
 
 
 def code_resistance(
@@ -87,12 +110,21 @@ def update_mask(
 ) -> np.ndarray:
     """Which edges update this step, bool ``shape`` (..., E) (eq. 3 / 11).
 
-    "bernoulli": each edge independently with probability p (p broadcast against the
-    leading dims, e.g. (B, 1)); "fixed": exactly round(p E) edges chosen at random.
+    "bernoulli": each edge independently with probability p; "fixed": exactly
+    round(p E) edges chosen at random. ``p`` is a scalar, one value per leading index
+    (shape ``shape[:-1]``, e.g. (B,)), or anything broadcastable to ``shape`` (e.g. (B, 1)).
     """
+    p = _per_row(p, shape)
     if mode == "bernoulli":
         return rng.random(shape) < p
-    return _fixed_fraction(rng, shape, p)
+    ranks = rng.random(shape).argsort(axis=-1).argsort(axis=-1)
+    return ranks < np.rint(p * shape[-1])
+
+
+def _per_row(p: float | np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``p`` with a trailing axis added if it has one value per leading index."""
+    p = np.asarray(p, dtype=float)
+    return p[..., None] if p.ndim and p.shape == tuple(shape[:-1]) else p
 
 
 def batch_mask(
@@ -105,6 +137,7 @@ def batch_mask(
 
     "bernoulli": each example with probability b (eq. 7 with random inclusion);
     "fixed": exactly round(b B) examples. At least one example is always included.
+    ``b`` broadcasts as ``p`` does in `update_mask`.
     """
     mask = update_mask(rng, shape, b, mode)
     empty = ~mask.any(axis=-1)
@@ -112,13 +145,3 @@ def batch_mask(
         pick = rng.integers(0, shape[-1], size=int(empty.sum()))
         mask[empty, pick] = True
     return mask
-
-
-def _fixed_fraction(
-    rng: np.random.Generator, shape: tuple[int, ...], fraction: float | np.ndarray
-) -> np.ndarray:
-    """Exactly round(fraction * n) True entries along the last axis, at random."""
-    n = shape[-1]
-    count = np.rint(np.asarray(fraction) * n).astype(int)
-    ranks = rng.random(shape).argsort(axis=-1).argsort(axis=-1)
-    return ranks < np.expand_dims(count, -1) if np.ndim(count) else ranks < count

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numba as nb
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from scipy.sparse.linalg import splu
 from scipy.spatial import Delaunay
@@ -30,14 +30,91 @@ TWIN16_EDGES: tuple[tuple[int, int], ...] = (
     (3, 4), (3, 6), (4, 6), (4, 7), (5, 6), (5, 8), (6, 8), (7, 9),
 )  # fmt: skip
 
-#: Above this many floating nodes the solver uses sparse LU instead of dense LAPACK.
+#: Above this many floating nodes the solver uses sparse LU instead of a dense solve.
 DENSE_MAX_FLOATING = 400
-#: Batched solves run in blocks of this many networks (keeps temporaries in cache).
-BATCH_BLOCK = 4096
-#: Above this many entries in the dense Laplacian scatter matrix, assemble it sparsely.
-DENSE_SCATTER_MAX = 4_000_000
+#: Up to this many floating nodes the dense solve is an in-kernel Cholesky, above it LAPACK.
+SMALL_SYSTEM = 48
 
 FixedSpec = Mapping[int, float] | tuple[Sequence[int] | np.ndarray, np.ndarray | Sequence[float]]
+
+
+@nb.njit(cache=True, nogil=True)
+def _cholesky_solve(a, b):
+    """Solve a x = b for a small SPD matrix in place (a, b overwritten); returns x (n,).
+
+    Hand-written because LAPACK through numba costs ~1 us of copying per call, ten times
+    the arithmetic at this size. Falls back to LAPACK (which raises) if a is not SPD.
+    """
+    n = len(b)
+    for j in range(n):
+        d = a[j, j]
+        for m in range(j):
+            d -= a[j, m] * a[j, m]
+        if d <= 0.0:
+            return np.linalg.solve(a, b)  # not SPD (a zero conductance): let LAPACK decide
+        d = np.sqrt(d)
+        a[j, j] = d
+        for i in range(j + 1, n):
+            s = a[i, j]
+            for m in range(j):
+                s -= a[i, m] * a[j, m]
+            a[i, j] = s / d
+    for i in range(n):  # forward: L y = b
+        s = b[i]
+        for m in range(i):
+            s -= a[i, m] * b[m]
+        b[i] = s / a[i, i]
+    for i in range(n - 1, -1, -1):  # back: L^T x = y
+        s = b[i]
+        for m in range(i + 1, n):
+            s -= a[m, i] * b[m]
+        b[i] = s / a[i, i]
+    return b
+
+
+@nb.njit(cache=True, nogil=True)
+def _solve_into(k, vc, topo, order, nf, out):
+    """Assemble L_ff V_f = -L_fc V_c edge by edge and solve it (LAPACK), writing ``out`` (N,).
+
+    ``topo`` (4, E): each edge end's position in the floating block (if rows 2/3 say that
+    end floats) or in the fixed block; ``order`` (N,): floating nodes, then fixed nodes.
+    """
+    lap = np.zeros((nf, nf))
+    rhs = np.zeros(nf)
+    for e in range(len(k)):
+        ke = k[e]
+        pa = topo[0, e]
+        pb = topo[1, e]
+        if topo[2, e]:
+            lap[pa, pa] += ke
+            if topo[3, e]:
+                lap[pb, pb] += ke
+                lap[pa, pb] -= ke
+                lap[pb, pa] -= ke
+            else:
+                rhs[pa] += ke * vc[pb]
+        elif topo[3, e]:
+            lap[pb, pb] += ke
+            rhs[pb] += ke * vc[pa]
+    x = _cholesky_solve(lap, rhs) if nf <= SMALL_SYSTEM else np.linalg.solve(lap, rhs)
+    for i in range(nf):
+        out[order[i]] = x[i]
+    for j in range(len(vc)):
+        out[order[nf + j]] = vc[j]
+
+
+@nb.njit(cache=True, nogil=True)
+def _solve_one_kernel(k, vc, topo, order, nf):
+    out = np.empty(len(order))
+    _solve_into(k, vc, topo, order, nf, out)
+    return out
+
+
+@nb.njit(cache=True, parallel=True)
+def _solve_batch_kernel(k, vc, topo, order, nf, out):
+    """``k`` (B, E), ``vc`` (B, F) -> ``out`` (B, N), networks in parallel."""
+    for i in nb.prange(k.shape[0]):
+        _solve_into(k[i], vc[i], topo, order, nf, out[i])
 
 
 class DisconnectedError(ValueError):
@@ -214,9 +291,9 @@ class Network:
 class Solver:
     """The Kirchhoff solve for one set of fixed nodes, prepared once and reused.
 
-    Assembling the reduced Laplacian is one matrix product with a precomputed scatter
-    matrix (no Python loop per step); small systems use LAPACK Cholesky (single) or
-    batched ``numpy.linalg.solve``; large ones a sparse LU per network.
+    Up to `DENSE_MAX_FLOATING` floating nodes a compiled kernel assembles the reduced
+    Laplacian edge by edge (O(E), no Python loop) and solves it with LAPACK, one network
+    or a batch in parallel; above that, scipy's sparse LU per network.
     """
 
     def __init__(self, network: Network, fixed_idx: np.ndarray) -> None:
@@ -226,117 +303,91 @@ class Solver:
             raise ValueError("a node is fixed twice")
         is_fixed = np.zeros(n, dtype=bool)
         is_fixed[fixed_idx] = True
+        _check_connected(network, is_fixed)
         free_idx = np.flatnonzero(~is_fixed)
         self.network = network
         self.fixed_idx = fixed_idx
         self.free_idx = free_idx
-        nf, nc = len(free_idx), len(fixed_idx)
-        self.n_free, self.n_fixed = nf, nc
-        _check_connected(network, is_fixed)
-
-        # position of every node within the floating (or fixed) block, -1 if not in it
-        pos_free = np.full(n, -1)
-        pos_free[free_idx] = np.arange(nf)
-        pos_fixed = np.full(n, -1)
-        pos_fixed[fixed_idx] = np.arange(nc)
+        self.n_free, self.n_fixed = len(free_idx), len(fixed_idx)
+        # position of every node within the floating or the fixed block
+        position = np.empty(n, dtype=np.intp)
+        position[free_idx] = np.arange(self.n_free)
+        position[fixed_idx] = np.arange(self.n_fixed)
         a, b = network.edges[:, 0], network.edges[:, 1]
-        e = np.arange(network.n_edges)
-        # L = sum_e k_e (u_a - u_b)(u_a - u_b)^T: entries (a,a),(b,b) +k, (a,b),(b,a) -k
-        rows, cols, sign, edge = [], [], [], []
-        for r, c, s in ((a, a, 1.0), (b, b, 1.0), (a, b, -1.0), (b, a, -1.0)):
-            rows.append(r), cols.append(c), sign.append(np.full(len(e), s)), edge.append(e)
-        rows, cols = np.concatenate(rows), np.concatenate(cols)
-        sign, edge = np.concatenate(sign), np.concatenate(edge)
-
-        ff = (pos_free[rows] >= 0) & (pos_free[cols] >= 0)
-        fc = (pos_free[rows] >= 0) & (pos_fixed[cols] >= 0)
-        ff_flat = pos_free[rows[ff]] * nf + pos_free[cols[ff]]
-        fc_flat = pos_free[rows[fc]] * nc + pos_fixed[cols[fc]]
-        # scatter matrices: (k @ S) is the flattened block
-        self._scatter_ff = sp.csr_matrix(
-            (sign[ff], (edge[ff], ff_flat)), shape=(network.n_edges, nf * nf)
-        )
-        self._scatter_fc = sp.csr_matrix(
-            (sign[fc], (edge[fc], fc_flat)), shape=(network.n_edges, nf * nc)
-        )
-        self.dense = nf <= DENSE_MAX_FLOATING
-        if self.dense and network.n_edges * nf * nf <= DENSE_SCATTER_MAX:
-            # both blocks from one product: k @ [S_ff | S_fc]
-            self._dense: np.ndarray | None = sp.hstack(
-                [self._scatter_ff, self._scatter_fc]
-            ).toarray()
-        else:
-            self._dense = None
-        # sparse pattern of L_ff for the large-network path
-        self._sp_rows = pos_free[rows[ff]]
-        self._sp_cols = pos_free[cols[ff]]
-        self._sp_sign = sign[ff]
-        self._sp_edge = edge[ff]
-
-    def _blocks(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """L_ff (..., nf, nf) and L_fc (..., nf, nc) for conductances k (..., E)."""
-        nf, nc = self.n_free, self.n_fixed
-        if self._dense is not None:
-            both = k @ self._dense
-            lff, lfc = both[..., : nf * nf], both[..., nf * nf :]
-        else:
-            flat = k.reshape(-1, k.shape[-1])
-            lff = np.asarray((self._scatter_ff.T @ flat.T).T)
-            lfc = np.asarray((self._scatter_fc.T @ flat.T).T)
-        lead = k.shape[:-1]
-        return lff.reshape(*lead, nf, nf), lfc.reshape(*lead, nf, nc)
+        topo = np.stack([position[a], position[b], ~is_fixed[a], ~is_fixed[b]]).astype(np.int64)
+        self._edge_args = (topo, np.concatenate([free_idx, fixed_idx]), self.n_free)
+        self.dense = self.n_free <= DENSE_MAX_FLOATING
+        if not self.dense:
+            self._sparse_setup(a, b, ~is_fixed, position)
 
     def __call__(self, conductance: np.ndarray, fixed_volts: np.ndarray) -> np.ndarray:
-        """Node voltages (..., N) for conductances (..., E) and fixed volts (..., F)."""
+        """Node voltages (..., N) for conductances (..., E) S and fixed volts (..., F) V."""
         k = np.asarray(conductance, dtype=float)
         vc = np.asarray(fixed_volts, dtype=float)
-        if vc.shape[-1] != self.n_fixed or k.shape[-1] != self.network.n_edges:
+        if vc.shape[-1:] != (self.n_fixed,) or k.shape[-1:] != (self.network.n_edges,):
             raise ValueError(
                 f"expected conductances (..., {self.network.n_edges}) and fixed volts "
                 f"(..., {self.n_fixed}), got {k.shape} and {vc.shape}"
             )
+        if not (k.size and k.min() >= 0 and np.isfinite(k).all()):
+            raise ValueError("conductances must be finite and >= 0 S (0 S is an open edge)")
+        try:
+            return self._solve(k, vc)
+        except (SystemError, np.linalg.LinAlgError):  # a kernel's LAPACK call found L_ff singular
+            raise np.linalg.LinAlgError(
+                f"singular network {self.network.name!r}: some floating node is connected to "
+                "no fixed node through non-zero conductances"
+            ) from None
+
+    def _solve(self, k: np.ndarray, vc: np.ndarray) -> np.ndarray:
         if k.ndim == 1 and vc.ndim == 1 and self.dense:
             return self.solve_one(k, vc)
         lead = np.broadcast_shapes(k.shape[:-1], vc.shape[:-1])
-        k = np.broadcast_to(k, (*lead, k.shape[-1])).reshape(-1, k.shape[-1])
-        vc = np.broadcast_to(vc, (*lead, self.n_fixed)).reshape(-1, self.n_fixed)
+        n_edges, n_fixed = k.shape[-1], self.n_fixed
+        k = np.ascontiguousarray(np.broadcast_to(k, (*lead, n_edges))).reshape(-1, n_edges)
+        vc = np.ascontiguousarray(np.broadcast_to(vc, (*lead, n_fixed))).reshape(-1, n_fixed)
         out = np.empty((len(k), self.network.n_nodes))
-        out[:, self.fixed_idx] = vc
-        if self.n_free:
-            if self.dense:
-                for i in range(0, len(k), BATCH_BLOCK):  # cache-sized blocks
-                    out[i : i + BATCH_BLOCK, self.free_idx] = self._solve_dense(
-                        k[i : i + BATCH_BLOCK], vc[i : i + BATCH_BLOCK]
-                    )
-            else:
-                out[:, self.free_idx] = self._solve_sparse(k, vc)
+        if self.dense:
+            _solve_batch_kernel(k, vc, *self._edge_args, out)
+        else:
+            out[:, self.fixed_idx] = vc
+            out[:, self.free_idx] = self._solve_sparse(k, vc)
         return out.reshape(*lead, self.network.n_nodes)
 
     def solve_one(self, k: np.ndarray, vc: np.ndarray) -> np.ndarray:
-        """Unbatched fast path: k (E,), vc (F,) -> node voltages (N,). No input checks."""
-        out = np.empty(self.network.n_nodes)
-        out[self.fixed_idx] = vc
-        if self.n_free:
-            lff, lfc = self._blocks(k)
-            _, free, info = lapack.dposv(lff, lfc @ -vc)
-            out[self.free_idx] = free if info == 0 else np.linalg.solve(lff, lfc @ -vc)
-        return out
+        """Unbatched fast path: k (E,) S, vc (F,) V -> node voltages (N,). No input checks."""
+        return _solve_one_kernel(k, vc, *self._edge_args)
 
-    def _solve_dense(self, k: np.ndarray, vc: np.ndarray) -> np.ndarray:
-        """Batched LAPACK solve: k (B, E), vc (B, F) -> floating voltages (B, nf)."""
-        lff, lfc = self._blocks(k)
-        rhs = np.matmul(lfc, -vc[:, :, None])
-        return np.linalg.solve(lff, rhs)[:, :, 0]
+    # -- large networks --------------------------------------------------------------------
+    def _sparse_setup(
+        self, a: np.ndarray, b: np.ndarray, free: np.ndarray, pos: np.ndarray
+    ) -> None:
+        """Index pattern of L_ff (COO with duplicates) and of -L_fc for conductance vectors."""
+        e = np.arange(self.network.n_edges)
+        rows, cols, sign, edge = [], [], [], []
+        for r, c, sgn in ((a, a, 1.0), (b, b, 1.0), (a, b, -1.0), (b, a, -1.0)):
+            keep = free[r] & free[c]
+            rows.append(pos[r][keep]), cols.append(pos[c][keep])
+            sign.append(np.full(keep.sum(), sgn)), edge.append(e[keep])
+        self._sp_rows, self._sp_cols = np.concatenate(rows), np.concatenate(cols)
+        self._sp_sign, self._sp_edge = np.concatenate(sign), np.concatenate(edge)
+        # rhs_f = sum over edges (f free, c fixed) of k_e V_c
+        f_end = np.concatenate([a[free[a] & ~free[b]], b[free[b] & ~free[a]]])
+        c_end = np.concatenate([b[free[a] & ~free[b]], a[free[b] & ~free[a]]])
+        self._rhs_edge = np.concatenate([e[free[a] & ~free[b]], e[free[b] & ~free[a]]])
+        self._rhs_row, self._rhs_fixed = pos[f_end], pos[c_end]
 
     def _solve_sparse(self, k: np.ndarray, vc: np.ndarray) -> np.ndarray:
         """Sparse LU per network, for large networks: k (B, E), vc (B, F) -> (B, nf)."""
-        nf, nc = self.n_free, self.n_fixed
+        nf = self.n_free
         out = np.empty((len(k), nf))
         for i, (ki, vi) in enumerate(zip(k, vc, strict=True)):
             lff = sp.csc_matrix(
                 (ki[self._sp_edge] * self._sp_sign, (self._sp_rows, self._sp_cols)), shape=(nf, nf)
             )
-            rhs = -((self._scatter_fc.T @ ki).reshape(nf, nc) @ vi)
+            rhs = np.bincount(
+                self._rhs_row, weights=ki[self._rhs_edge] * vi[self._rhs_fixed], minlength=nf
+            )
             out[i] = splu(lff).solve(rhs)
         return out
 

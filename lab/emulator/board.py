@@ -15,7 +15,13 @@ import numpy as np
 from lab.calibration import Calibration
 from lab.emulator.components import Converter, Digipots, NormalStream, Oscillators
 from lab.emulator.config import EmulatorConfig
-from lab.learning import SIGMA_MAX, code_resistance, discrete_direction, step_codes, update_mask
+from lab.learning import (
+    N_POSITIONS,
+    SIGMA_MAX,
+    code_resistance,
+    discrete_step_from_nodes,
+    update_mask,
+)
 from lab.network import Network, Solver
 
 FREE, CLAMPED = 0, 1
@@ -39,12 +45,15 @@ class EmulatedBoard:
         )
         self.oscillators = Oscillators.draw(config, n_edges, parts)
         self.codes = np.full(n_edges, config.initial_code, dtype=np.int16)
-        self._k = 1.0 / self.resistance()  # (2, E) conductances, S; updated on every step
-        self._incidence = (
-            self.network.incidence.toarray()
-            if n_edges * n_nodes <= 1 << 20
-            else self.network.incidence
-        )
+        # conductance of every code of every part, flat (2 * E * 128,), and where each
+        # (twin, edge) row starts: k = table[offset + codes] is one gather per step
+        every_code = np.arange(N_POSITIONS)[None, None, :]
+        pots = self.pots
+        r_ab, r_w = pots.r_end_to_end[..., None], pots.r_wiper[..., None]
+        table = 1.0 / code_resistance(every_code, r_ab, r_w)
+        self._k_table = table.ravel()
+        self._k_offset = (np.arange(2 * n_edges) * N_POSITIONS).reshape(2, n_edges)
+        self._k = self._conductance()  # (2, E) S, updated on every step
         self.dac = Converter(*config.converter_range, config.dac_bits)
         self.adc = Converter(*config.converter_range, config.adc_bits, config.adc_noise)
         self.bias = config.osc_high + 0.5  # safe: no oscillator reaches it, p = 0
@@ -105,6 +114,10 @@ class EmulatedBoard:
         """Digipot resistances (2, E), Ohm."""
         return code_resistance(self.codes, self.pots.r_end_to_end, self.pots.r_wiper)
 
+    def _conductance(self) -> np.ndarray:
+        """Digipot conductances (2, E), S, looked up for the current codes."""
+        return self._k_table.take(self._k_offset + self.codes)
+
     def node_voltages(self, twin: int) -> np.ndarray:
         """True (analog) node voltages (N,) of ``twin``, V (all 0 V when nothing is driven)."""
         volts = self._volts[twin]
@@ -121,20 +134,27 @@ class EmulatedBoard:
 
     def clock_edge(self) -> None:
         """One global clock pulse: every enabled edge steps its digipot pair once."""
-        dv_free = self._incidence @ self.node_voltages(FREE)
-        dv_clamped = self._incidence @ self.node_voltages(CLAMPED)
-        direction = discrete_direction(dv_clamped, dv_free, self.sigma)
         if self.config.oscillators:
             mask = self.oscillators.enable(self.bias, self.noise)
         else:
-            if self.bias != self._nominal_bias:
-                self._nominal_bias, self._nominal_p = (
-                    self.bias,
-                    float(self._nominal.p_at(self.bias)),
-                )
-            mask = update_mask(self.rng, direction.shape, self._nominal_p)
-        self.codes = step_codes(self.codes, direction, mask)
-        self._k = 1.0 / self.resistance()
+            if self.bias != self._nominal_bias:  # p of the ideal enables, cached per bias
+                self._nominal_p = float(self._nominal.p_at(self.bias))
+                self._nominal_bias = self.bias
+            mask = update_mask(self.rng, self.codes.shape, self._nominal_p)
+        direction = np.empty(len(self.codes), dtype=np.int8)
+        codes = self.codes.copy()  # records may hold the old array
+        discrete_step_from_nodes(
+            self.node_voltages(FREE),
+            self.node_voltages(CLAMPED),
+            self.network.edges,
+            self.sigma,
+            codes,
+            mask,
+            N_POSITIONS - 1,
+            direction,
+        )
+        self.codes = codes
+        self._k = self._conductance()
         self.last_mask, self.last_direction = mask, direction
         self.pulses += 1
         self._changed(FREE)

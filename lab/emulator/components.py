@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from lab.calibration import Calibration
@@ -69,6 +70,16 @@ class NormalStream:
         self._pos = 0
 
 
+@nb.njit(cache=True, nogil=True)
+def _advance(phase, advance, kicks, half_p, enabled):
+    """phase += advance + kicks (mod 1) in place; enabled = |phase - 1/2| < half_p."""
+    for i in range(len(phase)):
+        x = phase[i] + advance[i] + kicks[i]
+        x -= np.floor(x)
+        phase[i] = x
+        enabled[i] = abs(x - 0.5) < half_p[i]
+
+
 @dataclass
 class Oscillators:
     """E triangle-wave oscillators, swing [low, high] V, ``period`` in clock periods.
@@ -89,6 +100,7 @@ class Oscillators:
 
     def __post_init__(self) -> None:
         self._advance = 1.0 / self.period  # phase advance per clock pulse
+        self._no_kicks = np.zeros(len(self.period))
 
     @classmethod
     def draw(cls, config: EmulatorConfig, n_edges: int, rng: np.random.Generator) -> Oscillators:
@@ -105,12 +117,10 @@ class Oscillators:
         """Advance one clock period; return which edges are enabled (E,) bool."""
         if bias != self._bias:
             self._bias, self._half_p = bias, 0.5 * self.p_at(np.array([bias]))[0]
-        phase = self.phase + self._advance
-        if self.jitter:
-            phase += self.jitter * noise.take(len(phase))
-        self.phase = phase = np.remainder(phase, 1.0, out=phase)
-        centred = phase - 0.5
-        return np.abs(centred, out=centred) < self._half_p
+        kicks = self.jitter * noise.take(len(self.phase)) if self.jitter else self._no_kicks
+        enabled = np.empty(len(self.phase), dtype=np.bool_)
+        _advance(self.phase, self._advance, kicks, self._half_p, enabled)
+        return enabled
 
     def p_at(self, bias: np.ndarray) -> np.ndarray:
         """Time-averaged enable probability per edge: (K,) biases -> (K, E).

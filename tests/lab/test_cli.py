@@ -24,8 +24,12 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     """``twinlab ARGS`` in a subprocess from the repo root (as the README runs it)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "lab.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return proc.returncode, proc.stdout, proc.stderr
 
@@ -37,8 +41,16 @@ def test_train_defaults_then_info_json(tmp_path: Path, capsys: pytest.CaptureFix
     assert line.startswith("2000 steps, final scaled error") and str(out) in line
     assert main(["info", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    for key in ("steps", "task", "p", "eta", "complete", "initial_error", "final_error",
-                "scaled_error"):
+    for key in (
+        "steps",
+        "task",
+        "p",
+        "eta",
+        "complete",
+        "initial_error",
+        "final_error",
+        "scaled_error",
+    ):
         assert key in info
     assert info["steps"] == 2000 and info["task"] == "ii" and info["complete"] is True
     assert info["p"] == 1.0 and info["eta"] == 0.5
@@ -106,11 +118,15 @@ def test_task_with_missing_node_and_voltage_beyond_limit(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     missing = tmp_path / "missing.toml"
-    missing.write_text('kind = "allostery"\nnetwork = "twin16"\n'
-                       "inputs = { 8 = 5.0 }\noutputs = { 12 = 1.0 }\nfixed = { 9 = 0.0 }\n")
+    missing.write_text(
+        'kind = "allostery"\nnetwork = "twin16"\n'
+        "inputs = { 8 = 5.0 }\noutputs = { 12 = 1.0 }\nfixed = { 9 = 0.0 }\n"
+    )
     high = tmp_path / "high.toml"
-    high.write_text('kind = "allostery"\nnetwork = "twin16"\n'
-                    "inputs = { 8 = 9.0 }\noutputs = { 3 = 1.0 }\nfixed = { 9 = 0.0 }\n")
+    high.write_text(
+        'kind = "allostery"\nnetwork = "twin16"\n'
+        "inputs = { 8 = 9.0 }\noutputs = { 3 = 1.0 }\nfixed = { 9 = 0.0 }\n"
+    )
     for task, needle in ((missing, "node 12"), (high, "9 V on node 8")):
         out = tmp_path / f"{task.stem}.h5"
         assert main(["train", "--quiet", "--task", str(task), "--out", str(out)]) == 2
@@ -135,9 +151,22 @@ def test_ctrl_c_exits_130_with_safe_bench_and_incomplete_file(tmp_path: Path) ->
     out = tmp_path / "run.h5"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.cli", "train", "--quiet", "--steps", "100000000",
-         "--out", str(out)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "lab.cli",
+            "train",
+            "--quiet",
+            "--steps",
+            "100000000",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until at least one flush has happened
@@ -150,7 +179,7 @@ def test_ctrl_c_exits_130_with_safe_bench_and_incomplete_file(tmp_path: Path) ->
             except Exception:
                 continue
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "bench safe" in stderr
     with RunReader(out) as run:

@@ -31,9 +31,15 @@ class Collect(Observer):
     def step(self, record: StepRecord) -> None:
         self.records.append(
             StepRecord(
-                record.step, record.time, record.example, record.inputs.copy(),
-                record.v_free.copy(), record.v_clamped.copy(), record.v_desired.copy(),
-                record.error, record.positions.copy(),
+                record.step,
+                record.time,
+                record.example,
+                record.inputs.copy(),
+                record.v_free.copy(),
+                record.v_clamped.copy(),
+                record.v_desired.copy(),
+                record.error,
+                record.positions.copy(),
                 None if record.update_mask is None else record.update_mask.copy(),
                 None if record.direction is None else record.direction.copy(),
             )
@@ -48,7 +54,9 @@ def train(config: EmulatorConfig, task: str = "ii", **settings) -> tuple[Collect
     return collect, bench.probe.board
 
 
-def ideal_rule(task_name: str, board: EmulatedBoard, steps: int, eta: float, p: float) -> np.ndarray:
+def ideal_rule(
+    task_name: str, board: EmulatedBoard, steps: int, eta: float, p: float
+) -> np.ndarray:
     """The ideal discrete rule written out with the pure functions; codes per step (T, E).
 
     Enables come from the generator the board documents for its ideal mode.
@@ -76,7 +84,9 @@ def ideal_rule(task_name: str, board: EmulatedBoard, steps: int, eta: float, p: 
     return np.array(history)
 
 
-@pytest.mark.parametrize(("task", "p", "eta"), [("ii", 1.0, 0.5), ("ii", 0.5, 0.5), ("iii", 0.3, 1.0)])
+@pytest.mark.parametrize(
+    ("task", "p", "eta"), [("ii", 1.0, 0.5), ("ii", 0.5, 0.5), ("iii", 0.3, 1.0)]
+)
 def test_ideal_emulator_equals_pure_discrete_rule(task: str, p: float, eta: float) -> None:
     """With every non-ideality off, every digipot code at every step is the ideal rule's."""
     steps = 600
@@ -102,7 +112,10 @@ def test_seeded_runs_reproduce_and_seeds_differ() -> None:
         np.testing.assert_array_equal(x.positions, y.positions)
         np.testing.assert_array_equal(x.v_free, y.v_free)
         np.testing.assert_array_equal(x.update_mask, y.update_mask)
-    assert any(not np.array_equal(x.update_mask, y.update_mask) for x, y in zip(a.records, c.records))
+    assert any(
+        not np.array_equal(x.update_mask, y.update_mask)
+        for x, y in zip(a.records, c.records, strict=True)
+    )
 
 
 @pytest.mark.parametrize("oscillators", [True, False])

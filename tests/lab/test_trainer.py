@@ -74,7 +74,9 @@ def test_regression_test_error_falls() -> None:
     task = load_task("regression", seed=1)
     count = Count()
     bench = emulator_bench(EmulatorConfig(seed=1))
-    Trainer(bench, task, settings_from(task="regression", steps=3000, test_every=500), [count]).run()
+    Trainer(
+        bench, task, settings_from(task="regression", steps=3000, test_every=500), [count]
+    ).run()
     errors = [t.error for t in count.tests]
     assert len(errors) == 7  # steps 0, 500, ..., 2500, and the final evaluation at 3000
     assert errors[-1] < 0.5 * errors[0], errors
@@ -110,7 +112,9 @@ def test_instrument_error_leaves_bench_safe_and_file_incomplete(tmp_path: Path) 
     board = bench.probe.board
     bench.daq = FailingDAQ(bench.daq, fail_at=301)  # steps 0..299 complete (test eval off)
     out = tmp_path / "run.h5"
-    trainer = Trainer(bench, load_task("ii"), settings_from(steps=1000, test_every=0), [RunWriter(out)])
+    trainer = Trainer(
+        bench, load_task("ii"), settings_from(steps=1000, test_every=0), [RunWriter(out)]
+    )
     with pytest.raises(BenchError, match="timed out"):
         trainer.run()
     assert_safe(board)
@@ -189,8 +193,13 @@ def test_bench_refuses_out_of_limit_drive() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "needle"),
-    [("p", 0.0, "'p'"), ("p", 1.5, "'p'"), ("eta", 0.0, "'eta'"), ("eta", 2.0, "'eta'"),
-     ("steps", 0, "'steps'")],
+    [
+        ("p", 0.0, "'p'"),
+        ("p", 1.5, "'p'"),
+        ("eta", 0.0, "'eta'"),
+        ("eta", 2.0, "'eta'"),
+        ("steps", 0, "'steps'"),
+    ],
 )
 def test_bad_settings_name_the_field(field: str, value: float, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
