@@ -73,12 +73,14 @@ def _cholesky_solve(a, b):
 
 
 @nb.njit(cache=True, nogil=True)
-def _solve_into(k, vc, topo, order, nf, out):
-    """Assemble L_ff V_f = -L_fc V_c edge by edge and solve it (LAPACK), writing ``out`` (N,).
+def _solve_into(k, v_nodes, topo, free_idx, out):
+    """Assemble L_ff V_f = -L_fc V_c edge by edge, solve it, write node voltages ``out`` (N,).
 
-    ``topo`` (4, E): each edge end's position in the floating block (if rows 2/3 say that
-    end floats) or in the fixed block; ``order`` (N,): floating nodes, then fixed nodes.
+    ``v_nodes`` (N,) holds the fixed nodes' voltages (other entries are ignored).
+    ``topo`` (4, E): for each edge end, its position in the floating block if rows 2/3
+    say that end floats, else its node index.
     """
+    nf = len(free_idx)
     lap = np.zeros((nf, nf))
     rhs = np.zeros(nf)
     for e in range(len(k)):
@@ -92,29 +94,28 @@ def _solve_into(k, vc, topo, order, nf, out):
                 lap[pa, pb] -= ke
                 lap[pb, pa] -= ke
             else:
-                rhs[pa] += ke * vc[pb]
+                rhs[pa] += ke * v_nodes[pb]
         elif topo[3, e]:
             lap[pb, pb] += ke
-            rhs[pb] += ke * vc[pa]
+            rhs[pb] += ke * v_nodes[pa]
     x = _cholesky_solve(lap, rhs) if nf <= SMALL_SYSTEM else np.linalg.solve(lap, rhs)
+    out[:] = v_nodes
     for i in range(nf):
-        out[order[i]] = x[i]
-    for j in range(len(vc)):
-        out[order[nf + j]] = vc[j]
+        out[free_idx[i]] = x[i]
 
 
 @nb.njit(cache=True, nogil=True)
-def _solve_one_kernel(k, vc, topo, order, nf):
-    out = np.empty(len(order))
-    _solve_into(k, vc, topo, order, nf, out)
+def _solve_one_kernel(k, v_nodes, topo, free_idx):
+    out = np.empty(len(v_nodes))
+    _solve_into(k, v_nodes, topo, free_idx, out)
     return out
 
 
 @nb.njit(cache=True, parallel=True)
-def _solve_batch_kernel(k, vc, topo, order, nf, out):
-    """``k`` (B, E), ``vc`` (B, F) -> ``out`` (B, N), networks in parallel."""
+def _solve_batch_kernel(k, v_nodes, topo, free_idx, out):
+    """``k`` (B, E), ``v_nodes`` (B, N) -> ``out`` (B, N), networks in parallel."""
     for i in nb.prange(k.shape[0]):
-        _solve_into(k[i], vc[i], topo, order, nf, out[i])
+        _solve_into(k[i], v_nodes[i], topo, free_idx, out[i])
 
 
 class DisconnectedError(ValueError):
@@ -313,9 +314,11 @@ class Solver:
         position = np.empty(n, dtype=np.intp)
         position[free_idx] = np.arange(self.n_free)
         position[fixed_idx] = np.arange(self.n_fixed)
+        # kernel addressing: floating ends by block position, fixed ends by node index
+        kernel_pos = np.where(is_fixed, np.arange(n), position)
         a, b = network.edges[:, 0], network.edges[:, 1]
-        topo = np.stack([position[a], position[b], ~is_fixed[a], ~is_fixed[b]]).astype(np.int64)
-        self._edge_args = (topo, np.concatenate([free_idx, fixed_idx]), self.n_free)
+        topo = np.stack([kernel_pos[a], kernel_pos[b], ~is_fixed[a], ~is_fixed[b]]).astype(np.int64)
+        self._topo, self._free_idx = topo, free_idx.astype(np.int64)
         self.dense = self.n_free <= DENSE_MAX_FLOATING
         if not self.dense:
             self._sparse_setup(a, b, ~is_fixed, position)
@@ -340,23 +343,29 @@ class Solver:
             ) from None
 
     def _solve(self, k: np.ndarray, vc: np.ndarray) -> np.ndarray:
+        n_nodes, n_edges = self.network.n_nodes, k.shape[-1]
         if k.ndim == 1 and vc.ndim == 1 and self.dense:
-            return self.solve_one(k, vc)
+            v_nodes = np.zeros(n_nodes)
+            v_nodes[self.fixed_idx] = vc
+            return self.solve_nodes(k, v_nodes)
         lead = np.broadcast_shapes(k.shape[:-1], vc.shape[:-1])
-        n_edges, n_fixed = k.shape[-1], self.n_fixed
         k = np.ascontiguousarray(np.broadcast_to(k, (*lead, n_edges))).reshape(-1, n_edges)
-        vc = np.ascontiguousarray(np.broadcast_to(vc, (*lead, n_fixed))).reshape(-1, n_fixed)
-        out = np.empty((len(k), self.network.n_nodes))
+        v_nodes = np.zeros((len(k), n_nodes))
+        v_nodes[:, self.fixed_idx] = np.broadcast_to(vc, (*lead, self.n_fixed)).reshape(
+            -1, self.n_fixed
+        )
         if self.dense:
-            _solve_batch_kernel(k, vc, *self._edge_args, out)
+            out = np.empty_like(v_nodes)
+            _solve_batch_kernel(k, v_nodes, self._topo, self._free_idx, out)
         else:
-            out[:, self.fixed_idx] = vc
-            out[:, self.free_idx] = self._solve_sparse(k, vc)
-        return out.reshape(*lead, self.network.n_nodes)
+            out = v_nodes
+            out[:, self.free_idx] = self._solve_sparse(k, v_nodes[:, self.fixed_idx])
+        return out.reshape(*lead, n_nodes)
 
-    def solve_one(self, k: np.ndarray, vc: np.ndarray) -> np.ndarray:
-        """Unbatched fast path: k (E,) S, vc (F,) V -> node voltages (N,). No input checks."""
-        return _solve_one_kernel(k, vc, *self._edge_args)
+    def solve_nodes(self, k: np.ndarray, v_nodes: np.ndarray) -> np.ndarray:
+        """Unbatched fast path, no input checks: conductances k (E,) S and ``v_nodes`` (N,)
+        holding the fixed nodes' voltages (others ignored) -> node voltages (N,) V."""
+        return _solve_one_kernel(k, v_nodes, self._topo, self._free_idx)
 
     # -- large networks --------------------------------------------------------------------
     def _sparse_setup(

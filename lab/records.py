@@ -20,6 +20,8 @@ class StepRecord:
     ``positions`` (n_edges,) digipot codes *after* the pulse, ``update_mask`` (n_edges,)
     bool and ``direction`` (n_edges,) int8 in {-1, 0, +1} where the bench can observe
     them (``None`` otherwise). Voltages in V, ``error`` in V^2, ``time`` in s since start.
+
+    Observers may keep a record: its producer never reuses or mutates it or its arrays.
     """
 
     step: int

@@ -10,6 +10,7 @@ goes to its safe state and every observer gets `stop` with ``complete=False``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -123,6 +124,12 @@ class Trainer:
     def run(self) -> RunSummary:
         """Train for ``settings.steps`` steps; returns the summary also sent to observers."""
         s, task, bench = self.settings, self.task, self.bench
+        # The loop allocates small objects at a high rate; without this the cyclic garbage
+        # collector keeps walking the ~1e5 long-lived objects that numpy, numba and h5py
+        # made at import (12 us per step measured). Freezing them after one collection
+        # takes them out of its walks; nothing made by the run itself is frozen.
+        gc.collect()
+        gc.freeze()
         rng = np.random.default_rng([s.seed, 2])
         info = self._info()
         for obs in self.observers:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numba as nb
 import numpy as np
 
 from lab.calibration import Calibration
@@ -25,6 +26,19 @@ from lab.learning import (
 from lab.network import Network, Solver
 
 FREE, CLAMPED = 0, 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _clock_edge(v_free, v_clamped, edges, sigma, codes, enabled, direction, k_table, k):
+    """The discrete rule on every edge (lab.learning), then the new conductances ``k``
+    (2, E) looked up in ``k_table`` (2 * E * N_POSITIONS,) for the new codes."""
+    discrete_step_from_nodes(
+        v_free, v_clamped, edges, sigma, codes, enabled, N_POSITIONS - 1, direction
+    )
+    n = len(codes)
+    for e in range(n):
+        k[0, e] = k_table[e * N_POSITIONS + codes[e]]
+        k[1, e] = k_table[(n + e) * N_POSITIONS + codes[e]]
 
 
 class EmulatedBoard:
@@ -75,7 +89,9 @@ class EmulatedBoard:
     # -- what the DAQ does -----------------------------------------------------------------
     def drive(self, twin: int, nodes: np.ndarray, volts: list[float]) -> None:
         """Hold 0-based ``nodes`` (n,) of ``twin`` at ``volts`` (n values) through the DAC."""
-        self.applied[twin, nodes] = self.dac.convert(volts)
+        row = self.applied[twin]
+        for node, v in zip(nodes.tolist(), self.dac.convert(volts), strict=True):
+            row[node] = v
         driven = self._driven_sets[twin]
         if not driven.issuperset(nodes.tolist()):
             driven.update(nodes.tolist())
@@ -93,11 +109,12 @@ class EmulatedBoard:
 
     def measure(self, twin: int, nodes: np.ndarray) -> list[float]:
         """What the ADC reads at ``nodes`` (n,) of ``twin``, V: settling, noise, quantisation."""
-        true = self.node_voltages(twin)[nodes].tolist()
+        volts = self.node_voltages(twin)
+        true = volts[nodes].tolist()
         prev = self._prev[twin]
-        if self._settle and prev is not None:
-            s = self._settle
-            true = [v + (p - v) * s for v, p in zip(true, prev[nodes].tolist(), strict=True)]
+        if self._settle and prev is not None:  # the residue of the last change, decaying
+            lag = ((prev[nodes] - volts[nodes]) * self._settle).tolist()
+            return self.adc.convert(true, self.noise, lag)
         return self.adc.convert(true, self.noise)
 
     def reset_outputs(self) -> None:
@@ -128,8 +145,7 @@ class EmulatedBoard:
             if solver is None:
                 fixed = np.flatnonzero(self.driven[twin]) + 1
                 solver = self._solvers[twin] = self.network.solver(fixed)
-            volts = solver.solve_one(self._k[twin], self.applied[twin, solver.fixed_idx])
-            self._volts[twin] = volts
+            volts = self._volts[twin] = solver.solve_nodes(self._k[twin], self.applied[twin])
         return volts
 
     def clock_edge(self) -> None:
@@ -143,18 +159,12 @@ class EmulatedBoard:
             mask = update_mask(self.rng, self.codes.shape, self._nominal_p)
         direction = np.empty(len(self.codes), dtype=np.int8)
         codes = self.codes.copy()  # records may hold the old array
-        discrete_step_from_nodes(
-            self.node_voltages(FREE),
-            self.node_voltages(CLAMPED),
-            self.network.edges,
-            self.sigma,
-            codes,
-            mask,
-            N_POSITIONS - 1,
-            direction,
+        k = np.empty_like(self._k)
+        _clock_edge(
+            self.node_voltages(FREE), self.node_voltages(CLAMPED), self.network.edges,
+            self.sigma, codes, mask, direction, self._k_table, k,
         )
-        self.codes = codes
-        self._k = self._conductance()
+        self.codes, self._k = codes, k
         self.last_mask, self.last_direction = mask, direction
         self.pulses += 1
         self._changed(FREE)

@@ -71,10 +71,10 @@ class NormalStream:
 
 
 @nb.njit(cache=True, nogil=True)
-def _advance(phase, advance, kicks, half_p, enabled):
-    """phase += advance + kicks (mod 1) in place; enabled = |phase - 1/2| < half_p."""
+def _advance(phase, advance, kicks, jitter, half_p, enabled):
+    """phase += advance + jitter * kicks (mod 1) in place; enabled = |phase - 1/2| < half_p."""
     for i in range(len(phase)):
-        x = phase[i] + advance[i] + kicks[i]
+        x = phase[i] + advance[i] + jitter * kicks[i]
         x -= np.floor(x)
         phase[i] = x
         enabled[i] = abs(x - 0.5) < half_p[i]
@@ -117,9 +117,9 @@ class Oscillators:
         """Advance one clock period; return which edges are enabled (E,) bool."""
         if bias != self._bias:
             self._bias, self._half_p = bias, 0.5 * self.p_at(np.array([bias]))[0]
-        kicks = self.jitter * noise.take(len(self.phase)) if self.jitter else self._no_kicks
+        kicks = noise.take(len(self.phase)) if self.jitter else self._no_kicks
         enabled = np.empty(len(self.phase), dtype=np.bool_)
-        _advance(self.phase, self._advance, kicks, self._half_p, enabled)
+        _advance(self.phase, self._advance, kicks, self.jitter, self._half_p, enabled)
         return enabled
 
     def p_at(self, bias: np.ndarray) -> np.ndarray:
@@ -136,7 +136,6 @@ class Oscillators:
         return Calibration(bias, self.p_at(bias).mean(axis=1), source="emulator oscillator model")
 
 
-@dataclass(frozen=True)
 class Converter:
     """A DAC or ADC: span ``(low, high)`` V, ``bits`` (None = exact), rms ``noise`` V.
 
@@ -144,22 +143,26 @@ class Converter:
     where list arithmetic costs a tenth of numpy's per-call overhead.
     """
 
-    low: float
-    high: float
-    bits: int | None
-    noise: float = 0.0
+    __slots__ = ("bits", "high", "low", "lsb", "noise", "top")
 
-    @property
-    def lsb(self) -> float:
-        return 0.0 if self.bits is None else (self.high - self.low) / (2**self.bits - 1)
+    def __init__(self, low: float, high: float, bits: int | None, noise: float = 0.0) -> None:
+        self.low, self.high, self.bits, self.noise = float(low), float(high), bits, float(noise)
+        self.top = 0 if bits is None else 2**bits - 1  # highest code
+        self.lsb = 0.0 if bits is None else (self.high - self.low) / self.top  # V per code
 
-    def convert(self, volts: list[float], noise: NormalStream | None = None) -> list[float]:
-        """Add noise, clip to the span and round to the nearest code: n values in, n out, V."""
+    def convert(
+        self,
+        volts: list[float],
+        noise: NormalStream | None = None,
+        offset: list[float] | None = None,
+    ) -> list[float]:
+        """Add ``offset`` (V) and noise, clip to the span, round to the nearest code: n -> n V."""
+        if offset is not None:
+            volts = [v + o for v, o in zip(volts, offset, strict=True)]
         if self.noise and noise is not None:
-            volts = [
-                v + self.noise * e for v, e in zip(volts, noise.take_list(len(volts)), strict=True)
-            ]
+            sd = self.noise
+            volts = [v + sd * e for v, e in zip(volts, noise.take_list(len(volts)), strict=True)]
         if self.bits is None:
             return volts
-        low, lsb, top = self.low, self.lsb, 2**self.bits - 1
+        low, lsb, top = self.low, self.lsb, self.top
         return [low + lsb * min(max(round((v - low) / lsb), 0), top) for v in volts]
