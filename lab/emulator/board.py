@@ -8,6 +8,7 @@ pair with the discrete rule of `lab.learning` (the same code the studies use).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba as nb
@@ -41,12 +42,31 @@ def _clock_edge(v_free, v_clamped, edges, sigma, codes, enabled, direction, k_ta
         k[1, e] = k_table[(n + e) * N_POSITIONS + codes[e]]
 
 
+@functools.cache
+def compile_kernels() -> None:
+    """Run every compiled kernel of the board once, so that the first run's first step
+    does not pay numba's compilation (seconds on a fresh checkout, ms from its cache)."""
+    board = EmulatedBoard(EmulatorConfig(adc_noise=0.0), _warm=False)
+    nodes = np.array([0, 8])
+    for twin in (FREE, CLAMPED):
+        board.drive(twin, nodes, [1.0, 0.0])
+    board.bias = board.config.osc_low
+    board.clock_edge()
+    board.measure(FREE, nodes)
+    board.network.solve(np.ones((2, board.network.n_edges)), {1: 1.0, 9: 0.0})
+
+
 class EmulatedBoard:
     """State and physics of the emulated board. Node indices here are 0-based."""
 
     def __init__(
-        self, config: EmulatorConfig | None = None, network: Network | None = None
+        self,
+        config: EmulatorConfig | None = None,
+        network: Network | None = None,
+        _warm: bool = True,
     ) -> None:
+        if _warm:
+            compile_kernels()
         self.config = config = config or EmulatorConfig()
         self.network = network or Network.from_name(config.network, seed=config.seed)
         n_edges, n_nodes = self.network.n_edges, self.network.n_nodes
@@ -161,8 +181,15 @@ class EmulatedBoard:
         codes = self.codes.copy()  # records may hold the old array
         k = np.empty_like(self._k)
         _clock_edge(
-            self.node_voltages(FREE), self.node_voltages(CLAMPED), self.network.edges,
-            self.sigma, codes, mask, direction, self._k_table, k,
+            self.node_voltages(FREE),
+            self.node_voltages(CLAMPED),
+            self.network.edges,
+            self.sigma,
+            codes,
+            mask,
+            direction,
+            self._k_table,
+            k,
         )
         self.codes, self._k = codes, k
         self.last_mask, self.last_direction = mask, direction
