@@ -76,6 +76,18 @@ def make_records(n_edges: int, seed: int = 0) -> list[StepRecord]:
     return out
 
 
+def done(n_steps: int) -> RunSummary:
+    """The summary the benchmarks close their synthetic runs with."""
+    return RunSummary(
+        steps=n_steps,
+        complete=True,
+        initial_error=1.0,
+        final_error=1.0,
+        scaled_error=1.0,
+        end_time="",
+    )
+
+
 def time_writer(
     path: Path, n_steps: int, n_edges: int, recs: list[StepRecord], compression: str | None
 ) -> float:
@@ -87,16 +99,7 @@ def time_writer(
     t0 = time.perf_counter()
     for i in range(n_steps):
         step(recs[i & mask])
-    writer.stop(
-        RunSummary(
-            steps=n_steps,
-            complete=True,
-            initial_error=1.0,
-            final_error=1.0,
-            scaled_error=1.0,
-            end_time="",
-        )
-    )
+    writer.stop(done(n_steps))
     return time.perf_counter() - t0
 
 
@@ -127,16 +130,7 @@ def file_size(path: Path, n_steps: int, n_edges: int, compression: str | None) -
                 direction=direction[i],
             )
         )
-    writer.stop(
-        RunSummary(
-            steps=n_steps,
-            complete=True,
-            initial_error=1.0,
-            final_error=1.0,
-            scaled_error=1.0,
-            end_time="",
-        )
-    )
+    writer.stop(done(n_steps))
     return path.stat().st_size / 1e6
 
 
