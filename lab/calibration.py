@@ -7,8 +7,10 @@ points with p non-increasing in bias, interpolated linearly both ways.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,6 +87,51 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
         return cls(np.asarray(data["bias"]), np.asarray(data["p"]), str(data.get("source", "")))
+
+
+def write_calibration(path: str | Path, calibration: Calibration, **extra: Any) -> Path:
+    """Write a calibration file (TOML): ``bias`` V, ``p``, ``source`` and scalar/list
+    ``extra`` fields (e.g. ``spread``, ``correlation``). Returns the path."""
+    path = Path(path)
+    fields: dict[str, Any] = {"source": calibration.source, **extra}
+    lines = ["# twinlab calibration: update probability p against bias voltage (V)"]
+    lines += [f"{key} = {_toml(value)}" for key, value in fields.items()]
+    lines += [f"bias = {_toml(calibration.bias.tolist())}", f"p = {_toml(calibration.p.tolist())}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_calibration(path: str | Path) -> Calibration:
+    """Read a calibration file; CalibrationError names the file and what is wrong."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise CalibrationError(f"{path}: calibration file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise CalibrationError(f"{path}: not valid TOML: {err}") from None
+    for key in ("bias", "p"):
+        if not isinstance(data.get(key), list):
+            raise CalibrationError(f"{path}: field {key!r}: expected a list of numbers")
+    try:
+        return Calibration(
+            np.asarray(data["bias"], float),
+            np.asarray(data["p"], float),
+            source=str(data.get("source", path.name)),
+        )
+    except (TypeError, ValueError) as err:
+        raise CalibrationError(f"{path}: {err}") from None
+
+
+def _toml(value: Any) -> str:
+    """A TOML literal for a string, number, bool or list of those."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(float(value)) if isinstance(value, float) else str(value)
 
 
 def measure_p(update_masks: np.ndarray) -> tuple[float, float]:

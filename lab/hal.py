@@ -123,6 +123,43 @@ class Channel:
     safe: float = 0.0
 
 
+def check_channel_map(network: Network, channels: Sequence[Channel]) -> None:
+    """ValueError, one line, for a channel mapped twice, a node that does not exist, a safe
+    value outside its limits, or one node of one twin with two channels of one kind."""
+    names: set[str] = set()
+    wired: set[tuple[str, str, int]] = set()
+    for ch in channels:
+        if ch.name in names:
+            raise ValueError(f"channel map: channel {ch.name!r} is mapped twice")
+        if ch.twin not in TWINS or ch.kind not in ("drive", "sense"):
+            raise ValueError(
+                f"channel map: channel {ch.name!r} has twin {ch.twin!r} and kind {ch.kind!r}; "
+                "expected twin 'free' or 'clamped' and kind 'drive' or 'sense'"
+            )
+        if not 1 <= ch.node <= network.n_nodes:
+            raise ValueError(
+                f"channel map: channel {ch.name!r} names node {ch.node}, "
+                f"but network {network.name!r} has nodes 1..{network.n_nodes}"
+            )
+        lo, hi = ch.limits
+        if not lo < hi:
+            raise ValueError(
+                f"channel map: channel {ch.name!r} limits {ch.limits} are not (low, high)"
+            )
+        if not lo <= ch.safe <= hi:
+            raise ValueError(
+                f"channel map: channel {ch.name!r} safe value {ch.safe} V "
+                f"is outside its limits [{lo}, {hi}] V"
+            )
+        key = (ch.kind, ch.twin, ch.node)
+        if key in wired:
+            raise ValueError(
+                f"channel map: node {ch.node} of the {ch.twin} twin has two {ch.kind} channels"
+            )
+        wired.add(key)
+        names.add(ch.name)
+
+
 @dataclass(slots=True)
 class _Route:
     """Precomputed lookup for one (twin, nodes) request: channel names and limit arrays."""
@@ -154,30 +191,7 @@ class Bench:
     )
 
     def __post_init__(self) -> None:
-        seen: dict[str, Channel] = {}
-        wired: set[tuple[str, str, int]] = set()
-        for ch in self.channels:
-            if ch.name in seen:
-                raise ValueError(f"channel map: channel {ch.name!r} is mapped twice")
-            if not 1 <= ch.node <= self.network.n_nodes:
-                raise ValueError(
-                    f"channel map: channel {ch.name!r} names node {ch.node}, "
-                    f"but the network has nodes 1..{self.network.n_nodes}"
-                )
-            lo, hi = ch.limits
-            if not lo <= ch.safe <= hi:
-                raise ValueError(
-                    f"channel map: channel {ch.name!r} safe value {ch.safe} V "
-                    f"is outside its limits [{lo}, {hi}] V"
-                )
-            key = (ch.kind, ch.twin, ch.node)
-            if key in wired:
-                raise ValueError(
-                    f"channel map: node {ch.node} of the {ch.twin} twin has two {ch.kind} channels"
-                )
-            wired.add(key)
-            seen[ch.name] = ch
-        self._by_name = seen
+        check_channel_map(self.network, self.channels)
         self._by_node = {(ch.kind, ch.twin, ch.node): ch for ch in self.channels}
 
     # -- routing ---------------------------------------------------------------------------
