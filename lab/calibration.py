@@ -8,13 +8,16 @@ points with p non-increasing in bias, interpolated linearly both ways.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.optimize import isotonic_regression
+
+if TYPE_CHECKING:
+    from lab.hal import Bench
 
 
 class CalibrationError(ValueError):
@@ -95,8 +98,11 @@ def write_calibration(path: str | Path, calibration: Calibration, **extra: Any) 
     path = Path(path)
     fields: dict[str, Any] = {"source": calibration.source, **extra}
     lines = ["# twinlab calibration: update probability p against bias voltage (V)"]
-    lines += [f"{key} = {_toml(value)}" for key, value in fields.items()]
-    lines += [f"bias = {_toml(calibration.bias.tolist())}", f"p = {_toml(calibration.p.tolist())}"]
+    lines += [f"{key} = {toml_literal(value)}" for key, value in fields.items()]
+    lines += [
+        f"bias = {toml_literal(calibration.bias.tolist())}",
+        f"p = {toml_literal(calibration.p.tolist())}",
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -123,15 +129,74 @@ def read_calibration(path: str | Path) -> Calibration:
         raise CalibrationError(f"{path}: {err}") from None
 
 
-def _toml(value: Any) -> str:
+def toml_literal(value: Any) -> str:
     """A TOML literal for a string, number, bool or list of those."""
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
     return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What `sweep` measured: per bias (K,) the board-average p, its spread across edges
+    (sd of the per-edge p), and the mean pairwise correlation of edge updates."""
+
+    bias: np.ndarray
+    p: np.ndarray
+    spread: np.ndarray
+    correlation: np.ndarray
+    pulses: int
+
+    def fit(self, source: str) -> Calibration:
+        """The monotone curve through the measured points."""
+        curve = monotone_fit(self.bias, self.p)
+        return Calibration(curve.bias, curve.p, source)
+
+
+def sweep(
+    bench: Bench,
+    biases: Sequence[float],
+    pulses: int = 400,
+    progress: Callable[[int], None] | None = None,
+) -> Sweep:
+    """Estimate p at each bias (V) from ``pulses`` clock pulses, using the update masks
+    the bench's probe observes. Every output stays released; the digipots do step (they
+    drift to their ends), so run it before, not during, an experiment. ``progress`` is
+    called with the number of pulses done after each bias."""
+    if bench.probe is None:
+        raise ValueError(
+            "calibration needs a bench that observes which edges updated (a probe); "
+            "without one, measure the LED duty cycle per edge at each bias by hand"
+        )
+    lo, hi = bench.bias_limits
+    bias = np.asarray(biases, dtype=float)
+    bad = (bias < lo) | (bias > hi)
+    if bad.any():
+        raise ValueError(f"bias {bias[bad][0]:g} V is outside the bias limits [{lo:g}, {hi:g}] V")
+    p, spread, corr = [], [], []
+    try:
+        for b in bias:
+            bench.bias.set_volts(float(b))
+            masks = np.empty((pulses, bench.network.n_edges), dtype=bool)
+            for i in range(pulses):
+                bench.pulse()
+                update = bench.probe.last_update()
+                if update is None:
+                    raise ValueError("the probe reported no update after a pulse")
+                masks[i] = update[0]
+            per_edge = masks.mean(axis=0)
+            p.append(per_edge.mean())
+            spread.append(per_edge.std())
+            corr.append(edge_correlation(masks))
+            if progress is not None:
+                progress(pulses)
+    finally:
+        bench.safe_state()
+    return Sweep(bias, np.array(p), np.array(spread), np.array(corr), pulses)
 
 
 def measure_p(update_masks: np.ndarray) -> tuple[float, float]:

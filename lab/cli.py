@@ -13,13 +13,18 @@ and marked incomplete, and exits 130.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lab.calibration import CalibrationError
 from lab.config import ConfigError, TrainSettings, load_bench, settings_from
@@ -142,6 +147,95 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from lab.emulator.wire import WireEmulator
+
+    config = load_bench_emulator_config(args.bench, args.seed)
+    emulator = WireEmulator(config, scpi_port=args.port)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        emulator.start()
+        bench_text = emulator.bench_toml()
+        if args.write_bench:
+            Path(args.write_bench).write_text(bench_text)
+        print(f"DAQ (SCPI):   {emulator.scpi.resource}")
+        print(f"clock board:  {emulator.serial.path}")
+        if args.write_bench:
+            print(f"bench file:   {args.write_bench}   (twinlab train --bench {args.write_bench})")
+        else:
+            print("bench file (save it and pass it to --bench):\n")
+            print(bench_text)
+        print("serving until Ctrl-C", flush=True)
+        try:
+            while not stop.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        emulator.close()
+    print("emulator stopped", file=sys.stderr)
+    return 0
+
+
+def load_bench_emulator_config(spec: str | None, seed: int | None) -> Any:
+    """The EmulatorConfig of an emulator bench file (default: data/benches/emulator.toml)."""
+    from lab.config import _EmulatorBenchFile, read_bench_file
+
+    path, raw = read_bench_file(spec)
+    if raw.get("kind", "emulator") != "emulator":
+        raise ConfigError(f'{path}: `twinlab emulate` needs an emulator bench (kind = "emulator")')
+    config = _EmulatorBenchFile(**raw).emulator
+    return config if seed is None else config.model_copy(update={"seed": seed})
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    try:
+        discovery = importlib.import_module("drivers.discovery")
+    except ImportError as err:
+        raise ConfigError(
+            f"device discovery needs the 'hw' extra (pip install 'twinlab[hw]'): {err}"
+        ) from None
+    print(discovery.format_devices(discovery.list_devices()))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from lab.calibration import sweep, write_calibration
+
+    bench = load_bench(args.bench, seed=args.bench_seed)
+    try:
+        lo, hi = bench.bias_limits
+        biases = np.linspace(lo, hi, args.points)
+        with tqdm(total=len(biases) * args.pulses, unit="pulse", disable=args.quiet) as bar:
+            result = sweep(bench, biases, args.pulses, progress=bar.update)
+    finally:
+        bench.close()
+    when = f"{datetime.now():%Y-%m-%d %H:%M}"
+    source = f"twinlab calibrate, {args.points} biases x {args.pulses} pulses, {when}"
+    calibration = result.fit(source)
+    half = int(np.argmin(np.abs(result.p - 0.5)))
+    write_calibration(
+        args.out,
+        calibration,
+        measured_p=result.p.tolist(),
+        spread=result.spread.tolist(),
+        correlation=[float(np.nan_to_num(c)) for c in result.correlation],
+    )
+    print(f"{'bias V':>8} {'p':>6} {'spread':>7} {'corr':>7}")
+    for b, p, sd, r in zip(result.bias, result.p, result.spread, result.correlation, strict=True):
+        print(f"{b:8.3f} {p:6.3f} {sd:7.3f} {r:7.3f}")
+    print(
+        f"p = 0.5 at {calibration.volts_for(0.5):.3f} V; edge correlation near p = 0.5: "
+        f"{result.correlation[half]:.3f}; spread between edges up to {result.spread.max():.3f}; "
+        f"calibration file {args.out}"
+    )
+    return 0
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     for name in list_tasks():
         task = load_task(name)
@@ -176,6 +270,24 @@ def _parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
     tasks = sub.add_parser("tasks", help="list the shipped tasks")
     tasks.set_defaults(func=cmd_tasks)
+    emulate = sub.add_parser(
+        "emulate", help="serve an emulated bench over SCPI (TCP) and serial (pty) until Ctrl-C"
+    )
+    emulate.add_argument("--bench", default=None, help="emulator bench file (default: emulator)")
+    emulate.add_argument("--seed", type=int, default=None, help="emulator part/noise seed")
+    emulate.add_argument("--port", type=int, default=0, help="SCPI TCP port (default: any free)")
+    emulate.add_argument("--write-bench", help="write the matching bench file here")
+    emulate.set_defaults(func=cmd_emulate)
+    devices = sub.add_parser("devices", help="list serial ports and VISA resources")
+    devices.set_defaults(func=cmd_devices)
+    calibrate = sub.add_parser("calibrate", help="measure p against the bias voltage")
+    calibrate.add_argument("--bench", default=None, help="'emulator' (default) or a bench file")
+    calibrate.add_argument("--bench-seed", type=int, default=None, help="emulator seed")
+    calibrate.add_argument("--points", type=int, default=21, help="bias values (default 21)")
+    calibrate.add_argument("--pulses", type=int, default=400, help="pulses per bias (default 400)")
+    calibrate.add_argument("--out", default="calibration.toml", help="calibration file to write")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress bar")
+    calibrate.set_defaults(func=cmd_calibrate)
     return parser
 
 

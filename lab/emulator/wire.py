@@ -1,0 +1,108 @@
+"""One emulated board served over the real wire protocols, for rehearsing a bench.
+
+`WireEmulator` puts an `EmulatedBoard` behind a SCPI server on 127.0.0.1 (the DAQ and
+the bias channel, as pyvisa-py opens ``TCPIP::127.0.0.1::PORT::SOCKET``) and a clock
+board on a pseudo-terminal (the path pyserial opens). Both share the board and one
+lock, so commands reach the board in the order the host sends them. `bench_toml` is
+a bench file for the real drivers that matches this emulator.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from lab.calibration import toml_literal
+from lab.emulator.board import EmulatedBoard
+from lab.emulator.config import EmulatorConfig
+from lab.emulator.scpi_server import ScpiServer
+from lab.emulator.serial_board import SerialBoard
+
+#: DAQ channel numbers of the emulated bench: node n of a twin is channel OFFSET + n.
+CHANNEL_OFFSETS = {("drive", "free"): 0, ("drive", "clamped"): 1000,
+                   ("sense", "free"): 2000, ("sense", "clamped"): 3000}  # fmt: skip
+BIAS_CHANNEL = "9000"
+
+
+class WireEmulator:
+    """An emulated board behind a SCPI server and a pty clock board."""
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, scpi_port: int = 0, pace: bool = False
+    ) -> None:
+        self.board = EmulatedBoard(config)
+        self.lock = threading.Lock()
+        self.scpi = ScpiServer(self.board, port=scpi_port, lock=self.lock)
+        self.serial = SerialBoard(self.board, lock=self.lock, pace=pace)
+
+    def start(self) -> WireEmulator:
+        self.scpi.start()
+        self.serial.start()
+        return self
+
+    def close(self) -> None:
+        """Stop both front ends (idempotent)."""
+        for front in (self.serial, self.scpi):
+            try:
+                front.close()
+            except Exception:  # closing one must not keep the other open
+                pass
+
+    def __enter__(self) -> WireEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def bench_toml(self, limits: tuple[float, float] = (-1.0, 6.0)) -> str:
+        """A bench file for the real drivers, wired to every node of both twins."""
+        board = self.board
+        cfg = board.config
+        cal = board.calibration()
+        bias_limits = (min(0.0, float(cal.bias[0])), cfg.osc_high + 0.5)
+        lines = [
+            "# Bench for `twinlab emulate` (written by it): the real drivers over loopback.",
+            'kind = "instruments"',
+            f"network = {toml_literal(board.network.name)}",
+            f"network_seed = {cfg.seed}",
+            "",
+            "[daq]",
+            f"resource = {toml_literal(self.scpi.resource)}",
+            'dialect = "twinlab-emulator"',
+            "timeout_ms = 2000",
+            "",
+            "[bias]",
+            f"channel = {toml_literal(BIAS_CHANNEL)}",
+            f"limits = {toml_literal(list(bias_limits))}",
+            f"safe = {toml_literal(bias_limits[1])}",
+            "",
+            "[clock]",
+            f"port = {toml_literal(self.serial.path)}",
+            "baud = 115200",
+            "",
+            "[probe]",
+            'kind = "emulator"',
+            "",
+            "[calibration]",
+            f"source = {toml_literal(cal.source)}",
+            f"bias = {toml_literal(cal.bias.tolist())}",
+            f"p = {toml_literal(cal.p.tolist())}",
+        ]
+        for (kind, twin), offset in CHANNEL_OFFSETS.items():
+            for node in range(1, board.network.n_nodes + 1):
+                lines += [
+                    "",
+                    "[[channels]]",
+                    f'name = "{offset + node}"',
+                    f'twin = "{twin}"',
+                    f"node = {node}",
+                    f'kind = "{kind}"',
+                    f"limits = {toml_literal(list(limits))}",
+                    "safe = 0.0",
+                ]
+        return "\n".join(lines) + "\n"
+
+    def write_bench(self, path: str | Path, **kwargs: float) -> Path:
+        path = Path(path)
+        path.write_text(self.bench_toml(**kwargs))
+        return path

@@ -1,0 +1,145 @@
+"""End to end over the wire: real drivers (pyvisa-py over TCP, pyserial over a pty)
+against `twinlab emulate`, compared step by step with the in-process emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab.cli import main
+from lab.config import ConfigError, load_bench
+from lab.emulator import EmulatorConfig
+from lab.emulator.wire import WireEmulator
+from lab.hal import BenchError
+from lab.runs import RunReader
+
+pytest.importorskip("pyvisa")
+pytest.importorskip("serial")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train(tmp_path: Path, name: str, *args: str) -> Path:
+    out = tmp_path / f"{name}.h5"
+    code = main(["train", "--quiet", "--out", str(out), *args])
+    assert code == 0
+    return out
+
+
+def test_wire_run_equals_in_process_run(tmp_path: Path) -> None:
+    """Same seed, same task: the run files agree in every recorded step."""
+    settings = ["--task", "ii", "--steps", "400", "--p", "0.5", "--test-every", "100"]
+    local = train(tmp_path, "local", "--bench-seed", "3", *settings)
+    with WireEmulator(EmulatorConfig(seed=3)) as emu:
+        bench_file = emu.write_bench(tmp_path / "wire.toml")
+        wire = train(tmp_path, "wire", "--bench", str(bench_file), *settings)
+        assert emu.board.pulses == 400
+    with RunReader(local) as a, RunReader(wire) as b:
+        assert a.complete and b.complete and a.n_steps == b.n_steps == 400
+        for name in ("positions", "update_mask", "direction", "example", "step"):
+            np.testing.assert_array_equal(a.steps[name][:], b.steps[name][:], err_msg=name)
+        for name in ("v_free", "v_clamped", "v_desired", "inputs", "error"):
+            # repr() numbers on the wire are round-trip exact; allow the last bit anyway
+            np.testing.assert_allclose(a.steps[name][:], b.steps[name][:], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a.tests["v_free"][:], b.tests["v_free"][:], rtol=0, atol=1e-12)
+        assert b.info["bench_json"]["kind"] == "instruments"  # the run stores its bench
+
+
+def test_bench_is_safe_after_a_run_over_the_wire(tmp_path: Path) -> None:
+    with WireEmulator(EmulatorConfig(seed=1)) as emu:
+        bench_file = emu.write_bench(tmp_path / "wire.toml")
+        train(tmp_path, "run", "--bench", str(bench_file), "--steps", "50")
+        board = emu.board
+        assert not board.driven.any() and np.all(board.applied == 0.0)
+        assert board.bias > board.oscillators.high.max()  # no edge can update
+
+
+def test_twinlab_emulate_serves_until_ctrl_c(tmp_path: Path) -> None:
+    """The command prints the resources, writes a bench file that trains, and stops
+    cleanly on SIGINT."""
+    bench_file = tmp_path / "emu.toml"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", "emulate", "--write-bench", str(bench_file)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        lines = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "serving until Ctrl-C" in line:
+                break
+        text = "".join(lines)
+        assert "TCPIP::127.0.0.1::" in text and "/dev/pts/" in text
+        out = train(tmp_path, "run", "--bench", str(bench_file), "--steps", "100")
+        with RunReader(out) as run:
+            assert run.complete and run.n_steps == 100
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "emulator stopped" in err
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (
+            lambda t: t.replace(
+                'resource = "TCPIP::127.0.0.1::', 'resource = "TCPIP::127.0.0.1::1'
+            ),
+            "TCPIP::127.0.0.1::1",
+        ),
+        (lambda t: t.replace('port = "/dev/pts/', 'port = "/dev/nonesuch/'), "/dev/nonesuch/"),
+        (lambda t: t.replace('name = "1001"', 'name = "1"'), "mapped twice"),
+        (lambda t: t.replace("node = 9\n", "node = 12\n", 1), "node 12"),
+        (lambda t: t.replace("limits = [-1.0, 6.0]", "limits = [-20.0, 6.0]", 1), "range"),
+        (
+            lambda t: t.replace("p = [1.0,", "p = [0.5, 1.0,", 1).replace(
+                "bias = [", "bias = [-1.0, ", 1
+            ),
+            "monotone",
+        ),
+    ],
+)
+def test_bad_bench_files_fail_in_one_line_before_any_voltage(
+    tmp_path: Path, edit, needle: str
+) -> None:
+    with WireEmulator(EmulatorConfig(seed=0)) as emu:
+        text = edit(emu.bench_toml())
+        path = tmp_path / "bad.toml"
+        path.write_text(text)
+        with pytest.raises((ConfigError, BenchError, ValueError)) as info:
+            load_bench(path)
+        message = str(info.value)
+        assert needle in message and "\n" not in message
+        assert not emu.board.driven.any() and emu.board.pulses == 0
+
+
+def test_node_mapped_to_no_channel_refused_before_any_voltage(tmp_path: Path) -> None:
+    """Without a sense channel on node 3 of the free twin, task ii (which reads node 3)
+    is refused before anything is applied."""
+    with WireEmulator(EmulatorConfig(seed=0)) as emu:
+        block = '\n[[channels]]\nname = "2003"\ntwin = "free"\nnode = 3\nkind = "sense"\n'
+        text = emu.bench_toml()
+        start = text.index(block)
+        end = text.index("[[channels]]", start + len(block))
+        path = tmp_path / "missing.toml"
+        path.write_text(text[:start] + "\n" + text[end:])
+        out = tmp_path / "run.h5"
+        assert main(["train", "--quiet", "--bench", str(path), "--out", str(out)]) == 2
+        assert not out.exists()
+        assert not emu.board.driven.any() and emu.board.pulses == 0
