@@ -222,6 +222,11 @@ class Bench:
         """Raise ValueError naming the first node of ``twin`` without a ``kind`` channel."""
         self._route(kind, twin, tuple(int(n) for n in nodes))
 
+    def limits(self, twin: Twin, nodes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) limits, V, of the drive channels of ``nodes`` (n,) of ``twin``."""
+        route = self._route("drive", twin, nodes)
+        return route.low, route.high
+
     def drive(self, twin: Twin, nodes: tuple[int, ...], volts: np.ndarray) -> None:
         """Hold ``nodes`` (n,) of ``twin`` at ``volts`` (n,) V; refuses (LimitError) before
         writing anything if any value lies outside its channel's limits."""

@@ -111,13 +111,13 @@ class Trainer:
         for twin, nodes, volts in checks:
             if not nodes:
                 continue
-            route = bench._route("drive", twin, nodes)
-            bad = (volts < route.low) | (volts > route.high)
+            low, high = bench.limits(twin, nodes)
+            bad = (volts < low) | (volts > high)
             if bad.any():
                 row, col = np.argwhere(bad)[0]
                 raise LimitError(
                     f"task {task.name!r}: {volts[row, col]:g} V on node {nodes[col]} is outside "
-                    f"the channel limits [{route.low[col]:g}, {route.high[col]:g}] V"
+                    f"the channel limits [{low[col]:g}, {high[col]:g}] V"
                 )
 
     # -- the loop --------------------------------------------------------------------------
