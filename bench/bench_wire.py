@@ -10,20 +10,23 @@ Run: ``.venv/bin/python bench/bench_wire.py [--steps N]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.config import load_bench, settings_from  # noqa: E402
-from lab.emulator import EmulatorConfig  # noqa: E402
-from lab.emulator.wire import WireEmulator  # noqa: E402
-from lab.runs import RunWriter  # noqa: E402
-from lab.tasks import load_task  # noqa: E402
-from lab.trainer import Trainer  # noqa: E402
+from lab.config import load_bench, settings_from
+from lab.runs import RunWriter
+from lab.tasks import load_task
+from lab.trainer import Trainer
 
 
 class Timed:
@@ -47,12 +50,33 @@ class Timed:
         return timed
 
 
+@contextlib.contextmanager
+def emulator_process(bench_file: Path) -> Iterator[Path]:
+    """`twinlab emulate` in its own process (as on a rehearsal day); yields its bench file."""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", "emulate", "--write-bench", str(bench_file)],
+        cwd=root,
+        env=dict(os.environ, PYTHONPATH=str(root)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in proc.stdout:
+            if "serving until Ctrl-C" in line:
+                break
+        yield bench_file
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=3000)
     args = parser.parse_args()
-    with WireEmulator(EmulatorConfig(seed=0)) as emu, tempfile.TemporaryDirectory() as tmp:
-        bench = load_bench(emu.write_bench(Path(tmp) / "wire.toml"))
+    with tempfile.TemporaryDirectory() as tmp, emulator_process(Path(tmp) / "wire.toml") as path:
+        bench = load_bench(path)
         inside = [0.0]
         bench.daq = Timed(bench.daq, inside)
         bench.clock = Timed(bench.clock, inside)

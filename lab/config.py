@@ -165,8 +165,9 @@ def read_bench_file(spec: str | Path | None) -> tuple[Path, dict[str, Any]]:
 
 def load_bench(spec: str | Path | None = None, *, seed: int | None = None) -> Bench:
     """A ready `Bench` from ``None``/``"emulator"`` (the default emulated board) or a bench
-    TOML file. Everything in the file is checked before any instrument is opened; nothing
-    is written to an instrument here. ``seed`` overrides an emulator bench's seed."""
+    TOML file. Everything in the file is checked before any instrument is opened; opening
+    identifies each instrument but changes no output. ``seed`` overrides an emulator
+    bench's seed."""
     path, raw = read_bench_file(spec)
     kind = raw.get("kind", "emulator")
     if kind == "emulator":
