@@ -14,11 +14,14 @@ import numpy as np
 import pytest
 
 from lab.cli import main
-from lab.config import ConfigError, load_bench
+from lab.config import ConfigError, load_bench, settings_from
 from lab.emulator import EmulatorConfig
 from lab.emulator.wire import WireEmulator
 from lab.hal import BenchError
-from lab.runs import RunReader
+from lab.records import Observer, StepRecord
+from lab.runs import RunReader, RunWriter
+from lab.tasks import load_task
+from lab.trainer import Trainer
 
 pytest.importorskip("pyvisa")
 pytest.importorskip("serial")
@@ -143,3 +146,53 @@ def test_node_mapped_to_no_channel_refused_before_any_voltage(tmp_path: Path) ->
         assert main(["train", "--quiet", "--bench", str(path), "--out", str(out)]) == 2
         assert not out.exists()
         assert not emu.board.driven.any() and emu.board.pulses == 0
+
+
+class FaultAt(Observer):
+    """Calls ``fault()`` once, right after step ``at`` was recorded."""
+
+    def __init__(self, at: int, fault) -> None:
+        self.at, self.fault = at, fault
+
+    def step(self, record: StepRecord) -> None:
+        if record.step == self.at:
+            self.fault()
+
+
+@pytest.mark.parametrize(
+    ("fault", "needle"),
+    [
+        (lambda emu: emu.serial.simulate_reset(), "clock board"),
+        (lambda emu: emu.serial.drop(), "clock board"),
+        (lambda emu: emu.scpi.stall(2.0), "timed out"),
+        (lambda emu: emu.scpi.inject_error(-222, "Data out of range"), "-222"),
+    ],
+    ids=["board-reset", "port-gone", "visa-timeout", "instrument-error"],
+)
+def test_fault_mid_run_ends_it_safely_with_every_acknowledged_step(tmp_path: Path, fault, needle):
+    """A fault after step 40 ends the run with one line naming the instrument; the bench
+    is left safe and the file, marked incomplete, holds the 41 acknowledged steps."""
+    with WireEmulator(EmulatorConfig(seed=2)) as emu:
+        text = emu.bench_toml().replace("timeout_ms = 2000", "timeout_ms = 500")
+        path = tmp_path / "wire.toml"
+        path.write_text(text)
+        bench = load_bench(path)
+        out = tmp_path / "run.h5"
+        trainer = Trainer(
+            bench,
+            load_task("ii"),
+            settings_from(steps=200, test_every=0),
+            [RunWriter(out), FaultAt(40, lambda: fault(emu))],
+        )
+        with pytest.raises(BenchError) as info:
+            trainer.run()
+        bench.close()
+        message = str(info.value)
+        assert needle in message and "\n" not in message
+        board = emu.board
+        assert not board.driven.any() and np.all(board.applied == 0.0)
+        assert board.bias > board.oscillators.high.max()
+    with RunReader(out) as run:
+        assert not run.complete
+        assert run.n_steps == 41
+        assert needle in run.summary()["message"]
