@@ -151,7 +151,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     from lab.emulator.wire import WireEmulator
 
     config = load_bench_emulator_config(args.bench, args.seed)
-    emulator = WireEmulator(config, scpi_port=args.port)
+    emulator = WireEmulator(config, scpi_port=args.port, firmware=args.firmware)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -236,6 +236,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    """The live window (``twinlab gui``) or a recorded run (``twinlab replay RUN.h5``)."""
+    try:
+        app = importlib.import_module("gui.app")  # Qt is loaded only for these commands
+    except ImportError as err:
+        raise ConfigError(
+            f"the window needs the 'gui' extra (pip install 'twinlab[gui]'): {err}"
+        ) from None
+    argv = list(args.rest)
+    if args.command == "replay":
+        argv = ["replay", args.run, *argv]
+    return int(app.main(argv) or 0)
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     for name in list_tasks():
         task = load_task(name)
@@ -277,7 +291,23 @@ def _parser() -> argparse.ArgumentParser:
     emulate.add_argument("--seed", type=int, default=None, help="emulator part/noise seed")
     emulate.add_argument("--port", type=int, default=0, help="SCPI TCP port (default: any free)")
     emulate.add_argument("--write-bench", help="write the matching bench file here")
+    emulate.add_argument(
+        "--firmware",
+        choices=["python", "simavr"],
+        default="python",
+        help="clock board: the Python protocol (default) or the real firmware under simavr "
+        "(built with `make -C firmware` if needed; each rising clock edge is one update)",
+    )
     emulate.set_defaults(func=cmd_emulate)
+    window = sub.add_parser(
+        "gui", help="live window: train and watch (--bench --task --p --eta --steps --seed --out)"
+    )
+    window.add_argument("rest", nargs=argparse.REMAINDER, help="options of the window")
+    window.set_defaults(func=cmd_gui)
+    replay = sub.add_parser("replay", help="open a run file in the window (--follow to tail it)")
+    replay.add_argument("run", help="run file (.h5)")
+    replay.add_argument("rest", nargs=argparse.REMAINDER, help="--follow")
+    replay.set_defaults(func=cmd_gui)
     devices = sub.add_parser("devices", help="list serial ports and VISA resources")
     devices.set_defaults(func=cmd_devices)
     calibrate = sub.add_parser("calibrate", help="measure p against the bias voltage")

@@ -1,0 +1,261 @@
+"""Qt-free data model of the live window: a bounded step history and a trainer-side queue.
+
+`History` keeps the last ``recent`` steps at full resolution in a ring and, for everything
+older, every k-th step in a decimated archive whose stride k doubles each time it fills,
+so memory stays bounded (``recent + archive`` rows) however long the run. `RecordQueue` is
+the `Observer` the trainer thread calls: it only appends to deques (no Qt, no numpy work);
+the GUI thread drains it on its timer.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
+
+__all__ = ["History", "RecordQueue", "Snapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Plot-ready columns of a `History`, oldest first, strictly increasing ``step``.
+
+    Shapes: ``step`` (n,) int64, ``error`` (n,) V^2, ``positions`` (n, E) int16 codes,
+    ``v_free``/``v_clamped``/``v_desired`` (n, n_out) V, ``update_mask`` (n, E) bool.
+    """
+
+    step: np.ndarray
+    error: np.ndarray
+    positions: np.ndarray
+    v_free: np.ndarray
+    v_clamped: np.ndarray
+    v_desired: np.ndarray
+    update_mask: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
+_FIELDS = ("step", "error", "positions", "v_free", "v_clamped", "v_desired", "update_mask")
+
+
+class _Table:
+    """Preallocated column arrays of ``capacity`` rows."""
+
+    def __init__(self, capacity: int, n_edges: int, n_outputs: int) -> None:
+        self.cols: dict[str, np.ndarray] = {
+            "step": np.zeros(capacity, np.int64),
+            "error": np.zeros(capacity, np.float64),
+            "positions": np.zeros((capacity, n_edges), np.int16),
+            "v_free": np.zeros((capacity, n_outputs), np.float64),
+            "v_clamped": np.zeros((capacity, n_outputs), np.float64),
+            "v_desired": np.zeros((capacity, n_outputs), np.float64),
+            "update_mask": np.zeros((capacity, n_edges), np.bool_),
+        }
+
+    def put(self, where: np.ndarray | slice, rows: dict[str, np.ndarray],
+            pick: np.ndarray | slice) -> None:
+        for name, col in self.cols.items():
+            col[where] = rows[name][pick]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(c.nbytes for c in self.cols.values())
+
+
+class History:
+    """Bounded history of training steps (see module doc).
+
+    ``recent`` rows at full resolution (a ring) plus at most ``archive`` decimated rows
+    (every ``stride``-th step, stride doubling when full). Memory is preallocated and fixed:
+    `nbytes` does not grow with the number of steps appended. Test evaluations (few) are
+    kept in full as (step, error V^2) lists.
+    """
+
+    def __init__(self, n_edges: int, n_outputs: int, *, recent: int = 65536,
+                 archive: int = 65536) -> None:
+        if recent < 1 or archive < 2:
+            raise ValueError("recent must be >= 1 and archive >= 2")
+        self.n_edges, self.n_outputs = int(n_edges), int(n_outputs)
+        self.recent, self.archive = int(recent), int(archive)
+        self._ring = _Table(self.recent, self.n_edges, self.n_outputs)
+        self._arch = _Table(self.archive, self.n_edges, self.n_outputs)
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every step and test (capacity kept)."""
+        self.total = 0          # steps ever appended
+        self._head = 0          # next ring slot
+        self._n_ring = 0        # rows held in the ring
+        self._n_arch = 0        # rows held in the archive
+        self.stride = 1         # archive keeps appended steps whose index % stride == 0
+        self.test_step: list[int] = []
+        self.test_error: list[float] = []
+        self.version = 0        # bumps on every change (redraw only when it moved)
+        self.last: dict[str, np.ndarray] | None = None
+        self.first_error = float("nan")  # error of the first step appended, V^2
+
+    # -- feeding ---------------------------------------------------------------------------
+    def append(self, record: StepRecord) -> None:
+        """One step record (as the trainer emits it)."""
+        self.extend_records([record])
+
+    def extend_records(self, records: list[StepRecord]) -> None:
+        """Many step records at once (one numpy stack per column)."""
+        if not records:
+            return
+        n, e = len(records), self.n_edges
+        masks = [r.update_mask for r in records]
+        rows = {
+            "step": np.fromiter((r.step for r in records), np.int64, n),
+            "error": np.fromiter((r.error for r in records), np.float64, n),
+            "positions": np.array([r.positions for r in records], np.int16).reshape(n, e),
+            "v_free": np.array([r.v_free for r in records], np.float64),
+            "v_clamped": np.array([r.v_clamped for r in records], np.float64),
+            "v_desired": np.array([r.v_desired for r in records], np.float64),
+            "update_mask": (np.zeros((n, e), np.bool_) if any(m is None for m in masks)
+                            else np.array(masks, np.bool_).reshape(n, e)),
+        }
+        self.extend(rows)
+
+    def extend(self, rows: dict[str, np.ndarray]) -> None:
+        """Append columns of n rows (keys as in `Snapshot`; ``update_mask`` may be missing)."""
+        n = len(rows["step"])
+        if n == 0:
+            return
+        rows = dict(rows)
+        if rows.get("update_mask") is None:
+            rows["update_mask"] = np.zeros((n, self.n_edges), np.bool_)
+        for name in ("v_free", "v_clamped", "v_desired"):
+            rows[name] = np.asarray(rows[name], np.float64).reshape(n, self.n_outputs)
+        if self.total == 0:
+            self.first_error = float(rows["error"][0])
+        self._archive_rows(rows, n)
+        self._ring_rows(rows, n)
+        self.total += n
+        self.version += 1
+        self.last = {name: np.array(rows[name][-1]) for name in _FIELDS}
+
+    def _ring_rows(self, rows: dict[str, np.ndarray], n: int) -> None:
+        cap = self.recent
+        if n >= cap:  # only the last cap rows survive
+            self._ring.put(slice(0, cap), rows, slice(n - cap, n))
+            self._head, self._n_ring = 0, cap
+            return
+        first = min(n, cap - self._head)
+        self._ring.put(slice(self._head, self._head + first), rows, slice(0, first))
+        if first < n:
+            self._ring.put(slice(0, n - first), rows, slice(first, n))
+        self._head = (self._head + n) % cap
+        self._n_ring = min(cap, self._n_ring + n)
+
+    def _archive_rows(self, rows: dict[str, np.ndarray], n: int) -> None:
+        index = self.total + np.arange(n)  # running index of each new row
+        while True:
+            pick = np.flatnonzero(index % self.stride == 0)
+            room = self.archive - self._n_arch
+            if len(pick) <= room:
+                break
+            # take what fits, then halve the archive (keep every other row) and double k
+            if room:
+                fit = pick[:room]
+                self._arch.put(slice(self._n_arch, self._n_arch + room), rows, fit)
+                self._n_arch += room
+                index, rows = index[fit[-1] + 1:], {k: v[fit[-1] + 1:] for k, v in rows.items()}
+            for col in self._arch.cols.values():
+                kept = col[0:self._n_arch:2]
+                col[: len(kept)] = kept
+            self._n_arch = (self._n_arch + 1) // 2
+            self.stride *= 2
+        if len(pick):
+            self._arch.put(slice(self._n_arch, self._n_arch + len(pick)), rows, pick)
+            self._n_arch += len(pick)
+
+    def add_test(self, step: int, error: float) -> None:
+        """One test evaluation (taken before training step ``step``), error in V^2."""
+        self.test_step.append(int(step))
+        self.test_error.append(float(error))
+        self.version += 1
+
+    # -- reading ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        """Rows a `snapshot` returns (bounded by ``recent + archive``)."""
+        if not self._n_ring:
+            return 0
+        oldest = self._oldest_ring_step()
+        return int(np.count_nonzero(self._arch.cols["step"][: self._n_arch] < oldest)) \
+            + self._n_ring
+
+    @property
+    def nbytes(self) -> int:
+        """Preallocated bytes (constant)."""
+        return self._ring.nbytes + self._arch.nbytes
+
+    def _oldest_ring_step(self) -> int:
+        start = (self._head - self._n_ring) % self.recent
+        return int(self._ring.cols["step"][start])
+
+    def snapshot(self) -> Snapshot:
+        """Decimated old steps followed by the recent full-resolution ring, oldest first."""
+        if not self._n_ring:
+            return Snapshot(**{k: v[:0].copy() for k, v in self._ring.cols.items()})
+        start = (self._head - self._n_ring) % self.recent
+        steps_a = self._arch.cols["step"][: self._n_arch]
+        n_old = int(np.searchsorted(steps_a, self._oldest_ring_step()))
+        out = {}
+        for name, col in self._ring.cols.items():
+            if start + self._n_ring <= self.recent:
+                ring = col[start:start + self._n_ring]
+            else:
+                ring = np.concatenate([col[start:], col[: self._head]])
+            out[name] = np.concatenate([self._arch.cols[name][:n_old], ring])
+        return Snapshot(**out)
+
+    def row_at(self, step: int) -> dict[str, np.ndarray] | None:
+        """The stored row of training step ``step`` or, if decimated away, the nearest
+        earlier stored one (None before the first)."""
+        snap = self.snapshot()
+        i = int(np.searchsorted(snap.step, step, side="right")) - 1
+        if i < 0:
+            return None
+        return {name: getattr(snap, name)[i] for name in _FIELDS}
+
+
+class RecordQueue(Observer):
+    """Observer for the trainer thread: appends to deques, nothing else (thread-safe).
+
+    The GUI thread calls `drain` to move queued steps into a `History`.
+    """
+
+    def __init__(self) -> None:
+        self.steps: collections.deque[StepRecord] = collections.deque()
+        self.tests: collections.deque[TestRecord] = collections.deque()
+        self.info: RunInfo | None = None
+        self.summary: RunSummary | None = None
+
+    def start(self, info: RunInfo) -> None:
+        self.info = info
+
+    def step(self, record: StepRecord) -> None:
+        self.steps.append(record)
+
+    def test(self, record: TestRecord) -> None:
+        self.tests.append(record)
+
+    def stop(self, summary: RunSummary) -> None:
+        self.summary = summary
+
+    def drain(self, history: History, limit: int | None = None) -> int:
+        """Move up to ``limit`` queued steps (all if None) and all tests into ``history``;
+        returns the number of steps moved."""
+        steps = self.steps
+        n = len(steps) if limit is None else min(limit, len(steps))
+        batch = [steps.popleft() for _ in range(n)]
+        history.extend_records(batch)
+        while self.tests:
+            t = self.tests.popleft()
+            history.add_test(t.step, t.error)
+        return n

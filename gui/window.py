@@ -1,0 +1,636 @@
+"""The twinlab main window: live training and replay of run files.
+
+Live: the trainer runs in a worker `threading.Thread` with observers
+``[RunWriter(out), RecordQueue]``; a ~30 Hz `QTimer` drains the queue into a bounded
+`History` and redraws. Replay: a run file is read lazily with `RunReader`; a timeline
+slider scrubs steps; follow mode tails a file that is still being written.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.exporters
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtGui import QAction, QCloseEvent
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.model import History, RecordQueue
+from gui.netview import NetworkView, network_from_dict
+from lab.config import TrainSettings, load_bench, settings_from
+from lab.hal import Bench
+from lab.network import Network
+from lab.runs import RunFileError, RunReader, RunWriter
+from lab.tasks import list_tasks, load_task
+from lab.trainer import Trainer
+
+#: Redraw period of the timer, ms (~30 Hz).
+FRAME_MS = 33
+#: Rows read per block when loading a run file.
+READ_BLOCK = 65536
+
+pg.setConfigOptions(antialias=False, background="k", foreground="w")
+
+
+def default_run_path(settings: TrainSettings) -> Path:
+    """data/runs/<stamp>_<task>_p<p>_seed<seed>.h5, as the CLI names runs."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = Path(settings.task).stem
+    base = Path("data") / "runs" / f"{stamp}_{name}_p{settings.p:g}_seed{settings.seed}"
+    path, i = base.with_suffix(".h5"), 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}.h5"), i + 1
+    return path
+
+
+def _smooth(y: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average of ``y`` over ``window`` points (1 = unchanged)."""
+    if window <= 1 or len(y) < 2:
+        return y
+    c = np.cumsum(np.insert(y.astype(float), 0, 0.0))
+    idx = np.arange(1, len(y) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+class MainWindow(QMainWindow):
+    """Live training / replay window (see module doc).
+
+    ``bench`` is a `load_bench` spec (None = emulator); ``bench_factory`` (tests) replaces
+    `load_bench`. ``out`` is the first live run's file (later runs get default names).
+    """
+
+    def __init__(self, *, bench: str | None = None, bench_seed: int | None = None,
+                 out: str | Path | None = None, settings: dict[str, Any] | None = None,
+                 bench_factory: Callable[[], Bench] | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("twinlab")
+        self.resize(1400, 900)
+        self.bench_spec, self.bench_seed = bench, bench_seed
+        self._bench_factory = bench_factory or (lambda: load_bench(self.bench_spec,
+                                                                   seed=self.bench_seed))
+        self._next_out = Path(out) if out else None
+        self.mode = "idle"               # "idle" | "live" | "replay"
+        self.history: History | None = None
+        self.queue: RecordQueue | None = None
+        self.trainer: Trainer | None = None
+        self.thread: threading.Thread | None = None
+        self.bench: Bench | None = None
+        self.run_path: Path | None = None
+        self.reader: RunReader | None = None
+        self.worker_error: BaseException | None = None
+        self.last_message = ""
+        self._drawn_version = -1
+        self._rate = 0.0
+        self._rate_mark = (time.monotonic(), 0)
+        self._loaded = 0
+        self.frame_times: list[float] = []
+        self._build(settings or {})
+        self.timer = QTimer(self)
+        self.timer.setInterval(FRAME_MS)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    # -- construction ----------------------------------------------------------------------
+    def _build(self, settings: dict[str, Any]) -> None:
+        defaults = TrainSettings()
+        panel = QWidget()
+        form = QFormLayout(panel)
+        self.task_box = QComboBox()
+        self.task_box.setEditable(True)  # a task file path may be typed
+        self.task_box.addItems(list_tasks())
+        self.task_box.setCurrentText(str(settings.get("task") or defaults.task))
+        self.eta_box = QDoubleSpinBox(decimals=3, minimum=-10, maximum=10, singleStep=0.05)
+        self.eta_box.setValue(float(settings.get("eta") or defaults.eta))
+        self.p_box = QDoubleSpinBox(decimals=3, minimum=-10, maximum=10, singleStep=0.05)
+        self.p_box.setValue(float(settings.get("p") or defaults.p))
+        self.steps_box = QSpinBox(minimum=-1, maximum=2**31 - 1, singleStep=1000)
+        self.steps_box.setValue(int(settings.get("steps") or defaults.steps))
+        self.seed_box = QSpinBox(minimum=-1, maximum=2**31 - 1)
+        self.seed_box.setValue(int(settings.get("seed") or defaults.seed))
+        for label, box in (("task", self.task_box), ("eta", self.eta_box), ("p", self.p_box),
+                           ("steps", self.steps_box), ("seed", self.seed_box)):
+            form.addRow(label, box)
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.resume_button = QPushButton("Resume")
+        self.stop_button = QPushButton("Stop")
+        self.start_button.clicked.connect(self.start_run)
+        self.pause_button.clicked.connect(self.pause_run)
+        self.resume_button.clicked.connect(self.resume_run)
+        self.stop_button.clicked.connect(self.stop_run)
+        for b in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
+            form.addRow(b)
+        self.log_box = QCheckBox("log error axis")
+        self.log_box.setChecked(True)
+        self.scaled_box = QCheckBox("scaled error (÷ first)")
+        self.smooth_box = QSpinBox(minimum=1, maximum=100000, value=1)
+        self.smooth_box.setToolTip("moving-average window over plotted points (1 = off)")
+        form.addRow(self.log_box)
+        form.addRow(self.scaled_box)
+        form.addRow("smoothing", self.smooth_box)
+        self.edge_list = QListWidget()
+        form.addRow(QLabel("edges shown in traces"))
+        form.addRow(self.edge_list)
+        dock = QDockWidget("run", self)
+        dock.setWidget(panel)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        for box in (self.log_box, self.scaled_box):
+            box.toggled.connect(self._force_redraw)
+        self.smooth_box.valueChanged.connect(self._force_redraw)
+        self.edge_list.itemChanged.connect(self._edge_toggled)
+
+        self.error_plot = pg.PlotWidget(title="error (V²) vs step")
+        self.trace_plot = pg.PlotWidget(title="digipot codes vs step")
+        self.output_plot = pg.PlotWidget(title="outputs (V): V_F solid, V_C dashed, V_D dotted")
+        for w in (self.error_plot, self.trace_plot, self.output_plot):
+            item = w.getPlotItem()
+            item.setDownsampling(auto=True, mode="peak")
+            item.setClipToView(True)
+            item.showGrid(x=True, y=True, alpha=0.2)
+            item.setLabel("bottom", "step")
+        self.trace_plot.setXLink(self.error_plot)
+        self.output_plot.setXLink(self.error_plot)
+        self.error_curve = self.error_plot.plot(pen=pg.mkPen("#ff7f0e", width=1),
+                                                name="training")
+        self.test_curve = self.error_plot.plot(pen=None, symbol="o", symbolSize=7,
+                                               symbolBrush="#2ca02c", name="test")
+        self.error_plot.addLegend(offset=(-10, 10))
+        self.error_plot.getPlotItem().legend.addItem(self.error_curve, "training")
+        self.error_plot.getPlotItem().legend.addItem(self.test_curve, "test")
+        self.error_plot.getPlotItem().setLogMode(y=True)
+        self.vlines = []
+        for w in (self.error_plot, self.trace_plot, self.output_plot):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ffffff80"))
+            line.setVisible(False)
+            w.addItem(line)
+            self.vlines.append(line)
+        self.trace_curves: list[pg.PlotDataItem] = []
+        self.output_curves: list[tuple[pg.PlotDataItem, ...]] = []
+        self.netview = NetworkView(Network.twin16())
+
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.error_plot)
+        top.addWidget(self.netview)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.trace_plot)
+        bottom.addWidget(self.output_plot)
+        self._top_split = top
+        plots = QSplitter(Qt.Orientation.Vertical)
+        plots.addWidget(top)
+        plots.addWidget(bottom)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.slider.setEnabled(False)
+        self.slider.valueChanged.connect(self.show_step)
+        self.follow_box = QCheckBox("follow file")
+        self.follow_box.toggled.connect(self._follow_toggled)
+        self.step_label = QLabel("")
+        self.step_label.setMinimumWidth(240)
+        timeline = QHBoxLayout()
+        timeline.addWidget(QLabel("timeline"))
+        timeline.addWidget(self.slider, 1)
+        timeline.addWidget(self.step_label)
+        timeline.addWidget(self.follow_box)
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.addWidget(plots, 1)
+        lay.addLayout(timeline)
+        self.setCentralWidget(central)
+        self._set_network(Network.twin16(), (), (), ())
+
+        self.status_step, self.status_rate = QLabel("step -"), QLabel("- steps/s")
+        self.status_error, self.status_file = QLabel("error -"), QLabel("no run file")
+        for w, width in ((self.status_step, 110), (self.status_rate, 160),
+                         (self.status_error, 150), (self.status_file, 200)):
+            w.setMinimumWidth(width)
+            self.statusBar().addPermanentWidget(w)
+
+        menu = self.menuBar().addMenu("&File")
+        for text, slot in (("&Open run…", self._open_dialog),
+                           ("Export plots as &PNG…", self._png_dialog),
+                           ("Export visible data as &CSV…", self._csv_dialog)):
+            action = QAction(text, self)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+        self._buttons()
+
+    def _set_network(self, network: Network, inputs: Any, outputs: Any, fixed: Any) -> None:
+        """(Re)build the network view, trace curves, edge list for ``network``."""
+        if network is not self.netview.network:
+            view = NetworkView(network)
+            self._top_split.replaceWidget(1, view)
+            self.netview.deleteLater()
+            self.netview = view
+        self.netview.set_roles(inputs, outputs, fixed)
+        item = self.trace_plot.getPlotItem()
+        for c in self.trace_curves:
+            item.removeItem(c)
+        if item.legend is not None:
+            item.legend.scene().removeItem(item.legend)
+            item.legend = None
+        item.addLegend(colCount=4, offset=(-10, 10))
+        self.edge_list.blockSignals(True)
+        self.edge_list.clear()
+        self.trace_curves = []
+        labels = network.edge_labels()
+        for i, label in enumerate(labels):
+            curve = self.trace_plot.plot(pen=pg.mkPen(pg.intColor(i, len(labels)), width=1),
+                                         name=label)
+            self.trace_curves.append(curve)
+            entry = QListWidgetItem(label)
+            entry.setFlags(entry.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            entry.setCheckState(Qt.CheckState.Checked)
+            entry.setForeground(pg.intColor(i, len(labels)))
+            self.edge_list.addItem(entry)
+        self.edge_list.blockSignals(False)
+        self._set_outputs(list(outputs))
+
+    def _set_outputs(self, outputs: list[int]) -> None:
+        item = self.output_plot.getPlotItem()
+        for curves in self.output_curves:
+            for c in curves:
+                item.removeItem(c)
+        if item.legend is None:
+            item.addLegend(offset=(-10, 10))
+        item.legend.clear()
+        self.output_curves = []
+        for j, node in enumerate(outputs):
+            colour = pg.intColor(j, hues=max(len(outputs), 3))
+            styles = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine)
+            names = (f"V_F {node}", f"V_C {node}", f"V_D {node}")
+            curves = tuple(self.output_plot.plot(pen=pg.mkPen(colour, width=1, style=s), name=n)
+                           for s, n in zip(styles, names, strict=True))
+            self.output_curves.append(curves)
+
+    def _buttons(self) -> None:
+        running = self.thread is not None and self.thread.is_alive()
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.resume_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        for box in (self.task_box, self.eta_box, self.p_box, self.steps_box, self.seed_box):
+            box.setEnabled(not running)
+
+    def _show_file(self, path: Path) -> None:
+        """Run file name in the status bar (full path as tooltip)."""
+        self.status_file.setText(path.name)
+        self.status_file.setToolTip(str(path.resolve()))
+
+    # -- messages --------------------------------------------------------------------------
+    def show_error(self, text: str) -> None:
+        """Show ``text`` in the status bar and in a (non-blocking) message box."""
+        self.last_message = text
+        self.statusBar().showMessage(text)
+        box = QMessageBox(QMessageBox.Icon.Warning, "twinlab", text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.message_box = box
+
+    # -- live mode -------------------------------------------------------------------------
+    def settings(self) -> TrainSettings:
+        """Settings from the controls, validated like the CLI (ConfigError naming the field)."""
+        return settings_from(task=self.task_box.currentText().strip(),
+                             eta=self.eta_box.value(), p=self.p_box.value(),
+                             steps=self.steps_box.value(), seed=self.seed_box.value())
+
+    def start_run(self) -> bool:
+        """Validate the controls, open the bench and start training in a worker thread.
+        False (and a message) when anything is wrong; nothing is applied then."""
+        if self.thread is not None and self.thread.is_alive():
+            return False
+        bench = None
+        try:
+            settings = self.settings()
+            task = load_task(settings.task, seed=settings.seed)
+            bench = self._bench_factory()
+            out = self._next_out or default_run_path(settings)
+            if out.exists():
+                raise RunFileError(f"{out}: run file already exists (refusing to overwrite)")
+            queue = RecordQueue()
+            trainer = Trainer(bench, task, settings, [RunWriter(out), queue])
+        except Exception as exc:  # every bad input: one message, bench closed
+            if bench is not None:
+                bench.close()
+            self.show_error(str(exc) or type(exc).__name__)
+            return False
+        self._next_out = None
+        self._close_reader()
+        self.mode, self.bench, self.trainer, self.queue = "live", bench, trainer, queue
+        self.run_path, self.worker_error = out, None
+        self.history = History(bench.network.n_edges, task.n_outputs)
+        self._set_network(bench.network, task.input_nodes, task.output_nodes, task.fixed_nodes)
+        self.slider.setEnabled(False)
+        self.follow_box.setEnabled(False)
+        self._show_file(out)
+        self._t_start = time.monotonic()
+        self.statusBar().showMessage(f"running {settings.task}: {settings.steps} steps")
+        self._rate_mark, self._rate = (time.monotonic(), 0), 0.0
+        self.thread = threading.Thread(target=self._work, name="twinlab-trainer", daemon=True)
+        self.thread.start()
+        self._buttons()
+        return True
+
+    def _work(self) -> None:
+        """Worker thread: run the trainer; the bench is always closed afterwards."""
+        trainer, bench = self.trainer, self.bench
+        assert trainer is not None and bench is not None
+        try:
+            trainer.run()
+        except BaseException as exc:  # reported by the GUI thread in _finish
+            self.worker_error = exc
+        finally:
+            bench.close()
+
+    def pause_run(self) -> None:
+        if self.trainer is not None:
+            self.trainer.pause()
+            self.statusBar().showMessage("paused")
+
+    def resume_run(self) -> None:
+        if self.trainer is not None:
+            self.trainer.resume()
+            self.statusBar().showMessage("running")
+
+    def stop_run(self) -> None:
+        """Ask the trainer to stop after the current step and wait for the worker."""
+        if self.trainer is not None:
+            self.trainer.request_stop()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+        self._tick()
+
+    def _finish(self) -> None:
+        """Called once when the worker thread has ended."""
+        summary = self.queue.summary if self.queue is not None else None
+        if self.worker_error is not None:
+            self.show_error(f"run failed: {self.worker_error}; bench safe; "
+                            f"run file {self.run_path} (incomplete)")
+        elif summary is not None:
+            state = "complete" if summary.complete else f"incomplete ({summary.message})"
+            self.statusBar().showMessage(
+                f"{summary.steps} steps, final scaled error {summary.scaled_error:.4f}, "
+                f"run {state}; bench safe")
+        self.thread = None
+        self._buttons()
+        if self.history is not None:
+            elapsed = max(time.monotonic() - self._t_start, 1e-9)
+            self.status_rate.setText(f"{self.history.total / elapsed:.0f} steps/s (mean)")
+        if self.history is not None and self.history.total:
+            self.slider.setRange(0, self.history.total - 1)
+            self.slider.setValue(self.history.total - 1)
+            self.slider.setEnabled(True)
+
+    # -- replay mode -----------------------------------------------------------------------
+    def open_run(self, path: str | Path, follow: bool = False) -> bool:
+        """Open a run file for replay (``follow``: tail it while it is written)."""
+        if self.thread is not None and self.thread.is_alive():
+            self.show_error("stop the live run before opening a run file")
+            return False
+        try:
+            reader = RunReader(path, swmr=follow)
+            info = reader.info
+            network = network_from_dict(info.get("network_json") or {})
+            task = info.get("task_json") or {}
+            n_out = reader.steps["v_free"].shape[1]
+        except (RunFileError, KeyError, ValueError, OSError) as exc:
+            self.show_error(str(exc))
+            return False
+        self._close_reader()
+        self.reader, self.mode, self.run_path = reader, "replay", Path(path)
+        self.history = History(network.n_edges, n_out)
+        self._set_network(network, task.get("input_nodes", ()), task.get("output_nodes", ()),
+                          task.get("fixed_nodes", ()))
+        self._loaded = 0
+        self._load_rows()
+        self.follow_box.blockSignals(True)
+        self.follow_box.setChecked(follow)
+        self.follow_box.blockSignals(False)
+        self.follow_box.setEnabled(True)
+        self._show_file(Path(path))
+        s = reader.settings
+        self.statusBar().showMessage(
+            f"replay {info.get('task')} p={s.get('p')} eta={s.get('eta')} seed={s.get('seed')}"
+            f" ({'complete' if reader.complete else 'incomplete'})")
+        self.slider.setEnabled(True)
+        self.slider.setValue(max(self.history.total - 1, 0))
+        self._force_redraw()
+        self.show_step(self.slider.value())
+        return True
+
+    def _load_rows(self) -> None:
+        """Read rows not yet loaded from the reader into the history, block by block."""
+        reader, history = self.reader, self.history
+        assert reader is not None and history is not None
+        n = reader.n_steps
+        cols = reader.steps
+        names = ["step", "error", "positions", "v_free", "v_clamped", "v_desired"]
+        if "update_mask" in cols:
+            names.append("update_mask")
+        for a in range(self._loaded, n, READ_BLOCK):
+            b = min(a + READ_BLOCK, n)
+            history.extend({k: cols[k][a:b] for k in names})
+        if reader.n_tests > len(history.test_step):
+            t_step = reader.tests["step"][len(history.test_step):]
+            t_err = reader.tests["error"][len(history.test_step):]
+            for s, e in zip(t_step.tolist(), t_err.tolist(), strict=True):
+                history.add_test(s, e)
+        at_end = self.slider.value() >= self.slider.maximum()
+        self._loaded = n
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(n - 1, 0))
+        if at_end:
+            self.slider.setValue(max(n - 1, 0))
+        self.slider.blockSignals(False)
+
+    def _follow_toggled(self, on: bool) -> None:
+        if self.mode == "replay" and self.run_path is not None:
+            self.open_run(self.run_path, follow=on)
+
+    def _close_reader(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+    def show_step(self, k: int) -> None:
+        """Show the state at step ``k``: network codes + update mask, vertical lines."""
+        row: dict[str, Any] | None = None
+        if self.mode == "replay" and self.reader is not None and k < self.reader.n_steps:
+            cols = self.reader.steps
+            row = {"step": k, "positions": cols["positions"][k], "error": cols["error"][k],
+                   "update_mask": cols["update_mask"][k] if "update_mask" in cols else None}
+        elif self.history is not None and self.history.total:
+            row = self.history.row_at(k)
+        if row is None:
+            return
+        self.netview.set_state(row["positions"], row["update_mask"])
+        for line in self.vlines:
+            line.setPos(float(row["step"]))
+            line.setVisible(True)
+        self.step_label.setText(f"step {int(row['step'])}, error {float(row['error']):.4g} V²")
+
+    # -- timer -----------------------------------------------------------------------------
+    def _tick(self) -> None:
+        """Drain the live queue or tail the followed file, then redraw if data changed."""
+        if self.mode == "live" and self.queue is not None and self.history is not None:
+            self.queue.drain(self.history)
+            if self.thread is not None and not self.thread.is_alive():
+                self.queue.drain(self.history)
+                self._finish()
+        elif self.mode == "replay" and self.follow_box.isChecked() and self.reader is not None:
+            try:
+                if self.reader.refresh() > self._loaded:
+                    self._load_rows()
+                    self.show_step(self.slider.value())
+            except (OSError, RunFileError) as exc:
+                self.statusBar().showMessage(f"follow: {exc}")
+        self.redraw()
+
+    def _force_redraw(self) -> None:
+        self._drawn_version = -1
+        self.redraw()
+
+    def _edge_toggled(self, item: QListWidgetItem) -> None:
+        i = self.edge_list.row(item)
+        self.trace_curves[i].setVisible(item.checkState() == Qt.CheckState.Checked)
+
+    def redraw(self) -> None:
+        """Redraw every panel from the history (skipped when nothing changed)."""
+        h = self.history
+        if h is None or h.version == self._drawn_version:
+            return
+        t0 = time.perf_counter()
+        self._drawn_version = h.version
+        snap = h.snapshot()
+        x = snap.step
+        if len(x):
+            scale = 1.0
+            if self.scaled_box.isChecked() and h.first_error > 0:
+                scale = 1.0 / h.first_error
+            log = self.log_box.isChecked()
+            self.error_plot.getPlotItem().setLogMode(y=log)
+            y = _smooth(snap.error * scale, self.smooth_box.value())
+            ty = np.asarray(h.test_error) * scale
+            if log:
+                y, ty = np.maximum(y, 1e-15), np.maximum(ty, 1e-15)
+            self.error_curve.setData(x, y)
+            self.test_curve.setData(np.asarray(h.test_step, float), ty)
+            for i, curve in enumerate(self.trace_curves):
+                curve.setData(x, snap.positions[:, i])
+            for j, (cf, cc, cd) in enumerate(self.output_curves):
+                cf.setData(x, snap.v_free[:, j])
+                cc.setData(x, snap.v_clamped[:, j])
+                cd.setData(x, snap.v_desired[:, j])
+        if h.last is not None:
+            if self.mode == "live" and self.thread is not None:
+                self.netview.set_state(h.last["positions"], h.last["update_mask"])
+                now = time.monotonic()
+                t_mark, n_mark = self._rate_mark
+                if now - t_mark >= 0.5:
+                    self._rate = (h.total - n_mark) / (now - t_mark)
+                    self._rate_mark = (now, h.total)
+                self.status_rate.setText(f"{self._rate:.0f} steps/s")
+            elif self.mode == "replay":
+                self.status_rate.setText(f"replay, {h.total} steps")
+            self.status_step.setText(f"step {int(h.last['step'])}")
+            self.status_error.setText(f"error {float(h.last['error']):.4g} V²")
+        self.frame_times.append(time.perf_counter() - t0)
+        del self.frame_times[:-100]
+
+    # -- export ----------------------------------------------------------------------------
+    def plots(self) -> dict[str, pg.PlotWidget]:
+        return {"error": self.error_plot, "codes": self.trace_plot,
+                "outputs": self.output_plot, "network": self.netview}
+
+    def export_png(self, directory: str | Path, width: int = 1200) -> list[Path]:
+        """Save each panel as ``<directory>/<run>_<panel>.png``; returns the paths."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = self.run_path.stem if self.run_path else "twinlab"
+        paths = []
+        for name, widget in self.plots().items():
+            exporter = pyqtgraph.exporters.ImageExporter(widget.getPlotItem())
+            exporter.parameters()["width"] = width
+            path = directory / f"{stem}_{name}.png"
+            exporter.export(str(path))
+            paths.append(path)
+        return paths
+
+    def export_csv(self, path: str | Path) -> int:
+        """Write the plotted rows inside the visible step range as CSV: step, error (V^2),
+        one code column per edge, V_F/V_C/V_D per output (V). Returns the row count."""
+        if self.history is None:
+            raise ValueError("nothing to export: no run loaded")
+        snap = self.history.snapshot()
+        lo, hi = self.error_plot.getPlotItem().viewRange()[0]
+        keep = (snap.step >= lo) & (snap.step <= hi)
+        labels = self.netview.network.edge_labels()
+        outputs = [c[0].name().split()[-1] for c in self.output_curves] or \
+            [str(j) for j in range(snap.v_free.shape[1])]
+        header = (["step", "error"] + [f"code_{e}" for e in labels]
+                  + [f"{v}_{o}" for o in outputs for v in ("v_free", "v_clamped", "v_desired")])
+        n_out = snap.v_free.shape[1]
+        volts = np.stack([snap.v_free, snap.v_clamped, snap.v_desired], axis=2)
+        table = np.column_stack([snap.step, snap.error, snap.positions,
+                                 volts.reshape(len(snap), 3 * n_out)])[keep]
+        fmt = ["%d", "%.9g"] + ["%d"] * len(labels) + ["%.9g"] * (3 * n_out)
+        np.savetxt(path, table, fmt=fmt, delimiter=",", header=",".join(header), comments="")
+        return int(keep.sum())
+
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open run", "data/runs", "runs (*.h5)")
+        if path:
+            self.open_run(path)
+
+    def _png_dialog(self) -> None:
+        directory = QFileDialog.getExistingDirectory(self, "Save plots to")
+        if directory:
+            paths = self.export_png(directory)
+            self.statusBar().showMessage(f"saved {len(paths)} PNG files to {directory}")
+
+    def _csv_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save visible data", "", "CSV (*.csv)")
+        if path:
+            try:
+                n = self.export_csv(path)
+            except (ValueError, OSError) as exc:
+                self.show_error(str(exc))
+                return
+            self.statusBar().showMessage(f"saved {n} rows to {path}")
+
+    # -- closing ---------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop a live run (bench safe, file marked incomplete) before closing."""
+        self.timer.stop()
+        if self.thread is not None and self.thread.is_alive():
+            self.stop_run()
+        self._close_reader()
+        super().closeEvent(event)

@@ -1,0 +1,319 @@
+"""The live window on the emulator, replay, follow mode, export (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+pytest.importorskip("PyQt6")
+pytest.importorskip("pyqtgraph")
+pytest.importorskip("pytestqt")
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QMessageBox
+
+from gui.app import main
+from gui.model import History
+from gui.window import MainWindow
+from lab.config import load_bench, settings_from
+from lab.hal import Bench
+from lab.runs import RunReader, RunWriter
+from lab.tasks import load_task
+from lab.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_run(path: Path, steps: int = 300, p: float = 0.5) -> Path:
+    """A complete run file of task ii on the emulator."""
+    settings = settings_from(task="ii", steps=steps, p=p)
+    bench = load_bench(None)
+    Trainer(bench, load_task("ii"), settings, [RunWriter(path)]).run()
+    return path
+
+
+def assert_safe(bench: Bench) -> None:
+    """Every emulated DAC output released at 0 V and the bias where no edge can update."""
+    board = bench.probe.board
+    assert not board.driven.any()
+    assert np.all(board.applied == 0.0)
+    assert board.bias > board.oscillators.high.max()
+
+
+@pytest.fixture
+def window(qtbot):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    if w.thread is not None:
+        w.stop_run()
+
+
+def live_window(qtbot, out: Path, benches: list[Bench] | None = None, **settings) -> MainWindow:
+    def factory() -> Bench:
+        bench = load_bench(None)
+        if benches is not None:
+            benches.append(bench)
+        return bench
+
+    w = MainWindow(out=out, settings=settings, bench_factory=factory)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def test_live_run_of_200_steps_fills_the_plots_and_completes_the_file(qtbot, tmp_path):
+    out = tmp_path / "live.h5"
+    w = live_window(qtbot, out, steps=200)
+    qtbot.mouseClick(w.start_button, Qt.MouseButton.LeftButton)
+    assert w.thread is not None, w.last_message
+    qtbot.waitUntil(lambda: w.thread is None, timeout=60_000)
+    qtbot.waitUntil(lambda: len(w.error_curve.xData) == 200, timeout=5_000)
+    with RunReader(out) as reader:
+        assert reader.complete and reader.n_steps == 200
+        np.testing.assert_allclose(w.error_curve.yData, reader.steps["error"][:])
+        last = reader.steps["positions"][-1]
+    assert len(w.trace_curves) == 16 and all(len(c.xData) == 200 for c in w.trace_curves)
+    np.testing.assert_array_equal(w.netview.codes, last)
+    assert len(w.output_curves) == 1 and len(w.output_curves[0][0].xData) == 200
+    assert "complete" in w.statusBar().currentMessage()
+    assert w.status_file.text() == out.name and w.status_file.toolTip() == str(out.resolve())
+    assert w.status_rate.text().endswith("steps/s (mean)")
+    assert w.status_step.text() == "step 199"
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("eta_box", 0.0, "'eta'"), ("p_box", 1.5, "'p'"), ("steps_box", 0, "'steps'"),
+])
+def test_bad_settings_show_the_cli_error_and_start_nothing(window, field, value, words):
+    getattr(window, field).setValue(value)
+    assert not window.start_run()
+    assert window.thread is None
+    assert words in window.last_message and "settings: field" in window.last_message
+    assert window.statusBar().currentMessage() == window.last_message
+    assert isinstance(window.message_box, QMessageBox) and window.message_box.isVisible()
+
+
+def test_unknown_task_is_reported(window):
+    window.task_box.setCurrentText("no-such-task")
+    assert not window.start_run()
+    assert "no-such-task" in window.last_message
+
+
+@pytest.mark.parametrize("how", ["stop", "close"])
+def test_stop_or_close_mid_run_leaves_bench_safe_and_file_incomplete(qtbot, tmp_path, how):
+    out = tmp_path / "stopped.h5"
+    benches: list[Bench] = []
+    w = live_window(qtbot, out, benches, steps=10**7)
+    assert w.start_run()
+    qtbot.waitUntil(lambda: w.history.total > 100, timeout=30_000)
+    w.pause_run()
+    w.resume_run()
+    if how == "stop":
+        qtbot.mouseClick(w.stop_button, Qt.MouseButton.LeftButton)
+        assert w.thread is None and w.start_button.isEnabled()
+        assert "incomplete" in w.statusBar().currentMessage()
+    else:
+        thread = w.thread
+        w.close()
+        assert not thread.is_alive()
+    assert_safe(benches[0])
+    with RunReader(out) as reader:
+        assert not reader.complete
+        assert "stopped on request" in reader.info["message"]
+        assert 100 <= reader.n_steps < 10**7
+
+
+def test_replay_shows_the_file_state_at_the_slider_step(window, tmp_path):
+    path = make_run(tmp_path / "run.h5", steps=300)
+    assert window.open_run(path)
+    with RunReader(path) as reader:
+        positions = reader.steps["positions"][:]
+        masks = reader.steps["update_mask"][:]
+        errors = reader.steps["error"][:]
+    np.testing.assert_allclose(window.error_curve.yData, errors)
+    assert window.slider.maximum() == 299
+    for k in (0, 57, 299):
+        window.slider.setValue(k)
+        np.testing.assert_array_equal(window.netview.codes, positions[k])
+        np.testing.assert_array_equal(window.netview.mask, masks[k])
+        for i, curve in enumerate(window.trace_curves):
+            j = int(np.flatnonzero(curve.xData == k)[0])
+            assert curve.yData[j] == positions[k, i]
+        assert all(line.value() == k for line in window.vlines)
+        assert f"step {k}," in window.step_label.text()
+    # input, output and ground nodes of task ii (8, 3, 9) get their own symbols
+    assert window.netview.roles[8] == "input" and window.netview.roles[3] == "output"
+    assert window.netview.roles[9] == "fixed" and window.netview.roles[1] == "free"
+    # checkable subset of edge traces
+    item = window.edge_list.item(2)
+    assert item.text() == window.netview.network.edge_labels()[2]
+    item.setCheckState(Qt.CheckState.Unchecked)
+    assert not window.trace_curves[2].isVisible() and window.trace_curves[3].isVisible()
+    # error display options
+    window.scaled_box.setChecked(True)
+    np.testing.assert_allclose(window.error_curve.yData, errors / errors[0])
+    window.smooth_box.setValue(10)
+    np.testing.assert_allclose(window.error_curve.yData[-1], np.mean(errors[-10:] / errors[0]))
+
+
+def test_main_replay_entry_point_opens_the_file(qtbot, tmp_path, monkeypatch):
+    from PyQt6.QtWidgets import QApplication
+
+    path = make_run(tmp_path / "run.h5", steps=50)
+    seen = []
+
+    def fake_exec() -> int:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        seen.extend(w for w in windows if w.run_path == path)
+        for w in windows:
+            w.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", staticmethod(fake_exec))
+    assert main(["replay", str(path)]) == 0
+    assert seen and seen[0].history.total == 50
+
+
+@pytest.mark.parametrize("kind", ["hdf5", "text", "missing"])
+def test_a_file_that_is_not_a_run_gives_a_clear_message(window, tmp_path, kind):
+    path = tmp_path / "other.h5"
+    if kind == "hdf5":
+        with h5py.File(path, "w") as f:
+            f["x"] = [1, 2, 3]
+        expect = "not a twinlab run file"
+    elif kind == "text":
+        path.write_text("hello")
+        expect = "not a readable HDF5 file"
+    else:
+        expect = "no such run file"
+    assert not window.open_run(path)
+    assert expect in window.last_message and str(path) in window.last_message
+    assert window.message_box.isVisible() and expect in window.message_box.text()
+
+
+SLOW_WRITER = textwrap.dedent("""
+    import sys, time
+    from lab.config import load_bench, settings_from
+    from lab.records import Observer
+    from lab.runs import RunWriter
+    from lab.tasks import load_task
+    from lab.trainer import Trainer
+
+    class Slow(Observer):
+        def start(self, info):
+            print("started", flush=True)
+        def step(self, record):
+            time.sleep(0.001)
+
+    writer = RunWriter(sys.argv[1], chunk_rows=64, flush_interval=0.05)
+    Trainer(load_bench(None), load_task("ii"), settings_from(steps=3000),
+            [writer, Slow()]).run()
+""")
+
+
+def test_follow_mode_tails_a_file_being_written(window, qtbot, tmp_path):
+    path = tmp_path / "growing.h5"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(path)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        assert window.open_run(path, follow=True)
+        assert window.follow_box.isChecked()
+        counts = [window.history.total]
+        qtbot.waitUntil(lambda: window.history.total > counts[0] + 100, timeout=30_000)
+        counts.append(window.history.total)
+        qtbot.waitUntil(lambda: window.history.total > counts[1] + 100, timeout=30_000)
+        counts.append(window.history.total)
+        assert proc.wait(timeout=60) == 0
+        qtbot.waitUntil(lambda: window.history.total == 3000, timeout=10_000)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert counts[0] < counts[1] < counts[2] < 3000
+    assert len(window.error_curve.xData) == 3000
+    assert window.slider.value() == 2999  # the timeline follows the end
+    with RunReader(path) as reader:
+        np.testing.assert_array_equal(window.netview.codes, reader.steps["positions"][-1])
+
+
+def test_export_png_and_visible_csv(window, tmp_path):
+    path = make_run(tmp_path / "run.h5", steps=400)
+    assert window.open_run(path)
+    pngs = window.export_png(tmp_path / "png")
+    assert len(pngs) == 4 and all(p.stat().st_size > 1000 for p in pngs)
+    assert pngs[0].read_bytes()[:4] == b"\x89PNG"
+    window.error_plot.setXRange(100, 199, padding=0)
+    n = window.export_csv(tmp_path / "visible.csv")
+    assert n == 100
+    table = np.loadtxt(tmp_path / "visible.csv", delimiter=",", skiprows=1)
+    header = (tmp_path / "visible.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["step", "error", "code_1-4"] and header[-1] == "v_desired_3"
+    with RunReader(path) as reader:
+        np.testing.assert_array_equal(table[:, 0], np.arange(100, 200))
+        np.testing.assert_allclose(table[:, 1], reader.steps["error"][100:200], rtol=1e-8)
+        np.testing.assert_array_equal(table[:, 2:18], reader.steps["positions"][100:200])
+
+
+def test_screenshot_of_a_live_run(qtbot, tmp_path):
+    """Saves data/window.png for the README."""
+    w = live_window(qtbot, tmp_path / "shot.h5", steps=3000, p=0.5, task="ii")
+    w.resize(1400, 900)
+    assert w.start_run()
+    qtbot.waitUntil(lambda: w.thread is None, timeout=60_000)
+    w.slider.setValue(40)  # an early step, while many edges still update
+    shot = REPO / "data" / "window.png"
+    assert w.grab().save(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_redraw_time_with_a_million_steps(qtbot, capsys):
+    """Measures (prints, does not assert) the cost of one frame after 1e6 synthetic steps."""
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    w._set_outputs([3])
+    h = History(16, 1)
+    rng = np.random.default_rng(0)
+    walk = np.cumsum(rng.integers(-1, 2, (1_000_000, 16)), axis=0) % 128  # codes step by 1
+    for start in range(0, 1_000_000, 100_000):
+        step = np.arange(start, start + 100_000)
+        h.extend({"step": step, "error": rng.random(100_000),
+                  "positions": walk[start:start + 100_000],
+                  "v_free": rng.random((100_000, 1)), "v_clamped": rng.random((100_000, 1)),
+                  "v_desired": np.full((100_000, 1), 4.0)})
+    t0 = time.perf_counter()
+    w.grab()
+    empty = time.perf_counter() - t0
+    w.history, w.mode = h, "replay"
+    w._force_redraw()
+    w.error_plot.autoRange()
+    qtbot.wait(50)
+    data, paint = [], []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        w._force_redraw()
+        t1 = time.perf_counter()
+        w.grab()  # paints every panel
+        t2 = time.perf_counter()
+        data.append(t1 - t0)
+        paint.append(t2 - t1)
+    assert len(w.trace_curves[0].xData) == len(h)
+    with capsys.disabled():
+        print(f"\n[redraw] 1e6 steps -> {len(h)} plotted points per trace x 16 traces: "
+              f"setData {1e3 * np.median(data):.1f} ms + paint {1e3 * np.median(paint):.1f} ms"
+              f" per frame (median of 10; painting the empty window: {1e3 * empty:.1f} ms)")
