@@ -20,11 +20,11 @@ import tty
 import numpy as np
 import pytest
 
-from lab.emulator import EmulatedBoard, EmulatorConfig
+from lab.emulator import EmulatorConfig
 from lab.emulator import clock_protocol as protocol
-from lab.emulator.board import CLAMPED, FREE
 from lab.emulator.serial_board import SerialBoard
 from lab.hal import BenchError, ClockBoard
+from tests.boards import learning_board
 
 pytest.importorskip("serial")
 from drivers.clock_board import SerialClockBoard
@@ -302,20 +302,12 @@ def test_bad_settings_are_refused_before_opening() -> None:
 
 
 # -- (b) against the emulated board on a pty --------------------------------------------------
-def learning_board(seed: int = 11) -> EmulatedBoard:
-    """A board whose edges step on a pulse (inputs driven, outputs nudged, p ~ 1/2)."""
-    board = EmulatedBoard(EmulatorConfig(seed=seed))
-    nodes = np.array([0, 4, 8])
-    board.drive(FREE, nodes, [1.0, 0.0, 0.0])
-    board.drive(CLAMPED, nodes, [1.0, 0.0, 0.3])
-    board.bias = 0.5 * (board.config.osc_low + board.config.osc_high)
-    return board
 
 
 @pytest.fixture
 def emulated():
     """(SerialBoard serving a learning board, its board)."""
-    board = learning_board()
+    board = learning_board(11)
     sb = SerialBoard(board, reset_delay=0.02).start()
     yield sb, board
     sb.close()
@@ -323,7 +315,7 @@ def emulated():
 
 def test_thousand_single_pulses_all_confirmed(emulated) -> None:
     sb, board = emulated
-    twin = learning_board()
+    twin = learning_board(11)
     with SerialClockBoard(sb.path, **FAST) as clock:
         assert clock.identify().startswith("twinlab,twin_clock,")
         for _ in range(1000):
@@ -401,7 +393,7 @@ def test_drop_mid_run_port_disappears(emulated) -> None:
 
 
 def test_drop_mid_run_reappears_reset(tmp_path) -> None:
-    board = learning_board()
+    board = learning_board(11)
     link = tmp_path / "ttyACM0"
     with SerialBoard(board, reset_delay=0.02, link=link) as sb:
         clock = SerialClockBoard(sb.path, **FAST)
@@ -414,7 +406,7 @@ def test_drop_mid_run_reappears_reset(tmp_path) -> None:
 def test_drop_mid_run_reappears_without_reset_nothing_lost_or_doubled(tmp_path) -> None:
     """A port that comes back without resetting the board (DTR reset off): the driver
     reconnects, asks STAT? whether the lost PULSE went out, and carries on."""
-    board = learning_board()
+    board = learning_board(11)
     link = tmp_path / "ttyUSB0"
     with SerialBoard(board, reset_delay=0.02, link=link) as sb:
         clock = SerialClockBoard(link, ready_timeout=0.3, reply_timeout=0.5)
@@ -435,7 +427,7 @@ def test_drop_mid_run_reappears_without_reset_nothing_lost_or_doubled(tmp_path) 
 def test_drop_between_commands_resends_once(tmp_path) -> None:
     """The port dropped while idle: the next PULSE cannot be written; after reconnecting
     STAT? shows it never arrived, so it is sent again, once."""
-    board = learning_board()
+    board = learning_board(11)
     link = tmp_path / "ttyUSB1"
     with SerialBoard(board, reset_delay=0.02, link=link) as sb:
         with SerialClockBoard(link, ready_timeout=0.3, reply_timeout=0.5) as clock:
@@ -450,7 +442,7 @@ def test_drop_between_commands_resends_once(tmp_path) -> None:
 def test_drop_during_a_long_burst_waits_for_it_to_end(tmp_path) -> None:
     """The port drops in the middle of a 1 s burst on a board that is not reset: after
     reconnecting the driver sees the burst still running, waits for it, and counts it."""
-    board = learning_board()
+    board = learning_board(11)
     link = tmp_path / "ttyUSB2"
     with SerialBoard(board, pace=True, reset_delay=0.02, link=link) as sb:
         with SerialClockBoard(
@@ -500,7 +492,7 @@ def test_mute_mid_run_is_no_reply(emulated) -> None:
 
 
 def test_watchdog_is_kept_alive_through_a_long_burst() -> None:
-    board = learning_board()
+    board = learning_board(11)
     with SerialBoard(board, pace=True, reset_delay=0.02) as sb:
         with SerialClockBoard(sb.path, watchdog_ms=100, pulse_period_us=10_000, **FAST) as clock:
             assert clock.status()["wdt"] == 100

@@ -9,24 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from lab.emulator import EmulatedBoard, EmulatorConfig
-from lab.emulator.board import CLAMPED, FREE
 from lab.emulator.serial_board import SerialBoard
+from tests.boards import learning_board
 
 serial = pytest.importorskip("serial")
 
 BANNER = rb"READY twin_clock [^ ]+ proto 1\r\n"
-
-
-def learning_board(seed: int = 7) -> EmulatedBoard:
-    """A board whose edges do step on a pulse: inputs on both twins, the clamped twin's
-    output nudged, the bias where about half the edges are enabled."""
-    board = EmulatedBoard(EmulatorConfig(seed=seed))
-    nodes = np.array([0, 4, 8])
-    board.drive(FREE, nodes, [1.0, 0.0, 0.0])
-    board.drive(CLAMPED, nodes, [1.0, 0.0, 0.3])
-    board.bias = 0.5 * (board.config.osc_low + board.config.osc_high)
-    return board
 
 
 @pytest.fixture
