@@ -212,11 +212,12 @@ static int service_pty(void) {
         }
     }
     push_input();
-    if (out_len) flush_out();
+    /* edges first: a host that sees a reply byte must find every earlier edge logged */
     if (edges_dirty) {
         fflush(edges);
         edges_dirty = 0;
     }
+    if (out_len) flush_out();
     return opened;
 }
 

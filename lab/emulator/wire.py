@@ -5,12 +5,17 @@ the bias channel, as pyvisa-py opens ``TCPIP::127.0.0.1::PORT::SOCKET``) and a c
 board on a pseudo-terminal (the path pyserial opens). Both share the board and one
 lock, so commands reach the board in the order the host sends them. `bench_toml` is
 a bench file for the real drivers that matches this emulator.
+
+``firmware="simavr"``: the clock board is the real firmware (firmware/twin_clock under
+simavr, `FirmwareBoard`) instead of the Python one (`SerialBoard`); every rising edge
+on its clock pin is one update of the board.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lab.calibration import toml_literal
 from lab.emulator.board import EmulatedBoard
@@ -18,26 +23,58 @@ from lab.emulator.config import EmulatorConfig
 from lab.emulator.scpi_server import ScpiServer
 from lab.emulator.serial_board import SerialBoard
 
+if TYPE_CHECKING:
+    from lab.emulator.firmware_board import FirmwareBoard
+
 #: DAQ channel numbers of the emulated bench: node n of a twin is channel OFFSET + n.
 CHANNEL_OFFSETS = {("drive", "free"): 0, ("drive", "clamped"): 1000,
                    ("sense", "free"): 2000, ("sense", "clamped"): 3000}  # fmt: skip
 BIAS_CHANNEL = "9000"
+#: the clock boards `WireEmulator` can serve: the Python protocol, or the firmware in simavr
+FIRMWARES = ("python", "simavr")
+#: simavr: the simulated bootloader plus harness start-up, and a round trip (~3-5 ms)
+SIMAVR_READY_TIMEOUT, SIMAVR_REPLY_TIMEOUT = 5.0, 2.0
 
 
 class WireEmulator:
-    """An emulated board behind a SCPI server and a pty clock board."""
+    """An emulated board behind a SCPI server and a pty clock board.
+
+    ``firmware``: "python" (`SerialBoard`, ``pace`` applies) or "simavr" (`FirmwareBoard`:
+    the real firmware, built with ``make -C firmware`` if needed; ``firmware_options``
+    go to it, e.g. ``elf=``, ``harness=``, ``build=``). Either way ``serial`` is the clock
+    board, with the pty a host opens at ``serial.path``.
+    """
 
     def __init__(
-        self, config: EmulatorConfig | None = None, *, scpi_port: int = 0, pace: bool = False
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        scpi_port: int = 0,
+        pace: bool = False,
+        firmware: str = "python",
+        firmware_options: dict[str, Any] | None = None,
     ) -> None:
+        if firmware not in FIRMWARES:
+            raise ValueError(f"firmware = {firmware!r}: expected one of {', '.join(FIRMWARES)}")
+        self.firmware = firmware
         self.board = EmulatedBoard(config)
         self.lock = threading.Lock()
         self.scpi = ScpiServer(self.board, port=scpi_port, lock=self.lock)
-        self.serial = SerialBoard(self.board, lock=self.lock, pace=pace)
+        self.serial: SerialBoard | FirmwareBoard
+        if firmware == "simavr":
+            from lab.emulator.firmware_board import FirmwareBoard
+
+            self.serial = FirmwareBoard(self.board, self.lock, **(firmware_options or {}))
+        else:
+            self.serial = SerialBoard(self.board, lock=self.lock, pace=pace)
 
     def start(self) -> WireEmulator:
-        self.scpi.start()
-        self.serial.start()
+        try:
+            self.scpi.start()
+            self.serial.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:
@@ -60,6 +97,12 @@ class WireEmulator:
         cfg = board.config
         cal = board.calibration()
         bias_limits = (min(0.0, float(cal.bias[0])), cfg.osc_high + 0.5)
+        clock_timeouts = []  # the Python board answers at once; the driver's defaults do
+        if self.firmware == "simavr":  # the simulated bootloader and UART take real time
+            clock_timeouts = [
+                f"ready_timeout = {SIMAVR_READY_TIMEOUT}",
+                f"reply_timeout = {SIMAVR_REPLY_TIMEOUT}",
+            ]
         lines = [
             "# Bench for `twinlab emulate` (written by it): the real drivers over loopback.",
             'kind = "instruments"',
@@ -79,6 +122,7 @@ class WireEmulator:
             "[clock]",
             f"port = {toml_literal(self.serial.path)}",
             "baud = 115200",
+            *clock_timeouts,
             "",
             "[probe]",
             'kind = "emulator"',

@@ -87,8 +87,11 @@ class Build:
 
 def _missing_tools(target: str) -> str:
     """Why ``target`` cannot be built here ("" if it can)."""
-    need = {"host": ["make", "g++"], "avr": ["make", "avr-gcc", "avr-g++", "avr-size"],
-            "sim": ["make", "cc"]}[target]
+    need = {
+        "host": ["make", "g++"],
+        "avr": ["make", "avr-gcc", "avr-g++", "avr-size"],
+        "sim": ["make", "cc"],
+    }[target]
     missing = [t for t in need if shutil.which(t) is None]
     if target == "avr" and not ARDUINO_CORE.is_dir():
         missing.append(f"the Arduino core ({ARDUINO_CORE})")
@@ -107,7 +110,9 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
             continue
         run = subprocess.run(
             ["make", "-C", str(FIRMWARE), f"BUILD={b.out}", "-j2", target],
-            capture_output=True, text=True, timeout=600,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         b.logs[target] = run.stdout + run.stderr
         b.failed[target] = run.returncode != 0
@@ -146,8 +151,24 @@ def test_transcript_on_host_binary(build: Build, path: Path) -> None:
 
 # -- host binary: fuzz -------------------------------------------------------------------------
 FRAGMENTS = [
-    b"\n", b"\r", b"\r\n", b" ", b"#", b"#7 ", b"#65536 ", b"*IDN?", b"VER?", b"STAT?",
-    b"WDT 5", b"PULSE", b" 3", b" 10 100", b"PULSE 2\n", b"PULSE 1 2 4\n", b"\x00", b"\xff",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b" ",
+    b"#",
+    b"#7 ",
+    b"#65536 ",
+    b"*IDN?",
+    b"VER?",
+    b"STAT?",
+    b"WDT 5",
+    b"PULSE",
+    b" 3",
+    b" 10 100",
+    b"PULSE 2\n",
+    b"PULSE 1 2 4\n",
+    b"\x00",
+    b"\xff",
 ]
 
 
@@ -212,8 +233,9 @@ def _read_until(fd: int, buf: bytearray, pattern: re.Pattern[bytes], timeout: fl
 def test_host_fuzz_during_a_pulse_train(build: Build) -> None:
     """Noise while a paced burst runs: busy/unknown/too-long replies, never a hang or a
     crash; *IDN? answers during the burst; SAFE ends it with the count."""
-    proc = subprocess.Popen([str(build.host), "--pace"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(build.host), "--pace"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     assert proc.stdin is not None and proc.stdout is not None
     out = bytearray()
     fd = proc.stdout.fileno()
@@ -275,7 +297,8 @@ class SimBoard:
         self.edge_file = tmp / "edges.txt"
         self.proc = subprocess.Popen(
             [str(build.sim), "--edges", str(self.edge_file), str(build.elf)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         assert self.proc.stdout is not None
         ready = select.select([self.proc.stdout], [], [], 10)[0]
@@ -364,17 +387,21 @@ def test_sim_banner_identity_version(sim: SimBoard) -> None:
     sim.open()
     assert IDN.fullmatch(sim.ask(b"*IDN?"))
     assert sim.ask(b"#9 VER?") == b"#9 OK 1"
-    assert re.fullmatch(rb"OK pulses=0 err=0 fw=\S+ build=\S+ state=IDLE wdt=0",
-                        sim.ask(b"STAT?"))
+    assert re.fullmatch(rb"OK pulses=0 err=0 fw=\S+ build=\S+ state=IDLE wdt=0", sim.ask(b"STAT?"))
     assert sim.settle() == []  # the clock line stayed low
 
 
 @pytest.mark.parametrize(
     "n, width, period",
-    [(5, 10, 100), (20, 2, 4), (4, 100, 5000), (3, 10000, 10002), (3, 3000, 40000),
-     (2, 2, 300000)],
-    ids=["5x10us@100us", "20x2us@4us", "4x100us@5ms", "3x10ms@10.002ms", "3x3ms@40ms",
-         "2x2us@300ms"],
+    [(5, 10, 100), (20, 2, 4), (4, 100, 5000), (3, 10000, 10002), (3, 3000, 40000), (2, 2, 300000)],
+    ids=[
+        "5x10us@100us",
+        "20x2us@4us",
+        "4x100us@5ms",
+        "3x10ms@10.002ms",
+        "3x3ms@40ms",
+        "2x2us@300ms",
+    ],
 )
 def test_sim_pulse_train_shape(sim: SimBoard, n: int, width: int, period: int) -> None:
     """Exactly n rising edges; every width and period within one Timer1 tick of what was
@@ -496,5 +523,8 @@ def test_serial_clock_board_drives_the_simulated_board(sim: SimBoard, capsys) ->
     assert len(widths) == 50
     assert set(widths) == {10 * CYCLES_PER_US}
     median = statistics.median(times) * 1e3
-    _report(capsys, f"simulated twin_clock: pulse(1) round trip median {median:.2f} ms "
-                    f"(min {min(times) * 1e3:.2f}, max {max(times) * 1e3:.2f}, n=50)")
+    _report(
+        capsys,
+        f"simulated twin_clock: pulse(1) round trip median {median:.2f} ms "
+        f"(min {min(times) * 1e3:.2f}, max {max(times) * 1e3:.2f}, n=50)",
+    )
