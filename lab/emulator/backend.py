@@ -131,7 +131,8 @@ class EmulatedProbe:
         self.board = board
 
     def positions(self) -> np.ndarray:
-        return self.board.codes.copy()
+        # no copy: every clock edge makes a new codes array, a published one never changes
+        return self.board.codes
 
     def last_update(self) -> tuple[np.ndarray, np.ndarray] | None:
         if self.board.pulses == 0:
