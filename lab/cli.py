@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from lab.calibration import CalibrationError
-from lab.config import ConfigError, TrainSettings, load_bench, settings_from
+from lab.config import ConfigError, TrainSettings, emulator_config, load_bench, settings_from
 from lab.hal import BenchError, LimitError
 from lab.network import DisconnectedError
 from lab.records import Observer, RunInfo, RunSummary, StepRecord
@@ -150,7 +150,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_emulate(args: argparse.Namespace) -> int:
     from lab.emulator.wire import WireEmulator
 
-    config = load_bench_emulator_config(args.bench, args.seed)
+    config = emulator_config(args.bench, seed=args.seed)
     emulator = WireEmulator(config, scpi_port=args.port, firmware=args.firmware)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -177,17 +177,6 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         emulator.close()
     print("emulator stopped", file=sys.stderr)
     return 0
-
-
-def load_bench_emulator_config(spec: str | None, seed: int | None) -> Any:
-    """The EmulatorConfig of an emulator bench file (default: data/benches/emulator.toml)."""
-    from lab.config import _EmulatorBenchFile, read_bench_file
-
-    path, raw = read_bench_file(spec)
-    if raw.get("kind", "emulator") != "emulator":
-        raise ConfigError(f'{path}: `twinlab emulate` needs an emulator bench (kind = "emulator")')
-    config = _EmulatorBenchFile(**raw).emulator
-    return config if seed is None else config.model_copy(update={"seed": seed})
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

@@ -163,6 +163,19 @@ def read_bench_file(spec: str | Path | None) -> tuple[Path, dict[str, Any]]:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
 
 
+def emulator_config(spec: str | Path | None = None, *, seed: int | None = None) -> EmulatorConfig:
+    """The `EmulatorConfig` of an emulator bench file (default: data/benches/emulator.toml);
+    ``seed`` overrides its seed."""
+    path, raw = read_bench_file(spec)
+    if raw.get("kind", "emulator") != "emulator":
+        raise ConfigError(f"{path}: field 'kind': expected \"emulator\", got {raw.get('kind')!r}")
+    try:
+        config = _EmulatorBenchFile(**raw).emulator
+    except ValidationError as err:
+        raise ConfigError(_one_line(str(path), err)) from None
+    return config if seed is None else config.model_copy(update={"seed": seed})
+
+
 def load_bench(spec: str | Path | None = None, *, seed: int | None = None) -> Bench:
     """A ready `Bench` from ``None``/``"emulator"`` (the default emulated board) or a bench
     TOML file. Everything in the file is checked before any instrument is opened; opening
