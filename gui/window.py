@@ -50,8 +50,15 @@ from lab.runs import RunFileError, RunReader, RunWriter
 from lab.tasks import list_tasks, load_task
 from lab.trainer import Trainer
 
-#: Redraw period of the timer, ms (~30 Hz).
+#: Redraw period of the timer, ms (~30 Hz), when frames are cheap.
 FRAME_MS = 33
+#: Longest redraw period during a live run, ms.
+MAX_FRAME_MS = 1000
+#: Share of one CPU the GUI thread may take during a live run: it shares the GIL with the
+#: trainer thread, so the frame period is stretched to (GUI CPU per period) / GUI_BUDGET.
+GUI_BUDGET = 0.05
+#: Points per plotted curve at most: min/max (peak) decimation over the visible range.
+DISPLAY_POINTS = 4096
 #: Rows read per block when loading a run file.
 READ_BLOCK = 65536
 
@@ -67,6 +74,28 @@ def default_run_path(settings: TrainSettings) -> Path:
     while path.exists():
         path, i = Path(f"{base}-{i}.h5"), i + 1
     return path
+
+
+def _peak(x: np.ndarray, ys: list[np.ndarray], points: int
+          ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Min/max decimation of ``x`` (n,) and columns ``ys`` (each (n,) or (n, c)) to at
+    most about ``points`` rows: each bin of k rows becomes its min and its max (at the
+    bin's first and last x). Unchanged when n <= points."""
+    n = len(x)
+    if n <= points:
+        return x, ys
+    k = -(-n // (points // 2))
+    m = n // k
+    cut = m * k
+    xo = np.empty(2 * m + (n - cut), dtype=x.dtype)
+    xo[0:2 * m:2], xo[1:2 * m:2], xo[2 * m:] = x[:cut:k], x[k - 1:cut:k], x[cut:]
+    out = []
+    for y in ys:
+        blocks = y[:cut].reshape(m, k, *y.shape[1:])
+        yo = np.empty((len(xo), *y.shape[1:]), dtype=y.dtype)
+        yo[0:2 * m:2], yo[1:2 * m:2], yo[2 * m:] = blocks.min(1), blocks.max(1), y[cut:]
+        out.append(yo)
+    return xo, out
 
 
 def _smooth(y: np.ndarray, window: int) -> np.ndarray:
@@ -111,10 +140,14 @@ class MainWindow(QMainWindow):
         self._rate_mark = (time.monotonic(), 0)
         self._loaded = 0
         self.frame_times: list[float] = []
+        self.frame_count = 0             # redraws done (data changed)
+        self._in_redraw = False
+        self._net_shown: tuple[bytes, bytes] | None = None
         self._build(settings or {})
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self._tick)
+        self._cpu_mark = time.thread_time()
         self.timer.start()
 
     # -- construction ----------------------------------------------------------------------
@@ -172,10 +205,11 @@ class MainWindow(QMainWindow):
         self.output_plot = pg.PlotWidget(title="outputs (V): V_F solid, V_C dashed, V_D dotted")
         for w in (self.error_plot, self.trace_plot, self.output_plot):
             item = w.getPlotItem()
-            item.setDownsampling(auto=True, mode="peak")
-            item.setClipToView(True)
+            item.setDownsampling(auto=False)  # redraw() decimates (cheaper, once per frame)
+            item.setClipToView(False)
             item.showGrid(x=True, y=True, alpha=0.2)
             item.setLabel("bottom", "step")
+        self.error_plot.getPlotItem().sigXRangeChanged.connect(self._range_changed)
         self.trace_plot.setXLink(self.error_plot)
         self.output_plot.setXLink(self.error_plot)
         self.error_curve = self.error_plot.plot(pen=pg.mkPen("#ff7f0e", width=1),
@@ -348,12 +382,18 @@ class MainWindow(QMainWindow):
         self.run_path, self.worker_error = out, None
         self.history = History(bench.network.n_edges, task.n_outputs)
         self._set_network(bench.network, task.input_nodes, task.output_nodes, task.fixed_nodes)
-        self.slider.setEnabled(False)
+        self.slider.setRange(0, 0)
+        self.slider.setEnabled(True)  # usable while training; at its end it follows the run
         self.follow_box.setEnabled(False)
         self._show_file(out)
         self._t_start = time.monotonic()
         self.statusBar().showMessage(f"running {settings.task}: {settings.steps} steps")
         self._rate_mark, self._rate = (time.monotonic(), 0), 0.0
+        self._net_shown = None
+        if self.isVisible():  # paint the rebuilt panels now, before the trainer needs the GIL
+            self.repaint()
+        self._cpu_mark = time.thread_time()
+        self.timer.setInterval(MAX_FRAME_MS // 2)  # adapts from the first frame's cost
         self.thread = threading.Thread(target=self._work, name="twinlab-trainer", daemon=True)
         self.thread.start()
         self._buttons()
@@ -492,6 +532,7 @@ class MainWindow(QMainWindow):
         if row is None:
             return
         self.netview.set_state(row["positions"], row["update_mask"])
+        self._net_shown = None
         for line in self.vlines:
             line.setPos(float(row["step"]))
             line.setVisible(True)
@@ -499,9 +540,22 @@ class MainWindow(QMainWindow):
 
     # -- timer -----------------------------------------------------------------------------
     def _tick(self) -> None:
-        """Drain the live queue or tail the followed file, then redraw if data changed."""
+        """Drain the live queue or tail the followed file, then redraw if data changed.
+
+        During a live run the timer period is stretched so that the GUI thread's CPU time
+        (redraw, painting, events since the last tick) stays near `GUI_BUDGET` of the
+        period: the trainer thread needs the GIL."""
+        cpu = time.thread_time()
+        used, self._cpu_mark = cpu - self._cpu_mark, cpu
+        if self.mode == "live" and self.thread is not None:
+            period = min(max(FRAME_MS, 1e3 * used / GUI_BUDGET), MAX_FRAME_MS)
+        else:
+            period = FRAME_MS
+        if abs(period - self.timer.interval()) > 5:
+            self.timer.setInterval(int(period))
         if self.mode == "live" and self.queue is not None and self.history is not None:
-            self.queue.drain(self.history)
+            if self.queue.steps or self.queue.tests:
+                self.queue.drain(self.history)
             if self.thread is not None and not self.thread.is_alive():
                 self.queue.drain(self.history)
                 self._finish()
@@ -518,6 +572,12 @@ class MainWindow(QMainWindow):
         self._drawn_version = -1
         self.redraw()
 
+    def _range_changed(self, *_: object) -> None:
+        """Zoom/pan by the user: re-decimate the visible range at the next tick."""
+        if not self._in_redraw and not self.error_plot.getPlotItem().getViewBox() \
+                .autoRangeEnabled()[0]:
+            self._drawn_version = -1
+
     def _edge_toggled(self, item: QListWidgetItem) -> None:
         i = self.edge_list.row(item)
         self.trace_curves[i].setVisible(item.checkState() == Qt.CheckState.Checked)
@@ -529,6 +589,27 @@ class MainWindow(QMainWindow):
             return
         t0 = time.perf_counter()
         self._drawn_version = h.version
+        self._in_redraw = True
+        try:
+            self._redraw(h)
+        finally:
+            self._in_redraw = False
+        self.frame_count += 1
+        self.frame_times.append(time.perf_counter() - t0)
+        del self.frame_times[:-100]
+
+    def _visible(self, step: np.ndarray) -> slice:
+        """Rows of ``step`` inside the zoomed x range (+ one either side); all when the
+        x axis auto-ranges."""
+        box = self.error_plot.getPlotItem().getViewBox()
+        if box.autoRangeEnabled()[0] or not len(step):
+            return slice(None)
+        lo, hi = box.viewRange()[0]
+        a = max(int(np.searchsorted(step, lo)) - 1, 0)
+        b = int(np.searchsorted(step, hi, side="right")) + 1
+        return slice(a, b)
+
+    def _redraw(self, h: History) -> None:
         snap = h.snapshot()
         x = snap.step
         if len(x):
@@ -541,17 +622,30 @@ class MainWindow(QMainWindow):
             ty = np.asarray(h.test_error) * scale
             if log:
                 y, ty = np.maximum(y, 1e-15), np.maximum(ty, 1e-15)
+            view = self._visible(x)
+            x, (y, codes, vf, vc, vd) = _peak(
+                x[view], [y[view], snap.positions[view], snap.v_free[view],
+                          snap.v_clamped[view], snap.v_desired[view]], DISPLAY_POINTS)
             self.error_curve.setData(x, y)
             self.test_curve.setData(np.asarray(h.test_step, float), ty)
             for i, curve in enumerate(self.trace_curves):
-                curve.setData(x, snap.positions[:, i])
+                curve.setData(x, codes[:, i])
             for j, (cf, cc, cd) in enumerate(self.output_curves):
-                cf.setData(x, snap.v_free[:, j])
-                cc.setData(x, snap.v_clamped[:, j])
-                cd.setData(x, snap.v_desired[:, j])
+                cf.setData(x, vf[:, j])
+                cc.setData(x, vc[:, j])
+                cd.setData(x, vd[:, j])
         if h.last is not None:
             if self.mode == "live" and self.thread is not None:
-                self.netview.set_state(h.last["positions"], h.last["update_mask"])
+                at_end = self.slider.value() >= self.slider.maximum()
+                self.slider.blockSignals(True)
+                self.slider.setRange(0, max(h.total - 1, 0))
+                if at_end:
+                    self.slider.setValue(self.slider.maximum())
+                self.slider.blockSignals(False)
+                shown = (h.last["positions"].tobytes(), h.last["update_mask"].tobytes())
+                if at_end and shown != self._net_shown:
+                    self._net_shown = shown
+                    self.netview.set_state(h.last["positions"], h.last["update_mask"])
                 now = time.monotonic()
                 t_mark, n_mark = self._rate_mark
                 if now - t_mark >= 0.5:
@@ -562,8 +656,6 @@ class MainWindow(QMainWindow):
                 self.status_rate.setText(f"replay, {h.total} steps")
             self.status_step.setText(f"step {int(h.last['step'])}")
             self.status_error.setText(f"error {float(h.last['error']):.4g} V²")
-        self.frame_times.append(time.perf_counter() - t0)
-        del self.frame_times[:-100]
 
     # -- export ----------------------------------------------------------------------------
     def plots(self) -> dict[str, pg.PlotWidget]:
