@@ -19,7 +19,6 @@ from lab.emulator.components import Converter, Digipots, NormalStream, Oscillato
 from lab.emulator.config import EmulatorConfig
 from lab.learning import (
     N_POSITIONS,
-    SIGMA_MAX,
     code_resistance,
     discrete_step_from_nodes,
     update_mask,
@@ -210,4 +209,4 @@ class EmulatedBoard:
             self._volts[twin] = None
 
 
-__all__ = ["CLAMPED", "FREE", "SIGMA_MAX", "EmulatedBoard"]
+__all__ = ["CLAMPED", "FREE", "EmulatedBoard"]

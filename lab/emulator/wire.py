@@ -20,16 +20,13 @@ from typing import TYPE_CHECKING, Any
 from lab.calibration import toml_literal
 from lab.emulator.board import EmulatedBoard
 from lab.emulator.config import EmulatorConfig
-from lab.emulator.scpi_server import ScpiServer
+from lab.emulator.scpi_server import BIAS_CHANNEL, OFFSETS, ScpiServer
 from lab.emulator.serial_board import SerialBoard
+from lab.hal import TWINS
 
 if TYPE_CHECKING:
     from lab.emulator.firmware_board import FirmwareBoard
 
-#: DAQ channel numbers of the emulated bench: node n of a twin is channel OFFSET + n.
-CHANNEL_OFFSETS = {("drive", "free"): 0, ("drive", "clamped"): 1000,
-                   ("sense", "free"): 2000, ("sense", "clamped"): 3000}  # fmt: skip
-BIAS_CHANNEL = "9000"
 #: the clock boards `WireEmulator` can serve: the Python protocol, or the firmware in simavr
 FIRMWARES = ("python", "simavr")
 #: simavr: the simulated bootloader plus harness start-up, and a round trip (~3-5 ms)
@@ -115,7 +112,7 @@ class WireEmulator:
             "timeout_ms = 2000",
             "",
             "[bias]",
-            f"channel = {toml_literal(BIAS_CHANNEL)}",
+            f"channel = {toml_literal(str(BIAS_CHANNEL))}",
             f"limits = {toml_literal(list(bias_limits))}",
             f"safe = {toml_literal(bias_limits[1])}",
             "",
@@ -132,7 +129,8 @@ class WireEmulator:
             f"bias = {toml_literal(cal.bias.tolist())}",
             f"p = {toml_literal(cal.p.tolist())}",
         ]
-        for (kind, twin), offset in CHANNEL_OFFSETS.items():
+        for (kind, twin_index), offset in OFFSETS.items():  # the server's numbering
+            twin = TWINS[twin_index]
             for node in range(1, board.network.n_nodes + 1):
                 lines += [
                     "",
