@@ -95,11 +95,17 @@ def code_resistance(
     return r_wiper + codes * (np.asarray(r_end_to_end) / N_POSITIONS)
 
 
+@nb.vectorize(["float64(float64, float64, float64, float64)"], cache=True)
+def continuous_delta(resistance: float, dv_clamped: float, dv_free: float, gamma: float) -> float:  # type: ignore[misc]
+    """Eq. 2 as a ufunc (callable from compiled kernels): gamma / R^2 (dV_C^2 - dV_F^2)."""
+    return gamma / (resistance * resistance) * (dv_clamped * dv_clamped - dv_free * dv_free)
+
+
 def continuous_update(
     resistance: np.ndarray, dv_clamped: np.ndarray, dv_free: np.ndarray, gamma: float
 ) -> np.ndarray:
     """Continuous coupled learning (eq. 2): dR = gamma / R^2 (dV_C^2 - dV_F^2), (..., E)."""
-    return gamma / resistance**2 * (dv_clamped**2 - dv_free**2)
+    return continuous_delta(resistance, dv_clamped, dv_free, gamma)
 
 
 def update_mask(

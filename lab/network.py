@@ -30,92 +30,234 @@ TWIN16_EDGES: tuple[tuple[int, int], ...] = (
     (3, 4), (3, 6), (4, 6), (4, 7), (5, 6), (5, 8), (6, 8), (7, 9),
 )  # fmt: skip
 
-#: Above this many floating nodes the solver uses sparse LU instead of a dense solve.
-DENSE_MAX_FLOATING = 400
-#: Up to this many floating nodes the dense solve is an in-kernel Cholesky, above it LAPACK.
-SMALL_SYSTEM = 48
-
 FixedSpec = Mapping[int, float] | tuple[Sequence[int] | np.ndarray, np.ndarray | Sequence[float]]
 
 
-@nb.njit(cache=True, nogil=True)
-def _cholesky_solve(a, b):
-    """Solve a x = b for a small SPD matrix in place (a, b overwritten); returns x (n,).
+# ----------------------------------------------------------------------------- sparse Cholesky
+#
+# One direct solver for every size: L_ff is symmetric positive definite (a grounded weighted
+# Laplacian), so after a fill-reducing order (SuperLU's minimum degree on A + A^T) its Cholesky
+# factor has a fixed sparsity pattern that depends only on the topology and the fixed set.
+# The pattern is worked out once per Solver (`CholeskyPattern`); each solve assembles the
+# values straight into the factor's slots, factors left-looking and substitutes, all in one
+# compiled kernel. On the 143-edge network this is ~15x fewer flops than a dense Cholesky;
+# at 1e4 edges it is several times faster than SuperLU, which has no numeric-only refactor.
 
-    Hand-written because LAPACK through numba costs ~1 us of copying per call, ten times
-    the arithmetic at this size. Falls back to LAPACK (which raises) if a is not SPD.
+
+@dataclass(frozen=True)
+class CholeskyPattern:
+    """Symbolic Cholesky factor of L_ff (lower triangle, compressed by column).
+
+    ``order`` (nf,): factor row of each floating-block position. ``colptr`` (nf+1,),
+    ``rowidx`` (nnz,): row indices of each column, the diagonal first, then ascending.
+    ``rowptr`` (nf+1,), ``rowcol``/``rowpos`` (nnz - nf,): for each row j, the columns
+    k < j with L[j, k] != 0 and the slot of L[j, k]. ``edge_slots`` (E, 3): slots of an
+    edge's (a, a), (b, b) and off-diagonal entries, -1 where that entry is not in L_ff.
+    ``rhs_row``/``rhs_node`` (E,): for an edge with exactly one floating end, the factor
+    row of that end and the node index of the fixed end (-1 otherwise).
     """
-    n = len(b)
-    for j in range(n):
-        d = a[j, j]
-        for m in range(j):
-            d -= a[j, m] * a[j, m]
-        if d <= 0.0:
-            return np.linalg.solve(a, b)  # not SPD (a zero conductance): let LAPACK decide
-        d = np.sqrt(d)
-        a[j, j] = d
-        for i in range(j + 1, n):
-            s = a[i, j]
-            for m in range(j):
-                s -= a[i, m] * a[j, m]
-            a[i, j] = s / d
-    for i in range(n):  # forward: L y = b
-        s = b[i]
-        for m in range(i):
-            s -= a[i, m] * b[m]
-        b[i] = s / a[i, i]
-    for i in range(n - 1, -1, -1):  # back: L^T x = y
-        s = b[i]
-        for m in range(i + 1, n):
-            s -= a[m, i] * b[m]
-        b[i] = s / a[i, i]
-    return b
+
+    order: np.ndarray
+    colptr: np.ndarray
+    rowidx: np.ndarray
+    rowptr: np.ndarray
+    rowcol: np.ndarray
+    rowpos: np.ndarray
+    edge_slots: np.ndarray
+    rhs_row: np.ndarray
+    rhs_node: np.ndarray
+    factor_out: np.ndarray  # (nf,) node index of each factor row
+
+    @property
+    def nnz(self) -> int:
+        return len(self.rowidx)
+
+    @classmethod
+    def build(cls, edges: np.ndarray, is_fixed: np.ndarray) -> CholeskyPattern:
+        """Order and symbolically factor L_ff for ``edges`` (E, 2) and ``is_fixed`` (N,)."""
+        n_nodes = len(is_fixed)
+        free_idx = np.flatnonzero(~is_fixed)
+        nf = len(free_idx)
+        block = np.full(n_nodes, -1, dtype=np.int64)
+        block[free_idx] = np.arange(nf)
+        a, b = block[edges[:, 0]], block[edges[:, 1]]
+        both = (a >= 0) & (b >= 0)
+        order = _fill_reducing_order(a[both], b[both], nf)
+        row = np.full(n_nodes, -1, dtype=np.int64)
+        row[free_idx] = order
+        ra, rb = row[edges[:, 0]], row[edges[:, 1]]
+        # symbolic factorisation: pattern(L[:, j]) = lower adjacency of j united with the
+        # patterns of j's children in the elimination tree (minus the children themselves)
+        lower: list[set[int]] = [set() for _ in range(nf)]
+        lo, hi = np.minimum(ra, rb)[both].tolist(), np.maximum(ra, rb)[both].tolist()
+        for p, q in zip(lo, hi, strict=True):
+            lower[p].add(q)
+        children: list[list[int]] = [[] for _ in range(nf)]
+        cols: list[list[int]] = []
+        for j in range(nf):
+            pattern = lower[j]
+            for c in children[j]:
+                pattern.update(cols[c][2:] if len(cols[c]) > 1 else ())
+            below = sorted(pattern)
+            cols.append([j, *below])
+            if below:
+                children[below[0]].append(j)
+            lower[j] = set()  # free the memory
+        # `cols[c][2:]` skips the diagonal and the parent (which is j itself)
+        counts = np.array([len(c) for c in cols], dtype=np.int64)
+        colptr = np.zeros(nf + 1, dtype=np.int64)
+        np.cumsum(counts, out=colptr[1:])
+        rowidx = np.fromiter((i for c in cols for i in c), dtype=np.int64, count=int(colptr[-1]))
+        colof = np.repeat(np.arange(nf), counts)
+        off = rowidx != colof
+        by_row = np.lexsort((colof[off], rowidx[off]))
+        rowcol = colof[off][by_row]
+        rowpos = np.flatnonzero(off)[by_row]
+        rowptr = np.zeros(nf + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rowidx[off], minlength=nf), out=rowptr[1:])
+        slot = {(int(i), int(j)): s for s, (i, j) in enumerate(zip(rowidx, colof, strict=True))}
+        edge_slots = np.full((len(edges), 3), -1, dtype=np.int64)
+        for e in range(len(edges)):
+            pa, pb = int(ra[e]), int(rb[e])
+            if pa >= 0:
+                edge_slots[e, 0] = slot[pa, pa]
+            if pb >= 0:
+                edge_slots[e, 1] = slot[pb, pb]
+            if pa >= 0 and pb >= 0:
+                edge_slots[e, 2] = slot[max(pa, pb), min(pa, pb)]
+        one = (ra >= 0) != (rb >= 0)
+        rhs_row = np.where(one, np.maximum(ra, rb), -1)
+        rhs_node = np.where(one, np.where(ra >= 0, edges[:, 1], edges[:, 0]), -1)
+        factor_out = np.empty(nf, dtype=np.int64)
+        factor_out[order] = free_idx
+        return cls(
+            order, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots,
+            rhs_row.astype(np.int64), rhs_node.astype(np.int64), factor_out,
+        )  # fmt: skip
+
+    def kernel_args(self) -> tuple[np.ndarray, ...]:
+        """The arrays the compiled kernels take, in their order."""
+        return (
+            self.colptr, self.rowidx, self.rowptr, self.rowcol, self.rowpos,
+            self.edge_slots, self.rhs_row, self.rhs_node, self.factor_out,
+        )  # fmt: skip
+
+
+def _fill_reducing_order(a: np.ndarray, b: np.ndarray, nf: int) -> np.ndarray:
+    """Factor row of each of ``nf`` block positions joined by pairs (a, b): minimum degree.
+
+    Uses SuperLU's multiple-minimum-degree ordering on A + A^T (scipy), computed from a
+    unit-weight Laplacian; tiny systems keep their natural order.
+    """
+    if nf <= 3:
+        return np.arange(nf, dtype=np.int64)
+    deg = np.bincount(np.concatenate([a, b]), minlength=nf).astype(float) + 1.0
+    lap = sp.csc_matrix(
+        (np.concatenate([deg, -np.ones(2 * len(a))]),
+         (np.concatenate([np.arange(nf), a, b]), np.concatenate([np.arange(nf), b, a]))),
+        shape=(nf, nf),
+    )  # fmt: skip
+    lu = splu(lap, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+              options={"SymmetricMode": True})  # fmt: skip
+    return np.asarray(lu.perm_c, dtype=np.int64)
 
 
 @nb.njit(cache=True, nogil=True)
-def _solve_into(k, v_nodes, topo, free_idx, out):
-    """Assemble L_ff V_f = -L_fc V_c edge by edge, solve it, write node voltages ``out`` (N,).
-
-    ``v_nodes`` (N,) holds the fixed nodes' voltages (other entries are ignored).
-    ``topo`` (4, E): for each edge end, its position in the floating block if rows 2/3
-    say that end floats, else its node index.
-    """
-    nf = len(free_idx)
-    lap = np.zeros((nf, nf))
-    rhs = np.zeros(nf)
+def _assemble(k, v_nodes, edge_slots, rhs_row, rhs_node, vals, rhs):
+    """L_ff values into the factor's slots ``vals`` (nnz,) and -L_fc V_c into ``rhs`` (nf,)."""
+    vals[:] = 0.0
+    rhs[:] = 0.0
     for e in range(len(k)):
         ke = k[e]
-        pa = topo[0, e]
-        pb = topo[1, e]
-        if topo[2, e]:
-            lap[pa, pa] += ke
-            if topo[3, e]:
-                lap[pb, pb] += ke
-                lap[pa, pb] -= ke
-                lap[pb, pa] -= ke
-            else:
-                rhs[pa] += ke * v_nodes[pb]
-        elif topo[3, e]:
-            lap[pb, pb] += ke
-            rhs[pb] += ke * v_nodes[pa]
-    x = _cholesky_solve(lap, rhs) if nf <= SMALL_SYSTEM else np.linalg.solve(lap, rhs)
-    out[:] = v_nodes
-    for i in range(nf):
-        out[free_idx[i]] = x[i]
+        s = edge_slots[e, 0]
+        if s >= 0:
+            vals[s] += ke
+        s = edge_slots[e, 1]
+        if s >= 0:
+            vals[s] += ke
+        s = edge_slots[e, 2]
+        if s >= 0:
+            vals[s] -= ke
+        r = rhs_row[e]
+        if r >= 0:
+            rhs[r] += ke * v_nodes[rhs_node[e]]
 
 
 @nb.njit(cache=True, nogil=True)
-def _solve_one_kernel(k, v_nodes, topo, free_idx):
+def _factor(colptr, rowidx, rowptr, rowcol, rowpos, vals, work):
+    """Left-looking Cholesky in place on ``vals``; False if L_ff is not positive definite."""
+    for j in range(len(colptr) - 1):
+        for p in range(colptr[j], colptr[j + 1]):
+            work[rowidx[p]] = vals[p]
+        for q in range(rowptr[j], rowptr[j + 1]):
+            k = rowcol[q]
+            pk = rowpos[q]
+            ljk = vals[pk]
+            for p in range(pk, colptr[k + 1]):
+                work[rowidx[p]] -= vals[p] * ljk
+        d = work[j]
+        if not d > 0.0:
+            return False
+        d = np.sqrt(d)
+        vals[colptr[j]] = d
+        for p in range(colptr[j] + 1, colptr[j + 1]):
+            vals[p] = work[rowidx[p]] / d
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def _substitute(colptr, rowidx, vals, x):
+    """Solve L L^T x = b in place on ``x`` (nf,) with the factor in ``vals``."""
+    n = len(colptr) - 1
+    for j in range(n):  # forward: L y = b
+        xj = x[j] / vals[colptr[j]]
+        x[j] = xj
+        for p in range(colptr[j] + 1, colptr[j + 1]):
+            x[rowidx[p]] -= vals[p] * xj
+    for j in range(n - 1, -1, -1):  # back: L^T x = y
+        s = x[j]
+        for p in range(colptr[j] + 1, colptr[j + 1]):
+            s -= vals[p] * x[rowidx[p]]
+        x[j] = s / vals[colptr[j]]
+
+
+@nb.njit(cache=True, nogil=True)
+def _solve_into(k, v_nodes, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots, rhs_row,
+                rhs_node, factor_out, out):  # fmt: skip
+    """Node voltages ``out`` (N,) for conductances ``k`` (E,) and the fixed nodes' volts in
+    ``v_nodes`` (N,) (other entries ignored). False if L_ff is singular."""
+    nf = len(colptr) - 1
+    vals = np.empty(len(rowidx))
+    x = np.empty(nf)
+    _assemble(k, v_nodes, edge_slots, rhs_row, rhs_node, vals, x)
+    out[:] = v_nodes
+    if not _factor(colptr, rowidx, rowptr, rowcol, rowpos, vals, np.empty(nf)):
+        return False
+    _substitute(colptr, rowidx, vals, x)
+    for i in range(nf):
+        out[factor_out[i]] = x[i]
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def _solve_one_kernel(k, v_nodes, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots, rhs_row,
+                      rhs_node, factor_out):  # fmt: skip
     out = np.empty(len(v_nodes))
-    _solve_into(k, v_nodes, topo, free_idx, out)
+    if not _solve_into(k, v_nodes, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots, rhs_row,
+                       rhs_node, factor_out, out):  # fmt: skip
+        out[:] = np.nan
     return out
 
 
 @nb.njit(cache=True, parallel=True)
-def _solve_batch_kernel(k, v_nodes, topo, free_idx, out):
-    """``k`` (B, E), ``v_nodes`` (B, N) -> ``out`` (B, N), networks in parallel."""
+def _solve_batch_kernel(k, v_nodes, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots, rhs_row,
+                        rhs_node, factor_out, out):  # fmt: skip
+    """``k`` (B, E), ``v_nodes`` (B, N) -> ``out`` (B, N), networks in parallel (NaN rows
+    where singular)."""
     for i in nb.prange(k.shape[0]):
-        _solve_into(k[i], v_nodes[i], topo, free_idx, out[i])
+        if not _solve_into(k[i], v_nodes[i], colptr, rowidx, rowptr, rowcol, rowpos, edge_slots,
+                           rhs_row, rhs_node, factor_out, out[i]):  # fmt: skip
+            out[i, :] = np.nan
 
 
 class DisconnectedError(ValueError):
@@ -292,9 +434,9 @@ class Network:
 class Solver:
     """The Kirchhoff solve for one set of fixed nodes, prepared once and reused.
 
-    Up to `DENSE_MAX_FLOATING` floating nodes a compiled kernel assembles the reduced
-    Laplacian edge by edge (O(E), no Python loop) and solves it with LAPACK, one network
-    or a batch in parallel; above that, scipy's sparse LU per network.
+    The sparsity pattern of the Cholesky factor of L_ff is worked out at construction
+    (`CholeskyPattern`); every solve then assembles, factors and substitutes in one
+    compiled kernel, one network or a batch in parallel, for any network size.
     """
 
     def __init__(self, network: Network, fixed_idx: np.ndarray) -> None:
@@ -305,23 +447,12 @@ class Solver:
         is_fixed = np.zeros(n, dtype=bool)
         is_fixed[fixed_idx] = True
         _check_connected(network, is_fixed)
-        free_idx = np.flatnonzero(~is_fixed)
         self.network = network
         self.fixed_idx = fixed_idx
-        self.free_idx = free_idx
-        self.n_free, self.n_fixed = len(free_idx), len(fixed_idx)
-        # position of every node within the floating or the fixed block
-        position = np.empty(n, dtype=np.intp)
-        position[free_idx] = np.arange(self.n_free)
-        position[fixed_idx] = np.arange(self.n_fixed)
-        # kernel addressing: floating ends by block position, fixed ends by node index
-        kernel_pos = np.where(is_fixed, np.arange(n), position)
-        a, b = network.edges[:, 0], network.edges[:, 1]
-        topo = np.stack([kernel_pos[a], kernel_pos[b], ~is_fixed[a], ~is_fixed[b]]).astype(np.int64)
-        self._topo, self._free_idx = topo, free_idx.astype(np.int64)
-        self.dense = self.n_free <= DENSE_MAX_FLOATING
-        if not self.dense:
-            self._sparse_setup(a, b, ~is_fixed, position)
+        self.free_idx = np.flatnonzero(~is_fixed)
+        self.n_free, self.n_fixed = len(self.free_idx), len(fixed_idx)
+        self.pattern = CholeskyPattern.build(network.edges, is_fixed)
+        self._args = self.pattern.kernel_args()
 
     def __call__(self, conductance: np.ndarray, fixed_volts: np.ndarray) -> np.ndarray:
         """Node voltages (..., N) for conductances (..., E) S and fixed volts (..., F) V."""
@@ -334,17 +465,17 @@ class Solver:
             )
         if not (k.size and k.min() >= 0 and np.isfinite(k).all()):
             raise ValueError("conductances must be finite and >= 0 S (0 S is an open edge)")
-        try:
-            return self._solve(k, vc)
-        except (SystemError, np.linalg.LinAlgError):  # a kernel's LAPACK call found L_ff singular
+        out = self._solve(k, vc)
+        if np.isnan(out).any():
             raise np.linalg.LinAlgError(
                 f"singular network {self.network.name!r}: some floating node is connected to "
                 "no fixed node through non-zero conductances"
-            ) from None
+            )
+        return out
 
     def _solve(self, k: np.ndarray, vc: np.ndarray) -> np.ndarray:
         n_nodes, n_edges = self.network.n_nodes, k.shape[-1]
-        if k.ndim == 1 and vc.ndim == 1 and self.dense:
+        if k.ndim == 1 and vc.ndim == 1:
             v_nodes = np.zeros(n_nodes)
             v_nodes[self.fixed_idx] = vc
             return self.solve_nodes(k, v_nodes)
@@ -354,51 +485,15 @@ class Solver:
         v_nodes[:, self.fixed_idx] = np.broadcast_to(vc, (*lead, self.n_fixed)).reshape(
             -1, self.n_fixed
         )
-        if self.dense:
-            out = np.empty_like(v_nodes)
-            _solve_batch_kernel(k, v_nodes, self._topo, self._free_idx, out)
-        else:
-            out = v_nodes
-            out[:, self.free_idx] = self._solve_sparse(k, v_nodes[:, self.fixed_idx])
+        out = np.empty_like(v_nodes)
+        _solve_batch_kernel(k, v_nodes, *self._args, out)
         return out.reshape(*lead, n_nodes)
 
     def solve_nodes(self, k: np.ndarray, v_nodes: np.ndarray) -> np.ndarray:
         """Unbatched fast path, no input checks: conductances k (E,) S and ``v_nodes`` (N,)
-        holding the fixed nodes' voltages (others ignored) -> node voltages (N,) V."""
-        return _solve_one_kernel(k, v_nodes, self._topo, self._free_idx)
-
-    # -- large networks --------------------------------------------------------------------
-    def _sparse_setup(
-        self, a: np.ndarray, b: np.ndarray, free: np.ndarray, pos: np.ndarray
-    ) -> None:
-        """Index pattern of L_ff (COO with duplicates) and of -L_fc for conductance vectors."""
-        e = np.arange(self.network.n_edges)
-        rows, cols, sign, edge = [], [], [], []
-        for r, c, sgn in ((a, a, 1.0), (b, b, 1.0), (a, b, -1.0), (b, a, -1.0)):
-            keep = free[r] & free[c]
-            rows.append(pos[r][keep]), cols.append(pos[c][keep])
-            sign.append(np.full(keep.sum(), sgn)), edge.append(e[keep])
-        self._sp_rows, self._sp_cols = np.concatenate(rows), np.concatenate(cols)
-        self._sp_sign, self._sp_edge = np.concatenate(sign), np.concatenate(edge)
-        # rhs_f = sum over edges (f free, c fixed) of k_e V_c
-        f_end = np.concatenate([a[free[a] & ~free[b]], b[free[b] & ~free[a]]])
-        c_end = np.concatenate([b[free[a] & ~free[b]], a[free[b] & ~free[a]]])
-        self._rhs_edge = np.concatenate([e[free[a] & ~free[b]], e[free[b] & ~free[a]]])
-        self._rhs_row, self._rhs_fixed = pos[f_end], pos[c_end]
-
-    def _solve_sparse(self, k: np.ndarray, vc: np.ndarray) -> np.ndarray:
-        """Sparse LU per network, for large networks: k (B, E), vc (B, F) -> (B, nf)."""
-        nf = self.n_free
-        out = np.empty((len(k), nf))
-        for i, (ki, vi) in enumerate(zip(k, vc, strict=True)):
-            lff = sp.csc_matrix(
-                (ki[self._sp_edge] * self._sp_sign, (self._sp_rows, self._sp_cols)), shape=(nf, nf)
-            )
-            rhs = np.bincount(
-                self._rhs_row, weights=ki[self._rhs_edge] * vi[self._rhs_fixed], minlength=nf
-            )
-            out[i] = splu(lff).solve(rhs)
-        return out
+        holding the fixed nodes' voltages (others ignored) -> node voltages (N,) V (NaN if
+        the network is singular)."""
+        return _solve_one_kernel(k, v_nodes, *self._args)
 
 
 def _check_connected(network: Network, is_fixed: np.ndarray) -> None:
