@@ -4,6 +4,8 @@
                   [--out RUN.h5] [--bench emulator|BENCH.toml] [--quiet]
     twinlab info RUN.h5 [--json]
     twinlab tasks
+    twinlab netlist RUN.h5 [--step N] [--state free|clamped] [-o OUT.cir]
+    twinlab netlist --task ii [--example 0] [--state free|clamped] [-o OUT.cir]
 
 Every bad input ends with one line ``twinlab: error: ...`` and exit status 2,
 before any voltage is applied; Ctrl-C leaves the bench safe, the run file closed
@@ -239,6 +241,37 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return int(app.main(argv) or 0)
 
 
+def cmd_netlist(args: argparse.Namespace) -> int:
+    """A run's state at a step, or a task at its initial resistances, as a SPICE deck."""
+    from lab.netlist import run_state, task_state
+
+    if (args.run is None) == (args.task is None):
+        raise ValueError("give a run file (twinlab netlist RUN.h5 --step N) or --task NAME")
+    if args.run is not None:
+        if args.example is not None or args.seed is not None or args.eta is not None:
+            raise ValueError("--example, --seed and --eta apply to --task, not to a run file")
+        state = run_state(args.run, args.step, args.state)
+    else:
+        if args.step is not None:
+            raise ValueError("--step applies to a run file, not to --task")
+        settings = settings_from(eta=args.eta, seed=args.seed)
+        example = 0 if args.example is None else args.example
+        state = task_state(args.task, example, args.state, seed=settings.seed, eta=settings.eta)
+    deck = state.deck()
+    if args.out is None:
+        sys.stdout.write(deck)
+        return 0
+    try:
+        Path(args.out).write_text(deck)
+    except OSError as exc:
+        raise ValueError(f"{args.out}: cannot write the deck: {exc.strerror or exc}") from None
+    print(
+        f"{state.network.n_edges} resistors, {len(state.fixed)} sources "
+        f"({state.title.removeprefix('twinlab netlist: ')}), deck {args.out}"
+    )
+    return 0
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     for name in list_tasks():
         task = load_task(name)
@@ -307,6 +340,20 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--out", default="calibration.toml", help="calibration file to write")
     calibrate.add_argument("--quiet", action="store_true", help="no progress bar")
     calibrate.set_defaults(func=cmd_calibrate)
+    netlist = sub.add_parser(
+        "netlist", help="write a run's state or a task's initial state as a SPICE deck"
+    )
+    netlist.add_argument("run", nargs="?", help="run file (.h5)")
+    netlist.add_argument(
+        "--step", type=int, help="run: step (default: the last; negative counts from the end)"
+    )
+    netlist.add_argument("--state", choices=["free", "clamped"], default="free", help="twin")
+    netlist.add_argument("--task", help="instead of a run: a task at mid-scale resistances")
+    netlist.add_argument("--example", type=int, help="task: training example (default 0)")
+    netlist.add_argument("--seed", type=int, help="task: seed of generated tasks (default 0)")
+    netlist.add_argument("--eta", type=float, help="task, clamped state: nudge (default 0.5)")
+    netlist.add_argument("-o", "--out", help="deck file (default: standard output)")
+    netlist.set_defaults(func=cmd_netlist)
     return parser
 
 
