@@ -222,6 +222,31 @@ def _substitute(colptr, rowidx, vals, x):
 
 
 @nb.njit(cache=True, nogil=True)
+def _substitute_many(colptr, rowidx, vals, x, n_rhs):
+    """`_substitute` for the first ``n_rhs`` columns of ``x`` (nf, M) at once (one pass
+    over the factor for all right-hand sides)."""
+    n = len(colptr) - 1
+    for j in range(n):
+        d = vals[colptr[j]]
+        for c in range(n_rhs):
+            x[j, c] /= d
+        for p in range(colptr[j] + 1, colptr[j + 1]):
+            i = rowidx[p]
+            lij = vals[p]
+            for c in range(n_rhs):
+                x[i, c] -= lij * x[j, c]
+    for j in range(n - 1, -1, -1):
+        for p in range(colptr[j] + 1, colptr[j + 1]):
+            i = rowidx[p]
+            lij = vals[p]
+            for c in range(n_rhs):
+                x[j, c] -= lij * x[i, c]
+        d = vals[colptr[j]]
+        for c in range(n_rhs):
+            x[j, c] /= d
+
+
+@nb.njit(cache=True, nogil=True)
 def _solve_into(k, v_nodes, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots, rhs_row,
                 rhs_node, factor_out, out):  # fmt: skip
     """Node voltages ``out`` (N,) for conductances ``k`` (E,) and the fixed nodes' volts in
