@@ -6,6 +6,9 @@
     twinlab tasks
     twinlab netlist RUN.h5 [--step N] [--state free|clamped] [-o OUT.cir]
     twinlab netlist --task ii [--example 0] [--state free|clamped] [-o OUT.cir]
+    twinlab study NAME [--tasks N --seeds S --steps T --paper --workers W
+                  --scheduler local|tcp://HOST:PORT --out data/studies --quiet]
+    twinlab study --list
 
 Every bad input ends with one line ``twinlab: error: ...`` and exit status 2,
 before any voltage is applied; Ctrl-C leaves the bench safe, the run file closed
@@ -272,6 +275,57 @@ def cmd_netlist(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    """Run an in-silico study (a sweep, resumable), write its figure and statistics."""
+    from lab.studies import STUDIES, StudyArgs, run_study
+
+    if args.list:
+        width = max((len(n) for n in STUDIES), default=0)
+        for name, study in STUDIES.items():
+            print(f"{name:{width}s}  {study.description}")
+        return 0
+    known = ", ".join(STUDIES) or "(none)"
+    if args.name is None:
+        raise ValueError(f"give a study name (known studies: {known}) or --list")
+    if args.name not in STUDIES:
+        raise ValueError(f"unknown study {args.name!r}; known studies: {known}")
+    study_args = StudyArgs(
+        tasks=args.tasks,
+        seeds=args.seeds,
+        steps=args.steps,
+        paper=args.paper,
+        out=Path(args.out),
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    for field in ("tasks", "seeds", "steps"):  # bad sizes before any work starts
+        study_args.size(field, 1, 1)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers: expected an integer >= 1, got {args.workers}")
+    out = Path(args.out)
+    try:
+        summary = run_study(STUDIES[args.name], study_args)
+    except KeyboardInterrupt:
+        print(
+            f"twinlab: interrupted; finished points are saved in {out / (args.name + '.jsonl')}"
+            "; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except (OSError, RuntimeError) as exc:  # unreachable scheduler, busy sweep file, a point
+        print(f"twinlab: error: {exc}", file=sys.stderr)
+        return 1
+    stats = summary.get("statistics") or {}
+    print(
+        f"{args.name}: {summary['points']} points in {summary['wall_s']:.1f} s; "
+        f"figure {out / summary['figure']}, statistics {out / (args.name + '.json')}"
+    )
+    if stats.get("headline"):
+        print(f"{args.name}: {stats['headline']}")
+    return 0
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     for name in list_tasks():
         task = load_task(name)
@@ -354,6 +408,24 @@ def _parser() -> argparse.ArgumentParser:
     netlist.add_argument("--eta", type=float, help="task, clamped state: nudge (default 0.5)")
     netlist.add_argument("-o", "--out", help="deck file (default: standard output)")
     netlist.set_defaults(func=cmd_netlist)
+    study = sub.add_parser(
+        "study", help="reproduce a published in-silico result (figure + statistics; --list)"
+    )
+    study.add_argument("name", nargs="?", help="study name (see --list)")
+    study.add_argument("--list", action="store_true", help="list the studies and exit")
+    study.add_argument("--tasks", type=int, help="tasks (default: the study's quick size)")
+    study.add_argument("--seeds", type=int, help="seeds per task and setting")
+    study.add_argument("--steps", type=int, help="training steps")
+    study.add_argument("--paper", action="store_true", help="the paper's sizes (long)")
+    study.add_argument(
+        "--scheduler", default="local", help="'local' (default) or a Dask tcp://HOST:PORT"
+    )
+    study.add_argument("--workers", type=int, help="local worker processes (default: cores)")
+    study.add_argument(
+        "--out", default=str(Path("data") / "studies"), help="output directory (data/studies)"
+    )
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
+    study.set_defaults(func=cmd_study)
     return parser
 
 

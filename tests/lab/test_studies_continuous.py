@@ -1,0 +1,130 @@
+"""The continuous studies (collapse, powerlaw): their statistics on synthetic data with a
+known answer, the physics on small sizes, and `twinlab study` end to end with resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab.cli import main
+from lab.studies import STUDIES, StudyArgs, run_study
+from lab.studies.continuous import (
+    _powerlaw_points,
+    collapse_spread,
+    fit_exponent,
+    run_powerlaw_point,
+)
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def test_collapse_spread_separates_the_two_coordinates() -> None:
+    """Curves that are one function of steps x p have zero collapsed spread (up to the
+    interpolation) and a large uncollapsed one; curves of steps alone, the reverse."""
+    steps = np.arange(0, 2001, 10)
+    ps = np.array([0.1, 0.3, 0.5, 1.0])
+    grid = np.geomspace(10, 200, 40)
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return -np.log1p(x / 20.0)
+
+    by_steps_p = np.column_stack([f(steps * p) for p in ps])
+    unc, col, _, _ = collapse_spread(steps, by_steps_p, ps, grid)
+    assert unc > 0.3 and col < 1e-2 * unc
+    by_steps = np.column_stack([f(steps) for _ in ps])
+    unc, col, _, _ = collapse_spread(steps, by_steps, ps, grid)
+    assert unc < 1e-12 and col > 0.3
+    with pytest.raises(ValueError, match="outside the curve"):
+        collapse_spread(steps, by_steps, ps, np.geomspace(1, 200, 40))
+
+
+def test_fit_exponent_recovers_a_known_power_with_a_covering_interval() -> None:
+    rng = np.random.default_rng(0)
+    u = np.array([1, 2, 3, 4, 6, 8, 11, 14]) / 16
+    amp = rng.lognormal(0, 1, size=(12, 1, 1))  # one scale per task, as for real tasks
+    dist = amp * u[None, :, None] ** 0.6 * rng.lognormal(0, 0.3, size=(12, len(u), 4))
+    alpha, ci, slopes = fit_exponent(u, dist)
+    assert alpha == pytest.approx(0.6, abs=0.06)
+    assert ci[0] < 0.6 < ci[1] and ci[1] - ci[0] < 0.2
+    assert slopes.shape == (12,)
+
+
+# ----------------------------------------------------------------------------- physics
+
+
+def test_collapse_small_spreads_less_in_steps_times_p(tmp_path: Path) -> None:
+    """3 tasks, 800 steps: already > 2x less spread collapsed (default size gives ~20x).
+    If p did not slow learning, the uncollapsed curves would coincide (ratio < 1); if the
+    update rate were not proportional to p, the collapsed ones would not."""
+    args = StudyArgs(tasks=3, seeds=1, steps=800, out=tmp_path, workers=1, progress=False)
+    stats = run_study(STUDIES["collapse"], args)["statistics"]
+    assert stats["spread_ratio"] > 2.0
+    final = stats["final_scaled_test_error"]
+    assert final["1"] < 0.5 and final["1"] < final["0.1"]  # training made progress
+    assert (tmp_path / "collapse.png").stat().st_size > 10_000
+
+
+def test_powerlaw_one_task_distances_grow_with_desynchronisation() -> None:
+    """One realisable task, 3 seeds, x in {15/16, 12/16, 2/16}: the reference converges,
+    every distance grows with 1 - x, and mini-batch noise (which lies in the span of the
+    per-example gradients, i.e. transverse to the solution manifold to first order) moves
+    the end point far less than desynchronisation does. Tolerances: over task seeds 0-7
+    the growth was >= 2.1x per variant, p/b >= 22x, the p exponent 0.40-0.58."""
+    point = dict(_powerlaw_points(StudyArgs(tasks=1, seeds=3, steps=3000))[0], ks=[1, 4, 14])
+    res = run_powerlaw_point(point)
+    assert res["reference"]["scaled_train_error"] < 1e-8
+    u = 1 - np.array(res["x"])
+    v = res["variants"]
+    assert set(v) == {"p", "b", "p=b", "p fixed", "b fixed", "p=b fixed"}
+    for name, rows in v.items():
+        d = np.exp(np.log(rows["distance"]).mean(axis=1))  # geometric mean over seeds
+        assert np.all(d > 0), name
+        assert d[-1] > 1.5 * d[0], (name, d)  # 1-x from 1/16 to 14/16
+    dp = np.exp(np.log(v["p"]["distance"]).mean())
+    db = np.exp(np.log(v["b"]["distance"]).mean())
+    assert dp > 10 * db
+    alpha, _, _ = fit_exponent(u, np.array([v["p"]["distance"], v["p fixed"]["distance"]]))
+    assert 0.25 < alpha < 0.8  # a random walk along the manifold: 1/2 (default size ~0.5)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_study_command_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "studies"
+    argv = ["study", "collapse", "--tasks", "2", "--seeds", "1", "--steps", "200",
+            "--workers", "1", "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert str(out / "collapse.png") in lines[0] and str(out / "collapse.json") in lines[0]
+    assert "spread uncollapsed / collapsed" in lines[1]
+    summary = json.loads((out / "collapse.json").read_text())
+    assert summary["points"] == 2 and summary["statistics"]["spread_ratio"] > 0
+    assert (out / "collapse.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    sweep = (out / "collapse.jsonl").read_bytes()
+    assert len(sweep.splitlines()) == 2
+    assert main(argv) == 0  # resumed: nothing recomputed, the same statistics
+    capsys.readouterr()
+    assert (out / "collapse.jsonl").read_bytes() == sweep
+    again = json.loads((out / "collapse.json").read_text())
+    assert again["statistics"] == summary["statistics"]
+
+
+def test_study_command_lists_and_refuses_bad_input(tmp_path: Path, capsys) -> None:
+    assert main(["study", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "collapse" in listed and "powerlaw" in listed
+    for argv, expect in (
+        (["study", "nope"], "unknown study 'nope'; known studies: collapse, powerlaw"),
+        (["study"], "give a study name"),
+        (["study", "powerlaw", "--steps", "0"], "field 'steps'"),
+        (["study", "powerlaw", "--workers", "0"], "--workers"),
+        (["study", "powerlaw", "--scheduler", "udp://x"], "field 'scheduler'"),
+    ):
+        assert main([*argv, "--out", str(tmp_path)]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("twinlab: error: ") and expect in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1
