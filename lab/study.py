@@ -163,11 +163,8 @@ def _uniform(key, counter):
 
 def network_keys(seeds: np.ndarray) -> np.ndarray:
     """Per-network keys (B,) uint64 of the in-kernel random streams, from int seeds (B,)."""
-    with np.errstate(over="ignore"):
-        x = np.asarray(seeds, dtype=np.uint64) + np.uint64(0x632BE59BD9B4E019)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
+    offset = np.uint64(0x632BE59BD9B4E019)
+    return np.array([_mix64(np.uint64(s) + offset) for s in np.asarray(seeds)], dtype=np.uint64)
 
 
 @nb.njit(cache=True, nogil=True)
