@@ -2,9 +2,10 @@
 
 `History` keeps the last ``recent`` steps at full resolution in a ring and, for everything
 older, every k-th step in a decimated archive whose stride k doubles each time it fills,
-so memory stays bounded (``recent + archive`` rows) however long the run. `RecordQueue` is
-the `Observer` the trainer thread calls: it only appends to deques (no Qt, no numpy work);
-the GUI thread drains it on its timer.
+so memory stays bounded (``recent + archive`` rows) however long the run. The live window
+feeds it with the batches its training process sends (`lab.live`); `RecordQueue` is an
+`Observer` for a trainer running in a thread of this process (scripts, tests): it only
+appends to deques (no Qt, no numpy work) and is drained into a `History`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ __all__ = ["History", "RecordQueue", "Snapshot"]
 class Snapshot:
     """Plot-ready columns of a `History`, oldest first, strictly increasing ``step``.
 
-    Shapes: ``step`` (n,) int64, ``error`` (n,) V^2, ``positions`` (n, E) int16 codes,
-    ``v_free``/``v_clamped``/``v_desired`` (n, n_out) V, ``update_mask`` (n, E) bool.
+    Shapes (2-D columns are column-major views): ``step`` (n,) int64, ``error`` (n,) V^2,
+    ``positions`` (n, E) int16 codes,
+    ``v_free``/``v_clamped``/``v_desired`` (n, n_out) V, ``update_mask`` (n, E) bool,
+    ``inputs`` (n, n_in) V applied, ``error_csum`` (n,) V^2: sum of the error of every
+    step appended up to and including this one (exact even where rows were decimated).
     """
 
     step: np.ndarray
@@ -34,26 +38,36 @@ class Snapshot:
     v_clamped: np.ndarray
     v_desired: np.ndarray
     update_mask: np.ndarray
+    inputs: np.ndarray
+    error_csum: np.ndarray
 
     def __len__(self) -> int:
         return len(self.step)
 
 
-_FIELDS = ("step", "error", "positions", "v_free", "v_clamped", "v_desired", "update_mask")
+_FIELDS = ("step", "error", "positions", "v_free", "v_clamped", "v_desired", "update_mask",
+           "inputs", "error_csum")
 
 
 class _Table:
-    """Preallocated column arrays of ``capacity`` rows."""
+    """Preallocated column arrays of ``capacity`` rows. 2-D columns are stored column-major
+    ((width, capacity) arrays seen through ``.T``): a per-edge min/max over many rows then
+    reads contiguous memory."""
 
-    def __init__(self, capacity: int, n_edges: int, n_outputs: int) -> None:
+    def __init__(self, capacity: int, n_edges: int, n_outputs: int, n_inputs: int) -> None:
+        def wide(width: int, dtype: type) -> np.ndarray:
+            return np.zeros((width, capacity), dtype).T
+
         self.cols: dict[str, np.ndarray] = {
             "step": np.zeros(capacity, np.int64),
             "error": np.zeros(capacity, np.float64),
-            "positions": np.zeros((capacity, n_edges), np.int16),
-            "v_free": np.zeros((capacity, n_outputs), np.float64),
-            "v_clamped": np.zeros((capacity, n_outputs), np.float64),
-            "v_desired": np.zeros((capacity, n_outputs), np.float64),
-            "update_mask": np.zeros((capacity, n_edges), np.bool_),
+            "positions": wide(n_edges, np.int16),
+            "v_free": wide(n_outputs, np.float64),
+            "v_clamped": wide(n_outputs, np.float64),
+            "v_desired": wide(n_outputs, np.float64),
+            "update_mask": wide(n_edges, np.bool_),
+            "inputs": wide(n_inputs, np.float64),
+            "error_csum": np.zeros(capacity, np.float64),
         }
 
     def put(self, where: np.ndarray | slice, rows: dict[str, np.ndarray],
@@ -72,17 +86,19 @@ class History:
     ``recent`` rows at full resolution (a ring) plus at most ``archive`` decimated rows
     (every ``stride``-th step, stride doubling when full). Memory is preallocated and fixed:
     `nbytes` does not grow with the number of steps appended. Test evaluations (few) are
-    kept in full as (step, error V^2) lists.
+    kept in full as (step, error V^2) lists. ``n_inputs``: width of the ``inputs`` column.
     """
 
-    def __init__(self, n_edges: int, n_outputs: int, *, recent: int = 65536,
-                 archive: int = 65536) -> None:
+    def __init__(self, n_edges: int, n_outputs: int, n_inputs: int = 0, *,
+                 recent: int = 65536, archive: int = 65536) -> None:
         if recent < 1 or archive < 2:
             raise ValueError("recent must be >= 1 and archive >= 2")
         self.n_edges, self.n_outputs = int(n_edges), int(n_outputs)
+        self.n_inputs = int(n_inputs)
         self.recent, self.archive = int(recent), int(archive)
-        self._ring = _Table(self.recent, self.n_edges, self.n_outputs)
-        self._arch = _Table(self.archive, self.n_edges, self.n_outputs)
+        shape = (self.n_edges, self.n_outputs, self.n_inputs)
+        self._ring = _Table(self.recent, *shape)
+        self._arch = _Table(self.archive, *shape)
         self.clear()
 
     def clear(self) -> None:
@@ -97,6 +113,7 @@ class History:
         self.version = 0        # bumps on every change (redraw only when it moved)
         self.last: dict[str, np.ndarray] | None = None
         self.first_error = float("nan")  # error of the first step appended, V^2
+        self.error_sum = 0.0    # sum of the error of every step appended, V^2
 
     # -- feeding ---------------------------------------------------------------------------
     def append(self, record: StepRecord) -> None:
@@ -118,19 +135,26 @@ class History:
             "v_desired": np.array([r.v_desired for r in records], np.float64),
             "update_mask": (np.zeros((n, e), np.bool_) if any(m is None for m in masks)
                             else np.array(masks, np.bool_).reshape(n, e)),
+            "inputs": np.array([r.inputs for r in records], np.float64),
         }
         self.extend(rows)
 
     def extend(self, rows: dict[str, np.ndarray]) -> None:
-        """Append columns of n rows (keys as in `Snapshot`; ``update_mask`` may be missing)."""
+        """Append columns of n consecutive steps (keys as in `Snapshot`; ``update_mask``
+        and ``inputs`` may be missing, ``error_csum`` is computed here)."""
         n = len(rows["step"])
         if n == 0:
             return
         rows = dict(rows)
         if rows.get("update_mask") is None:
             rows["update_mask"] = np.zeros((n, self.n_edges), np.bool_)
+        if rows.get("inputs") is None or self.n_inputs == 0:
+            rows["inputs"] = np.zeros((n, self.n_inputs))
         for name in ("v_free", "v_clamped", "v_desired"):
             rows[name] = np.asarray(rows[name], np.float64).reshape(n, self.n_outputs)
+        csum = np.cumsum(np.asarray(rows["error"], np.float64)) + self.error_sum
+        rows["error_csum"] = csum
+        self.error_sum = float(csum[-1])
         if self.total == 0:
             self.first_error = float(rows["error"][0])
         self._archive_rows(rows, n)
@@ -198,30 +222,54 @@ class History:
         start = (self._head - self._n_ring) % self.recent
         return int(self._ring.cols["step"][start])
 
-    def snapshot(self) -> Snapshot:
-        """Decimated old steps followed by the recent full-resolution ring, oldest first."""
-        if not self._n_ring:
-            return Snapshot(**{k: v[:0].copy() for k, v in self._ring.cols.items()})
+    def snapshot(self, names: tuple[str, ...] | None = None) -> Snapshot:
+        """Decimated old steps followed by the recent full-resolution ring, oldest first.
+        ``names``: only these columns are copied (the others are empty)."""
+        cols = self._ring.cols
+        if not self._n_ring or names is not None:
+            empty = {k: v[:0].copy() for k, v in cols.items()}
+            if not self._n_ring:
+                return Snapshot(**empty)
         start = (self._head - self._n_ring) % self.recent
         steps_a = self._arch.cols["step"][: self._n_arch]
         n_old = int(np.searchsorted(steps_a, self._oldest_ring_step()))
         out = {}
-        for name, col in self._ring.cols.items():
+        for name, col in cols.items():
+            if names is not None and name not in names:
+                out[name] = empty[name]
+                continue
             if start + self._n_ring <= self.recent:
-                ring = col[start:start + self._n_ring]
+                parts = [col[start:start + self._n_ring]]
             else:
-                ring = np.concatenate([col[start:], col[: self._head]])
-            out[name] = np.concatenate([self._arch.cols[name][:n_old], ring])
+                parts = [col[start:], col[: self._head]]
+            parts.insert(0, self._arch.cols[name][:n_old])
+            if col.ndim == 2:  # keep 2-D columns column-major (see _Table)
+                out[name] = np.concatenate([p.T for p in parts], axis=1).T
+            else:
+                out[name] = np.concatenate(parts)
         return Snapshot(**out)
 
     def row_at(self, step: int) -> dict[str, np.ndarray] | None:
         """The stored row of training step ``step`` or, if decimated away, the nearest
-        earlier stored one (None before the first)."""
-        snap = self.snapshot()
-        i = int(np.searchsorted(snap.step, step, side="right")) - 1
+        earlier stored one (None before the first). O(log n), no copy of the history."""
+        if not self._n_ring:
+            return None
+        start = (self._head - self._n_ring) % self.recent
+        ring = self._ring.cols["step"]
+        if start + self._n_ring <= self.recent:
+            segments = [(start, start + self._n_ring)]
+        else:
+            segments = [(start, self.recent), (0, self._head)]
+        for a, b in reversed(segments):  # newest rows first
+            i = int(np.searchsorted(ring[a:b], step, side="right")) - 1
+            if i >= 0:
+                return {name: col[a + i].copy() for name, col in self._ring.cols.items()}
+        arch = self._arch.cols["step"][: self._n_arch]
+        i = min(int(np.searchsorted(arch, step, side="right")),
+                int(np.searchsorted(arch, ring[start]))) - 1
         if i < 0:
             return None
-        return {name: getattr(snap, name)[i] for name in _FIELDS}
+        return {name: col[i].copy() for name, col in self._arch.cols.items()}
 
 
 class RecordQueue(Observer):

@@ -1,20 +1,28 @@
 """The network view: nodes at `Network.layout`, edges coloured by digipot code.
 
 Edges that updated on the shown step are drawn thick with a bright outline; input, output
-and fixed (ground) nodes get different symbols.
+and fixed (ground) nodes get different symbols. Hovering a node shows the shown step's
+free-state node voltage, solved from the digipot positions (`gui.freestate`), and the
+measured V_F at output nodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtCore import QEvent, QPointF
+from PyQt6.QtGui import QMouseEvent
 
+from gui.freestate import FreeSetup, StepState, hover_text, solve_free_state
 from lab.network import Network
 
 #: Digipot codes run 0..CODE_MAX.
 CODE_MAX = 127
+
+#: A node is hovered when the pointer is within this many pixels of its centre.
+HOVER_PX = 16
 
 #: Node symbols by role (pyqtgraph symbol names).
 SYMBOLS = {"input": "t1", "output": "s", "fixed": "d", "free": "o"}
@@ -46,6 +54,7 @@ class NetworkView(pg.PlotWidget):
         self.cmap = pg.colormap.get("viridis")
         self.codes = np.zeros(network.n_edges, dtype=np.int16)
         self.mask = np.zeros(network.n_edges, dtype=bool)
+        self._shown: tuple[np.ndarray, np.ndarray] | None = None  # (codes, mask) drawn
         self.roles: dict[int, str] = {}
         item = self.getPlotItem()
         item.hideAxis("left")
@@ -78,6 +87,16 @@ class NetworkView(pg.PlotWidget):
             label.setPos(x, y)
             label.setZValue(10)
             item.addItem(label)
+        self.hover_label = pg.TextItem("", color="w", anchor=(0, 1),
+                                       fill=pg.mkBrush(20, 20, 20, 220),
+                                       border=pg.mkPen("#aaaaaa"))
+        self.hover_label.setZValue(20)
+        self.hover_label.setVisible(False)
+        item.addItem(self.hover_label, ignoreBounds=True)
+        self.hovered: int | None = None  # 1-based label of the hovered node
+        self.setup: FreeSetup | None = None
+        self._source: Callable[[], StepState | None] | None = None
+        self._state: tuple[StepState | None, np.ndarray | None] | None = None
         self.set_roles((), (), ())
         self.set_state(self.codes, None)
 
@@ -102,11 +121,79 @@ class NetworkView(pg.PlotWidget):
         codes = np.asarray(codes).astype(np.int16).reshape(-1)
         mask = (np.zeros(len(codes), bool) if mask is None
                 else np.asarray(mask, dtype=bool).reshape(-1))
+        shown = self._shown  # redraw only the edges that changed
+        changed = (np.ones(len(codes), bool) if shown is None
+                   else (codes != shown[0]) | (mask != shown[1]))
         self.codes, self.mask = codes.copy(), mask.copy()
+        self._shown = (self.codes, self.mask)
         colours = self.cmap.map(np.clip(codes, 0, CODE_MAX) / CODE_MAX, mode="qcolor")
-        for i, (line, halo, text) in enumerate(
-                zip(self._edges, self._halo, self._labels, strict=True)):
+        for i in np.flatnonzero(changed).tolist():
             hot = bool(mask[i])
-            line.setPen(pg.mkPen(colours[i], width=7 if hot else 4))
-            halo.setVisible(hot)
-            text.setText(str(int(codes[i])) if codes[i] >= 0 else "?")
+            self._edges[i].setPen(pg.mkPen(colours[i], width=7 if hot else 4))
+            self._halo[i].setVisible(hot)
+            self._labels[i].setText(str(int(codes[i])) if codes[i] >= 0 else "?")
+
+    # -- node voltages on hover ------------------------------------------------------------
+    def set_free_state(self, setup: FreeSetup | None,
+                       source: StepState | Callable[[], StepState | None] | None) -> None:
+        """The shown step for hovering: a `StepState` or a callable giving it when first
+        needed (solved lazily, once per state)."""
+        self.setup = setup
+        self._source = source if callable(source) or source is None else (lambda: source)
+        self._state = None
+        if self.hovered is not None:
+            self.hover_node(self.hovered)
+
+    def step_state(self) -> tuple[StepState | None, np.ndarray | None]:
+        """(shown step, its solved node voltages (N,) V), computed on first use."""
+        if self._state is None:
+            state = self._source() if self._source is not None else None
+            volts = None
+            if state is not None and self.setup is not None and np.all(state.codes >= 0):
+                volts = solve_free_state(self.setup, state.codes, state.inputs)
+            self._state = (state, volts)
+        return self._state
+
+    def node_text(self, node: int) -> str:
+        """Hover text of 1-based ``node`` for the shown step."""
+        if self.setup is None:
+            return f"node {node}\nno run loaded"
+        state, volts = self.step_state()
+        return hover_text(self.setup, state, node, volts)
+
+    def node_at(self, scene_pos: QPointF) -> int | None:
+        """1-based label of the node within `HOVER_PX` pixels of ``scene_pos``, or None."""
+        box = self.getPlotItem().getViewBox()
+        best, best_d = None, float(HOVER_PX)
+        for i, (x, y) in enumerate(np.asarray(self.network.layout, float).tolist()):
+            p = box.mapViewToScene(QPointF(x, y))
+            d = float(np.hypot(p.x() - scene_pos.x(), p.y() - scene_pos.y()))
+            if d <= best_d:
+                best, best_d = i + 1, d
+        return best
+
+    def hover_node(self, node: int | None) -> None:
+        """Show (or, for None, hide) the hover text of ``node``."""
+        self.hovered = node
+        if node is None:
+            self.hover_label.setVisible(False)
+            return
+        layout = np.asarray(self.network.layout, float)
+        x, y = layout[node - 1].tolist()
+        cx, cy = layout.mean(axis=0).tolist()  # open towards the middle of the drawing
+        self.hover_label.setAnchor((0 if x <= cx else 1, 1 if y <= cy else 0))
+        self.hover_label.setText(self.node_text(node))
+        self.hover_label.setPos(x, y)
+        self.hover_label.setVisible(True)
+
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:
+        """Every pointer move (the scene's own signal drops moves above 60 Hz, which could
+        leave a stale text when the pointer stops)."""
+        super().mouseMoveEvent(ev)
+        node = self.node_at(self.mapToScene(ev.position().toPoint()))
+        if node != self.hovered:
+            self.hover_node(node)
+
+    def leaveEvent(self, ev: QEvent) -> None:
+        super().leaveEvent(ev)
+        self.hover_node(None)

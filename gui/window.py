@@ -1,14 +1,18 @@
 """The twinlab main window: live training and replay of run files.
 
-Live: the trainer runs in a worker `threading.Thread` with observers
-``[RunWriter(out), RecordQueue]``; a ~30 Hz `QTimer` drains the queue into a bounded
-`History` and redraws. Replay: a run file is read lazily with `RunReader`; a timeline
-slider scrubs steps; follow mode tails a file that is still being written.
+Live: the trainer runs in its own process (`lab.live.LiveRun`: bench, `Trainer`,
+`RunWriter`, as ``twinlab train``), which sends batches of steps at most ~30 times a second;
+a ~30 Hz `QTimer` moves them into a bounded `History` and redraws. The window and the
+trainer do not share a GIL, so painting never slows training. Replay: a run file is read
+lazily with `RunReader`; a timeline slider scrubs steps; follow mode tails a file that is
+still being written. Hovering a node of the network view shows the shown step's free-state
+node voltages, solved from the digipot positions (`gui.freestate`).
 """
 
 from __future__ import annotations
 
-import threading
+import gc
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -41,24 +45,32 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.model import History, RecordQueue
+from gui.freestate import FreeSetup, StepState, codes_before
+from gui.model import History
 from gui.netview import NetworkView, network_from_dict
-from lab.config import TrainSettings, load_bench, settings_from
+from lab.config import TrainSettings, read_bench_file, settings_from
 from lab.hal import Bench
+from lab.live import LiveRun, LiveSpec
 from lab.network import Network
-from lab.runs import RunFileError, RunReader, RunWriter
-from lab.tasks import list_tasks, load_task
-from lab.trainer import Trainer
+from lab.records import RunInfo, RunSummary
+from lab.runs import RunFileError, RunReader
+from lab.tasks import Task, list_tasks, load_task
 
 #: Redraw period of the timer, ms (~30 Hz), when frames are cheap.
 FRAME_MS = 33
-#: Longest redraw period during a live run, ms.
+#: Longest redraw period, ms.
 MAX_FRAME_MS = 1000
-#: Share of one CPU the GUI thread may take during a live run: it shares the GIL with the
-#: trainer thread, so the frame period is stretched to (GUI CPU per period) / GUI_BUDGET.
-GUI_BUDGET = 0.05
-#: Points per plotted curve at most: min/max (peak) decimation over the visible range.
+#: Share of a core the GUI thread may take: when frames get expensive the period is
+#: stretched to (GUI CPU per period) / GUI_BUDGET. The trainer has its own process and
+#: core; with a single core the window must leave it most of the time.
+GUI_BUDGET = 0.75 if (os.cpu_count() or 1) >= 2 else 0.25
+#: Points per plotted curve at most: min/max (peak) decimation over the visible range
+#: to two points per pixel column of the plot, and never more than this.
 DISPLAY_POINTS = 4096
+#: Fewest points per plotted curve (tiny windows).
+MIN_DISPLAY_POINTS = 512
+#: Seconds `stop_run` waits for the training process to end before escalating.
+STOP_TIMEOUT = 10.0
 #: Rows read per block when loading a run file.
 READ_BLOCK = 65536
 
@@ -91,28 +103,47 @@ def _peak(x: np.ndarray, ys: list[np.ndarray], points: int
     xo[0:2 * m:2], xo[1:2 * m:2], xo[2 * m:] = x[:cut:k], x[k - 1:cut:k], x[cut:]
     out = []
     for y in ys:
-        blocks = y[:cut].reshape(m, k, *y.shape[1:])
         yo = np.empty((len(xo), *y.shape[1:]), dtype=y.dtype)
-        yo[0:2 * m:2], yo[1:2 * m:2], yo[2 * m:] = blocks.min(1), blocks.max(1), y[cut:]
+        if y.ndim == 2 and y.shape[1] > 1:  # columns contiguous: the reductions vectorise
+            blocks = y[:cut].T.reshape(y.shape[1], m, k)
+            lo, hi = blocks.min(2).T, blocks.max(2).T
+        else:
+            blocks = y[:cut].reshape(m, k, *y.shape[1:])
+            lo, hi = blocks.min(1), blocks.max(1)
+        yo[0:2 * m:2], yo[1:2 * m:2], yo[2 * m:] = lo, hi, y[cut:]
         out.append(yo)
     return xo, out
 
 
-def _smooth(y: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average of ``y`` over ``window`` points (1 = unchanged)."""
-    if window <= 1 or len(y) < 2:
-        return y
-    c = np.cumsum(np.insert(y.astype(float), 0, 0.0))
-    idx = np.arange(1, len(y) + 1)
-    lo = np.maximum(idx - window, 0)
-    return (c[idx] - c[lo]) / (idx - lo)
+def _smooth(step: np.ndarray, error: np.ndarray, csum: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean of the error over the ``window`` *steps* ending at each row (fewer at
+    the start), from the running sum ``csum`` (n,) of every step's error: exact wherever
+    the step ``window`` before a row is stored, linearly interpolated in the running sum
+    elsewhere (decimated history). ``step``/``error``/``csum`` (n,); 1 = unchanged."""
+    if window <= 1 or len(step) < 1:
+        return error
+    first = float(step[0]) - 1.0  # the sum is csum[0] - error[0] before the first row
+    xs = np.concatenate([[first], step.astype(float)])
+    cs = np.concatenate([[csum[0] - error[0]], csum])
+    lo = np.maximum(step - float(window), first)
+    return (csum - np.interp(lo, xs, cs)) / (step - lo)
+
+
+def _network_of(task: Task) -> Network:
+    """The network a task names (the bench's own description replaces it at run start)."""
+    try:
+        return Network.from_name(task.network)
+    except ValueError:
+        return Network.twin16()
 
 
 class MainWindow(QMainWindow):
     """Live training / replay window (see module doc).
 
-    ``bench`` is a `load_bench` spec (None = emulator); ``bench_factory`` (tests) replaces
-    `load_bench`. ``out`` is the first live run's file (later runs get default names).
+    ``bench`` is a `load_bench` spec (None = emulator); ``bench_factory`` replaces
+    `load_bench`: a picklable callable (module-level function) returning a `Bench`, called
+    in the training process. ``out`` is the first live run's file (later runs get default
+    names).
     """
 
     def __init__(self, *, bench: str | None = None, bench_seed: int | None = None,
@@ -122,18 +153,18 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("twinlab")
         self.resize(1400, 900)
         self.bench_spec, self.bench_seed = bench, bench_seed
-        self._bench_factory = bench_factory or (lambda: load_bench(self.bench_spec,
-                                                                   seed=self.bench_seed))
+        self._bench_factory = bench_factory
         self._next_out = Path(out) if out else None
         self.mode = "idle"               # "idle" | "live" | "replay"
         self.history: History | None = None
-        self.queue: RecordQueue | None = None
-        self.trainer: Trainer | None = None
-        self.thread: threading.Thread | None = None
-        self.bench: Bench | None = None
+        self.live: LiveRun | None = None  # the training process of a live run
         self.run_path: Path | None = None
         self.reader: RunReader | None = None
-        self.worker_error: BaseException | None = None
+        self.run_info: RunInfo | None = None      # live: as the training process sent it
+        self.summary: RunSummary | None = None    # live: how the last run ended
+        self.run_error: str | None = None         # live: the training process's error
+        self.run_seconds = float("nan")           # live: wall time of Trainer.run, s
+        self.free_setup: FreeSetup | None = None  # network, roles, nominal parts
         self.last_message = ""
         self._drawn_version = -1
         self._rate = 0.0
@@ -183,11 +214,12 @@ class MainWindow(QMainWindow):
         self.log_box = QCheckBox("log error axis")
         self.log_box.setChecked(True)
         self.scaled_box = QCheckBox("scaled error (÷ first)")
-        self.smooth_box = QSpinBox(minimum=1, maximum=100000, value=1)
-        self.smooth_box.setToolTip("moving-average window over plotted points (1 = off)")
+        self.smooth_box = QSpinBox(minimum=1, maximum=10**9, value=1)
+        self.smooth_box.setToolTip("trailing mean of the training error over this many "
+                                   "steps (1 = off)")
         form.addRow(self.log_box)
         form.addRow(self.scaled_box)
-        form.addRow("smoothing", self.smooth_box)
+        form.addRow("smoothing (steps)", self.smooth_box)
         self.edge_list = QListWidget()
         form.addRow(QLabel("edges shown in traces"))
         form.addRow(self.edge_list)
@@ -207,15 +239,20 @@ class MainWindow(QMainWindow):
             item = w.getPlotItem()
             item.setDownsampling(auto=False)  # redraw() decimates (cheaper, once per frame)
             item.setClipToView(False)
-            item.showGrid(x=True, y=True, alpha=0.2)
+            # no grid: pyqtgraph's grids cost 6-18 ms per live frame (regenerated on
+            # every range change), more than all the curves together
             item.setLabel("bottom", "step")
         self.error_plot.getPlotItem().sigXRangeChanged.connect(self._range_changed)
         self.trace_plot.setXLink(self.error_plot)
+        self.trace_plot.getPlotItem().enableAutoRange(y=False)  # codes span 0..127: fixed
+        self.trace_plot.setYRange(0, 127, padding=0.02)
         self.output_plot.setXLink(self.error_plot)
+        # dynamicRangeLimit=None: else every range change re-processes the curve's data
         self.error_curve = self.error_plot.plot(pen=pg.mkPen("#ff7f0e", width=1),
-                                                name="training")
+                                                name="training", dynamicRangeLimit=None)
         self.test_curve = self.error_plot.plot(pen=None, symbol="o", symbolSize=7,
-                                               symbolBrush="#2ca02c", name="test")
+                                               symbolBrush="#2ca02c", name="test",
+                                               dynamicRangeLimit=None)
         self.error_plot.addLegend(offset=(-10, 10))
         self.error_plot.getPlotItem().legend.addItem(self.error_curve, "training")
         self.error_plot.getPlotItem().legend.addItem(self.test_curve, "test")
@@ -226,8 +263,9 @@ class MainWindow(QMainWindow):
             line.setVisible(False)
             w.addItem(line)
             self.vlines.append(line)
-        self.trace_curves: list[pg.PlotDataItem] = []
-        self.output_curves: list[tuple[pg.PlotDataItem, ...]] = []
+        # PlotCurveItem, not PlotDataItem: setData costs 15 us instead of 180 us
+        self.trace_curves: list[pg.PlotCurveItem] = []
+        self.output_curves: list[tuple[pg.PlotCurveItem, ...]] = []
         self.netview = NetworkView(Network.twin16())
 
         top = QSplitter(Qt.Orientation.Horizontal)
@@ -278,7 +316,9 @@ class MainWindow(QMainWindow):
 
     def _set_network(self, network: Network, inputs: Any, outputs: Any, fixed: Any) -> None:
         """(Re)build the network view, trace curves, edge list for ``network``."""
-        if network is not self.netview.network:
+        old = self.netview.network
+        if network.name != old.name or not np.array_equal(network.edges, old.edges) \
+                or not np.array_equal(network.layout, old.layout):
             view = NetworkView(network)
             self._top_split.replaceWidget(1, view)
             self.netview.deleteLater()
@@ -296,8 +336,9 @@ class MainWindow(QMainWindow):
         self.trace_curves = []
         labels = network.edge_labels()
         for i, label in enumerate(labels):
-            curve = self.trace_plot.plot(pen=pg.mkPen(pg.intColor(i, len(labels)), width=1),
-                                         name=label)
+            curve = pg.PlotCurveItem(pen=pg.mkPen(pg.intColor(i, len(labels)), width=1),
+                                     name=label)
+            item.addItem(curve)
             self.trace_curves.append(curve)
             entry = QListWidgetItem(label)
             entry.setFlags(entry.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -320,12 +361,14 @@ class MainWindow(QMainWindow):
             colour = pg.intColor(j, hues=max(len(outputs), 3))
             styles = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine)
             names = (f"V_F {node}", f"V_C {node}", f"V_D {node}")
-            curves = tuple(self.output_plot.plot(pen=pg.mkPen(colour, width=1, style=s), name=n)
+            curves = tuple(pg.PlotCurveItem(pen=pg.mkPen(colour, width=1, style=s), name=n)
                            for s, n in zip(styles, names, strict=True))
+            for c in curves:
+                item.addItem(c)
             self.output_curves.append(curves)
 
     def _buttons(self) -> None:
-        running = self.thread is not None and self.thread.is_alive()
+        running = self.live is not None
         self.start_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.resume_button.setEnabled(running)
@@ -357,102 +400,153 @@ class MainWindow(QMainWindow):
                              steps=self.steps_box.value(), seed=self.seed_box.value())
 
     def start_run(self) -> bool:
-        """Validate the controls, open the bench and start training in a worker thread.
-        False (and a message) when anything is wrong; nothing is applied then."""
-        if self.thread is not None and self.thread.is_alive():
+        """Validate the controls (settings, task, bench file, run file) and start training
+        in a new process. False (and the CLI's message) when anything is wrong: nothing is
+        applied then. What only the bench can check (channel limits, instruments) is
+        checked in the training process, before any voltage is applied; its message
+        arrives as a status-bar line."""
+        if self.live is not None:
             return False
-        bench = None
         try:
             settings = self.settings()
             task = load_task(settings.task, seed=settings.seed)
-            bench = self._bench_factory()
+            if self._bench_factory is None:
+                read_bench_file(self.bench_spec)  # a missing or broken file: say so now
             out = self._next_out or default_run_path(settings)
             if out.exists():
                 raise RunFileError(f"{out}: run file already exists (refusing to overwrite)")
-            queue = RecordQueue()
-            trainer = Trainer(bench, task, settings, [RunWriter(out), queue])
-        except Exception as exc:  # every bad input: one message, bench closed
-            if bench is not None:
-                bench.close()
+            spec = LiveSpec(settings=settings.model_dump(), out=str(out),
+                            bench=self.bench_spec, bench_seed=self.bench_seed,
+                            bench_factory=self._bench_factory)
+            live = LiveRun(spec)
+        except Exception as exc:  # every bad input: one message, nothing started
             self.show_error(str(exc) or type(exc).__name__)
             return False
         self._next_out = None
         self._close_reader()
-        self.mode, self.bench, self.trainer, self.queue = "live", bench, trainer, queue
-        self.run_path, self.worker_error = out, None
-        self.history = History(bench.network.n_edges, task.n_outputs)
-        self._set_network(bench.network, task.input_nodes, task.output_nodes, task.fixed_nodes)
+        # as the trainer does: take the long-lived objects (Qt, numpy, pyqtgraph) out of the
+        # cyclic collector's walks, whose full passes otherwise stall a frame by ~80 ms
+        gc.collect()
+        gc.freeze()
+        self.mode, self.live, self.run_path = "live", live, out
+        self.run_info, self.summary, self.run_error = None, None, None
+        self.run_seconds = float("nan")
+        network = _network_of(task)
+        self.history = History(network.n_edges, task.n_outputs, task.n_inputs)
+        self._set_network(network, task.input_nodes, task.output_nodes, task.fixed_nodes)
+        self.free_setup = None
+        self.netview.set_free_state(None, None)
         self.slider.setRange(0, 0)
         self.slider.setEnabled(True)  # usable while training; at its end it follows the run
         self.follow_box.setEnabled(False)
         self._show_file(out)
         self._t_start = time.monotonic()
-        self.statusBar().showMessage(f"running {settings.task}: {settings.steps} steps")
+        self.statusBar().showMessage(f"starting the training process for {settings.task}…")
         self._rate_mark, self._rate = (time.monotonic(), 0), 0.0
         self._net_shown = None
-        if self.isVisible():  # paint the rebuilt panels now, before the trainer needs the GIL
-            self.repaint()
         self._cpu_mark = time.thread_time()
-        self.timer.setInterval(MAX_FRAME_MS // 2)  # adapts from the first frame's cost
-        self.thread = threading.Thread(target=self._work, name="twinlab-trainer", daemon=True)
-        self.thread.start()
+        self.timer.setInterval(FRAME_MS)
         self._buttons()
         return True
 
-    def _work(self) -> None:
-        """Worker thread: run the trainer; the bench is always closed afterwards."""
-        trainer, bench = self.trainer, self.bench
-        assert trainer is not None and bench is not None
-        try:
-            trainer.run()
-        except BaseException as exc:  # reported by the GUI thread in _finish
-            self.worker_error = exc
-        finally:
-            bench.close()
-
     def pause_run(self) -> None:
-        if self.trainer is not None:
-            self.trainer.pause()
+        if self.live is not None:
+            self.live.pause()
             self.statusBar().showMessage("paused")
 
     def resume_run(self) -> None:
-        if self.trainer is not None:
-            self.trainer.resume()
+        if self.live is not None:
+            self.live.resume()
             self.statusBar().showMessage("running")
 
     def stop_run(self) -> None:
-        """Ask the trainer to stop after the current step and wait for the worker."""
-        if self.trainer is not None:
-            self.trainer.request_stop()
-        if self.thread is not None:
-            self.thread.join(timeout=30)
+        """Stop the run after the current step and wait (bounded) for the training process
+        to put the bench in its safe state and close the run file."""
+        live = self.live
+        if live is None:
+            return
+        if not live.end(STOP_TIMEOUT):
+            live.inbox.append(("error", "run", "the training process did not stop and was "
+                               "killed; bench state unknown"))
+            live.inbox.append(("exit",))
         self._tick()
 
+    def _receive(self) -> None:
+        """Apply the training process's messages (see `lab.live`)."""
+        live, h = self.live, self.history
+        assert live is not None and h is not None
+        for msg in live.messages():
+            kind = msg[0]
+            if kind == "batch":
+                steps, tests = msg[1], msg[2]
+                if steps is not None:
+                    h.extend(steps)
+                for step, error in tests:
+                    h.add_test(step, error)
+            elif kind == "ready":
+                s = live.spec.settings
+                self.statusBar().showMessage(f"running {s['task']}: {s['steps']} steps")
+            elif kind == "start":
+                self._started(msg[1])
+            elif kind == "stop":
+                self.summary, self.run_seconds = msg[1], float(msg[2])
+            elif kind == "error":
+                phase, text = msg[1], msg[2]
+                if phase == "setup":
+                    self.run_error = text
+                else:
+                    self.run_error = f"run failed: {text}; run file {self.run_path} (incomplete)"
+            elif kind == "exit":
+                self._finish()
+                return
+
+    def _started(self, info: RunInfo) -> None:
+        """The run began: take the network, roles and parts from the bench's description."""
+        self.run_info = info
+        network = network_from_dict(info.network)
+        task = info.task
+        if network.n_edges != self.netview.network.n_edges or \
+                not np.array_equal(network.edges, self.netview.network.edges):
+            assert self.history is not None
+            self.history = History(network.n_edges, info.n_outputs, info.n_inputs)
+            self._set_network(network, task.get("input_nodes", ()),
+                              task.get("output_nodes", ()), task.get("fixed_nodes", ()))
+        self.free_setup = FreeSetup.from_run(self.netview.network, task, info.bench)
+        self._net_shown = None  # the next frame hands the view its hover state
+
     def _finish(self) -> None:
-        """Called once when the worker thread has ended."""
-        summary = self.queue.summary if self.queue is not None else None
-        if self.worker_error is not None:
-            self.show_error(f"run failed: {self.worker_error}; bench safe; "
-                            f"run file {self.run_path} (incomplete)")
+        """Called once when the training process has sent its last message."""
+        live, self.live = self.live, None
+        if live is not None:
+            live.wait(STOP_TIMEOUT)
+            live.close()
+        summary = self.summary
+        if self.run_error is not None:
+            text = self.run_error
+            if summary is not None and "safe state failed" not in summary.message:
+                text += "; bench safe"
+            self.show_error(text)
         elif summary is not None:
             state = "complete" if summary.complete else f"incomplete ({summary.message})"
+            safe = "bench NOT safe" if "safe state failed" in summary.message else "bench safe"
             self.statusBar().showMessage(
                 f"{summary.steps} steps, final scaled error {summary.scaled_error:.4f}, "
-                f"run {state}; bench safe")
-        self.thread = None
+                f"run {state}; {safe}")
         self._buttons()
-        if self.history is not None:
-            elapsed = max(time.monotonic() - self._t_start, 1e-9)
-            self.status_rate.setText(f"{self.history.total / elapsed:.0f} steps/s (mean)")
-        if self.history is not None and self.history.total:
-            self.slider.setRange(0, self.history.total - 1)
-            self.slider.setValue(self.history.total - 1)
+        h = self.history
+        if h is not None and summary is not None and self.run_seconds > 0:
+            self.status_rate.setText(f"{summary.steps / self.run_seconds:.0f} steps/s (mean)")
+        if h is not None and h.total:
+            self.slider.setRange(0, h.total - 1)
+            self.slider.setValue(h.total - 1)
             self.slider.setEnabled(True)
+            self._force_redraw()
+            self.show_step(self.slider.value())
 
     # -- replay mode -----------------------------------------------------------------------
     def open_run(self, path: str | Path, follow: bool = False) -> bool:
         """Open a run file for replay (``follow``: tail it while it is written)."""
-        if self.thread is not None and self.thread.is_alive():
+        if self.live is not None:
             self.show_error("stop the live run before opening a run file")
             return False
         try:
@@ -469,6 +563,8 @@ class MainWindow(QMainWindow):
         self.history = History(network.n_edges, n_out)
         self._set_network(network, task.get("input_nodes", ()), task.get("output_nodes", ()),
                           task.get("fixed_nodes", ()))
+        self.free_setup = FreeSetup.from_run(self.netview.network, task,
+                                             info.get("bench_json") or {})
         self._loaded = 0
         self._load_rows()
         self.follow_box.blockSignals(True)
@@ -532,33 +628,49 @@ class MainWindow(QMainWindow):
         if row is None:
             return
         self.netview.set_state(row["positions"], row["update_mask"])
+        self.netview.set_free_state(self.free_setup, lambda k=int(row["step"]): self.step_state(k))
         self._net_shown = None
         for line in self.vlines:
             line.setPos(float(row["step"]))
             line.setVisible(True)
         self.step_label.setText(f"step {int(row['step'])}, error {float(row['error']):.4g} V²")
 
+    def step_state(self, k: int) -> StepState | None:
+        """Step ``k`` as the network view's hover needs it: the codes its free state was
+        measured with (those of step k - 1, before k's pulse, when stored), its applied
+        inputs and measured V_F. From the run file in replay, else from the history (the
+        nearest earlier stored step when ``k`` was decimated away)."""
+        if self.mode == "replay" and self.reader is not None and k < self.reader.n_steps:
+            cols = self.reader.steps
+            after = cols["positions"][k]
+            before: np.ndarray | None = cols["positions"][k - 1] if k > 0 else None
+            if before is None and "update_mask" in cols and "direction" in cols:
+                before = codes_before(after, cols["update_mask"][k], cols["direction"][k])
+            return StepState(k, after if before is None else before, before is not None,
+                             cols["inputs"][k], cols["v_free"][k])
+        h = self.history
+        row = h.row_at(k) if h is not None else None
+        if row is None or h is None:
+            return None
+        k = int(row["step"])
+        prev = h.row_at(k - 1) if k > 0 else None
+        exact = prev is not None and int(prev["step"]) == k - 1
+        codes = prev["positions"] if exact and prev is not None else row["positions"]
+        return StepState(k, codes, exact, row["inputs"], row["v_free"])
+
     # -- timer -----------------------------------------------------------------------------
     def _tick(self) -> None:
-        """Drain the live queue or tail the followed file, then redraw if data changed.
-
-        During a live run the timer period is stretched so that the GUI thread's CPU time
-        (redraw, painting, events since the last tick) stays near `GUI_BUDGET` of the
-        period: the trainer thread needs the GIL."""
+        """Take the training process's batches or tail the followed file, then redraw if
+        data changed. When frames get expensive the timer period is stretched so that the
+        GUI thread's CPU time (redraw, painting, events since the last tick) stays near
+        `GUI_BUDGET` of the period, leaving the thread idle for events."""
         cpu = time.thread_time()
         used, self._cpu_mark = cpu - self._cpu_mark, cpu
-        if self.mode == "live" and self.thread is not None:
-            period = min(max(FRAME_MS, 1e3 * used / GUI_BUDGET), MAX_FRAME_MS)
-        else:
-            period = FRAME_MS
+        period = min(max(FRAME_MS, 1e3 * used / GUI_BUDGET), MAX_FRAME_MS)
         if abs(period - self.timer.interval()) > 5:
             self.timer.setInterval(int(period))
-        if self.mode == "live" and self.queue is not None and self.history is not None:
-            if self.queue.steps or self.queue.tests:
-                self.queue.drain(self.history)
-            if self.thread is not None and not self.thread.is_alive():
-                self.queue.drain(self.history)
-                self._finish()
+        if self.mode == "live" and self.live is not None and self.history is not None:
+            self._receive()
         elif self.mode == "replay" and self.follow_box.isChecked() and self.reader is not None:
             try:
                 if self.reader.refresh() > self._loaded:
@@ -598,6 +710,13 @@ class MainWindow(QMainWindow):
         self.frame_times.append(time.perf_counter() - t0)
         del self.frame_times[:-100]
 
+    def display_points(self) -> int:
+        """Points per plotted curve: two per pixel column of the widest plot, within
+        [`MIN_DISPLAY_POINTS`, `DISPLAY_POINTS`]."""
+        width = max(w.getPlotItem().getViewBox().width()
+                    for w in (self.error_plot, self.trace_plot, self.output_plot))
+        return int(min(max(2 * width, MIN_DISPLAY_POINTS), DISPLAY_POINTS))
+
     def _visible(self, step: np.ndarray) -> slice:
         """Rows of ``step`` inside the zoomed x range (+ one either side); all when the
         x axis auto-ranges."""
@@ -610,7 +729,8 @@ class MainWindow(QMainWindow):
         return slice(a, b)
 
     def _redraw(self, h: History) -> None:
-        snap = h.snapshot()
+        snap = h.snapshot(("step", "error", "error_csum", "positions", "v_free", "v_clamped",
+                            "v_desired"))
         x = snap.step
         if len(x):
             scale = 1.0
@@ -618,24 +738,30 @@ class MainWindow(QMainWindow):
                 scale = 1.0 / h.first_error
             log = self.log_box.isChecked()
             self.error_plot.getPlotItem().setLogMode(y=log)
-            y = _smooth(snap.error * scale, self.smooth_box.value())
+            y = _smooth(x, snap.error, snap.error_csum, self.smooth_box.value()) * scale
             ty = np.asarray(h.test_error) * scale
             if log:
                 y, ty = np.maximum(y, 1e-15), np.maximum(ty, 1e-15)
             view = self._visible(x)
             x, (y, codes, vf, vc, vd) = _peak(
                 x[view], [y[view], snap.positions[view], snap.v_free[view],
-                          snap.v_clamped[view], snap.v_desired[view]], DISPLAY_POINTS)
+                          snap.v_clamped[view], snap.v_desired[view]], self.display_points())
             self.error_curve.setData(x, y)
-            self.test_curve.setData(np.asarray(h.test_step, float), ty)
+            tx, (ty,) = _peak(np.asarray(h.test_step, float), [ty], self.display_points() // 4)
+            if self.test_curve.yData is None or not np.array_equal(self.test_curve.yData, ty):
+                self.test_curve.setData(tx, ty)
             for i, curve in enumerate(self.trace_curves):
                 curve.setData(x, codes[:, i])
             for j, (cf, cc, cd) in enumerate(self.output_curves):
                 cf.setData(x, vf[:, j])
                 cc.setData(x, vc[:, j])
                 cd.setData(x, vd[:, j])
+            for plot in (self.error_plot, self.trace_plot, self.output_plot):
+                # auto-range now, not when painting: a range changed while painting makes
+                # pyqtgraph paint the plot twice
+                plot.getPlotItem().getViewBox().prepareForPaint()
         if h.last is not None:
-            if self.mode == "live" and self.thread is not None:
+            if self.mode == "live" and self.live is not None:
                 at_end = self.slider.value() >= self.slider.maximum()
                 self.slider.blockSignals(True)
                 self.slider.setRange(0, max(h.total - 1, 0))
@@ -646,6 +772,8 @@ class MainWindow(QMainWindow):
                 if at_end and shown != self._net_shown:
                     self._net_shown = shown
                     self.netview.set_state(h.last["positions"], h.last["update_mask"])
+                    self.netview.set_free_state(
+                        self.free_setup, lambda k=int(h.last["step"]): self.step_state(k))
                 now = time.monotonic()
                 t_mark, n_mark = self._rate_mark
                 if now - t_mark >= 0.5:
@@ -677,25 +805,47 @@ class MainWindow(QMainWindow):
         return paths
 
     def export_csv(self, path: str | Path) -> int:
-        """Write the plotted rows inside the visible step range as CSV: step, error (V^2),
-        one code column per edge, V_F/V_C/V_D per output (V). Returns the row count."""
+        """Write every step inside the visible step range as CSV: step, error (V^2), one
+        code column per edge, V_F/V_C/V_D per output (V). In replay the rows come from the
+        run file at full resolution (read block by block); live, from the history (full
+        resolution for recent steps, decimated before). Returns the row count."""
         if self.history is None:
             raise ValueError("nothing to export: no run loaded")
-        snap = self.history.snapshot()
         lo, hi = self.error_plot.getPlotItem().viewRange()[0]
-        keep = (snap.step >= lo) & (snap.step <= hi)
         labels = self.netview.network.edge_labels()
+        n_out = self.history.n_outputs
         outputs = [c[0].name().split()[-1] for c in self.output_curves] or \
-            [str(j) for j in range(snap.v_free.shape[1])]
+            [str(j) for j in range(n_out)]
         header = (["step", "error"] + [f"code_{e}" for e in labels]
                   + [f"{v}_{o}" for o in outputs for v in ("v_free", "v_clamped", "v_desired")])
-        n_out = snap.v_free.shape[1]
-        volts = np.stack([snap.v_free, snap.v_clamped, snap.v_desired], axis=2)
-        table = np.column_stack([snap.step, snap.error, snap.positions,
-                                 volts.reshape(len(snap), 3 * n_out)])[keep]
         fmt = ["%d", "%.9g"] + ["%d"] * len(labels) + ["%.9g"] * (3 * n_out)
-        np.savetxt(path, table, fmt=fmt, delimiter=",", header=",".join(header), comments="")
-        return int(keep.sum())
+        names = ("step", "error", "positions", "v_free", "v_clamped", "v_desired")
+
+        def table(c: dict[str, np.ndarray]) -> np.ndarray:
+            volts = np.stack([c["v_free"], c["v_clamped"], c["v_desired"]], axis=2)
+            return np.column_stack([c["step"], c["error"], c["positions"],
+                                    volts.reshape(len(c["step"]), 3 * n_out)])
+
+        rows = 0
+        with open(path, "w", newline="") as f:
+            f.write(",".join(header) + "\n")
+            if self.mode == "replay" and self.reader is not None:
+                cols = self.reader.steps
+                steps = cols["step"][: self.reader.n_steps]
+                a = int(np.searchsorted(steps, lo, side="left"))
+                b = int(np.searchsorted(steps, hi, side="right"))
+                for start in range(a, b, READ_BLOCK):
+                    stop = min(start + READ_BLOCK, b)
+                    np.savetxt(f, table({k: cols[k][start:stop] for k in names}),
+                               fmt=fmt, delimiter=",")
+                rows = max(b - a, 0)
+            else:
+                snap = self.history.snapshot()
+                keep = (snap.step >= lo) & (snap.step <= hi)
+                np.savetxt(f, table({k: getattr(snap, k)[keep] for k in names}),
+                           fmt=fmt, delimiter=",")
+                rows = int(keep.sum())
+        return rows
 
     def _open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open run", "data/runs", "runs (*.h5)")
@@ -722,7 +872,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop a live run (bench safe, file marked incomplete) before closing."""
         self.timer.stop()
-        if self.thread is not None and self.thread.is_alive():
+        if self.live is not None:
             self.stop_run()
         self._close_reader()
         super().closeEvent(event)

@@ -6,10 +6,13 @@ import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
 
+import json
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import h5py
@@ -20,17 +23,20 @@ pytest.importorskip("PyQt6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtWidgets import QMessageBox
 
+import gui.window
 from gui.app import main
 from gui.model import History
-from gui.window import DISPLAY_POINTS, MainWindow
+from gui.window import DISPLAY_POINTS, MainWindow, _smooth
 from lab.config import load_bench, settings_from
+from lab.emulator import EmulatorConfig
 from lab.hal import Bench
 from lab.runs import RunReader, RunWriter
 from lab.tasks import load_task
 from lab.trainer import Trainer
+from tests.gui import benches
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,12 +49,13 @@ def make_run(path: Path, steps: int = 300, p: float = 0.5) -> Path:
     return path
 
 
-def assert_safe(bench: Bench) -> None:
-    """Every emulated DAC output released at 0 V and the bias where no edge can update."""
-    board = bench.probe.board
-    assert not board.driven.any()
-    assert np.all(board.applied == 0.0)
-    assert board.bias > board.oscillators.high.max()
+def assert_safe(record: Path) -> None:
+    """The training process's emulated board, as `benches.recorded` left it on close:
+    every DAC output released at 0 V and the bias where no edge can update."""
+    state = json.loads(record.read_text())
+    assert not state["driven"]
+    assert state["applied_max"] == 0.0
+    assert state["bias"] > state["oscillator_max"]
 
 
 @pytest.fixture
@@ -57,30 +64,33 @@ def window(qtbot):
     qtbot.addWidget(w)
     w.show()
     yield w
-    if w.thread is not None:
+    if w.live is not None:
         w.stop_run()
 
 
-def live_window(qtbot, out: Path, benches: list[Bench] | None = None, **settings) -> MainWindow:
-    def factory() -> Bench:
-        bench = load_bench(None)
-        if benches is not None:
-            benches.append(bench)
-        return bench
-
+def live_window(qtbot, out: Path, factory: Callable[[], Bench] | None = None,
+                **settings) -> MainWindow:
+    """A shown window whose live runs use ``factory`` (None: the default emulator bench,
+    built by `load_bench` in the training process) and write ``out`` first."""
     w = MainWindow(out=out, settings=settings, bench_factory=factory)
     qtbot.addWidget(w)
     w.show()
     return w
 
 
+def wait_run(qtbot, w: MainWindow, timeout: int = 60_000) -> None:
+    """Wait until the training process has ended and the window has taken its end."""
+    qtbot.waitUntil(lambda: w.live is None, timeout=timeout)
+
+
 def test_live_run_of_200_steps_fills_the_plots_and_completes_the_file(qtbot, tmp_path):
     out = tmp_path / "live.h5"
     w = live_window(qtbot, out, steps=200)
     qtbot.mouseClick(w.start_button, Qt.MouseButton.LeftButton)
-    assert w.thread is not None, w.last_message
-    qtbot.waitUntil(lambda: w.thread is None, timeout=60_000)
-    qtbot.waitUntil(lambda: len(w.error_curve.xData) == 200, timeout=5_000)
+    assert w.live is not None, w.last_message
+    assert not w.start_button.isEnabled() and w.stop_button.isEnabled()
+    wait_run(qtbot, w)
+    assert len(w.error_curve.xData) == 200 and w.history.total == 200
     with RunReader(out) as reader:
         assert reader.complete and reader.n_steps == 200
         np.testing.assert_allclose(w.error_curve.yData, reader.steps["error"][:])
@@ -100,7 +110,7 @@ def test_live_run_of_200_steps_fills_the_plots_and_completes_the_file(qtbot, tmp
 def test_bad_settings_show_the_cli_error_and_start_nothing(window, field, value, words):
     getattr(window, field).setValue(value)
     assert not window.start_run()
-    assert window.thread is None
+    assert window.live is None
     assert words in window.last_message and "settings: field" in window.last_message
     assert window.statusBar().currentMessage() == window.last_message
     assert isinstance(window.message_box, QMessageBox) and window.message_box.isVisible()
@@ -112,28 +122,33 @@ def test_unknown_task_is_reported(window):
     assert "no-such-task" in window.last_message
 
 
-@pytest.mark.parametrize("how", ["stop", "close"])
+@pytest.mark.parametrize("how", ["stop", "close", "paused"])
 def test_stop_or_close_mid_run_leaves_bench_safe_and_file_incomplete(qtbot, tmp_path, how):
-    out = tmp_path / "stopped.h5"
-    benches: list[Bench] = []
-    w = live_window(qtbot, out, benches, steps=10**7)
+    out, record = tmp_path / "stopped.h5", tmp_path / "bench.json"
+    w = live_window(qtbot, out, partial(benches.recorded, str(record)), steps=10**7)
     assert w.start_run()
     qtbot.waitUntil(lambda: w.history.total > 100, timeout=30_000)
-    w.pause_run()
-    w.resume_run()
-    if how == "stop":
-        qtbot.mouseClick(w.stop_button, Qt.MouseButton.LeftButton)
-        assert w.thread is None and w.start_button.isEnabled()
-        assert "incomplete" in w.statusBar().currentMessage()
-    else:
-        thread = w.thread
+    if how == "paused":  # stop while the loop is held by a pause
+        w.pause_run()
+        qtbot.wait(200)
+    live = w.live
+    if how == "close":
         w.close()
-        assert not thread.is_alive()
-    assert_safe(benches[0])
+    else:
+        qtbot.mouseClick(w.stop_button, Qt.MouseButton.LeftButton)
+        assert w.live is None and w.start_button.isEnabled()
+        assert "incomplete (stopped on request" in w.statusBar().currentMessage()
+        assert w.statusBar().currentMessage().endswith("bench safe")
+    assert not live.process.is_alive() and live.process.exitcode == 0
+    assert_safe(record)
     with RunReader(out) as reader:
         assert not reader.complete
         assert "stopped on request" in reader.info["message"]
         assert 100 <= reader.n_steps < 10**7
+        n = reader.n_steps
+    if how != "close":  # the window got every step the file holds, nothing more
+        assert w.history.total == n
+        assert w.summary is not None and w.summary.steps == n
 
 
 def test_replay_shows_the_file_state_at_the_slider_step(window, tmp_path):
@@ -244,7 +259,8 @@ def test_follow_mode_tails_a_file_being_written(window, qtbot, tmp_path):
         proc.kill()
         proc.wait()
     assert counts[0] < counts[1] < counts[2] < 3000
-    assert len(window.error_curve.xData) == 3000
+    assert window.error_curve.xData[-1] == 2999  # min/max decimated to the plot's pixels
+    assert len(window.error_curve.xData) <= window.display_points() + 64
     assert window.slider.value() == 2999  # the timeline follows the end
     with RunReader(path) as reader:
         np.testing.assert_array_equal(window.netview.codes, reader.steps["positions"][-1])
@@ -274,7 +290,7 @@ def test_screenshot_of_a_live_run(qtbot, tmp_path):
     w = live_window(qtbot, tmp_path / "shot.h5", steps=3000, p=0.5, task="ii")
     w.resize(1400, 900)
     assert w.start_run()
-    qtbot.waitUntil(lambda: w.thread is None, timeout=60_000)
+    wait_run(qtbot, w)
     w.slider.setValue(40)  # an early step, while many edges still update
     qtbot.wait(300)  # let the deferred auto-range and repaints happen before grabbing
     update = os.environ.get("TWINLAB_SCREENSHOT") == "1"
@@ -324,19 +340,22 @@ def test_redraw_time_with_a_million_steps(qtbot, capsys):
 
 
 def test_pause_halts_steps_and_resume_continues(qtbot, tmp_path):
-    w = live_window(qtbot, tmp_path / "paused.h5", steps=10**7)
+    out = tmp_path / "paused.h5"
+    w = live_window(qtbot, out, steps=10**7)
     assert w.start_run()
     qtbot.waitUntil(lambda: w.history.total > 100, timeout=30_000)
     qtbot.mouseClick(w.pause_button, Qt.MouseButton.LeftButton)
-    qtbot.wait(300)  # the step in flight ends, its record reaches the window
-    paused = w.history.total + len(w.queue.steps)
+    qtbot.wait(500)  # the step in flight ends, its batch reaches the window
+    paused = w.history.total
     qtbot.wait(500)
-    assert w.history.total + len(w.queue.steps) == paused
-    assert w.thread is not None and w.thread.is_alive()
+    assert w.history.total == paused and not w.live.inbox
+    assert w.live is not None and w.live.process.is_alive()
     qtbot.mouseClick(w.resume_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: w.history.total > paused + 100, timeout=30_000)
     w.stop_run()
-    assert w.thread is None
+    assert w.live is None
+    with RunReader(out) as reader:  # no step lost or repeated across the pause
+        np.testing.assert_array_equal(reader.steps["step"][:], np.arange(w.history.total))
 
 
 def test_events_are_processed_during_a_live_run(qtbot, tmp_path):
@@ -353,7 +372,7 @@ def test_events_are_processed_during_a_live_run(qtbot, tmp_path):
     w.slider.setValue(50)  # the timeline scrubs back during the run
     assert "step 50," in w.step_label.text()
     qtbot.waitUntil(lambda: w._drawn_version == w.history.version, timeout=5_000)
-    assert w.thread is not None and w.thread.is_alive()
+    assert w.live is not None and w.live.process.is_alive()
     w.stop_run()
 
 
@@ -367,7 +386,7 @@ def test_main_live_entry_point_trains_and_closes(qtbot, tmp_path, monkeypatch):
         w = next(w for w in QApplication.topLevelWidgets()
                  if isinstance(w, MainWindow) and w.run_path == out)
         seen.append(w)
-        qtbot.waitUntil(lambda: w.thread is None, timeout=60_000)
+        wait_run(qtbot, w)
         w.close()
         return 0
 
@@ -376,3 +395,170 @@ def test_main_live_entry_point_trains_and_closes(qtbot, tmp_path, monkeypatch):
     assert seen and seen[0].history.total == 300
     with RunReader(out) as reader:
         assert reader.complete and reader.n_steps == 300
+
+
+def test_a_bench_limit_error_in_the_training_process_shows_as_one_line(qtbot, tmp_path):
+    """Channel limits are checked by the trainer in the training process, before any
+    voltage is applied: the CLI's message, one status-bar line, no run file."""
+    out = tmp_path / "never.h5"
+    w = live_window(qtbot, out, benches.narrow_limits, steps=100)
+    assert w.start_run()
+    wait_run(qtbot, w)
+    message = w.statusBar().currentMessage()
+    assert "outside the channel limits [-1, 3] V" in message and "\n" not in message
+    assert message == w.last_message and w.message_box.isVisible()
+    assert w.history.total == 0 and not out.exists()
+    assert w.start_button.isEnabled() and not w.stop_button.isEnabled()
+
+
+def test_a_missing_bench_file_is_reported_before_starting(qtbot, tmp_path):
+    w = MainWindow(bench=str(tmp_path / "nope.toml"), out=tmp_path / "x.h5")
+    qtbot.addWidget(w)
+    assert not w.start_run()
+    assert w.live is None and "bench file not found" in w.last_message
+
+
+def test_an_instrument_error_mid_run_ends_it_safely_with_one_line(qtbot, tmp_path):
+    out, record = tmp_path / "failed.h5", tmp_path / "bench.json"
+    w = live_window(qtbot, out, partial(benches.recorded, str(record), fail_after=150),
+                    steps=1000)
+    assert w.start_run()
+    wait_run(qtbot, w)
+    message = w.statusBar().currentMessage()
+    assert message.startswith("run failed: clock board: no reply to PULSE (test fault)")
+    assert f"run file {out} (incomplete)" in message and message.endswith("bench safe")
+    assert "\n" not in message
+    assert_safe(record)
+    with RunReader(out) as reader:
+        assert not reader.complete and reader.n_steps == 150
+        assert "BenchError" in reader.info["message"]
+    assert w.history.total == 150
+
+
+def solve_independently(run: Path, k: int) -> tuple[np.ndarray, float, dict]:
+    """Node voltages (N,) V of step k's free state from the run file alone, by a dense
+    Laplacian solve written here (codes of step k - 1, nominal parts); also V_F."""
+    with RunReader(run) as reader:
+        task, network = reader.info["task_json"], reader.info["network_json"]
+        codes = reader.steps["positions"][k - 1].astype(float)
+        inputs = reader.steps["inputs"][k]
+        v_free = float(reader.steps["v_free"][k][0])
+    nominal = EmulatorConfig()
+    k_edge = 1.0 / (nominal.r_wiper + codes / 128 * nominal.r_end_to_end)
+    n = network["n_nodes"]
+    lap = np.zeros((n, n))
+    for (a, b), g in zip(np.asarray(network["edges"]) - 1, k_edge, strict=True):
+        lap[a, a] += g
+        lap[b, b] += g
+        lap[a, b] -= g
+        lap[b, a] -= g
+    fixed = dict(zip(task["input_nodes"], inputs, strict=True))
+    fixed |= dict(zip(task["fixed_nodes"], task["fixed_volts"], strict=True))
+    fix = np.array(sorted(fixed)) - 1
+    free = np.setdiff1d(np.arange(n), fix)
+    v = np.zeros(n)
+    v[fix] = [fixed[i + 1] for i in fix]
+    v[free] = np.linalg.solve(lap[np.ix_(free, free)], -lap[np.ix_(free, fix)] @ v[fix])
+    return v, v_free, task
+
+
+def hover(qtbot, w: MainWindow, node: int) -> str:
+    """Move the mouse onto ``node`` of the network view; the hover text shown."""
+    qtbot.wait(50)  # layout and paint first: the node's pixel position depends on them
+    view = w.netview
+    x, y = view.network.layout[node - 1]
+    scene = view.getPlotItem().getViewBox().mapViewToScene(QPointF(x, y))
+    qtbot.mouseMove(view.viewport(), view.mapFromScene(scene))
+    qtbot.waitUntil(lambda: view.hovered == node, timeout=2_000)
+    assert view.hover_label.isVisible()
+    return view.hover_label.toPlainText()
+
+
+def volts_in(text: str, what: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith(what))
+    return float(line.split("=")[1].split()[0])
+
+
+def test_hover_shows_the_steps_solved_node_voltages_in_replay(window, qtbot, tmp_path):
+    path = make_run(tmp_path / "run.h5", steps=300)
+    assert window.open_run(path)
+    window.resize(1400, 900)
+    for k in (57, 200):
+        window.slider.setValue(k)
+        expected, v_free, task = solve_independently(path, k)
+        out_node = task["output_nodes"][0]
+        text = hover(qtbot, window, out_node)
+        assert f"node {out_node} (output), step {k}" in text
+        assert volts_in(text, "V =") == pytest.approx(expected[out_node - 1], abs=1e-4)
+        assert volts_in(text, "V_F =") == pytest.approx(v_free, abs=1e-4)
+        assert "solved from digipot positions, nominal parts" in text
+        assert "codes before the step's pulse" in text
+        # nominal parts vs the board's own parts and ADC noise: close, not equal
+        assert abs(expected[out_node - 1] - v_free) < 0.05
+        free_node = 5
+        text = hover(qtbot, window, free_node)
+        assert f"node {free_node} (free), step {k}" in text and "V_F" not in text
+        assert volts_in(text, "V =") == pytest.approx(expected[free_node - 1], abs=1e-4)
+        qtbot.mouseMove(window.netview.viewport(), QPoint(2, 2))
+        qtbot.waitUntil(lambda: window.netview.hovered is None, timeout=2_000)
+        assert not window.netview.hover_label.isVisible()
+    window.slider.setValue(0)  # step 0: the codes before its pulse come from its update
+    text = hover(qtbot, window, 6)
+    assert "step 0" in text and "codes before the step's pulse" in text
+
+
+def test_hover_shows_node_voltages_in_live_mode(qtbot, tmp_path):
+    out = tmp_path / "live.h5"
+    w = live_window(qtbot, out, steps=300, p=0.5)
+    w.resize(1400, 900)
+    assert w.start_run()
+    wait_run(qtbot, w)
+    assert w.mode == "live" and w.free_setup is not None
+    for k in (299, 120):
+        w.slider.setValue(k)
+        expected, v_free, task = solve_independently(out, k)
+        node = task["output_nodes"][0]
+        text = hover(qtbot, w, node)
+        assert f"step {k}" in text
+        assert volts_in(text, "V =") == pytest.approx(expected[node - 1], abs=1e-4)
+        assert volts_in(text, "V_F =") == pytest.approx(v_free, abs=1e-4)
+
+
+def test_smoothing_is_a_mean_over_steps_even_where_the_history_is_decimated() -> None:
+    rng = np.random.default_rng(3)
+    error = rng.random(5000)
+    h = History(16, 1, recent=100, archive=50)
+    for a in range(0, 5000, 250):
+        h.extend({"step": np.arange(a, a + 250), "error": error[a:a + 250],
+                  "positions": np.zeros((250, 16)), "v_free": np.zeros((250, 1)),
+                  "v_clamped": np.zeros((250, 1)), "v_desired": np.zeros((250, 1))})
+    snap = h.snapshot()
+    assert h.stride >= 64 and len(snap) < 300  # decimated
+    window = 2 * h.stride
+    smooth = _smooth(snap.step, snap.error, snap.error_csum, window)
+    full = np.cumsum(np.insert(error, 0, 0.0))
+    stored = set(snap.step.tolist())
+    checked = 0
+    for s, y in zip(snap.step.tolist(), smooth.tolist(), strict=True):
+        lo = max(s - window, -1)
+        if lo == -1 or lo in stored:  # where the window's start is stored: exact
+            assert y == pytest.approx((full[s + 1] - full[lo + 1]) / (s - lo), rel=1e-9)
+            checked += s < 4900  # a decimated row: one plotted point per stride steps
+    assert checked >= 30
+
+
+def test_csv_export_of_a_replay_is_at_full_resolution(window, tmp_path, monkeypatch):
+    # a tiny history: the replay's plotted rows are decimated, the file's are not
+    monkeypatch.setattr(gui.window, "History", partial(History, recent=40, archive=16))
+    path = make_run(tmp_path / "run.h5", steps=400)
+    assert window.open_run(path)
+    assert len(window.history) < 100
+    window.error_plot.setXRange(100, 199, padding=0)
+    assert window.export_csv(tmp_path / "visible.csv") == 100
+    table = np.loadtxt(tmp_path / "visible.csv", delimiter=",", skiprows=1)
+    with RunReader(path) as reader:
+        np.testing.assert_array_equal(table[:, 0], np.arange(100, 200))
+        np.testing.assert_allclose(table[:, 1], reader.steps["error"][100:200], rtol=1e-8)
+        np.testing.assert_array_equal(table[:, 2:18], reader.steps["positions"][100:200])
+        np.testing.assert_allclose(table[:, 18], reader.steps["v_free"][100:200, 0],
+                                   rtol=1e-8)

@@ -1,0 +1,68 @@
+"""Bench factories for the live window's tests.
+
+The window trains in a separate process (`lab.live`), so a test's bench factory must be
+picklable (module-level functions, `functools.partial`) and a test sees the bench only
+through what the factory leaves behind: `recorded` writes the emulated board's output
+state to a JSON file when the bench is closed (after its safe state).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from lab.config import load_bench
+from lab.emulator import emulator_bench
+from lab.hal import Bench, BenchError
+
+
+class _Clock:
+    """Wraps a bench's clock: ``fail_after`` pulses then BenchError; ``record`` on close."""
+
+    def __init__(self, bench: Bench, record: str | None, fail_after: int | None) -> None:
+        self.inner, self.bench = bench.clock, bench
+        self.record, self.fail_after, self.pulses = record, fail_after, 0
+
+    def identify(self) -> str:
+        return self.inner.identify()
+
+    def pulse(self, n: int = 1) -> None:
+        if self.fail_after is not None and self.pulses >= self.fail_after:
+            raise BenchError("clock board: no reply to PULSE (test fault)")
+        self.pulses += n
+        self.inner.pulse(n)
+
+    def safe_state(self) -> None:
+        self.inner.safe_state()
+
+    def close(self) -> None:
+        if self.record is not None:
+            board = self.bench.probe.board  # type: ignore[union-attr]
+            Path(self.record).write_text(json.dumps({
+                "driven": bool(board.driven.any()),
+                "applied_max": float(np.abs(board.applied).max()),
+                "bias": float(board.bias),
+                "oscillator_max": float(board.oscillators.high.max()),
+                "pulses": self.pulses,
+            }))
+        self.inner.close()
+
+
+def emulator() -> Bench:
+    """The default emulator bench."""
+    return load_bench(None)
+
+
+def recorded(path: str, fail_after: int | None = None) -> Bench:
+    """The default emulator bench; on close, its board's output state goes to ``path``
+    (JSON); with ``fail_after``, the clock raises BenchError after that many pulses."""
+    bench = load_bench(None)
+    return replace(bench, clock=_Clock(bench, path, fail_after))
+
+
+def narrow_limits() -> Bench:
+    """An emulator bench whose drive channels stop at 3 V (task ii needs 5 V)."""
+    return emulator_bench(limits=(-1.0, 3.0))
