@@ -40,6 +40,8 @@ class Calibration:
             raise CalibrationError(
                 f"calibration{where}: need >= 2 (bias, p) points of equal length"
             )
+        if not (np.all(np.isfinite(bias)) and np.all(np.isfinite(p))):
+            raise CalibrationError(f"calibration{where}: every bias and p must be a finite number")
         if np.any(np.diff(bias) <= 0):
             i = int(np.flatnonzero(np.diff(bias) <= 0)[0])
             raise CalibrationError(
@@ -116,6 +118,9 @@ def read_calibration(path: str | Path) -> Calibration:
         raise CalibrationError(f"{path}: calibration file not found") from None
     except tomllib.TOMLDecodeError as err:
         raise CalibrationError(f"{path}: not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:  # a directory, unreadable, not text
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        raise CalibrationError(f"{path}: cannot read the calibration file: {reason}") from None
     for key in ("bias", "p"):
         if not isinstance(data.get(key), list):
             raise CalibrationError(f"{path}: field {key!r}: expected a list of numbers")
@@ -162,11 +167,14 @@ def sweep(
     biases: Sequence[float],
     pulses: int = 400,
     progress: Callable[[int], None] | None = None,
-) -> Sweep:
+    should_stop: Callable[[], bool] | None = None,
+) -> Sweep | None:
     """Estimate p at each bias (V) from ``pulses`` clock pulses, using the update masks
     the bench's probe observes. Every output stays released; the digipots do step (they
     drift to their ends), so run it before, not during, an experiment. ``progress`` is
-    called with the number of pulses done after each bias."""
+    called with the number of pulses done after each bias. ``should_stop`` is asked
+    before every pulse; when it says True the sweep ends there (bench safe) and returns
+    None."""
     if bench.probe is None:
         raise ValueError(
             "calibration needs a bench that observes which edges updated (a probe); "
@@ -183,6 +191,8 @@ def sweep(
             bench.bias.set_volts(float(b))
             masks = np.empty((pulses, bench.network.n_edges), dtype=bool)
             for i in range(pulses):
+                if should_stop is not None and should_stop():
+                    return None
                 bench.pulse()
                 update = bench.probe.last_update()
                 if update is None:

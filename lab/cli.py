@@ -21,65 +21,69 @@ import argparse
 import importlib
 import json
 import math
-import signal
+import os
 import sys
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
 
-from lab.calibration import CalibrationError
-from lab.config import ConfigError, TrainSettings, emulator_config, load_bench, settings_from
-from lab.hal import BenchError, LimitError
-from lab.network import DisconnectedError
-from lab.records import Observer, RunInfo, RunSummary, StepRecord
-from lab.runs import RunFileError, RunReader, RunWriter
-from lab.tasks import TaskError, list_tasks, load_task
-from lab.trainer import Trainer
-
-#: Errors that mean "the input is wrong", reported in one line with exit status 2.
-USER_ERRORS = (
-    ConfigError,
-    TaskError,
-    LimitError,
-    RunFileError,
-    CalibrationError,
-    DisconnectedError,
-    ValueError,
-)
+if TYPE_CHECKING:  # the heavy modules are imported by the commands, so that the
+    from lab.config import TrainSettings  # command line answers (and Ctrl-C) at once
+    from lab.hal import Bench
+    from lab.records import Observer, RunSummary, StepRecord
 
 
-class Progress(Observer):
-    """A tqdm progress bar with steps/s and the current error, refreshed a few times a second."""
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "the input is wrong", reported in one line with exit status 2."""
+    from lab.calibration import CalibrationError
+    from lab.config import ConfigError
+    from lab.hal import LimitError
+    from lab.network import DisconnectedError
+    from lab.runs import RunFileError
+    from lab.tasks import TaskError
 
-    def __init__(self, total: int, every: float = 0.2) -> None:
-        from tqdm import tqdm  # imported here: the bar is a CLI concern
-
-        self._bar = tqdm(total=total, unit="step", dynamic_ncols=True, mininterval=every)
-        self._every = every
-        self._shown = 0
-        self._next = time.monotonic() + every
-
-    def step(self, record: StepRecord) -> None:
-        if record.step & 255 == 0 and time.monotonic() >= self._next:
-            self._bar.set_postfix(error=f"{record.error:.3g} V^2", refresh=False)
-            self._bar.update(record.step + 1 - self._shown)
-            self._shown = record.step + 1
-            self._next = time.monotonic() + self._every
-
-    def stop(self, summary: RunSummary) -> None:
-        self._bar.update(summary.steps - self._shown)
-        self._bar.close()
+    return (
+        ConfigError,
+        TaskError,
+        LimitError,
+        RunFileError,
+        CalibrationError,
+        DisconnectedError,
+        ValueError,
+    )
 
 
-class _Announce(Observer):
-    """Remembers where the run file is, for the summary line."""
+def progress_bar(total: int, every: float = 0.2) -> Observer:
+    """A tqdm progress bar with steps/s and the current error, refreshed a few times a
+    second (an `Observer`; made here so that the command line imports numpy only when a
+    command needs it)."""
+    from lab.records import Observer
 
-    def start(self, info: RunInfo) -> None:
-        self.info = info
+    class Progress(Observer):
+        def __init__(self, total: int, every: float = 0.2) -> None:
+            from tqdm import tqdm  # imported here: the bar is a CLI concern
+
+            self._bar = tqdm(total=total, unit="step", dynamic_ncols=True, mininterval=every)
+            self._every = every
+            self._shown = 0
+            self._next = time.monotonic() + every
+
+        def step(self, record: StepRecord) -> None:
+            if record.step & 255 == 0 and time.monotonic() >= self._next:
+                self._bar.set_postfix(error=f"{record.error:.3g} V^2", refresh=False)
+                self._bar.update(record.step + 1 - self._shown)
+                self._shown = record.step + 1
+                self._next = time.monotonic() + self._every
+
+        def stop(self, summary: RunSummary) -> None:
+            self._bar.update(summary.steps - self._shown)
+            self._bar.close()
+
+    return Progress(total, every)
 
 
 def _default_out(settings: TrainSettings) -> Path:
@@ -88,7 +92,41 @@ def _default_out(settings: TrainSettings) -> Path:
     return Path("data") / "runs" / f"{stamp}_{name}_p{settings.p:g}_seed{settings.seed}.h5"
 
 
+def _out_path(value: str | None, what: str = "--out") -> Path | None:
+    """``--out`` as a path; None when not given; an empty string is refused."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise ValueError(f"{what}: an empty path; give a file name or leave {what} out")
+    return Path(value)
+
+
+def open_bench(spec: str | None, seed: int | None) -> Bench:
+    """`load_bench`, with a failure to open an instrument (a missing port or resource:
+    nothing was applied yet) reported as bad input (exit 2)."""
+    from lab.config import ConfigError, load_bench
+    from lab.hal import BenchError
+
+    try:
+        return load_bench(spec, seed=seed)
+    except BenchError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _unsafe_lines(unsafe: list[str]) -> str:
+    """``"; bench safe"`` when every output was made safe, else one stderr line each."""
+    if not unsafe:
+        return "; bench safe"
+    return "".join(f"\ntwinlab: not safe: {line}" for line in unsafe)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from lab.config import settings_from
+    from lab.hal import BenchError
+    from lab.runs import RunWriter
+    from lab.tasks import load_task
+    from lab.trainer import Trainer
+
     settings = settings_from(
         task=args.task,
         p=args.p,
@@ -98,28 +136,44 @@ def cmd_train(args: argparse.Namespace) -> int:
         order=args.order,
         test_every=args.test_every,
     )
+    out = _out_path(args.out) or _default_out(settings)
     task = load_task(settings.task, seed=settings.seed)
-    bench = load_bench(args.bench, seed=args.bench_seed)
-    out = Path(args.out) if args.out else _default_out(settings)
-    writer = RunWriter(out)
-    observers: list[Observer] = [writer]
-    if not args.quiet:
-        observers.append(Progress(settings.steps))
-    trainer = Trainer(bench, task, settings, observers)  # validates before anything is applied
+    bench = open_bench(args.bench, args.bench_seed)
     try:
-        summary = trainer.run()
-    except KeyboardInterrupt:
-        print(
-            f"twinlab: interrupted after {len(trainer.errors)} steps; bench safe; "
-            f"run file {out} (incomplete)",
-            file=sys.stderr,
-        )
-        return 130
-    except BenchError as exc:
-        print(f"twinlab: error: {exc}; bench safe; run file {out} (incomplete)", file=sys.stderr)
-        return 1
+        observers: list[Observer] = [RunWriter(out)]
+        if not args.quiet:
+            observers.append(progress_bar(settings.steps))
+        trainer = Trainer(bench, task, settings, observers)  # validates before anything is applied
+
+        def stop(signum: int) -> None:
+            trainer.request_stop(f"interrupted by {signal_name(signum)}")
+
+        try:
+            with stop_signals(stop) as received:
+                summary = trainer.run()
+        except KeyboardInterrupt as exc:  # a second signal: the loop was stopped mid-step
+            print(
+                f"twinlab: interrupted by {interrupt_name(exc)} after {len(trainer.errors)} "
+                f"steps{_unsafe_lines(trainer.unsafe)}; run file {out} (incomplete)",
+                file=sys.stderr,
+            )
+            return interrupted_status(exc)
+        except BenchError as exc:
+            print(
+                f"twinlab: error: {exc}{_unsafe_lines(trainer.unsafe)}; run file {out} "
+                "(incomplete)",
+                file=sys.stderr,
+            )
+            return 1
     finally:
         bench.close()
+    if received and not summary.complete:
+        print(
+            f"twinlab: {summary.message}{_unsafe_lines(trainer.unsafe)}; run file {out} "
+            "(incomplete)",
+            file=sys.stderr,
+        )
+        return 128 + received[0]
     line = (
         f"{summary.steps} steps, final scaled error {summary.scaled_error:.4f} "
         f"(final {summary.final_error:.4g} V^2, initial {summary.initial_error:.4g} V^2)"
@@ -139,6 +193,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from lab.runs import RunReader
+
     with RunReader(args.run) as reader:
         summary = {k: _jsonable(v) for k, v in reader.summary().items()}
         settings = reader.settings
@@ -153,6 +209,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from lab.config import emulator_config
     from lab.emulator.wire import WireEmulator
 
     config = emulator_config(args.bench, seed=args.seed)
@@ -185,6 +245,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
+    from lab.config import ConfigError
+
     try:
         discovery = importlib.import_module("drivers.discovery")
     except ImportError as err:
@@ -195,43 +257,99 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_writable(path: Path, force: bool, what: str) -> None:
+    """Before long work: refuse an existing ``path`` without ``--force``, and a path that
+    cannot be written (ValueError, one line). Probes by opening it for appending (an
+    existing file is not changed) or creating it and removing it again."""
+    try:
+        existed = path.exists()
+        if existed and not force and not path.is_dir():
+            raise ValueError(f"{what} {path}: exists; give --force to overwrite it")
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(f"{what} {path}: cannot be written: {reason}") from None
+
+
+def _fallback_path(path: Path) -> Path:
+    """Where a result goes when ``path`` cannot be written: the temporary directory."""
+    import tempfile
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(tempfile.gettempdir()) / f"{path.stem}-{stamp}-{os.getpid()}{path.suffix}"
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    import numpy as np
     from tqdm import tqdm
 
     from lab.calibration import sweep, write_calibration
 
-    bench = load_bench(args.bench, seed=args.bench_seed)
+    out = _out_path(args.out)
+    assert out is not None  # argparse default
+    _check_writable(out, args.force, "--out")  # before the sweep, not after it
+    if args.points < 2 or args.pulses < 1:
+        raise ValueError(
+            f"--points must be >= 2 and --pulses >= 1, got {args.points} and {args.pulses}"
+        )
+    bench = open_bench(args.bench, args.bench_seed)
+    stop = threading.Event()
     try:
         lo, hi = bench.bias_limits
         biases = np.linspace(lo, hi, args.points)
-        with tqdm(total=len(biases) * args.pulses, unit="pulse", disable=args.quiet) as bar:
-            result = sweep(bench, biases, args.pulses, progress=bar.update)
+        with (
+            stop_signals(lambda signum: stop.set()) as received,
+            tqdm(total=len(biases) * args.pulses, unit="pulse", disable=args.quiet) as bar,
+        ):
+            result = sweep(bench, biases, args.pulses, progress=bar.update,
+                           should_stop=stop.is_set)  # fmt: skip
+        if result is None:  # stopped by a signal between two pulses; the sweep made it safe
+            print(
+                f"twinlab: calibration interrupted by {signal_name(received[0])}"
+                f"{_unsafe_lines(bench.safe_state())}; nothing written to {out}",
+                file=sys.stderr,
+            )
+            return 128 + received[0]
     finally:
         bench.close()
     when = f"{datetime.now():%Y-%m-%d %H:%M}"
     source = f"twinlab calibrate, {args.points} biases x {args.pulses} pulses, {when}"
     calibration = result.fit(source)
     half = int(np.argmin(np.abs(result.p - 0.5)))
-    write_calibration(
-        args.out,
-        calibration,
-        measured_p=result.p.tolist(),
-        spread=result.spread.tolist(),
-        correlation=[float(np.nan_to_num(c)) for c in result.correlation],
-    )
+    extra = {
+        "measured_p": result.p.tolist(),
+        "spread": result.spread.tolist(),
+        "correlation": [float(np.nan_to_num(c)) for c in result.correlation],
+    }
     print(f"{'bias V':>8} {'p':>6} {'spread':>7} {'corr':>7}")
     for b, p, sd, r in zip(result.bias, result.p, result.spread, result.correlation, strict=True):
         print(f"{b:8.3f} {p:6.3f} {sd:7.3f} {r:7.3f}")
+    try:
+        write_calibration(out, calibration, **extra)
+    except OSError as exc:  # the measurement is kept: write it where we can
+        fallback = _fallback_path(out)
+        write_calibration(fallback, calibration, **extra)
+        print(
+            f"twinlab: error: cannot write {out}: {exc.strerror or exc}; "
+            f"the calibration was written to {fallback}",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"p = 0.5 at {calibration.volts_for(0.5):.3f} V; edge correlation near p = 0.5: "
         f"{result.correlation[half]:.3f}; spread between edges up to {result.spread.max():.3f}; "
-        f"calibration file {args.out}"
+        f"calibration file {out}"
     )
     return 0
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
     """The live window (``twinlab gui``) or a recorded run (``twinlab replay RUN.h5``)."""
+    from lab.config import ConfigError
+
     try:
         app = importlib.import_module("gui.app")  # Qt is loaded only for these commands
     except ImportError as err:
@@ -246,10 +364,14 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def cmd_netlist(args: argparse.Namespace) -> int:
     """A run's state at a step, or a task at its initial resistances, as a SPICE deck."""
+    from lab.config import settings_from
     from lab.netlist import run_state, task_state
 
     if (args.run is None) == (args.task is None):
         raise ValueError("give a run file (twinlab netlist RUN.h5 --step N) or --task NAME")
+    out = _out_path(args.out, "-o")
+    if out is not None:
+        _check_writable(out, args.force, "-o")
     if args.run is not None:
         if args.example is not None or args.seed is not None or args.eta is not None:
             raise ValueError("--example, --seed and --eta apply to --task, not to a run file")
@@ -261,16 +383,16 @@ def cmd_netlist(args: argparse.Namespace) -> int:
         example = 0 if args.example is None else args.example
         state = task_state(args.task, example, args.state, seed=settings.seed, eta=settings.eta)
     deck = state.deck()
-    if args.out is None:
+    if out is None:
         sys.stdout.write(deck)
         return 0
     try:
-        Path(args.out).write_text(deck)
+        out.write_text(deck)
     except OSError as exc:
-        raise ValueError(f"{args.out}: cannot write the deck: {exc.strerror or exc}") from None
+        raise ValueError(f"{out}: cannot write the deck: {exc.strerror or exc}") from None
     print(
         f"{state.network.n_edges} resistors, {len(state.fixed)} sources "
-        f"({state.title.removeprefix('twinlab netlist: ')}), deck {args.out}"
+        f"({state.title.removeprefix('twinlab netlist: ')}), deck {out}"
     )
     return 0
 
@@ -305,14 +427,15 @@ def cmd_study(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers: expected an integer >= 1, got {args.workers}")
     out = Path(args.out)
     try:
-        summary = run_study(STUDIES[args.name], study_args)
-    except KeyboardInterrupt:
+        with stop_signals():
+            summary = run_study(STUDIES[args.name], study_args)
+    except KeyboardInterrupt as exc:
         print(
-            f"twinlab: interrupted; finished points are saved in {out / (args.name + '.jsonl')}"
-            "; run the same command again to resume",
+            f"twinlab: interrupted by {interrupt_name(exc)}; finished points are saved in "
+            f"{out / (args.name + '.jsonl')}; run the same command again to resume",
             file=sys.stderr,
         )
-        return 130
+        return interrupted_status(exc)
     except (OSError, RuntimeError) as exc:  # unreachable scheduler, busy sweep file, a point
         print(f"twinlab: error: {exc}", file=sys.stderr)
         return 1
@@ -327,6 +450,8 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
+    from lab.tasks import list_tasks, load_task
+
     for name in list_tasks():
         task = load_task(name)
         print(f"{name:18s} {task.kind:15s} {task.network:10s} {task.description}")
@@ -338,6 +463,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="twinlab", description="Control, emulate and record twin-network coupled learning."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    from lab.config import TrainSettings
+
     defaults = TrainSettings()
     train = sub.add_parser("train", help="train on the emulator (default) or a bench")
     train.add_argument("--task", default=defaults.task, help="task name or .toml (default: ii)")
@@ -392,6 +519,7 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--points", type=int, default=21, help="bias values (default 21)")
     calibrate.add_argument("--pulses", type=int, default=400, help="pulses per bias (default 400)")
     calibrate.add_argument("--out", default="calibration.toml", help="calibration file to write")
+    calibrate.add_argument("--force", action="store_true", help="overwrite an existing --out")
     calibrate.add_argument("--quiet", action="store_true", help="no progress bar")
     calibrate.set_defaults(func=cmd_calibrate)
     netlist = sub.add_parser(
@@ -407,6 +535,7 @@ def _parser() -> argparse.ArgumentParser:
     netlist.add_argument("--seed", type=int, help="task: seed of generated tasks (default 0)")
     netlist.add_argument("--eta", type=float, help="task, clamped state: nudge (default 0.5)")
     netlist.add_argument("-o", "--out", help="deck file (default: standard output)")
+    netlist.add_argument("--force", action="store_true", help="overwrite an existing -o file")
     netlist.set_defaults(func=cmd_netlist)
     study = sub.add_parser(
         "study", help="reproduce a published in-silico result (figure + statistics; --list)"
@@ -430,10 +559,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``twinlab`` command; returns the exit status (see the module doc)."""
+    try:
+        with stop_signals():  # until a command installs its own: start-up is interruptible
+            return _run(argv)
+    except KeyboardInterrupt as exc:
+        print(f"twinlab: interrupted by {interrupt_name(exc)}", file=sys.stderr)
+        return interrupted_status(exc)
+
+
+def _run(argv: list[str] | None) -> int:
+    from lab.hal import BenchError
+
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         print(f"twinlab: error: {exc}", file=sys.stderr)
         return 2
     except BenchError as exc:

@@ -34,7 +34,9 @@ class TrainSettings(BaseModel):
     eta: float = Field(0.5, gt=0, le=1, description="nudge amplitude eta in (0, 1]")
     p: float = Field(1.0, gt=0, le=1, description="update probability p in (0, 1]")
     steps: int = Field(2000, ge=1, le=10**9, description="training steps (clock pulses)")
-    seed: int = Field(0, ge=0, description="seeds the example order and generated tasks")
+    seed: int = Field(
+        0, ge=0, le=2**63 - 1, description="seeds the example order and generated tasks"
+    )
     order: Literal["random", "cycle"] = Field("random", description="example order")
     test_every: int = Field(100, ge=0, description="steps between test evaluations; 0 = off")
     class_margin: float = Field(

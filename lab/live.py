@@ -19,17 +19,18 @@ window) cannot slow it down. What happens comes back as messages, in order:
 Controls go the other way on a pipe: ``pause``, ``resume``, ``stop`` (after the current
 step). A pause holds the loop between two steps (outputs as they are) right after the
 batch of every step done so far was sent. If the parent dies the pipe closes and the run
-stops the same way; SIGTERM stops it too (safe state, file marked incomplete). Nothing
+stops the same way; SIGINT, SIGTERM and SIGHUP stop it too (safe state, file marked
+incomplete, the signal named in its message). Nothing
 here imports Qt.
 """
 
 from __future__ import annotations
 
+import _thread
 import collections
 import contextlib
 import multiprocessing as mp
 import queue as queue_mod
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ import numpy as np
 
 from lab.hal import Bench
 from lab.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
+from lab.signals import signal_name, stop_signals
 
 __all__ = ["BATCH_INTERVAL", "Batcher", "LiveRun", "LiveSpec", "batch_columns"]
 
@@ -175,11 +177,6 @@ def _control(ctrl: Connection, trainer: Any, batcher: Batcher) -> None:
             batcher.resume()
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM in the training process: unwind the trainer (safe state, file closed)."""
-    raise SystemExit(f"terminated (signal {signum})")
-
-
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
@@ -209,14 +206,34 @@ def _warm_up() -> None:
 
 def run_child(spec: LiveSpec, out: Any, ctrl: Connection) -> None:
     """Body of the training process (see module doc); ``out`` is the message queue."""
+    from lab.trainer import Trainer
+
+    send = out.put
+    batcher = Batcher(send, spec.batch_interval)
+    trainers: list[Trainer] = []
+
+    def stop(signum: int) -> None:
+        """SIGINT/SIGTERM/SIGHUP: stop between two steps (safe state, file closed); before
+        the trainer exists, interrupt the set-up (the handler then raises `Interrupted`)."""
+        if not trainers:
+            _thread.interrupt_main(signum)
+            return
+        trainers[0].request_stop(f"interrupted by {signal_name(signum)}")
+        batcher.resume()
+
+    with stop_signals(stop):
+        _run_child(spec, ctrl, send, batcher, trainers)
+    out.close()
+    out.join_thread()
+
+
+def _run_child(spec: LiveSpec, ctrl: Connection, send: Callable[[tuple], None],
+               batcher: Batcher, trainers: list[Any]) -> None:
     from lab.config import load_bench, settings_from
     from lab.runs import RunWriter
     from lab.tasks import load_task
     from lab.trainer import Trainer
 
-    signal.signal(signal.SIGTERM, _terminate)
-    send = out.put
-    batcher = Batcher(send, spec.batch_interval)
     try:
         _warm_up()
         settings = settings_from(**spec.settings)
@@ -227,6 +244,7 @@ def run_child(spec: LiveSpec, out: Any, ctrl: Connection) -> None:
             bench = load_bench(spec.bench, seed=spec.bench_seed)
         try:
             trainer = Trainer(bench, task, settings, [RunWriter(Path(spec.out)), batcher])
+            trainers.append(trainer)
             send(("ready",))
             threading.Thread(target=_control, args=(ctrl, trainer, batcher), daemon=True,
                              name="twinlab-control").start()
@@ -243,8 +261,6 @@ def run_child(spec: LiveSpec, out: Any, ctrl: Connection) -> None:
         send(("error", "setup" if batcher.summary is None else "run", _one_line(exc)))
     finally:
         send(("exit",))
-        out.close()
-        out.join_thread()
 
 
 class LiveRun:

@@ -36,6 +36,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
+from lab.signals import STOP_SIGNALS
+
 __all__ = ["SweepError", "limit_threads", "load_results", "point_key", "run_sweep"]
 
 #: Environment variables that cap native thread pools in worker processes.
@@ -139,8 +141,11 @@ def limit_threads() -> None:
 
 
 def _init_local_worker() -> None:
-    """Pool initializer: one thread per worker; Ctrl-C is the parent's to handle."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Pool initializer: one thread per worker; Ctrl-C, SIGTERM and SIGHUP (sent to the
+    whole process group by a terminal or a scheduler) are the parent's to handle: it
+    cancels the pool and keeps every finished point."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     limit_threads()
 
 
@@ -256,17 +261,13 @@ def _kill_pool(pool: ProcessPoolExecutor) -> None:
     procs = list((getattr(pool, "_processes", None) or {}).values())
     manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
+    for p in procs:  # SIGKILL: the workers ignore the stop signals (the parent handles them)
         with suppress(Exception):
-            p.terminate()
+            p.kill()
     # The pool's manager thread sees the dead workers, fails their futures and reaps them;
     # joining the processes here too would race with it on waitpid.
     if manager is not None:
         manager.join(timeout=10)
-    if manager is None or manager.is_alive():  # pragma: no cover - a stuck pool
-        for p in procs:
-            with suppress(Exception):
-                p.kill()
 
 
 def _run_local(

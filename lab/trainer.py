@@ -24,6 +24,7 @@ from lab.config import TrainSettings
 from lab.hal import Bench, LimitError
 from lab.learning import clamped_outputs
 from lab.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
+from lab.signals import interrupt_name
 from lab.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Trainer:
         self.settings = settings
         self.observers = list(observers)
         self._stop = False
+        self._stop_reason = "stopped on request"
         self._running = threading.Event()
         self._running.set()
         self._inputs = tuple(task.input_nodes)
@@ -66,13 +68,16 @@ class Trainer:
         self.desired = np.array(task.train_desired, dtype=float)  # (n_train, n_out), may be re-set
         self.class_targets: np.ndarray | None = None  # (n_classes, n_out) for classification
         self.errors: list[float] = []
+        self.unsafe: list[str] = []  # after `run`: outputs that could not be made safe
         self.test_errors: list[float] = []
         self.test_accuracy: list[float] = []
         self._check()
 
     # -- controls (from any thread) --------------------------------------------------------
-    def request_stop(self) -> None:
-        """Finish the current step, then end the run (marked incomplete)."""
+    def request_stop(self, reason: str = "stopped on request") -> None:
+        """Finish the current step, then end the run (marked incomplete); ``reason`` starts
+        the run's message, e.g. ``"interrupted by SIGTERM"``."""
+        self._stop_reason = reason
         self._stop = True
         self._running.set()
 
@@ -202,15 +207,15 @@ class Trainer:
                 self._evaluate(step, t0)
             complete = True
         except StopRequested:
-            message = f"stopped on request after {step} steps"
-        except KeyboardInterrupt:
-            message = f"interrupted (Ctrl-C) after {step} steps"
+            message = f"{self._stop_reason} after {len(self.errors)} steps"
+        except KeyboardInterrupt as exc:
+            message = f"interrupted by {interrupt_name(exc)} after {len(self.errors)} steps"
             raise
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            failures = bench.safe_state()
+            failures = self.unsafe = bench.safe_state()
             if failures:
                 message = "; ".join(
                     [message, *[f"safe state failed: {f}" for f in failures]]
