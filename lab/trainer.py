@@ -68,6 +68,9 @@ class Trainer:
         self.errors: list[float] = []
         self.test_errors: list[float] = []
         self.test_accuracy: list[float] = []
+        #: After `run`: the bench's safe-state report, one line per channel (or instrument)
+        #: that could not be made safe and verified; empty means the bench is safe.
+        self.unsafe: list[str] = []
         self._check()
 
     # -- controls (from any thread) --------------------------------------------------------
@@ -210,10 +213,10 @@ class Trainer:
             message = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            failures = bench.safe_state()
-            if failures:
+            self.unsafe = bench.safe_state()  # one line per unsafe channel, each once
+            if self.unsafe:
                 message = "; ".join(
-                    [message, *[f"safe state failed: {f}" for f in failures]]
+                    [message, *[f"safe state failed: {f}" for f in self.unsafe]]
                 ).strip("; ")
             summary = self._summary(complete, message)
             for obs in observers:

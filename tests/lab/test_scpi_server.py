@@ -23,7 +23,7 @@ from lab.config import settings_from
 from lab.emulator import EmulatedBoard, EmulatorConfig, emulator_bench
 from lab.emulator.backend import EmulatedDAQ
 from lab.emulator.scpi_server import IDN, ScpiServer
-from lab.hal import TWINS, Bench, BenchError, Channel
+from lab.hal import TWINS, Bench, BenchError, Channel, Unsafe
 from lab.records import Observer, StepRecord, TestRecord
 from lab.tasks import load_task
 from lab.trainer import Trainer
@@ -328,8 +328,8 @@ class LockedClock:
             for _ in range(n):
                 self.board.clock_edge()
 
-    def safe_state(self) -> None:
-        pass
+    def safe_state(self) -> list[Unsafe]:
+        return []
 
     def close(self) -> None:
         pass
@@ -350,7 +350,7 @@ def wire_bench(board: EmulatedBoard, server: ScpiServer, limits=(-1.0, 6.0)) -> 
     daq = ScpiDAQ(
         server.resource,
         limits={c.name: c.limits for c in drives} | {"9000": bias_limits},
-        safe={c.name: c.safe for c in drives} | {"9000": bias_limits[1]},
+        safe={c.name: c.safe for c in drives},  # the bias's safe state is ScpiBias's
         timeout_ms=2000,
     )
     return Bench(
