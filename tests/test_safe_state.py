@@ -96,10 +96,11 @@ def test_close_after_a_successful_safe_state_sends_nothing(emu) -> None:
     bench = load_bench(emu.bench_file)
     bench.set_probability(1.0)
     bench.drive("free", (8,), np.array([5.0]))
-    assert bench.safe_state() == [] and not bench.dirty
+    assert bench.safe_state() == []
     sent = len(emu.scpi.received)
-    assert bench.close() == []
-    assert len(emu.scpi.received) == sent
+    lines = bench.close()
+    assert len(emu.scpi.received) == sent  # no second safe state
+    assert lines == [] and not bench.dirty
 
 
 def test_close_after_driving_makes_the_bench_safe(emu) -> None:
@@ -107,5 +108,6 @@ def test_close_after_driving_makes_the_bench_safe(emu) -> None:
     bench.set_probability(1.0)
     bench.drive("free", (8,), np.array([5.0]))
     assert emu.board.driven.any()
-    assert bench.close() == []
+    lines = bench.close()
     assert not emu.board.driven.any() and emu.board.bias > emu.board.oscillators.high.max()
+    assert lines == []
