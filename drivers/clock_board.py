@@ -23,7 +23,7 @@ from typing import Any
 
 import serial
 
-from lab.hal import BenchError
+from lab.hal import BenchError, Unsafe
 
 log = logging.getLogger(__name__)
 
@@ -111,23 +111,22 @@ class SerialClockBoard:
         with self._lock:
             return self._parse_status(self._ask(b"STAT?\n", "STAT?"))
 
-    def safe_state(self) -> None:
-        """Clock line low, any burst stopped (``SAFE``). Never raises: a board that cannot
-        be reached is logged (a board that lost its port is not pulsing)."""
+    def safe_state(self) -> list[Unsafe]:
+        """Clock line low, any burst stopped (``SAFE``). Never raises: returns
+        ``[Unsafe(None, reason)]`` when the board did not confirm it (not reachable, port
+        not open, another answer), else an empty list (`lab.hal` contract)."""
         with self._lock:
             if self._ser is None:
-                log.warning("%s: safe state not sent: the port is not open", self.who)
-                return
+                return [Unsafe(None, f"{self.who}: SAFE not sent: the port is not open")]
             try:
                 reply = self._command(b" SAFE\n", self.reply_timeout, "SAFE")
             except BenchError as exc:
-                log.error("safe state failed: %s", exc)
-                return
+                return [Unsafe(None, f"SAFE failed: {exc}")]
             except OSError as exc:
-                log.error("%s: safe state failed: %s", self.who, _one_line(exc))
-                return
+                return [Unsafe(None, f"{self.who}: SAFE failed: {_one_line(exc)}")]
             if reply != b"OK":
-                log.error("%s: SAFE answered %r", self.who, reply.decode("latin-1"))
+                return [Unsafe(None, f"{self.who}: SAFE answered {reply.decode('latin-1')!r}")]
+            return []
 
     def close(self) -> None:
         """Close the port; idempotent."""

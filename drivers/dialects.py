@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lab.hal import check_channel_name
+
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
@@ -24,6 +26,13 @@ class Dialect:
     where the model cannot disconnect an output. ``positions``/``updates`` are the
     emulator's read-back of digipot codes and the last pulse (``None`` on hardware).
     Every number is formatted with ``repr(float)`` (shortest round-trip decimal).
+
+    Channel names: `canonical` is the one spelling sent to the instrument. A name must
+    first pass `lab.hal.check_channel_name` (no SCPI punctuation); if ``channel_numeric``
+    the model numbers its channels, so leading zeros are dropped ("08" -> "8"); the
+    result must match ``channel_pattern`` (re.fullmatch). ``read_tolerance`` (V) is how
+    far a read-back output value (``read_set``) may be from the value set and still
+    count as that value: a few steps of the model's DAC.
     """
 
     name: str
@@ -47,10 +56,27 @@ class Dialect:
     updates: str | None = None
     read_termination: str = "\n"
     write_termination: str = "\n"
+    channel_pattern: str = r"[1-9][0-9]{0,3}"
+    channel_numeric: bool = True
+    read_tolerance: float = 1e-3
 
     def matches(self, idn: str) -> bool:
         """Whether an ``*IDN?`` reply belongs to this model."""
         return re.search(self.idn_pattern, idn) is not None
+
+    def canonical(self, name: str) -> str:
+        """The one spelling of channel ``name`` on this model; ValueError (one line) for a
+        name it cannot have. "08" and "8" give "8" on a model that numbers channels."""
+        check_channel_name(name, f"{self.name} channel")
+        canon = name
+        if self.channel_numeric and name.isdigit():
+            canon = name.lstrip("0") or "0"
+        if re.fullmatch(self.channel_pattern, canon) is None:
+            raise ValueError(
+                f"{self.name} channel {name!r} is not a channel of this model "
+                f"(expected /{self.channel_pattern}/)"
+            )
+        return canon
 
 
 TWINLAB_EMULATOR = Dialect(
@@ -67,13 +93,17 @@ TWINLAB_EMULATOR = Dialect(
     safe_extra=("EMUL:SAFE",),
     positions="EMUL:POS?",
     updates="EMUL:UPD?",
+    channel_pattern=r"[1-9][0-9]{0,3}",  # 1..9999: node n of a kind and twin is 1000k + n
+    read_tolerance=1e-3,  # the emulated DAC steps by 20 V / 65535 = 0.31 mV
 )
 
 # Keysight DAQ970A with a DAQM907A multifunction module: two 16-bit DAC channels
 # (s04, s05, +-12 V) set with SOURce:VOLTage <v>,(@<ch>) -- one value per command --
 # and DC volts measured with MEASure:VOLTage:DC? (@<scan list>). The error queue
 # answers "+0,"No error"". The DACs have no output switch, so they cannot release a
-# node: a bench that needs floating outputs wires relays and is a new table.
+# node: a bench that needs floating outputs wires relays and is a new table; the safe
+# state is the safe voltages, set and read back with SOURce:VOLTage? (@<ch>). Channels
+# are slot (1-3) and two-digit channel: 101..399.
 KEYSIGHT_DAQ970A = Dialect(
     name="keysight-daq970a",
     idn_pattern=r"^Keysight Technologies,DAQ970A,",
@@ -86,6 +116,8 @@ KEYSIGHT_DAQ970A = Dialect(
     no_error_prefix="+0,",
     output_range=(-12.0, 12.0),
     input_range=(-300.0, 300.0),
+    channel_pattern=r"[1-3][0-9]{2}",
+    read_tolerance=1e-3,  # the 16-bit DAC over +-12 V steps by 0.37 mV
 )
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (TWINLAB_EMULATOR, KEYSIGHT_DAQ970A)}

@@ -9,22 +9,31 @@ once per channel tuple and cached: the training hot path is string joins only.
 
 Limits are enforced here too (defence in depth; `lab.hal.Bench` checks first):
 nothing is sent when any value is outside its channel's limits or the model's
-output range.
+output range. So are channel names: every name is put in the dialect's one spelling
+(`drivers.dialects.Dialect.canonical`: "08" is sent as "8", "1008;*RST" is refused
+with ValueError before anything is sent) and two spellings of one channel in one
+list, or in the limits or safe tables, are refused.
+
+Safe state (`lab.hal` contract): channel by channel, each output to its safe value,
+switched off where the dialect can, then read back (``read_set``) and compared with
+the safe value within the dialect's ``read_tolerance``; one refusal does not stop the
+other channels, a broken link (timeout, connection gone) stops at once and reports
+every channel not reached. `ScpiDAQ.safe_state` and `ScpiBias.safe_state` return
+`lab.hal.Unsafe` items instead of raising.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from drivers.dialects import Dialect, get_dialect
 from drivers.scpi import ScpiError, ScpiInstrument
-from lab.hal import BenchError, LimitError
+from lab.hal import BenchError, LimitError, Unsafe
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +55,10 @@ class ScpiDAQ:
 
     ``limits`` (V) per output channel are checked before anything is written; a limit
     wider than the model's output range is refused here (ValueError). `safe_state`
-    writes every channel of ``safe`` to its value (V), switches those outputs off and
-    sends the dialect's extra safe commands. ``verify`` clears the error queue and
-    checks ``*IDN?`` against the dialect on opening (no output changes).
+    makes every channel of ``safe`` safe in turn (`make_safe`: its value in V, output
+    off, read back), then sends the dialect's extra safe commands. Channel names are
+    keyed by their canonical spelling (`Dialect.canonical`). ``verify`` clears the
+    error queue and checks ``*IDN?`` against the dialect on opening (no output changes).
     """
 
     def __init__(
@@ -82,6 +92,11 @@ class ScpiDAQ:
                 raise
 
     # -- formatting ------------------------------------------------------------------------
+    def canonical(self, channels: Sequence[str]) -> tuple[str, ...]:
+        """``channels`` in the dialect's spelling; ValueError (nothing sent) for a name the
+        model cannot have or two spellings of one channel in the list."""
+        return _canonical_list(self.name, self.dialect, channels)
+
     def _plan(self, channels: Sequence[str]) -> _Plan:
         key = channels if type(channels) is tuple else tuple(channels)
         plan = self._plans.get(key)
@@ -89,19 +104,21 @@ class ScpiDAQ:
             d = self.dialect
             lo, hi = d.output_range
             bounds = []
-            for ch in key:
+            canon = self.canonical(key)
+            for ch in canon:
                 if ch in self.limits:
                     a, b = self.limits[ch]
                     bounds.append((a, b, "its limits"))
                 else:
                     bounds.append((lo, hi, f"the {d.name} output range"))
-            chans = d.channel_separator.join(key)
+            chans = d.channel_separator.join(canon)
             head, _, tail = d.write_volts.format(values="\0", channels=chans).partition("\0")
             singles = tuple(
-                tuple(d.write_volts.format(values="\0", channels=ch).split("\0", 1)) for ch in key
+                tuple(d.write_volts.format(values="\0", channels=ch).split("\0", 1))
+                for ch in canon
             )
             plan = _Plan(
-                key,
+                canon,
                 tuple(bounds),
                 head,
                 tail,
@@ -117,7 +134,8 @@ class ScpiDAQ:
                 f"{self.name} ({self.resource}): the {self.dialect.name} dialect cannot {what} "
                 f"outputs ({', '.join(channels)})"
             )
-        return template.format(channels=self.dialect.channel_separator.join(channels))
+        canon = self.canonical(channels)
+        return template.format(channels=self.dialect.channel_separator.join(canon))
 
     # -- lab.hal.DAQ -----------------------------------------------------------------------
     def identify(self) -> str:
@@ -187,29 +205,72 @@ class ScpiDAQ:
         """Drive ``channels`` again at their last set values (output on)."""
         self.inst.write_checked(self._channels(self.dialect.output_on, channels, "enable"))
 
-    def safe_state(self) -> None:
-        """Every channel of ``safe`` to its safe value, those outputs off, then the
-        dialect's extra safe commands. Tries every step after an instrument error;
-        stops at a broken link. Raises one BenchError listing what failed."""
-        failures: list[str] = []
-        steps: list[Callable[[], None]] = []
-        if self.safe:
-            chans = tuple(self.safe)
-            volts = np.array(list(self.safe.values()))
-            steps.append(functools.partial(self.write, chans, volts))
-            if self.dialect.output_off is not None:
-                steps.append(functools.partial(self.release, chans))
-        steps.extend(functools.partial(self.inst.write_checked, c) for c in self.dialect.safe_extra)
-        for step in steps:
+    def make_safe(self, channel: str, volts: float, *, switch_off: bool = True) -> list[str]:
+        """Set output ``channel`` to ``volts`` V, switch it off (if ``switch_off`` and the
+        dialect can) and read it back (if the dialect can); returns what went wrong, one
+        phrase each (empty: safe and verified). An instrument refusal (`ScpiError`) is a
+        phrase; a broken link raises BenchError (the next command would fail too)."""
+        d, problems = self.dialect, []
+        ch = self.canonical((channel,))[0]
+        try:
+            self.write((ch,), [volts])
+        except ScpiError as exc:
+            problems.append(f"safe value {volts!r} V refused: {exc}")
+        if switch_off and d.output_off is not None:
             try:
-                step()
-            except ScpiError as exc:  # the instrument objected: the next step may still work
-                failures.append(str(exc))
+                self.release((ch,))
+            except ScpiError as exc:
+                problems.append(f"output not switched off: {exc}")
+        if problems or not d.read_set:
+            return problems  # a refused value is not read back: it is already reported
+        cmd = d.read_set.format(channels=ch)
+        try:
+            reply = self.inst.query_checked(cmd)
+        except ScpiError as exc:
+            return [f"safe value not read back: {exc}"]
+        try:
+            got = [float(x) for x in reply.split(",")]
+        except ValueError:
+            got = []
+        if len(got) != 1:
+            return [f"safe value not read back: {cmd} -> unreadable reply {reply[:80]!r}"]
+        if not abs(got[0] - volts) <= d.read_tolerance:  # NaN fails too
+            return [
+                f"reads back {got[0]!r} V, not its safe value {volts!r} V "
+                f"(tolerance {d.read_tolerance:g} V)"
+            ]
+        return []
+
+    def safe_state(self) -> list[Unsafe]:
+        """Every channel of ``safe`` made safe in turn (`make_safe`), then the dialect's
+        extra safe commands. Never raises for instrument faults: returns one `Unsafe` per
+        channel not made safe and verified (``channel=None`` for an extra command). After
+        a broken link the remaining channels are reported, not tried."""
+        unsafe: list[Unsafe] = []
+        down = ""  # the broken link's error, once there is one
+        for ch, volts in self.safe.items():
+            if down:
+                unsafe.append(Unsafe(ch, f"not attempted: the link failed earlier ({down})"))
+                continue
+            try:
+                problems = self.make_safe(ch, volts)
             except BenchError as exc:  # the link is down: the rest would fail (slowly) too
-                failures.append(str(exc))
-                break
-        if failures:
-            raise BenchError("; ".join(failures))
+                down = str(exc)
+                problems = [f"not made safe: {exc}"]
+            if problems:
+                unsafe.append(Unsafe(ch, "; ".join(problems)))
+        for cmd in self.dialect.safe_extra:
+            if down:
+                unsafe.append(Unsafe(None, f"{cmd} not sent: the link failed ({down})"))
+                continue
+            try:
+                self.inst.write_checked(cmd)
+            except ScpiError as exc:
+                unsafe.append(Unsafe(None, str(exc)))
+            except BenchError as exc:
+                down = str(exc)
+                unsafe.append(Unsafe(None, f"{cmd} not sent: {exc}"))
+        return unsafe  # not logged here: lab.hal.Bench reports each once
 
     def close(self) -> None:
         """Close the connection (no safe state implied; idempotent)."""
@@ -220,7 +281,9 @@ class ScpiBias:
     """The bias voltage on one DAQ output; implements `lab.hal.BiasSource`. Volts.
 
     Refuses (LimitError, nothing written) a value outside ``limits``; ``safe`` is where
-    the bias rests (above every oscillator: p = 0). The DAQ owns the connection.
+    the bias rests (above every oscillator: p = 0). Its safe state sets ``safe`` and
+    reads it back but leaves the output on: a bias line switched off would leave every
+    comparator's reference floating, so p would be unknown. The DAQ owns the connection.
     """
 
     def __init__(
@@ -242,7 +305,7 @@ class ScpiBias:
                 f"{daq.name}: bias safe value {safe:g} V on channel {channel!r} is outside "
                 f"its limits [{lo:g}, {hi:g}] V"
             )
-        self.daq, self.channel = daq, str(channel)
+        self.daq, self.channel = daq, daq.canonical((str(channel),))[0]
         self.limits, self.safe = (lo, hi), float(safe)
         self._channels = (self.channel,)
 
@@ -257,9 +320,13 @@ class ScpiBias:
             )
         self.daq.write(self._channels, [v])
 
-    def safe_state(self) -> None:
-        """Bias to its safe value."""
-        self.daq.write(self._channels, [self.safe])
+    def safe_state(self) -> list[Unsafe]:
+        """Bias to its safe value, read back (output left on); `lab.hal` contract."""
+        try:
+            problems = self.daq.make_safe(self.channel, self.safe, switch_off=False)
+        except BenchError as exc:
+            problems = [f"not made safe: {exc}"]
+        return [Unsafe(self.channel, "; ".join(problems))] if problems else []
 
     def close(self) -> None:
         """Nothing to close: the DAQ owns the connection."""
@@ -318,13 +385,30 @@ class ScpiProbe:
         return m, d
 
 
+def _canonical_list(name: str, dialect: Dialect, channels: Sequence[str]) -> tuple[str, ...]:
+    """``channels`` in ``dialect``'s spelling; ValueError for a bad name or two spellings
+    of one channel (naming both)."""
+    seen: dict[str, str] = {}
+    for ch in channels:
+        canon = dialect.canonical(ch)
+        if canon in seen:
+            raise ValueError(
+                f"{name}: channels {seen[canon]!r} and {ch!r} are one {dialect.name} "
+                f"channel ({canon}), listed twice"
+            )
+        seen[canon] = ch
+    return tuple(seen)
+
+
 def _check_limits(
     name: str, dialect: Dialect, limits: dict[str, tuple[float, float]]
 ) -> dict[str, tuple[float, float]]:
-    """Limits as floats; ValueError (one line, naming the channel) if one is unusable."""
+    """Limits as floats, keyed by canonical channel; ValueError (one line, naming the
+    channel) if one is unusable or a channel is given twice."""
     out_lo, out_hi = dialect.output_range
     checked = {}
-    for ch, pair in limits.items():
+    canon = _canonical_list(name, dialect, [str(c) for c in limits])
+    for ch, key, pair in zip(limits, canon, limits.values(), strict=True):
         lo, hi = (float(x) for x in pair)
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             raise ValueError(f"{name}: channel {ch!r} limits {pair!r} are not (low, high) in V")
@@ -333,7 +417,7 @@ def _check_limits(
                 f"{name}: channel {ch!r} limits [{lo:g}, {hi:g}] V are wider than the "
                 f"{dialect.name} output range [{out_lo:g}, {out_hi:g}] V"
             )
-        checked[str(ch)] = (lo, hi)
+        checked[key] = (lo, hi)
     return checked
 
 
@@ -343,16 +427,18 @@ def _check_safe(
     limits: dict[str, tuple[float, float]],
     safe: dict[str, float],
 ) -> dict[str, float]:
-    """Safe values as floats, each within its channel's limits (or the output range)."""
+    """Safe values as floats, keyed by canonical channel, each within its channel's limits
+    (or the output range); ValueError if one is not or a channel is given twice."""
     checked = {}
-    for ch, value in safe.items():
+    canon = _canonical_list(name, dialect, [str(c) for c in safe])
+    for ch, key, value in zip(safe, canon, safe.values(), strict=True):
         v = float(value)
-        lo, hi = limits.get(str(ch), dialect.output_range)
+        lo, hi = limits.get(key, dialect.output_range)
         if not lo <= v <= hi:
             raise ValueError(
                 f"{name}: channel {ch!r} safe value {v:g} V is outside [{lo:g}, {hi:g}] V"
             )
-        checked[str(ch)] = v
+        checked[key] = v
     return checked
 
 

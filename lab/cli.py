@@ -306,15 +306,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         ):
             result = sweep(bench, biases, args.pulses, progress=bar.update,
                            should_stop=stop.is_set)  # fmt: skip
-        if result is None:  # stopped by a signal between two pulses; the sweep made it safe
-            print(
-                f"twinlab: calibration interrupted by {signal_name(received[0])}"
-                f"{_unsafe_lines(bench.safe_state())}; nothing written to {out}",
-                file=sys.stderr,
-            )
-            return 128 + received[0]
     finally:
-        bench.close()
+        unsafe = bench.close()  # the sweep made it safe; this reports what it could not
+    if result is None:  # stopped by a signal between two pulses
+        print(
+            f"twinlab: calibration interrupted by {signal_name(received[0])}"
+            f"{_unsafe_lines(unsafe)}; nothing written to {out}",
+            file=sys.stderr,
+        )
+        return 128 + received[0]
     when = f"{datetime.now():%Y-%m-%d %H:%M}"
     source = f"twinlab calibrate, {args.points} biases x {args.pulses} pulses, {when}"
     calibration = result.fit(source)
@@ -343,6 +343,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         f"{result.correlation[half]:.3f}; spread between edges up to {result.spread.max():.3f}; "
         f"calibration file {out}"
     )
+    if unsafe:
+        print(_unsafe_lines(unsafe).lstrip("\n"), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.calibration import Calibration, CalibrationError, read_calibration
 from lab.emulator import EmulatorConfig, emulator_bench
-from lab.hal import Bench, Channel, check_channel_map
+from lab.hal import Bench, Channel, check_channel_map, check_channel_name
 from lab.network import Network
 
 
@@ -219,14 +219,13 @@ def _instruments_bench(path: Path, spec: _InstrumentsBenchFile, raw: dict[str, A
         raise ConfigError(f"{path}: field 'network': {err}") from None
     channels = [Channel(c.name, c.twin, c.node, c.kind, c.limits, c.safe) for c in spec.channels]
     try:
-        check_channel_map(network, channels)
+        check_channel_name(spec.bias.channel, "bias channel")
+    except ValueError as err:
+        raise ConfigError(f"{path}: field 'bias.channel': {err}") from None
+    try:  # names (one spelling per channel, the bias included), nodes, limits
+        check_channel_map(network, channels, bias=spec.bias.channel)
     except ValueError as err:
         raise ConfigError(f"{path}: field 'channels': {err}") from None
-    if spec.bias.channel in {c.name for c in channels}:
-        raise ConfigError(
-            f"{path}: field 'bias.channel': channel {spec.bias.channel!r} "
-            "is also in the channel map"
-        )
     lo, hi = spec.bias.limits
     if not lo <= spec.bias.safe <= hi:
         raise ConfigError(
@@ -249,7 +248,7 @@ def _instruments_bench(path: Path, spec: _InstrumentsBenchFile, raw: dict[str, A
         ) from None
     drives = [c for c in channels if c.kind == "drive"]
     limits = {c.name: c.limits for c in drives} | {spec.bias.channel: spec.bias.limits}
-    safe = {c.name: c.safe for c in drives} | {spec.bias.channel: spec.bias.safe}
+    safe = {c.name: c.safe for c in drives}  # the bias's safe state is ScpiBias's
     opened: list[Any] = []
     try:
         daq = scpi.ScpiDAQ(

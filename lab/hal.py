@@ -9,11 +9,24 @@ says which DAQ channel drives or senses which node of which twin, with limits.
 `Bench` is the only place the trainer touches instruments: it checks every
 voltage against the channel's configured limits *before* anything is written
 and knows how to put every output in its safe state.
+
+Safe state contract (one definition): every instrument's ``safe_state()`` returns a
+list of `Unsafe`, one per output (or the whole instrument, ``channel=None``) that it
+could not make safe *and verify* where it can read back; an empty list means safe.
+It does not raise for instrument faults (`Bench.safe_state` also catches anything
+that escapes). `Bench.safe_state` turns them into one line each, naming the channel,
+its node and twin, and the reason.
+
+Channel names (one definition): `check_channel_name` is the character set every DAQ
+channel name must match, `channel_key` the spelling-independent identity used to
+refuse two names for one physical channel ("08" and "8"). Drivers canonicalise
+further per instrument model (defence in depth).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -37,6 +50,55 @@ class LimitError(ValueError):
     """A requested voltage lies outside a channel's configured limits (nothing was written)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Unsafe:
+    """One output that could not be made safe and verified: ``channel`` is the
+    instrument's channel name, or None when the whole instrument is meant (a link that
+    is down, a clock board that did not confirm); ``reason`` is one line."""
+
+    channel: str | None
+    reason: str
+
+
+#: What a DAQ channel name may be: 1 to 32 letters, digits, '.', '_' or '-', starting
+#: with a letter or digit. Everything that means something in a SCPI message is out:
+#: ';' (command separator), ',' (list separator), '(' ')' '@' (channel list), quotes,
+#: '#' (block data), '*' (common commands), whitespace and control characters; and ':'
+#: too, because in a SCPI channel list "101:105" is a range, so one name would address
+#: several channels (and alias the others).
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+_DIGITS = re.compile(r"\d+")
+
+
+def check_channel_name(name: object, what: str = "channel") -> str:
+    """``name`` if it is a usable DAQ channel name (see `CHANNEL_NAME`); ValueError in
+    one line naming ``what``, the name and the characters that are not allowed."""
+    if not isinstance(name, str):
+        raise ValueError(f"{what} {name!r}: a channel name must be a string")
+    if CHANNEL_NAME.fullmatch(name) is None:
+        bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "._-"))})
+        if bad:
+            found = "characters " + " ".join(repr(c) for c in bad)
+        elif not name:
+            found = "an empty name"
+        elif len(name) > 32:
+            found = f"{len(name)} characters"
+        else:
+            found = f"{name[0]!r} first"
+        raise ValueError(
+            f"{what} {name!r} is not a usable DAQ channel name ({found}); a channel name "
+            "is 1 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def channel_key(name: str) -> str:
+    """The spelling-independent identity of a channel name: case folded and the leading
+    zeros of every run of digits dropped, so "08" and "8" (or "ao.free.08" and
+    "AO.free.8") are one channel. Two names with one key must not both be mapped."""
+    return _DIGITS.sub(lambda m: m[0].lstrip("0") or "0", name.casefold())
+
+
 @runtime_checkable
 class DAQ(Protocol):
     """Analog outputs and inputs, addressed by channel name. Volts throughout."""
@@ -57,8 +119,10 @@ class DAQ(Protocol):
         """Sense input ``channels``; returns (n,) volts."""
         ...
 
-    def safe_state(self) -> None:
-        """Every output to its safe value and disabled."""
+    def safe_state(self) -> list[Unsafe]:
+        """Every output to its safe value, channel by channel (one refusal does not stop
+        the others), switched off where the instrument can and read back where it can.
+        Returns what could not be made safe and verified (empty: all safe)."""
         ...
 
     def close(self) -> None: ...
@@ -70,7 +134,10 @@ class BiasSource(Protocol):
 
     def set_volts(self, volts: float) -> None: ...
 
-    def safe_state(self) -> None: ...
+    def safe_state(self) -> list[Unsafe]:
+        """Bias to its safe value (p = 0), read back where the instrument can; returns
+        what could not be made safe and verified (empty: safe)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -85,8 +152,9 @@ class ClockBoard(Protocol):
         """Send ``n`` clock pulses and return once they have been delivered."""
         ...
 
-    def safe_state(self) -> None:
-        """Clock line low, bursts stopped."""
+    def safe_state(self) -> list[Unsafe]:
+        """Clock line low, bursts stopped; ``[Unsafe(None, reason)]`` if that could not
+        be done or confirmed, else empty."""
         ...
 
     def close(self) -> None: ...
@@ -123,19 +191,38 @@ class Channel:
     safe: float = 0.0
 
 
-def check_channel_map(network: Network, channels: Sequence[Channel]) -> None:
-    """ValueError, one line, for a channel mapped twice, a node that does not exist, a safe
-    value outside its limits, or one node of one twin with two channels of one kind."""
-    names: set[str] = set()
+def _wiring(ch: Channel) -> str:
+    return f"{ch.kind}, {ch.twin} twin node {ch.node}"
+
+
+def check_channel_map(
+    network: Network, channels: Sequence[Channel], *, bias: str | None = None
+) -> None:
+    """ValueError, one line, for a channel name that is not usable (`check_channel_name`),
+    one channel mapped twice under one or two spellings (`channel_key`; naming both, the
+    ``bias`` channel included), a node that does not exist, a safe value outside its
+    limits, or one node of one twin with two channels of one kind."""
+    named: dict[str, tuple[str, str]] = {}  # channel_key -> (spelling, what it is)
+    if bias is not None:
+        check_channel_name(bias, "bias channel")
+        named[channel_key(bias)] = (bias, "the bias")
     wired: set[tuple[str, str, int]] = set()
     for ch in channels:
-        if ch.name in names:
-            raise ValueError(f"channel map: channel {ch.name!r} is mapped twice")
+        check_channel_name(ch.name, "channel map: channel")
         if ch.twin not in TWINS or ch.kind not in ("drive", "sense"):
             raise ValueError(
                 f"channel map: channel {ch.name!r} has twin {ch.twin!r} and kind {ch.kind!r}; "
                 "expected twin 'free' or 'clamped' and kind 'drive' or 'sense'"
             )
+        key = channel_key(ch.name)
+        if key in named:
+            spelling, what = named[key]
+            same = "one name" if spelling == ch.name else "two spellings of one name"
+            raise ValueError(
+                f"channel map: channel {ch.name!r} ({_wiring(ch)}) and channel {spelling!r} "
+                f"({what}) are one DAQ channel, mapped twice ({same})"
+            )
+        named[key] = (ch.name, _wiring(ch))
         if not 1 <= ch.node <= network.n_nodes:
             raise ValueError(
                 f"channel map: channel {ch.name!r} names node {ch.node}, "
@@ -151,13 +238,12 @@ def check_channel_map(network: Network, channels: Sequence[Channel]) -> None:
                 f"channel map: channel {ch.name!r} safe value {ch.safe} V "
                 f"is outside its limits [{lo}, {hi}] V"
             )
-        key = (ch.kind, ch.twin, ch.node)
-        if key in wired:
+        wiring = (ch.kind, ch.twin, ch.node)
+        if wiring in wired:
             raise ValueError(
                 f"channel map: node {ch.node} of the {ch.twin} twin has two {ch.kind} channels"
             )
-        wired.add(key)
-        names.add(ch.name)
+        wired.add(wiring)
 
 
 @dataclass(slots=True)
@@ -175,6 +261,9 @@ class Bench:
     """The set of instruments with their channel map; what the trainer drives.
 
     ``config`` is the JSON-able bench description stored in every run file.
+    ``dirty`` is True until a safe state succeeds, and again after any call that may
+    change an output (drive, release, set_probability, pulse); calls that bypass the
+    bench (``bench.daq.write``) are not seen, so follow them with `safe_state`.
     """
 
     network: Network
@@ -190,9 +279,12 @@ class Bench:
         default_factory=dict, init=False, repr=False
     )
 
+    dirty: bool = field(default=True, init=False)
+
     def __post_init__(self) -> None:
         check_channel_map(self.network, self.channels)
         self._by_node = {(ch.kind, ch.twin, ch.node): ch for ch in self.channels}
+        self._by_key = {channel_key(ch.name): ch for ch in self.channels}
 
     # -- routing ---------------------------------------------------------------------------
     def _route(self, kind: str, twin: Twin, nodes: tuple[int, ...]) -> _Route:
@@ -238,11 +330,14 @@ class Bench:
                     f"{v:.4g} V on node {nodes[i]} of the {twin} twin (channel "
                     f"{route.channels[i]!r}) is outside its limits [{lo:g}, {hi:g}] V"
                 )
+        self.dirty = True
         self.daq.write(route.channels, volts)
 
     def release(self, twin: Twin, nodes: tuple[int, ...]) -> None:
         """Stop driving ``nodes`` of ``twin`` (they float)."""
-        self.daq.release(self._route("drive", twin, nodes).channels)
+        channels = self._route("drive", twin, nodes).channels
+        self.dirty = True
+        self.daq.release(channels)
 
     def sense(self, twin: Twin, nodes: tuple[int, ...]) -> np.ndarray:
         """Read ``nodes`` (n,) of ``twin``; returns (n,) V."""
@@ -260,34 +355,63 @@ class Bench:
             raise LimitError(
                 f"bias {volts:.4g} V for p = {p} is outside the bias limits [{lo:g}, {hi:g}] V"
             )
+        self.dirty = True
         self.bias.set_volts(volts)
         return volts
 
     def pulse(self, n: int = 1) -> None:
         """Send ``n`` global clock pulses."""
+        self.dirty = True
         self.clock.pulse(n)
 
     # -- safety ----------------------------------------------------------------------------
+    def _describe(self, instrument: str, unsafe: Unsafe) -> str:
+        """One line for one `Unsafe`: the channel with its wiring, or the instrument."""
+        if unsafe.channel is None:
+            return f"{instrument}: {unsafe.reason}"
+        ch = self._by_key.get(channel_key(unsafe.channel))
+        if ch is None:
+            return f"{instrument} channel {unsafe.channel!r}: {unsafe.reason}"
+        return (
+            f"channel {ch.name!r} ({ch.kind}, {ch.twin} twin node {ch.node}): {unsafe.reason}"
+        )
+
     def safe_state(self) -> list[str]:
-        """Every instrument to its safe state. Never raises: tries all, returns the failures."""
-        failures = []
+        """Every instrument to its safe state: clock stopped, bias to p = 0, then every DAQ
+        output to its safe value and off, each verified where the instrument can read back.
+
+        Never raises. Returns one line per channel (or instrument) that could NOT be made
+        safe and verified, each once, naming the channel, its node and twin and the
+        reason; an empty list means everything is safe. The lines are logged at debug
+        level only: the caller reports them.
+        """
+        lines: list[str] = []
         for name, inst in (
             ("clock board", self.clock),
-            ("DAQ", self.daq),
             ("bias source", self.bias),
+            ("DAQ", self.daq),
         ):
             try:
-                inst.safe_state()
+                unsafe = list(inst.safe_state() or ())
             except Exception as exc:  # keep going: the other outputs must still be made safe
-                log.error("safe state of %s failed: %s", name, exc)
-                failures.append(f"{name}: {exc}")
-        return failures
+                unsafe = [Unsafe(None, f"safe state failed: {exc}")]
+            for u in unsafe:
+                line = self._describe(name, u)
+                if line not in lines:
+                    lines.append(line)
+        for line in lines:
+            log.debug("not safe: %s", line)
+        self.dirty = bool(lines)
+        return lines
 
-    def close(self) -> None:
-        """Safe state, then close every instrument."""
-        self.safe_state()
+    def close(self) -> list[str]:
+        """Safe state unless nothing was driven since the last successful one, then close
+        every instrument. Returns the lines of that safe state (empty if it was skipped
+        or everything is safe), as `safe_state`."""
+        lines = self.safe_state() if self.dirty else []
         for inst in (self.clock, self.daq, self.bias):
             try:
                 inst.close()
             except Exception as exc:
                 log.error("closing %s failed: %s", type(inst).__name__, exc)
+        return lines

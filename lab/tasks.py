@@ -254,6 +254,34 @@ def _check_nodes(
             raise TaskError(f"{where}: field {role!r}: expected at least one node")
 
 
+#: Task-file fields that are tables keyed by node number (``node = value``).
+_NODE_TABLES = ("inputs", "outputs", "fixed")
+
+
+def _check_node_spellings(where: str, raw: dict[str, Any]) -> None:
+    """TaskError naming both spellings and the file when two keys of the node tables are
+    one node ("8" and "08": TOML keeps both, and reading them as numbers would silently
+    keep only the last value). Keys that are not node numbers are left to the schema."""
+    seen: dict[int, tuple[str, str]] = {}  # node -> (field, spelling)
+    for field in _NODE_TABLES:
+        table = raw.get(field)
+        if not isinstance(table, dict):
+            continue
+        for key in table:
+            try:
+                node = int(str(key).strip())
+            except ValueError:
+                continue
+            if node in seen:
+                other, spelling = seen[node]
+                place = f"field {field!r}" if other == field else f"fields {other!r} and {field!r}"
+                raise TaskError(
+                    f"{where}: {place}: node {node} is given twice, as {spelling!r} and "
+                    f"{str(key)!r} (write each node once)"
+                )
+            seen[node] = (field, str(key))
+
+
 def _check_range(where: str, name: str, r: tuple[float, float]) -> tuple[float, float]:
     lo, hi = float(r[0]), float(r[1])
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
@@ -541,6 +569,7 @@ def load_task(name_or_path: str, *, seed: int = 0) -> Task:
     except OSError as e:
         raise TaskError(f"{where}: cannot read task file: {e.strerror}") from None
 
+    _check_node_spellings(where, raw)
     kind = raw.get("kind")
     if kind is None:
         raise TaskError(

@@ -68,9 +68,11 @@ class Trainer:
         self.desired = np.array(task.train_desired, dtype=float)  # (n_train, n_out), may be re-set
         self.class_targets: np.ndarray | None = None  # (n_classes, n_out) for classification
         self.errors: list[float] = []
-        self.unsafe: list[str] = []  # after `run`: outputs that could not be made safe
         self.test_errors: list[float] = []
         self.test_accuracy: list[float] = []
+        #: After `run`: the bench's safe-state report, one line per channel (or instrument)
+        #: that could not be made safe and verified; empty means the bench is safe.
+        self.unsafe: list[str] = []
         self._check()
 
     # -- controls (from any thread) --------------------------------------------------------
@@ -215,10 +217,10 @@ class Trainer:
             message = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            failures = self.unsafe = bench.safe_state()
-            if failures:
+            self.unsafe = bench.safe_state()  # one line per unsafe channel, each once
+            if self.unsafe:
                 message = "; ".join(
-                    [message, *[f"safe state failed: {f}" for f in failures]]
+                    [message, *[f"safe state failed: {f}" for f in self.unsafe]]
                 ).strip("; ")
             summary = self._summary(complete, message)
             for obs in observers:

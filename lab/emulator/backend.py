@@ -13,7 +13,7 @@ import numpy as np
 
 from lab.emulator.board import CLAMPED, FREE, EmulatedBoard
 from lab.emulator.config import EmulatorConfig
-from lab.hal import TWINS, Bench, BenchError, Channel
+from lab.hal import TWINS, Bench, BenchError, Channel, Unsafe
 
 _TWIN_INDEX = {"free": FREE, "clamped": CLAMPED}
 
@@ -78,8 +78,19 @@ class EmulatedDAQ:
             out[where] = self.board.measure(twin, nodes)
         return out
 
-    def safe_state(self) -> None:
+    def safe_state(self) -> list[Unsafe]:
+        """Every output to 0 V and released, then checked on the board (the safe value of
+        every channel `emulator_bench` wires is 0 V)."""
         self.board.reset_outputs()
+        board, unsafe = self.board, []
+        for twin, name in ((FREE, "free"), (CLAMPED, "clamped")):
+            for n in np.flatnonzero(board.driven[twin] | (board.applied[twin] != 0.0)):
+                unsafe.append(Unsafe(
+                    f"ao.{name}.{n + 1}",
+                    f"still at {board.applied[twin, n]!r} V "
+                    f"({'driven' if board.driven[twin, n] else 'released'}) after the safe state",
+                ))  # fmt: skip
+        return unsafe
 
     def close(self) -> None:
         pass
@@ -95,8 +106,10 @@ class EmulatedBias:
     def set_volts(self, volts: float) -> None:
         self.board.bias = self.board.dac.convert([float(volts)])[0]
 
-    def safe_state(self) -> None:
+    def safe_state(self) -> list[Unsafe]:
+        """Bias above every oscillator (p = 0); the board holds it exactly."""
         self.board.bias = self.safe_volts
+        return []
 
     def close(self) -> None:
         pass
@@ -115,8 +128,8 @@ class EmulatedClock:
         for _ in range(n):
             self.board.clock_edge()
 
-    def safe_state(self) -> None:
-        pass  # the emulated clock line is low between pulses
+    def safe_state(self) -> list[Unsafe]:
+        return []  # the emulated clock line is low between pulses
 
     def close(self) -> None:
         pass

@@ -14,6 +14,12 @@ a root command) and the answers of its queries come back joined by ``;`` on one 
 Errors go to the instrument's error queue (``SYST:ERR?``), never over the wire as a
 crash; a line whose queries all failed gets no answer (as on a real instrument).
 
+Bounds (a client cannot make the server allocate much): a line longer than `MAX_LINE`
+bytes is dropped with error -223 (its bytes are discarded up to the next ``\n``, so a
+line that never ends costs nothing), and a channel list naming more channels than the
+board has (`max_channels`: 4 per node and the bias) is refused with -223 before it is
+expanded, so ``(@1:10001,1:10001,...)`` is counted, not built.
+
 Commands: ``*IDN?``, ``*RST``, ``*CLS``, ``*OPC?``, ``SYST:ERR?``,
 ``SOUR:VOLT <v>[,<v>...],(@<chlist>)``, ``SOUR:VOLT? (@<chlist>)``,
 ``OUTP:STAT ON|OFF,(@<chlist>)``, ``MEAS:VOLT:DC? (@<chlist>)`` and the emulator's own
@@ -46,7 +52,10 @@ OFFSETS = {("drive", FREE): 0, ("drive", CLAMPED): 1000,
            ("sense", FREE): 2000, ("sense", CLAMPED): 3000}  # fmt: skip
 NO_ERROR = '0,"No error"'
 QUEUE_SIZE = 32
-MAX_LINE = 1 << 20  # bytes; a longer line is dropped with error -223
+#: Longest program message accepted, bytes (with the 16 nodes of twin16 the longest the
+#: driver sends, a SOUR:VOLT of 16 repr() values and the error query, is under 600 B;
+#: 8 kB leaves room for larger networks). A longer line is dropped with error -223.
+MAX_LINE = 8192
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _WITH_VALUES = re.compile(r"\s*(?P<args>[^()]*?)\s*,\s*\(@(?P<chs>[^()]*)\)\s*")
@@ -88,7 +97,8 @@ class ScpiServer:
     Every board access happens under ``lock`` (shared with other front ends of the same
     board). `start` serves in background threads; `close` stops and joins them.
     Fault injection for tests: `stall` delays the next answer, `inject_error` queues
-    an instrument error.
+    an instrument error, `refuse` makes one output refuse every value, `stick` makes one
+    output's read-back report a fixed value; ``record`` keeps every line in `received`.
     """
 
     def __init__(
@@ -98,6 +108,7 @@ class ScpiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         lock: threading.Lock | None = None,
+        record: bool = False,
     ) -> None:
         self.board = board
         self.lock = lock if lock is not None else threading.Lock()
@@ -106,12 +117,18 @@ class ScpiServer:
         self._listener.settimeout(0.1)  # the accept loop checks for close this often
         self.port: int = self._listener.getsockname()[1]
         self.n_nodes = board.network.n_nodes
+        #: Most channels one channel list may name: every channel of the board once.
+        self.max_channels = len(OFFSETS) * self.n_nodes + 1
         self.safe_bias = board.config.osc_high + 0.5  # no oscillator reaches it: p = 0
         self._errors: deque[str] = deque()
         self._requested: dict[int, float] = {}  # last requested output volts (before the DAC)
         self._bias_set = float(board.bias)  # last set bias (after the DAC), V
         self._plans: dict[str, _Plan] = {}
         self._stall = 0.0
+        self._refused: set[int] = set()
+        self._stuck: dict[int, float] = {}
+        #: Every line executed, oldest first, when ``record`` (tests); else None.
+        self.received: deque[str] | None = deque(maxlen=10_000) if record else None
         self._stop = threading.Event()
         self._conns: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
@@ -187,6 +204,18 @@ class ScpiServer:
         with self.lock:
             self._push(code, text)
 
+    def refuse(self, channel: int) -> None:
+        """From now on ``SOUR:VOLT`` listing output ``channel`` fails with -221 (a faulty
+        output the instrument disabled)."""
+        with self.lock:
+            self._refused.add(int(channel))
+
+    def stick(self, channel: int, volts: float) -> None:
+        """From now on ``SOUR:VOLT?`` reports ``volts`` V for ``channel`` whatever was set
+        (a stuck output stage)."""
+        with self.lock:
+            self._stuck[int(channel)] = float(volts)
+
     # -- transport -------------------------------------------------------------------------
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
@@ -208,8 +237,12 @@ class ScpiServer:
             thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
-        """One client: read lines, execute them, answer; ends when the client goes."""
-        buf = b""
+        """One client: read lines, execute them, answer; ends when the client goes.
+
+        At most `MAX_LINE` bytes of a line are held: the rest of a longer line is
+        discarded as it arrives (error -223 queued once for it)."""
+        buf = bytearray()
+        dropping = False  # inside a line that is too long: discard up to its end
         try:
             while not self._stop.is_set():
                 try:
@@ -218,16 +251,27 @@ class ScpiServer:
                     break
                 if not chunk:
                     break
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    answer = self.execute(line.decode("ascii", errors="replace"))
+                start = 0
+                while start < len(chunk):
+                    end = chunk.find(b"\n", start)
+                    piece = chunk[start:] if end < 0 else chunk[start:end]
+                    start = len(chunk) if end < 0 else end + 1
+                    if not dropping and len(buf) + len(piece) > MAX_LINE:
+                        dropping = True
+                        buf.clear()
+                        with self.lock:
+                            self._push(-223, f"Too much data; line longer than {MAX_LINE} bytes")
+                    if dropping:
+                        dropping = end < 0
+                        continue
+                    buf += piece
+                    if end < 0:
+                        break
+                    line = buf.decode("ascii", errors="replace")
+                    buf.clear()
+                    answer = self.execute(line)
                     if answer is not None and not self._send(conn, answer):
                         return
-                if len(buf) > MAX_LINE:
-                    buf = b""
-                    with self.lock:
-                        self._push(-223, "Too much data")
         finally:
             with self._guard:
                 self._conns.discard(conn)
@@ -249,6 +293,8 @@ class ScpiServer:
         """Execute one program message; the answers of its queries joined by ';' or None."""
         answers: list[str] = []
         with self.lock:
+            if self.received is not None:
+                self.received.append(line)
             for part in line.strip().split(";"):
                 cmd = part.strip()
                 if cmd.startswith(":"):
@@ -286,19 +332,22 @@ class ScpiServer:
         if plan is not None:
             return plan
         numbers: list[int] = []
+        most = self.max_channels
         for token in chs.split(","):
             token = token.strip()
             first, sep, last = token.partition(":")
             try:
-                if sep:
-                    a, b = int(first), int(last)
-                    if b < a or b - a > 10_000:
-                        raise ValueError
-                    numbers.extend(range(a, b + 1))
-                else:
-                    numbers.append(int(token))
+                a = int(first)
+                b = int(last) if sep else a
             except ValueError:
                 raise _ScpiError(-104, f"Data type error; channel list ({chs[:40]})") from None
+            if b < a:
+                raise _ScpiError(-104, f"Data type error; channel range {token[:40]}")
+            if len(numbers) + (b - a + 1) > most:  # counted before anything is built
+                raise _ScpiError(
+                    -223, f"Too much data; channel list of more than {most} channels"
+                )
+            numbers.extend(range(a, b + 1))
         kinds, twins, nodes = [], [], []
         by_twin: dict[int, tuple[list[int], list[int]]] = {}
         bias = []
@@ -383,6 +432,9 @@ class ScpiServer:
         text, chs = self._split(args, with_values=True)
         plan = self._plan(chs)
         self._outputs(plan)
+        for ch in plan.channels:
+            if ch in self._refused:
+                raise _ScpiError(-221, f"Settings conflict; channel {ch} output is disabled")
         tokens = [t.strip() for t in text.split(",")]
         for t in tokens:
             if _NUMBER.fullmatch(t) is None:
@@ -417,11 +469,13 @@ class ScpiServer:
         _, chs = self._split(args, with_values=False)
         plan = self._plan(chs)
         self._outputs(plan)
-        applied = self.board.applied
+        applied, stuck = self.board.applied, self._stuck
         out = [
             self._bias_set if kind == "bias" else float(applied[twin, node])
             for kind, twin, node in zip(plan.kinds, plan.twins, plan.nodes, strict=True)
         ]
+        if stuck:
+            out = [stuck.get(ch, v) for ch, v in zip(plan.channels, out, strict=True)]
         return ",".join(map(repr, out))
 
     def _outp_stat(self, args: str) -> None:

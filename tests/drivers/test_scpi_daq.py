@@ -174,39 +174,134 @@ def test_release_and_enable(servers) -> None:
     server.assert_done()
 
 
-def test_safe_state_order(servers) -> None:
+def test_safe_state_is_per_channel_off_and_read_back(servers) -> None:
+    """Each channel in turn: safe value, output off, read back; then EMUL:SAFE."""
     server = serve(
         servers,
         [
             *OPEN,
-            ("SOUR:VOLT 0.0,0.5,5.0,(@1,1001,9000);:SYST:ERR?", OK),
-            ("OUTP:STAT OFF,(@1,1001,9000);:SYST:ERR?", OK),
+            ("SOUR:VOLT 0.0,(@1);:SYST:ERR?", OK),
+            ("OUTP:STAT OFF,(@1);:SYST:ERR?", OK),
+            ("SOUR:VOLT? (@1);:SYST:ERR?", f"0.0;{OK}"),
+            ("SOUR:VOLT 0.5,(@1001);:SYST:ERR?", OK),
+            ("OUTP:STAT OFF,(@1001);:SYST:ERR?", OK),
+            ("SOUR:VOLT? (@1001);:SYST:ERR?", f"0.5003;{OK}"),  # within the 1 mV tolerance
             ("EMUL:SAFE;:SYST:ERR?", OK),
         ],
     )
     daq = open_daq(
         server,
-        limits={"1": (-1.0, 6.0), "1001": (-1.0, 6.0), "9000": (0.0, 5.0)},
-        safe={"1": 0.0, "1001": 0.5, "9000": 5.0},
+        limits={"1": (-1.0, 6.0), "1001": (-1.0, 6.0)},
+        safe={"1": 0.0, "1001": 0.5},
     )
-    daq.safe_state()
+    assert daq.safe_state() == []
     server.assert_done()
 
 
-def test_safe_state_tries_every_step_after_an_instrument_error(servers) -> None:
+def test_one_refused_channel_does_not_stop_the_others(servers) -> None:
+    """The instrument refuses channel 5's safe value: channels 1 and 9 are still made safe
+    and verified, channel 5 is still switched off, and only channel 5 is reported."""
+    refusal = '-222,"Data out of range; channel 5"'
     server = serve(
         servers,
         [
             *OPEN,
-            ("SOUR:VOLT 0.0,(@1);:SYST:ERR?", '-300,"Device-specific error"'),
-            ("SYST:ERR?", OK),
+            ("SOUR:VOLT 0.0,(@1);:SYST:ERR?", OK),
             ("OUTP:STAT OFF,(@1);:SYST:ERR?", OK),
+            ("SOUR:VOLT? (@1);:SYST:ERR?", f"0.0;{OK}"),
+            ("SOUR:VOLT 0.0,(@5);:SYST:ERR?", refusal),
+            ("SYST:ERR?", OK),
+            ("OUTP:STAT OFF,(@5);:SYST:ERR?", OK),
+            ("SOUR:VOLT 0.0,(@9);:SYST:ERR?", OK),
+            ("OUTP:STAT OFF,(@9);:SYST:ERR?", OK),
+            ("SOUR:VOLT? (@9);:SYST:ERR?", f"0.0;{OK}"),
             ("EMUL:SAFE;:SYST:ERR?", OK),
         ],
     )
-    daq = open_daq(server, safe={"1": 0.0})
-    with pytest.raises(BenchError, match="-300"):
-        daq.safe_state()
+    daq = open_daq(server, safe={"1": 0.0, "5": 0.0, "9": 0.0})
+    unsafe = daq.safe_state()
+    assert [u.channel for u in unsafe] == ["5"]
+    assert "safe value 0.0 V refused" in unsafe[0].reason and refusal in unsafe[0].reason
+    assert "\n" not in unsafe[0].reason
+    server.assert_done()
+
+
+def test_read_back_mismatch_is_reported(servers) -> None:
+    server = serve(
+        servers,
+        [
+            *OPEN,
+            ("SOUR:VOLT 0.0,(@3);:SYST:ERR?", OK),
+            ("OUTP:STAT OFF,(@3);:SYST:ERR?", OK),
+            ("SOUR:VOLT? (@3);:SYST:ERR?", f"2.5;{OK}"),  # a stuck DAC
+            ("SOUR:VOLT 0.0,(@4);:SYST:ERR?", OK),
+            ("OUTP:STAT OFF,(@4);:SYST:ERR?", OK),
+            ("SOUR:VOLT? (@4);:SYST:ERR?", f"0.0011;{OK}"),  # just outside 1 mV
+            ("SOUR:VOLT 0.0,(@6);:SYST:ERR?", OK),
+            ("OUTP:STAT OFF,(@6);:SYST:ERR?", OK),
+            ("SOUR:VOLT? (@6);:SYST:ERR?", f"-0.0009;{OK}"),  # just inside
+            ("EMUL:SAFE;:SYST:ERR?", OK),
+        ],
+    )
+    daq = open_daq(server, safe={"3": 0.0, "4": 0.0, "6": 0.0})
+    unsafe = daq.safe_state()
+    assert [u.channel for u in unsafe] == ["3", "4"]
+    assert unsafe[0].reason == "reads back 2.5 V, not its safe value 0.0 V (tolerance 0.001 V)"
+    server.assert_done()
+
+
+def test_safe_state_stops_at_a_broken_link(servers) -> None:
+    """A timeout on the first channel: the others are reported, not tried one timeout each."""
+    server = serve(servers, [*OPEN, ("SOUR:VOLT 0.0,(@1);:SYST:ERR?", None)])
+    daq = open_daq(server, timeout_ms=200, safe={"1": 0.0, "2": 0.0, "3": 0.0})
+    unsafe = daq.safe_state()
+    assert [u.channel for u in unsafe] == ["1", "2", "3", None]
+    assert "timed out after 200 ms" in unsafe[0].reason
+    assert all(u.reason.startswith("not attempted: the link failed") for u in unsafe[1:3])
+    assert unsafe[3].reason.startswith("EMUL:SAFE not sent")
+    server.assert_done()
+    assert server.connections == 1  # nothing more was sent, not even a reconnection
+
+
+def test_daq970a_safe_state_is_the_safe_voltages_set_and_read_back(servers) -> None:
+    """No output switch on the DAQ970A: per channel SOUR:VOLT, then SOUR:VOLT? to verify;
+    "0105" is sent as the model spells it, "105"."""
+    ok = '+0,"No error"'
+    server = serve(
+        servers,
+        [
+            *KEYSIGHT_OPEN,
+            ("SOUR:VOLT 0.0,(@104);:SYST:ERR?", ok),
+            ("SOUR:VOLT? (@104);:SYST:ERR?", f"+0.00000000E+00;{ok}"),
+            ("SOUR:VOLT 1.5,(@105);:SYST:ERR?", ok),
+            ("SOUR:VOLT? (@105);:SYST:ERR?", f"+1.50000000E+00;{ok}"),
+        ],
+    )
+    daq = open_daq(server, dialect="keysight-daq970a", safe={"104": 0.0, "0105": 1.5})
+    assert daq.safe_state() == []
+    server.assert_done()
+
+
+def test_channel_names_are_canonical_and_safe(servers) -> None:
+    """"08" is sent as "8"; a name with SCPI punctuation, or two spellings of one channel,
+    is refused before anything is sent."""
+    server = serve(servers, [*OPEN, ("SOUR:VOLT 1.0,2.0,(@8,1008);:SYST:ERR?", OK)])
+    daq = open_daq(server, limits={"08": (-1.0, 6.0)})
+    assert daq.limits == {"8": (-1.0, 6.0)}
+    with pytest.raises(LimitError, match="channel '8' is outside its limits"):
+        daq.write(("8",), [6.5])  # "08"'s limits are channel 8's
+    for bad in ("1008;*RST", "1:16", "1,2", "(@1)", "1 2", "'1'", "1\n"):
+        with pytest.raises(ValueError, match="not a usable DAQ channel name"):
+            daq.write((bad,), [0.0])
+    with pytest.raises(ValueError, match="channels '8' and '08' are one twinlab-emulator"):
+        daq.write(("8", "08"), [1.0, 2.0])
+    with pytest.raises(ValueError, match="is not a channel of this model"):
+        daq.write(("0",), [0.0])
+    daq.write(("008", "01008"), [1.0, 2.0])
+    with pytest.raises(ValueError, match="'8' and '08' are one twinlab-emulator channel"):
+        ScpiDAQ(server.resource, limits={"8": (0.0, 1.0), "08": (0.0, 2.0)})
+    with pytest.raises(ValueError, match="'1008;\\*RST' is not a usable"):
+        ScpiDAQ(server.resource, safe={"1008;*RST": 0.0})
     server.assert_done()
 
 
@@ -240,17 +335,23 @@ def test_bias_limits(servers) -> None:
         [
             *OPEN,
             ("SOUR:VOLT 2.5,(@9000);:SYST:ERR?", OK),
+            ("SOUR:VOLT 5.0,(@9000);:SYST:ERR?", OK),  # safe state: no OUTP:STAT OFF
+            ("SOUR:VOLT? (@9000);:SYST:ERR?", f"5.0;{OK}"),
             ("SOUR:VOLT 5.0,(@9000);:SYST:ERR?", OK),
+            ("SOUR:VOLT? (@9000);:SYST:ERR?", f"2.5;{OK}"),
         ],
     )
     daq = open_daq(server)
-    bias = ScpiBias(daq, "9000", limits=(0.0, 5.0), safe=5.0)
+    bias = ScpiBias(daq, "09000", limits=(0.0, 5.0), safe=5.0)
+    assert bias.channel == "9000"
     with pytest.raises(LimitError, match=r"bias 5\.5 V on channel '9000'"):
         bias.set_volts(5.5)
     with pytest.raises(LimitError):
         bias.set_volts(-0.1)
     bias.set_volts(2.5)
-    bias.safe_state()
+    assert bias.safe_state() == []
+    (unsafe,) = bias.safe_state()
+    assert unsafe.channel == "9000" and unsafe.reason.startswith("reads back 2.5 V")
     bias.close()
     with pytest.raises(ValueError, match="not within the twinlab-emulator output range"):
         ScpiBias(daq, "9000", limits=(0.0, 11.0), safe=5.0)

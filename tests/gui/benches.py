@@ -16,7 +16,7 @@ import numpy as np
 
 from lab.config import load_bench
 from lab.emulator import emulator_bench
-from lab.hal import Bench, BenchError
+from lab.hal import Bench, BenchError, Unsafe
 
 
 class _Clock:
@@ -35,8 +35,8 @@ class _Clock:
         self.pulses += n
         self.inner.pulse(n)
 
-    def safe_state(self) -> None:
-        self.inner.safe_state()
+    def safe_state(self) -> list[Unsafe]:
+        return self.inner.safe_state()
 
     def close(self) -> None:
         if self.record is not None:

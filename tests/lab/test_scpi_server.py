@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,8 +23,8 @@ from drivers.scpi_daq import ScpiBias, ScpiDAQ, ScpiProbe
 from lab.config import settings_from
 from lab.emulator import EmulatedBoard, EmulatorConfig, emulator_bench
 from lab.emulator.backend import EmulatedDAQ
-from lab.emulator.scpi_server import IDN, ScpiServer
-from lab.hal import TWINS, Bench, BenchError, Channel
+from lab.emulator.scpi_server import IDN, MAX_LINE, ScpiServer
+from lab.hal import TWINS, Bench, BenchError, Channel, Unsafe
 from lab.records import Observer, StepRecord, TestRecord
 from lab.tasks import load_task
 from lab.trainer import Trainer
@@ -328,8 +329,8 @@ class LockedClock:
             for _ in range(n):
                 self.board.clock_edge()
 
-    def safe_state(self) -> None:
-        pass
+    def safe_state(self) -> list[Unsafe]:
+        return []
 
     def close(self) -> None:
         pass
@@ -350,7 +351,7 @@ def wire_bench(board: EmulatedBoard, server: ScpiServer, limits=(-1.0, 6.0)) -> 
     daq = ScpiDAQ(
         server.resource,
         limits={c.name: c.limits for c in drives} | {"9000": bias_limits},
-        safe={c.name: c.safe for c in drives} | {"9000": bias_limits[1]},
+        safe={c.name: c.safe for c in drives},  # the bias's safe state is ScpiBias's
         timeout_ms=2000,
     )
     return Bench(
@@ -422,3 +423,65 @@ def test_wire_safe_state_matches_in_process_safety(board, server) -> None:
         board.clock_edge()
         assert not board.last_mask.any()
     bench.close()
+
+
+# -- bounds: a client cannot make the server allocate much ----------------------------------
+def rss_bytes() -> int:
+    """Resident set size of this process (the server runs in it), bytes (Linux /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def ask(raw: socket.socket, line: bytes) -> bytes:
+    """Send ``line`` and read one answer line."""
+    raw.sendall(line)
+    answer = b""
+    while not answer.endswith(b"\n"):
+        chunk = raw.recv(4096)
+        assert chunk, "the server closed the connection"
+        answer += chunk
+    return answer
+
+
+# 48 kB asking for 4800 ranges of 10001 channels each (48 million): 2.5 GB when expanded
+HUGE = b"SOUR:VOLT 0.0,(@" + b",".join([b"1:10001"] * 6000) + b")"
+
+
+def test_an_over_long_line_gets_an_error_not_memory(board, server) -> None:
+    assert len(HUGE) > 48_000 > MAX_LINE
+    before = rss_bytes()
+    with socket.create_connection(("127.0.0.1", server.port)) as raw:
+        raw.settimeout(10)
+        error = ask(raw, HUGE + b"\nSYST:ERR?\n")
+        assert error == f'-223,"Too much data; line longer than {MAX_LINE} bytes"\n'.encode()
+        raw.sendall(HUGE * 20)  # a megabyte that never ends: discarded as it arrives
+        error = ask(raw, b"\nSYST:ERR?\n")
+        assert error.startswith(b"-223,")
+        assert ask(raw, b"SYST:ERR?\n") == OK.encode() + b"\n"  # one error per long line
+        assert ask(raw, b"*IDN?\n") == IDN.encode() + b"\n"  # and the connection still works
+    assert not board.driven.any()
+    assert rss_bytes() - before < 50 * 2**20  # sanity bound only; the replies are the test
+
+
+def test_a_channel_range_beyond_the_board_is_refused_before_it_is_built(board, server, inst):
+    most = server.max_channels
+    assert most == 4 * board.network.n_nodes + 1
+    for chs in ("1:10001", "1:9,1:9,1:9,1:9,1:9,1:9,1:9,1:9", "2001:99999999"):
+        assert inst.query(f"SOUR:VOLT? (@{chs});:SYST:ERR?") == (
+            f'-223,"Too much data; channel list of more than {most} channels"'
+        )
+    n = board.network.n_nodes
+    assert len(inst.query(f"SOUR:VOLT? (@1:{n})").split(",")) == n  # a range the board has
+    assert inst.query("SYST:ERR?") == OK
+
+
+def test_refuse_and_stick_faults(board, server, inst) -> None:
+    server.refuse(5)
+    do(inst, "SOUR:VOLT 1.0,1.0,(@4,5)")
+    assert inst.query("SYST:ERR?").startswith('-221,"Settings conflict; channel 5')
+    assert not board.driven.any()  # nothing of a refused command is applied
+    server.stick(4, 2.5)
+    do(inst, "SOUR:VOLT 1.0,(@4)")
+    assert inst.query("SOUR:VOLT? (@4,3)") == f"2.5,{float(board.applied[0, 2])!r}"

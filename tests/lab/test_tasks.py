@@ -337,3 +337,29 @@ def test_data_dir_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("TWINLAB_DATA", str(tmp_path))
     assert list_tasks() == ["only"]
     assert load_task("only").output_nodes == (3,)
+
+
+@pytest.mark.parametrize(
+    ("tables", "needle"),
+    [
+        ('inputs = { 8 = 5.0, "08" = 3.0 }\noutputs = { 3 = 4.0 }', "field 'inputs'"),
+        ('inputs = { 8 = 5.0 }\noutputs = { "08" = 4.0 }', "fields 'inputs' and 'outputs'"),
+        ('inputs = { 8 = 5.0 }\noutputs = { 3 = 4.0 }\nfixed = { "0003" = 0.0 }', "'0003'"),
+    ],
+)
+def test_one_node_under_two_spellings_is_refused(tmp_path: Path, tables: str, needle: str):
+    """TOML keeps "8" and "08" as two keys; read as numbers the last would silently win."""
+    path = tmp_path / "twice.toml"
+    path.write_text(f'kind = "allostery"\nnetwork = "twin16"\n{tables}\n')
+    with pytest.raises(TaskError) as info:
+        load_task(str(path))
+    message = str(info.value)
+    assert str(path) in message and needle in message and "given twice" in message
+    assert "\n" not in message
+
+
+def test_one_node_under_one_spelling_twice_is_a_toml_error(tmp_path: Path) -> None:
+    path = tmp_path / "twice.toml"
+    path.write_text('kind = "allostery"\nnetwork = "twin16"\ninputs = { 8 = 5.0, "8" = 3.0 }\n')
+    with pytest.raises(TaskError, match=r"invalid TOML syntax: .*'8'"):
+        load_task(str(path))

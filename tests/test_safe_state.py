@@ -1,0 +1,113 @@
+"""The safe state over the wire (real drivers: pyvisa-py over TCP, pyserial over a pty,
+against the wire emulator): channel by channel, verified by read-back, reported once."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab.config import load_bench, settings_from
+from lab.emulator import EmulatorConfig
+from lab.emulator.wire import WireEmulator
+from lab.records import Observer, RunSummary, StepRecord
+from lab.tasks import load_task
+from lab.trainer import Trainer
+
+pytest.importorskip("pyvisa")
+pytest.importorskip("serial")
+
+OK_TAIL = ";:SYST:ERR?"
+
+
+class Fault(Observer):
+    """Calls ``fault()`` after step ``at``; keeps the summary."""
+
+    def __init__(self, at: int, fault) -> None:
+        self.at, self.fault = at, fault
+        self.summary: RunSummary | None = None
+
+    def step(self, record: StepRecord) -> None:
+        if record.step == self.at:
+            self.fault()
+
+    def stop(self, summary: RunSummary) -> None:
+        self.summary = summary
+
+
+@pytest.fixture
+def emu(tmp_path: Path):
+    with WireEmulator(EmulatorConfig(seed=4)) as emulator:
+        emulator.scpi.received = deque()  # every line the DAQ is sent
+        emulator.bench_file = emulator.write_bench(tmp_path / "wire.toml")
+        yield emulator
+
+
+def drive_channels(bench) -> list[str]:
+    return [c.name for c in bench.channels if c.kind == "drive"]
+
+
+def test_a_refused_channel_is_reported_once_and_every_other_is_made_safe(emu, caplog) -> None:
+    """Task ii drives node 8 of both twins (channels 8 and 1008). From step 10 on the
+    instrument refuses any value on 1008: the run still ends, every other output gets
+    its safe value, is switched off and read back, and the report is exactly one line,
+    naming 1008 with its node and twin, once in the summary and nowhere in the log."""
+    bench = load_bench(emu.bench_file)
+    fault = Fault(10, lambda: emu.scpi.refuse(1008))
+    trainer = Trainer(bench, load_task("ii"), settings_from(steps=30, test_every=0), [fault])
+    with caplog.at_level(logging.DEBUG):
+        summary = trainer.run()
+    assert summary.complete
+    (line,) = trainer.unsafe
+    assert line.startswith("channel '1008' (drive, clamped twin node 8): safe value 0.0 V refused")
+    assert "-221" in line and "\n" not in line
+    assert summary.message == f"safe state failed: {line}"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    sent = list(emu.scpi.received)
+    for ch in drive_channels(bench):
+        assert f"SOUR:VOLT 0.0,(@{ch}){OK_TAIL}" in sent
+        assert f"OUTP:STAT OFF,(@{ch}){OK_TAIL}" in sent  # 1008 is switched off too
+        if ch != "1008":
+            assert f"SOUR:VOLT? (@{ch}){OK_TAIL}" in sent
+    assert f"SOUR:VOLT? (@9000){OK_TAIL}" in sent  # the bias is verified too
+    board = emu.board
+    assert not board.driven.any()
+    assert board.bias > board.oscillators.high.max()
+    assert bench.close() == [line]  # not safe yet, so close tries again, and says so
+
+
+def test_a_read_back_mismatch_is_reported(emu) -> None:
+    bench = load_bench(emu.bench_file)
+    bench.set_probability(1.0)
+    bench.drive("clamped", (3,), np.array([4.0]))
+    emu.scpi.stick(1003, 2.5)
+    assert bench.safe_state() == [
+        "channel '1003' (drive, clamped twin node 3): reads back 2.5 V, not its safe value "
+        "0.0 V (tolerance 0.001 V)"
+    ]
+    assert bench.dirty
+    bench.close()
+
+
+def test_close_after_a_successful_safe_state_sends_nothing(emu) -> None:
+    bench = load_bench(emu.bench_file)
+    bench.set_probability(1.0)
+    bench.drive("free", (8,), np.array([5.0]))
+    assert bench.safe_state() == []
+    sent = len(emu.scpi.received)
+    lines = bench.close()
+    assert len(emu.scpi.received) == sent  # no second safe state
+    assert lines == [] and not bench.dirty
+
+
+def test_close_after_driving_makes_the_bench_safe(emu) -> None:
+    bench = load_bench(emu.bench_file)
+    bench.set_probability(1.0)
+    bench.drive("free", (8,), np.array([5.0]))
+    assert emu.board.driven.any()
+    lines = bench.close()
+    assert not emu.board.driven.any() and emu.board.bias > emu.board.oscillators.high.max()
+    assert lines == []
