@@ -136,6 +136,9 @@ class ScpiInstrument:
                 res.write(cmd)
             except (VisaIOError, OSError) as exc:
                 raise self._fail(exc, cmd, reply=False) from None
+            except BaseException:  # Ctrl-C or a stop signal mid-message: resync first
+                self._stale = True
+                raise
 
     def query(self, cmd: str) -> str:
         """Send ``cmd`` and return its reply line (terminator stripped)."""
@@ -145,6 +148,9 @@ class ScpiInstrument:
                 return res.query(cmd)
             except (VisaIOError, OSError, UnicodeDecodeError) as exc:
                 raise self._fail(exc, cmd, reply=True) from None
+            except BaseException:  # Ctrl-C or a stop signal: the reply may still come
+                self._stale = True
+                raise
 
     def query_checked(self, cmd: str) -> str:
         """Send ``cmd;:SYST:ERR?`` in one round trip; return the replies to ``cmd``.
