@@ -272,7 +272,7 @@ def _instruments_bench(path: Path, spec: _InstrumentsBenchFile, raw: dict[str, A
         )
         opened.append(clock)
         probe = scpi.ScpiProbe(daq) if spec.probe.kind == "emulator" else None
-    except Exception:
+    except BaseException:  # an error, or Ctrl-C / a stop signal while opening
         for inst in reversed(opened):
             try:
                 inst.close()
