@@ -18,9 +18,15 @@ window) cannot slow it down. What happens comes back as messages, in order:
 
 Controls go the other way on a pipe: ``pause``, ``resume``, ``stop`` (after the current
 step). A pause holds the loop between two steps (outputs as they are) right after the
-batch of every step done so far was sent. If the parent dies the pipe closes and the run
-stops the same way; SIGTERM stops it too (safe state, file marked incomplete). Nothing
-here imports Qt.
+batch of every step done so far was sent. SIGTERM stops the run too (safe state, file
+marked incomplete).
+
+**The parent dies** (the window crashes, is killed, even with SIGKILL): the process
+notices at once (`lab.procs.die_with_parent` on the parent's sentinel; no parent-death
+signal, which could not stop the run cleanly). A run not yet started is not started (no
+voltage applied, no run file); a running one stops after its current step as on
+``stop`` (bench safe, file closed, incomplete); and the process exits without waiting to
+flush messages nobody will read. Nothing here imports Qt.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from lab import procs
 from lab.hal import Bench
 from lab.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 
@@ -175,6 +182,49 @@ def _control(ctrl: Connection, trainer: Any, batcher: Batcher) -> None:
             batcher.resume()
 
 
+class _ParentGone(RuntimeError):
+    """The window's process ended before the run could start."""
+
+
+class _Orphan:
+    """The training process's reaction to its parent's death (see the module doc)."""
+
+    def __init__(self, out: Any, batcher: Batcher) -> None:
+        self._out, self._batcher = out, batcher
+        self._lock = threading.Lock()
+        self._trainer: Any = None
+        self.gone = threading.Event()
+
+    def parent_died(self) -> None:
+        """On the watcher thread: nobody reads our messages; stop any run."""
+        with self._lock:
+            self.gone.set()
+            trainer = self._trainer
+        self._out.cancel_join_thread()  # exit without flushing the queue into a dead pipe
+        if trainer is not None:
+            trainer.request_stop()  # checked before the next step
+        self._batcher.resume()
+
+    def check(self) -> None:
+        """_ParentGone if the parent is gone (between set-up stages)."""
+        if self.gone.is_set():
+            raise _ParentGone("the window's process is gone; run not started")
+
+    def attach(self, trainer: Any) -> None:
+        """The run about to start: stopped by a later death; _ParentGone after an earlier."""
+        with self._lock:
+            self.check()
+            self._trainer = trainer
+
+    def join_queue(self) -> None:
+        """``out.join_thread()`` (every message flushed), unless the parent dies meanwhile."""
+        joiner = threading.Thread(target=self._out.join_thread, daemon=True,
+                                  name="twinlab-queue-join")  # fmt: skip
+        joiner.start()
+        while joiner.is_alive() and not self.gone.wait(0.05):
+            pass
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM in the training process: unwind the trainer (safe state, file closed)."""
     raise SystemExit(f"terminated (signal {signum})")
@@ -217,16 +267,20 @@ def run_child(spec: LiveSpec, out: Any, ctrl: Connection) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     send = out.put
     batcher = Batcher(send, spec.batch_interval)
+    orphan = _Orphan(out, batcher)
+    procs.die_with_parent(orphan.parent_died, pdeathsig=False)
     try:
         _warm_up()
         settings = settings_from(**spec.settings)
         task = load_task(settings.task, seed=settings.seed)
+        orphan.check()
         if spec.bench_factory is not None:
             bench = spec.bench_factory()
         else:
             bench = load_bench(spec.bench, seed=spec.bench_seed)
         try:
             trainer = Trainer(bench, task, settings, [RunWriter(Path(spec.out)), batcher])
+            orphan.attach(trainer)
             send(("ready",))
             threading.Thread(target=_control, args=(ctrl, trainer, batcher), daemon=True,
                              name="twinlab-control").start()
@@ -244,7 +298,7 @@ def run_child(spec: LiveSpec, out: Any, ctrl: Connection) -> None:
     finally:
         send(("exit",))
         out.close()
-        out.join_thread()
+        orphan.join_queue()
 
 
 class LiveRun:

@@ -198,7 +198,7 @@ def _preexec(signum: int, parent: int) -> Callable[[], None]:
 def run(
     args: Sequence[str | os.PathLike[str]] | str,
     *,
-    input: Any = None,  # noqa: A002 - subprocess.run's name
+    input: Any = None,  # subprocess.run's name
     capture_output: bool = False,
     timeout: float | None = None,
     check: bool = False,

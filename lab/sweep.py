@@ -12,6 +12,7 @@ Schedulers:
 
 - ``"local"``: ``workers`` spawned processes on this machine (default ``os.cpu_count()``),
   each limited to one numba/BLAS thread; ``workers=1`` runs in this process, no pool.
+  A worker dies with the sweep's process, even after a SIGKILL (`lab.procs.die_with_parent`).
 - ``"tcp://HOST:PORT"``: a Dask distributed scheduler (``pip install twinlab[cluster]``);
   the workers must be able to import ``lab`` and ``func``'s module.
 
@@ -35,6 +36,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
+
+from lab import procs
 
 __all__ = ["SweepError", "limit_threads", "load_results", "point_key", "run_sweep"]
 
@@ -139,7 +142,9 @@ def limit_threads() -> None:
 
 
 def _init_local_worker() -> None:
-    """Pool initializer: one thread per worker; Ctrl-C is the parent's to handle."""
+    """Pool initializer: one thread per worker; Ctrl-C is the parent's to handle; the
+    worker dies (SIGKILL) with the sweep's process, however that ends (`lab.procs`)."""
+    procs.die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads()
 
