@@ -105,3 +105,16 @@ def read_until(stream, marker: bytes, within: float) -> bytes:
             pytest.fail(f"pipe closed before {marker!r}; got {data!r}")
         data += chunk
     return data
+
+
+def open_ttys_and_sockets() -> list[str]:
+    """What this process holds open of ptys (either side) and sockets, sorted."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(("/dev/pts/", "/dev/ptmx", "socket:")):
+            found.append(target)
+    return sorted(found)

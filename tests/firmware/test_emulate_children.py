@@ -35,6 +35,7 @@ from tests.proctree import (
     command,
     descendants,
     needs_proc,
+    open_ttys_and_sockets,
     read_until,
     survivors,
     wait_for,
@@ -141,24 +142,12 @@ def test_ctrl_c_while_building_the_firmware(built: None, tmp_path: Path) -> None
         _end(proc, kids)
 
 
-def _open_ttys_and_sockets() -> list[str]:
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(("/dev/pts/", "/dev/ptmx", "socket:")):
-            found.append(target)
-    return sorted(found)
-
-
 def test_wire_emulator_with_firmware_closes_everything(built: None) -> None:
     from lab.emulator import EmulatorConfig
     from lab.emulator.firmware_board import FirmwareBoard
     from lab.emulator.wire import WireEmulator
 
-    before = _open_ttys_and_sockets()
+    before = open_ttys_and_sockets()
     emu = WireEmulator(EmulatorConfig(seed=0), firmware="simavr").start()
     try:
         assert isinstance(emu.serial, FirmwareBoard)
@@ -171,7 +160,8 @@ def test_wire_emulator_with_firmware_closes_everything(built: None) -> None:
         emu.close()
     assert harness.returncode is not None  # waited for: no zombie
     assert not Path(f"/proc/{harness.pid}").exists() or not alive(
-        next(k for k in kids if k[0] == harness.pid))
-    assert _open_ttys_and_sockets() == before
+        next(k for k in kids if k[0] == harness.pid)
+    )
+    assert open_ttys_and_sockets() == before
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass

@@ -59,8 +59,13 @@ def test_popen_child_has_the_parent_death_signal_even_from_a_short_lived_thread(
     box: dict[str, subprocess.Popen[bytes]] = {}
 
     def start() -> None:  # this thread ends before the child does
-        box["p"] = procs.popen([sys.executable, "-c", code], cwd=ROOT, env=ENV,
-                               stdout=subprocess.PIPE, death_signal=signal.SIGTERM)
+        box["p"] = procs.popen(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            death_signal=signal.SIGTERM,
+        )
 
     t = threading.Thread(target=start)
     t.start()
@@ -92,7 +97,8 @@ def test_sigkill_of_the_parent_ends_a_popen_child() -> None:
 
 
 def test_interrupted_run_kills_and_reaps_its_child(tmp_path: Path) -> None:
-    parent = _python("""
+    parent = _python(
+        """
         import os, signal, sys, threading
         from lab import procs
         threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
@@ -101,7 +107,9 @@ def test_interrupted_run_kills_and_reaps_its_child(tmp_path: Path) -> None:
         except KeyboardInterrupt:
             pid = int(open(sys.argv[1]).read())
             print("reaped" if not os.path.exists(f"/proc/{pid}") else "left", flush=True)
-    """, str(tmp_path / "pid"))
+    """,
+        str(tmp_path / "pid"),
+    )
     try:
         out, err = parent.communicate(timeout=EXIT_S)
         assert out.decode().split() == ["reaped"], err.decode()
@@ -112,7 +120,8 @@ def test_interrupted_run_kills_and_reaps_its_child(tmp_path: Path) -> None:
 # -- the sweep's worker pool ------------------------------------------------------------------
 def test_sigkill_of_a_local_sweep_ends_its_workers(tmp_path: Path) -> None:
     (tmp_path / "trap").write_text("")  # points 0 and 1 hang (60 s) while it exists
-    parent = _python("""
+    parent = _python(
+        """
         import sys
         from pathlib import Path
         from lab.sweep import run_sweep
@@ -121,7 +130,9 @@ def test_sigkill_of_a_local_sweep_ends_its_workers(tmp_path: Path) -> None:
         points = [{"x": x, "log": str(tmp / "calls.txt"), "trap": str(tmp / "trap"),
                    "hang_at": [0, 1]} for x in range(3)]
         run_sweep(record, points, tmp / "s.jsonl", workers=3, progress=False)
-    """, str(tmp_path))
+    """,
+        str(tmp_path),
+    )
     kids: set[tuple[int, int]] = set()
     try:
         calls, out = tmp_path / "calls.txt", tmp_path / "s.jsonl"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.proctree import read_until
+from tests.proctree import open_ttys_and_sockets, read_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -97,3 +97,22 @@ def test_write_bench_into_a_missing_directory_is_refused_before_serving(tmp_path
 def test_write_bench_onto_a_directory_is_refused(tmp_path: Path) -> None:
     line = _one_error_line("--write-bench", str(tmp_path))
     assert "--write-bench" in line and "file path" in line
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads Linux's /proc")
+def test_wire_emulator_close_leaves_no_pty_socket_or_thread() -> None:
+    import threading
+
+    from lab.emulator import EmulatorConfig
+    from lab.emulator.wire import WireEmulator
+
+    before, threads = open_ttys_and_sockets(), set(threading.enumerate())
+    emu = WireEmulator(EmulatorConfig(seed=0)).start()
+    with open(emu.serial.path, "rb", buffering=0):  # a host on the clock board's pty
+        pass
+    port = emu.scpi.port
+    assert len(open_ttys_and_sockets()) > len(before)
+    emu.close()
+    assert open_ttys_and_sockets() == before
+    assert _refused(port)
+    assert {t for t in threading.enumerate() if t.is_alive()} <= threads
