@@ -1,10 +1,12 @@
 """Parent process for tests/lab/test_children.py: starts a live training run, then idles.
 
-Usage: python -m tests.lab._live_parent OUT run
+Usage: python -m tests.lab._live_parent OUT run RECORD
        python -m tests.lab._live_parent OUT setup MARKER GO
 
-``run``: a `LiveRun` of 10**6 steps on the default emulator; prints ``running <pid>``
-(the training process's pid) once its first batch has arrived, then keeps receiving.
+``run``: a `LiveRun` of 10**6 steps on the default emulator, whose output state is
+written to RECORD (JSON) when the bench is closed (`tests.gui.benches.recorded`);
+prints ``running <pid>`` (the training process's pid) once its first batch has arrived,
+then keeps receiving.
 ``setup``: the training process's bench factory (`gated_bench`) writes MARKER and waits
 until GO exists before it returns the emulator bench; prints ``setup <pid>`` at once.
 Either way it never ends by itself: the test kills it.
@@ -42,7 +44,10 @@ def main(argv: list[str]) -> None:
         live = LiveRun(LiveSpec(settings=settings, out=out, bench_factory=factory))
         print(f"setup {live.process.pid}", flush=True)
     else:
-        live = LiveRun(LiveSpec(settings=settings, out=out))
+        from tests.gui.benches import recorded
+
+        factory = functools.partial(recorded, argv[2])
+        live = LiveRun(LiveSpec(settings=settings, out=out, bench_factory=factory))
         while not any(m[0] == "batch" for m in live.messages()):
             time.sleep(0.01)
         print(f"running {live.process.pid}", flush=True)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -167,8 +168,8 @@ def _child_pid(parent: subprocess.Popen[bytes], word: bytes) -> int:
 def test_sigkill_of_the_window_stops_the_training_process_safely(
     tmp_path: Path, stopped_first: bool
 ) -> None:
-    out = tmp_path / "run.h5"
-    parent = _live_parent(str(out), "run")
+    out, record = tmp_path / "run.h5", tmp_path / "bench.json"
+    parent = _live_parent(str(out), "run", str(record))
     kids: set[tuple[int, int]] = set()
     try:
         child = _child_pid(parent, b"running")
@@ -182,6 +183,9 @@ def test_sigkill_of_the_window_stops_the_training_process_safely(
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(30)
         assert survivors(kids, within=EXIT_S) == {}
+        state = json.loads(record.read_text())  # the bench as it was closed: safe
+        assert not state["driven"] and state["applied_max"] == 0.0
+        assert state["bias"] > state["oscillator_max"]  # p = 0: no edge can update
         with RunReader(out) as run:  # closed by the training process: readable, incomplete
             assert run.n_steps > 0
             assert not run.complete
