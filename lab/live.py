@@ -18,10 +18,15 @@ window) cannot slow it down. What happens comes back as messages, in order:
 
 Controls go the other way on a pipe: ``pause``, ``resume``, ``stop`` (after the current
 step). A pause holds the loop between two steps (outputs as they are) right after the
-batch of every step done so far was sent. If the parent dies the pipe closes and the run
-stops the same way; SIGINT, SIGTERM and SIGHUP stop it too (safe state, file marked
-incomplete, the signal named in its message). Nothing
-here imports Qt.
+batch of every step done so far was sent. SIGINT, SIGTERM and SIGHUP stop the run too,
+between two steps (safe state, file marked incomplete, the signal named in its message).
+
+**The parent dies** (the window crashes, is killed, even with SIGKILL): the process
+notices at once (`lab.procs.die_with_parent` on the parent's sentinel; no parent-death
+signal, which could not stop the run cleanly). A run not yet started is not started (no
+voltage applied, no run file); a running one stops after its current step as on
+``stop`` (bench safe, file closed, incomplete); and the process exits without waiting to
+flush messages nobody will read. Nothing here imports Qt.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from lab import procs
 from lab.hal import Bench
 from lab.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.signals import signal_name, stop_signals
@@ -177,6 +183,54 @@ def _control(ctrl: Connection, trainer: Any, batcher: Batcher) -> None:
             batcher.resume()
 
 
+class _ParentGone(RuntimeError):
+    """The window's process ended before the run could start."""
+
+
+class _Orphan:
+    """The training process's reaction to its parent's death (see the module doc)."""
+
+    def __init__(self, out: Any, batcher: Batcher) -> None:
+        self._out, self._batcher = out, batcher
+        self._lock = threading.Lock()
+        self._trainer: Any = None
+        self.gone = threading.Event()
+
+    def parent_died(self) -> None:
+        """On the watcher thread: nobody reads our messages; stop any run."""
+        with self._lock:
+            self.gone.set()
+            trainer = self._trainer
+        self._out.cancel_join_thread()  # exit without flushing the queue into a dead pipe
+        if trainer is not None:
+            trainer.request_stop()  # checked before the next step
+        self._batcher.resume()
+
+    def check(self) -> None:
+        """_ParentGone if the parent is gone (between set-up stages)."""
+        if self.gone.is_set():
+            raise _ParentGone("the window's process is gone; run not started")
+
+    @property
+    def trainer(self) -> Any:
+        """The run's trainer once attached, else None."""
+        return self._trainer
+
+    def attach(self, trainer: Any) -> None:
+        """The run about to start: stopped by a later death; _ParentGone after an earlier."""
+        with self._lock:
+            self.check()
+            self._trainer = trainer
+
+    def join_queue(self) -> None:
+        """``out.join_thread()`` (every message flushed), unless the parent dies meanwhile."""
+        joiner = threading.Thread(target=self._out.join_thread, daemon=True,
+                                  name="twinlab-queue-join")  # fmt: skip
+        joiner.start()
+        while joiner.is_alive() and not self.gone.wait(0.05):
+            pass
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
@@ -206,29 +260,32 @@ def _warm_up() -> None:
 
 def run_child(spec: LiveSpec, out: Any, ctrl: Connection) -> None:
     """Body of the training process (see module doc); ``out`` is the message queue."""
-    from lab.trainer import Trainer
-
     send = out.put
     batcher = Batcher(send, spec.batch_interval)
-    trainers: list[Trainer] = []
+    orphan = _Orphan(out, batcher)
+    procs.die_with_parent(orphan.parent_died, pdeathsig=False)
 
     def stop(signum: int) -> None:
         """SIGINT/SIGTERM/SIGHUP: stop between two steps (safe state, file closed); before
-        the trainer exists, interrupt the set-up (the handler then raises `Interrupted`)."""
-        if not trainers:
+        the run exists, interrupt the set-up (the handler then raises `Interrupted`)."""
+        trainer = orphan.trainer
+        if trainer is None:
             _thread.interrupt_main(signum)
             return
-        trainers[0].request_stop(f"interrupted by {signal_name(signum)}")
+        trainer.request_stop(f"interrupted by {signal_name(signum)}")
         batcher.resume()
 
     with stop_signals(stop):
-        _run_child(spec, ctrl, send, batcher, trainers)
+        _run_child(spec, ctrl, send, batcher, orphan)
     out.close()
-    out.join_thread()
+    orphan.join_queue()
 
 
-def _run_child(spec: LiveSpec, ctrl: Connection, send: Callable[[tuple], None],
-               batcher: Batcher, trainers: list[Any]) -> None:
+def _run_child(
+    spec: LiveSpec, ctrl: Connection, send: Callable[[tuple], None], batcher: Batcher,
+    orphan: _Orphan,
+) -> None:
+    """Set up and run; every outcome is sent as messages (see the module doc)."""
     from lab.config import load_bench, settings_from
     from lab.runs import RunWriter
     from lab.tasks import load_task
@@ -238,13 +295,14 @@ def _run_child(spec: LiveSpec, ctrl: Connection, send: Callable[[tuple], None],
         _warm_up()
         settings = settings_from(**spec.settings)
         task = load_task(settings.task, seed=settings.seed)
+        orphan.check()
         if spec.bench_factory is not None:
             bench = spec.bench_factory()
         else:
             bench = load_bench(spec.bench, seed=spec.bench_seed)
         try:
             trainer = Trainer(bench, task, settings, [RunWriter(Path(spec.out)), batcher])
-            trainers.append(trainer)
+            orphan.attach(trainer)
             send(("ready",))
             threading.Thread(target=_control, args=(ctrl, trainer, batcher), daemon=True,
                              name="twinlab-control").start()

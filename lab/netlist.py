@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lab import __version__
+from lab import __version__, procs
 from lab.learning import N_POSITIONS, clamped_outputs, code_resistance
 from lab.network import Network
 
@@ -258,7 +257,7 @@ def run_ngspice(
         cir, raw = Path(tmp) / "deck.cir", Path(tmp) / "out.raw"
         cir.write_text(deck)
         env = dict(os.environ, SPICE_ASCIIRAWFILE="1")
-        proc = subprocess.run(
+        proc = procs.run(  # SIGKILL to ngspice if we die (lab.procs)
             [executable, "-b", "-r", str(raw), str(cir)],
             cwd=tmp,
             env=env,

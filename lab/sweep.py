@@ -12,6 +12,7 @@ Schedulers:
 
 - ``"local"``: ``workers`` spawned processes on this machine (default ``os.cpu_count()``),
   each limited to one numba/BLAS thread; ``workers=1`` runs in this process, no pool.
+  A worker dies with the sweep's process, even after a SIGKILL (`lab.procs.die_with_parent`).
 - ``"tcp://HOST:PORT"``: a Dask distributed scheduler (``pip install twinlab[cluster]``);
   the workers must be able to import ``lab`` and ``func``'s module.
 
@@ -36,6 +37,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
+from lab import procs
 from lab.signals import STOP_SIGNALS
 
 __all__ = ["SweepError", "limit_threads", "load_results", "point_key", "run_sweep"]
@@ -141,9 +143,11 @@ def limit_threads() -> None:
 
 
 def _init_local_worker() -> None:
-    """Pool initializer: one thread per worker; Ctrl-C, SIGTERM and SIGHUP (sent to the
+    """Pool initializer: one thread per worker. Ctrl-C, SIGTERM and SIGHUP (sent to the
     whole process group by a terminal or a scheduler) are the parent's to handle: it
-    cancels the pool and keeps every finished point."""
+    cancels the pool and keeps every finished point. The worker dies (SIGKILL) with the
+    sweep's process, however that ends (`lab.procs`)."""
+    procs.die_with_parent()
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     limit_threads()

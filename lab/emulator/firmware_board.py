@@ -28,6 +28,9 @@ as with an Uno's DTR. While no host has ``path`` open, what the firmware sends i
 dropped (as on a real board). As with `SerialBoard`, a host that closes and reopens
 within a few milliseconds may not be seen reopening.
 
+Both the harness and ``make`` are started through `lab.procs`: they get a parent-death
+signal (Linux), so killing the emulator's process, even with SIGKILL, ends them too.
+
 Only os, termios/tty, select, subprocess and threading (lab/ does not need pyserial).
 """
 
@@ -47,6 +50,7 @@ import time
 import tty
 from pathlib import Path
 
+from lab import procs
 from lab.emulator.board import EmulatedBoard
 from lab.hal import BenchError
 
@@ -90,9 +94,9 @@ def build_firmware(build: str | os.PathLike[str] | None = None) -> tuple[Path, P
             f"cannot build the clock-board firmware: missing {', '.join(missing)} "
             "(see firmware/apt-packages.txt)"
         )
-    run = subprocess.run(
+    run = procs.run(  # SIGTERM if we die: make removes its half-built targets
         ["make", "-C", str(FIRMWARE_DIR), f"BUILD={out.resolve()}", "-j2", "avr", "sim"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, death_signal=signal.SIGTERM,
     )  # fmt: skip
     if run.returncode != 0:
         tail = (run.stdout + run.stderr)[-2000:]
@@ -237,9 +241,9 @@ class FirmwareBoard:
             cmd.append("--fast")
         cmd.append(str(self.elf))
         try:
-            self._proc = proc = subprocess.Popen(
+            self._proc = proc = procs.popen(  # SIGKILL when we die, however we die
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                bufsize=0,
+                bufsize=0, death_signal=signal.SIGKILL,
             )  # fmt: skip
         except OSError as exc:
             raise FirmwareError(f"cannot start {self.harness}: {exc}") from None
