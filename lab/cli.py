@@ -36,7 +36,7 @@ from lab.config import ConfigError, TrainSettings, emulator_config, load_bench, 
 from lab.hal import BenchError, LimitError
 from lab.network import DisconnectedError
 from lab.records import Observer, RunInfo, RunSummary, StepRecord
-from lab.runs import RunFileError, RunReader, RunWriter
+from lab.runs import RunFileError, RunReader, RunStorageError, RunWriter
 from lab.tasks import TaskError, list_tasks, load_task
 from lab.trainer import Trainer
 
@@ -116,6 +116,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         return 130
     except BenchError as exc:
+        print(f"twinlab: error: {exc}; bench safe; run file {out} (incomplete)", file=sys.stderr)
+        return 1
+    except RunStorageError as exc:  # disk or file-size limit full: the file is closed
         print(f"twinlab: error: {exc}; bench safe; run file {out} (incomplete)", file=sys.stderr)
         return 1
     finally:
