@@ -477,7 +477,10 @@ class RunWriter(Observer):
             f.swmr_mode = True
         except BaseException as exc:
             self._release_reserve()  # room for HDF5 to close after a failed write
-            f.close()
+            try:
+                f.close()
+            except (OSError, RuntimeError):
+                pass  # the file is removed next; the original error is what counts
             path.unlink(missing_ok=True)
             if isinstance(exc, OSError | RuntimeError) and _is_storage_error(exc):
                 raise RunSpaceError(
