@@ -34,7 +34,7 @@ from lab.signals import interrupt_name, interrupted_status, signal_name, stop_si
 if TYPE_CHECKING:  # the heavy modules are imported by the commands, so that the
     from lab.config import TrainSettings  # command line answers (and Ctrl-C) at once
     from lab.hal import Bench
-    from lab.records import Observer, RunSummary, StepRecord
+    from lab.records import Observer, RunInfo, RunSummary, StepRecord
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -64,13 +64,19 @@ def progress_bar(total: int, every: float = 0.2) -> Observer:
     from lab.records import Observer
 
     class Progress(Observer):
-        def __init__(self, total: int, every: float = 0.2) -> None:
+        def __init__(self, total: int, every: float) -> None:
+            self._total, self._every = total, every
+            self._bar: Any = None  # made at start: a run refused before it starts shows none
+            self._shown = 0
+            self._next = 0.0
+
+        def start(self, info: RunInfo) -> None:
             from tqdm import tqdm  # imported here: the bar is a CLI concern
 
-            self._bar = tqdm(total=total, unit="step", dynamic_ncols=True, mininterval=every)
-            self._every = every
-            self._shown = 0
-            self._next = time.monotonic() + every
+            self._bar = tqdm(
+                total=self._total, unit="step", dynamic_ncols=True, mininterval=self._every
+            )
+            self._next = time.monotonic() + self._every
 
         def step(self, record: StepRecord) -> None:
             if record.step & 255 == 0 and time.monotonic() >= self._next:
@@ -80,8 +86,9 @@ def progress_bar(total: int, every: float = 0.2) -> Observer:
                 self._next = time.monotonic() + self._every
 
         def stop(self, summary: RunSummary) -> None:
-            self._bar.update(summary.steps - self._shown)
-            self._bar.close()
+            if self._bar is not None:
+                self._bar.update(summary.steps - self._shown)
+                self._bar.close()
 
     return Progress(total, every)
 
@@ -123,7 +130,7 @@ def _unsafe_lines(unsafe: list[str]) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from lab.config import settings_from
     from lab.hal import BenchError
-    from lab.runs import RunWriter
+    from lab.runs import RunStorageError, RunWriter
     from lab.tasks import load_task
     from lab.trainer import Trainer
 
@@ -158,7 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return interrupted_status(exc)
-        except BenchError as exc:
+        except (BenchError, RunStorageError) as exc:  # an instrument, or the disk, failed
             print(
                 f"twinlab: error: {exc}{_unsafe_lines(trainer.unsafe)}; run file {out} "
                 "(incomplete)",

@@ -14,7 +14,8 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -31,6 +32,62 @@ log = logging.getLogger(__name__)
 
 #: Final error is the mean training error over this many last steps (fewer if the run is short).
 FINAL_WINDOW = 50
+
+
+class ErrorTrace:
+    """A run's training errors (V^2) in bounded memory: the first one, the last ``window``
+    ones and how many there were (``len``). Memory does not grow with the run length.
+
+    Indexing works on the errors kept: ``trace[0]``, ``trace[-1]``, ``trace[-10:]`` (any
+    index or slice inside the first error or the last ``window``); others raise IndexError.
+    """
+
+    __slots__ = ("_count", "_first", "_last")
+
+    def __init__(self, window: int = FINAL_WINDOW) -> None:
+        self._first = float("nan")
+        self._count = 0
+        self._last: deque[float] = deque(maxlen=window)
+
+    def append(self, error: float) -> None:
+        if not self._count:
+            self._first = error
+        self._count += 1
+        self._last.append(error)
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def first(self) -> float:
+        """The first step's error (NaN before any step)."""
+        return self._first
+
+    @property
+    def last(self) -> np.ndarray:
+        """The last ``min(window, len)`` errors, oldest first, shape (k,)."""
+        return np.fromiter(self._last, dtype=float, count=len(self._last))
+
+    def __iter__(self) -> Iterator[float]:
+        if self._count > len(self._last):
+            raise IndexError(f"only the first and the last {len(self._last)} of "
+                             f"{self._count} errors are kept; record steps to keep all")
+        return iter(self._last)
+
+    def __getitem__(self, key: int | slice) -> float | list[float]:
+        n, tail = self._count, len(self._last)
+        picked = range(n)[key]
+        rows = [picked] if isinstance(picked, int) else list(picked)
+        out = []
+        for i in rows:
+            if i >= n - tail:
+                out.append(self._last[i - (n - tail)])
+            elif i == 0:
+                out.append(self._first)
+            else:
+                raise IndexError(f"error {i} of {n} is not kept (the first and the last "
+                                 f"{tail} are); record steps to keep all")
+        return out[0] if isinstance(picked, int) else out
 
 
 class StopRequested(Exception):
@@ -67,12 +124,15 @@ class Trainer:
         self._fixed = tuple(task.fixed_nodes)
         self.desired = np.array(task.train_desired, dtype=float)  # (n_train, n_out), may be re-set
         self.class_targets: np.ndarray | None = None  # (n_classes, n_out) for classification
-        self.errors: list[float] = []
-        self.test_errors: list[float] = []
-        self.test_accuracy: list[float] = []
         #: After `run`: the bench's safe-state report, one line per channel (or instrument)
         #: that could not be made safe and verified; empty means the bench is safe.
         self.unsafe: list[str] = []
+        # Bounded per-run state (memory does not grow with the number of steps or tests):
+        self.errors = ErrorTrace(FINAL_WINDOW)  # training errors: first, last FINAL_WINDOW, count
+        self.first_test_error = float("nan")  # V^2
+        self.last_test_error = float("nan")  # V^2
+        self.last_test_accuracy = float("nan")
+        self.n_tests = 0
         self._check()
 
     # -- controls (from any thread) --------------------------------------------------------
@@ -277,8 +337,10 @@ class Trainer:
             desired = task.test_desired
             accuracy = float("nan")
         error = float(np.mean((v_free - desired) ** 2))
-        self.test_errors.append(error)
-        self.test_accuracy.append(accuracy)
+        if not self.n_tests:
+            self.first_test_error = error
+        self.n_tests += 1
+        self.last_test_error, self.last_test_accuracy = error, accuracy
         record = TestRecord(step, time.perf_counter() - t0, error, accuracy, v_free)
         for obs in self.observers:
             obs.test(record)
@@ -308,11 +370,11 @@ class Trainer:
         """Errors of the run. Single-example tasks: training error (first step, mean of the
         last `FINAL_WINDOW`); multi-example tasks: first and last test error when tested."""
         errors = self.errors
-        if self.task.n_train > 1 and len(self.test_errors) >= 2:
-            initial, final = self.test_errors[0], self.test_errors[-1]
-        elif errors:
-            initial = errors[0]
-            final = float(np.mean(errors[-min(FINAL_WINDOW, len(errors)) :]))
+        if self.task.n_train > 1 and self.n_tests >= 2:
+            initial, final = self.first_test_error, self.last_test_error
+        elif len(errors):
+            initial = errors.first
+            final = float(np.mean(errors.last))
         else:
             initial = final = float("nan")
         scaled = final / initial if initial and np.isfinite(initial) else float("nan")
@@ -324,6 +386,6 @@ class Trainer:
             scaled_error=float(scaled),
             end_time=_now(),
             message=message,
-            final_test_error=self.test_errors[-1] if self.test_errors else float("nan"),
-            final_accuracy=self.test_accuracy[-1] if self.test_accuracy else float("nan"),
+            final_test_error=self.last_test_error,
+            final_accuracy=self.last_test_accuracy,
         )

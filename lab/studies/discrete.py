@@ -517,8 +517,10 @@ def run_experiment_point(point: dict) -> dict:
         def __init__(self) -> None:
             self.on = 0
             self.seen = 0
+            self.errors: list[float] = []  # the whole curve (the trainer keeps a bounded trace)
 
         def step(self, record) -> None:
+            self.errors.append(record.error)
             if record.update_mask is not None:
                 self.on += int(np.count_nonzero(record.update_mask))
                 self.seen += record.update_mask.size
@@ -545,7 +547,7 @@ def run_experiment_point(point: dict) -> dict:
                 trainer.run()
             finally:
                 bench.close()
-            err = np.asarray(trainer.errors)
+            err = np.asarray(enables.errors)
             scaled = err / err[0]
             out["p"].append(p)
             out["board"].append(board)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -502,3 +503,83 @@ def test_sigkill_keeps_flushed_steps(tmp_path: Path) -> None:
         assert s["final_error"] == pytest.approx(err[-50:].mean())
         tests = r.test_array("step")
         np.testing.assert_array_equal(tests, 10 * np.arange(len(tests)))
+
+
+# -- damaged files: one line from `twinlab info`, never a traceback --------------------------
+
+
+def _scalar_error(f: h5py.File) -> None:
+    del f["entry/steps/error"]
+    f["entry/steps/error"] = 1.0
+
+
+def _text_error(f: h5py.File) -> None:
+    del f["entry/steps/error"]
+    f["entry/steps/error"] = np.array([b"a", b"b"])
+
+
+def _flat_test_v_free(f: h5py.File) -> None:
+    del f["entry/test/v_free"]
+    f["entry/test/v_free"] = np.zeros(3)
+
+
+DAMAGE = {
+    "error-scalar": (_scalar_error, "/entry/steps/error"),
+    "error-text": (_text_error, "/entry/steps/error"),
+    "test-v_free-1d": (_flat_test_v_free, "/entry/test/v_free"),
+    "settings-list": (lambda f: f.attrs.__setitem__("settings_json", "[1, 2]"),
+                      "settings_json"),
+    "bench-number": (lambda f: f.attrs.__setitem__("bench_json", 3), "bench_json"),
+    "complete-no": (lambda f: f.attrs.__setitem__("complete", "no"), "complete"),
+    "schema-text": (lambda f: f.attrs.__setitem__("twinlab_schema", "2"), "twinlab_schema"),
+    "message-array": (lambda f: f.attrs.__setitem__("message", np.arange(3)), "message"),
+    "final-error-text": (lambda f: f.attrs.__setitem__("final_error", "small"),
+                         "final_error"),
+    "task-json-garbage": (lambda f: f.attrs.__setitem__("task_json", "{nope"), "task_json"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_damaged_run_file_is_one_line_in_info(tmp_path: Path, case: str) -> None:
+    """Before: a scalar ``error`` dataset or a list ``settings_json`` gave a traceback, and
+    ``complete = "no"`` was read as complete."""
+    damage, needle = DAMAGE[case]
+    path = tmp_path / "run.h5"
+    write_run(path, 20, n_tests=2)
+    with h5py.File(path, "r+") as f:
+        damage(f)
+    r = subprocess.run([sys.executable, "-m", "lab.cli", "info", str(path)], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith("twinlab: error:") and r.stderr.count("\n") == 1, r.stderr
+    assert str(path) in r.stderr and needle in r.stderr
+    assert r.stdout == ""
+
+
+def test_schema_1_file_still_reads_its_task(tmp_path: Path) -> None:
+    """Schema 1 kept the task's arrays in task_json; the reader still gives them."""
+    path = tmp_path / "run.h5"
+    write_run(path, 5)
+    task = {"name": "old", "train_inputs": [[0.5, 1.0]] * 300}
+    with h5py.File(path, "r+") as f:
+        f.attrs["twinlab_schema"] = 1
+        f.attrs["task_json"] = json.dumps(task)
+        del f["entry/task"]
+    with RunReader(path) as r:
+        assert r.task == task and r.n_steps == 5
+
+
+def test_big_task_arrays_are_datasets_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "run.h5"
+    info = make_info()
+    big = np.arange(2000.0).reshape(1000, 2)
+    w = RunWriter(path, chunk_rows=64)
+    w.start(dataclasses.replace(info, task={**info.task, "train_inputs": big.tolist()}))
+    w.stop(summary(0))
+    with h5py.File(path, "r") as f:
+        assert "train_inputs" not in json.loads(f.attrs["task_json"])
+        ds = f["entry/task/train_inputs"]
+        assert ds.compression == "gzip" and ds.shape == (1000, 2)
+    with RunReader(path) as r:
+        np.testing.assert_array_equal(r.task["train_inputs"], big)
+        assert r.task["data"] == info.task["data"]  # small fields stay inline
