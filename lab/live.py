@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import signal
 import threading
@@ -40,10 +42,13 @@ from typing import Any
 
 import numpy as np
 
+from lab import logs
 from lab.hal import Bench
 from lab.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 
 __all__ = ["BATCH_INTERVAL", "Batcher", "LiveRun", "LiveSpec", "batch_columns"]
+
+log = logging.getLogger(__name__)
 
 #: Seconds between two batches sent to the window (~30 messages/s at most).
 BATCH_INTERVAL = 1 / 30
@@ -67,6 +72,9 @@ class LiveSpec:
     bench_factory: Callable[[], Bench] | None = None
     batch_interval: float = BATCH_INTERVAL
     extra: dict[str, Any] = field(default_factory=dict)
+    #: `lab.logs.configure` keywords for the training process (default: the parent's
+    #: current configuration: the same -v, log file and instrument I/O log)
+    logging: dict[str, Any] = field(default_factory=logs.options)
 
 
 def batch_columns(rows: list[StepRecord]) -> dict[str, np.ndarray]:
@@ -215,6 +223,9 @@ def run_child(spec: LiveSpec, out: Any, ctrl: Connection) -> None:
     from lab.trainer import Trainer
 
     signal.signal(signal.SIGTERM, _terminate)
+    if spec.logging:
+        logs.configure(**spec.logging)
+    log.info("training process %d: %s, run file %s", os.getpid(), spec.settings, spec.out)
     send = out.put
     batcher = Batcher(send, spec.batch_interval)
     try:
