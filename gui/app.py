@@ -14,6 +14,7 @@ status 2, instead of Qt's abort.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,27 @@ def _application() -> Any:
     return app
 
 
+def _exec(app: Any) -> int:
+    """Run the event loop. SIGINT (Ctrl-C) and SIGTERM close every window, as the close
+    button does (a live run stops: bench safe, file marked incomplete), and make the
+    status 128 + the signal's number; otherwise Qt's exit status."""
+    caught: list[int] = []
+
+    def close_all(signum: int, frame: object) -> None:  # runs at the window's next tick
+        caught.append(signum)
+        for widget in app.topLevelWidgets():
+            widget.close()
+        app.quit()
+
+    previous = {sig: signal.signal(sig, close_all) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        status = int(app.exec())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 + caught[0] if caught else status
+
+
 def _fail(err: Exception) -> int:
     if isinstance(err, ImportError):
         text = f"the window needs the 'gui' extra (pip install 'twinlab[gui]'): {err}"
@@ -47,7 +69,7 @@ def live(*, bench: str | None = None, bench_seed: int | None = None,
          start: bool = False) -> int:
     """The live window with its controls preset to ``settings`` (`TrainSettings` fields;
     None = default); ``start``: begin training at once. Returns Qt's exit status (2 when
-    no window can open here)."""
+    no window can open here; 130 / 143 when closed by SIGINT / SIGTERM)."""
     try:
         app = _application()
         from gui.window import MainWindow
@@ -57,7 +79,7 @@ def live(*, bench: str | None = None, bench_seed: int | None = None,
     window.show()
     if start:
         window.start_run()
-    return int(app.exec())
+    return _exec(app)
 
 
 def replay(run: str | Path, *, follow: bool = False) -> int:
@@ -70,7 +92,7 @@ def replay(run: str | Path, *, follow: bool = False) -> int:
     window = MainWindow()
     window.show()
     window.open_run(run, follow=follow)
-    return int(app.exec())
+    return _exec(app)
 
 
 def main(argv: list[str] | None = None) -> int:
