@@ -34,6 +34,7 @@ by one, so the number of rows is the *minimum* length over a group's datasets.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -45,6 +46,8 @@ import h5py
 import numpy as np
 
 from lab.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "FINAL_WINDOW",
@@ -222,6 +225,7 @@ class RunWriter(Observer):
             raise
         self._f = f
         self._t_flush = monotonic()
+        log.info("run file %s created", path)
 
     def _layout(self, f: h5py.File, info: RunInfo) -> None:
         """Create every attribute, group and dataset (SWMR forbids creating them later)."""
@@ -396,6 +400,8 @@ class RunWriter(Observer):
         if error is not None:
             raise RunFileError(
                 f"{self.path}: rows lost while closing: {_one_line(error)}") from error
+        log.info("run file %s closed: %d steps, %s", self.path, self._written,
+                 "complete" if summary.complete else "incomplete")
 
 
 class Column:

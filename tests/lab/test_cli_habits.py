@@ -85,6 +85,8 @@ def test_verbose_and_log_file_after_or_before_the_command(
     assert "DEBUG" not in err  # -v is info
     text = log_file.read_text()
     assert re.search(rf"^{STAMP} INFO lab\.cli: twinlab .*train", text, re.MULTILINE)
+    assert re.search(rf"^{STAMP} INFO lab\.runs: run file .*run\.h5 closed: 20 steps, complete",
+                     text, re.MULTILINE)
     # handlers are gone after main: nothing more reaches the file
     logging.getLogger("lab.cli").warning("after main")
     assert "after main" not in log_file.read_text()
