@@ -9,7 +9,13 @@
     twinlab study NAME [--tasks N --seeds S --steps T --paper --workers W
                   --scheduler local|tcp://HOST:PORT --out data/studies --quiet]
     twinlab study --list
+    twinlab gui [--bench B --bench-seed S --task T --p P --eta E --steps N --seed S
+                 --out RUN.h5 --start]
+    twinlab replay RUN.h5 [--follow]
+    twinlab --version
 
+Every command also takes ``-v``/``--verbose`` (repeat for debug), ``--log-file FILE``
+and ``--io-log FILE`` (every instrument exchange; `lab.logs`), before or after its name.
 Every bad input ends with one line ``twinlab: error: ...`` and exit status 2,
 before any voltage is applied; Ctrl-C leaves the bench safe, the run file closed
 and marked incomplete, and exits 130.
@@ -529,8 +535,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             logs.configure(**_logging_of(args))
-            log.info("twinlab %s: %s", _version(), " ".join(sys.argv[1:] if argv is None
-                                                             else argv))
+            if log.isEnabledFor(logging.INFO):
+                words = sys.argv[1:] if argv is None else argv
+                log.info("twinlab %s: %s", _version(), " ".join(words))
             status = args.func(args)
             sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
             return status
