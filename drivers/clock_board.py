@@ -24,6 +24,7 @@ from typing import Any
 import serial
 
 from lab.hal import BenchError, Unsafe
+from lab.logs import io_enabled, io_log
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class SerialClockBoard:
         self._fd = None
         self._lock = threading.RLock()
         self._closed = False
+        self._io = io_enabled()  # decided once: no per-line cost without the I/O log
         self._down = ""  # why the port is not open, after a failure
         # pre-encoded: a pulse(1) is one format, one write, one compare
         self._pulse_tail = f" {self.width_us} {self.period_us}\n".encode()
@@ -190,6 +192,8 @@ class SerialClockBoard:
 
     def _write(self, data: bytes) -> None:
         """Send ``data``: one os.write on a local device, pyserial for the rest of it."""
+        if self._io:
+            io_log.debug("%s -> %r", self.who, data.decode("latin-1"))
         if self._fd is not None:
             try:
                 data = data[os.write(self._fd, data) :]
@@ -245,6 +249,8 @@ class SerialClockBoard:
                 rx += ser.read(waiting) if waiting else ser.read(1)  # read(1) waits <= _QUANTUM
         line = bytes(rx[:i])
         del rx[: i + 1]
+        if self._io:
+            io_log.debug("%s <- %r", self.who, line.decode("latin-1"))
         return line[:-1] if line.endswith(b"\r") else line
 
     @staticmethod

@@ -17,6 +17,7 @@ from pyvisa.errors import VisaIOError
 
 from drivers.dialects import Dialect
 from lab.hal import BenchError
+from lab.logs import io_enabled, io_log
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class ScpiInstrument:
         self._res: pyvisa.resources.MessageBasedResource | None = None
         self._stale = False
         self._closed = False
+        self._io = io_enabled()  # decided once: no per-message cost without the I/O log
         try:
             self._rm = pyvisa.ResourceManager(visa_library)
         except Exception as exc:  # missing backend, bad library path
@@ -118,6 +120,8 @@ class ScpiInstrument:
     def _fail(self, exc: Exception, cmd: str, reply: bool) -> BenchError:
         """A one-line BenchError for a PyVISA or socket failure during ``cmd``."""
         self._stale = True
+        if self._io:
+            io_log.debug("%s !! %r: %s", self._where, cmd, _describe(exc))
         if isinstance(exc, VisaIOError) and exc.error_code == constants.StatusCode.error_timeout:
             what = "reply to" if reply else "sending"
             return BenchError(
@@ -132,6 +136,8 @@ class ScpiInstrument:
         """Send ``cmd`` (no reply expected, no error check)."""
         with self._lock:
             res = self._session()
+            if self._io:
+                io_log.debug("%s -> %r", self._where, cmd)
             try:
                 res.write(cmd)
             except (VisaIOError, OSError) as exc:
@@ -144,13 +150,18 @@ class ScpiInstrument:
         """Send ``cmd`` and return its reply line (terminator stripped)."""
         with self._lock:
             res = self._session()
+            if self._io:
+                io_log.debug("%s -> %r", self._where, cmd)
             try:
-                return res.query(cmd)
+                reply = res.query(cmd)
             except (VisaIOError, OSError, UnicodeDecodeError) as exc:
                 raise self._fail(exc, cmd, reply=True) from None
             except BaseException:  # Ctrl-C or a stop signal: the reply may still come
                 self._stale = True
                 raise
+            if self._io:
+                io_log.debug("%s <- %r", self._where, reply)
+            return reply
 
     def query_checked(self, cmd: str) -> str:
         """Send ``cmd;:SYST:ERR?`` in one round trip; return the replies to ``cmd``.

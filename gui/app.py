@@ -1,63 +1,108 @@
 """``twinlab gui``: the live window (train on a bench) or ``replay RUN.h5`` of a run file.
 
-    main(["--task", "ii", "--p", "0.5", "--steps", "5000", "--start"])   live
-    main(["replay", "data/runs/x.h5", "--follow"])                       replay / tail
+    live(settings={"task": "ii", "p": 0.5}, start=True)   the live window
+    replay("data/runs/x.h5", follow=True)                  replay / tail a run file
+    main(["--task", "ii", "--p", "0.5", "--start"])        as ``twinlab gui ARGS``
+    main(["replay", "data/runs/x.h5", "--follow"])         as ``twinlab replay ARGS``
+
+The options are ``twinlab``'s own (lab/cli.py defines them once, checks them and the
+files before any window opens, then calls `live` or `replay`). Both first check that Qt
+can open a window here (`gui.display.check`): otherwise one ``twinlab: error:`` line and
+status 2, instead of Qt's abort.
 """
 
 from __future__ import annotations
 
-import argparse
+import logging
+import signal
 import sys
+from pathlib import Path
+from typing import Any
+
+from gui.display import DisplayError, check
+
+log = logging.getLogger(__name__)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="twinlab gui", description="Live window for training, or 'replay RUN.h5'.")
-    parser.add_argument("--bench", default=None, help="'emulator' (default) or a bench .toml")
-    parser.add_argument("--bench-seed", type=int, default=None, help="emulator part/noise seed")
-    parser.add_argument("--task", default=None, help="task name or .toml (default: ii)")
-    parser.add_argument("--p", type=float, default=None, help="update probability in (0, 1]")
-    parser.add_argument("--eta", type=float, default=None, help="nudge eta in (0, 1]")
-    parser.add_argument("--steps", type=int, default=None, help="training steps")
-    parser.add_argument("--seed", type=int, default=None, help="example order / task seed")
-    parser.add_argument("--out", default=None, help="run file of the first run")
-    parser.add_argument("--start", action="store_true", help="start training at once")
-    return parser
+def _application() -> Any:
+    """The QApplication (created once), after `check`; DisplayError or ImportError first."""
+    platform = check()
+    from PyQt6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(["twinlab"])
+    log.info("window on Qt platform %s", platform)
+    return app
 
 
-def _replay_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="twinlab gui replay", description="Replay a run file.")
-    parser.add_argument("run", help="run file (.h5)")
-    parser.add_argument("--follow", action="store_true", help="tail a file still being written")
-    return parser
+def _exec(app: Any) -> int:
+    """Run the event loop. SIGINT (Ctrl-C) and SIGTERM close every window, as the close
+    button does (a live run stops: bench safe, file marked incomplete), and make the
+    status 128 + the signal's number; otherwise Qt's exit status."""
+    caught: list[int] = []
+
+    def close_all(signum: int, frame: object) -> None:  # runs at the window's next tick
+        caught.append(signum)
+        for widget in app.topLevelWidgets():
+            widget.close()
+        app.quit()
+
+    previous = {sig: signal.signal(sig, close_all) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        status = int(app.exec())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 + caught[0] if caught else status
+
+
+def _fail(err: Exception) -> int:
+    if isinstance(err, ImportError):
+        text = f"the window needs the 'gui' extra (pip install 'twinlab[gui]'): {err}"
+    else:
+        text = str(err)
+    print(f"twinlab: error: {text}", file=sys.stderr)
+    return 2
+
+
+def live(*, bench: str | None = None, bench_seed: int | None = None,
+         out: str | Path | None = None, settings: dict[str, Any] | None = None,
+         start: bool = False) -> int:
+    """The live window with its controls preset to ``settings`` (`TrainSettings` fields;
+    None = default); ``start``: begin training at once. Returns Qt's exit status (2 when
+    no window can open here; 130 / 143 when closed by SIGINT / SIGTERM)."""
+    try:
+        app = _application()
+        from gui.window import MainWindow
+    except (DisplayError, ImportError) as err:
+        return _fail(err)
+    window = MainWindow(bench=bench, bench_seed=bench_seed, out=out, settings=settings or {})
+    window.show()
+    if start:
+        window.start_run()
+    return _exec(app)
+
+
+def replay(run: str | Path, *, follow: bool = False) -> int:
+    """The window on run file ``run`` (``follow``: tail a file still being written)."""
+    try:
+        app = _application()
+        from gui.window import MainWindow
+    except (DisplayError, ImportError) as err:
+        return _fail(err)
+    window = MainWindow()
+    window.show()
+    window.open_run(run, follow=follow)
+    return _exec(app)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Open the window; returns the Qt exit status (2 on bad arguments or missing Qt)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    replay = bool(argv) and argv[0] == "replay"
-    args = _replay_parser().parse_args(argv[1:]) if replay else _parser().parse_args(argv)
-    try:
-        from PyQt6.QtWidgets import QApplication
+    """``twinlab gui ARGS`` (or ``twinlab replay ARGS`` when ARGS starts with ``replay``)."""
+    from lab.cli import main as twinlab
 
-        from gui.window import MainWindow
-    except ImportError as err:
-        print(f"twinlab: error: the window needs the 'gui' extra "
-              f"(pip install 'twinlab[gui]'): {err}", file=sys.stderr)
-        return 2
-    app = QApplication.instance() or QApplication(["twinlab"])
-    if replay:
-        window = MainWindow()
-        window.show()
-        window.open_run(args.run, follow=args.follow)
-    else:
-        settings = {k: getattr(args, k) for k in ("task", "p", "eta", "steps", "seed")}
-        window = MainWindow(bench=args.bench, bench_seed=args.bench_seed, out=args.out,
-                            settings=settings)
-        window.show()
-        if args.start:
-            window.start_run()
-    return int(app.exec())
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "replay":
+        return twinlab(argv)
+    return twinlab(["gui", *argv])
 
 
 if __name__ == "__main__":

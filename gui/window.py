@@ -82,7 +82,7 @@ def default_run_path(settings: TrainSettings) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = Path(settings.task).stem
     base = Path("data") / "runs" / f"{stamp}_{name}_p{settings.p:g}_seed{settings.seed}"
-    path, i = base.with_suffix(".h5"), 1
+    path, i = Path(f"{base}.h5"), 1  # not with_suffix: "p0.5_seed0" has a "suffix"
     while path.exists():
         path, i = Path(f"{base}-{i}.h5"), i + 1
     return path

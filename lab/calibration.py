@@ -40,8 +40,8 @@ class Calibration:
             raise CalibrationError(
                 f"calibration{where}: need >= 2 (bias, p) points of equal length"
             )
-        if not (np.all(np.isfinite(bias)) and np.all(np.isfinite(p))):
-            raise CalibrationError(f"calibration{where}: every bias and p must be a finite number")
+        if not np.all(np.isfinite(bias)):
+            raise CalibrationError(f"calibration{where}: every bias must be a finite number (V)")
         if np.any(np.diff(bias) <= 0):
             i = int(np.flatnonzero(np.diff(bias) <= 0)[0])
             raise CalibrationError(

@@ -9,7 +9,13 @@
     twinlab study NAME [--tasks N --seeds S --steps T --paper --workers W
                   --scheduler local|tcp://HOST:PORT --out data/studies --quiet]
     twinlab study --list
+    twinlab gui [--bench B --bench-seed S --task T --p P --eta E --steps N --seed S
+                 --out RUN.h5 --start]
+    twinlab replay RUN.h5 [--follow]
+    twinlab --version
 
+Every command also takes ``-v``/``--verbose`` (repeat for debug), ``--log-file FILE``
+and ``--io-log FILE`` (every instrument exchange; `lab.logs`), before or after its name.
 Every bad input ends with one line ``twinlab: error: ...`` and exit status 2,
 before any voltage is applied; Ctrl-C leaves the bench safe, the run file closed
 and marked incomplete, and exits 130.
@@ -20,21 +26,26 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import math
 import os
 import sys
 import threading
 import time
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lab import logs
 from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
 
 if TYPE_CHECKING:  # the heavy modules are imported by the commands, so that the
     from lab.config import TrainSettings  # command line answers (and Ctrl-C) at once
     from lab.hal import Bench
     from lab.records import Observer, RunInfo, RunSummary, StepRecord
+
+log = logging.getLogger(__name__)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -410,20 +421,46 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_gui(args: argparse.Namespace) -> int:
-    """The live window (``twinlab gui``) or a recorded run (``twinlab replay RUN.h5``)."""
-    from lab.config import ConfigError
+#: Largest seed the window's seed control holds.
+WINDOW_MAX_SEED = 2**31 - 1
 
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    """The live window (``twinlab gui``) or a recorded run (``twinlab replay RUN.h5``).
+
+    Everything the terminal can check is checked before a window opens (one line, exit 2):
+    the run file to replay; the settings, task, bench file and run file of a live run."""
+    from lab.config import ConfigError, read_bench_file, settings_from
+    from lab.runs import RunFileError, RunReader
+    from lab.tasks import load_task
+
+    if args.command == "replay":
+        with RunReader(args.run, swmr=args.follow):  # not a run file: RunFileError
+            pass
+    else:
+        settings = settings_from(
+            task=args.task, p=args.p, eta=args.eta, steps=args.steps, seed=args.seed
+        )
+        if settings.seed > WINDOW_MAX_SEED:
+            raise ValueError(f"--seed: the window takes seeds up to {WINDOW_MAX_SEED}, "
+                             f"got {settings.seed}")
+        load_task(settings.task, seed=settings.seed)
+        read_bench_file(args.bench)
+        if args.out is not None and Path(args.out).exists():
+            raise RunFileError(f"{args.out}: run file already exists (refusing to overwrite)")
     try:
         app = importlib.import_module("gui.app")  # Qt is loaded only for these commands
     except ImportError as err:
         raise ConfigError(
             f"the window needs the 'gui' extra (pip install 'twinlab[gui]'): {err}"
         ) from None
-    argv = list(args.rest)
     if args.command == "replay":
-        argv = ["replay", args.run, *argv]
-    return int(app.main(argv) or 0)
+        return int(app.replay(args.run, follow=args.follow) or 0)
+    window = {k: getattr(args, k) for k in ("task", "p", "eta", "steps", "seed")}
+    return int(
+        app.live(bench=args.bench, bench_seed=args.bench_seed, out=args.out,
+                 settings=window, start=args.start) or 0
+    )
 
 
 def cmd_netlist(args: argparse.Namespace) -> int:
@@ -522,10 +559,47 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    """The installed distribution's version ('unknown' when run from an uninstalled tree)."""
+    try:
+        return metadata.version("twinlab")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _logging_options(parser: argparse.ArgumentParser, suffix: str = "") -> None:
+    """-v/--verbose, --log-file, --io-log; ``suffix`` names a subcommand's own copies (so
+    ``twinlab -v train -v`` counts both; see `_logging_of`)."""
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, dest="verbose" + suffix,
+        help="log more on standard error: -v info, -vv debug (instrument I/O included)",
+    )
+    parser.add_argument(
+        "--log-file", metavar="FILE", dest="log_file" + suffix,
+        help="append every log message (all levels, instrument I/O included) to FILE",
+    )
+    parser.add_argument(
+        "--io-log", metavar="FILE", dest="io_log" + suffix,
+        help="append every instrument exchange (SCPI and serial, timestamped, -> sent, "
+        "<- received) to FILE",
+    )
+
+
+def _logging_of(args: argparse.Namespace) -> dict[str, Any]:
+    """`lab.logs.configure` keywords from the top-level and subcommand options."""
+    return {
+        "verbose": args.verbose + getattr(args, "verbose_sub", 0),
+        "log_file": getattr(args, "log_file_sub", None) or args.log_file,
+        "io_log_file": getattr(args, "io_log_sub", None) or args.io_log,
+    }
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="twinlab", description="Control, emulate and record twin-network coupled learning."
     )
+    parser.add_argument("--version", action="version", version=f"twinlab {_version()}")
+    _logging_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     from lab.config import TrainSettings
 
@@ -567,13 +641,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     emulate.set_defaults(func=cmd_emulate)
     window = sub.add_parser(
-        "gui", help="live window: train and watch (--bench --task --p --eta --steps --seed --out)"
+        "gui",
+        help="live window: train and watch",
+        description="The live window: the error, digipot traces, network and outputs of a "
+        "run, trained in its own process. The options preset the window's controls.",
     )
-    window.add_argument("rest", nargs=argparse.REMAINDER, help="options of the window")
+    window.add_argument("--bench", default=None, help="'emulator' (default) or a bench .toml")
+    window.add_argument("--bench-seed", type=int, default=None, help="emulator part/noise seed")
+    window.add_argument("--task", default=None, help="task name or .toml (default: ii)")
+    window.add_argument("--p", type=float, help="update probability in (0, 1] (default: 1)")
+    window.add_argument("--eta", type=float, help="nudge eta in (0, 1] (default: 0.5)")
+    window.add_argument("--steps", type=int, help="training steps (default: 2000)")
+    window.add_argument("--seed", type=int, help="seed of example order and generated tasks")
+    window.add_argument(
+        "--out", help="run file of the first run (default: named as twinlab train names it)"
+    )
+    window.add_argument("--start", action="store_true", help="start training at once")
     window.set_defaults(func=cmd_gui)
     replay = sub.add_parser("replay", help="open a run file in the window (--follow to tail it)")
     replay.add_argument("run", help="run file (.h5)")
-    replay.add_argument("rest", nargs=argparse.REMAINDER, help="--follow")
+    replay.add_argument("--follow", action="store_true", help="tail a file still being written")
     replay.set_defaults(func=cmd_gui)
     devices = sub.add_parser("devices", help="list serial ports and VISA resources")
     devices.set_defaults(func=cmd_devices)
@@ -619,17 +706,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     study.add_argument("--quiet", action="store_true", help="no progress bar")
     study.set_defaults(func=cmd_study)
+    for command in sub.choices.values():  # the logging options after the command, too
+        _logging_options(command, "_sub")
     return parser
 
 
+#: Exit status when standard output's reader went away (128 + SIGPIPE, as a shell reports
+#: a command killed by the signal).
+EXIT_BROKEN_PIPE = 128 + 13
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The ``twinlab`` command; returns the exit status (see the module doc)."""
+    """``twinlab ARGS``: the command's exit status (2 bad input, 1 bench failure, 128 + n
+    for Ctrl-C, SIGTERM or SIGHUP, 141 standard output closed early, e.g.
+    ``twinlab tasks | head -1``)."""
     try:
         with stop_signals():  # until a command installs its own: start-up is interruptible
             return _run(argv)
     except KeyboardInterrupt as exc:
         print(f"twinlab: interrupted by {interrupt_name(exc)}", file=sys.stderr)
         return interrupted_status(exc)
+    except BrokenPipeError:
+        # as the Python docs recommend (signal module, "Note on SIGPIPE"): point stdout at
+        # devnull so the interpreter's final flush cannot raise again, exit quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _run(argv: list[str] | None) -> int:
@@ -637,13 +739,21 @@ def _run(argv: list[str] | None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        return args.func(args)
+        logs.configure(**_logging_of(args))
+        if log.isEnabledFor(logging.INFO):
+            words = sys.argv[1:] if argv is None else argv
+            log.info("twinlab %s: %s", _version(), " ".join(words))
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
     except user_errors() as exc:
         print(f"twinlab: error: {exc}", file=sys.stderr)
         return 2
     except BenchError as exc:
         print(f"twinlab: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        logs.reset()
 
 
 if __name__ == "__main__":

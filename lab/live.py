@@ -34,7 +34,9 @@ from __future__ import annotations
 import _thread
 import collections
 import contextlib
+import logging
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import threading
 import time
@@ -46,12 +48,14 @@ from typing import Any
 
 import numpy as np
 
-from lab import procs
+from lab import logs, procs
 from lab.hal import Bench
 from lab.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.signals import signal_name, stop_signals
 
 __all__ = ["BATCH_INTERVAL", "Batcher", "LiveRun", "LiveSpec", "batch_columns"]
+
+log = logging.getLogger(__name__)
 
 #: Seconds between two batches sent to the window (~30 messages/s at most).
 BATCH_INTERVAL = 1 / 30
@@ -75,6 +79,9 @@ class LiveSpec:
     bench_factory: Callable[[], Bench] | None = None
     batch_interval: float = BATCH_INTERVAL
     extra: dict[str, Any] = field(default_factory=dict)
+    #: `lab.logs.configure` keywords for the training process (default: the parent's
+    #: current configuration: the same -v, log file and instrument I/O log)
+    logging: dict[str, Any] = field(default_factory=logs.options)
 
 
 def batch_columns(rows: list[StepRecord]) -> dict[str, np.ndarray]:
@@ -291,6 +298,9 @@ def _run_child(
     from lab.tasks import load_task
     from lab.trainer import Trainer
 
+    if spec.logging:
+        logs.configure(**spec.logging)
+    log.info("training process %d: %s, run file %s", os.getpid(), spec.settings, spec.out)
     try:
         _warm_up()
         settings = settings_from(**spec.settings)

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import math
 import os
 import signal
@@ -83,6 +84,8 @@ try:
     import resource
 except ImportError:  # not on POSIX: no file-size limit to watch
     resource = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CLOSE_RESERVE",
@@ -491,6 +494,7 @@ class RunWriter(Observer):
         self._step_chunk_bytes = self.chunk_rows * _step_row_bytes(info)
         self._test_chunk_bytes = self._block - self._step_chunk_bytes - FLUSH_SLACK
         self._t_flush = monotonic()
+        log.info("run file %s created", path)
 
     def _check_fits(self, info: RunInfo) -> None:
         """Refuse a run whose file (plus headroom) or buffers do not fit."""
@@ -800,6 +804,8 @@ class RunWriter(Observer):
         if error is not None:
             raise RunFileError(
                 f"{self.path}: rows lost while closing: {_one_line(error)}") from error
+        log.info("run file %s closed: %d steps, %s", self.path, self._written,
+                 "complete" if summary.complete else "incomplete")
 
 
 # Types of the root attributes the reader interprets: a damaged file is refused in one line.

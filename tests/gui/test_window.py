@@ -562,3 +562,10 @@ def test_csv_export_of_a_replay_is_at_full_resolution(window, tmp_path, monkeypa
         np.testing.assert_array_equal(table[:, 2:18], reader.steps["positions"][100:200])
         np.testing.assert_allclose(table[:, 18], reader.steps["v_free"][100:200, 0],
                                    rtol=1e-8)
+
+
+def test_default_run_path_keeps_a_fractional_p(tmp_path, monkeypatch):
+    """p = 0.5 names ``..._ii_p0.5_seed0.h5`` (with_suffix took ".5_seed0" for a suffix)."""
+    monkeypatch.chdir(tmp_path)
+    path = gui.window.default_run_path(settings_from(p=0.5))
+    assert path.name.endswith("_ii_p0.5_seed0.h5")

@@ -1,0 +1,145 @@
+"""The window on a real X server: Xvfb, Qt's xcb platform (no QT_QPA_PLATFORM), the real
+``twinlab gui`` command in a subprocess, its training process, SIGTERM to close it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab.runs import RunReader
+
+REPO = Path(__file__).resolve().parents[2]
+#: Failure guards (not speed assertions): how long to wait for things that take ~1-10 s.
+PATIENCE = 180.0
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("Xvfb") is None,
+    reason="Xvfb is not installed (gui/apt-packages.txt lists xvfb; ./dev test installs it)",
+)
+
+
+@pytest.fixture
+def x_display() -> Iterator[str]:
+    """A fresh Xvfb on a display number it picks itself (-displayfd); yields ':N'."""
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    os.close(write)
+    try:
+        with os.fdopen(read) as pipe:
+            number = pipe.readline().strip()  # written once the server accepts clients
+        if not number:
+            pytest.fail(f"Xvfb did not start: {server.stderr.read().decode()[-500:]}")
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_for(what: str, ready, proc: subprocess.Popen) -> object:
+    """Poll ``ready()`` until it returns something truthy; fail if ``proc`` dies first."""
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        value = ready()
+        if value:
+            return value
+        if proc.poll() is not None:
+            pytest.fail(f"twinlab gui exited ({proc.returncode}) before {what}: "
+                        f"{proc.stderr.read()[-2000:]}")
+        time.sleep(0.2)
+    pytest.fail(f"no {what} within {PATIENCE} s")
+
+
+def window_ids(display: str) -> list[str]:
+    """X window ids of visible top-level windows named 'twinlab' (xdotool)."""
+    proc = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^twinlab$"],
+                          env=dict(os.environ, DISPLAY=display), capture_output=True, text=True)
+    return proc.stdout.split()
+
+
+def run_complete(path: Path) -> bool:
+    if not path.exists():
+        return False
+    try:
+        with RunReader(path, swmr=True) as reader:
+            return reader.complete and reader.n_steps == 300
+    except Exception:  # still being created
+        return False
+
+
+def test_the_window_comes_up_on_xcb_trains_stays_up_and_closes_cleanly(
+    x_display: str, tmp_path: Path
+) -> None:
+    if shutil.which("xdotool") is None:
+        pytest.skip("xdotool is not installed (gui/apt-packages.txt lists it)")
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    env.update(DISPLAY=x_display, PYTHONPATH=str(REPO))
+    out = tmp_path / "run.h5"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", "gui", "--task", "iv", "--p", "0.5", "--steps", "300",
+         "--out", str(out), "--start"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        ids = wait_for("a visible window named twinlab", lambda: window_ids(x_display), proc)
+        assert len(ids) == 1
+        below = descendants(proc.pid)  # the training process, multiprocessing's helpers
+        wait_for("a complete 300-step run file", lambda: run_complete(out), proc)
+        below |= descendants(proc.pid)
+        # the window stays up after its run: still there, still mapped
+        assert proc.poll() is None
+        assert window_ids(x_display) == ids
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=PATIENCE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "qt.qpa" not in err and "Traceback" not in err and "rror" not in err, err
+    assert window_ids(x_display) == []
+    deadline = time.monotonic() + PATIENCE
+    while any(alive(pid) for pid in below) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in below if alive(pid)], "a child process outlived the window"
+    with RunReader(out) as reader:
+        assert reader.complete and reader.n_steps == 300
