@@ -15,7 +15,6 @@ import gc
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from PyQt6.QtWidgets import (
 from gui.freestate import FreeSetup, StepState, codes_before
 from gui.model import History
 from gui.netview import NetworkView, network_from_dict
+from lab import paths
 from lab.config import TrainSettings, read_bench_file, settings_from
 from lab.hal import Bench
 from lab.live import LiveRun, LiveSpec
@@ -78,14 +78,8 @@ pg.setConfigOptions(antialias=False, background="k", foreground="w")
 
 
 def default_run_path(settings: TrainSettings) -> Path:
-    """data/runs/<stamp>_<task>_p<p>_seed<seed>.h5, as the CLI names runs."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = Path(settings.task).stem
-    base = Path("data") / "runs" / f"{stamp}_{name}_p{settings.p:g}_seed{settings.seed}"
-    path, i = Path(f"{base}.h5"), 1  # not with_suffix: "p0.5_seed0" has a "suffix"
-    while path.exists():
-        path, i = Path(f"{base}-{i}.h5"), i + 1
-    return path
+    """Where a live run goes unless told: `lab.paths.default_run_path`, as the CLI names runs."""
+    return paths.default_run_path(settings.task, settings.p, settings.seed)
 
 
 def _peak(x: np.ndarray, ys: list[np.ndarray], points: int
@@ -848,7 +842,8 @@ class MainWindow(QMainWindow):
         return rows
 
     def _open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open run", "data/runs", "runs (*.h5)")
+        folder = str(paths.runs_dir())
+        path, _ = QFileDialog.getOpenFileName(self, "Open run", folder, "runs (*.h5)")
         if path:
             self.open_run(path)
 

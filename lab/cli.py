@@ -7,7 +7,7 @@
     twinlab netlist RUN.h5 [--step N] [--state free|clamped] [-o OUT.cir]
     twinlab netlist --task ii [--example 0] [--state free|clamped] [-o OUT.cir]
     twinlab study NAME [--tasks N --seeds S --steps T --paper --workers W
-                  --scheduler local|tcp://HOST:PORT --out data/studies --quiet]
+                  --scheduler local|tcp://HOST:PORT --out DIR --quiet]
     twinlab study --list
     twinlab gui [--bench B --bench-seed S --task T --p P --eta E --steps N --seed S
                  --out RUN.h5 --start]
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab import logs
+from lab.paths import ENV_RUNS, ENV_STUDIES, default_run_path, runs_dir, studies_dir
 from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
 
 if TYPE_CHECKING:  # the heavy modules are imported by the commands, so that the
@@ -105,9 +106,13 @@ def progress_bar(total: int, every: float = 0.2) -> Observer:
 
 
 def _default_out(settings: TrainSettings) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = Path(settings.task).stem
-    return Path("data") / "runs" / f"{stamp}_{name}_p{settings.p:g}_seed{settings.seed}.h5"
+    """`lab.paths.default_run_path` for these settings, shown relative to the current
+    directory when it lies below it."""
+    path = default_run_path(settings.task, settings.p, settings.seed)
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _out_path(value: str | None, what: str = "--out") -> Path | None:
@@ -613,7 +618,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--order", choices=["random", "cycle"], help="example order")
     train.add_argument("--test-every", type=int, help="steps between test evaluations (0 = off)")
     train.add_argument(
-        "--out", help="run file (default: data/runs/<time>_<task>_p<p>_seed<seed>.h5)"
+        "--out",
+        help=f"run file (default: <runs>/<time>_<task>_p<p>_seed<seed>.h5; <runs> is "
+        f"${ENV_RUNS}, else {runs_dir()})",
     )
     train.add_argument("--bench", default=None, help="'emulator' (default) or a bench .toml file")
     train.add_argument("--bench-seed", type=int, default=None, help="emulator part/noise seed")
@@ -702,7 +709,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     study.add_argument("--workers", type=int, help="local worker processes (default: cores)")
     study.add_argument(
-        "--out", default=str(Path("data") / "studies"), help="output directory (data/studies)"
+        "--out",
+        default=str(studies_dir()),
+        help=f"output directory (default: ${ENV_STUDIES}, else {studies_dir()})",
     )
     study.add_argument("--quiet", action="store_true", help="no progress bar")
     study.set_defaults(func=cmd_study)

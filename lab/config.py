@@ -8,6 +8,7 @@ emulated board, or a TOML file) into a ready `lab.hal.Bench`.
 from __future__ import annotations
 
 import importlib
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from lab.calibration import Calibration, CalibrationError, read_calibration
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.hal import Bench, Channel, check_channel_map, check_channel_name
 from lab.network import Network
+from lab.paths import ENV_DATA, data_dir
 
 
 class ConfigError(ValueError):
@@ -147,8 +149,8 @@ class _InstrumentsBenchFile(BaseModel):
 
 
 def bench_dir() -> Path:
-    """The shipped bench configurations (data/benches)."""
-    return Path(__file__).resolve().parent.parent / "data" / "benches"
+    """The shipped bench configurations: ``lab.paths.data_dir()/benches``."""
+    return data_dir() / "benches"
 
 
 def read_bench_file(spec: str | Path | None) -> tuple[Path, dict[str, Any]]:
@@ -160,13 +162,16 @@ def read_bench_file(spec: str | Path | None) -> tuple[Path, dict[str, Any]]:
     try:
         return path, tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: bench file not found") from None
+        hint = ""
+        if (spec is None or str(spec) == "emulator") and os.environ.get(ENV_DATA):
+            hint = f" (${ENV_DATA} is set: it replaces the shipped benches and tasks)"
+        raise ConfigError(f"{path}: bench file not found{hint}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
 
 
 def emulator_config(spec: str | Path | None = None, *, seed: int | None = None) -> EmulatorConfig:
-    """The `EmulatorConfig` of an emulator bench file (default: data/benches/emulator.toml);
+    """The `EmulatorConfig` of an emulator bench file (default: ``bench_dir()/emulator.toml``);
     ``seed`` overrides its seed."""
     path, raw = read_bench_file(spec)
     if raw.get("kind", "emulator") != "emulator":

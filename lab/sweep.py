@@ -11,8 +11,9 @@ interrupted sweep, rerun with the same points, resumes without recomputing what 
 Schedulers:
 
 - ``"local"``: ``workers`` spawned processes on this machine (default ``os.cpu_count()``),
-  each limited to one numba/BLAS thread; ``workers=1`` runs in this process, no pool.
-  A worker dies with the sweep's process, even after a SIGKILL (`lab.procs.die_with_parent`).
+  each limited to one numba/BLAS thread (:func:`limit_threads`); ``workers=1`` runs in this
+  process, no pool. A worker dies with the sweep's process, even after a SIGKILL
+  (`lab.procs.die_with_parent`).
 - ``"tcp://HOST:PORT"``: a Dask distributed scheduler (``pip install twinlab[cluster]``);
   the workers must be able to import ``lab`` and ``func``'s module.
 
@@ -28,6 +29,7 @@ import json
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -42,8 +44,9 @@ from lab.signals import STOP_SIGNALS
 
 __all__ = ["SweepError", "limit_threads", "load_results", "point_key", "run_sweep"]
 
-#: Environment variables that cap native thread pools in worker processes.
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+#: Environment variables that cap the BLAS/OpenMP thread pools of a process that has not
+#: loaded them yet (set while the local pool spawns its workers, and in each worker).
+BLAS_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 _TCP = re.compile(r"tcp://(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d{1,5})")
 
@@ -122,12 +125,20 @@ _limited: set[int] = set()  # ids of the threads already capped
 
 
 def limit_threads() -> None:
-    """Cap numba (this thread's) and BLAS/OpenMP thread pools to one; cheap when repeated."""
+    """Cap numba (this thread's) and BLAS/OpenMP thread pools to one; cheap when repeated.
+
+    ``NUMBA_NUM_THREADS`` is set only while numba is not imported yet (its pool then has one
+    thread). Once numba is imported it is left alone: numba re-reads it at every compile and
+    raises "Cannot set NUMBA_NUM_THREADS to a different value once the threads have been
+    launched" if it changed; ``numba.set_num_threads(1)`` caps the calling thread instead.
+    """
     if threading.get_ident() in _limited:
         return
     _limited.add(threading.get_ident())
-    for name in THREAD_ENV:
+    for name in BLAS_THREAD_ENV:
         os.environ[name] = "1"
+    if "numba" not in sys.modules:
+        os.environ["NUMBA_NUM_THREADS"] = "1"
     try:
         import numba
 
@@ -231,10 +242,14 @@ def _locked_append(out: Path) -> Iterator[IO[bytes]]:
 
 
 @contextmanager
-def _thread_env() -> Iterator[None]:
-    """Set the thread-cap variables while workers are spawned (they inherit them)."""
-    saved = {name: os.environ.get(name) for name in THREAD_ENV}
-    os.environ.update(dict.fromkeys(THREAD_ENV, "1"))
+def _spawn_env() -> Iterator[None]:
+    """Set the BLAS thread caps while workers are spawned (they inherit them).
+
+    Never ``NUMBA_NUM_THREADS``: this process has imported numba, and a compile while it
+    differs from numba's launched pool raises (see :func:`limit_threads`).
+    """
+    saved = {name: os.environ.get(name) for name in BLAS_THREAD_ENV}
+    os.environ.update(dict.fromkeys(BLAS_THREAD_ENV, "1"))
     try:
         yield
     finally:
@@ -287,16 +302,16 @@ def _run_local(
             f"func {func!r} must be a module-level function that worker processes can "
             f"import ({err}); or use workers=1"
         ) from err
-    with _thread_env():
-        pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(todo)),
-            mp_context=mp.get_context("spawn"),
-            initializer=_init_local_worker,
-        )
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=mp.get_context("spawn"),
+        initializer=_init_local_worker,
+    )
     futures: dict[Future, str] = {}
     try:
-        for key in todo:
-            futures[pool.submit(_call, func, sink.points[key])] = key
+        with _spawn_env():  # a "spawn" pool starts its workers in submit(), not before
+            for key in todo:
+                futures[pool.submit(_call, func, sink.points[key])] = key
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)

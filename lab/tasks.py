@@ -1,7 +1,8 @@
 """Learning tasks: which nodes are inputs, outputs and held nodes, and the data.
 
 A :class:`Task` is plain data (voltages in V, node labels 1-based). Tasks come from
-TOML files in ``data/tasks`` (or any path) via :func:`load_task`, or from the
+TOML files (shipped: ``lab.paths.data_dir()/tasks``, the repository's ``data/tasks``;
+or any path) via :func:`load_task`, or from the
 generators :func:`random_allostery` and :func:`regression_task`.
 
 Task file format (TOML; unknown fields are errors; the ``name`` defaults to the file
@@ -59,7 +60,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import os
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -67,6 +67,8 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StrictInt, ValidationError
+
+from lab.paths import data_dir
 
 __all__ = [
     "Task",
@@ -202,16 +204,8 @@ def mse(v_free: np.ndarray, v_desired: np.ndarray) -> np.ndarray:
     return np.mean(d * d, axis=-1)
 
 
-def data_dir() -> Path:
-    """The data directory: $TWINLAB_DATA if set, else ``<repo>/data``."""
-    env = os.environ.get("TWINLAB_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "data"
-
-
 def list_tasks() -> list[str]:
-    """Names of the task files shipped in ``data/tasks`` (sorted)."""
+    """Names of the shipped task files, ``data_dir()/tasks/*.toml`` (sorted)."""
     return sorted(p.stem for p in (data_dir() / "tasks").glob("*.toml"))
 
 
@@ -555,7 +549,7 @@ def _resolve(name_or_path: str) -> Path:
 
 
 def load_task(name_or_path: str, *, seed: int = 0) -> Task:
-    """Load a task by name (a file in ``data/tasks``) or from a path to a .toml file.
+    """Load a task by name (a file in ``data_dir()/tasks``) or from a path to a .toml file.
 
     Generated tasks (random allostery, regression, the classification split) use ``seed``.
     """

@@ -14,9 +14,11 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
+from lab.paths import studies_dir
 from lab.sweep import run_sweep
 
 
@@ -29,7 +31,7 @@ class StudyArgs:
     seeds: int | None = None
     steps: int | None = None
     paper: bool = False
-    out: Path = Path("data/studies")
+    out: Path = dataclass_field(default_factory=studies_dir)  # lab.paths: $TWINLAB_STUDIES, ...
     scheduler: str = "local"
     workers: int | None = None
     progress: bool = True

@@ -72,6 +72,14 @@ def _bootstrap(values: np.ndarray, stat, n_boot: int = 2000, seed: int = 12345) 
     return [float(lo), float(hi)]
 
 
+def _ci_text(ci: list[float | None]) -> str:
+    """``[lo, hi]`` of a 95 % interval with 2 decimals; ``[n/a]`` when it is undefined
+    (one task gives no spread to bootstrap)."""
+    if any(c is None for c in ci):
+        return "[n/a]"
+    return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
 def _r(x: float, digits: int = 4) -> float | None:
     """Round to ``digits`` significant digits for the JSON (None for NaN)."""
     x = float(x)
@@ -450,7 +458,7 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
         "r_max": _r(max(r["r_max"] for r in ref)),
     }
     head = ", ".join(
-        f"{n} {e['alpha']:.2f} [{e['ci95'][0]:.2f}, {e['ci95'][1]:.2f}]"
+        f"{n} {e['alpha']:.2f} {_ci_text(e['ci95'])}"
         for n, e in exponents.items()
     )
     stats = {
@@ -495,8 +503,7 @@ def _powerlaw_figure(path: Path, u, curves, exponents, stats) -> None:
             e = exponents[name]
             ax.errorbar(u, y, yerr=[y - y * np.exp(-sd), y * np.exp(sd) - y], fmt="o",
                         color=f"C{i}", ms=4, capsize=2,
-                        label=f"{name}: alpha {e['alpha']:.2f} [{e['ci95'][0]:.2f}, "
-                        f"{e['ci95'][1]:.2f}]")  # fmt: skip
+                        label=f"{name}: alpha {e['alpha']:.2f} {_ci_text(e['ci95'])}")
             lx, ly = np.log(u), np.log(y)
             ax.plot(u, np.exp(e["alpha"] * (lx - lx.mean()) + ly.mean()), color=f"C{i}", lw=1)
             if i == 0:
