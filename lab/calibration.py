@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.optimize import isotonic_regression
 
 if TYPE_CHECKING:
     from lab.hal import Bench
@@ -234,5 +233,7 @@ def monotone_fit(bias: Sequence[float], p: Sequence[float]) -> Calibration:
     order = np.argsort(bias)
     x = np.asarray(bias, dtype=float)[order]
     y = np.asarray(p, dtype=float)[order]
+    from scipy.optimize import isotonic_regression  # scipy.optimize: ~1 s to import
+
     fitted = isotonic_regression(y, increasing=False).x
     return Calibration(x, np.clip(fitted, 0.0, 1.0), source="measured")

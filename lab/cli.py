@@ -24,7 +24,6 @@ and marked incomplete, and exits 130.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import math
@@ -37,7 +36,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab import logs
+from lab import logs, plugins
 from lab.paths import ENV_RUNS, ENV_STUDIES, default_run_path, runs_dir, studies_dir
 from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
 
@@ -321,19 +320,6 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     return 128 + signum
 
 
-def cmd_devices(args: argparse.Namespace) -> int:
-    from lab.config import ConfigError
-
-    try:
-        discovery = importlib.import_module("drivers.discovery")
-    except ImportError as err:
-        raise ConfigError(
-            f"device discovery needs the 'hw' extra (pip install 'twinlab[hw]'): {err}"
-        ) from None
-    print(discovery.format_devices(discovery.list_devices()))
-    return 0
-
-
 def _check_writable(path: Path, force: bool, what: str) -> None:
     """Before long work: refuse an existing ``path`` without ``--force``, and a path that
     cannot be written (ValueError, one line). Probes by opening it for appending (an
@@ -424,48 +410,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(_unsafe_lines(unsafe).lstrip("\n"), file=sys.stderr)
         return 1
     return 0
-
-
-#: Largest seed the window's seed control holds.
-WINDOW_MAX_SEED = 2**31 - 1
-
-
-def cmd_gui(args: argparse.Namespace) -> int:
-    """The live window (``twinlab gui``) or a recorded run (``twinlab replay RUN.h5``).
-
-    Everything the terminal can check is checked before a window opens (one line, exit 2):
-    the run file to replay; the settings, task, bench file and run file of a live run."""
-    from lab.config import ConfigError, read_bench_file, settings_from
-    from lab.runs import RunFileError, RunReader
-    from lab.tasks import load_task
-
-    if args.command == "replay":
-        with RunReader(args.run, swmr=args.follow):  # not a run file: RunFileError
-            pass
-    else:
-        settings = settings_from(
-            task=args.task, p=args.p, eta=args.eta, steps=args.steps, seed=args.seed
-        )
-        if settings.seed > WINDOW_MAX_SEED:
-            raise ValueError(f"--seed: the window takes seeds up to {WINDOW_MAX_SEED}, "
-                             f"got {settings.seed}")
-        load_task(settings.task, seed=settings.seed)
-        read_bench_file(args.bench)
-        if args.out is not None and Path(args.out).exists():
-            raise RunFileError(f"{args.out}: run file already exists (refusing to overwrite)")
-    try:
-        app = importlib.import_module("gui.app")  # Qt is loaded only for these commands
-    except ImportError as err:
-        raise ConfigError(
-            f"the window needs the 'gui' extra (pip install 'twinlab[gui]'): {err}"
-        ) from None
-    if args.command == "replay":
-        return int(app.replay(args.run, follow=args.follow) or 0)
-    window = {k: getattr(args, k) for k in ("task", "p", "eta", "steps", "seed")}
-    return int(
-        app.live(bench=args.bench, bench_seed=args.bench_seed, out=args.out,
-                 settings=window, start=args.start) or 0
-    )
 
 
 def cmd_netlist(args: argparse.Namespace) -> int:
@@ -647,30 +591,8 @@ def _parser() -> argparse.ArgumentParser:
         "(built with `make -C firmware` if needed; each rising clock edge is one update)",
     )
     emulate.set_defaults(func=cmd_emulate)
-    window = sub.add_parser(
-        "gui",
-        help="live window: train and watch",
-        description="The live window: the error, digipot traces, network and outputs of a "
-        "run, trained in its own process. The options preset the window's controls.",
-    )
-    window.add_argument("--bench", default=None, help="'emulator' (default) or a bench .toml")
-    window.add_argument("--bench-seed", type=int, default=None, help="emulator part/noise seed")
-    window.add_argument("--task", default=None, help="task name or .toml (default: ii)")
-    window.add_argument("--p", type=float, help="update probability in (0, 1] (default: 1)")
-    window.add_argument("--eta", type=float, help="nudge eta in (0, 1] (default: 0.5)")
-    window.add_argument("--steps", type=int, help="training steps (default: 2000)")
-    window.add_argument("--seed", type=int, help="seed of example order and generated tasks")
-    window.add_argument(
-        "--out", help="run file of the first run (default: named as twinlab train names it)"
-    )
-    window.add_argument("--start", action="store_true", help="start training at once")
-    window.set_defaults(func=cmd_gui)
-    replay = sub.add_parser("replay", help="open a run file in the window (--follow to tail it)")
-    replay.add_argument("run", help="run file (.h5)")
-    replay.add_argument("--follow", action="store_true", help="tail a file still being written")
-    replay.set_defaults(func=cmd_gui)
-    devices = sub.add_parser("devices", help="list serial ports and VISA resources")
-    devices.set_defaults(func=cmd_devices)
+    for name in plugins.names(plugins.COMMANDS):  # gui, replay, devices: entry points
+        plugins.load(plugins.COMMANDS, name)(sub)
     calibrate = sub.add_parser("calibrate", help="measure p against the bias voltage")
     calibrate.add_argument("--bench", default=None, help="'emulator' (default) or a bench file")
     calibrate.add_argument("--bench-seed", type=int, default=None, help="emulator seed")

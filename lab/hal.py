@@ -29,12 +29,14 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from lab.calibration import Calibration
-from lab.network import Network
+
+if TYPE_CHECKING:
+    from lab.network import Network
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ import numpy as np
 from lab import __version__
 from lab.config import TrainSettings
 from lab.hal import Bench, LimitError
-from lab.learning import clamped_outputs
 from lab.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.signals import interrupt_name
 from lab.tasks import Task
@@ -190,6 +189,8 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> RunSummary:
         """Train for ``settings.steps`` steps; returns the summary also sent to observers."""
+        from lab.learning import clamped_outputs  # numba: loaded when a run starts
+
         s, task, bench = self.settings, self.task, self.bench
         # The loop allocates small objects at a high rate; without this the cyclic garbage
         # collector keeps walking the ~1e5 long-lived objects that numpy, numba and h5py
