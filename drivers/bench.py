@@ -10,10 +10,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lab.calibration import Calibration, CalibrationError, read_calibration
-from lab.config import ConfigError, _one_line
+from lab.core.network import Network
+from lab.errors import ConfigError, validation_line
 from lab.hal import Bench, Channel, check_channel_map, check_channel_name
-from lab.network import Network
+from lab.hal.calibration import Calibration, CalibrationError, read_calibration
 
 
 class _DaqSection(BaseModel):
@@ -94,7 +94,7 @@ def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> B
     try:
         spec = InstrumentsBenchFile(**raw)
     except ValidationError as err:
-        raise ConfigError(_one_line(str(path), err)) from None
+        raise ConfigError(validation_line(str(path), InstrumentsBenchFile, err)) from None
     return _open(path, spec, raw)
 
 
@@ -127,8 +127,8 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
     except CalibrationError as err:
         raise ConfigError(f"{path}: field 'calibration': {err}") from None
     try:
-        from drivers import clock_board as serial_clock
-        from drivers import scpi_daq as scpi
+        from drivers.scpi import daq as scpi
+        from drivers.twin_clock import board as serial_clock
     except ImportError as err:
         raise ConfigError(
             f"{path}: real instruments need the 'hw' extra (pip install 'twinlab[hw]'): {err}"

@@ -48,7 +48,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
     Everything the terminal can check is checked before a window opens (one line, exit 2):
     the run file to replay; the settings, task, bench file and run file of a live run."""
-    from lab.config import ConfigError, read_bench_file, settings_from
+    from lab.acquire.settings import settings_from
+    from lab.errors import ConfigError
+    from lab.hal.benchfile import read_bench_file
     from lab.runs import RunFileError, RunReader
     from lab.tasks import load_task
 

@@ -73,7 +73,7 @@ def _modules_after(statement: str) -> list[str]:
 
 
 def test_the_training_loop_imports_light() -> None:
-    loaded = _modules_after("import lab.trainer")
+    loaded = _modules_after("import lab.acquire.trainer")
     heavy = [m for m in loaded if m.split(".")[0] in ("drivers", "gui", "numba", "PyQt6")]
     heavy += [m for m in loaded if m.startswith(("lab.emulator", "scipy.optimize"))]
     assert not heavy, heavy

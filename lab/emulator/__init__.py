@@ -1,4 +1,4 @@
-"""The emulated twin board behind the HAL (one physics with `lab.study`).
+"""The emulated twin board behind the HAL (one physics with `lab.insilico.batch`).
 
 The names below are loaded on first use, so that reading an emulator bench file
 (`lab.emulator.benchkind`) does not load the board model."""

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from lab.config import ConfigError, _one_line
 from lab.emulator.config import EmulatorConfig
+from lab.errors import ConfigError, validation_line
 from lab.hal import Bench
 
 
@@ -30,7 +30,7 @@ def parse(path: Path, raw: dict[str, Any]) -> EmulatorBenchFile:
     try:
         return EmulatorBenchFile(**raw)
     except ValidationError as err:
-        raise ConfigError(_one_line(str(path), err)) from None
+        raise ConfigError(validation_line(str(path), EmulatorBenchFile, err)) from None
 
 
 def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> Bench:
