@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drivers.clock_board import SerialClockBoard
+from drivers.twin_clock.board import SerialClockBoard
 from lab.emulator import EmulatedBoard
-from lab.emulator.firmware_board import FirmwareBoard
-from lab.emulator.serial_board import SerialBoard
+from lab.emulator.wire.firmware_board import FirmwareBoard
+from lab.emulator.wire.serial_board import SerialBoard
 
 
 def round_trips(port: str, pulses: int, **options: float) -> np.ndarray:

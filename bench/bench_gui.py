@@ -7,7 +7,7 @@ Run: ``PYTHONPATH=. /tmp/venv/bin/python bench/bench_gui.py [--steps N] [--repea
 * ``headless_steps_per_s``: `Trainer.run` of task ii on the emulator bench with a
   `RunWriter`, no window, in this process (best of ``repeats``).
 * ``live_steps_per_s``: the same run started from `MainWindow.start_run`: the trainer in
-  its own process (`lab.live`, with the window's `Batcher` as a second observer), the
+  its own process (`lab.acquire.live`, with the window's `Batcher` as a second observer), the
   window shown, its 30 Hz redraw timer and the Qt event loop running here; steps / wall
   time of the training process's `Trainer.run` (best of ``repeats``). ``ratio`` = live /
   headless (target >= 0.9), both interleaved in one run of this script.
@@ -48,11 +48,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from lab.config import load_bench, settings_from
-from lab.records import Observer, RunInfo, RunSummary, StepRecord
+from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
+from lab.hal.benchfile import load_bench
 from lab.runs import RunWriter
 from lab.tasks import load_task
-from lab.trainer import Trainer
 
 
 def headless(steps: int, tmp: Path, tag: str) -> float:
@@ -65,9 +66,9 @@ def headless(steps: int, tmp: Path, tag: str) -> float:
 
 
 def process_only(steps: int, tmp: Path, tag: str) -> float:
-    """steps/s of `Trainer.run` in the training process of `lab.live`, no window (the
+    """steps/s of `Trainer.run` in the training process of `lab.acquire.live`, no window (the
     parent only receives the batches): the cost of the process and its `Batcher`."""
-    from lab.live import LiveRun, LiveSpec
+    from lab.acquire.live import LiveRun, LiveSpec
 
     run = LiveRun(LiveSpec(settings={"task": "ii", "steps": steps},
                            out=str(tmp / f"process{tag}.h5")))

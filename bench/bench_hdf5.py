@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from lab.records import RunInfo, RunSummary, StepRecord
+from lab.acquire.records import RunInfo, RunSummary, StepRecord
 from lab.runs import RunWriter
 
 POOL = 256

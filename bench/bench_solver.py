@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from naive import solve as naive_solve
 
-from lab.network import Network
+from lab.core.network import Network
 
 
 def best_rate(fn, count: int, repeats: int) -> float:

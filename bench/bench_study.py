@@ -1,11 +1,11 @@
-"""Batched in-silico training throughput (lab.study.train_batch) and how it scales.
+"""Batched in-silico training throughput (lab.insilico.batch.train_batch) and how it scales.
 
 Prints JSON lines:
 - ``study_batched``: edge updates/s (network-steps x E: every edge's rule evaluated once
   per step) for B networks of the 143-edge planar network trained at once, discrete rule
   (one example a step) and continuous rule (full batch of 16 examples a step), with the
   ratio to a one-network-at-a-time loop measured in the same run (the public per-step
-  API: two `Network.solve` calls, the rule ufuncs of `lab.learning`, numpy masks);
+  API: two `Network.solve` calls, the rule ufuncs of `lab.core.learning`, numpy masks);
 - ``study_large``: discrete training steps/s of one network of 1e3, 1e4, 1e5 edges, the
   one-off symbolic factorisation time, and the fitted exponent of cost vs size.
 
@@ -24,15 +24,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.learning import (
+from lab.core.learning import (
     clamped_outputs,
     code_resistance,
     continuous_update,
     discrete_direction,
     step_codes,
 )
-from lab.network import Network
-from lab.study import Rule, train_batch
+from lab.core.network import Network
+from lab.insilico.batch import Rule, train_batch
 from lab.tasks import regression_task
 
 

@@ -20,11 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from naive import train_naive
 
-from lab.config import load_bench, settings_from
-from lab.network import Network
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
+from lab.core.network import Network
+from lab.hal.benchfile import load_bench
 from lab.runs import RunWriter
 from lab.tasks import load_task
-from lab.trainer import Trainer
 
 
 def rate_hal(steps: int, write: bool, repeats: int) -> float:

@@ -23,10 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.config import load_bench, settings_from
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
+from lab.hal.benchfile import load_bench
 from lab.runs import RunWriter
 from lab.tasks import load_task
-from lab.trainer import Trainer
 
 
 class Timed:

@@ -90,9 +90,28 @@ def format_devices(devices: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def add_command(sub: Any) -> None:
+    """``twinlab devices`` (entry point ``twinlab.commands: devices``)."""
+    devices = sub.add_parser("devices", help="list serial ports and VISA resources")
+    devices.set_defaults(func=cmd_devices)
+
+
+def cmd_devices(args: Any) -> int:
+    """Print the serial ports and VISA resources; exit status 0."""
+    print(format_devices(list_devices()))
+    return 0
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())
 
 
-__all__ = ["ARDUINO_IDS", "format_devices", "likely_arduino", "list_devices"]
+__all__ = [
+    "ARDUINO_IDS",
+    "add_command",
+    "cmd_devices",
+    "format_devices",
+    "likely_arduino",
+    "list_devices",
+]

@@ -5,7 +5,7 @@
     main(["--task", "ii", "--p", "0.5", "--start"])        as ``twinlab gui ARGS``
     main(["replay", "data/runs/x.h5", "--follow"])         as ``twinlab replay ARGS``
 
-The options are ``twinlab``'s own (lab/cli.py defines them once, checks them and the
+The options are ``twinlab``'s own (lab/cli and gui/commands.py define them once, checks them and the
 files before any window opens, then calls `live` or `replay`). Both first check that Qt
 can open a window here (`gui.display.check`): otherwise one ``twinlab: error:`` line and
 status 2, instead of Qt's abort.

@@ -2,7 +2,7 @@
 
 A run file records only the output voltages. The free twin's other node voltages at step
 k are solved here with lab's Kirchhoff solve: each edge's resistance from its digipot
-code with *nominal* parts (`lab.learning.code_resistance` with the bench's nominal R_AB
+code with *nominal* parts (`lab.core.learning.code_resistance` with the bench's nominal R_AB
 and wiper resistance, not the board's individual parts), inputs held at the step's
 applied input voltages, fixed nodes at the task's fixed voltages, outputs floating (the
 free twin's outputs are only sensed). The free state of step k was measured *before* the
@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from lab.core.learning import code_resistance
+from lab.core.network import Network
 from lab.emulator.config import EmulatorConfig
-from lab.learning import code_resistance
-from lab.network import Network
 
 __all__ = ["FreeSetup", "StepState", "codes_before", "hover_text", "solve_free_state"]
 

@@ -3,7 +3,7 @@
 `History` keeps the last ``recent`` steps at full resolution in a ring and, for everything
 older, every k-th step in a decimated archive whose stride k doubles each time it fills,
 so memory stays bounded (``recent + archive`` rows) however long the run. The live window
-feeds it with the batches its training process sends (`lab.live`); `RecordQueue` is an
+feeds it with the batches its training process sends (`lab.acquire.live`); `RecordQueue` is an
 `Observer` for a trainer running in a thread of this process (scripts, tests): it only
 appends to deques (no Qt, no numpy work) and is drained into a `History`.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
+from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 
 __all__ = ["History", "RecordQueue", "Snapshot"]
 

@@ -16,7 +16,7 @@ from PyQt6.QtCore import QEvent, QPointF
 from PyQt6.QtGui import QMouseEvent
 
 from gui.freestate import FreeSetup, StepState, hover_text, solve_free_state
-from lab.network import Network
+from lab.core.network import Network
 
 #: Digipot codes run 0..CODE_MAX.
 CODE_MAX = 127

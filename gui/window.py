@@ -1,6 +1,6 @@
 """The twinlab main window: live training and replay of run files.
 
-Live: the trainer runs in its own process (`lab.live.LiveRun`: bench, `Trainer`,
+Live: the trainer runs in its own process (`lab.acquire.live.LiveRun`: bench, `Trainer`,
 `RunWriter`, as ``twinlab train``), which sends batches of steps at most ~30 times a second;
 a ~30 Hz `QTimer` moves them into a bounded `History` and redraws. The window and the
 trainer do not share a GIL, so painting never slows training. Replay: a run file is read
@@ -48,11 +48,12 @@ from gui.freestate import FreeSetup, StepState, codes_before
 from gui.model import History
 from gui.netview import NetworkView, network_from_dict
 from lab import paths
-from lab.config import TrainSettings, read_bench_file, settings_from
+from lab.acquire.live import LiveRun, LiveSpec
+from lab.acquire.records import RunInfo, RunSummary
+from lab.acquire.settings import TrainSettings, settings_from
+from lab.core.network import Network
 from lab.hal import Bench
-from lab.live import LiveRun, LiveSpec
-from lab.network import Network
-from lab.records import RunInfo, RunSummary
+from lab.hal.benchfile import read_bench_file
 from lab.runs import RunFileError, RunReader
 from lab.tasks import Task, list_tasks, load_task
 
@@ -466,7 +467,7 @@ class MainWindow(QMainWindow):
         self._tick()
 
     def _receive(self) -> None:
-        """Apply the training process's messages (see `lab.live`)."""
+        """Apply the training process's messages (see `lab.acquire.live`)."""
         live, h = self.live, self.history
         assert live is not None and h is not None
         for msg in live.messages():

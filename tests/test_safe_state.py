@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab.config import load_bench, settings_from
+from lab.acquire.records import Observer, RunSummary, StepRecord
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig
-from lab.emulator.wire import WireEmulator
-from lab.records import Observer, RunSummary, StepRecord
+from lab.emulator.wire.rehearsal import WireEmulator
+from lab.hal.benchfile import load_bench
 from lab.tasks import load_task
-from lab.trainer import Trainer
 
 pytest.importorskip("pyvisa")
 pytest.importorskip("serial")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from lab.emulator import EmulatorConfig
-from lab.emulator.wire import WireEmulator
+from lab.emulator.wire.rehearsal import WireEmulator
 from lab.runs import RunReader
 
 pytest.importorskip("pyvisa")

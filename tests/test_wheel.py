@@ -57,9 +57,15 @@ def _copy_sources(dest: Path) -> None:
     dest.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, dest / name)
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.h5", "runs", "studies", "build")
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.h5", "build")
+    outputs = shutil.ignore_patterns("runs", "studies")  # data/'s, not the lab.runs package
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        found = skip(folder, names)
+        return found | outputs(folder, names) if Path(folder) == ROOT / "data" else found
+
     for name in ("lab", "drivers", "gui", "data"):
-        shutil.copytree(ROOT / name, dest / name, symlinks=True, ignore=skip)
+        shutil.copytree(ROOT / name, dest / name, symlinks=True, ignore=ignore)
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:

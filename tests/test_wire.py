@@ -13,15 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lab.acquire.records import Observer, StepRecord
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
 from lab.cli import main
-from lab.config import ConfigError, load_bench, settings_from
 from lab.emulator import EmulatorConfig
-from lab.emulator.wire import WireEmulator
+from lab.emulator.wire.rehearsal import WireEmulator
+from lab.errors import ConfigError
 from lab.hal import BenchError
-from lab.records import Observer, StepRecord
+from lab.hal.benchfile import load_bench
 from lab.runs import RunReader, RunWriter
 from lab.tasks import load_task
-from lab.trainer import Trainer
 
 pytest.importorskip("pyvisa")
 pytest.importorskip("serial")

@@ -3,7 +3,7 @@
 Twin 0 is the free twin, twin 1 the clamped twin. The board holds what the DAQ
 applies to each node, solves each twin's Kirchhoff state on demand (cached until
 something changes), and on a clock edge lets every enabled edge step its digipot
-pair with the discrete rule of `lab.learning` (the same code the studies use).
+pair with the discrete rule of `lab.core.learning` (the same code the studies use).
 """
 
 from __future__ import annotations
@@ -14,23 +14,23 @@ import math
 import numba as nb
 import numpy as np
 
-from lab.calibration import Calibration
-from lab.emulator.components import Converter, Digipots, NormalStream, Oscillators
-from lab.emulator.config import EmulatorConfig
-from lab.learning import (
+from lab.core.learning import (
     N_POSITIONS,
     code_resistance,
     discrete_step_from_nodes,
     update_mask,
 )
-from lab.network import Network, Solver
+from lab.core.network import Network, Solver
+from lab.emulator.components import Converter, Digipots, NormalStream, Oscillators
+from lab.emulator.config import EmulatorConfig
+from lab.hal.calibration import Calibration
 
 FREE, CLAMPED = 0, 1
 
 
 @nb.njit(cache=True, nogil=True)
 def _clock_edge(v_free, v_clamped, edges, sigma, codes, enabled, direction, k_table, k):
-    """The discrete rule on every edge (lab.learning), then the new conductances ``k``
+    """The discrete rule on every edge (lab.core.learning), then the new conductances ``k``
     (2, E) looked up in ``k_table`` (2 * E * N_POSITIONS,) for the new codes."""
     discrete_step_from_nodes(
         v_free, v_clamped, edges, sigma, codes, enabled, N_POSITIONS - 1, direction

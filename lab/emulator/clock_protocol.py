@@ -2,7 +2,7 @@
 
 `ClockProtocol` is the firmware's line parser and command handler with no I/O: bytes
 from the host go in through `feed`, reply lines (without their ``\\r\\n``) come out.
-The emulated serial board (`lab.emulator.serial_board`) puts it behind a pty, the
+The emulated serial board (`lab.emulator.wire.serial_board`) puts it behind a pty, the
 transcripts in ``firmware/tests`` run against it, and the C++ firmware (issue 4) ports
 it line for line. Choices the contract leaves open are settled here and listed in
 ``firmware/tests/README.md``:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from lab.calibration import Calibration
 from lab.emulator.config import EmulatorConfig
+from lab.hal.calibration import Calibration
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Published values are marked (AD5220 data sheet; PHYSICS.md); the rest are our
 defaults. `EmulatorConfig.ideal()` switches every non-ideality off, which makes
-the emulator equal the ideal discrete rule of `lab.learning` exactly.
+the emulator equal the ideal discrete rule of `lab.core.learning` exactly.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ class EmulatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int = Field(0, description="seeds part values, oscillators and noise")
-    network: str = Field("twin16", description="network name (lab.network.Network.from_name)")
+    network: str = Field("twin16", description="network name (lab.core.network.Network.from_name)")
 
     # digital potentiometers (AD5220-100: published)
     r_end_to_end: float = Field(100e3, gt=0, description="nominal R_AB, Ohm")

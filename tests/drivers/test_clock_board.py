@@ -22,12 +22,12 @@ import pytest
 
 from lab.emulator import EmulatorConfig
 from lab.emulator import clock_protocol as protocol
-from lab.emulator.serial_board import SerialBoard
+from lab.emulator.wire.serial_board import SerialBoard
 from lab.hal import BenchError, ClockBoard
 from tests.boards import learning_board
 
 pytest.importorskip("serial")
-from drivers.clock_board import SerialClockBoard
+from drivers.twin_clock.board import SerialClockBoard
 
 FAST = {"ready_timeout": 1.0, "reply_timeout": 0.5}
 
@@ -612,11 +612,11 @@ def test_list_devices_tolerates_failing_libraries(monkeypatch) -> None:
 def test_training_over_the_wire_is_bit_identical_to_in_process() -> None:
     """The same seeded run with the in-process clock and with the serial driver talking to
     the emulated board on a pty: every step's codes and errors are identical."""
-    from lab.config import settings_from
+    from lab.acquire.records import Observer, StepRecord
+    from lab.acquire.settings import settings_from
+    from lab.acquire.trainer import Trainer
     from lab.emulator import emulator_bench
-    from lab.records import Observer, StepRecord
     from lab.tasks import load_task
-    from lab.trainer import Trainer
 
     class Keep(Observer):
         def __init__(self) -> None:

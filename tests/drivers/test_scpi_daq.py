@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from drivers.dialects import DIALECTS, KEYSIGHT_DAQ970A, TWINLAB_EMULATOR
-from drivers.scpi import ScpiError
-from drivers.scpi_daq import ScpiBias, ScpiDAQ, ScpiProbe
+from drivers.scpi.daq import ScpiBias, ScpiDAQ, ScpiProbe
+from drivers.scpi.dialects import DIALECTS, KEYSIGHT_DAQ970A, TWINLAB_EMULATOR
+from drivers.scpi.instrument import ScpiError
 from lab.hal import DAQ, BenchError, BiasSource, LimitError, ResistanceProbe
 from tests.drivers.transcript import TranscriptServer
 

@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("pyvisa")
 
-from drivers.dialects import TWINLAB_EMULATOR
-from drivers.scpi import ScpiInstrument
+from drivers.scpi.dialects import TWINLAB_EMULATOR
+from drivers.scpi.instrument import ScpiInstrument
 
 
 class EchoServer:

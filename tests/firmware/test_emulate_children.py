@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.emulator.firmware_board import FIRMWARE_DIR, missing_tools
+from lab.emulator.wire.firmware_board import FIRMWARE_DIR, missing_tools
 from tests.proctree import (
     alive,
     command,
@@ -144,8 +144,8 @@ def test_ctrl_c_while_building_the_firmware(built: None, tmp_path: Path) -> None
 
 def test_wire_emulator_with_firmware_closes_everything(built: None) -> None:
     from lab.emulator import EmulatorConfig
-    from lab.emulator.firmware_board import FirmwareBoard
-    from lab.emulator.wire import WireEmulator
+    from lab.emulator.wire.firmware_board import FirmwareBoard
+    from lab.emulator.wire.rehearsal import WireEmulator
 
     before = open_ttys_and_sockets()
     emu = WireEmulator(EmulatorConfig(seed=0), firmware="simavr").start()

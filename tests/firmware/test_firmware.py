@@ -501,13 +501,13 @@ def test_transcript_on_simulated_board(build: Build, tmp_path: Path, name: str) 
 
 
 def test_serial_clock_board_drives_the_simulated_board(sim: SimBoard, capsys) -> None:
-    """drivers/clock_board.py against the firmware: 50 confirmed pulse(1), 50 edges; the
+    """drivers/twin_clock/board.py against the firmware: 50 confirmed pulse(1), 50 edges; the
     median round trip of pulse(1) over the pty (115200 baud in simulated real time)."""
     pytest.importorskip("serial")
     try:
-        from drivers.clock_board import SerialClockBoard
+        from drivers.twin_clock.board import SerialClockBoard
     except ImportError as exc:
-        pytest.skip(f"drivers.clock_board not importable: {exc}")
+        pytest.skip(f"drivers.twin_clock.board not importable: {exc}")
     board = SerialClockBoard(sim.path, ready_timeout=5.0, reply_timeout=2.0)
     try:
         times = []

@@ -25,8 +25,8 @@ import pytest
 from lab.cli import main
 from lab.emulator import EmulatorConfig
 from lab.emulator.board import EmulatedBoard
-from lab.emulator.firmware_board import FIRMWARE_DIR, FirmwareBoard, missing_tools
-from lab.emulator.wire import WireEmulator
+from lab.emulator.wire.firmware_board import FIRMWARE_DIR, FirmwareBoard, missing_tools
+from lab.emulator.wire.rehearsal import WireEmulator
 from lab.runs import RunReader
 
 STEPS = 60

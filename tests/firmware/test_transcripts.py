@@ -197,7 +197,7 @@ class SerialBoardTarget(FdTarget):
     """The emulated board on a pty, opened like a serial port (raw, no echo)."""
 
     def __init__(self, pace: bool) -> None:
-        from lab.emulator.serial_board import SerialBoard
+        from lab.emulator.wire.serial_board import SerialBoard
 
         self.edges = EdgeCounter()
         self.board = SerialBoard(self.edges, pace=pace, reset_delay=0.02)  # type: ignore[arg-type]

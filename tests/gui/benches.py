@@ -1,6 +1,6 @@
 """Bench factories for the live window's tests.
 
-The window trains in a separate process (`lab.live`), so a test's bench factory must be
+The window trains in a separate process (`lab.acquire.live`), so a test's bench factory must be
 picklable (module-level functions, `functools.partial`) and a test sees the bench only
 through what the factory leaves behind: `recorded` writes the emulated board's output
 state to a JSON file when the bench is closed (after its safe state).
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.config import load_bench
 from lab.emulator import emulator_bench
 from lab.hal import Bench, BenchError, Unsafe
+from lab.hal.benchfile import load_bench
 
 
 class _Clock:

@@ -136,10 +136,11 @@ def test_without_a_display_the_window_commands_end_in_one_line(
     if plugin_path("xcb") is None:
         pytest.skip("PyQt6 is not installed")
     if command[0] == "replay":  # a real run file: only the display is missing
-        from lab.config import load_bench, settings_from
+        from lab.acquire.settings import settings_from
+        from lab.acquire.trainer import Trainer
+        from lab.hal.benchfile import load_bench
         from lab.runs import RunWriter
         from lab.tasks import load_task
-        from lab.trainer import Trainer
 
         run = tmp_path / "run.h5"
         Trainer(load_bench(None), load_task("ii"), settings_from(steps=20), [RunWriter(run)]).run()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gui.model import History, RecordQueue
-from lab.records import StepRecord, TestRecord
+from lab.acquire.records import StepRecord, TestRecord
 
 
 def synthetic(start: int, n: int, n_edges: int = 16) -> dict[str, np.ndarray]:

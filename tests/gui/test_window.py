@@ -30,12 +30,13 @@ import gui.window
 from gui.app import main
 from gui.model import History
 from gui.window import DISPLAY_POINTS, MainWindow, _smooth
-from lab.config import load_bench, settings_from
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig
 from lab.hal import Bench
+from lab.hal.benchfile import load_bench
 from lab.runs import RunReader, RunWriter
 from lab.tasks import load_task
-from lab.trainer import Trainer
 from tests.gui import benches
 
 REPO = Path(__file__).resolve().parents[2]
@@ -221,11 +222,12 @@ def test_a_file_that_is_not_a_run_gives_a_clear_message(window, tmp_path, kind):
 
 SLOW_WRITER = textwrap.dedent("""
     import sys, time
-    from lab.config import load_bench, settings_from
-    from lab.records import Observer
+    from lab.acquire.settings import settings_from
+    from lab.hal.benchfile import load_bench
+    from lab.acquire.records import Observer
     from lab.runs import RunWriter
     from lab.tasks import load_task
-    from lab.trainer import Trainer
+    from lab.acquire.trainer import Trainer
 
     class Slow(Observer):
         def start(self, info):

@@ -35,7 +35,7 @@ def gated_bench(marker: str, go: str) -> Bench:
 
 def main(argv: list[str]) -> None:
     import tests.lab._live_parent as me  # pickled by this name, not as __main__
-    from lab.live import LiveRun, LiveSpec
+    from lab.acquire.live import LiveRun, LiveSpec
 
     out, mode = argv[0], argv[1]
     settings = {"task": "ii", "steps": 10**6}

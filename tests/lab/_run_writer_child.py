@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from lab.records import RunInfo, StepRecord, TestRecord
+from lab.acquire.records import RunInfo, StepRecord, TestRecord
 
 N_INPUTS, N_OUTPUTS, N_EDGES, N_TEST = 1, 1, 16, 3
 TOTAL = 1_000_000

@@ -3,9 +3,9 @@
 - `lab.procs.popen`: the child gets the parent-death signal, even when started from a
   thread that ends at once; SIGKILL of the parent ends it; an interrupted `run` kills
   and reaps its child.
-- `lab.sweep` (local pool): SIGKILL of the sweep's process ends every worker (busy or
+- `lab.insilico.sweep` (local pool): SIGKILL of the sweep's process ends every worker (busy or
   idle) and multiprocessing's resource tracker.
-- `lab.live` (the live window's training process): SIGKILL of the window's process while
+- `lab.acquire.live` (the live window's training process): SIGKILL of the window's process while
   training stops the run after its step (bench safe, run file closed and readable,
   incomplete) and the process exits, also when the window had stopped reading (SIGSTOP,
   its message pipe full); killed while the process sets up, no run is started at all.
@@ -125,7 +125,7 @@ def test_sigkill_of_a_local_sweep_ends_its_workers(tmp_path: Path) -> None:
         """
         import sys
         from pathlib import Path
-        from lab.sweep import run_sweep
+        from lab.insilico.sweep import run_sweep
         from tests.lab.sweep_funcs import record
         tmp = Path(sys.argv[1])
         points = [{"x": x, "log": str(tmp / "calls.txt"), "trap": str(tmp / "trap"),

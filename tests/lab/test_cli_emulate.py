@@ -104,7 +104,7 @@ def test_wire_emulator_close_leaves_no_pty_socket_or_thread() -> None:
     import threading
 
     from lab.emulator import EmulatorConfig
-    from lab.emulator.wire import WireEmulator
+    from lab.emulator.wire.rehearsal import WireEmulator
 
     before, threads = open_ttys_and_sockets(), set(threading.enumerate())
     emu = WireEmulator(EmulatorConfig(seed=0)).start()

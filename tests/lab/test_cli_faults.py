@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.emulator import EmulatorConfig
-from lab.emulator.wire import WireEmulator
+from lab.emulator.wire.rehearsal import WireEmulator
 from tests.lab.test_cli import ROOT, run_cli
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from lab import logs
 from lab.cli import main
-from lab.config import emulator_config
+from lab.hal.benchfile import emulator_config
 
 ROOT = Path(__file__).resolve().parents[2]
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}"
@@ -103,7 +103,7 @@ def test_io_log_records_every_scpi_and_serial_exchange(tmp_path: Path) -> None:
     """Real drivers (pyvisa-py over TCP, pyserial on a pty) against the wire emulator."""
     pytest.importorskip("pyvisa")
     pytest.importorskip("serial")
-    from lab.emulator.wire import WireEmulator
+    from lab.emulator.wire.rehearsal import WireEmulator
 
     emulator = WireEmulator(emulator_config(None), scpi_port=0, firmware="python")
     emulator.start()

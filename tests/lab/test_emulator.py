@@ -5,21 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab.calibration import edge_correlation, measure_p
-from lab.config import settings_from
-from lab.emulator import EmulatedBoard, EmulatorConfig, emulator_bench
-from lab.emulator.components import Converter, NormalStream
-from lab.learning import (
+from lab.acquire.records import Observer, StepRecord
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
+from lab.core.learning import (
     clamped_outputs,
     code_resistance,
     discrete_direction,
     step_codes,
     update_mask,
 )
-from lab.network import Network
-from lab.records import Observer, StepRecord
+from lab.core.network import Network
+from lab.emulator import EmulatedBoard, EmulatorConfig, emulator_bench
+from lab.emulator.components import Converter, NormalStream
+from lab.procedures.calibration import edge_correlation, measure_p
 from lab.tasks import load_task
-from lab.trainer import Trainer
 
 
 class Collect(Observer):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from lab.core.network import Network
 from lab.hal import Channel, channel_key, check_channel_map, check_channel_name
-from lab.network import Network
 
 NET = Network.from_name("twin16")
 

@@ -1,4 +1,4 @@
-"""Tests for lab.learning (update rules, masks) and lab.calibration (bias -> p).
+"""Tests for lab.core.learning (update rules, masks) and lab.hal.calibration (bias -> p).
 
 Rules checked against PHYSICS.md: eq. 1 (clamped outputs), eq. 2 (continuous rule),
 eq. 10 (discrete rule with comparator offset, strict >), the board's XOR/XNOR gate form,
@@ -17,14 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.stats import binom
 
-from lab.calibration import (
-    Calibration,
-    CalibrationError,
-    edge_correlation,
-    measure_p,
-    monotone_fit,
-)
-from lab.learning import (
+from lab.core.learning import (
     N_POSITIONS,
     batch_mask,
     clamped_outputs,
@@ -35,6 +28,8 @@ from lab.learning import (
     step_codes,
     update_mask,
 )
+from lab.hal.calibration import Calibration, CalibrationError
+from lab.procedures.calibration import edge_correlation, measure_p, monotone_fit
 
 # --------------------------------------------------------------------------------------
 # 1. discrete_direction (eq. 10): +1 if |dV_C| + sigma > |dV_F| else -1
@@ -421,7 +416,7 @@ def test_batch_mask_full_batch() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# 9. lab.calibration
+# 9. lab.hal.calibration
 # --------------------------------------------------------------------------------------
 
 #: p = 1 plateau up to 1 V, falling to 0 at 4 V, with a kink at 2 V

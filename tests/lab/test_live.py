@@ -1,4 +1,4 @@
-"""The live window's training process (lab.live) ends a run on SIGTERM and SIGHUP as
+"""The live window's training process (lab.acquire.live) ends a run on SIGTERM and SIGHUP as
 on Ctrl-C: between two steps, bench safe, run file incomplete with the signal named."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.live import LiveRun, LiveSpec
+from lab.acquire.live import LiveRun, LiveSpec
 from lab.runs import RunReader
 
 

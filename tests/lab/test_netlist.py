@@ -1,4 +1,4 @@
-"""SPICE export (lab.netlist, ``twinlab netlist``) checked against Debian's ngspice.
+"""SPICE export (lab.export.netlist, ``twinlab netlist``) checked against Debian's ngspice.
 
 Every exported deck is run through ``ngspice -b`` and every node voltage is compared
 with lab's solver (Network.solve). Tolerances:
@@ -29,9 +29,10 @@ import numpy as np
 import pytest
 
 from lab.cli import main
+from lab.core.learning import clamped_outputs, code_resistance
+from lab.core.network import DisconnectedError, Network
 from lab.emulator.config import EmulatorConfig
-from lab.learning import clamped_outputs, code_resistance
-from lab.netlist import (
+from lab.export.netlist import (
     NgspiceError,
     node_name,
     read_ngspice,
@@ -41,7 +42,6 @@ from lab.netlist import (
     spice_deck,
     task_state,
 )
-from lab.network import DisconnectedError, Network
 from lab.runs import RunReader
 from lab.tasks import load_task, random_allostery
 

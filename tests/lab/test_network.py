@@ -1,4 +1,4 @@
-"""Tests for lab.network: twin16 topology, the Kirchhoff solve and its physics, generators.
+"""Tests for lab.core.network: twin16 topology, the Kirchhoff solve and its physics, generators.
 
 Physics claims checked here (PHYSICS.md, "The network"): with some nodes held at fixed
 voltages, the floating nodes obey Kirchhoff's current law, i.e. they minimise the
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.sparse.csgraph import connected_components
 
-from lab.network import TWIN16_EDGES, DisconnectedError, Network
+from lab.core.network import TWIN16_EDGES, DisconnectedError, Network
 
 # --------------------------------------------------------------------------------------
 # shared fixtures / strategies
@@ -33,7 +33,7 @@ NETWORKS = {
     "lattice4x5": Network.lattice(4, 5),
 }
 
-#: The edge list of PHYSICS.md, typed out independently of lab.network.TWIN16_EDGES.
+#: The edge list of PHYSICS.md, typed out independently of lab.core.network.TWIN16_EDGES.
 PHYSICS_EDGES = [
     "1-4", "1-5", "1-6", "1-7", "1-8", "2-4", "2-7", "2-9", "3-4", "3-6",
     "4-6", "4-7", "5-6", "5-8", "6-8", "7-9",

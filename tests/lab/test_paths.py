@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from lab import paths
-from lab.config import ConfigError, bench_dir, emulator_config
+from lab.errors import ConfigError
+from lab.hal.benchfile import bench_dir, emulator_config
 from lab.tasks import list_tasks, load_task
 
 ROOT = Path(__file__).resolve().parents[2]

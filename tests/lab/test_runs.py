@@ -1,4 +1,4 @@
-"""Tests of lab/runs.py: HDF5 run files (writer, reader, SWMR following, crash safety)."""
+"""Tests of lab/runs: HDF5 run files (writer, reader, SWMR following, crash safety)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import pytest
 
-from lab.records import RunSummary, StepRecord
+from lab.acquire.records import RunSummary, StepRecord
 from lab.runs import SCHEMA_VERSION, RunFileError, RunReader, RunWriter
 
 REPO = Path(__file__).resolve().parents[2]

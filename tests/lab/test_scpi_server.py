@@ -19,15 +19,15 @@ import pyvisa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.scpi_daq import ScpiBias, ScpiDAQ, ScpiProbe
-from lab.config import settings_from
+from drivers.scpi.daq import ScpiBias, ScpiDAQ, ScpiProbe
+from lab.acquire.records import Observer, StepRecord, TestRecord
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatedBoard, EmulatorConfig, emulator_bench
 from lab.emulator.backend import EmulatedDAQ
-from lab.emulator.scpi_server import IDN, MAX_LINE, ScpiServer
+from lab.emulator.wire.scpi_server import IDN, MAX_LINE, ScpiServer
 from lab.hal import TWINS, Bench, BenchError, Channel, Unsafe
-from lab.records import Observer, StepRecord, TestRecord
 from lab.tasks import load_task
-from lab.trainer import Trainer
 
 OK = '0,"No error"'
 OFFSET = {("drive", "free"): 0, ("drive", "clamped"): 1000,

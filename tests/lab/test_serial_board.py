@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from lab.emulator.serial_board import SerialBoard
+from lab.emulator.wire.serial_board import SerialBoard
 from tests.boards import learning_board
 
 serial = pytest.importorskip("serial")

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab.config import load_bench, settings_from
-from lab.records import Observer, StepRecord
+from lab.acquire.records import Observer, StepRecord
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import FINAL_WINDOW, Trainer
+from lab.hal.benchfile import load_bench
 from lab.runs import CLOSE_RESERVE, RunFileError, RunReader, RunWriter, estimate_bytes
 from lab.tasks import Task, load_task
-from lab.trainer import FINAL_WINDOW, Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -183,7 +184,7 @@ import sys
 import numpy as np
 sys.path.insert(0, {tests!r})
 from _run_writer_child import make_info, make_record
-from lab.records import RunSummary
+from lab.acquire.records import RunSummary
 from lab.runs import RunStorageError, RunWriter
 
 w = RunWriter({path!r}, chunk_rows=64, flush_interval=1e9)

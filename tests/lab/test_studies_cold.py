@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.studies import STUDIES
+from lab.insilico.studies import STUDIES
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ("--tasks", "1", "--seeds", "1", "--steps", "40", "--quiet")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from lab.cli import main
-from lab.studies import STUDIES, StudyArgs, run_study
-from lab.studies.continuous import (
+from lab.insilico.studies import STUDIES, StudyArgs, run_study
+from lab.insilico.studies.continuous import (
     _powerlaw_points,
     collapse_spread,
     fit_exponent,

@@ -1,4 +1,4 @@
-"""Tests for lab.studies.discrete: the statistics on synthetic records with known answers,
+"""Tests for lab.insilico.studies.discrete: the statistics on synthetic records with known answers,
 each study's run_point at tiny sizes (with physics that must hold there), and that
 run_study writes the figure and the statistics."""
 
@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from lab.studies import STUDIES, StudyArgs, run_study
-from lab.studies.discrete import (
+from lab.insilico.studies import STUDIES, StudyArgs, run_study
+from lab.insilico.studies.discrete import (
     allostery_statistics,
     final_window,
     paired_statistics,

@@ -1,4 +1,4 @@
-"""Tests for lab.study.train_batch: one step against an independent numpy computation,
+"""Tests for lab.insilico.batch.train_batch: one step against an independent numpy computation,
 batch independence, the p and b masks, and that learning lowers the error."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab.learning import code_resistance, continuous_update, discrete_direction
-from lab.network import Network
-from lab.study import Rule, train_batch
+from lab.core.learning import code_resistance, continuous_update, discrete_direction
+from lab.core.network import Network
+from lab.insilico.batch import Rule, train_batch
 from lab.tasks import random_allostery, regression_task
 
 

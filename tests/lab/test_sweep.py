@@ -1,4 +1,5 @@
-"""lab.sweep: streamed, resumable sweeps in process, on a local pool and on a Dask cluster."""
+"""lab.insilico.sweep: streamed, resumable sweeps in process, on a local pool and on a Dask
+cluster."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.sweep import SweepError, load_results, point_key, run_sweep
+from lab.insilico.sweep import SweepError, load_results, point_key, run_sweep
 from tests.lab import sweep_funcs
 from tests.lab.sweep_funcs import record
 

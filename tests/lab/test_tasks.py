@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab.network import Network
+from lab.core.network import Network
 from lab.tasks import (
     Task,
     TaskError,

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab.config import ConfigError, settings_from
+from lab.acquire.records import Observer, RunSummary, StepRecord, TestRecord
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatedBoard, EmulatorConfig, emulator_bench
+from lab.errors import ConfigError
 from lab.hal import BenchError, LimitError
-from lab.records import Observer, RunSummary, StepRecord, TestRecord
 from lab.runs import RunReader, RunWriter
 from lab.tasks import load_task
-from lab.trainer import Trainer
 
 
 class Count(Observer):

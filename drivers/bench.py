@@ -1,0 +1,184 @@
+"""The ``instruments`` bench kind (entry point ``twinlab.benches: instruments``): a bench
+file's ``kind = "instruments"`` table, validated (network, channel map, calibration) before
+anything is opened, then the SCPI DAQ, the bias source and the serial clock board opened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lab.core.network import Network
+from lab.errors import ConfigError, validation_line
+from lab.hal import Bench, Channel, check_channel_map, check_channel_name
+from lab.hal.calibration import Calibration, CalibrationError, read_calibration
+
+
+class _DaqSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resource: str = Field(description="VISA resource string, e.g. TCPIP::127.0.0.1::5025::SOCKET")
+    dialect: str = "twinlab-emulator"
+    timeout_ms: int = Field(2000, gt=0)
+    visa_library: str = "@py"
+
+
+class _BiasSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field(description="the DAQ output channel that carries the bias")
+    limits: tuple[float, float] = (0.0, 5.0)
+    safe: float = 5.0
+
+
+class _ClockSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    port: str = Field(description="serial port of the clock board, e.g. /dev/ttyACM0")
+    baud: int = 115200
+    pulse_width_us: int = Field(10, ge=2, le=10_000)
+    pulse_period_us: int = Field(100, ge=4, le=1_000_000)
+    ready_timeout: float = Field(3.0, gt=0)
+    reply_timeout: float = Field(1.0, gt=0)
+    watchdog_ms: int = Field(0, ge=0, le=60_000)
+
+
+class _ProbeSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["none", "emulator"] = "none"
+
+
+class _ChannelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    twin: Literal["free", "clamped"]
+    node: int
+    kind: Literal["drive", "sense"]
+    limits: tuple[float, float] = (-10.0, 10.0)
+    safe: float = 0.0
+
+
+class _CalibrationTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bias: list[float]
+    p: list[float]
+    source: str = "bench file"
+
+
+class InstrumentsBenchFile(BaseModel):
+    """``kind = "instruments"``: real instruments (or the wire-level emulator)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["instruments"]
+    network: str = "twin16"
+    network_seed: int = 0
+    daq: _DaqSection
+    bias: _BiasSection
+    clock: _ClockSection
+    probe: _ProbeSection = _ProbeSection()
+    calibration: str | _CalibrationTable = Field(
+        description="calibration file (relative to the bench file) or an inline table"
+    )
+    channels: list[_ChannelEntry] = Field(min_length=1)
+
+
+def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> Bench:
+    """The instruments a bench file describes, opened (``seed`` applies to emulated benches
+    only and is ignored). ConfigError naming the field for anything wrong in the file."""
+    try:
+        spec = InstrumentsBenchFile(**raw)
+    except ValidationError as err:
+        raise ConfigError(validation_line(str(path), InstrumentsBenchFile, err)) from None
+    return _open(path, spec, raw)
+
+
+def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
+    """Validate network, channel map and calibration, then open the instruments."""
+    try:
+        network = Network.from_name(spec.network, seed=spec.network_seed)
+    except ValueError as err:
+        raise ConfigError(f"{path}: field 'network': {err}") from None
+    channels = [Channel(c.name, c.twin, c.node, c.kind, c.limits, c.safe) for c in spec.channels]
+    try:
+        check_channel_name(spec.bias.channel, "bias channel")
+    except ValueError as err:
+        raise ConfigError(f"{path}: field 'bias.channel': {err}") from None
+    try:  # names (one spelling per channel, the bias included), nodes, limits
+        check_channel_map(network, channels, bias=spec.bias.channel)
+    except ValueError as err:
+        raise ConfigError(f"{path}: field 'channels': {err}") from None
+    lo, hi = spec.bias.limits
+    if not lo <= spec.bias.safe <= hi:
+        raise ConfigError(
+            f"{path}: field 'bias.safe': {spec.bias.safe} V is outside {spec.bias.limits}"
+        )
+    try:
+        if isinstance(spec.calibration, str):
+            calibration = read_calibration(path.parent / spec.calibration)
+        else:
+            table = spec.calibration
+            calibration = Calibration(np.asarray(table.bias), np.asarray(table.p), table.source)
+    except CalibrationError as err:
+        raise ConfigError(f"{path}: field 'calibration': {err}") from None
+    try:
+        from drivers.scpi import daq as scpi
+        from drivers.twin_clock import board as serial_clock
+    except ImportError as err:
+        raise ConfigError(
+            f"{path}: real instruments need the 'hw' extra (pip install 'twinlab[hw]'): {err}"
+        ) from None
+    drives = [c for c in channels if c.kind == "drive"]
+    limits = {c.name: c.limits for c in drives} | {spec.bias.channel: spec.bias.limits}
+    safe = {c.name: c.safe for c in drives}  # the bias's safe state is ScpiBias's
+    opened: list[Any] = []
+    try:
+        daq = scpi.ScpiDAQ(
+            spec.daq.resource,
+            dialect=spec.daq.dialect,
+            limits=limits,
+            safe=safe,
+            timeout_ms=spec.daq.timeout_ms,
+            visa_library=spec.daq.visa_library,
+        )
+        opened.append(daq)
+        bias = scpi.ScpiBias(daq, spec.bias.channel, limits=spec.bias.limits, safe=spec.bias.safe)
+        clock = serial_clock.SerialClockBoard(
+            spec.clock.port,
+            baud=spec.clock.baud,
+            pulse_width_us=spec.clock.pulse_width_us,
+            pulse_period_us=spec.clock.pulse_period_us,
+            ready_timeout=spec.clock.ready_timeout,
+            reply_timeout=spec.clock.reply_timeout,
+            watchdog_ms=spec.clock.watchdog_ms,
+        )
+        opened.append(clock)
+        probe = scpi.ScpiProbe(daq) if spec.probe.kind == "emulator" else None
+    except BaseException:  # an error, or Ctrl-C / a stop signal while opening
+        for inst in reversed(opened):
+            try:
+                inst.close()
+            except Exception:  # the first error is the one to report
+                pass
+        raise
+    config = dict(raw)
+    config["calibration_table"] = calibration.to_dict()
+    return Bench(
+        network=network,
+        daq=daq,
+        bias=bias,
+        clock=clock,
+        channels=channels,
+        calibration=calibration,
+        probe=probe,
+        bias_limits=spec.bias.limits,
+        config=config,
+    )
+
+
+__all__ = ["InstrumentsBenchFile", "open_bench"]

@@ -1,0 +1,1 @@
+"""SCPI instruments over VISA: the instrument base, the model dialects and the DAQ."""

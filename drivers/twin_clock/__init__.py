@@ -1,0 +1,1 @@
+"""The twin clock board over a serial port (firmware/PROTOCOL.md)."""

@@ -1,0 +1,2 @@
+"""Acquisition: the training loop (`trainer`), its records and observers, settings and the
+live training process."""

@@ -1,0 +1,40 @@
+"""Run settings, validated, with errors that name the field: `TrainSettings` holds
+everything a training run needs besides the bench and task."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lab.errors import ConfigError, validation_line
+
+
+class TrainSettings(BaseModel):
+    """Settings of one coupled-learning run (units: V, steps)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str = Field("ii", description="task name in data/tasks or path to a task file")
+    eta: float = Field(0.5, gt=0, le=1, description="nudge amplitude eta in (0, 1]")
+    p: float = Field(1.0, gt=0, le=1, description="update probability p in (0, 1]")
+    steps: int = Field(2000, ge=1, le=10**9, description="training steps (clock pulses)")
+    seed: int = Field(
+        0, ge=0, le=2**63 - 1, description="seeds the example order and generated tasks"
+    )
+    order: Literal["random", "cycle"] = Field("random", description="example order")
+    test_every: int = Field(100, ge=0, description="steps between test evaluations; 0 = off")
+    class_margin: float = Field(
+        0.0, ge=0, description="classification: extra V on the own-class output of a target"
+    )
+
+
+def settings_from(**values: Any) -> TrainSettings:
+    """`TrainSettings` from keyword values; ConfigError naming the field and its range."""
+    try:
+        return TrainSettings(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as err:
+        raise ConfigError(validation_line("settings", TrainSettings, err)) from None
+
+
+__all__ = ["TrainSettings", "settings_from"]

@@ -1,0 +1,392 @@
+"""The coupled-learning loop over any `Bench`, emitting one record per step.
+
+One step (ARCHITECTURE.md): apply the example's inputs to both twins, read the
+free twin's outputs V_F, hold the clamped twin's outputs at
+V_C = eta V_D + (1 - eta) V_F, pulse the clock once (every enabled edge compares
+its two drops and steps), then emit a `StepRecord` to every observer. The loop
+knows nothing about who listens. Whatever happens (error, stop, Ctrl-C), the bench
+goes to its safe state and every observer gets `stop` with ``complete=False``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+
+from lab import __version__
+from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
+from lab.acquire.settings import TrainSettings
+from lab.hal import Bench, LimitError
+from lab.signals import interrupt_name
+from lab.tasks import Task
+
+log = logging.getLogger(__name__)
+
+#: Final error is the mean training error over this many last steps (fewer if the run is short).
+FINAL_WINDOW = 50
+
+
+class ErrorTrace:
+    """A run's training errors (V^2) in bounded memory: the first one, the last ``window``
+    ones and how many there were (``len``). Memory does not grow with the run length.
+
+    Indexing works on the errors kept: ``trace[0]``, ``trace[-1]``, ``trace[-10:]`` (any
+    index or slice inside the first error or the last ``window``); others raise IndexError.
+    """
+
+    __slots__ = ("_count", "_first", "_last")
+
+    def __init__(self, window: int = FINAL_WINDOW) -> None:
+        self._first = float("nan")
+        self._count = 0
+        self._last: deque[float] = deque(maxlen=window)
+
+    def append(self, error: float) -> None:
+        if not self._count:
+            self._first = error
+        self._count += 1
+        self._last.append(error)
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def first(self) -> float:
+        """The first step's error (NaN before any step)."""
+        return self._first
+
+    @property
+    def last(self) -> np.ndarray:
+        """The last ``min(window, len)`` errors, oldest first, shape (k,)."""
+        return np.fromiter(self._last, dtype=float, count=len(self._last))
+
+    def __iter__(self) -> Iterator[float]:
+        if self._count > len(self._last):
+            raise IndexError(f"only the first and the last {len(self._last)} of "
+                             f"{self._count} errors are kept; record steps to keep all")
+        return iter(self._last)
+
+    def __getitem__(self, key: int | slice) -> float | list[float]:
+        n, tail = self._count, len(self._last)
+        picked = range(n)[key]
+        rows = [picked] if isinstance(picked, int) else list(picked)
+        out = []
+        for i in rows:
+            if i >= n - tail:
+                out.append(self._last[i - (n - tail)])
+            elif i == 0:
+                out.append(self._first)
+            else:
+                raise IndexError(f"error {i} of {n} is not kept (the first and the last "
+                                 f"{tail} are); record steps to keep all")
+        return out[0] if isinstance(picked, int) else out
+
+
+class StopRequested(Exception):
+    """Raised inside the loop when `Trainer.request_stop` was called."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Trainer:
+    """Runs one coupled-learning experiment of ``settings`` for ``task`` on ``bench``.
+
+    Thread-safe controls: `request_stop`, `pause`, `resume` (checked between steps).
+    """
+
+    def __init__(
+        self,
+        bench: Bench,
+        task: Task,
+        settings: TrainSettings,
+        observers: Sequence[Observer] = (),
+    ) -> None:
+        self.bench = bench
+        self.task = task
+        self.settings = settings
+        self.observers = list(observers)
+        self._stop = False
+        self._stop_reason = "stopped on request"
+        self._running = threading.Event()
+        self._running.set()
+        self._inputs = tuple(task.input_nodes)
+        self._outputs = tuple(task.output_nodes)
+        self._fixed = tuple(task.fixed_nodes)
+        self.desired = np.array(task.train_desired, dtype=float)  # (n_train, n_out), may be re-set
+        self.class_targets: np.ndarray | None = None  # (n_classes, n_out) for classification
+        #: After `run`: the bench's safe-state report, one line per channel (or instrument)
+        #: that could not be made safe and verified; empty means the bench is safe.
+        self.unsafe: list[str] = []
+        # Bounded per-run state (memory does not grow with the number of steps or tests):
+        self.errors = ErrorTrace(FINAL_WINDOW)  # training errors: first, last FINAL_WINDOW, count
+        self.first_test_error = float("nan")  # V^2
+        self.last_test_error = float("nan")  # V^2
+        self.last_test_accuracy = float("nan")
+        self.n_tests = 0
+        self._check()
+
+    # -- controls (from any thread) --------------------------------------------------------
+    def request_stop(self, reason: str = "stopped on request") -> None:
+        """Finish the current step, then end the run (marked incomplete); ``reason`` starts
+        the run's message, e.g. ``"interrupted by SIGTERM"``."""
+        self._stop_reason = reason
+        self._stop = True
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    # -- validation before anything is applied ---------------------------------------------
+    def _check(self) -> None:
+        """Refuse, before any voltage is applied, what the bench cannot do or must not do."""
+        net, task, bench = self.bench.network, self.task, self.bench
+        if task.network != net.name:
+            raise ValueError(
+                f"task {task.name!r} is for network {task.network!r}, the bench has {net.name!r}"
+            )
+        for role, nodes in (
+            ("input", self._inputs),
+            ("output", self._outputs),
+            ("fixed", self._fixed),
+        ):
+            try:
+                net.index_of(nodes)
+            except ValueError as exc:
+                raise ValueError(f"task {task.name!r}: {role} {exc}") from None
+        for twin in ("free", "clamped"):
+            bench.check_nodes("drive", twin, self._inputs + self._fixed)
+        bench.check_nodes("sense", "free", self._outputs)
+        bench.check_nodes("drive", "clamped", self._outputs)
+        checks = [
+            ("free", self._inputs, np.concatenate([task.train_inputs, task.test_inputs])),
+            ("free", self._fixed, task.fixed_volts[None, :]),
+            ("clamped", self._outputs, np.concatenate([task.train_desired, task.test_desired])),
+        ]
+        for twin, nodes, volts in checks:
+            if not nodes:
+                continue
+            low, high = bench.limits(twin, nodes)
+            bad = (volts < low) | (volts > high)
+            if bad.any():
+                row, col = np.argwhere(bad)[0]
+                raise LimitError(
+                    f"task {task.name!r}: {volts[row, col]:g} V on node {nodes[col]} is outside "
+                    f"the channel limits [{low[col]:g}, {high[col]:g}] V"
+                )
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        """Train for ``settings.steps`` steps; returns the summary also sent to observers."""
+        from lab.core.learning import clamped_outputs  # numba: loaded when a run starts
+
+        s, task, bench = self.settings, self.task, self.bench
+        # The loop allocates small objects at a high rate; without this the cyclic garbage
+        # collector keeps walking the ~1e5 long-lived objects that numpy, numba and h5py
+        # made at import (12 us per step measured). Freezing them after one collection
+        # takes them out of its walks; nothing made by the run itself is frozen.
+        gc.collect()
+        gc.freeze()
+        rng = np.random.default_rng([s.seed, 2])
+        info = self._info()
+        for obs in self.observers:
+            obs.start(info)
+        probe = bench.probe
+        positions_unknown = np.full(bench.network.n_edges, -1, dtype=np.int16)
+        observers = self.observers
+        inputs, outputs, eta = self._inputs, self._outputs, s.eta
+        n_train = task.n_train
+        retarget = task.targets == "class-means"
+        if retarget and n_train == 1:
+            self._retarget()
+        step = 0
+        complete = False
+        message = ""
+        t0 = time.perf_counter()
+        try:
+            bench.set_probability(s.p)
+            for twin in ("free", "clamped"):
+                if self._fixed:
+                    bench.drive(twin, self._fixed, task.fixed_volts)
+            bench.release("free", outputs)
+            current = -1
+            order = self._order(rng, 0)
+            for step in range(s.steps):
+                if self._stop or not self._running.is_set():
+                    self._wait_or_stop()
+                if n_train > 1 and step % n_train == 0:
+                    epoch = step // n_train
+                    if epoch:
+                        order = self._order(rng, epoch)
+                    if retarget:
+                        self._retarget()
+                        current = -1
+                if s.test_every and step % s.test_every == 0:
+                    self._evaluate(step, t0)
+                    current = -1
+                example = int(order[step % n_train])
+                if example != current:
+                    x = task.train_inputs[example]
+                    bench.drive("free", inputs, x)
+                    bench.drive("clamped", inputs, x)
+                    current = example
+                v_free = bench.sense("free", outputs)
+                v_desired = self.desired[example]
+                v_clamped = clamped_outputs(v_free, v_desired, eta)
+                bench.drive("clamped", outputs, v_clamped)
+                bench.pulse()
+                diff = v_free - v_desired
+                error = float(diff @ diff) / len(diff)
+                self.errors.append(error)
+                update = probe.last_update() if probe is not None else None
+                record = StepRecord(
+                    step,
+                    time.perf_counter() - t0,
+                    example,
+                    task.train_inputs[example],
+                    v_free,
+                    v_clamped,
+                    v_desired,
+                    error,
+                    probe.positions() if probe is not None else positions_unknown,
+                    None if update is None else update[0],
+                    None if update is None else update[1],
+                )
+                for obs in observers:
+                    obs.step(record)
+            step = s.steps
+            if s.test_every:
+                self._evaluate(step, t0)
+            complete = True
+        except StopRequested:
+            message = f"{self._stop_reason} after {len(self.errors)} steps"
+        except KeyboardInterrupt as exc:
+            message = f"interrupted by {interrupt_name(exc)} after {len(self.errors)} steps"
+            raise
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.unsafe = bench.safe_state()  # one line per unsafe channel, each once
+            if self.unsafe:
+                message = "; ".join(
+                    [message, *[f"safe state failed: {f}" for f in self.unsafe]]
+                ).strip("; ")
+            summary = self._summary(complete, message)
+            for obs in observers:
+                try:
+                    obs.stop(summary)
+                except Exception as exc:  # one failing observer must not keep others from closing
+                    log.error("observer %s failed to stop: %s", type(obs).__name__, exc)
+        return summary
+
+    def _wait_or_stop(self) -> None:
+        """Block while paused (outputs stay as they are); raise StopRequested on stop."""
+        while not self._running.wait(0.1):
+            if self._stop:
+                break
+        if self._stop:
+            raise StopRequested
+
+    def _order(self, rng: np.random.Generator, epoch: int) -> np.ndarray:
+        n = self.task.n_train
+        return rng.permutation(n) if self.settings.order == "random" else np.arange(n)
+
+    def _free_response(self, inputs: np.ndarray) -> np.ndarray:
+        """Free-twin outputs (M, n_out) V for input rows (M, n_in); leaves inputs changed."""
+        out = np.empty((len(inputs), len(self._outputs)))
+        for i, x in enumerate(inputs):
+            self.bench.drive("free", self._inputs, x)
+            out[i] = self.bench.sense("free", self._outputs)
+        return out
+
+    def _retarget(self) -> None:
+        """Classification (after Dillavou et al.): each class's targets become the free
+        response to that class's mean training input (+ ``class_margin`` V on its own output)."""
+        task = self.task
+        labels = task.train_labels
+        n_classes = int(labels.max()) + 1
+        means = np.stack([task.train_inputs[labels == c].mean(axis=0) for c in range(n_classes)])
+        targets = self._free_response(means)
+        margin = self.settings.class_margin
+        if margin:
+            own = np.arange(n_classes) % targets.shape[1]
+            targets[np.arange(n_classes), own] += margin
+        self.class_targets = targets
+        self.desired = targets[labels]
+
+    def _evaluate(self, step: int, t0: float) -> None:
+        """Test-set error (free states only) and, for classification, accuracy."""
+        task = self.task
+        v_free = self._free_response(task.test_inputs)
+        if self.class_targets is not None and task.test_labels is not None:
+            desired = self.class_targets[task.test_labels]
+            dist = ((v_free[:, None, :] - self.class_targets[None]) ** 2).sum(-1)
+            accuracy = float(np.mean(dist.argmin(axis=1) == task.test_labels))
+        else:
+            desired = task.test_desired
+            accuracy = float("nan")
+        error = float(np.mean((v_free - desired) ** 2))
+        if not self.n_tests:
+            self.first_test_error = error
+        self.n_tests += 1
+        self.last_test_error, self.last_test_accuracy = error, accuracy
+        record = TestRecord(step, time.perf_counter() - t0, error, accuracy, v_free)
+        for obs in self.observers:
+            obs.test(record)
+
+    # -- metadata --------------------------------------------------------------------------
+    def _info(self) -> RunInfo:
+        bench, task = self.bench, self.task
+        probe = bench.probe
+        settings = self.settings.model_dump(mode="json")
+        settings["bias_volts"] = float(bench.calibration.volts_for(self.settings.p))
+        return RunInfo(
+            task=task.to_dict(),
+            settings=settings,
+            bench=bench.config,
+            network=bench.network.to_dict(),
+            n_inputs=task.n_inputs,
+            n_outputs=task.n_outputs,
+            n_edges=bench.network.n_edges,
+            n_test=task.n_test if self.settings.test_every else 0,
+            positions_estimated=True if probe is None else bool(probe.estimated),
+            has_updates=probe is not None,
+            start_time=_now(),
+            twinlab_version=__version__,
+        )
+
+    def _summary(self, complete: bool, message: str) -> RunSummary:
+        """Errors of the run. Single-example tasks: training error (first step, mean of the
+        last `FINAL_WINDOW`); multi-example tasks: first and last test error when tested."""
+        errors = self.errors
+        if self.task.n_train > 1 and self.n_tests >= 2:
+            initial, final = self.first_test_error, self.last_test_error
+        elif len(errors):
+            initial = errors.first
+            final = float(np.mean(errors.last))
+        else:
+            initial = final = float("nan")
+        scaled = final / initial if initial and np.isfinite(initial) else float("nan")
+        return RunSummary(
+            steps=len(errors),
+            complete=complete,
+            initial_error=float(initial),
+            final_error=float(final),
+            scaled_error=float(scaled),
+            end_time=_now(),
+            message=message,
+            final_test_error=self.last_test_error,
+            final_accuracy=self.last_test_accuracy,
+        )

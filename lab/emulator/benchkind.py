@@ -1,0 +1,53 @@
+"""The ``emulator`` bench kind (entry point ``twinlab.benches: emulator``): a bench file's
+``kind = "emulator"`` table, validated, and the in-process emulated board it describes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lab.emulator.config import EmulatorConfig
+from lab.errors import ConfigError, validation_line
+from lab.hal import Bench
+
+
+class EmulatorBenchFile(BaseModel):
+    """``kind = "emulator"``: the in-process emulated board."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["emulator"] = "emulator"
+    limits: tuple[float, float] = (-1.0, 6.0)
+    emulator: EmulatorConfig = EmulatorConfig()
+
+
+def parse(path: Path, raw: dict[str, Any]) -> EmulatorBenchFile:
+    """The validated table of an emulator bench file; ConfigError naming the field."""
+    if raw.get("kind", "emulator") != "emulator":
+        raise ConfigError(f"{path}: field 'kind': expected \"emulator\", got {raw.get('kind')!r}")
+    try:
+        return EmulatorBenchFile(**raw)
+    except ValidationError as err:
+        raise ConfigError(validation_line(str(path), EmulatorBenchFile, err)) from None
+
+
+def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> Bench:
+    """The emulated bench of an emulator bench file; ``seed`` overrides its seed."""
+    emu_file = parse(path, raw)
+    emu = emu_file.emulator
+    if seed is not None:
+        emu = emu.model_copy(update={"seed": seed})
+    lo, hi = emu_file.limits
+    if hi <= lo:
+        raise ConfigError(
+            f"{path}: field 'limits': expected (low, high) with low < high, "
+            f"got {emu_file.limits}"
+        )
+    from lab.emulator.backend import emulator_bench  # the board model: only when opening
+
+    return emulator_bench(emu, limits=emu_file.limits)
+
+
+__all__ = ["EmulatorBenchFile", "open_bench", "parse"]

@@ -1,0 +1,86 @@
+"""Errors that mean "the input is wrong", and the one-line messages the command line prints.
+
+`ConfigError` is a setting or a file field that cannot be used (the message names it);
+`validation_line` is the one formatting of a pydantic error (settings, bench files, task
+files); `one_line` is any exception as one line (OS errors by their reason).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+
+class ConfigError(ValueError):
+    """A setting or configuration file that cannot be used; the message names the field."""
+
+
+def one_line(exc: BaseException | str) -> str:
+    """An exception (or a text) as one line: an OSError by its reason (pyserial and h5py
+    put the errno in front of the text), else its text, else its type's name."""
+    if isinstance(exc, str):
+        return " ".join(exc.split())
+    text = None
+    if isinstance(exc, OSError) and isinstance(exc.strerror, str) and exc.strerror:
+        text = exc.strerror
+    text = text or str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def short_repr(x: Any) -> str:
+    r = repr(x)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def validation_line(where: str, model: type[BaseModel], err: ValidationError) -> str:
+    """One line for the first error of a pydantic ValidationError of ``model``:
+    ``where: field 'x'[, item n | key k]: what was expected, got value (description)``;
+    nested models' fields are dotted (``'daq.resource'``); an unknown field is reported
+    first (it explains a "missing" one) with the allowed names."""
+    # an unknown field explains a "missing" one (a misspelling), so report it first
+    errors = sorted(err.errors(), key=lambda x: x["type"] != "extra_forbidden")
+    e = errors[0]
+    loc = e["loc"]
+    fname = str(loc[0]) if loc else "?"
+    rest = list(loc[1:])
+    path = [fname]
+    while rest and isinstance(rest[0], str) and rest[0] != "[key]":  # a nested model's field
+        sub = model.model_fields[fname].annotation if fname in model.model_fields else None
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            break
+        if rest[0] not in sub.model_fields and e["type"] != "extra_forbidden":
+            break
+        model, fname = sub, str(rest.pop(0))
+        path.append(fname)
+    detail = ""
+    if rest and rest[-1] == "[key]":
+        detail = f", key {rest[-2]!r}"
+    elif rest:
+        parts = [f"item {p + 1}" if isinstance(p, int) else f"entry {p!r}" for p in rest]
+        detail = ", " + ", ".join(parts)
+    field_info = model.model_fields.get(fname)
+    hint = f" ({field_info.description})" if field_info and field_info.description else ""
+    if e["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(fname, model.model_fields, n=1)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        allowed = ", ".join(model.model_fields)
+        text = f"unknown field{guess}; allowed fields: {allowed}"
+    elif e["type"] == "missing":
+        text = f"required field is missing{hint}"
+    elif rest and rest[-1] == "[key]" and e["type"] == "int_parsing":
+        text = f"expected a node number, got {short_repr(e.get('input'))}{hint}"
+    else:
+        msg = e["msg"]
+        if msg.startswith("Input should be "):
+            msg = "expected " + msg[len("Input should be ") :]
+        if msg.startswith(("expected greater", "expected less")):
+            msg = msg.replace("expected ", "expected a value ", 1)
+        text = f"{msg}, got {short_repr(e.get('input'))}{hint}"
+    n_more = len(errors) - 1
+    more = f" (+{n_more} more error{'s' if n_more > 1 else ''})" if n_more else ""
+    return f"{where}: field {'.'.join(path)!r}{detail}: {text}{more}"
+
+
+__all__ = ["ConfigError", "one_line", "short_repr", "validation_line"]

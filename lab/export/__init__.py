@@ -1,0 +1,1 @@
+"""Export: SPICE netlists of a run or a task."""

@@ -1,0 +1,45 @@
+"""Hardware-abstraction layer: the protocols the trainer talks to (`lab.hal.protocols`), the
+channel map and its limits (`lab.hal.channels`), `Bench` (`lab.hal.bench`), the p(bias)
+table (`lab.hal.calibration`) and bench files (`lab.hal.benchfile`; imported from there).
+
+A bench is a DAQ, a bias source, a clock board and optionally a resistance probe; the
+trainer touches instruments only through `Bench`.
+"""
+
+from lab.hal.bench import Bench
+from lab.hal.channels import (
+    CHANNEL_NAME,
+    TWINS,
+    Channel,
+    Twin,
+    channel_key,
+    check_channel_map,
+    check_channel_name,
+)
+from lab.hal.protocols import (
+    DAQ,
+    BenchError,
+    BiasSource,
+    ClockBoard,
+    LimitError,
+    ResistanceProbe,
+    Unsafe,
+)
+
+__all__ = [
+    "CHANNEL_NAME",
+    "DAQ",
+    "TWINS",
+    "Bench",
+    "BenchError",
+    "BiasSource",
+    "Channel",
+    "ClockBoard",
+    "LimitError",
+    "ResistanceProbe",
+    "Twin",
+    "Unsafe",
+    "channel_key",
+    "check_channel_map",
+    "check_channel_name",
+]

@@ -1,0 +1,219 @@
+"""Hardware-abstraction layer: the protocols the trainer talks to, and `Bench`.
+
+A bench is a DAQ (analog outputs that drive nodes, analog inputs that sense
+them), a bias source (the global voltage that sets the update probability p),
+a clock board (the global learning clock) and optionally a resistance probe
+(true digipot codes on the emulator, estimates on hardware). The channel map
+says which DAQ channel drives or senses which node of which twin, with limits.
+
+`Bench` is the only place the trainer touches instruments: it checks every
+voltage against the channel's configured limits *before* anything is written
+and knows how to put every output in its safe state.
+
+Safe state contract (one definition): every instrument's ``safe_state()`` returns a
+list of `Unsafe`, one per output (or the whole instrument, ``channel=None``) that it
+could not make safe *and verify* where it can read back; an empty list means safe.
+It does not raise for instrument faults (`Bench.safe_state` also catches anything
+that escapes). `Bench.safe_state` turns them into one line each, naming the channel,
+its node and twin, and the reason.
+
+Channel names (one definition): `check_channel_name` is the character set every DAQ
+channel name must match, `channel_key` the spelling-independent identity used to
+refuse two names for one physical channel ("08" and "8"). Drivers canonicalise
+further per instrument model (defence in depth).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from lab.hal.calibration import Calibration
+from lab.hal.channels import Channel, Twin, channel_key, check_channel_map
+from lab.hal.protocols import (
+    DAQ,
+    BiasSource,
+    ClockBoard,
+    LimitError,
+    ResistanceProbe,
+    Unsafe,
+)
+
+if TYPE_CHECKING:
+    from lab.core.network import Network
+
+log = logging.getLogger(__name__)
+
+@dataclass(slots=True)
+class _Route:
+    """Precomputed lookup for one (twin, nodes) request: channel names and limit arrays."""
+
+    channels: tuple[str, ...]
+    low: np.ndarray
+    high: np.ndarray
+    bounds: tuple[tuple[float, float], ...]  # the same limits as Python floats, for speed
+
+
+@dataclass
+class Bench:
+    """The set of instruments with their channel map; what the trainer drives.
+
+    ``config`` is the JSON-able bench description stored in every run file.
+    ``dirty`` is True until a safe state succeeds, and again after any call that may
+    change an output (drive, release, set_probability, pulse); calls that bypass the
+    bench (``bench.daq.write``) are not seen, so follow them with `safe_state`.
+    """
+
+    network: Network
+    daq: DAQ
+    bias: BiasSource
+    clock: ClockBoard
+    channels: Sequence[Channel]
+    calibration: Calibration
+    probe: ResistanceProbe | None = None
+    bias_limits: tuple[float, float] = (-10.0, 10.0)
+    config: dict[str, Any] = field(default_factory=dict)
+    _routes: dict[tuple[str, Twin, tuple[int, ...]], _Route] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    dirty: bool = field(default=True, init=False)
+
+    def __post_init__(self) -> None:
+        check_channel_map(self.network, self.channels)
+        self._by_node = {(ch.kind, ch.twin, ch.node): ch for ch in self.channels}
+        self._by_key = {channel_key(ch.name): ch for ch in self.channels}
+
+    # -- routing ---------------------------------------------------------------------------
+    def _route(self, kind: str, twin: Twin, nodes: tuple[int, ...]) -> _Route:
+        key = (kind, twin, nodes)
+        route = self._routes.get(key)
+        if route is None:
+            chans = []
+            for node in nodes:
+                ch = self._by_node.get((kind, twin, node))
+                if ch is None:
+                    raise ValueError(
+                        f"channel map: node {node} of the {twin} twin has no {kind} channel"
+                    )
+                chans.append(ch)
+            route = _Route(
+                channels=tuple(c.name for c in chans),
+                low=np.array([c.limits[0] for c in chans]),
+                high=np.array([c.limits[1] for c in chans]),
+                bounds=tuple((float(c.limits[0]), float(c.limits[1])) for c in chans),
+            )
+            self._routes[key] = route
+        return route
+
+    def check_nodes(
+        self, kind: Literal["drive", "sense"], twin: Twin, nodes: Sequence[int]
+    ) -> None:
+        """Raise ValueError naming the first node of ``twin`` without a ``kind`` channel."""
+        self._route(kind, twin, tuple(int(n) for n in nodes))
+
+    def limits(self, twin: Twin, nodes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) limits, V, of the drive channels of ``nodes`` (n,) of ``twin``."""
+        route = self._route("drive", twin, nodes)
+        return route.low, route.high
+
+    def drive(self, twin: Twin, nodes: tuple[int, ...], volts: np.ndarray) -> None:
+        """Hold ``nodes`` (n,) of ``twin`` at ``volts`` (n,) V; refuses (LimitError) before
+        writing anything if any value lies outside its channel's limits."""
+        route = self._routes.get(("drive", twin, nodes)) or self._route("drive", twin, nodes)
+        volts = np.asarray(volts, dtype=float)
+        for i, (v, (lo, hi)) in enumerate(zip(volts.tolist(), route.bounds, strict=True)):
+            if not lo <= v <= hi:  # also refuses NaN
+                raise LimitError(
+                    f"{v:.4g} V on node {nodes[i]} of the {twin} twin (channel "
+                    f"{route.channels[i]!r}) is outside its limits [{lo:g}, {hi:g}] V"
+                )
+        self.dirty = True
+        self.daq.write(route.channels, volts)
+
+    def release(self, twin: Twin, nodes: tuple[int, ...]) -> None:
+        """Stop driving ``nodes`` of ``twin`` (they float)."""
+        channels = self._route("drive", twin, nodes).channels
+        self.dirty = True
+        self.daq.release(channels)
+
+    def sense(self, twin: Twin, nodes: tuple[int, ...]) -> np.ndarray:
+        """Read ``nodes`` (n,) of ``twin``; returns (n,) V."""
+        route = self._routes.get(("sense", twin, nodes)) or self._route("sense", twin, nodes)
+        return self.daq.read(route.channels)
+
+    # -- learning controls -----------------------------------------------------------------
+    def set_probability(self, p: float) -> float:
+        """Set the bias so that edges update with probability ``p``; returns the bias in V."""
+        if not 0.0 < p <= 1.0:
+            raise ValueError(f"p = {p} is outside (0, 1]")
+        volts = float(self.calibration.volts_for(p))
+        lo, hi = self.bias_limits
+        if not lo <= volts <= hi:
+            raise LimitError(
+                f"bias {volts:.4g} V for p = {p} is outside the bias limits [{lo:g}, {hi:g}] V"
+            )
+        self.dirty = True
+        self.bias.set_volts(volts)
+        return volts
+
+    def pulse(self, n: int = 1) -> None:
+        """Send ``n`` global clock pulses."""
+        self.dirty = True
+        self.clock.pulse(n)
+
+    # -- safety ----------------------------------------------------------------------------
+    def _describe(self, instrument: str, unsafe: Unsafe) -> str:
+        """One line for one `Unsafe`: the channel with its wiring, or the instrument."""
+        if unsafe.channel is None:
+            return f"{instrument}: {unsafe.reason}"
+        ch = self._by_key.get(channel_key(unsafe.channel))
+        if ch is None:
+            return f"{instrument} channel {unsafe.channel!r}: {unsafe.reason}"
+        return (
+            f"channel {ch.name!r} ({ch.kind}, {ch.twin} twin node {ch.node}): {unsafe.reason}"
+        )
+
+    def safe_state(self) -> list[str]:
+        """Every instrument to its safe state: clock stopped, bias to p = 0, then every DAQ
+        output to its safe value and off, each verified where the instrument can read back.
+
+        Never raises. Returns one line per channel (or instrument) that could NOT be made
+        safe and verified, each once, naming the channel, its node and twin and the
+        reason; an empty list means everything is safe. The lines are logged at debug
+        level only: the caller reports them.
+        """
+        lines: list[str] = []
+        for name, inst in (
+            ("clock board", self.clock),
+            ("bias source", self.bias),
+            ("DAQ", self.daq),
+        ):
+            try:
+                unsafe = list(inst.safe_state() or ())
+            except Exception as exc:  # keep going: the other outputs must still be made safe
+                unsafe = [Unsafe(None, f"safe state failed: {exc}")]
+            for u in unsafe:
+                line = self._describe(name, u)
+                if line not in lines:
+                    lines.append(line)
+        for line in lines:
+            log.debug("not safe: %s", line)
+        self.dirty = bool(lines)
+        return lines
+
+    def close(self) -> list[str]:
+        """Safe state unless nothing was driven since the last successful one, then close
+        every instrument. Returns the lines of that safe state (empty if it was skipped
+        or everything is safe), as `safe_state`."""
+        lines = self.safe_state() if self.dirty else []
+        for inst in (self.clock, self.daq, self.bias):
+            try:
+                inst.close()
+            except Exception as exc:
+                log.error("closing %s failed: %s", type(inst).__name__, exc)
+        return lines

@@ -1,0 +1,73 @@
+"""Bench files, validated, with errors that name the field.
+
+`load_bench` turns a bench description (``None`` or ``"emulator"`` for the default
+emulated board, or a TOML file) into a ready `lab.hal.Bench`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lab import plugins
+from lab.errors import ConfigError
+from lab.paths import ENV_DATA, data_dir
+
+if TYPE_CHECKING:
+    from lab.emulator.config import EmulatorConfig
+    from lab.hal import Bench
+
+
+def bench_dir() -> Path:
+    """The shipped bench configurations: ``lab.paths.data_dir()/benches``."""
+    return data_dir() / "benches"
+
+
+def read_bench_file(spec: str | Path | None) -> tuple[Path, dict[str, Any]]:
+    """(path, raw TOML table) of ``None``/``"emulator"`` (the default bench) or a file."""
+    if spec is None or str(spec) == "emulator":
+        path = bench_dir() / "emulator.toml"
+    else:
+        path = Path(spec)
+    try:
+        return path, tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        hint = ""
+        if (spec is None or str(spec) == "emulator") and os.environ.get(ENV_DATA):
+            hint = f" (${ENV_DATA} is set: it replaces the shipped benches and tasks)"
+        raise ConfigError(f"{path}: bench file not found{hint}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+
+
+def emulator_config(spec: str | Path | None = None, *, seed: int | None = None) -> EmulatorConfig:
+    """The `EmulatorConfig` of an emulator bench file (default: ``bench_dir()/emulator.toml``);
+    ``seed`` overrides its seed."""
+    from lab.emulator.benchkind import parse
+
+    path, raw = read_bench_file(spec)
+    config = parse(path, raw).emulator
+    return config if seed is None else config.model_copy(update={"seed": seed})
+
+
+def load_bench(spec: str | Path | None = None, *, seed: int | None = None) -> Bench:
+    """A ready `Bench` from ``None``/``"emulator"`` (the default emulated board) or a bench
+    TOML file. Everything in the file is checked before any instrument is opened; opening
+    identifies each instrument but changes no output. ``seed`` overrides an emulator
+    bench's seed. The file's ``kind`` names a bench kind registered as an entry point
+    (`lab.plugins.BENCHES`)."""
+    path, raw = read_bench_file(spec)
+    kind = raw.get("kind", "emulator")
+    kinds = plugins.names(plugins.BENCHES)
+    if not isinstance(kind, str) or kind not in kinds:
+        allowed = " or ".join(repr(k) for k in kinds)
+        raise ConfigError(f"{path}: field 'kind': expected {allowed}, got {kind!r}")
+    try:
+        open_kind = plugins.load(plugins.BENCHES, kind)
+    except ImportError as err:
+        raise ConfigError(
+            f"{path}: real instruments need the 'hw' extra (pip install 'twinlab[hw]'): {err}"
+        ) from None
+    return open_kind(path, raw, seed=seed)

@@ -1,0 +1,1 @@
+"""In-silico studies: batched training (`batch`), sweeps and the paper reproductions."""

@@ -1,0 +1,14 @@
+"""In-silico studies that reproduce the papers' results (PHYSICS.md, "Published results").
+
+``STUDIES`` maps each study's name (the ``twinlab study NAME`` argument) to its `Study`;
+each module below contributes a list ``STUDIES`` of its own.
+"""
+
+from __future__ import annotations
+
+from lab.insilico.studies import continuous, discrete
+from lab.insilico.studies.base import Study, StudyArgs, run_study
+
+STUDIES: dict[str, Study] = {s.name: s for m in (continuous, discrete) for s in m.STUDIES}
+
+__all__ = ["STUDIES", "Study", "StudyArgs", "run_study"]

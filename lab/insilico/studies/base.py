@@ -1,0 +1,86 @@
+"""The shape every in-silico study has, and the one function that runs any of them.
+
+A study is three functions over JSON-able dicts: ``points(args)`` lists the independent
+work items of the sweep; ``run_point(point)`` (module-level, so worker processes and Dask
+workers can import it) computes one; ``summarize(results, args, out_dir)`` turns the list
+of ``{"point", "result"}`` records into the study's statistics (returned, JSON-able) and
+writes its figure. `run_study` wires them to `lab.insilico.sweep.run_sweep`, so an interrupted
+study resumes from ``<out>/<name>.jsonl`` and writes ``<name>.json`` and ``<name>.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
+from pathlib import Path
+from typing import Any
+
+from lab.insilico.sweep import run_sweep
+from lab.paths import studies_dir
+
+
+@dataclass(frozen=True)
+class StudyArgs:
+    """Sizes and where to run. ``None`` sizes take the study's default (a few minutes on
+    2 cores) or, with ``paper=True``, the paper's size."""
+
+    tasks: int | None = None
+    seeds: int | None = None
+    steps: int | None = None
+    paper: bool = False
+    out: Path = dataclass_field(default_factory=studies_dir)  # lab.paths: $TWINLAB_STUDIES, ...
+    scheduler: str = "local"
+    workers: int | None = None
+    progress: bool = True
+
+    def size(self, field: str, default: int, paper: int) -> int:
+        """The value of ``field`` ('tasks', 'seeds' or 'steps'): given, else the default
+        for this size (paper or quick); ValueError naming the field if not positive."""
+        value = getattr(self, field)
+        value = (paper if self.paper else default) if value is None else value
+        if value < 1:
+            raise ValueError(f"field {field!r}: expected a positive integer, got {value}")
+        return int(value)
+
+
+@dataclass(frozen=True)
+class Study:
+    """One reproducible result: see the module docstring."""
+
+    name: str
+    description: str
+    points: Callable[[StudyArgs], list[dict]]
+    run_point: Callable[[dict], dict]
+    summarize: Callable[[list[dict], StudyArgs, Path], dict]
+
+
+def run_study(study: Study, args: StudyArgs) -> dict:
+    """Run ``study``'s sweep (resuming), summarise it, write ``<name>.json``/``.png``.
+
+    Returns the statistics dict (also written, with the arguments and timings).
+    """
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    points = study.points(args)
+    start = time.perf_counter()
+    results = run_sweep(
+        study.run_point, points, out_dir / f"{study.name}.jsonl",
+        scheduler=args.scheduler, workers=args.workers, desc=study.name,
+        progress=args.progress,
+    )  # fmt: skip
+    records = [{"point": p, "result": r} for p, r in zip(points, results, strict=True)]
+    stats = study.summarize(records, args, out_dir)
+    summary: dict[str, Any] = {
+        "study": study.name,
+        "description": study.description,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()},
+        "points": len(points),
+        "wall_s": round(time.perf_counter() - start, 2),
+        "figure": f"{study.name}.png",
+        "statistics": stats,
+    }
+    (out_dir / f"{study.name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -1,0 +1,1 @@
+"""Procedures run on a bench besides training: the bias calibration sweep."""
