@@ -388,6 +388,7 @@ def codes_from_fits(
                 w = np.minimum(1.0, 1.5 / np.maximum(np.abs(r), 1e-12)) / sd**2
                 lam = float(np.sum(w * a[t] * (c0 + b[t])) / np.sum(w * a[t] ** 2))
             scale[t] = lam
+        scale = scale * _integer_factor(a, b, rel, scale)
     else:
         scale = _integer_scale(a, b, rel)
     code_float = scale[:, None] * a - b
@@ -399,6 +400,28 @@ def codes_from_fits(
     sd = np.sqrt(1.0 / wsum + np.maximum(spread**2 - 1.0 / wsum, 0.0))
     codes = np.clip(np.rint(mean), 0, TOP).astype(np.int16)
     return codes, code_float, sd, scale
+
+
+def _integer_factor(
+    a: np.ndarray, b: np.ndarray, rel: np.ndarray, scale: np.ndarray, common_sd: float = 3.0
+) -> float:
+    """The factor f on both twins' lambda near 1 that puts every code nearest a common
+    integer, against a Gaussian prior of ``common_sd`` codes on the mean code's shift.
+    The prior codes fix lambda only as well as their common offset is known (a tracker
+    drifts there first: scaling every code alike leaves the voltages almost unchanged),
+    the integers fix it whenever the codes are spread."""
+    f = np.arange(0.8, 1.2, 0.0002)
+    lam = scale[:, None] * f[None, :]  # (2, M)
+    codes = lam[:, :, None] * a[:, None, :] - b[:, None, :]  # (2, M, E)
+    var = (lam[:, :, None] * a[:, None, :] * rel[:, None, :]) ** 2 + 1e-4
+    var = np.where(np.isfinite(var), var, 1e6)
+    mean = np.sum(codes / var, axis=0) / np.sum(1.0 / var, axis=0)  # (M, E)
+    nearest = np.clip(np.rint(mean), 0, TOP)
+    cost = np.sum(np.minimum((codes - nearest[None]) ** 2 / var, 25.0), axis=(0, 2))
+    base = scale[:, None] * a - b
+    shift = (codes - base[:, None, :]).mean(axis=(0, 2))
+    cost = cost + (shift / common_sd) ** 2
+    return float(f[int(np.argmin(cost))])
 
 
 def _integer_scale(a: np.ndarray, b: np.ndarray, rel: np.ndarray) -> np.ndarray:
@@ -432,8 +455,11 @@ def measure(
     plans = [_TwinPlan.of(bench, twin, settings.inset) for twin in TWINS]
     starts = [bench.drive_state(twin) for twin in TWINS]
     seqs = [
-        _plan_twin(_Designer(topo, plan, k_design[t], weight, settings.noise), starts[t],
-                   settings.budget // 2)
+        _plan_twin(
+            _Designer(topo, plan, k_design[t], weight, settings.noise),
+            starts[t],
+            settings.budget // 2,
+        )
         for t, plan in enumerate(plans)
     ]
     reads: list[tuple[str, dict[int, float], np.ndarray]] = []
