@@ -43,7 +43,7 @@ class EstimatorSettings:
     codes at `EstimatedProbe.start`;
     ``calibration_budget``: DAQ transactions of that calibration."""
 
-    resync_every: int = 500
+    resync_every: int = 100
     sense_before: bool = False
     disambiguate: float = 8.0
     rounds: int = 3

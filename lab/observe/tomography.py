@@ -339,8 +339,15 @@ def _refine(
         a = j.T @ j + gauge.T @ gauge
         g = j.T @ r - gauge.T @ (gauge @ x)
         step = np.linalg.solve(a + damping * np.diag(np.diag(a) + 1e-9), g)
-        r_new, j_new = evaluate(x + step)
-        new = float(r_new @ r_new)
+        step = np.clip(step, -1.0, 1.0)  # a factor e per iteration at most
+        try:
+            r_new, j_new = evaluate(x + step)
+            new = float(r_new @ r_new)
+        except np.linalg.LinAlgError:
+            new = np.inf
+        if not np.isfinite(new):
+            damping *= 10.0
+            continue
         if new < cost:
             x, r, j, cost = x + step, r_new, j_new, new
             damping *= 0.3
