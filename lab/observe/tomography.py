@@ -209,22 +209,37 @@ def _restore_cost(current: dict[int, float], start: dict[int, float]) -> int:
     return int(release) + int(drive)
 
 
-def _plan_twin(designer: _Designer, start: dict[int, float], budget: int) -> list[tuple]:
+def _plan_twin(
+    designer: _Designer,
+    start: dict[int, float],
+    budget: int,
+    current: tuple[dict[int, float], int, list[dict[int, float]]] | None = None,
+) -> list[tuple]:
     """The greedy sequence of states for one twin: [(kind, node, volts, state), ...],
-    the first entry ("set", ...) with the first state."""
-    best = None
-    for cost, state in designer.first(start):
-        if cost + 1 + _restore_cost(state, start) > budget:
-            continue
-        c = designer.cost(designer.info + designer.pattern_info(state))
-        if best is None or c < best[0]:
-            best = (c, cost, state)
-    if best is None:
-        return []
-    _, used, state = best
-    seq: list[tuple] = [("set", 0, 0.0, state)]
-    info = designer.info + designer.pattern_info(state)
-    current = designer.cost(info)
+    within ``budget`` transactions including the return to ``start``. From scratch the
+    first entry is ("set", ...) with the first state; ``current`` = (state, transactions
+    used, states already read) continues a sequence."""
+    if current is None:
+        best = None
+        for cost, state in designer.first(start):
+            if cost + 1 + _restore_cost(state, start) > budget:
+                continue
+            c = designer.cost(designer.info + designer.pattern_info(state))
+            if best is None or c < best[0]:
+                best = (c, cost, state)
+        if best is None:
+            return []
+        _, used, state = best
+        used += 1
+        seq: list[tuple] = [("set", 0, 0.0, state)]
+        info = designer.info + designer.pattern_info(state)
+    else:
+        state, used, done = current
+        seq = []
+        info = designer.info + sum(
+            (designer.pattern_info(d) for d in done), np.zeros_like(designer.info)
+        )
+    now = designer.cost(info)
     while True:
         options = []
         for kind, node, volts, new in designer.moves(state):
@@ -232,7 +247,7 @@ def _plan_twin(designer: _Designer, start: dict[int, float], budget: int) -> lis
             if used + cost + _restore_cost(new, start) > budget:
                 continue
             c = designer.cost(info + designer.pattern_info(new))
-            options.append(((current - c) / cost, kind, node, volts, new, c, cost))
+            options.append(((now - c) / cost, kind, node, volts, new, c, cost))
         if not options:
             break
         gain, kind, node, volts, new, c, cost = max(options, key=lambda o: o[0])
@@ -240,7 +255,7 @@ def _plan_twin(designer: _Designer, start: dict[int, float], budget: int) -> lis
             break
         seq.append((kind, node, volts, new))
         info = info + designer.pattern_info(new)
-        current, state, used = c, new, used + cost
+        now, state, used = c, new, used + cost
     return seq
 
 
@@ -267,6 +282,8 @@ def fit_twin(
         return TwinFit(k0 / np.exp(np.mean(np.log(k0))), np.full(e, np.inf), np.inf, 0)
     rows = np.concatenate([b[0] for b in blocks])
     k = np.asarray(k0, dtype=float).copy()
+    if not (np.abs(rows) > 1e-9).any(axis=0).all():  # some edge is in no equation
+        return TwinFit(k / np.exp(np.mean(np.log(k))), np.full(e, np.inf), np.inf, len(rows))
     for _ in range(3):
         var = np.concatenate([topo.row_variance(k, b[1], b[2], noise) for b in blocks])
         weighted = rows * k[None, :] / np.sqrt(var)[:, None]  # in relative units theta
@@ -400,6 +417,14 @@ def codes_from_fits(
         scale = _integer_scale(a, b, rel)
     code_float = scale[:, None] * a - b
     var = (scale[:, None] * a * rel) ** 2 + 1e-6
+    unseen = ~np.isfinite(var).any(axis=0)  # neither twin saw the edge: the prior stays
+    fallback = np.full(len(unseen), 64.0) if prior is None else np.asarray(prior, float)
+    code_float[:, unseen] = fallback[unseen]
+    var = np.where(np.isfinite(var), var, 1e12)
+    var[:, unseen] = 1e6
+    # the model's range: a near-short (code 0-1, drop below the noise) can come out as a
+    # negative code, an open-looking edge beyond the top
+    code_float = np.clip(code_float, 0.0, float(TOP))
     wsum = np.sum(1.0 / var, axis=0)
     mean = np.sum(code_float / var, axis=0) / wsum
     # the twins must agree: their disagreement beyond the noise widens the uncertainty
@@ -461,46 +486,73 @@ def measure(
     weight = np.full(e, 64.0) if weight is None else weight
     plans = [_TwinPlan.of(bench, twin, settings.inset) for twin in TWINS]
     starts = [bench.drive_state(twin) for twin in TWINS]
-    seqs = [
-        _plan_twin(
-            _Designer(topo, plan, k_design[t], weight, settings.noise),
-            starts[t],
-            settings.budget // 2,
-        )
-        for t, plan in enumerate(plans)
+    half = settings.budget // 2
+    first = max(half - half * 2 // 5, 4)  # the rest is designed on the first round's fit
+    designers = [
+        _Designer(topo, plan, k_design[t], weight, settings.noise) for t, plan in enumerate(plans)
     ]
+    seqs = [_plan_twin(designers[t], starts[t], first) for t in range(2)]
     reads: list[tuple[str, dict[int, float], np.ndarray]] = []
     calls = 0
     states = [dict(s) for s in starts]
     try:
-        for i in range(max(len(s) for s in seqs)):
-            for t, plan in enumerate(plans):
-                if i >= len(seqs[t]):
-                    continue
-                twin = plan.twin
-                kind, node, volts, new = seqs[t][i]
-                if kind == "set":
-                    gone = tuple(n for n in states[t] if n not in new)
-                    if gone:
-                        bench.release(twin, gone)
-                        calls += 1
-                    if new != states[t]:
-                        nodes = tuple(new)
-                        bench.drive(twin, nodes, np.array([new[n] for n in nodes]))
-                        calls += 1
-                elif kind in ("drive", "flip"):
-                    bench.drive(twin, (node,), np.array([volts]))
-                    calls += 1
-                elif kind == "release":
-                    bench.release(twin, (node,))
-                    calls += 1
-                states[t] = dict(new)
-                reads.append((twin, dict(new), bench.sense(twin, plan.sensed)))
-                calls += 1
+        used = _execute(bench, plans, seqs, states, reads)
+        calls += sum(used)
+        fits = fit_reads(bench, reads, k_design, settings.noise)
+        seqs = []
+        for t in range(2):
+            done = [d for tw, d, _ in reads if tw == TWINS[t]]
+            k_fit = fits[t].conductance if np.isfinite(fits[t].chi2) else k_design[t]
+            k_fit = k_fit * (k_design[t] / k_fit).mean()
+            second = _Designer(topo, plans[t], k_fit, weight, settings.noise)
+            if done:
+                seqs.append(_plan_twin(second, starts[t], half, (states[t], used[t], done)))
+            else:
+                seqs.append(_plan_twin(second, starts[t], half))
+        calls += sum(_execute(bench, plans, seqs, states, reads))
     finally:
         for t, plan in enumerate(plans):
             calls += _restore(bench, plan.twin, states[t], starts[t])
     return reads, calls
+
+
+def _execute(
+    bench: Bench,
+    plans: list[_TwinPlan],
+    seqs: list[list[tuple]],
+    states: list[dict[int, float]],
+    reads: list[tuple[str, dict[int, float], np.ndarray]],
+) -> int:
+    """Run both twins' sequences in lockstep, reading after every move; ``states`` and
+    ``reads`` are updated in place (so a failure leaves them right for the restore).
+    Returns the DAQ transactions made per twin."""
+    calls = [0, 0]
+    for i in range(max((len(s) for s in seqs), default=0)):
+        for t, plan in enumerate(plans):
+            if i >= len(seqs[t]):
+                continue
+            twin = plan.twin
+            kind, node, volts, new = seqs[t][i]
+            if kind == "set":
+                gone = tuple(n for n in states[t] if n not in new)
+                if gone:
+                    bench.release(twin, gone)
+                    calls[t] += 1
+                    states[t] = {n: v for n, v in states[t].items() if n in new}
+                if new != states[t]:
+                    nodes = tuple(new)
+                    bench.drive(twin, nodes, np.array([new[n] for n in nodes]))
+                    calls[t] += 1
+            elif kind in ("drive", "flip"):
+                bench.drive(twin, (node,), np.array([volts]))
+                calls[t] += 1
+            elif kind == "release":
+                bench.release(twin, (node,))
+                calls[t] += 1
+            states[t] = dict(new)
+            reads.append((twin, dict(new), bench.sense(twin, plan.sensed)))
+            calls[t] += 1
+    return calls
 
 
 def _restore(bench: Bench, twin: Twin, current: dict[int, float], start: dict[int, float]) -> int:
