@@ -453,7 +453,11 @@ def _integer_factor(
     base = scale[:, None] * a - b
     shift = (codes - base[:, None, :]).mean(axis=(0, 2))
     cost = cost + (shift / common_sd) ** 2
-    return float(f[int(np.argmin(cost))])
+    # Clustered codes (e.g. most at a rail) also sit near integers at other factors
+    # (127, 66, 32 -> 123, 64, 31): leave the prior's neighbourhood only on strong evidence.
+    near = np.abs(shift) <= 0.5
+    best, local = int(np.argmin(cost)), int(np.flatnonzero(near)[np.argmin(cost[near])])
+    return float(f[local] if cost[local] - cost[best] < 10.0 else f[best])
 
 
 def _integer_scale(a: np.ndarray, b: np.ndarray, rel: np.ndarray) -> np.ndarray:
