@@ -98,3 +98,13 @@ def test_search_is_the_exhaustive_map() -> None:
     for j in range(nv):
         for o in range(int(n_opt[j])):
             assert costs[tuple(marg_choice[j, o])] == pytest.approx(want[j, o])
+
+
+def test_resync_at_the_rail_keeps_the_codes() -> None:
+    """Task ii at p = 1 drives 14 codes to the top rail (board 1 ends at 127 x 14, 32,
+    66). Those codes also sit near integers at 0.969 times the scale (123, 64, 31); the
+    resync after pulse 300 used to jump there (4 codes off until the prior walked back)."""
+    _, score = _train("ii", 1.0, 301, seed=1)
+    assert (score.true[-1] == 127).sum() >= 12
+    for k in (99, 199, 299):  # the records right after each resync
+        assert np.array_equal(score.est[k], score.true[k])
