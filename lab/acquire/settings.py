@@ -27,6 +27,11 @@ class TrainSettings(BaseModel):
     class_margin: float = Field(
         0.0, ge=0, description="classification: extra V on the own-class output of a target"
     )
+    estimate: bool = Field(
+        False,
+        description="a bench without a resistance probe: estimate every code and update "
+        "from node voltages (lab.observe)",
+    )
 
 
 def settings_from(**values: Any) -> TrainSettings:

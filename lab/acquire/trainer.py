@@ -132,7 +132,19 @@ class Trainer:
         self.last_test_error = float("nan")  # V^2
         self.last_test_accuracy = float("nan")
         self.n_tests = 0
+        #: The probe the run records: the bench's, or an estimator when it has none and
+        #: ``settings.estimate`` is on (hooks ``start``/``before_pulse``/``after_pulse``).
+        self.probe = bench.probe
         self._check()
+        if self.probe is None and settings.estimate:
+            from lab.observe.probe import EstimatedProbe
+            from lab.observe.requirements import check_supports_estimation
+
+            reason = check_supports_estimation(bench)
+            if reason is None:
+                self.probe = EstimatedProbe(bench, settings.p)
+            else:
+                log.warning("codes unknown: %s", reason)
 
     # -- controls (from any thread) --------------------------------------------------------
     def request_stop(self, reason: str = "stopped on request") -> None:
@@ -202,7 +214,10 @@ class Trainer:
         info = self._info()
         for obs in self.observers:
             obs.start(info)
-        probe = bench.probe
+        probe = self.probe
+        start = getattr(probe, "start", None)
+        before_pulse = getattr(probe, "before_pulse", None)
+        after_pulse = getattr(probe, "after_pulse", None)
         positions_unknown = np.full(bench.network.n_edges, -1, dtype=np.int16)
         observers = self.observers
         inputs, outputs, eta = self._inputs, self._outputs, s.eta
@@ -215,6 +230,8 @@ class Trainer:
         message = ""
         t0 = time.perf_counter()
         try:
+            if start is not None:
+                start(bench)  # clock idle: before the bias allows any update
             bench.set_probability(s.p)
             for twin in ("free", "clamped"):
                 if self._fixed:
@@ -245,7 +262,11 @@ class Trainer:
                 v_desired = self.desired[example]
                 v_clamped = clamped_outputs(v_free, v_desired, eta)
                 bench.drive("clamped", outputs, v_clamped)
+                if before_pulse is not None:
+                    before_pulse(bench)
                 bench.pulse()
+                if after_pulse is not None:
+                    after_pulse(bench)
                 diff = v_free - v_desired
                 error = float(diff @ diff) / len(diff)
                 self.errors.append(error)
@@ -349,7 +370,7 @@ class Trainer:
     # -- metadata --------------------------------------------------------------------------
     def _info(self) -> RunInfo:
         bench, task = self.bench, self.task
-        probe = bench.probe
+        probe = self.probe
         settings = self.settings.model_dump(mode="json")
         settings["bias_volts"] = float(bench.calibration.volts_for(self.settings.p))
         return RunInfo(

@@ -82,6 +82,9 @@ class Bench:
     )
 
     dirty: bool = field(default=True, init=False)
+    #: What the bench has driven since the last safe state: {(twin, node): volts} of every
+    #: output driven and not released (`drive_state`). Calls that bypass the bench are not seen.
+    _driven: dict[tuple[str, int], float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_channel_map(self.network, self.channels)
@@ -134,12 +137,22 @@ class Bench:
                 )
         self.dirty = True
         self.daq.write(route.channels, volts)
+        driven = self._driven
+        for node, v in zip(nodes, volts.tolist(), strict=True):
+            driven[twin, int(node)] = v
 
     def release(self, twin: Twin, nodes: tuple[int, ...]) -> None:
         """Stop driving ``nodes`` of ``twin`` (they float)."""
         channels = self._route("drive", twin, nodes).channels
         self.dirty = True
         self.daq.release(channels)
+        for node in nodes:
+            self._driven.pop((twin, int(node)), None)
+
+    def drive_state(self, twin: Twin) -> dict[int, float]:
+        """Nodes of ``twin`` the bench drives now, {node label: volts requested}; empty
+        after a safe state (every output at its safe value and off)."""
+        return {n: v for (t, n), v in self._driven.items() if t == twin}
 
     def sense(self, twin: Twin, nodes: tuple[int, ...]) -> np.ndarray:
         """Read ``nodes`` (n,) of ``twin``; returns (n,) V."""
@@ -203,6 +216,7 @@ class Bench:
                     lines.append(line)
         for line in lines:
             log.debug("not safe: %s", line)
+        self._driven.clear()  # every output at its safe value and off (or reported)
         self.dirty = bool(lines)
         return lines
 

@@ -1,0 +1,160 @@
+"""The estimator's figures of issue 14, as JSON lines.
+
+    python bench/bench_estimator.py [--boards 5] [--states 3] [--steps 2000] [--seeds 3]
+        [--tasks ii,iv,regression] [--ps 1,0.5,0.1] [--resync-every 100] [--only tomo|track]
+
+Emulator with every non-ideality on (EmulatorConfig defaults), the wiring
+`emulator_bench` gives (every node of both twins driven and sensed, limits -1..6 V),
+the probe hidden from the controller. The truth (``board.codes``) is read only here,
+for scoring.
+
+- ``tomography``: per board, a calibration at power-up (codes 64), then per random code
+  state (uniform 0..127, set on the board) a resync with a prior = the truth with a
+  +-2 error on every edge (what a drifting tracker hands over) and one without a prior.
+  Figures: resistance error in code steps with each twin's common scale taken from the
+  truth (what tomography itself resolves: node voltages cannot see the +-30 % lot), the
+  continuous code error, exact codes, DAQ transactions.
+- ``tracking``: the real `Trainer` with `EstimatedProbe` over task x p x board; codes
+  within +-1 / exact on edge-steps, each code's step-to-step change right, resyncs,
+  extra DAQ transactions and controller time per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from lab.acquire.records import Observer
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
+from lab.emulator import EmulatorConfig, emulator_bench
+from lab.emulator.board import EmulatedBoard
+from lab.observe.probe import EstimatedProbe, EstimatorSettings
+from lab.observe.tomography import calibrate, tomography
+from lab.tasks import load_task
+
+
+def _set_codes(board: EmulatedBoard, codes: np.ndarray) -> None:
+    """Put the emulated board at ``codes`` (scoring harness only)."""
+    board.codes = codes.astype(np.int16)
+    board._k = board._conductance()
+    board._changed(0)
+    board._changed(1)
+
+
+def bench_tomography(boards: int, states: int) -> None:
+    for seed in range(boards):
+        board = EmulatedBoard(EmulatorConfig(seed=seed))
+        bench = emulator_bench(board=board)
+        bench.probe = None
+        model, cal = calibrate(bench)
+        rng = np.random.default_rng([seed, 14])
+        step = board.pots.r_end_to_end / 128
+        for state in range(states):
+            codes = rng.integers(0, 128, bench.network.n_edges)
+            _set_codes(board, codes)
+            for prior_kind in ("tracker+-2", "none"):
+                prior = None
+                if prior_kind != "none":
+                    prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
+                t0 = time.perf_counter()
+                res = tomography(bench, model, prior, 2.0)
+                seconds = time.perf_counter() - t0
+                true_r = board.resistance()
+                est_r = res.resistance(model)
+                factor = np.median(true_r / est_r, axis=1, keepdims=True)  # robust to a short
+                r_err = (est_r * factor - true_r) / step
+                c_err = res.code_float - codes
+                print(json.dumps({
+                    "bench": "tomography", "board": seed, "state": state, "prior": prior_kind,
+                    "calibration_transactions": cal.transactions,
+                    "transactions": res.transactions,
+                    "r_err_max_steps": round(float(np.abs(r_err).max()), 3),
+                    "r_err_rms_steps": round(float(np.sqrt(np.mean(r_err**2))), 3),
+                    "code_err_max": round(float(np.abs(c_err).max()), 3),
+                    "code_err_rms": round(float(np.sqrt(np.mean(c_err**2))), 3),
+                    "codes_exact": float(np.mean(res.codes == codes)),
+                    "min_true_code": int(codes.min()),
+                    "seconds": round(seconds, 4),
+                }), flush=True)  # fmt: skip
+
+
+class _Score(Observer):
+    def __init__(self, board: EmulatedBoard) -> None:
+        self.board = board
+        self.true: list[np.ndarray] = []
+        self.est: list[np.ndarray] = []
+
+    def step(self, record) -> None:
+        self.true.append(self.board.codes.copy())
+        self.est.append(np.asarray(record.positions).copy())
+
+
+def bench_tracking(
+    tasks: list[str], ps: list[float], seeds: int, steps: int, settings: EstimatorSettings
+) -> None:
+    for task in tasks:
+        for p in ps:
+            rows = []
+            for seed in range(seeds):
+                board = EmulatedBoard(EmulatorConfig(seed=seed))
+                bench = emulator_bench(board=board)
+                bench.probe = None
+                train = settings_from(task=task, p=p, steps=steps, seed=seed, test_every=0)
+                trainer = Trainer(bench, load_task(task, seed=seed), train)
+                probe = EstimatedProbe(bench, p, settings)
+                trainer.probe = probe
+                score = _Score(board)
+                trainer.observers = [score]
+                t0 = time.perf_counter()
+                trainer.run()
+                wall = time.perf_counter() - t0
+                true, est = np.array(score.true), np.array(score.est)
+                start = np.full((1, true.shape[1]), 64)
+                d_true = np.diff(np.concatenate([start, true]), axis=0)
+                d_est = np.diff(np.concatenate([start, est]), axis=0)
+                row = {
+                    "bench": "tracking", "task": task, "p": p, "board": seed, "steps": steps,
+                    "within1": float(np.mean(np.abs(true - est) <= 1)),
+                    "exact": float(np.mean(true == est)),
+                    "change_right": float(np.mean(d_true == d_est)),
+                    "resyncs": probe.resyncs,
+                    "disambiguations_per_step": probe.disambiguations / steps,
+                    "extra_transactions_per_step": probe.transactions / steps,
+                    "controller_ms_per_step": 1e3 * probe.seconds / steps,
+                    "wall_s": wall,
+                }  # fmt: skip
+                rows.append(row)
+                print(json.dumps({k: round(v, 4) if isinstance(v, float) else v
+                                  for k, v in row.items()}), flush=True)  # fmt: skip
+            keys = ("within1", "exact", "change_right", "extra_transactions_per_step",
+                    "controller_ms_per_step")  # fmt: skip
+            summary = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in keys}
+            print(json.dumps({"bench": "tracking-summary", "task": task, "p": p,
+                              "boards": seeds, "steps": steps, **summary}), flush=True)  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--boards", type=int, default=5)
+    ap.add_argument("--states", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--tasks", default="ii,iv,regression")
+    ap.add_argument("--ps", default="1,0.5,0.1")
+    ap.add_argument("--resync-every", type=int, default=EstimatorSettings().resync_every)
+    ap.add_argument("--only", choices=("tomo", "track"))
+    args = ap.parse_args()
+    if args.only != "track":
+        bench_tomography(args.boards, args.states)
+    if args.only != "tomo":
+        settings = EstimatorSettings(resync_every=args.resync_every)
+        ps = [float(x) for x in args.ps.split(",")]
+        bench_tracking(args.tasks.split(","), ps, args.seeds, args.steps, settings)
+
+
+if __name__ == "__main__":
+    main()

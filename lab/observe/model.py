@@ -1,0 +1,107 @@
+"""The digipot model and the Kirchhoff equations the estimator fits.
+
+Digipot model (AD5220 in rheostat mode, `lab.learning.code_resistance`):
+R = R_W + code * g with g = R_AB / 128 the part's step resistance. Node voltages do
+not change if every conductance of a twin is scaled alike, so each twin's resistances
+are only known in a unit of their own; `DigipotModel.step` holds each part's g in its
+twin's unit (fixed once by `lab.observe.tomography.calibrate`), and every later
+tomography is brought to that unit by one factor per twin (see the tomography module).
+
+Kirchhoff rows: with node voltages V (N,) known (sensed, or driven at a requested
+value), every floating node n whose neighbours are all known gives one equation,
+homogeneous and linear in the conductances k (E,):
+sum over edges e at n of k_e (V_n - V_other(e)) = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab.core.learning import N_POSITIONS
+from lab.core.network import Network
+
+#: Nominal wiper resistance, Ohm: the middle of the AD5220's 40 Ohm typical / 100 Ohm
+#: maximum (the estimator's code error from it is at most 30 Ohm = 0.04 code step).
+R_WIPER = 70.0
+#: Nominal step resistance of the 100 kOhm part, Ohm per code.
+NOMINAL_STEP = 100e3 / N_POSITIONS
+TOP = N_POSITIONS - 1
+
+
+@dataclass
+class DigipotModel:
+    """Per-part step resistances ``step`` (2, E), each twin in its own unit (Ohm of a
+    nominal lot), and the wiper ``r_wiper`` (Ohm) assumed for every part."""
+
+    step: np.ndarray
+    r_wiper: float = R_WIPER
+
+    @classmethod
+    def nominal(cls, n_edges: int) -> DigipotModel:
+        """Every part at the nominal 100 kOhm (before any calibration)."""
+        return cls(np.full((2, n_edges), NOMINAL_STEP))
+
+    def resistance(self, codes: np.ndarray) -> np.ndarray:
+        """R (2, E) in each twin's unit for codes (E,) (or (2, E))."""
+        return self.r_wiper + np.asarray(codes, dtype=float) * self.step
+
+    def conductance(self, codes: np.ndarray) -> np.ndarray:
+        """k = 1 / R (2, E) for codes (E,) (or (2, E))."""
+        return 1.0 / self.resistance(codes)
+
+    def codes_of(self, resistance: np.ndarray) -> np.ndarray:
+        """Continuous codes (2, E) of resistances (2, E) in each twin's unit."""
+        return (resistance - self.r_wiper) / self.step
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Edge incidence of a network as dense arrays, for building Kirchhoff rows fast.
+
+    ``incident`` (N, E) int8: +1 where the node is an edge's first end, -1 its second.
+    ``neighbours`` (N, N) bool: which nodes an edge joins.
+    """
+
+    network: Network
+    incident: np.ndarray
+    neighbours: np.ndarray  # (N, N) bool
+
+    @classmethod
+    def of(cls, network: Network) -> Topology:
+        n, e = network.n_nodes, network.n_edges
+        inc = np.zeros((n, e), dtype=np.int8)
+        a, b = network.edges[:, 0], network.edges[:, 1]
+        inc[a, np.arange(e)] = 1
+        inc[b, np.arange(e)] = -1
+        nb = np.zeros((n, n), dtype=bool)
+        nb[a, b] = nb[b, a] = True
+        return cls(network, inc, nb)
+
+    def equation_nodes(self, floating: np.ndarray, sensed: np.ndarray) -> np.ndarray:
+        """0-based nodes that give an equation: floating and sensed, every neighbour
+        sensed or driven (known). ``floating``/``sensed`` (N,) bool."""
+        known = sensed | ~floating
+        ok = floating & sensed & ~(self.neighbours & ~known[None, :]).any(axis=1)
+        return np.flatnonzero(ok)
+
+    def rows(self, volts: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """Kirchhoff rows (len(nodes), E): row . k = current out of each node, A/S."""
+        drops = self.network.drops(volts)  # (E,) V_a - V_b
+        return self.incident[nodes].astype(float) * drops[None, :]
+
+    def row_variance(
+        self, k: np.ndarray, nodes: np.ndarray, noisy: np.ndarray, noise: float
+    ) -> np.ndarray:
+        """Variance (len(nodes),) of each row . k from read noise ``noise`` V rms on the
+        ``noisy`` (N,) bool nodes (the sensed floating ones; driven ones are requested)."""
+        inc = np.abs(self.incident[nodes]).astype(float)  # (n, E)
+        own = (inc @ k) ** 2  # the node's own error enters every term alike
+        var = own.copy()
+        for j, n in enumerate(nodes.tolist()):
+            at = np.flatnonzero(inc[j])
+            ends = self.network.edges[at]
+            other = np.where(ends[:, 0] == n, ends[:, 1], ends[:, 0])
+            var[j] += float(np.sum(k[at] ** 2 * noisy[other]))
+        return noise**2 * np.maximum(var, 1e-300)

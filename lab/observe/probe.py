@@ -1,0 +1,293 @@
+"""`EstimatedProbe`: the `lab.hal.ResistanceProbe` of a bench that has none.
+
+Hooks the trainer calls (the whole contract):
+
+- ``start(bench)`` once before the first pulse: calibrates each part's step resistance
+  by tomography at the known power-up state (every code ``settings.initial_codes``,
+  default 64; `lab.observe.tomography.calibrate`), 120 DAQ transactions by default.
+- ``before_pulse(bench)`` after the step's boundary conditions are applied (clamped
+  outputs driven) and right before ``bench.pulse()``: the pre-pulse node voltages that
+  give each edge's rule direction. With ``sense_before`` it reads both twins (2 DAQ
+  transactions); otherwise (default) it predicts them from the last post-pulse read
+  and the model (0 transactions; the first step reads once).
+- ``after_pulse(bench)`` right after ``bench.pulse()``: reads every sensed node of both
+  twins (2 transactions), decides the pulse (`lab.observe.tracking.Tracker`) and, every
+  ``resync_every`` pulses or when the tracker is lost, resyncs by tomography
+  (<= ``tomography.budget`` transactions, drive state restored).
+
+``positions()`` and ``last_update()`` then answer for the pulse just made;
+``uncertainty()`` gives each code's standard deviation in code steps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lab.hal import TWINS, Bench
+from lab.observe.model import DigipotModel, Topology
+from lab.observe.tomography import TomographySettings, calibrate, tomography
+from lab.observe.tracking import Decision, Read, Tracker, TrackerSettings
+
+
+@dataclass(frozen=True)
+class EstimatorSettings:
+    """``resync_every``: pulses between tomographies (0 = only when lost);
+    ``sense_before``: read both twins before each pulse too (2 more transactions per
+    step); ``disambiguate``: when some edge's -2 log posterior odds fall below it, one
+    extra pattern that best separates the two likeliest explanations is applied to one
+    twin, read and undone (3 transactions; 0 = never), up to ``rounds`` times a pulse;
+    ``initial_codes``: the known
+    codes at `EstimatedProbe.start`;
+    ``calibration_budget``: DAQ transactions of that calibration."""
+
+    resync_every: int = 100
+    sense_before: bool = False
+    disambiguate: float = 8.0
+    rounds: int = 3
+    initial_codes: int = 64
+    calibration_budget: int = 120
+    tomography: TomographySettings = field(default_factory=TomographySettings)
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+
+
+class EstimatedProbe:
+    """Digipot codes and updates estimated from node voltages; ``estimated = True``.
+
+    Counters: ``transactions`` (DAQ calls the estimator made), ``resyncs``,
+    ``seconds`` (controller + instrument time spent in the hooks).
+    """
+
+    estimated = True
+
+    def __init__(
+        self,
+        bench: Bench,
+        p: float,
+        settings: EstimatorSettings = EstimatorSettings(),
+    ) -> None:
+        self.settings = settings
+        self.p = float(p)
+        self.topo = Topology.of(bench.network)
+        e, n = bench.network.n_edges, bench.network.n_nodes
+        self.sensed = np.zeros((2, n), dtype=bool)
+        self._sense_nodes: list[tuple[int, ...]] = []
+        for t, twin in enumerate(TWINS):
+            nodes = tuple(
+                sorted(ch.node for ch in bench.channels if ch.kind == "sense" and ch.twin == twin)
+            )
+            self._sense_nodes.append(nodes)
+            self.sensed[t, [x - 1 for x in nodes]] = True
+        self.model = DigipotModel.nominal(e)
+        self.tracker = Tracker(
+            self.topo, self.model, np.full(e, settings.initial_codes), p, settings.tracker
+        )
+        self.transactions = 0
+        self.resyncs = 0
+        self.disambiguations = 0
+        self._plans: dict[str, dict[int, tuple[float, float]]] = {}
+        self.seconds = 0.0
+        self._since = 0
+        self._last_post: np.ndarray | None = None  # (2, N) V
+        self._last_bc: list[dict[int, float]] | None = None
+        self._started = False
+        self._updated = False
+
+    # -- ResistanceProbe -------------------------------------------------------------------
+    def positions(self) -> np.ndarray:
+        """Estimated codes (E,) int16 (a new array each call)."""
+        return self.tracker.codes.copy()
+
+    def last_update(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(moved (E,) bool, direction (E,) int8) of the last pulse; at a rail an enabled
+        edge cannot be told from a disabled one and is reported as not moved."""
+        if not self._updated:
+            return None
+        t = self.tracker
+        return t.last_change != 0, t.last_direction.copy()
+
+    def uncertainty(self) -> np.ndarray:
+        """Standard deviation of each estimated code (E,), code steps."""
+        return np.sqrt(self.tracker.variance)
+
+    # -- hooks -----------------------------------------------------------------------------
+    def start(self, bench: Bench) -> None:
+        """Calibrate at the known initial codes (see the module docstring)."""
+        t0 = time.perf_counter()
+        s = self.settings
+        budget = TomographySettings(
+            budget=s.calibration_budget, noise=s.tomography.noise, inset=s.tomography.inset
+        )
+        self.model, result = calibrate(bench, s.initial_codes, budget)
+        self.tracker.model = self.model
+        self.transactions += result.transactions
+        self._started = True
+        self.seconds += time.perf_counter() - t0
+
+    def before_pulse(self, bench: Bench) -> None:
+        t0 = time.perf_counter()
+        if not self._started:
+            self.start(bench)
+        bc = [bench.drive_state(twin) for twin in TWINS]
+        if self.settings.sense_before or self._last_post is None:
+            volts = self._read(bench, bc)
+        else:
+            volts = self._predict(bc)
+        self.tracker.begin(volts)
+        self._pre_bc = bc
+        self.seconds += time.perf_counter() - t0
+
+    def after_pulse(self, bench: Bench) -> None:
+        t0 = time.perf_counter()
+        bc = self._pre_bc
+        volts = self._read(bench, bc)
+        floating = np.ones_like(self.sensed)
+        for t in range(2):
+            floating[t, [n - 1 for n in bc[t]]] = False
+        post = Read(volts, floating, self.sensed)
+        decision = self.tracker.decide([post])
+        threshold, reads = self.settings.disambiguate, [post]
+        for _ in range(self.settings.rounds):
+            if not threshold or decision.odds_cost.min() >= threshold:
+                break
+            extra = self._disambiguate(bench, bc, decision)
+            if extra is None:
+                break
+            reads.append(extra)
+            decision = self.tracker.decide(reads)
+        self.tracker.commit(decision)
+        self._updated = True
+        self._last_post, self._last_bc = volts, bc
+        self._since += 1
+        every = self.settings.resync_every
+        if self.tracker.lost or (every and self._since >= every):
+            self.resync(bench)
+        self.seconds += time.perf_counter() - t0
+
+    def resync(self, bench: Bench) -> None:
+        """Tomography now; the tracker adopts its codes and uncertainties."""
+        t = self.tracker
+        result = tomography(
+            bench, self.model, t.codes, np.sqrt(t.variance) + 0.5, self.settings.tomography
+        )
+        self.transactions += result.transactions
+        t.resync(result.codes, result.code_sd**2)
+        self.resyncs += 1
+        self._since = 0
+        self.last_tomography = result
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _disambiguate(self, bench: Bench, bc: list[dict[int, float]], d: Decision) -> Read | None:
+        """Apply the one-node change of one twin's boundary conditions (drive one more
+        node at a limit, or release one) under which the decision and its alternative
+        differ most in the sensed voltages; read that twin; undo. None if no pattern
+        separates them by more than 2 noise units."""
+        net = self.topo.network
+        codes = self.tracker.codes.astype(int)
+        k1 = self.model.conductance(np.clip(codes + d.change, 0, 127))
+        k2 = self.model.conductance(np.clip(codes + d.alternative, 0, 127))
+        noise = self.settings.tracker.noise
+        inset = self.settings.tomography.inset
+        best = (2.0**2, None)
+        for t, twin in enumerate(TWINS):
+            plan = self._plans.get(twin)
+            if plan is None:
+                plan = self._plans[twin] = _drive_limits(bench, twin, inset)
+            options: list[tuple[str, int, float, dict[int, float]]] = []
+            for node, (lo, hi) in plan.items():
+                if node in bc[t]:
+                    rest = {n: v for n, v in bc[t].items() if n != node}
+                    if len(set(rest.values())) >= 2:
+                        options.append(("release", node, 0.0, rest))
+                else:
+                    for v in (lo, hi):
+                        options.append(("drive", node, v, {**bc[t], node: v}))
+            for kind, node, v, new in options:
+                v1, v2 = net.solve(k1[t], new), net.solve(k2[t], new)
+                obs = self.sensed[t].copy()
+                obs[[n - 1 for n in new]] = False
+                sep = float(np.sum(((v1 - v2)[obs] / noise) ** 2))
+                if sep > best[0]:
+                    best = (sep, (t, twin, kind, node, v, new))
+        if best[1] is None:
+            return None
+        t, twin, kind, node, v, new = best[1]
+        if kind == "release":
+            bench.release(twin, (node,))
+        else:
+            bench.drive(twin, (node,), np.array([v]))
+        self.transactions += 1
+        try:
+            volts = np.zeros((2, net.n_nodes))
+            nodes = self._sense_nodes[t]
+            volts[t, [x - 1 for x in nodes]] = bench.sense(twin, nodes)
+            self.transactions += 1
+        finally:
+            if kind == "release":
+                bench.drive(twin, (node,), np.array([bc[t][node]]))
+            else:
+                bench.release(twin, (node,))
+            self.transactions += 1
+        for n_, x in new.items():
+            volts[t, n_ - 1] = x
+        floating = np.ones_like(self.sensed)
+        floating[t, [n_ - 1 for n_ in new]] = False
+        sensed = np.zeros_like(self.sensed)
+        sensed[t] = self.sensed[t]
+        self.disambiguations += 1
+        return Read(volts, floating, sensed)
+
+    def _read(self, bench: Bench, bc: list[dict[int, float]]) -> np.ndarray:
+        """Both twins' node voltages (2, N): sensed nodes read (one transaction per twin),
+        driven nodes at their requested volts, unsensed floating nodes predicted."""
+        n = bench.network.n_nodes
+        volts = np.zeros((2, n))
+        for t, twin in enumerate(TWINS):
+            nodes = self._sense_nodes[t]
+            if nodes:
+                volts[t, [x - 1 for x in nodes]] = bench.sense(twin, nodes)
+                self.transactions += 1
+            if not self.sensed[t].all() and bc[t]:
+                model = self._model_volts(t, bc[t])
+                missing = ~self.sensed[t]
+                volts[t, missing] = model[missing]
+            for node, v in bc[t].items():
+                volts[t, node - 1] = v
+        return volts
+
+    def _model_volts(self, t: int, bc: dict[int, float]) -> np.ndarray:
+        k = self.model.conductance(self.tracker.codes)[t]
+        return self.topo.network.solve(k, bc)
+
+    def _predict(self, bc: list[dict[int, float]]) -> np.ndarray:
+        """Pre-pulse voltages from the last post-pulse read: the same read where the
+        boundary conditions are unchanged, else the model's response to the change
+        added to it."""
+        assert self._last_post is not None and self._last_bc is not None
+        volts = self._last_post.copy()
+        for t in range(2):
+            if bc[t] == self._last_bc[t]:
+                continue
+            if not bc[t]:
+                volts[t] = 0.0
+                continue
+            now = self._model_volts(t, bc[t])
+            if self._last_bc[t] and set(bc[t]) == set(self._last_bc[t]):
+                volts[t] = self._last_post[t] + now - self._model_volts(t, self._last_bc[t])
+            else:
+                volts[t] = now
+            for node, v in bc[t].items():
+                volts[t, node - 1] = v
+        return volts
+
+
+def _drive_limits(bench: Bench, twin: str, inset: float) -> dict[int, tuple[float, float]]:
+    """{node: (low, high)} of ``twin``'s drive channels, inset by ``inset`` of the span."""
+    out = {}
+    for ch in bench.channels:
+        if ch.kind == "drive" and ch.twin == twin:
+            lo, hi = ch.limits
+            out[ch.node] = (lo + inset * (hi - lo), hi - inset * (hi - lo))
+    return out

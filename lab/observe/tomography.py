@@ -1,0 +1,657 @@
+"""Resync by tomography: every conductance of both twins from node voltages, clock idle.
+
+Method (one definition):
+
+1. Patterns. Per twin, a sequence of boundary conditions applied through its drive
+   channels, each driven node at its channel's low or high limit (inset by
+   ``settings.inset`` of the span, so every request stays strictly inside the limits).
+   The sequence is chosen greedily, per DAQ transaction, to minimise the summed variance
+   of the codes (A-optimal design on the current conductance estimate): the first pattern
+   is two nodes (one high, one low) or the bench's current drive state; each later move
+   drives one more node, releases one, flips one between its limits (2 transactions with
+   the read) or reads again (1). Both twins run in lockstep, each on half the budget,
+   and the budget includes restoring the drive state found at the start (which nodes
+   were driven at which volts; the rest released). The clock is never pulsed.
+2. Fit. Every read gives one Kirchhoff row per sensed floating node whose neighbours
+   are known (`lab.observe.model.Topology`); driven nodes take their requested volts.
+   Rows are weighted by their noise (read noise ``settings.noise`` propagated through
+   the current conductances) and the homogeneous system is solved by total least
+   squares (smallest right singular vector), twice re-weighted. Each twin's conductances
+   come out up to one factor (fixed here at geometric mean 1); their relative
+   uncertainty is the gauge-projected inverse of the weighted normal matrix, scaled up
+   by chi^2 per degree of freedom when that exceeds 1.
+3. Codes. With the digipot model (R = R_W + code g, g per part), each twin's codes are
+   c = (lambda / k - R_W) / g with one unknown factor lambda per twin. lambda comes from
+   the prior codes when there are some (the tracker's, or 64 at power-up): a robust
+   (Huber) weighted least-squares fit of lambda to them; one factor against 16 codes,
+   so a few wrong prior codes do not move it. Without a prior, lambda is the one that
+   makes both twins' codes closest to common integers (a scan over the mean code).
+   The two twins' continuous codes are averaged by their variances and rounded.
+4. Per-part scale (`calibrate`): at a known state (power-up: every code 64, or codes
+   otherwise known) the same measurement gives each part's step resistance
+   g = (lambda / k - R_W) / code, each twin in its own unit (lambda such that the twin's
+   mean g is the nominal 100 kOhm / 128). This calibrates the +-2 % part mismatch;
+   the +-30 % lot tolerance is common to every part and does not affect the codes (node
+   voltages cannot see it; resistances are reported in the nominal-lot unit).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lab.hal import TWINS, Bench, Twin
+from lab.observe.model import TOP, DigipotModel, Topology
+
+_BIG = 1e9  # weight that pins the gauge direction in the design's covariance
+
+
+@dataclass(frozen=True)
+class TomographySettings:
+    """``budget``: DAQ transactions (drive, release and sense calls), both twins, the
+    restore included; ``noise``: assumed rms read noise, V; ``inset``: fraction of each
+    channel's span kept inside its limits."""
+
+    budget: int = 40
+    noise: float = 0.5e-3
+    inset: float = 0.01
+
+
+@dataclass
+class TwinFit:
+    """One twin's fit: ``conductance`` (E,) relative (geometric mean 1), ``rel_sd`` (E,)
+    relative standard deviations, ``chi2`` per degree of freedom, ``n_rows`` equations."""
+
+    conductance: np.ndarray
+    rel_sd: np.ndarray
+    chi2: float
+    n_rows: int
+
+
+@dataclass
+class TomographyResult:
+    """``codes`` (E,) int16 in [0, 127]; ``code_float`` (2, E) each twin's continuous
+    codes; ``code_sd`` (E,) uncertainty of the combined code, code steps; ``scale`` (2,)
+    the factor lambda per twin; ``fits`` per twin; ``transactions`` DAQ calls made;
+    ``seconds`` controller + instrument time."""
+
+    codes: np.ndarray
+    code_float: np.ndarray
+    code_sd: np.ndarray
+    scale: np.ndarray
+    fits: tuple[TwinFit, TwinFit]
+    transactions: int
+    seconds: float = 0.0
+    reads: list[tuple[str, dict[int, float], np.ndarray]] = field(default_factory=list, repr=False)
+
+    def resistance(self, model: DigipotModel) -> np.ndarray:
+        """Resistances (2, E), Ohm in each twin's nominal-lot unit."""
+        return self.scale[:, None] / np.stack([f.conductance for f in self.fits])
+
+    @property
+    def chi2(self) -> float:
+        return max(f.chi2 for f in self.fits)
+
+
+# ----------------------------------------------------------------------------- design
+@dataclass
+class _TwinPlan:
+    """What one twin offers: sensed nodes (labels), drive limits per node (inset)."""
+
+    twin: Twin
+    sensed: tuple[int, ...]
+    low: dict[int, float]
+    high: dict[int, float]
+
+    @classmethod
+    def of(cls, bench: Bench, twin: Twin, inset: float) -> _TwinPlan:
+        sensed = tuple(
+            sorted(ch.node for ch in bench.channels if ch.kind == "sense" and ch.twin == twin)
+        )
+        low, high = {}, {}
+        for ch in bench.channels:
+            if ch.kind == "drive" and ch.twin == twin:
+                lo, hi = ch.limits
+                margin = inset * (hi - lo)
+                low[ch.node], high[ch.node] = lo + margin, hi - margin
+        return cls(twin, sensed, low, high)
+
+
+def _volts_vector(n_nodes: int, driven: dict[int, float], sensed_volts: dict[int, float]):
+    """Full node vector (N,) and floating mask (N,) from a read."""
+    v = np.zeros(n_nodes)
+    floating = np.ones(n_nodes, dtype=bool)
+    for node, x in sensed_volts.items():
+        v[node - 1] = x
+    for node, x in driven.items():
+        v[node - 1] = x
+        floating[node - 1] = False
+    return v, floating
+
+
+class _Designer:
+    """Greedy A-optimal choice of the next move for one twin (see the module docstring)."""
+
+    def __init__(self, topo: Topology, plan: _TwinPlan, k: np.ndarray, weight: np.ndarray,
+                 noise: float) -> None:  # fmt: skip
+        self.topo, self.plan, self.k, self.noise = topo, plan, k, noise
+        n = topo.network.n_nodes
+        self.sensed = np.zeros(n, dtype=bool)
+        self.sensed[[s - 1 for s in plan.sensed]] = True
+        e = len(k)
+        self.weight = weight  # (E,) code per relative conductance change
+        self.info = _BIG * np.ones((e, e)) / e + np.eye(e)  # prior: 100 % relative sd
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def pattern_info(self, driven: dict[int, float]) -> np.ndarray:
+        """Information (E, E) on the relative conductances from one read of ``driven``."""
+        key = tuple(sorted(driven.items()))
+        got = self._cache.get(key)
+        if got is not None:
+            return got
+        vals = set(driven.values())
+        e = len(self.k)
+        if len(driven) < 2 or len(vals) < 2:
+            info = np.zeros((e, e))
+        else:
+            volts = self.topo.network.solve(self.k, driven)
+            floating = np.ones(len(volts), dtype=bool)
+            floating[[d - 1 for d in driven]] = False
+            nodes = self.topo.equation_nodes(floating, self.sensed)
+            rows = self.topo.rows(volts, nodes) * self.k[None, :]
+            var = self.topo.row_variance(self.k, nodes, floating & self.sensed, self.noise)
+            info = rows.T @ (rows / var[:, None])
+        self._cache[key] = info
+        return info
+
+    def cost(self, info: np.ndarray) -> float:
+        cov = np.linalg.inv(info)
+        return float(np.sum(np.diag(cov) * self.weight**2))
+
+    def moves(self, driven: dict[int, float]) -> list[tuple[str, int, float, dict[int, float]]]:
+        """(kind, node, volts, new state) for every allowed move from ``driven``."""
+        out = [("read", 0, 0.0, driven)]
+        plan = self.plan
+        for node in plan.low:
+            if node in driven:
+                other = plan.high[node] if driven[node] == plan.low[node] else plan.low[node]
+                out.append(("flip", node, other, {**driven, node: other}))
+                if len(driven) > 2:
+                    rest = {n: v for n, v in driven.items() if n != node}
+                    out.append(("release", node, 0.0, rest))
+            else:
+                for v in (plan.low[node], plan.high[node]):
+                    out.append(("drive", node, v, {**driven, node: v}))
+        return out
+
+    def first(self, start: dict[int, float]) -> list[tuple[int, dict[int, float]]]:
+        """(cost in transactions, state) candidates for the first pattern."""
+        plan = self.plan
+        nodes = sorted(plan.low)
+        out = []
+        if len(start) >= 2 and len(set(start.values())) >= 2:
+            out.append((1, dict(start)))
+        for a in nodes:
+            for b in nodes:
+                if a == b:
+                    continue
+                state = {a: plan.high[a], b: plan.low[b]}
+                release = any(n not in state for n in start)
+                out.append((2 + int(release), state))
+        return out
+
+
+def _restore_cost(current: dict[int, float], start: dict[int, float]) -> int:
+    release = any(n not in start for n in current)
+    drive = any(current.get(n) != v for n, v in start.items())
+    return int(release) + int(drive)
+
+
+def _plan_twin(
+    designer: _Designer,
+    start: dict[int, float],
+    budget: int,
+    current: tuple[dict[int, float], int, list[dict[int, float]]] | None = None,
+) -> list[tuple]:
+    """The greedy sequence of states for one twin: [(kind, node, volts, state), ...],
+    within ``budget`` transactions including the return to ``start``. From scratch the
+    first entry is ("set", ...) with the first state; ``current`` = (state, transactions
+    used, states already read) continues a sequence."""
+    if current is None:
+        best = None
+        for cost, state in designer.first(start):
+            if cost + 1 + _restore_cost(state, start) > budget:
+                continue
+            c = designer.cost(designer.info + designer.pattern_info(state))
+            if best is None or c < best[0]:
+                best = (c, cost, state)
+        if best is None:
+            return []
+        _, used, state = best
+        used += 1
+        seq: list[tuple] = [("set", 0, 0.0, state)]
+        info = designer.info + designer.pattern_info(state)
+    else:
+        state, used, done = current
+        seq = []
+        info = designer.info + sum(
+            (designer.pattern_info(d) for d in done), np.zeros_like(designer.info)
+        )
+    now = designer.cost(info)
+    while True:
+        options = []
+        for kind, node, volts, new in designer.moves(state):
+            cost = 1 if kind == "read" else 2
+            if used + cost + _restore_cost(new, start) > budget:
+                continue
+            c = designer.cost(info + designer.pattern_info(new))
+            options.append(((now - c) / cost, kind, node, volts, new, c, cost))
+        if not options:
+            break
+        gain, kind, node, volts, new, c, cost = max(options, key=lambda o: o[0])
+        if gain <= 0:
+            break
+        seq.append((kind, node, volts, new))
+        info = info + designer.pattern_info(new)
+        now, state, used = c, new, used + cost
+    return seq
+
+
+# ----------------------------------------------------------------------------- fit
+def fit_twin(
+    topo: Topology,
+    reads: list[tuple[dict[int, float], dict[int, float]]],
+    k0: np.ndarray,
+    noise: float,
+) -> TwinFit:
+    """Fit one twin's relative conductances from ``reads`` [(driven {node: V}, sensed
+    {node: V}), ...] by weighted total least squares, starting from ``k0`` (E,)."""
+    n = topo.network.n_nodes
+    blocks = []
+    for driven, sensed in reads:
+        v, floating = _volts_vector(n, driven, sensed)
+        is_sensed = np.zeros(n, dtype=bool)
+        is_sensed[[s - 1 for s in sensed]] = True
+        nodes = topo.equation_nodes(floating, is_sensed)
+        if len(nodes):
+            blocks.append((topo.rows(v, nodes), nodes, floating & is_sensed))
+    e = len(k0)
+    if not blocks:
+        return TwinFit(k0 / np.exp(np.mean(np.log(k0))), np.full(e, np.inf), np.inf, 0)
+    rows = np.concatenate([b[0] for b in blocks])
+    k = np.asarray(k0, dtype=float).copy()
+    if not (np.abs(rows) > 1e-9).any(axis=0).all():  # some edge is in no equation
+        return TwinFit(k / np.exp(np.mean(np.log(k))), np.full(e, np.inf), np.inf, len(rows))
+    for _ in range(3):
+        var = np.concatenate([topo.row_variance(k, b[1], b[2], noise) for b in blocks])
+        weighted = rows * k[None, :] / np.sqrt(var)[:, None]  # in relative units theta
+        _, sv, vt = np.linalg.svd(weighted, full_matrices=False)
+        rel = vt[-1] * np.sign(vt[-1].sum())
+        rel = np.where(rel > 0, rel, np.abs(rel) + 1e-12)
+        k = k * rel
+        k /= np.exp(np.mean(np.log(k)))
+    if np.linalg.matrix_rank(weighted, tol=sv[0] * 1e-10) < e - 1:
+        return TwinFit(k, np.full(e, np.inf), np.inf, len(rows))  # some edge is unseen
+    # refine from the TLS solution and from the design's guess; keep the better one
+    best = min(
+        (_refine(topo, reads, start, noise) for start in (k, np.asarray(k0, dtype=float))),
+        key=lambda fit: fit[2],
+    )
+    return TwinFit(*best)
+
+
+def _refine(
+    topo: Topology,
+    reads: list[tuple[dict[int, float], dict[int, float]]],
+    k: np.ndarray,
+    noise: float,
+    iterations: int = 20,
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Maximum likelihood on the voltages: x = log k, residuals (measured - Kirchhoff
+    prediction) / noise at every sensed floating node of every read, Levenberg-Marquardt
+    from the TLS solution (which mis-weights near-short edges, whose drops are below the
+    noise). Returns (k, relative sd (E,), chi^2 per dof, residual count)."""
+    net = topo.network
+    n, e = net.n_nodes, net.n_edges
+    inc = topo.incident.astype(float)  # (N, E)
+    prepared = []
+    for driven, sensed in reads:
+        is_fixed = np.zeros(n, dtype=bool)
+        is_fixed[[d - 1 for d in driven]] = True
+        free = np.flatnonzero(~is_fixed)
+        v_fixed = np.zeros(n)
+        for node, volts in driven.items():
+            v_fixed[node - 1] = volts
+        obs_nodes = np.array([s - 1 for s in sensed if not is_fixed[s - 1]], dtype=int)
+        obs = np.array([sensed[s + 1] for s in obs_nodes])
+        where = np.searchsorted(free, obs_nodes)
+        prepared.append((free, v_fixed, where, obs))
+    n_res = sum(len(p[3]) for p in prepared)
+
+    def evaluate(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        kk = np.exp(x)
+        lap = (inc * kk) @ inc.T  # (N, N) weighted Laplacian
+        res, jac = [], []
+        for free, v_fixed, where, obs in prepared:
+            lff = lap[np.ix_(free, free)]
+            rhs = -lap[free] @ v_fixed + lap[np.ix_(free, free)] @ v_fixed[free]
+            vf = np.linalg.solve(lff, rhs)
+            v = v_fixed.copy()
+            v[free] = vf
+            drops = net.drops(v)  # (E,)
+            # dV_f / dlog k_e = -L_ff^-1 (inc_f[:, e] * drop_e) * k_e
+            dj = -np.linalg.solve(lff, inc[free] * (drops * kk)[None, :])
+            res.append((obs - vf[where]) / noise)
+            jac.append(dj[where] / noise)  # d(pred)/dx; the residual's is minus this
+        return np.concatenate(res), np.concatenate(jac)
+
+    x = np.log(k)
+    gauge = np.full((1, e), 1.0 / e) * 1e3
+    damping = 1e-3
+    r, j = evaluate(x)
+    cost = float(r @ r)
+    for _ in range(iterations):
+        a = j.T @ j + gauge.T @ gauge
+        g = j.T @ r - gauge.T @ (gauge @ x)
+        step = np.linalg.solve(a + damping * np.diag(np.diag(a) + 1e-9), g)
+        step = np.clip(step, -1.0, 1.0)  # a factor e per iteration at most
+        try:
+            r_new, j_new = evaluate(x + step)
+            new = float(r_new @ r_new)
+        except np.linalg.LinAlgError:
+            new = np.inf
+        if not np.isfinite(new):
+            damping *= 10.0
+            continue
+        if new < cost:
+            x, r, j, cost = x + step, r_new, j_new, new
+            damping *= 0.3
+            if np.max(np.abs(step)) < 1e-7:
+                break
+        else:
+            damping *= 10.0
+    dof = max(n_res - (e - 1), 1)
+    chi2 = cost / dof
+    proj = np.eye(e) - np.ones((e, e)) / e
+    cov = np.linalg.pinv(proj @ (j.T @ j) @ proj, rcond=1e-12)
+    # gauge: the precision-weighted mean of log k, so that a few poorly seen edges (the
+    # neighbours of a near-short) do not spread their uncertainty over every edge
+    w = 1.0 / np.maximum(np.diag(cov), 1e-30)
+    w /= w.sum()
+    move = np.eye(e) - np.outer(np.ones(e), w)
+    cov = move @ cov @ move.T
+    rel_sd = np.sqrt(np.clip(np.diag(cov), 0, None) * max(chi2, 1.0))
+    k = np.exp(x - x.mean())
+    return k, rel_sd, chi2, n_res
+
+
+def codes_from_fits(
+    fits: tuple[TwinFit, TwinFit],
+    model: DigipotModel,
+    prior: np.ndarray | None = None,
+    prior_sd: np.ndarray | float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(codes (E,) int16, code_float (2, E), code_sd (E,), scale (2,)): the codes of the
+    digipot model for each twin's relative conductances (method 3 of the module)."""
+    g, rw = model.step, model.r_wiper
+    inv_k = np.stack([1.0 / f.conductance for f in fits])  # (2, E)
+    rel = np.stack([f.rel_sd for f in fits])
+    a, b = inv_k / g, rw / g  # code = lambda * a - b
+    if prior is not None:
+        c0 = np.asarray(prior, dtype=float)
+        s0 = np.broadcast_to(np.asarray(prior_sd, dtype=float), c0.shape)
+        scale = np.empty(2)
+        for t in range(2):
+            lam = float(np.sum(a[t] * (c0 + b[t])) / np.sum(a[t] ** 2))
+            for _ in range(5):  # Huber-weighted refits
+                sd = np.sqrt(s0**2 + (lam * a[t] * rel[t]) ** 2 + 0.05)
+                sd = np.where(np.isfinite(sd), sd, 1e6)
+                r = (lam * a[t] - b[t] - c0) / sd
+                w = np.minimum(1.0, 1.5 / np.maximum(np.abs(r), 1e-12)) / sd**2
+                lam = float(np.sum(w * a[t] * (c0 + b[t])) / np.sum(w * a[t] ** 2))
+            scale[t] = lam
+        scale = scale * _integer_factor(a, b, rel, scale)
+    else:
+        scale = _integer_scale(a, b, rel)
+    code_float = scale[:, None] * a - b
+    var = (scale[:, None] * a * rel) ** 2 + 1e-6
+    unseen = ~np.isfinite(var).any(axis=0)  # neither twin saw the edge: the prior stays
+    fallback = np.full(len(unseen), 64.0) if prior is None else np.asarray(prior, float)
+    code_float[:, unseen] = fallback[unseen]
+    var = np.where(np.isfinite(var), var, 1e12)
+    var[:, unseen] = 1e6
+    # the model's range: a near-short (code 0-1, drop below the noise) can come out as a
+    # negative code, an open-looking edge beyond the top
+    code_float = np.clip(code_float, 0.0, float(TOP))
+    wsum = np.sum(1.0 / var, axis=0)
+    mean = np.sum(code_float / var, axis=0) / wsum
+    # the twins must agree: their disagreement beyond the noise widens the uncertainty
+    spread = np.abs(code_float[0] - code_float[1]) / 2
+    sd = np.sqrt(1.0 / wsum + np.maximum(spread**2 - 1.0 / wsum, 0.0))
+    codes = np.clip(np.rint(mean), 0, TOP).astype(np.int16)
+    return codes, code_float, sd, scale
+
+
+def _integer_factor(
+    a: np.ndarray, b: np.ndarray, rel: np.ndarray, scale: np.ndarray, common_sd: float = 3.0
+) -> float:
+    """The factor f on both twins' lambda near 1 that puts every code nearest a common
+    integer, against a Gaussian prior of ``common_sd`` codes on the mean code's shift.
+    The prior codes fix lambda only as well as their common offset is known (a tracker
+    drifts there first: scaling every code alike leaves the voltages almost unchanged),
+    the integers fix it whenever the codes are spread."""
+    f = np.arange(0.8, 1.2, 0.0002)
+    lam = scale[:, None] * f[None, :]  # (2, M)
+    codes = lam[:, :, None] * a[:, None, :] - b[:, None, :]  # (2, M, E)
+    var = (lam[:, :, None] * a[:, None, :] * rel[:, None, :]) ** 2 + 1e-4
+    var = np.where(np.isfinite(var), var, 1e6)
+    mean = np.sum(codes / var, axis=0) / np.sum(1.0 / var, axis=0)  # (M, E)
+    nearest = np.clip(np.rint(mean), 0, TOP)
+    cost = np.sum(np.minimum((codes - nearest[None]) ** 2 / var, 25.0), axis=(0, 2))
+    base = scale[:, None] * a - b
+    shift = (codes - base[:, None, :]).mean(axis=(0, 2))
+    cost = cost + (shift / common_sd) ** 2
+    # Clustered codes (e.g. most at a rail) also sit near integers at other factors
+    # (127, 66, 32 -> 123, 64, 31): leave the prior's neighbourhood only on strong evidence.
+    near = np.abs(shift) <= 0.5
+    best, local = int(np.argmin(cost)), int(np.flatnonzero(near)[np.argmin(cost[near])])
+    return float(f[local] if cost[local] - cost[best] < 10.0 else f[best])
+
+
+def _integer_scale(a: np.ndarray, b: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """lambda (2,) without a prior: the twins aligned on a common mean code mu, mu
+    scanned over the code range for the one that puts every code nearest an integer."""
+    mus = np.arange(1.0, TOP, 0.005)
+    lam = (mus[None, :] + b.mean(axis=1)[:, None]) / a.mean(axis=1)[:, None]  # (2, M)
+    codes = lam[:, :, None] * a[:, None, :] - b[:, None, :]  # (2, M, E)
+    var = (lam[:, :, None] * a[:, None, :] * rel[:, None, :]) ** 2 + 1e-4
+    var = np.where(np.isfinite(var), var, 1e6)
+    mean = np.sum(codes / var, axis=0) / np.sum(1.0 / var, axis=0)  # (M, E)
+    nearest = np.clip(np.rint(mean), 0, TOP)
+    cost = np.sum((codes - nearest[None]) ** 2 / var, axis=(0, 2))
+    return lam[:, int(np.argmin(cost))]
+
+
+# ----------------------------------------------------------------------------- bench
+def measure(
+    bench: Bench,
+    k_design: np.ndarray,
+    settings: TomographySettings = TomographySettings(),
+    weight: np.ndarray | None = None,
+) -> tuple[list[tuple[str, dict[int, float], np.ndarray]], int]:
+    """Apply the designed patterns to both twins (clock idle), read every sensed node,
+    restore the drive state found at the start. ``k_design`` (2, E) conductances the
+    design assumes; ``weight`` (E,) codes per relative conductance change. Returns the
+    reads [(twin, driven {node: V}, sensed volts (n_sensed,))] and the transactions."""
+    topo = Topology.of(bench.network)
+    e = bench.network.n_edges
+    weight = np.full(e, 64.0) if weight is None else weight
+    plans = [_TwinPlan.of(bench, twin, settings.inset) for twin in TWINS]
+    starts = [bench.drive_state(twin) for twin in TWINS]
+    half = settings.budget // 2
+    first = max(half - half * 2 // 5, 4)  # the rest is designed on the first round's fit
+    designers = [
+        _Designer(topo, plan, k_design[t], weight, settings.noise) for t, plan in enumerate(plans)
+    ]
+    seqs = [_plan_twin(designers[t], starts[t], first) for t in range(2)]
+    reads: list[tuple[str, dict[int, float], np.ndarray]] = []
+    calls = 0
+    states = [dict(s) for s in starts]
+    try:
+        used = _execute(bench, plans, seqs, states, reads)
+        calls += sum(used)
+        fits = fit_reads(bench, reads, k_design, settings.noise)
+        seqs = []
+        for t in range(2):
+            done = [d for tw, d, _ in reads if tw == TWINS[t]]
+            k_fit = fits[t].conductance if np.isfinite(fits[t].chi2) else k_design[t]
+            k_fit = k_fit * (k_design[t] / k_fit).mean()
+            second = _Designer(topo, plans[t], k_fit, weight, settings.noise)
+            if done:
+                seqs.append(_plan_twin(second, starts[t], half, (states[t], used[t], done)))
+            else:
+                seqs.append(_plan_twin(second, starts[t], half))
+        calls += sum(_execute(bench, plans, seqs, states, reads))
+    finally:
+        for t, plan in enumerate(plans):
+            calls += _restore(bench, plan.twin, states[t], starts[t])
+    return reads, calls
+
+
+def _execute(
+    bench: Bench,
+    plans: list[_TwinPlan],
+    seqs: list[list[tuple]],
+    states: list[dict[int, float]],
+    reads: list[tuple[str, dict[int, float], np.ndarray]],
+) -> int:
+    """Run both twins' sequences in lockstep, reading after every move; ``states`` and
+    ``reads`` are updated in place (so a failure leaves them right for the restore).
+    Returns the DAQ transactions made per twin."""
+    calls = [0, 0]
+    for i in range(max((len(s) for s in seqs), default=0)):
+        for t, plan in enumerate(plans):
+            if i >= len(seqs[t]):
+                continue
+            twin = plan.twin
+            kind, node, volts, new = seqs[t][i]
+            if kind == "set":
+                gone = tuple(n for n in states[t] if n not in new)
+                if gone:
+                    bench.release(twin, gone)
+                    calls[t] += 1
+                    states[t] = {n: v for n, v in states[t].items() if n in new}
+                if new != states[t]:
+                    nodes = tuple(new)
+                    bench.drive(twin, nodes, np.array([new[n] for n in nodes]))
+                    calls[t] += 1
+            elif kind in ("drive", "flip"):
+                bench.drive(twin, (node,), np.array([volts]))
+                calls[t] += 1
+            elif kind == "release":
+                bench.release(twin, (node,))
+                calls[t] += 1
+            states[t] = dict(new)
+            reads.append((twin, dict(new), bench.sense(twin, plan.sensed)))
+            calls[t] += 1
+    return calls
+
+
+def _restore(bench: Bench, twin: Twin, current: dict[int, float], start: dict[int, float]) -> int:
+    """Back to ``start``: release what it did not drive, drive what it did. Returns calls."""
+    calls = 0
+    gone = tuple(n for n in current if n not in start)
+    if gone:
+        bench.release(twin, gone)
+        calls += 1
+    if any(current.get(n) != v for n, v in start.items()):
+        nodes = tuple(start)
+        bench.drive(twin, nodes, np.array([start[n] for n in nodes]))
+        calls += 1
+    return calls
+
+
+def fit_reads(
+    bench: Bench,
+    reads: list[tuple[str, dict[int, float], np.ndarray]],
+    k0: np.ndarray,
+    noise: float,
+) -> tuple[TwinFit, TwinFit]:
+    """Both twins' fits from the reads of `measure`; ``k0`` (2, E) starting conductances."""
+    topo = Topology.of(bench.network)
+    fits = []
+    for t, twin in enumerate(TWINS):
+        sensed = tuple(
+            sorted(ch.node for ch in bench.channels if ch.kind == "sense" and ch.twin == twin)
+        )
+        mine = [
+            (driven, dict(zip(sensed, volts.tolist(), strict=True)))
+            for tw, driven, volts in reads
+            if tw == twin
+        ]
+        fits.append(fit_twin(topo, mine, k0[t], noise))
+    return fits[0], fits[1]
+
+
+def tomography(
+    bench: Bench,
+    model: DigipotModel,
+    prior: np.ndarray | None = None,
+    prior_sd: np.ndarray | float = 1.0,
+    settings: TomographySettings = TomographySettings(),
+) -> TomographyResult:
+    """Resync: measure both twins (within every limit, clock idle, drive state restored)
+    and estimate every code. ``prior`` (E,) codes (e.g. the tracker's) fix the common
+    scale; without one it comes from integrality (module docstring)."""
+    t0 = time.perf_counter()
+    guess = np.full(bench.network.n_edges, 64) if prior is None else np.asarray(prior)
+    k_design = model.conductance(guess)
+    weight = np.maximum(model.resistance(guess).mean(axis=0) / model.step.mean(axis=0), 1.0)
+    reads, calls = measure(bench, k_design, settings, weight)
+    fits = fit_reads(bench, reads, k_design, settings.noise)
+    codes, code_float, sd, scale = codes_from_fits(fits, model, prior, prior_sd)
+    return TomographyResult(
+        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads
+    )
+
+
+def calibrate(
+    bench: Bench,
+    codes: np.ndarray | int = 64,
+    settings: TomographySettings = TomographySettings(budget=120),
+    model: DigipotModel | None = None,
+) -> tuple[DigipotModel, TomographyResult]:
+    """Each part's step resistance from a tomography at known ``codes`` (default 64, the
+    power-up state): method 4 of the module docstring. Returns the model and the
+    measurement (its ``codes`` are the known ones)."""
+    e = bench.network.n_edges
+    known = np.broadcast_to(np.asarray(codes, dtype=float), (e,))
+    base = model or DigipotModel.nominal(e)
+    t0 = time.perf_counter()
+    k_design = base.conductance(known)
+    reads, calls = measure(bench, k_design, settings, np.maximum(known, 1.0))
+    fits = fit_reads(bench, reads, k_design, settings.noise)
+    step = np.empty((2, e))
+    rw = base.r_wiper
+    for t, f in enumerate(fits):
+        inv_k = 1.0 / f.conductance
+        # g = (lambda / k - R_W) / code with lambda such that mean g is nominal
+        nominal = base.step[t].mean()
+        c = np.maximum(known, 1.0)
+        lam = (nominal + rw * np.mean(1.0 / c)) / np.mean(inv_k / c)
+        step[t] = (lam * inv_k - rw) / c
+    calibrated = DigipotModel(step, rw)
+    sd = np.sqrt(np.sum(np.stack([known * f.rel_sd for f in fits]) ** 2, axis=0) / 4)
+    result = TomographyResult(
+        known.astype(np.int16).copy(),
+        np.stack([known, known]),
+        sd,
+        np.ones(2),
+        fits,
+        calls,
+        time.perf_counter() - t0,
+        reads,
+    )
+    return calibrated, result

@@ -1,0 +1,314 @@
+"""Per-pulse tracking of every digipot code from node voltages.
+
+Model of one pulse (PHYSICS.md, "What a real bench can observe"): each edge's code moves
+by x_e in {-1, 0, +1}: 0 when its oscillator did not enable it (probability 1 - p) or
+the step would leave [0, 127]; otherwise the rule's direction d_e = +1 if
+|dV_C| + sigma_e > |dV_F| else -1, from the drops just before the pulse, with sigma_e
+unknown in [0, 0.05] V.
+
+Per pulse (`Tracker.begin` with the pre-pulse node voltages of both twins, then
+`Tracker.end` with a read of every sensed node of both twins after it):
+
+- Direction prior. gap_e = |dV_F,e| - |dV_C,e| from the pre-pulse voltages; P(d_e = +1)
+  = P(sigma_e > gap_e) with sigma_e uniform on the edge's learned interval [lo_e, hi_e]
+  (initially [0, 0.05] V) and the gap blurred by its measurement noise. Every confident
+  decision narrows the interval: a +1 step at gap g says sigma > g, a -1 step sigma <= g.
+- Likelihood. The post-pulse read gives one Kirchhoff row per sensed floating node
+  (`lab.observe.model.Topology`); with the codes c + x the rows' residuals r(x) =
+  A k(c + x) are linear in the per-edge choices (k(c +- 1) - k(c) per twin), weighted
+  by their read noise. Both twins share the codes, so their rows stack.
+- MAP. The move of every edge minimises |r(x)|^2 - 2 sum log P(x_e) (P from p and the
+  direction prior); an exhaustive search over every combination of the allowed moves
+  (compiled, incremental residuals; 2^16 is about a millisecond) that also returns each
+  edge's min-marginal cost, so each edge's posterior odds of being wrong.
+- Uncertainty. Each edge's code variance grows by its posterior probability of a wrong
+  move; a resync resets it to the tomography's. ``lost`` is set when the residual's
+  chi^2 per row stays above ``lost_chi2`` for ``lost_steps`` pulses in a row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from lab.core.learning import SIGMA_MAX
+from lab.observe.model import TOP, DigipotModel, Topology
+
+#: Largest number of move combinations searched exhaustively; beyond it the least
+#: informative edges keep their prior mode.
+MAX_LEAVES = 1 << 18
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """``noise``: rms read noise, V; ``gap_noise``: rms error of a pre-pulse gap, V;
+    ``confident``: min-marginal cost difference (-2 log odds) above which a decision
+    teaches sigma; ``lost_chi2``/``lost_steps``: when the tracker calls itself lost."""
+
+    noise: float = 0.5e-3
+    gap_noise: float = 1.5e-3
+    sigma_max: float = SIGMA_MAX
+    confident: float = 8.0
+    lost_chi2: float = 6.0
+    lost_steps: int = 3
+
+
+@nb.njit(cache=True, nogil=True)
+def _search(r0, cols, prior, n_opt, choice, marg, marg_choice):
+    """Exhaustive MAP over mixed-radix choices: ``r0`` (m,) base residual, ``cols``
+    (V, 3, m) each variable's option columns, ``prior`` (V, 3) option costs, ``n_opt``
+    (V,) options per variable. Fills ``choice`` (V,), min-marginals ``marg`` (V, 3) and
+    the assignment reaching each ``marg_choice`` (V, 3, V); returns the best cost."""
+    nv, m = cols.shape[0], r0.shape[0]
+    partial = np.empty((nv + 1, m))
+    pcost = np.empty(nv + 1)
+    partial[0] = r0
+    pcost[0] = 0.0
+    idx = np.zeros(nv, dtype=np.int64)
+    marg[:] = np.inf
+    best = np.inf
+    d = 0
+    while True:
+        for j in range(d, nv):
+            o = idx[j]
+            for i in range(m):
+                partial[j + 1, i] = partial[j, i] + cols[j, o, i]
+            pcost[j + 1] = pcost[j] + prior[j, o]
+        cost = pcost[nv]
+        for i in range(m):
+            cost += partial[nv, i] * partial[nv, i]
+        if cost < best:
+            best = cost
+            choice[:] = idx
+        for j in range(nv):
+            if cost < marg[j, idx[j]]:
+                marg[j, idx[j]] = cost
+                marg_choice[j, idx[j]] = idx
+        j = nv - 1
+        while j >= 0 and idx[j] + 1 >= n_opt[j]:
+            idx[j] = 0
+            j -= 1
+        if j < 0:
+            break
+        idx[j] += 1
+        d = j
+    return best
+
+
+def _p_up(gap: np.ndarray, lo: np.ndarray, hi: np.ndarray, blur: float) -> np.ndarray:
+    """P(sigma > gap + noise), sigma ~ U[lo, hi], noise ~ N(0, blur^2): (E,)."""
+    from scipy.special import ndtr
+
+    def big_phi(u: np.ndarray) -> np.ndarray:  # integral of the normal cdf
+        return u * ndtr(u) + np.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)
+
+    width = np.maximum(hi - lo, 1e-6)
+    u_hi, u_lo = (hi - gap) / blur, (lo - gap) / blur
+    return np.clip(blur * (big_phi(u_hi) - big_phi(u_lo)) / width, 0.0, 1.0)
+
+
+class Tracker:
+    """Codes of every edge (shared by the twins) followed pulse by pulse.
+
+    ``codes`` (E,) int16, ``variance`` (E,) code steps^2, ``sigma_lo``/``sigma_hi`` (E,)
+    V the learned comparator-offset interval; after `end`: ``last_change`` (E,) int8 the
+    estimated move, ``last_direction`` (E,) int8, ``chi2`` per row, ``lost``.
+    """
+
+    def __init__(
+        self,
+        topology: Topology,
+        model: DigipotModel,
+        codes: np.ndarray,
+        p: float,
+        settings: TrackerSettings = TrackerSettings(),
+        variance: np.ndarray | None = None,
+    ) -> None:
+        self.topo, self.model, self.settings = topology, model, settings
+        e = topology.network.n_edges
+        self.codes = np.asarray(codes, dtype=np.int16).copy()
+        self.variance = np.zeros(e) if variance is None else np.asarray(variance, float).copy()
+        self.p = float(p)
+        self.sigma_lo = np.zeros(e)
+        self.sigma_hi = np.full(e, settings.sigma_max)
+        self.last_change = np.zeros(e, dtype=np.int8)
+        self.last_direction = np.zeros(e, dtype=np.int8)
+        self.chi2 = 0.0
+        self.lost = False
+        self._high = 0
+        self._gap: np.ndarray | None = None
+        self._p_up: np.ndarray | None = None
+        self.pulses = 0
+
+    def resync(self, codes: np.ndarray, variance: np.ndarray) -> None:
+        """Adopt codes (E,) and their variance from a tomography."""
+        self.codes = np.asarray(codes, dtype=np.int16).copy()
+        self.variance = np.asarray(variance, dtype=float).copy()
+        self.lost, self._high = False, 0
+
+    def begin(self, volts: np.ndarray) -> None:
+        """The pre-pulse node voltages (2, N) of the free and clamped twins, V."""
+        drops = self.topo.network.drops(volts)  # (2, E)
+        self._gap = np.abs(drops[0]) - np.abs(drops[1])
+        self._p_up = _p_up(self._gap, self.sigma_lo, self.sigma_hi, self.settings.gap_noise)
+
+    def end(
+        self, volts: np.ndarray, floating: np.ndarray, sensed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Decide the pulse from one read after it and commit (`decide` + `commit`)."""
+        return self.commit(self.decide([Read(volts, floating, sensed)]))
+
+    def decide(self, reads: list[Read]) -> Decision:
+        """The MAP moves of the pulse begun by `begin`, from reads after it (each with
+        driven nodes at their requested volts). Changes nothing."""
+        if self._p_up is None:
+            raise RuntimeError("Tracker.decide without Tracker.begin")
+        s, topo, model = self.settings, self.topo, self.model
+        e = len(self.codes)
+        c = self.codes.astype(float)
+        k0 = model.conductance(c)
+        k_up = model.conductance(np.minimum(c + 1, TOP)) - k0
+        k_dn = model.conductance(np.maximum(c - 1, 0)) - k0
+        blocks_r, blocks_up, blocks_dn = [], [], []
+        for read in reads:
+            for t in range(2):
+                nodes = topo.equation_nodes(read.floating[t], read.sensed[t])
+                if not len(nodes):
+                    continue
+                rows = topo.rows(read.volts[t], nodes)
+                noisy = read.floating[t] & read.sensed[t]
+                sd = np.sqrt(topo.row_variance(k0[t], nodes, noisy, s.noise))
+                rows = rows / sd[:, None]
+                blocks_r.append(rows @ k0[t])
+                blocks_up.append(rows * k_up[t][None, :])
+                blocks_dn.append(rows * k_dn[t][None, :])
+        p_up = self._p_up
+        if not blocks_r:  # nothing observable: the prior decides
+            r0 = np.zeros(0)
+            up = dn = np.zeros((e, 0))
+        else:
+            r0 = np.concatenate(blocks_r)
+            up, dn = np.concatenate(blocks_up).T, np.concatenate(blocks_dn).T  # (E, m)
+        p = min(max(self.p, 1e-4), 1.0 - 1e-4)
+        prob = np.zeros((e, 3))  # options 0, +1, -1
+        prob[:, 0] = 1.0 - p
+        at_top, at_bottom = self.codes >= TOP, self.codes <= 0
+        prob[:, 1] = np.where(at_top, 0.0, p * p_up)
+        prob[:, 2] = np.where(at_bottom, 0.0, p * (1.0 - p_up))
+        prob[:, 0] += np.where(at_top, p * p_up, 0.0) + np.where(at_bottom, p * (1 - p_up), 0.0)
+        allowed = prob > 1e-9
+        cost = np.where(allowed, -2.0 * np.log(np.maximum(prob, 1e-300)), np.inf)
+        moves = np.array([0, 1, -1], dtype=np.int8)
+        m = len(r0)
+        cols = np.zeros((e, 3, m))
+        cols[:, 1, :] = up
+        cols[:, 2, :] = dn
+        order = np.argsort(-prob, axis=1, kind="stable")  # options by prior probability
+        n_opt = allowed.sum(axis=1)
+        informative = np.sqrt((cols**2).sum(axis=2)).max(axis=1)  # (E,)
+        search = n_opt > 1  # too many combinations: the least informative keep their mode
+        while np.prod(np.where(search, n_opt, 1).astype(float)) > MAX_LEAVES:
+            cand = np.flatnonzero(search)
+            search[cand[np.argmin(informative[cand])]] = False
+        fixed = ~search
+        base = r0.copy()
+        best_opt = order[:, 0].copy()
+        for j in np.flatnonzero(fixed):
+            base += cols[j, best_opt[j]]
+        var_idx = np.flatnonzero(search)
+        change = moves[best_opt].copy()
+        odds_cost = np.full(e, np.inf)  # min-marginal cost of the best other option
+        alternative = change.copy()
+        if len(var_idx):
+            nv = len(var_idx)
+            sub_cols = np.zeros((nv, 3, m))
+            sub_prior = np.zeros((nv, 3))
+            sub_n = n_opt[var_idx].astype(np.int64)
+            for i, j in enumerate(var_idx.tolist()):
+                for q in range(int(sub_n[i])):
+                    o = order[j, q]
+                    sub_cols[i, q] = cols[j, o]
+                    sub_prior[i, q] = cost[j, o]
+            choice = np.zeros(nv, dtype=np.int64)
+            marg = np.empty((nv, 3))
+            marg_choice = np.zeros((nv, 3, nv), dtype=np.int64)
+            best = _search(base, sub_cols, sub_prior, sub_n, choice, marg, marg_choice)
+            worst_i, worst = -1, np.inf
+            for i, j in enumerate(var_idx.tolist()):
+                change[j] = moves[order[j, choice[i]]]
+                others = [(marg[i, q], q) for q in range(int(sub_n[i])) if q != choice[i]]
+                if others:
+                    m_cost, q = min(others)
+                    odds_cost[j] = m_cost - best
+                    if odds_cost[j] < worst:
+                        worst_i, worst = i, odds_cost[j]
+            if worst_i >= 0:
+                q = min(
+                    (marg[worst_i, q], q)
+                    for q in range(int(sub_n[worst_i]))
+                    if q != choice[worst_i]
+                )[1]
+                alt = marg_choice[worst_i, q]
+                for i, j in enumerate(var_idx.tolist()):
+                    alternative[j] = moves[order[j, alt[i]]]
+            resid = best - float(np.sum(cost[var_idx, order[var_idx, choice]]))
+        else:
+            resid = float(base @ base)
+        for j in np.flatnonzero(fixed):
+            if n_opt[j] > 1:  # a fixed edge with options is as uncertain as its prior
+                second = np.sort(cost[j][allowed[j]])[1]
+                odds_cost[j] = second - cost[j, best_opt[j]]
+        return Decision(change, odds_cost, alternative, resid / max(m, 1), p_up)
+
+    def commit(self, d: Decision) -> tuple[np.ndarray, np.ndarray]:
+        """Apply a decision: codes, variances, sigma intervals, lost. Returns (change
+        (E,) int8, direction (E,) int8)."""
+        s = self.settings
+        e = len(self.codes)
+        self._p_up = None
+        self.chi2 = d.chi2
+        self._high = self._high + 1 if self.chi2 > s.lost_chi2 else 0
+        self.lost = self._high >= s.lost_steps
+        self.variance += 1.0 / (1.0 + np.exp(np.minimum(d.odds_cost, 700.0) / 2.0))
+        gap = self._gap if self._gap is not None else np.zeros(e)
+        sure = d.odds_cost > s.confident
+        margin = 2.0 * s.gap_noise
+        up_sure, dn_sure = sure & (d.change > 0), sure & (d.change < 0)
+        self.sigma_lo[up_sure] = np.maximum(self.sigma_lo[up_sure], gap[up_sure] - margin)
+        self.sigma_hi[dn_sure] = np.minimum(self.sigma_hi[dn_sure], gap[dn_sure] + margin)
+        bad = self.sigma_lo > self.sigma_hi  # contradicted: widen again
+        self.sigma_lo[bad], self.sigma_hi[bad] = 0.0, s.sigma_max
+        self.sigma_lo = np.clip(self.sigma_lo, 0.0, s.sigma_max)
+        self.codes = np.clip(self.codes + d.change, 0, TOP).astype(np.int16)
+        self.last_change = d.change.astype(np.int8)
+        self.last_direction = np.where(
+            d.change != 0, d.change, np.where(d.p_up >= 0.5, 1, -1)
+        ).astype(np.int8)
+        self.pulses += 1
+        return self.last_change, self.last_direction
+
+
+@dataclass
+class Read:
+    """One read of both twins: ``volts`` (2, N) V (driven nodes at their requested
+    volts), ``floating`` and ``sensed`` (2, N) bool."""
+
+    volts: np.ndarray
+    floating: np.ndarray
+    sensed: np.ndarray
+
+
+@dataclass
+class Decision:
+    """A pulse's MAP: ``change`` (E,) int8 moves, ``odds_cost`` (E,) -2 log posterior
+    odds of each edge's best other move, ``alternative`` (E,) the best assignment with
+    the least certain edge changed, ``chi2`` per row, ``p_up`` (E,) P(d = +1)."""
+
+    change: np.ndarray
+    odds_cost: np.ndarray
+    alternative: np.ndarray
+    chi2: float
+    p_up: np.ndarray
