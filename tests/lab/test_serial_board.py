@@ -14,9 +14,6 @@ from tests.boards import learning_board
 
 serial = pytest.importorskip("serial")
 
-BANNER = rb"READY twin_clock [^ ]+ proto 1\r\n"
-
-
 @pytest.fixture
 def served():
     """(SerialBoard serving a learning board, its board)."""
