@@ -14,6 +14,7 @@ from tests.boards import learning_board
 
 serial = pytest.importorskip("serial")
 
+
 @pytest.fixture
 def served():
     """(SerialBoard serving a learning board, its board)."""
