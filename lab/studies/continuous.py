@@ -94,6 +94,7 @@ COLLAPSE_PS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 COLLAPSE_RULE = {"eta": 0.5, "gamma": 0.05}
 COLLAPSE_EVALS = 200  # evaluations per run (eval_every = steps // 200)
 COLLAPSE_GRID = 40  # x values of the spread statistic
+COLLAPSE_NETWORK = "planar143"  # the paper's (StudyArgs.network replaces it)
 
 
 def _collapse_points(args: StudyArgs) -> list[dict]:
@@ -103,7 +104,7 @@ def _collapse_points(args: StudyArgs) -> list[dict]:
     return [
         {
             "study": "collapse",
-            "network": "planar143",
+            "network": args.network_or(COLLAPSE_NETWORK),
             "task_seed": t,
             "n_train": 16,
             "n_test": 64,
@@ -209,6 +210,7 @@ def _collapse_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
         "spread_uncollapsed_at_grid": [_r(v) for v in unc_x],
         "spread_collapsed_at_grid": [_r(v) for v in col_x],
         "ps": ps.tolist(),
+        "network": pt["network"],
         "tasks": len(records),
         "seeds": pt["seeds"],
         "steps": pt["steps"],
@@ -243,7 +245,7 @@ def _collapse_figure(path: Path, steps, mean_log, ps, grid, stats) -> None:
     axes[0].set_ylabel("scaled test error (geometric mean)")
     axes[1].legend(fontsize=8)
     fig.suptitle(
-        f"collapse (Fig. 1B): planar143, {stats['tasks']} tasks x {stats['seeds']} seeds, "
+        f"collapse (Fig. 1B): {stats['network']}, {stats['tasks']} tasks x {stats['seeds']} seeds, "
         f"gamma {stats['gamma']:g}; spread ratio {stats['spread_ratio']:.3g} "
         "(shaded: statistic's range)",
         fontsize=10,
@@ -256,6 +258,7 @@ def _collapse_figure(path: Path, steps, mean_log, ps, grid, stats) -> None:
 POWERLAW_KS = (1, 2, 3, 4, 6, 8, 11, 14)  # 1 - x = k / 16
 POWERLAW_RULE = {"eta": 0.5, "gamma": 0.2}
 POWERLAW_TEACHER = (0.5, 2.0)  # teacher resistances, log-uniform, Ohm
+POWERLAW_NETWORK = "twin16"  # the paper's (StudyArgs.network replaces it)
 #: variant name -> (mask mode, which of p and b equal x)
 VARIANTS: dict[str, tuple[str, str]] = {
     "p": ("bernoulli", "p"),
@@ -308,7 +311,7 @@ def _powerlaw_points(args: StudyArgs) -> list[dict]:
     return [
         {
             "study": "powerlaw",
-            "network": "twin16",
+            "network": args.network_or(POWERLAW_NETWORK),
             "task_seed": t,
             "n_train": 16,
             "n_test": 64,
@@ -467,6 +470,7 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
         "one_minus_x": [_r(v) for v in u],
         "curves": curves,
         "convergence": diag,
+        "network": pt["network"],
         "tasks": len(records),
         "seeds": pt["seeds"],
         "steps": pt["steps"],
@@ -519,7 +523,8 @@ def _powerlaw_figure(path: Path, u, curves, exponents, stats) -> None:
         ax.legend(fontsize=7)
     axes[0].set_ylabel("|R - R(p=b=1)| (Ohm), geometric mean over tasks")
     fig.suptitle(
-        f"powerlaw: twin16, {stats['tasks']} realisable tasks x {stats['seeds']} seeds, "
+        f"powerlaw: {stats['network']}, {stats['tasks']} realisable tasks x {stats['seeds']} "
+        f"seeds, "
         f"gamma {stats['gamma']:g}, eta {stats['eta']:g}, {stats['steps']} steps at x = 1",
         fontsize=10,
     )
