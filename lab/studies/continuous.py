@@ -88,6 +88,15 @@ def _r(x: float, digits: int = 4) -> float | None:
     return float(f"{x:.{digits}g}")
 
 
+def _task_points(study: str, args: StudyArgs, network: str, *, tasks: tuple[int, int],
+                 seeds: tuple[int, int], **fields) -> list[dict]:  # fmt: skip
+    """One point per task seed (16 train / 64 test examples each): ``tasks`` and ``seeds``
+    are (default, paper) sizes, ``network`` the study's own, ``fields`` the rest."""
+    common = {"study": study, "network": args.network_or(network), "n_train": 16,
+              "n_test": 64, "seeds": args.size("seeds", *seeds), **fields}  # fmt: skip
+    return [{**common, "task_seed": t} for t in range(args.size("tasks", *tasks))]
+
+
 # ----------------------------------------------------------------------------- collapse
 
 COLLAPSE_PS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
@@ -98,24 +107,11 @@ COLLAPSE_NETWORK = "planar143"  # the paper's (StudyArgs.network replaces it)
 
 
 def _collapse_points(args: StudyArgs) -> list[dict]:
-    tasks = args.size("tasks", 16, 64)
-    seeds = args.size("seeds", 2, 4)
     steps = args.size("steps", 4000, 10000)
-    return [
-        {
-            "study": "collapse",
-            "network": args.network_or(COLLAPSE_NETWORK),
-            "task_seed": t,
-            "n_train": 16,
-            "n_test": 64,
-            "ps": list(COLLAPSE_PS),
-            "seeds": seeds,
-            "steps": steps,
-            "eval_every": max(1, steps // COLLAPSE_EVALS),
-            **COLLAPSE_RULE,
-        }
-        for t in range(tasks)
-    ]
+    return _task_points(
+        "collapse", args, COLLAPSE_NETWORK, tasks=(16, 64), seeds=(2, 4), steps=steps,
+        ps=list(COLLAPSE_PS), eval_every=max(1, steps // COLLAPSE_EVALS), **COLLAPSE_RULE,
+    )  # fmt: skip
 
 
 def run_collapse_point(point: dict) -> dict:
@@ -305,24 +301,11 @@ def teacher_task(network_name: str, seed: int, n_train: int = 16, n_test: int = 
 
 
 def _powerlaw_points(args: StudyArgs) -> list[dict]:
-    tasks = args.size("tasks", 16, 64)
-    seeds = args.size("seeds", 3, 8)
-    steps = args.size("steps", 12000, 24000)
-    return [
-        {
-            "study": "powerlaw",
-            "network": args.network_or(POWERLAW_NETWORK),
-            "task_seed": t,
-            "n_train": 16,
-            "n_test": 64,
-            "teacher_r": list(POWERLAW_TEACHER),
-            "ks": list(POWERLAW_KS),
-            "seeds": seeds,
-            "steps": steps,
-            **POWERLAW_RULE,
-        }
-        for t in range(tasks)
-    ]
+    return _task_points(
+        "powerlaw", args, POWERLAW_NETWORK, tasks=(16, 64), seeds=(3, 8),
+        steps=args.size("steps", 12000, 24000), teacher_r=list(POWERLAW_TEACHER),
+        ks=list(POWERLAW_KS), **POWERLAW_RULE,
+    )  # fmt: skip
 
 
 def _two_legs(net, task, rule, steps: int, p, b, seeds: np.ndarray, mode: str):
