@@ -97,6 +97,13 @@ def _task_points(study: str, args: StudyArgs, network: str, *, tasks: tuple[int,
     return [{**common, "task_seed": t} for t in range(args.size("tasks", *tasks))]
 
 
+def _sizes(records: list[dict]) -> dict:
+    """What a summary reports of how its study was run: network, sizes and rule."""
+    pt = records[0]["point"]
+    return {"network": pt["network"], "tasks": len(records),
+            **{k: pt[k] for k in ("seeds", "steps", "gamma", "eta")}}  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- collapse
 
 COLLAPSE_PS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
@@ -206,12 +213,7 @@ def _collapse_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
         "spread_uncollapsed_at_grid": [_r(v) for v in unc_x],
         "spread_collapsed_at_grid": [_r(v) for v in col_x],
         "ps": ps.tolist(),
-        "network": pt["network"],
-        "tasks": len(records),
-        "seeds": pt["seeds"],
-        "steps": pt["steps"],
-        "gamma": pt["gamma"],
-        "eta": pt["eta"],
+        **_sizes(records),
         "eval_steps": steps.tolist(),
         "geomean_scaled_test_error": {
             f"{p:g}": [_r(math.exp(v)) for v in mean_log[:, j]] for j, p in enumerate(ps)
@@ -393,7 +395,6 @@ def fit_exponent(
 
 
 def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
-    pt = records[0]["point"]
     xs = np.asarray(records[0]["result"]["x"])
     u = 1.0 - xs
     half = (len(u) + 1) // 2
@@ -453,12 +454,7 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
         "one_minus_x": [_r(v) for v in u],
         "curves": curves,
         "convergence": diag,
-        "network": pt["network"],
-        "tasks": len(records),
-        "seeds": pt["seeds"],
-        "steps": pt["steps"],
-        "gamma": pt["gamma"],
-        "eta": pt["eta"],
+        **_sizes(records),
         "definition": (
             "distance = ||R(variant) - R(p=b=1)||_2 (Ohm), same task and initial state; alpha "
             "= mean over tasks of the least-squares slope of ln(geometric mean over seeds) vs "
