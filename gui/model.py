@@ -1,23 +1,19 @@
-"""Qt-free data model of the live window: a bounded step history and a trainer-side queue.
+"""Qt-free data model of the live window: a bounded step history.
 
 `History` keeps the last ``recent`` steps at full resolution in a ring and, for everything
 older, every k-th step in a decimated archive whose stride k doubles each time it fills,
 so memory stays bounded (``recent + archive`` rows) however long the run. The live window
-feeds it with the batches its training process sends (`lab.acquire.live`); `RecordQueue` is an
-`Observer` for a trainer running in a thread of this process (scripts, tests): it only
-appends to deques (no Qt, no numpy work) and is drained into a `History`.
+feeds it with the batches its training process sends (`lab.acquire.live`) and, in replay, with
+the columns of a run file.
 """
 
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass
 
 import numpy as np
 
-from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
-
-__all__ = ["History", "RecordQueue", "Snapshot"]
+__all__ = ["History", "Snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,29 +112,6 @@ class History:
         self.error_sum = 0.0    # sum of the error of every step appended, V^2
 
     # -- feeding ---------------------------------------------------------------------------
-    def append(self, record: StepRecord) -> None:
-        """One step record (as the trainer emits it)."""
-        self.extend_records([record])
-
-    def extend_records(self, records: list[StepRecord]) -> None:
-        """Many step records at once (one numpy stack per column)."""
-        if not records:
-            return
-        n, e = len(records), self.n_edges
-        masks = [r.update_mask for r in records]
-        rows = {
-            "step": np.fromiter((r.step for r in records), np.int64, n),
-            "error": np.fromiter((r.error for r in records), np.float64, n),
-            "positions": np.array([r.positions for r in records], np.int16).reshape(n, e),
-            "v_free": np.array([r.v_free for r in records], np.float64),
-            "v_clamped": np.array([r.v_clamped for r in records], np.float64),
-            "v_desired": np.array([r.v_desired for r in records], np.float64),
-            "update_mask": (np.zeros((n, e), np.bool_) if any(m is None for m in masks)
-                            else np.array(masks, np.bool_).reshape(n, e)),
-            "inputs": np.array([r.inputs for r in records], np.float64),
-        }
-        self.extend(rows)
-
     def extend(self, rows: dict[str, np.ndarray]) -> None:
         """Append columns of n consecutive steps (keys as in `Snapshot`; ``update_mask``
         and ``inputs`` may be missing, ``error_csum`` is computed here)."""
@@ -270,40 +243,3 @@ class History:
         if i < 0:
             return None
         return {name: col[i].copy() for name, col in self._arch.cols.items()}
-
-
-class RecordQueue(Observer):
-    """Observer for the trainer thread: appends to deques, nothing else (thread-safe).
-
-    The GUI thread calls `drain` to move queued steps into a `History`.
-    """
-
-    def __init__(self) -> None:
-        self.steps: collections.deque[StepRecord] = collections.deque()
-        self.tests: collections.deque[TestRecord] = collections.deque()
-        self.info: RunInfo | None = None
-        self.summary: RunSummary | None = None
-
-    def start(self, info: RunInfo) -> None:
-        self.info = info
-
-    def step(self, record: StepRecord) -> None:
-        self.steps.append(record)
-
-    def test(self, record: TestRecord) -> None:
-        self.tests.append(record)
-
-    def stop(self, summary: RunSummary) -> None:
-        self.summary = summary
-
-    def drain(self, history: History, limit: int | None = None) -> int:
-        """Move up to ``limit`` queued steps (all if None) and all tests into ``history``;
-        returns the number of steps moved."""
-        steps = self.steps
-        n = len(steps) if limit is None else min(limit, len(steps))
-        batch = [steps.popleft() for _ in range(n)]
-        history.extend_records(batch)
-        while self.tests:
-            t = self.tests.popleft()
-            history.add_test(t.step, t.error)
-        return n

@@ -8,6 +8,8 @@ counts as gone (it holds no resources but its pid, and init reaps it).
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,6 +57,17 @@ def alive(proc: Proc) -> bool:
     """True while ``proc`` runs (not ended, not a zombie, pid not reused)."""
     st = _stat(proc[0])
     return st is not None and st[0] != "Z" and st[2] == proc[1]
+
+
+def end_session(proc: subprocess.Popen[bytes], kids: set[Proc] = frozenset()) -> None:
+    """Whatever a failed test left: ``proc``'s session (it was started with
+    ``start_new_session=True``) and every one of ``kids`` still alive, SIGKILLed; reaped."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    for kid in kids:
+        if alive(kid):
+            os.kill(kid[0], signal.SIGKILL)
 
 
 def command(pid: int) -> str:

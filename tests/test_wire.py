@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from lab.emulator.wire.rehearsal import WireEmulator
 from lab.errors import ConfigError
 from lab.hal import BenchError
 from lab.hal.benchfile import load_bench
+from lab.hal.calibration import toml_text
 from lab.runs import RunReader, RunWriter
 from lab.tasks import load_task
 
@@ -99,6 +102,17 @@ def test_twinlab_emulate_serves_until_ctrl_c(tmp_path: Path) -> None:
     assert err.strip().splitlines() == ["emulator stopped (SIGINT)"]
 
 
+def edited(change: Callable[[dict], object]) -> Callable[[str], str]:
+    """An edit of a bench file made on its parsed values (whatever the writer's layout)."""
+
+    def edit(text: str) -> str:
+        data = tomllib.loads(text)
+        change(data)
+        return toml_text(data)
+
+    return edit
+
+
 @pytest.mark.parametrize(
     ("edit", "needle"),
     [
@@ -111,11 +125,10 @@ def test_twinlab_emulate_serves_until_ctrl_c(tmp_path: Path) -> None:
         (lambda t: t.replace('port = "/dev/pts/', 'port = "/dev/nonesuch/'), "/dev/nonesuch/"),
         (lambda t: t.replace('name = "1001"', 'name = "1"'), "mapped twice"),
         (lambda t: t.replace("node = 9\n", "node = 12\n", 1), "node 12"),
-        (lambda t: t.replace("limits = [-1.0, 6.0]", "limits = [-20.0, 6.0]", 1), "range"),
+        (edited(lambda d: d["channels"][0].update(limits=[-20.0, 6.0])), "range"),
         (
-            lambda t: t.replace("p = [1.0,", "p = [0.5, 1.0,", 1).replace(
-                "bias = [", "bias = [-1.0, ", 1
-            ),
+            edited(lambda d: (d["calibration"]["p"].insert(0, 0.5),
+                              d["calibration"]["bias"].insert(0, -1.0))),
             "monotone",
         ),
     ],

@@ -238,14 +238,14 @@ class Trainer:
                     bench.drive(twin, self._fixed, task.fixed_volts)
             bench.release("free", outputs)
             current = -1
-            order = self._order(rng, 0)
+            order = self._order(rng)
             for step in range(s.steps):
                 if self._stop or not self._running.is_set():
                     self._wait_or_stop()
                 if n_train > 1 and step % n_train == 0:
                     epoch = step // n_train
                     if epoch:
-                        order = self._order(rng, epoch)
+                        order = self._order(rng)
                     if retarget:
                         self._retarget()
                         current = -1
@@ -320,7 +320,7 @@ class Trainer:
         if self._stop:
             raise StopRequested
 
-    def _order(self, rng: np.random.Generator, epoch: int) -> np.ndarray:
+    def _order(self, rng: np.random.Generator) -> np.ndarray:
         n = self.task.n_train
         return rng.permutation(n) if self.settings.order == "random" else np.arange(n)
 

@@ -35,21 +35,6 @@ def discrete_direction(dv_clamped: float, dv_free: float, sigma: float) -> int: 
     return 1 if abs(dv_clamped) + sigma > abs(dv_free) else -1
 
 
-def comparator_direction(
-    dv_clamped: np.ndarray, dv_free: np.ndarray, sigma: np.ndarray | float = 0.0
-) -> np.ndarray:
-    """The board's gate form of eq. 10: XNOR[(dV_C + sigma' > dV_F), (dV_C + dV_F > 0)].
-
-    With sigma = 0 it equals `discrete_direction` except on exact ties. The offset is
-    applied to the magnitude comparison with the sign of the common-mode term, which is
-    how an input-referred comparator offset enters |dV_C| vs |dV_F|. int8 (..., E).
-    """
-    same_sign = dv_clamped + dv_free > 0
-    offset = np.where(same_sign, sigma, -sigma)
-    greater = dv_clamped + offset > dv_free
-    return np.where(greater == same_sign, np.int8(1), np.int8(-1))
-
-
 @nb.vectorize(
     ["int16(int16, int8, boolean, int64)", "int64(int64, int8, boolean, int64)"], cache=True
 )

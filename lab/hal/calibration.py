@@ -8,6 +8,7 @@ points with p non-increasing in bias, interpolated linearly both ways.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,17 +91,13 @@ class Calibration:
 
 
 def write_calibration(path: str | Path, calibration: Calibration, **extra: Any) -> Path:
-    """Write a calibration file (TOML): ``bias`` V, ``p``, ``source`` and scalar/list
-    ``extra`` fields (e.g. ``spread``, ``correlation``). Returns the path."""
+    """Write a calibration file (TOML, UTF-8): ``source``, scalar/list ``extra`` fields
+    (e.g. ``spread``, ``correlation``), then ``bias`` V and ``p``. Returns the path."""
     path = Path(path)
     fields: dict[str, Any] = {"source": calibration.source, **extra}
-    lines = ["# twinlab calibration: update probability p against bias voltage (V)"]
-    lines += [f"{key} = {toml_literal(value)}" for key, value in fields.items()]
-    lines += [
-        f"bias = {toml_literal(calibration.bias.tolist())}",
-        f"p = {toml_literal(calibration.p.tolist())}",
-    ]
-    path.write_text("\n".join(lines) + "\n")
+    fields |= {"bias": calibration.bias.tolist(), "p": calibration.p.tolist()}
+    text = toml_text(fields, "twinlab calibration: update probability p against bias voltage (V)")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -108,7 +105,7 @@ def read_calibration(path: str | Path) -> Calibration:
     """Read a calibration file; CalibrationError names the file and what is wrong."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CalibrationError(f"{path}: calibration file not found") from None
     except tomllib.TOMLDecodeError as err:
@@ -129,12 +126,11 @@ def read_calibration(path: str | Path) -> Calibration:
         raise CalibrationError(f"{path}: {err}") from None
 
 
-def toml_literal(value: Any) -> str:
-    """A TOML literal for a string, number, bool or list of those."""
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
-    return repr(float(value)) if isinstance(value, float) else str(value)
+def toml_text(data: Mapping[str, Any], comment: str = "") -> str:
+    """``data`` as a TOML document (tomli-w: every string escaped as TOML requires),
+    after ``comment`` as ``#`` lines. Values: str, int, float (NaN and inf too), bool,
+    lists and tables of those (numpy integers are not: call ``.tolist()``)."""
+    import tomli_w  # only where a file is written
+
+    head = "".join(f"# {line}\n" for line in comment.splitlines())
+    return head + tomli_w.dumps(data)

@@ -34,6 +34,7 @@ from tests.proctree import (
     alive,
     command,
     descendants,
+    end_session,
     needs_proc,
     open_ttys_and_sockets,
     read_until,
@@ -77,16 +78,6 @@ def _serving(proc: subprocess.Popen[bytes]) -> set[tuple[int, int]]:
     return kids
 
 
-def _end(proc: subprocess.Popen[bytes], kids: set[tuple[int, int]] = frozenset()) -> None:
-    """Whatever a failed test left: the emulator's session and every child it had."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(30)
-    for kid in kids:
-        if alive(kid):
-            os.kill(kid[0], signal.SIGKILL)
-
-
 def test_sigkill_of_emulate_simavr_leaves_no_process(built: None, tmp_path: Path) -> None:
     proc = _emulate(tmp_path)
     kids: set[tuple[int, int]] = set()
@@ -96,7 +87,7 @@ def test_sigkill_of_emulate_simavr_leaves_no_process(built: None, tmp_path: Path
         assert proc.wait(30) == -signal.SIGKILL
         assert survivors(kids, within=5.0) == {}
     finally:
-        _end(proc, kids)
+        end_session(proc, kids)
 
 
 def test_sigterm_of_emulate_simavr_reaps_its_children(built: None, tmp_path: Path) -> None:
@@ -111,7 +102,7 @@ def test_sigterm_of_emulate_simavr_reaps_its_children(built: None, tmp_path: Pat
         # reaped by the emulator before it exited: not one left even for a moment
         assert survivors(kids, within=0.0) == {}
     finally:
-        _end(proc, kids)
+        end_session(proc, kids)
 
 
 def test_ctrl_c_while_building_the_firmware(built: None, tmp_path: Path) -> None:
@@ -139,7 +130,7 @@ def test_ctrl_c_while_building_the_firmware(built: None, tmp_path: Path) -> None
         assert survivors(kids, within=0.0) == {}
         assert not (tmp_path / "simavr.toml").exists()
     finally:
-        _end(proc, kids)
+        end_session(proc, kids)
 
 
 def test_wire_emulator_with_firmware_closes_everything(built: None) -> None:

@@ -1,12 +1,11 @@
-"""The Qt-free model of the live window: bounded decimating history, trainer-side queue."""
+"""The Qt-free model of the live window: the bounded decimating history."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gui.model import History, RecordQueue
-from lab.acquire.records import StepRecord, TestRecord
+from gui.model import History
 
 
 def synthetic(start: int, n: int, n_edges: int = 16) -> dict[str, np.ndarray]:
@@ -70,18 +69,13 @@ def test_row_at_gives_exact_or_nearest_earlier_row() -> None:
     np.testing.assert_array_equal(row["positions"], (row["step"] + np.arange(16)) % 128)
 
 
-def test_record_queue_moves_steps_and_tests_into_the_history() -> None:
-    q = RecordQueue()
-    for k in range(10):
-        q.step(StepRecord(k, k * 0.1, 0, np.array([5.0]), np.array([3.0 + k]),
-                          np.array([3.5]), np.array([4.0]), 0.5 / (k + 1),
-                          np.full(16, k, np.int16), np.arange(16) == k, np.zeros(16, np.int8)))
-    q.test(TestRecord(0, 0.0, 0.25, float("nan"), np.zeros((1, 1))))
-    h = History(16, 1)
-    assert q.drain(h, limit=4) == 4
-    assert q.drain(h) == 6
-    snap = h.snapshot()
-    np.testing.assert_array_equal(snap.step, np.arange(10))
-    np.testing.assert_array_equal(snap.positions[:, 3], np.arange(10))
-    assert snap.update_mask[7, 7] and snap.update_mask[7].sum() == 1
-    assert h.test_step == [0] and h.test_error == [0.25]
+def test_tests_are_kept_in_full_and_bump_the_version() -> None:
+    h = History(16, 1, recent=10, archive=8)
+    h.extend(synthetic(0, 100))
+    version = h.version
+    h.add_test(0, 0.25)
+    h.add_test(50, 0.125)
+    assert h.test_step == [0, 50] and h.test_error == [0.25, 0.125]
+    assert h.version == version + 2
+    h.clear()
+    assert h.test_step == [] and h.total == 0 and h.snapshot().step.size == 0

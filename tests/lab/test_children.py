@@ -26,7 +26,14 @@ import pytest
 
 from lab import procs
 from lab.runs import RunReader
-from tests.proctree import alive, descendants, needs_proc, read_until, survivors, wait_for
+from tests.proctree import (
+    descendants,
+    end_session,
+    needs_proc,
+    read_until,
+    survivors,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -41,15 +48,6 @@ def _python(code: str, *args: str, **kw) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT,
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, **kw)  # fmt: skip
-
-
-def _cleanup(proc: subprocess.Popen[bytes], kids: set[tuple[int, int]]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(30)
-    for kid in kids:
-        if alive(kid):
-            os.kill(kid[0], signal.SIGKILL)
 
 
 # -- lab.procs ----------------------------------------------------------------------------------
@@ -94,7 +92,7 @@ def test_sigkill_of_the_parent_ends_a_popen_child() -> None:
         parent.wait(30)
         assert survivors(kids, within=5.0) == {}
     finally:
-        _cleanup(parent, kids)
+        end_session(parent, kids)
 
 
 def test_interrupted_run_kills_and_reaps_its_child(tmp_path: Path) -> None:
@@ -115,7 +113,7 @@ def test_interrupted_run_kills_and_reaps_its_child(tmp_path: Path) -> None:
         out, err = parent.communicate(timeout=EXIT_S)
         assert out.decode().split() == ["reaped"], err.decode()
     finally:
-        _cleanup(parent, set())
+        end_session(parent, set())
 
 
 # -- the sweep's worker pool ------------------------------------------------------------------
@@ -147,7 +145,7 @@ def test_sigkill_of_a_local_sweep_ends_its_workers(tmp_path: Path) -> None:
         parent.wait(30)
         assert survivors(kids, within=5.0) == {}
     finally:
-        _cleanup(parent, kids)
+        end_session(parent, kids)
 
 
 # -- the live window's training process -------------------------------------------------------
@@ -190,7 +188,7 @@ def test_sigkill_of_the_window_stops_the_training_process_safely(
             assert run.n_steps > 0
             assert not run.complete
     finally:
-        _cleanup(parent, kids)
+        end_session(parent, kids)
 
 
 def test_window_killed_during_set_up_starts_no_run(tmp_path: Path) -> None:
@@ -207,4 +205,4 @@ def test_window_killed_during_set_up_starts_no_run(tmp_path: Path) -> None:
         assert survivors(kids, within=EXIT_S) == {}
         assert not out.exists()  # no voltage applied, no run file for a window that is gone
     finally:
-        _cleanup(parent, kids)
+        end_session(parent, kids)

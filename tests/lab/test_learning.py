@@ -22,7 +22,6 @@ from lab.core.learning import (
     batch_mask,
     clamped_outputs,
     code_resistance,
-    comparator_direction,
     continuous_update,
     discrete_direction,
     step_codes,
@@ -92,8 +91,24 @@ def test_discrete_direction_does_not_modify_inputs() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# 2. comparator_direction: the board's gate form
+# 2. the board's gate form of eq. 10, an independent reference for discrete_direction
 # --------------------------------------------------------------------------------------
+
+
+def comparator_direction(
+    dv_clamped: np.ndarray, dv_free: np.ndarray, sigma: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """The board's gate form of eq. 10: XNOR[(dV_C + sigma' > dV_F), (dV_C + dV_F > 0)].
+
+    With sigma = 0 it equals `discrete_direction` except on exact ties. The offset is
+    applied to the magnitude comparison with the sign of the common-mode term, which is
+    how an input-referred comparator offset enters |dV_C| vs |dV_F|. int8 (..., E).
+    """
+    same_sign = dv_clamped + dv_free > 0
+    offset = np.where(same_sign, sigma, -sigma)
+    greater = dv_clamped + offset > dv_free
+    return np.where(greater == same_sign, np.int8(1), np.int8(-1))
+
 
 drops = hnp.arrays(
     float, st.integers(1, 32), elements=st.floats(-10, 10, allow_nan=False, allow_subnormal=False)
@@ -135,6 +150,7 @@ def test_comparator_hand_cases() -> None:
     dvc = np.array([0.2, 0.1, -0.2, 0.1, -0.5, -0.3])
     dvf = np.array([0.1, 0.2, 0.1, -0.2, -0.3, -0.5])
     assert comparator_direction(dvc, dvf).tolist() == [1, -1, 1, -1, 1, -1]
+    assert discrete_direction(dvc, dvf, 0.0).tolist() == [1, -1, 1, -1, 1, -1]
 
 
 # --------------------------------------------------------------------------------------

@@ -266,9 +266,9 @@ def test_many_sequential_clients(board, server) -> None:
         daq.close()
     assert board.driven[0].sum() == 9
     deadline = time.monotonic() + 2
-    while server._conns and time.monotonic() < deadline:
+    while server.wire.clients and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not server._conns  # every handler saw its client go and ended
+    assert not server.wire.clients  # every handler saw its client go and ended
 
 
 def test_close_joins_with_a_client_connected(board) -> None:

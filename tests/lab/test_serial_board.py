@@ -14,8 +14,6 @@ from tests.boards import learning_board
 
 serial = pytest.importorskip("serial")
 
-BANNER = rb"READY twin_clock [^ ]+ proto 1\r\n"
-
 
 @pytest.fixture
 def served():

@@ -93,8 +93,10 @@ def test_paired_statistics_detects_lower_error_below_p_1() -> None:
     assert worse["by_p"]["0.1"]["wilcoxon_log_p_value"] > 0.5
 
 
+#: the in-silico studies' network here: planar143's kind, 27 nodes (O = 8 allostery needs 20)
+SMALL = "planar60"
 BATCH = {
-    "study": "test", "network": "planar143", "seeds": 1, "eta": 0.5, "n_positions": 128,
+    "study": "test", "network": SMALL, "seeds": 1, "eta": 0.5, "n_positions": 128,
     "sigma_max": 0.05,
 }  # fmt: skip
 
@@ -145,10 +147,23 @@ def test_experiment_point_sets_p_through_the_calibrated_bias() -> None:
     assert max(res["final"]) < 0.2  # task 1 is learnable on board 0
 
 
+def test_the_network_argument_replaces_planar143_and_the_board_study_refuses_it() -> None:
+    for name in ("discrete-regression", "discrete-allostery"):
+        points = STUDIES[name].points
+        assert {p["network"] for p in points(StudyArgs(tasks=1))} == {"planar143"}
+        assert {p["network"] for p in points(StudyArgs(tasks=1, network=SMALL))} == {SMALL}
+    board = STUDIES["experiment-allostery"].points
+    assert {p["network"] for p in board(StudyArgs(tasks=1, network="twin16"))} == {"twin16"}
+    with pytest.raises(ValueError, match=r"field 'network'.*twin16"):
+        board(StudyArgs(tasks=1, network=SMALL))
+
+
 @pytest.mark.parametrize("name", ["discrete-regression", "discrete-allostery",
                                   "experiment-allostery"])  # fmt: skip
 def test_run_study_writes_figure_and_statistics(name: str, tmp_path) -> None:
-    args = StudyArgs(tasks=2, seeds=1, steps=60, out=tmp_path, workers=1, progress=False)
+    network = None if name == "experiment-allostery" else SMALL  # the board is twin16
+    args = StudyArgs(tasks=2, seeds=1, steps=60, network=network, out=tmp_path, workers=1,
+                     progress=False)  # fmt: skip
     summary = run_study(STUDIES[name], args)
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

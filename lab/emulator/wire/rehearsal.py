@@ -22,7 +22,7 @@ from lab.emulator.config import EmulatorConfig
 from lab.emulator.wire.scpi_server import BIAS_CHANNEL, OFFSETS, ScpiServer
 from lab.emulator.wire.serial_board import SerialBoard
 from lab.hal import TWINS
-from lab.hal.calibration import toml_literal
+from lab.hal.calibration import Calibration, toml_text
 
 if TYPE_CHECKING:
     from lab.emulator.wire.firmware_board import FirmwareBoard
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 FIRMWARES = ("python", "simavr")
 #: simavr: the simulated bootloader plus harness start-up, and a round trip (~3-5 ms)
 SIMAVR_READY_TIMEOUT, SIMAVR_REPLY_TIMEOUT = 5.0, 2.0
+BENCH_COMMENT = "Bench for `twinlab emulate` (written by it): the real drivers over loopback."
 
 
 class WireEmulator:
@@ -88,63 +89,81 @@ class WireEmulator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def bench_data(self, limits: tuple[float, float] = (-1.0, 6.0)) -> dict[str, Any]:
+        """The bench file `bench_toml` writes, as the dict ``tomllib`` reads back from it."""
+        board = self.board
+        cal = board.calibration()
+        timeouts = {}  # the Python board answers at once; the driver's defaults do
+        if self.firmware == "simavr":  # the simulated bootloader and UART take real time
+            timeouts = {"ready_timeout": SIMAVR_READY_TIMEOUT,
+                        "reply_timeout": SIMAVR_REPLY_TIMEOUT}  # fmt: skip
+        return bench_document(
+            network=board.network.name,
+            network_seed=board.config.seed,
+            n_nodes=board.network.n_nodes,
+            resource=self.scpi.resource,
+            port=self.serial.path,
+            calibration=cal,
+            bias_limits=(min(0.0, float(cal.bias[0])), board.config.osc_high + 0.5),
+            channel_limits=limits,
+            clock_timeouts=timeouts,
+        )
+
     def bench_toml(self, limits: tuple[float, float] = (-1.0, 6.0)) -> str:
         """A bench file for the real drivers, wired to every node of both twins."""
-        board = self.board
-        cfg = board.config
-        cal = board.calibration()
-        bias_limits = (min(0.0, float(cal.bias[0])), cfg.osc_high + 0.5)
-        clock_timeouts = []  # the Python board answers at once; the driver's defaults do
-        if self.firmware == "simavr":  # the simulated bootloader and UART take real time
-            clock_timeouts = [
-                f"ready_timeout = {SIMAVR_READY_TIMEOUT}",
-                f"reply_timeout = {SIMAVR_REPLY_TIMEOUT}",
-            ]
-        lines = [
-            "# Bench for `twinlab emulate` (written by it): the real drivers over loopback.",
-            'kind = "instruments"',
-            f"network = {toml_literal(board.network.name)}",
-            f"network_seed = {cfg.seed}",
-            "",
-            "[daq]",
-            f"resource = {toml_literal(self.scpi.resource)}",
-            'dialect = "twinlab-emulator"',
-            "timeout_ms = 2000",
-            "",
-            "[bias]",
-            f"channel = {toml_literal(str(BIAS_CHANNEL))}",
-            f"limits = {toml_literal(list(bias_limits))}",
-            f"safe = {toml_literal(bias_limits[1])}",
-            "",
-            "[clock]",
-            f"port = {toml_literal(self.serial.path)}",
-            "baud = 115200",
-            *clock_timeouts,
-            "",
-            "[probe]",
-            'kind = "emulator"',
-            "",
-            "[calibration]",
-            f"source = {toml_literal(cal.source)}",
-            f"bias = {toml_literal(cal.bias.tolist())}",
-            f"p = {toml_literal(cal.p.tolist())}",
-        ]
-        for (kind, twin_index), offset in OFFSETS.items():  # the server's numbering
-            twin = TWINS[twin_index]
-            for node in range(1, board.network.n_nodes + 1):
-                lines += [
-                    "",
-                    "[[channels]]",
-                    f'name = "{offset + node}"',
-                    f'twin = "{twin}"',
-                    f"node = {node}",
-                    f'kind = "{kind}"',
-                    f"limits = {toml_literal(list(limits))}",
-                    "safe = 0.0",
-                ]
-        return "\n".join(lines) + "\n"
+        return toml_text(self.bench_data(limits), BENCH_COMMENT)
 
     def write_bench(self, path: str | Path, **kwargs: float) -> Path:
         path = Path(path)
-        path.write_text(self.bench_toml(**kwargs))
+        path.write_text(self.bench_toml(**kwargs), encoding="utf-8")
         return path
+
+
+def bench_document(
+    *,
+    network: str,
+    network_seed: int,
+    n_nodes: int,
+    resource: str,
+    port: str,
+    calibration: Calibration,
+    bias_limits: tuple[float, float],
+    channel_limits: tuple[float, float],
+    clock_timeouts: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """An "instruments" bench file (as a dict) for the real drivers talking to a
+    `WireEmulator`: the VISA ``resource`` of its SCPI server, the serial ``port`` of its
+    clock board, its ``calibration``, a drive and a sense channel on each of ``n_nodes``
+    nodes of both twins (the server's numbering, `OFFSETS`) with ``channel_limits`` V,
+    the bias on `BIAS_CHANNEL` with ``bias_limits`` V (safe at the top: p = 0)."""
+    channels = [
+        {
+            "name": str(offset + node),
+            "twin": TWINS[twin_index],
+            "node": node,
+            "kind": kind,
+            "limits": [float(v) for v in channel_limits],
+            "safe": 0.0,
+        }
+        for (kind, twin_index), offset in OFFSETS.items()
+        for node in range(1, n_nodes + 1)
+    ]
+    return {
+        "kind": "instruments",
+        "network": network,
+        "network_seed": int(network_seed),
+        "daq": {"resource": resource, "dialect": "twinlab-emulator", "timeout_ms": 2000},
+        "bias": {
+            "channel": str(BIAS_CHANNEL),
+            "limits": [float(v) for v in bias_limits],
+            "safe": float(bias_limits[1]),
+        },
+        "clock": {"port": port, "baud": 115200, **(clock_timeouts or {})},
+        "probe": {"kind": "emulator"},
+        "calibration": {
+            "source": calibration.source,
+            "bias": calibration.bias.tolist(),
+            "p": calibration.p.tolist(),
+        },
+        "channels": channels,
+    }

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.emulator.board import CLAMPED, FREE, EmulatedBoard
+from lab.emulator.wire.lineserver import Hangup, LineServer
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,13 @@ class ScpiServer:
     ) -> None:
         self.board = board
         self.lock = lock if lock is not None else threading.Lock()
+        #: the TCP front end: every line a client sends goes to `_answer`
+        self.wire = LineServer(
+            self._answer, host=host, port=port, max_line=MAX_LINE,
+            on_overflow=self._line_too_long, name="scpi-server",
+        )  # fmt: skip
         self.host = host
-        self._listener = socket.create_server((host, port))  # SO_REUSEADDR on POSIX
-        self._listener.settimeout(0.1)  # the accept loop checks for close this often
-        self.port: int = self._listener.getsockname()[1]
+        self.port: int = self.wire.port
         self.n_nodes = board.network.n_nodes
         #: Most channels one channel list may name: every channel of the board once.
         self.max_channels = len(OFFSETS) * self.n_nodes + 1
@@ -129,12 +132,6 @@ class ScpiServer:
         self._stuck: dict[int, float] = {}
         #: Every line executed, oldest first, when ``record`` (tests); else None.
         self.received: deque[str] | None = deque(maxlen=10_000) if record else None
-        self._stop = threading.Event()
-        self._conns: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self._guard = threading.Lock()  # connections and threads lists
-        self._accept_thread: threading.Thread | None = None
-        self._closed = False
         self._commands: dict[str, Callable[[str], str | None]] = {
             "*IDN?": self._idn,
             "*RST": self._rst,
@@ -154,39 +151,16 @@ class ScpiServer:
     @property
     def resource(self) -> str:
         """The VISA resource string of this server."""
-        return f"TCPIP::{self.host}::{self.port}::SOCKET"
+        return self.wire.resource
 
     def start(self) -> ScpiServer:
         """Accept connections in a background thread; returns self."""
-        if self._accept_thread is None:
-            self._accept_thread = threading.Thread(
-                target=self._accept_loop, name=f"scpi-server-{self.port}", daemon=True
-            )
-            self._accept_thread.start()
+        self.wire.start()
         return self
 
     def close(self) -> None:
         """Stop accepting, disconnect every client and join every thread (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._stop.set()
-        try:  # wakes a blocked accept at once on Linux; elsewhere its timeout does
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        if self._accept_thread is not None:
-            self._accept_thread.join()
-        self._listener.close()
-        with self._guard:
-            conns, threads = list(self._conns), list(self._threads)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for thread in threads:
-            thread.join()
+        self.wire.close()
 
     def __enter__(self) -> ScpiServer:
         return self.start()
@@ -217,76 +191,18 @@ class ScpiServer:
             self._stuck[int(channel)] = float(volts)
 
     # -- transport -------------------------------------------------------------------------
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            conn.setblocking(True)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            thread = threading.Thread(
-                target=self._serve, args=(conn,), name=f"scpi-client-{self.port}", daemon=True
-            )
-            with self._guard:
-                self._threads = [t for t in self._threads if t.is_alive()]
-                self._threads.append(thread)
-                self._conns.add(conn)
-            thread.start()
+    def _answer(self, line: str) -> str | None:
+        """Execute one line from a client; its answer, after a pending `stall`."""
+        answer = self.execute(line)
+        if answer is not None:
+            stall, self._stall = self._stall, 0.0
+            if stall > 0 and self.wire.stopping.wait(stall):
+                raise Hangup
+        return answer
 
-    def _serve(self, conn: socket.socket) -> None:
-        """One client: read lines, execute them, answer; ends when the client goes.
-
-        At most `MAX_LINE` bytes of a line are held: the rest of a longer line is
-        discarded as it arrives (error -223 queued once for it)."""
-        buf = bytearray()
-        dropping = False  # inside a line that is too long: discard up to its end
-        try:
-            while not self._stop.is_set():
-                try:
-                    chunk = conn.recv(65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                start = 0
-                while start < len(chunk):
-                    end = chunk.find(b"\n", start)
-                    piece = chunk[start:] if end < 0 else chunk[start:end]
-                    start = len(chunk) if end < 0 else end + 1
-                    if not dropping and len(buf) + len(piece) > MAX_LINE:
-                        dropping = True
-                        buf.clear()
-                        with self.lock:
-                            self._push(-223, f"Too much data; line longer than {MAX_LINE} bytes")
-                    if dropping:
-                        dropping = end < 0
-                        continue
-                    buf += piece
-                    if end < 0:
-                        break
-                    line = buf.decode("ascii", errors="replace")
-                    buf.clear()
-                    answer = self.execute(line)
-                    if answer is not None and not self._send(conn, answer):
-                        return
-        finally:
-            with self._guard:
-                self._conns.discard(conn)
-            conn.close()
-
-    def _send(self, conn: socket.socket, answer: str) -> bool:
-        """Send one answer line (after a pending stall); False if the client is gone."""
-        stall, self._stall = self._stall, 0.0
-        if stall > 0 and self._stop.wait(stall):
-            return False
-        try:
-            conn.sendall(answer.encode("ascii", "replace") + b"\n")
-        except OSError:
-            return False
-        return True
+    def _line_too_long(self) -> None:
+        with self.lock:
+            self._push(-223, f"Too much data; line longer than {MAX_LINE} bytes")
 
     # -- parsing ---------------------------------------------------------------------------
     def execute(self, line: str) -> str | None:

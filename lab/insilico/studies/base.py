@@ -25,11 +25,14 @@ from lab.paths import studies_dir
 @dataclass(frozen=True)
 class StudyArgs:
     """Sizes and where to run. ``None`` sizes take the study's default (a few minutes on
-    2 cores) or, with ``paper=True``, the paper's size."""
+    2 cores) or, with ``paper=True``, the paper's size. ``network``: a `Network.from_name`
+    name (``twin16``, ``planar<E>``, ``lattice<R>x<C>``) for the in-silico studies; None
+    takes the study's own (the paper's network)."""
 
     tasks: int | None = None
     seeds: int | None = None
     steps: int | None = None
+    network: str | None = None
     paper: bool = False
     out: Path = dataclass_field(default_factory=studies_dir)  # lab.paths: $TWINLAB_STUDIES, ...
     scheduler: str = "local"
@@ -44,6 +47,10 @@ class StudyArgs:
         if value < 1:
             raise ValueError(f"field {field!r}: expected a positive integer, got {value}")
         return int(value)
+
+    def network_or(self, default: str) -> str:
+        """The network to study: ``network`` if given, else ``default``."""
+        return default if self.network is None else self.network
 
 
 @dataclass(frozen=True)

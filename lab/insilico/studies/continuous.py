@@ -88,33 +88,37 @@ def _r(x: float, digits: int = 4) -> float | None:
     return float(f"{x:.{digits}g}")
 
 
+def _task_points(study: str, args: StudyArgs, network: str, *, tasks: tuple[int, int],
+                 seeds: tuple[int, int], **fields) -> list[dict]:  # fmt: skip
+    """One point per task seed (16 train / 64 test examples each): ``tasks`` and ``seeds``
+    are (default, paper) sizes, ``network`` the study's own, ``fields`` the rest."""
+    common = {"study": study, "network": args.network_or(network), "n_train": 16,
+              "n_test": 64, "seeds": args.size("seeds", *seeds), **fields}  # fmt: skip
+    return [{**common, "task_seed": t} for t in range(args.size("tasks", *tasks))]
+
+
+def _sizes(records: list[dict]) -> dict:
+    """What a summary reports of how its study was run: network, sizes and rule."""
+    pt = records[0]["point"]
+    return {"network": pt["network"], "tasks": len(records),
+            **{k: pt[k] for k in ("seeds", "steps", "gamma", "eta")}}  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- collapse
 
 COLLAPSE_PS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 COLLAPSE_RULE = {"eta": 0.5, "gamma": 0.05}
 COLLAPSE_EVALS = 200  # evaluations per run (eval_every = steps // 200)
 COLLAPSE_GRID = 40  # x values of the spread statistic
+COLLAPSE_NETWORK = "planar143"  # the paper's (StudyArgs.network replaces it)
 
 
 def _collapse_points(args: StudyArgs) -> list[dict]:
-    tasks = args.size("tasks", 16, 64)
-    seeds = args.size("seeds", 2, 4)
     steps = args.size("steps", 4000, 10000)
-    return [
-        {
-            "study": "collapse",
-            "network": "planar143",
-            "task_seed": t,
-            "n_train": 16,
-            "n_test": 64,
-            "ps": list(COLLAPSE_PS),
-            "seeds": seeds,
-            "steps": steps,
-            "eval_every": max(1, steps // COLLAPSE_EVALS),
-            **COLLAPSE_RULE,
-        }
-        for t in range(tasks)
-    ]
+    return _task_points(
+        "collapse", args, COLLAPSE_NETWORK, tasks=(16, 64), seeds=(2, 4), steps=steps,
+        ps=list(COLLAPSE_PS), eval_every=max(1, steps // COLLAPSE_EVALS), **COLLAPSE_RULE,
+    )  # fmt: skip
 
 
 def run_collapse_point(point: dict) -> dict:
@@ -209,11 +213,7 @@ def _collapse_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
         "spread_uncollapsed_at_grid": [_r(v) for v in unc_x],
         "spread_collapsed_at_grid": [_r(v) for v in col_x],
         "ps": ps.tolist(),
-        "tasks": len(records),
-        "seeds": pt["seeds"],
-        "steps": pt["steps"],
-        "gamma": pt["gamma"],
-        "eta": pt["eta"],
+        **_sizes(records),
         "eval_steps": steps.tolist(),
         "geomean_scaled_test_error": {
             f"{p:g}": [_r(math.exp(v)) for v in mean_log[:, j]] for j, p in enumerate(ps)
@@ -243,7 +243,7 @@ def _collapse_figure(path: Path, steps, mean_log, ps, grid, stats) -> None:
     axes[0].set_ylabel("scaled test error (geometric mean)")
     axes[1].legend(fontsize=8)
     fig.suptitle(
-        f"collapse (Fig. 1B): planar143, {stats['tasks']} tasks x {stats['seeds']} seeds, "
+        f"collapse (Fig. 1B): {stats['network']}, {stats['tasks']} tasks x {stats['seeds']} seeds, "
         f"gamma {stats['gamma']:g}; spread ratio {stats['spread_ratio']:.3g} "
         "(shaded: statistic's range)",
         fontsize=10,
@@ -256,6 +256,7 @@ def _collapse_figure(path: Path, steps, mean_log, ps, grid, stats) -> None:
 POWERLAW_KS = (1, 2, 3, 4, 6, 8, 11, 14)  # 1 - x = k / 16
 POWERLAW_RULE = {"eta": 0.5, "gamma": 0.2}
 POWERLAW_TEACHER = (0.5, 2.0)  # teacher resistances, log-uniform, Ohm
+POWERLAW_NETWORK = "twin16"  # the paper's (StudyArgs.network replaces it)
 #: variant name -> (mask mode, which of p and b equal x)
 VARIANTS: dict[str, tuple[str, str]] = {
     "p": ("bernoulli", "p"),
@@ -302,24 +303,11 @@ def teacher_task(network_name: str, seed: int, n_train: int = 16, n_test: int = 
 
 
 def _powerlaw_points(args: StudyArgs) -> list[dict]:
-    tasks = args.size("tasks", 16, 64)
-    seeds = args.size("seeds", 3, 8)
-    steps = args.size("steps", 12000, 24000)
-    return [
-        {
-            "study": "powerlaw",
-            "network": "twin16",
-            "task_seed": t,
-            "n_train": 16,
-            "n_test": 64,
-            "teacher_r": list(POWERLAW_TEACHER),
-            "ks": list(POWERLAW_KS),
-            "seeds": seeds,
-            "steps": steps,
-            **POWERLAW_RULE,
-        }
-        for t in range(tasks)
-    ]
+    return _task_points(
+        "powerlaw", args, POWERLAW_NETWORK, tasks=(16, 64), seeds=(3, 8),
+        steps=args.size("steps", 12000, 24000), teacher_r=list(POWERLAW_TEACHER),
+        ks=list(POWERLAW_KS), **POWERLAW_RULE,
+    )  # fmt: skip
 
 
 def _two_legs(net, task, rule, steps: int, p, b, seeds: np.ndarray, mode: str):
@@ -407,7 +395,6 @@ def fit_exponent(
 
 
 def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
-    pt = records[0]["point"]
     xs = np.asarray(records[0]["result"]["x"])
     u = 1.0 - xs
     half = (len(u) + 1) // 2
@@ -467,11 +454,7 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
         "one_minus_x": [_r(v) for v in u],
         "curves": curves,
         "convergence": diag,
-        "tasks": len(records),
-        "seeds": pt["seeds"],
-        "steps": pt["steps"],
-        "gamma": pt["gamma"],
-        "eta": pt["eta"],
+        **_sizes(records),
         "definition": (
             "distance = ||R(variant) - R(p=b=1)||_2 (Ohm), same task and initial state; alpha "
             "= mean over tasks of the least-squares slope of ln(geometric mean over seeds) vs "
@@ -519,7 +502,8 @@ def _powerlaw_figure(path: Path, u, curves, exponents, stats) -> None:
         ax.legend(fontsize=7)
     axes[0].set_ylabel("|R - R(p=b=1)| (Ohm), geometric mean over tasks")
     fig.suptitle(
-        f"powerlaw: twin16, {stats['tasks']} realisable tasks x {stats['seeds']} seeds, "
+        f"powerlaw: {stats['network']}, {stats['tasks']} realisable tasks x {stats['seeds']} "
+        f"seeds, "
         f"gamma {stats['gamma']:g}, eta {stats['eta']:g}, {stats['steps']} steps at x = 1",
         fontsize=10,
     )

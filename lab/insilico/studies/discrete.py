@@ -50,7 +50,7 @@ CONTROL_SIGMA = 0.0
 FINAL_FRACTION = 0.1
 #: Nudge of the discrete studies (the experiment's eta for allostery, PHYSICS.md).
 ETA = 0.5
-NETWORK = "planar143"
+NETWORK = "planar143"  # the paper's (StudyArgs.network replaces it)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -306,7 +306,7 @@ def _batch_points(name: str, args: StudyArgs, tasks: int, extra: dict) -> list[d
     seeds = args.size("seeds", 4, 5)
     steps = args.size("steps", 10_000, 20_000)
     common = {
-        "study": name, "network": NETWORK, "p": list(P_VALUES), "seeds": seeds,
+        "study": name, "network": args.network_or(NETWORK), "p": list(P_VALUES), "seeds": seeds,
         "steps": steps, "eta": ETA, "n_positions": N_POSITIONS, **extra,
     }  # fmt: skip
     points = []
@@ -401,7 +401,8 @@ def summarize_regression(records: list[dict], args: StudyArgs, out_dir: Path) ->
             axes[1].plot(steps, curves[j], style, color=f"C{j}",
                          label=f"p = {p:g}" if sigma == SIGMA_MAX else None)  # fmt: skip
     axes[0].set(xscale="log", xlabel="update probability p", ylabel="final scaled test error",
-                title="discrete rule, planar143, 2-in 2-out regression")  # fmt: skip
+                title=f"discrete rule, {records[0]['point']['network']}, "
+                      "2-in 2-out regression")  # fmt: skip
     axes[0].legend(fontsize=8)
     axes[1].set(yscale="log", xlabel="training step", ylabel="scaled test error (geo. mean)",
                 title="solid: sigma_max = 0.05 V; dashed: sigma = 0")  # fmt: skip
@@ -454,7 +455,8 @@ def summarize_allostery(records: list[dict], args: StudyArgs, out_dir: Path) -> 
                     label=f"O = {o}")  # fmt: skip
         ax.set(xscale="log", yscale="log", xlabel="update probability p",
                ylabel="final scaled error (geo. mean over tasks)",
-               title=f"discrete allostery, planar143, sigma_max = {sigma:g} V")  # fmt: skip
+               title=f"discrete allostery, {recs[0]['point']['network']}, "
+                     f"sigma_max = {sigma:g} V")  # fmt: skip
         ax.legend(fontsize=8)
         os_ = sorted(log_final)
         ratio = np.array([stat["by_O"][str(o)]["benefit_ratio"] for o in os_], dtype=float)
@@ -476,6 +478,11 @@ def summarize_allostery(records: list[dict], args: StudyArgs, out_dir: Path) -> 
 
 
 def experiment_points(args: StudyArgs) -> list[dict]:
+    if args.network not in (None, "twin16"):
+        raise ValueError(
+            f"field 'network': the experiment runs on the emulated twin16 board, "
+            f"not {args.network!r}"
+        )
     tasks = args.size("tasks", 30, 100)
     boards = args.size("seeds", 2, 3)
     steps = args.size("steps", 5_000, 10_000)
