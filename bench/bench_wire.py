@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lab.config import load_bench, settings_from
+from lab.procs import freeze_imported
 from lab.runs import RunWriter
 from lab.tasks import load_task
 from lab.trainer import Trainer
@@ -83,6 +84,7 @@ def main() -> None:
         bench.probe = Timed(bench.probe, inside)
         settings = settings_from(steps=args.steps, test_every=0)
         trainer = Trainer(bench, load_task("ii"), settings, [RunWriter(Path(tmp) / "run.h5")])
+        freeze_imported()  # as the entry point `twinlab train` does
         t0 = time.perf_counter()
         trainer.run()
         total = time.perf_counter() - t0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.live import LiveRun, LiveSpec
+from lab.live import Batch, Failed, LiveRun, LiveSpec, Message, Stopped
 from lab.runs import RunReader
 
 
@@ -20,25 +20,25 @@ def test_signal_to_the_training_process_stops_the_run_cleanly(
 ) -> None:
     out = tmp_path / "live.h5"
     run = LiveRun(LiveSpec(settings={"task": "ii", "steps": 10**8}, out=str(out)))
-    seen: list[tuple] = []
+    seen: list[Message] = []
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not any(m[0] == "batch" for m in seen):
+        while time.monotonic() < deadline and not any(isinstance(m, Batch) for m in seen):
             seen += run.messages()
             time.sleep(0.05)
-        assert any(m[0] == "batch" for m in seen), seen
+        assert any(isinstance(m, Batch) for m in seen), seen
         os.kill(run.process.pid, signum)
         assert run.wait(60)
         seen += run.messages()
     finally:
         run.end()
         run.close()
-    stops = [m for m in seen if m[0] == "stop"]
+    stops = [m for m in seen if isinstance(m, Stopped)]
     assert len(stops) == 1, seen
-    summary = stops[0][1]
+    summary = stops[0].summary
     name = signal.Signals(signum).name
     assert not summary.complete and name in summary.message
-    assert not [m for m in seen if m[0] == "error"], seen
+    assert not [m for m in seen if isinstance(m, Failed)], seen
     assert run.process.exitcode == 0
     with RunReader(out) as reader:
         assert not reader.complete and reader.n_steps == summary.steps > 0
