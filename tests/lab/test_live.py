@@ -43,3 +43,34 @@ def test_signal_to_the_training_process_stops_the_run_cleanly(
     with RunReader(out) as reader:
         assert not reader.complete and reader.n_steps == summary.steps > 0
         assert name in reader.summary()["message"]
+
+
+def test_messages_are_frozen_picklable_dataclasses() -> None:
+    """What the training process sends crosses a multiprocessing queue: each message
+    type pickles to an equal value and cannot be changed on the way."""
+    import dataclasses
+    import pickle
+
+    import numpy as np
+
+    from lab.live import Exited, Ready, Started
+    from lab.records import RunInfo, RunSummary
+
+    info = RunInfo(task={"name": "ii"}, settings={}, bench={}, network={}, n_inputs=2,
+                   n_outputs=1, n_edges=16, n_test=0, positions_estimated=False,
+                   has_updates=True, start_time="t", twinlab_version="0")
+    summary = RunSummary(steps=3, complete=True, initial_error=1.0, final_error=0.1,
+                         scaled_error=0.1, end_time="t", final_test_error=0.2,
+                         final_accuracy=1.0)  # not NaN: NaN != NaN
+    messages = [Ready(), Started(info), Batch(None, ((0, 0.5),)),
+                Stopped(summary, 1.5, ("Progress at step 2: OSError: EPIPE",)),
+                Failed("run", "clock board: no reply"), Exited()]
+    for msg in messages:
+        assert pickle.loads(pickle.dumps(msg)) == msg
+        if dataclasses.fields(msg):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(msg, dataclasses.fields(msg)[0].name, None)
+    steps = {"step": np.arange(3), "error": np.ones(3)}
+    back = pickle.loads(pickle.dumps(Batch(steps)))
+    np.testing.assert_array_equal(back.steps["step"], steps["step"])
+    assert back.tests == ()
