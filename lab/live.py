@@ -242,8 +242,8 @@ class Batcher(Observer):
         self._send(Batch(steps, tests))
 
     def stop(self, summary: RunSummary) -> None:
+        self.summary = summary  # first: kept even if a broken batcher fails again here
         self.flush()
-        self.summary = summary
 
 
 def _control(ctrl: Connection, trainer: Any, batcher: Batcher) -> None:

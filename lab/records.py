@@ -8,7 +8,7 @@ each declares with :attr:`Observer.critical` whether its failure must end the ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +97,9 @@ class Observer:
     """Listener of a training run. Override what you need; defaults do nothing.
 
     :attr:`critical` says what the run does when a call to this observer raises an
-    ``Exception`` (as a Bluesky subscriber declares whether its errors abort the plan):
+    ``Exception`` (Bluesky wraps its view callbacks, LiveTable and LivePlot, in
+    ``make_class_safe``, which logs and goes on, and leaves the callbacks that store data
+    unwrapped; here each observer says which it is):
 
     * ``True`` (the default: an observer that does not say otherwise may hold data the run
       must not lose): the run ends as on an instrument error: bench safe, every observer
@@ -110,7 +112,7 @@ class Observer:
     A ``KeyboardInterrupt`` (a signal) raised inside any observer always ends the run.
     """
 
-    critical: ClassVar[bool] = True
+    critical: bool = True  # a class attribute; an instance may set its own
 
     def start(self, info: RunInfo) -> None:
         """Called once before the first step."""
