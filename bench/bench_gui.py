@@ -22,11 +22,17 @@ Run: ``PYTHONPATH=. /tmp/venv/bin/python bench/bench_gui.py [--steps N] [--repea
   work; latency = post -> slot run, over ``events`` events.
 * ``frame_ms_*``: one redraw with 1e6 synthetic steps in the history (16 code traces,
   error, 3 output curves): ``setData`` part (`MainWindow.redraw`) and the paint of the
-  whole window (``grab``), medians of 10.
+  whole window (``grab``), medians of 10; ``frame_ms_empty_paint``: painting the window
+  before it has any data.
 * ``open_1e6_s``: `MainWindow.open_run` of a 1e6-step run file -> first frame painted.
 
 Qt is imported inside the functions only: the training process re-imports this module
 (multiprocessing 'spawn') and must not load Qt.
+
+As the entry points do (``twinlab train``, ``twinlab gui``), `lab.procs.freeze_imported`
+is called before each headless run and before each live run starts (``--no-freeze``: never,
+to measure what that is worth in this process; the training process of `lab.acquire.live` always
+calls it, as its entry point; ``"freeze"`` in the output).
 """
 
 from __future__ import annotations
@@ -52,14 +58,20 @@ from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord
 from lab.acquire.settings import settings_from
 from lab.acquire.trainer import Trainer
 from lab.hal.benchfile import load_bench
+from lab.procs import freeze_imported
 from lab.runs import RunWriter
 from lab.tasks import load_task
+
+#: Call `freeze_imported` where the entry points do (``--no-freeze``: never).
+FREEZE = True
 
 
 def headless(steps: int, tmp: Path, tag: str) -> float:
     """steps/s of one run of task ii with a RunWriter only."""
     trainer = Trainer(load_bench(None), load_task("ii"), settings_from(task="ii", steps=steps),
                       [RunWriter(tmp / f"headless{tag}.h5")])
+    if FREEZE:
+        freeze_imported()  # as `twinlab train` does
     t0 = time.perf_counter()
     trainer.run()
     return steps / (time.perf_counter() - t0)
@@ -68,14 +80,14 @@ def headless(steps: int, tmp: Path, tag: str) -> float:
 def process_only(steps: int, tmp: Path, tag: str) -> float:
     """steps/s of `Trainer.run` in the training process of `lab.acquire.live`, no window (the
     parent only receives the batches): the cost of the process and its `Batcher`."""
-    from lab.acquire.live import LiveRun, LiveSpec
+    from lab.acquire.live import LiveRun, LiveSpec, Stopped
 
     run = LiveRun(LiveSpec(settings={"task": "ii", "steps": steps},
                            out=str(tmp / f"process{tag}.h5")))
     assert run.wait(600)
-    stop = next(m for m in run.messages() if m[0] == "stop")
+    stop = next(m for m in run.messages() if isinstance(m, Stopped))
     run.close()
-    return steps / stop[2]
+    return steps / stop.run_seconds
 
 
 def live(app: Any, steps: int, tmp: Path, tag: str,
@@ -107,12 +119,14 @@ def live(app: Any, steps: int, tmp: Path, tag: str,
 
     def check() -> None:
         if "first" not in mark and w.history is not None and w.history.total:
-            mark["first"], mark["frames"] = time.perf_counter(), w.frame_count
+            mark["first"], mark["frames"] = time.perf_counter(), w.plots.frame_count
         if w.live is None:
-            mark["end"], mark["frames_end"] = time.perf_counter(), w.frame_count
+            mark["end"], mark["frames_end"] = time.perf_counter(), w.plots.frame_count
             loop.quit()
 
     thread = threading.Thread(target=poster, daemon=True)
+    if FREEZE:
+        freeze_imported()  # as `twinlab gui` does before its event loop
     t0 = time.perf_counter()
     assert w.start_run(), w.last_message
     if latencies is not None:
@@ -127,7 +141,7 @@ def live(app: Any, steps: int, tmp: Path, tag: str,
     stop_posting.set()
     assert w.history is not None and w.history.total == steps, w.last_message
     assert w.summary is not None and w.summary.complete, w.last_message
-    frames = list(w.frame_times)
+    frames = list(w.plots.frame_times)
     out = {
         "rate": steps / w.run_seconds,
         "wall_rate": steps / (mark["end"] - t0),
@@ -144,12 +158,29 @@ def live(app: Any, steps: int, tmp: Path, tag: str,
 def frame_time(app: Any) -> dict:
     """setData and paint time of one frame with 1e6 synthetic steps in the history."""
     from gui.model import History
+    from gui.plots import DISPLAY_POINTS
+    from gui.sources import Layout, RunSource
     from gui.window import MainWindow
+    from lab.core.network import Network
+
+    class _Shown(RunSource):
+        """A synthetic run: only a history (what `MainWindow.redraw` draws)."""
+
+        kind = "replay"
+
+        def __init__(self, history: History) -> None:
+            self.history, self.layout = history, Layout(Network.twin16())
+            self.path = Path("synthetic.h5")
 
     w = MainWindow()
     w.resize(1400, 900)
     w.show()
-    w._set_outputs([3])
+    w.plots.set_outputs([3])
+    for _ in range(5):
+        app.processEvents()
+    t0 = time.perf_counter()
+    w.grab()
+    empty = time.perf_counter() - t0
     h = History(16, 1)
     rng = np.random.default_rng(0)
     n, block = 1_000_000, 100_000
@@ -158,9 +189,9 @@ def frame_time(app: Any) -> dict:
         h.extend({"step": np.arange(a, a + block), "error": rng.random(block),
                   "positions": walk[a:a + block], "v_free": rng.random((block, 1)),
                   "v_clamped": rng.random((block, 1)), "v_desired": np.full((block, 1), 4.0)})
-    w.history, w.mode = h, "replay"
+    w.source = _Shown(h)
     w._force_redraw()
-    w.error_plot.autoRange()
+    w.plots.error_plot.autoRange()
     for _ in range(5):
         app.processEvents()
     data, paint = [], []
@@ -174,11 +205,13 @@ def frame_time(app: Any) -> dict:
     t0 = time.perf_counter()
     w.grab()
     t1 = time.perf_counter()
-    points = len(w.trace_curves[0].xData)
+    points = len(w.plots.trace_curves[0].xData)
+    assert points <= DISPLAY_POINTS + 64 < len(h)
+    w.source = None
     w.close()
     w.deleteLater()
     app.processEvents()
-    return {"frame_points_per_trace": points,
+    return {"frame_points_per_trace": points, "frame_ms_empty_paint": round(1e3 * empty, 1),
             "frame_ms_setdata": round(1e3 * statistics.median(data), 1),
             "frame_ms_paint": round(1e3 * statistics.median(paint), 1),
             "frame_ms_total": round(1e3 * (statistics.median(data)
@@ -236,7 +269,7 @@ def open_time(app: Any, path: Path) -> dict:
     t1 = time.perf_counter()
     w.repaint()  # the first frame: paint everything now, synchronously
     t2 = time.perf_counter()
-    points = len(w.trace_curves[0].xData)
+    points = len(w.plots.trace_curves[0].xData)
     w.close()
     w.deleteLater()
     app.processEvents()
@@ -252,9 +285,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--run-steps", type=int, default=1_000_000)
+    parser.add_argument("--no-freeze", dest="freeze", action="store_false",
+                        help="never call lab.procs.freeze_imported")
     args = parser.parse_args()
+    global FREEZE
+    FREEZE = args.freeze
     app = QApplication.instance() or QApplication(["bench_gui"])
-    out: dict = {"bench": "gui", "task": "ii", "steps": args.steps, "cpus": os.cpu_count()}
+    out: dict = {"bench": "gui", "task": "ii", "steps": args.steps, "cpus": os.cpu_count(),
+                 "freeze": args.freeze}
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lab.acquire.settings import settings_from
 from lab.acquire.trainer import Trainer
 from lab.hal.benchfile import load_bench
+from lab.procs import freeze_imported
 from lab.runs import RunWriter
 from lab.tasks import load_task
 
@@ -84,6 +85,7 @@ def main() -> None:
         bench.probe = Timed(bench.probe, inside)
         settings = settings_from(steps=args.steps, test_every=0)
         trainer = Trainer(bench, load_task("ii"), settings, [RunWriter(Path(tmp) / "run.h5")])
+        freeze_imported()  # as the entry point `twinlab train` does
         t0 = time.perf_counter()
         trainer.run()
         total = time.perf_counter() - t0

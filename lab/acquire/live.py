@@ -4,17 +4,18 @@
 bench (`load_bench` of ``spec.bench``, or ``spec.bench_factory()``), loads the task and
 runs a `Trainer` with observers ``[RunWriter(spec.out), Batcher]``, as ``twinlab train``
 does. The trainer owns a whole CPU core and its own GIL, so whoever watches (the Qt
-window) cannot slow it down. What happens comes back as messages, in order:
+window) cannot slow it down. What happens comes back as messages (`Message`: small
+frozen, picklable dataclasses, defined here only), in order:
 
-    ("ready",)                         bench opened, settings and task validated
-    ("start", RunInfo)                 the run file exists, the first step follows
-    ("batch", steps, tests)            steps: {column: array (n, ...)} of consecutive steps
-                                       or None; tests: [(step, error V^2), ...]; ~30/s at most
-    ("stop", RunSummary, run_s)        bench safe, run file closed (complete or not);
-                                       run_s: wall seconds of `Trainer.run`
-    ("error", phase, text)             one line; phase "setup" (nothing was applied, the text
-                                       is the CLI's message) or "run" (after "start")
-    ("exit",)                          always last
+    Ready()                            bench opened, settings and task validated
+    Started(info)                      the run file exists, the first step follows
+    Batch(steps, tests)                steps: {column: array (n, ...)} of consecutive steps
+                                       or None; tests: ((step, error V^2), ...); ~30/s at most
+    Stopped(summary, run_seconds,      bench safe, run file closed (complete or not);
+            detached)                  wall seconds of `Trainer.run`; `Trainer.detached`
+    Failed(phase, text)                one line; phase "setup" (nothing was applied, the text
+                                       is the CLI's message) or "run" (after Started)
+    Exited()                           always last
 
 Controls go the other way on a pipe: ``pause``, ``resume``, ``stop`` (after the current
 step). A pause holds the loop between two steps (outputs as they are) right after the
@@ -44,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -53,7 +54,20 @@ from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestR
 from lab.hal import Bench
 from lab.signals import signal_name, stop_signals
 
-__all__ = ["BATCH_INTERVAL", "Batcher", "LiveRun", "LiveSpec", "batch_columns"]
+__all__ = [
+    "BATCH_INTERVAL",
+    "Batch",
+    "Batcher",
+    "Exited",
+    "Failed",
+    "LiveRun",
+    "LiveSpec",
+    "Message",
+    "Ready",
+    "Started",
+    "Stopped",
+    "batch_columns",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +96,56 @@ class LiveSpec:
     #: `lab.logs.configure` keywords for the training process (default: the parent's
     #: current configuration: the same -v, log file and instrument I/O log)
     logging: dict[str, Any] = field(default_factory=logs.options)
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The bench is open, the settings and the task are valid; the run starts next."""
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The run began (its file exists); ``info`` is the run file's metadata."""
+
+    info: RunInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Steps and tests since the previous batch. ``steps``: `batch_columns` of
+    consecutive steps, or None when only tests came; ``tests``: ((step, error V^2), ...)."""
+
+    steps: dict[str, np.ndarray] | None
+    tests: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """The run ended: bench safe (unless ``summary.message`` says a safe state failed),
+    run file closed. ``run_seconds``: wall time of `Trainer.run`; ``detached``: one line
+    per non-critical observer that failed during the run (`Trainer.detached`)."""
+
+    summary: RunSummary
+    run_seconds: float
+    detached: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """One line. ``phase`` "setup": nothing was applied (the text is the CLI's message);
+    "run": after `Started` (bench made safe, run file incomplete)."""
+
+    phase: Literal["setup", "run"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    """Always the last message of a training process."""
+
+
+#: What a training process sends, in the order of the module doc.
+Message = Ready | Started | Batch | Stopped | Failed | Exited
 
 
 def batch_columns(rows: list[StepRecord]) -> dict[str, np.ndarray]:
@@ -116,15 +180,24 @@ def batch_columns(rows: list[StepRecord]) -> dict[str, np.ndarray]:
 
 
 class Batcher(Observer):
-    """Observer that sends what the trainer emits as ``("batch", steps, tests)`` messages,
-    at most one per ``interval`` seconds (or every `BATCH_MAX_ROWS` steps), through
+    """Observer that sends what the trainer emits as `Started` and `Batch` messages, at
+    most one batch per ``interval`` seconds (or every `BATCH_MAX_ROWS` steps), through
     ``send``. ``step`` only keeps the record (the trainer never mutates it).
 
     `pause` (from another thread) makes the next ``step`` send its batch and then block
     until `resume`: the trainer's loop halts between two steps with the window up to date.
+
+    Not critical: the batcher is a view of the run, the run file its record. If it fails
+    (a bug), the trainer logs it, detaches it and trains on: the file is complete, the
+    window stops updating and is told at the end (`Stopped.detached`); pausing no longer
+    holds the loop then. The window's death is not a batcher failure (``send`` does not
+    raise then): the orphan logic below stops the run.
     """
 
-    def __init__(self, send: Callable[[tuple], None], interval: float = BATCH_INTERVAL) -> None:
+    critical = False
+
+    def __init__(self, send: Callable[[Message], None],
+                 interval: float = BATCH_INTERVAL) -> None:
         self._send = send
         self.interval = float(interval)
         self._rows: list[StepRecord] = []
@@ -143,7 +216,7 @@ class Batcher(Observer):
         self._go.set()
 
     def start(self, info: RunInfo) -> None:
-        self._send(("start", info))
+        self._send(Started(info))
         self._due = time.monotonic() + self.interval
 
     def step(self, record: StepRecord) -> None:
@@ -165,12 +238,12 @@ class Batcher(Observer):
         if not self._rows and not self._tests:
             return
         steps = batch_columns(self._rows) if self._rows else None
-        tests, self._rows, self._tests = self._tests, [], []
-        self._send(("batch", steps, tests))
+        tests, self._rows, self._tests = tuple(self._tests), [], []
+        self._send(Batch(steps, tests))
 
     def stop(self, summary: RunSummary) -> None:
+        self.summary = summary  # first: kept even if a broken batcher fails again here
         self.flush()
-        self.summary = summary
 
 
 def _control(ctrl: Connection, trainer: Any, batcher: Batcher) -> None:
@@ -289,13 +362,14 @@ def run_child(spec: LiveSpec, out: Any, ctrl: Connection) -> None:
 
 
 def _run_child(
-    spec: LiveSpec, ctrl: Connection, send: Callable[[tuple], None], batcher: Batcher,
+    spec: LiveSpec, ctrl: Connection, send: Callable[[Message], None], batcher: Batcher,
     orphan: _Orphan,
 ) -> None:
     """Set up and run; every outcome is sent as messages (see the module doc)."""
     from lab.acquire.settings import settings_from
     from lab.acquire.trainer import Trainer
     from lab.hal.benchfile import load_bench
+    from lab.procs import freeze_imported
     from lab.runs import RunWriter
     from lab.tasks import load_task
 
@@ -314,22 +388,24 @@ def _run_child(
         try:
             trainer = Trainer(bench, task, settings, [RunWriter(Path(spec.out)), batcher])
             orphan.attach(trainer)
-            send(("ready",))
+            send(Ready())
             threading.Thread(target=_control, args=(ctrl, trainer, batcher), daemon=True,
                              name="twinlab-control").start()
+            freeze_imported()  # this process's entry point: every import is done
             t0 = time.perf_counter()
             try:
                 trainer.run()
             finally:  # the trainer stopped its observers: bench safe, file closed
                 if batcher.summary is not None:
-                    send(("stop", batcher.summary, time.perf_counter() - t0))
+                    send(Stopped(batcher.summary, time.perf_counter() - t0,
+                                 tuple(trainer.detached)))
         finally:
             bench.close()
     except BaseException as exc:  # reported to the window as one line
         # "setup": nothing was applied (the trainer never started its observers)
-        send(("error", "setup" if batcher.summary is None else "run", _one_line(exc)))
+        send(Failed("setup" if batcher.summary is None else "run", _one_line(exc)))
     finally:
-        send(("exit",))
+        send(Exited())
 
 
 class LiveRun:
@@ -350,8 +426,8 @@ class LiveRun:
         self.t_spawn = time.perf_counter()
         self.process.start()
         ctrl_recv.close()
-        self.inbox: collections.deque[tuple] = collections.deque()
-        self.exited = threading.Event()  # "exit" received, or the process is gone
+        self.inbox: collections.deque[Message] = collections.deque()
+        self.exited = threading.Event()  # Exited received, or the process is gone
         self._receiver = threading.Thread(target=self._receive, daemon=True,
                                           name="twinlab-receiver")
         self._receiver.start()
@@ -369,19 +445,19 @@ class LiveRun:
                         msg = q.get(timeout=0.2)
                     except queue_mod.Empty:
                         code = self.process.exitcode
-                        inbox.append(("error", "run", f"training process died (exit code {code})"))
-                        inbox.append(("exit",))
+                        inbox.append(Failed("run", f"training process died (exit code {code})"))
+                        inbox.append(Exited())
                         return
                 inbox.append(msg)
-                if msg[0] == "exit":
+                if isinstance(msg, Exited):
                     return
         except (EOFError, OSError) as exc:
-            inbox.append(("error", "run", f"lost the training process: {_one_line(exc)}"))
-            inbox.append(("exit",))
+            inbox.append(Failed("run", f"lost the training process: {_one_line(exc)}"))
+            inbox.append(Exited())
         finally:
             self.exited.set()
 
-    def messages(self) -> list[tuple]:
+    def messages(self) -> list[Message]:
         """Every message received so far, oldest first (removed from `inbox`)."""
         inbox, out = self.inbox, []
         while inbox:

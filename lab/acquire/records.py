@@ -1,7 +1,8 @@
 """What the training loop emits: one record per step, one per test evaluation.
 
 The trainer knows nothing about who listens (run writer, progress bar, live
-window). Listeners implement :class:`Observer`; every method has a no-op default.
+window). Listeners implement :class:`Observer`; every method has a no-op default, and
+each declares with :attr:`Observer.critical` whether its failure must end the run.
 """
 
 from __future__ import annotations
@@ -93,7 +94,25 @@ class RunSummary:
 
 
 class Observer:
-    """Listener of a training run. Override what you need; defaults do nothing."""
+    """Listener of a training run. Override what you need; defaults do nothing.
+
+    :attr:`critical` says what the run does when a call to this observer raises an
+    ``Exception`` (Bluesky wraps its view callbacks, LiveTable and LivePlot, in
+    ``make_class_safe``, which logs and goes on, and leaves the callbacks that store data
+    unwrapped; here each observer says which it is):
+
+    * ``True`` (the default: an observer that does not say otherwise may hold data the run
+      must not lose): the run ends as on an instrument error: bench safe, every observer
+      stopped with ``complete=False`` and the error's message, the exception raised on.
+    * ``False`` (a view: the progress bar, the live window's batcher): the trainer logs the
+      failure once (warning, naming the observer and the step), makes no further
+      ``start``/``step``/``test`` calls to it and trains on. It still gets its one ``stop``
+      call at the end, to release what it holds; `Trainer.detached` lists the failures.
+
+    A ``KeyboardInterrupt`` (a signal) raised inside any observer always ends the run.
+    """
+
+    critical: bool = True  # a class attribute; an instance may set its own
 
     def start(self, info: RunInfo) -> None:
         """Called once before the first step."""

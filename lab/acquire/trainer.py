@@ -5,12 +5,13 @@ free twin's outputs V_F, hold the clamped twin's outputs at
 V_C = eta V_D + (1 - eta) V_F, pulse the clock once (every enabled edge compares
 its two drops and steps), then emit a `StepRecord` to every observer. The loop
 knows nothing about who listens. Whatever happens (error, stop, Ctrl-C), the bench
-goes to its safe state and every observer gets `stop` with ``complete=False``.
+goes to its safe state and every observer gets `stop` with ``complete=False``. An
+observer's own failure ends the run only when the observer is ``critical``
+(`lab.records.Observer`); a non-critical one is logged once, detached, and the run goes on.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -135,6 +136,10 @@ class Trainer:
         #: The probe the run records: the bench's, or an estimator when it has none and
         #: ``settings.estimate`` is on (hooks ``start``/``before_pulse``/``after_pulse``).
         self.probe = bench.probe
+        #: After `run`: one line per non-critical observer that failed and was detached
+        #: ("Progress at step 12: ZeroDivisionError: ..."), in order.
+        self.detached: list[str] = []
+        self._active: tuple[Observer, ...] = tuple(self.observers)  # those still called
         self._check()
         if self.probe is None and settings.estimate:
             from lab.observe.probe import EstimatedProbe
@@ -204,22 +209,26 @@ class Trainer:
         from lab.core.learning import clamped_outputs  # numba: loaded when a run starts
 
         s, task, bench = self.settings, self.task, self.bench
-        # The loop allocates small objects at a high rate; without this the cyclic garbage
-        # collector keeps walking the ~1e5 long-lived objects that numpy, numba and h5py
-        # made at import (12 us per step measured). Freezing them after one collection
-        # takes them out of its walks; nothing made by the run itself is frozen.
-        gc.collect()
-        gc.freeze()
+        # The loop allocates small objects at a high rate; entry points (``twinlab train``,
+        # the live training process, the window) call `lab.procs.freeze_imported` first,
+        # which takes the long-lived objects made at import out of the collector's walks.
         rng = np.random.default_rng([s.seed, 2])
         info = self._info()
+        self._active = tuple(self.observers)
+        self.detached = []
         for obs in self.observers:
-            obs.start(info)
+            try:
+                obs.start(info)
+            except Exception as exc:
+                if obs.critical:
+                    raise
+                self._detach(obs, exc, 0)
         probe = self.probe
         start = getattr(probe, "start", None)
         before_pulse = getattr(probe, "before_pulse", None)
         after_pulse = getattr(probe, "after_pulse", None)
         positions_unknown = np.full(bench.network.n_edges, -1, dtype=np.int16)
-        observers = self.observers
+        observers = self._active
         inputs, outputs, eta = self._inputs, self._outputs, s.eta
         n_train = task.n_train
         retarget = task.targets == "class-means"
@@ -251,6 +260,7 @@ class Trainer:
                         current = -1
                 if s.test_every and step % s.test_every == 0:
                     self._evaluate(step, t0)
+                    observers = self._active  # less any that failed on the test
                     current = -1
                 example = int(order[step % n_train])
                 if example != current:
@@ -285,7 +295,12 @@ class Trainer:
                     None if update is None else update[1],
                 )
                 for obs in observers:
-                    obs.step(record)
+                    try:
+                        obs.step(record)
+                    except Exception as exc:
+                        if obs.critical:
+                            raise
+                        observers = self._detach(obs, exc, step)
             step = s.steps
             if s.test_every:
                 self._evaluate(step, t0)
@@ -305,12 +320,23 @@ class Trainer:
                     [message, *[f"safe state failed: {f}" for f in self.unsafe]]
                 ).strip("; ")
             summary = self._summary(complete, message)
-            for obs in observers:
+            for obs in self.observers:  # detached ones too: each gets its one stop
                 try:
                     obs.stop(summary)
                 except Exception as exc:  # one failing observer must not keep others from closing
                     log.error("observer %s failed to stop: %s", type(obs).__name__, exc)
         return summary
+
+    def _detach(self, obs: Observer, exc: Exception, step: int) -> tuple[Observer, ...]:
+        """A non-critical observer raised ``exc`` at ``step``: log it once, make no more
+        start/step/test calls to it (its `stop` still comes); the observers still called."""
+        line = f"{type(obs).__name__} at step {step}: {type(exc).__name__}: {exc}"
+        self.detached.append(" ".join(line.split()))
+        log.warning("an observer failed and is no longer called (the run goes on): %s",
+                    self.detached[-1])
+        log.debug("observer %s failed", type(obs).__name__, exc_info=exc)
+        self._active = tuple(o for o in self._active if o is not obs)
+        return self._active
 
     def _wait_or_stop(self) -> None:
         """Block while paused (outputs stay as they are); raise StopRequested on stop."""
@@ -364,8 +390,13 @@ class Trainer:
         self.n_tests += 1
         self.last_test_error, self.last_test_accuracy = error, accuracy
         record = TestRecord(step, time.perf_counter() - t0, error, accuracy, v_free)
-        for obs in self.observers:
-            obs.test(record)
+        for obs in self._active:
+            try:
+                obs.test(record)
+            except Exception as exc:
+                if obs.critical:
+                    raise
+                self._detach(obs, exc, step)
 
     # -- metadata --------------------------------------------------------------------------
     def _info(self) -> RunInfo:

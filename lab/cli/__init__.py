@@ -75,6 +75,8 @@ def progress_bar(total: int, every: float = 0.2) -> Observer:
     from lab.acquire.records import Observer
 
     class Progress(Observer):
+        critical = False  # a view: a broken bar is logged once and the run goes on
+
         def __init__(self, total: int, every: float) -> None:
             self._total, self._every = total, every
             self._bar: Any = None  # made at start: a run refused before it starts shows none
@@ -147,6 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lab.acquire.settings import settings_from
     from lab.acquire.trainer import Trainer
     from lab.hal import BenchError
+    from lab.procs import freeze_imported
     from lab.runs import RunStorageError, RunWriter
     from lab.tasks import load_task
 
@@ -171,6 +174,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         def stop(signum: int) -> None:
             trainer.request_stop(f"interrupted by {signal_name(signum)}")
 
+        freeze_imported()  # everything is imported now: keep it out of the gc's walks
         try:
             with stop_signals(stop) as received:
                 summary = trainer.run()

@@ -416,6 +416,8 @@ class RunWriter(Observer):
     file-size limit leaves no more than the headroom (:func:`headroom_bytes`).
     """
 
+    critical = True  # the run's record: a run that cannot be written must not go on
+
     def __init__(self, path: str | Path, *, chunk_rows: int = CHUNK_ROWS,
                  flush_interval: float = 1.0, compression: str | None = COMPRESSION) -> None:
         if chunk_rows < 1:

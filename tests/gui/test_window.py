@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -26,10 +25,11 @@ pytest.importorskip("pytestqt")
 from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtWidgets import QMessageBox
 
-import gui.window
+import gui.sources
 from gui.app import main
 from gui.model import History
-from gui.window import DISPLAY_POINTS, MainWindow, _smooth
+from gui.plots import smooth
+from gui.window import MainWindow
 from lab.acquire.settings import settings_from
 from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig
@@ -87,18 +87,19 @@ def wait_run(qtbot, w: MainWindow, timeout: int = 60_000) -> None:
 def test_live_run_of_200_steps_fills_the_plots_and_completes_the_file(qtbot, tmp_path):
     out = tmp_path / "live.h5"
     w = live_window(qtbot, out, steps=200)
-    qtbot.mouseClick(w.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(w.controls.start_button, Qt.MouseButton.LeftButton)
     assert w.live is not None, w.last_message
-    assert not w.start_button.isEnabled() and w.stop_button.isEnabled()
+    assert not w.controls.start_button.isEnabled() and w.controls.stop_button.isEnabled()
     wait_run(qtbot, w)
-    assert len(w.error_curve.xData) == 200 and w.history.total == 200
+    assert len(w.plots.error_curve.xData) == 200 and w.history.total == 200
     with RunReader(out) as reader:
         assert reader.complete and reader.n_steps == 200
-        np.testing.assert_allclose(w.error_curve.yData, reader.steps["error"][:])
+        np.testing.assert_allclose(w.plots.error_curve.yData, reader.steps["error"][:])
         last = reader.steps["positions"][-1]
-    assert len(w.trace_curves) == 16 and all(len(c.xData) == 200 for c in w.trace_curves)
-    np.testing.assert_array_equal(w.netview.codes, last)
-    assert len(w.output_curves) == 1 and len(w.output_curves[0][0].xData) == 200
+    traces = w.plots.trace_curves
+    assert len(traces) == 16 and all(len(c.xData) == 200 for c in traces)
+    np.testing.assert_array_equal(w.plots.netview.codes, last)
+    assert len(w.plots.output_curves) == 1 and len(w.plots.output_curves[0][0].xData) == 200
     assert "complete" in w.statusBar().currentMessage()
     assert w.status_file.text() == out.name and w.status_file.toolTip() == str(out.resolve())
     assert w.status_rate.text().endswith("steps/s (mean)")
@@ -109,7 +110,7 @@ def test_live_run_of_200_steps_fills_the_plots_and_completes_the_file(qtbot, tmp
     ("eta_box", 0.0, "'eta'"), ("p_box", 1.5, "'p'"), ("steps_box", 0, "'steps'"),
 ])
 def test_bad_settings_show_the_cli_error_and_start_nothing(window, field, value, words):
-    getattr(window, field).setValue(value)
+    getattr(window.controls, field).setValue(value)
     assert not window.start_run()
     assert window.live is None
     assert words in window.last_message and "settings: field" in window.last_message
@@ -118,7 +119,7 @@ def test_bad_settings_show_the_cli_error_and_start_nothing(window, field, value,
 
 
 def test_unknown_task_is_reported(window):
-    window.task_box.setCurrentText("no-such-task")
+    window.controls.task_box.setCurrentText("no-such-task")
     assert not window.start_run()
     assert "no-such-task" in window.last_message
 
@@ -136,8 +137,8 @@ def test_stop_or_close_mid_run_leaves_bench_safe_and_file_incomplete(qtbot, tmp_
     if how == "close":
         w.close()
     else:
-        qtbot.mouseClick(w.stop_button, Qt.MouseButton.LeftButton)
-        assert w.live is None and w.start_button.isEnabled()
+        qtbot.mouseClick(w.controls.stop_button, Qt.MouseButton.LeftButton)
+        assert w.live is None and w.controls.start_button.isEnabled()
         assert "incomplete (stopped on request" in w.statusBar().currentMessage()
         assert w.statusBar().currentMessage().endswith("bench safe")
     assert not live.process.is_alive() and live.process.exitcode == 0
@@ -159,30 +160,31 @@ def test_replay_shows_the_file_state_at_the_slider_step(window, tmp_path):
         positions = reader.steps["positions"][:]
         masks = reader.steps["update_mask"][:]
         errors = reader.steps["error"][:]
-    np.testing.assert_allclose(window.error_curve.yData, errors)
-    assert window.slider.maximum() == 299
+    np.testing.assert_allclose(window.plots.error_curve.yData, errors)
+    assert window.timeline.slider.maximum() == 299
     for k in (0, 57, 299):
-        window.slider.setValue(k)
-        np.testing.assert_array_equal(window.netview.codes, positions[k])
-        np.testing.assert_array_equal(window.netview.mask, masks[k])
-        for i, curve in enumerate(window.trace_curves):
+        window.timeline.slider.setValue(k)
+        np.testing.assert_array_equal(window.plots.netview.codes, positions[k])
+        np.testing.assert_array_equal(window.plots.netview.mask, masks[k])
+        for i, curve in enumerate(window.plots.trace_curves):
             j = int(np.flatnonzero(curve.xData == k)[0])
             assert curve.yData[j] == positions[k, i]
-        assert all(line.value() == k for line in window.vlines)
-        assert f"step {k}," in window.step_label.text()
+        assert all(line.value() == k for line in window.plots.vlines)
+        assert f"step {k}," in window.timeline.step_label.text()
     # input, output and ground nodes of task ii (8, 3, 9) get their own symbols
-    assert window.netview.roles[8] == "input" and window.netview.roles[3] == "output"
-    assert window.netview.roles[9] == "fixed" and window.netview.roles[1] == "free"
+    assert window.plots.netview.roles[8] == "input" and window.plots.netview.roles[3] == "output"
+    assert window.plots.netview.roles[9] == "fixed" and window.plots.netview.roles[1] == "free"
     # checkable subset of edge traces
-    item = window.edge_list.item(2)
-    assert item.text() == window.netview.network.edge_labels()[2]
+    item = window.controls.edge_list.item(2)
+    assert item.text() == window.plots.netview.network.edge_labels()[2]
     item.setCheckState(Qt.CheckState.Unchecked)
-    assert not window.trace_curves[2].isVisible() and window.trace_curves[3].isVisible()
+    assert not window.plots.trace_curves[2].isVisible() and window.plots.trace_curves[3].isVisible()
     # error display options
-    window.scaled_box.setChecked(True)
-    np.testing.assert_allclose(window.error_curve.yData, errors / errors[0])
-    window.smooth_box.setValue(10)
-    np.testing.assert_allclose(window.error_curve.yData[-1], np.mean(errors[-10:] / errors[0]))
+    window.controls.scaled_box.setChecked(True)
+    np.testing.assert_allclose(window.plots.error_curve.yData, errors / errors[0])
+    window.controls.smooth_box.setValue(10)
+    np.testing.assert_allclose(window.plots.error_curve.yData[-1],
+                               np.mean(errors[-10:] / errors[0]))
 
 
 def test_main_replay_entry_point_opens_the_file(qtbot, tmp_path, monkeypatch):
@@ -249,7 +251,7 @@ def test_follow_mode_tails_a_file_being_written(window, qtbot, tmp_path):
     try:
         assert proc.stdout.readline().strip() == "started"
         assert window.open_run(path, follow=True)
-        assert window.follow_box.isChecked()
+        assert window.timeline.follow_box.isChecked()
         counts = [window.history.total]
         qtbot.waitUntil(lambda: window.history.total > counts[0] + 100, timeout=30_000)
         counts.append(window.history.total)
@@ -261,11 +263,11 @@ def test_follow_mode_tails_a_file_being_written(window, qtbot, tmp_path):
         proc.kill()
         proc.wait()
     assert counts[0] < counts[1] < counts[2] < 3000
-    assert window.error_curve.xData[-1] == 2999  # min/max decimated to the plot's pixels
-    assert len(window.error_curve.xData) <= window.display_points() + 64
-    assert window.slider.value() == 2999  # the timeline follows the end
+    assert window.plots.error_curve.xData[-1] == 2999  # min/max decimated to the plot's pixels
+    assert len(window.plots.error_curve.xData) <= window.plots.display_points() + 64
+    assert window.timeline.slider.value() == 2999  # the timeline follows the end
     with RunReader(path) as reader:
-        np.testing.assert_array_equal(window.netview.codes, reader.steps["positions"][-1])
+        np.testing.assert_array_equal(window.plots.netview.codes, reader.steps["positions"][-1])
 
 
 def test_export_png_and_visible_csv(window, tmp_path):
@@ -274,7 +276,7 @@ def test_export_png_and_visible_csv(window, tmp_path):
     pngs = window.export_png(tmp_path / "png")
     assert len(pngs) == 4 and all(p.stat().st_size > 1000 for p in pngs)
     assert pngs[0].read_bytes()[:4] == b"\x89PNG"
-    window.error_plot.setXRange(100, 199, padding=0)
+    window.plots.error_plot.setXRange(100, 199, padding=0)
     n = window.export_csv(tmp_path / "visible.csv")
     assert n == 100
     table = np.loadtxt(tmp_path / "visible.csv", delimiter=",", skiprows=1)
@@ -286,73 +288,18 @@ def test_export_png_and_visible_csv(window, tmp_path):
         np.testing.assert_array_equal(table[:, 2:18], reader.steps["positions"][100:200])
 
 
-def test_screenshot_of_a_live_run(qtbot, tmp_path):
-    """Grabs the window after a live run; with TWINLAB_SCREENSHOT=1 it refreshes the
-    README's data/window.png, otherwise it writes to a temporary file."""
-    w = live_window(qtbot, tmp_path / "shot.h5", steps=3000, p=0.5, task="ii")
-    w.resize(1400, 900)
-    assert w.start_run()
-    wait_run(qtbot, w)
-    w.slider.setValue(40)  # an early step, while many edges still update
-    qtbot.wait(300)  # let the deferred auto-range and repaints happen before grabbing
-    update = os.environ.get("TWINLAB_SCREENSHOT") == "1"
-    shot = REPO / "data" / "window.png" if update else tmp_path / "window.png"
-    assert w.grab().save(str(shot))
-    assert shot.stat().st_size > 10_000
-
-
-def test_redraw_time_with_a_million_steps(qtbot, capsys):
-    """Measures (prints, does not assert) the cost of one frame after 1e6 synthetic steps."""
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    w._set_outputs([3])
-    h = History(16, 1)
-    rng = np.random.default_rng(0)
-    walk = np.cumsum(rng.integers(-1, 2, (1_000_000, 16)), axis=0) % 128  # codes step by 1
-    for start in range(0, 1_000_000, 100_000):
-        step = np.arange(start, start + 100_000)
-        h.extend({"step": step, "error": rng.random(100_000),
-                  "positions": walk[start:start + 100_000],
-                  "v_free": rng.random((100_000, 1)), "v_clamped": rng.random((100_000, 1)),
-                  "v_desired": np.full((100_000, 1), 4.0)})
-    t0 = time.perf_counter()
-    w.grab()
-    empty = time.perf_counter() - t0
-    w.history, w.mode = h, "replay"
-    w._force_redraw()
-    w.error_plot.autoRange()
-    qtbot.wait(50)
-    data, paint = [], []
-    for _ in range(10):
-        t0 = time.perf_counter()
-        w._force_redraw()
-        t1 = time.perf_counter()
-        w.grab()  # paints every panel
-        t2 = time.perf_counter()
-        data.append(t1 - t0)
-        paint.append(t2 - t1)
-    assert len(w.trace_curves[0].xData) <= DISPLAY_POINTS + 64 < len(h)
-    with capsys.disabled():
-        print(f"\n[redraw] 1e6 steps ({len(h)} kept) -> {len(w.trace_curves[0].xData)} "
-              f"plotted points per trace x 16 traces: "
-              f"setData {1e3 * np.median(data):.1f} ms + paint {1e3 * np.median(paint):.1f} ms"
-              f" per frame (median of 10; painting the empty window: {1e3 * empty:.1f} ms)")
-
-
 def test_pause_halts_steps_and_resume_continues(qtbot, tmp_path):
     out = tmp_path / "paused.h5"
     w = live_window(qtbot, out, steps=10**7)
     assert w.start_run()
     qtbot.waitUntil(lambda: w.history.total > 100, timeout=30_000)
-    qtbot.mouseClick(w.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(w.controls.pause_button, Qt.MouseButton.LeftButton)
     qtbot.wait(500)  # the step in flight ends, its batch reaches the window
     paused = w.history.total
     qtbot.wait(500)
     assert w.history.total == paused and not w.live.inbox
     assert w.live is not None and w.live.process.is_alive()
-    qtbot.mouseClick(w.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(w.controls.resume_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: w.history.total > paused + 100, timeout=30_000)
     w.stop_run()
     assert w.live is None
@@ -370,10 +317,10 @@ def test_events_are_processed_during_a_live_run(qtbot, tmp_path):
     for i in range(5):
         QTimer.singleShot(0, lambda i=i: seen.append(i))
         qtbot.waitUntil(lambda i=i: i in seen, timeout=5_000)
-    w.smooth_box.setValue(5)  # a control the user may touch while training
-    w.slider.setValue(50)  # the timeline scrubs back during the run
-    assert "step 50," in w.step_label.text()
-    qtbot.waitUntil(lambda: w._drawn_version == w.history.version, timeout=5_000)
+    w.controls.smooth_box.setValue(5)  # a control the user may touch while training
+    w.timeline.slider.setValue(50)  # the timeline scrubs back during the run
+    assert "step 50," in w.timeline.step_label.text()
+    qtbot.waitUntil(lambda: w.plots.drawn_version == w.history.version, timeout=5_000)
     assert w.live is not None and w.live.process.is_alive()
     w.stop_run()
 
@@ -410,7 +357,7 @@ def test_a_bench_limit_error_in_the_training_process_shows_as_one_line(qtbot, tm
     assert "outside the channel limits [-1, 3] V" in message and "\n" not in message
     assert message == w.last_message and w.message_box.isVisible()
     assert w.history.total == 0 and not out.exists()
-    assert w.start_button.isEnabled() and not w.stop_button.isEnabled()
+    assert w.controls.start_button.isEnabled() and not w.controls.stop_button.isEnabled()
 
 
 def test_a_missing_bench_file_is_reported_before_starting(qtbot, tmp_path):
@@ -467,7 +414,7 @@ def solve_independently(run: Path, k: int) -> tuple[np.ndarray, float, dict]:
 def hover(qtbot, w: MainWindow, node: int) -> str:
     """Move the mouse onto ``node`` of the network view; the hover text shown."""
     qtbot.wait(50)  # layout and paint first: the node's pixel position depends on them
-    view = w.netview
+    view = w.plots.netview
     x, y = view.network.layout[node - 1]
     scene = view.getPlotItem().getViewBox().mapViewToScene(QPointF(x, y))
     qtbot.mouseMove(view.viewport(), view.mapFromScene(scene))
@@ -486,7 +433,7 @@ def test_hover_shows_the_steps_solved_node_voltages_in_replay(window, qtbot, tmp
     assert window.open_run(path)
     window.resize(1400, 900)
     for k in (57, 200):
-        window.slider.setValue(k)
+        window.timeline.slider.setValue(k)
         expected, v_free, task = solve_independently(path, k)
         out_node = task["output_nodes"][0]
         text = hover(qtbot, window, out_node)
@@ -501,10 +448,10 @@ def test_hover_shows_the_steps_solved_node_voltages_in_replay(window, qtbot, tmp
         text = hover(qtbot, window, free_node)
         assert f"node {free_node} (free), step {k}" in text and "V_F" not in text
         assert volts_in(text, "V =") == pytest.approx(expected[free_node - 1], abs=1e-4)
-        qtbot.mouseMove(window.netview.viewport(), QPoint(2, 2))
-        qtbot.waitUntil(lambda: window.netview.hovered is None, timeout=2_000)
-        assert not window.netview.hover_label.isVisible()
-    window.slider.setValue(0)  # step 0: the codes before its pulse come from its update
+        qtbot.mouseMove(window.plots.netview.viewport(), QPoint(2, 2))
+        qtbot.waitUntil(lambda: window.plots.netview.hovered is None, timeout=2_000)
+        assert not window.plots.netview.hover_label.isVisible()
+    window.timeline.slider.setValue(0)  # step 0: the codes before its pulse come from its update
     text = hover(qtbot, window, 6)
     assert "step 0" in text and "codes before the step's pulse" in text
 
@@ -517,7 +464,7 @@ def test_hover_shows_node_voltages_in_live_mode(qtbot, tmp_path):
     wait_run(qtbot, w)
     assert w.mode == "live" and w.free_setup is not None
     for k in (299, 120):
-        w.slider.setValue(k)
+        w.timeline.slider.setValue(k)
         expected, v_free, task = solve_independently(out, k)
         node = task["output_nodes"][0]
         text = hover(qtbot, w, node)
@@ -537,11 +484,11 @@ def test_smoothing_is_a_mean_over_steps_even_where_the_history_is_decimated() ->
     snap = h.snapshot()
     assert h.stride >= 64 and len(snap) < 300  # decimated
     window = 2 * h.stride
-    smooth = _smooth(snap.step, snap.error, snap.error_csum, window)
+    smoothed = smooth(snap.step, snap.error, snap.error_csum, window)
     full = np.cumsum(np.insert(error, 0, 0.0))
     stored = set(snap.step.tolist())
     checked = 0
-    for s, y in zip(snap.step.tolist(), smooth.tolist(), strict=True):
+    for s, y in zip(snap.step.tolist(), smoothed.tolist(), strict=True):
         lo = max(s - window, -1)
         if lo == -1 or lo in stored:  # where the window's start is stored: exact
             assert y == pytest.approx((full[s + 1] - full[lo + 1]) / (s - lo), rel=1e-9)
@@ -551,11 +498,11 @@ def test_smoothing_is_a_mean_over_steps_even_where_the_history_is_decimated() ->
 
 def test_csv_export_of_a_replay_is_at_full_resolution(window, tmp_path, monkeypatch):
     # a tiny history: the replay's plotted rows are decimated, the file's are not
-    monkeypatch.setattr(gui.window, "History", partial(History, recent=40, archive=16))
+    monkeypatch.setattr(gui.sources, "History", partial(History, recent=40, archive=16))
     path = make_run(tmp_path / "run.h5", steps=400)
     assert window.open_run(path)
     assert len(window.history) < 100
-    window.error_plot.setXRange(100, 199, padding=0)
+    window.plots.error_plot.setXRange(100, 199, padding=0)
     assert window.export_csv(tmp_path / "visible.csv") == 100
     table = np.loadtxt(tmp_path / "visible.csv", delimiter=",", skiprows=1)
     with RunReader(path) as reader:
@@ -569,5 +516,5 @@ def test_csv_export_of_a_replay_is_at_full_resolution(window, tmp_path, monkeypa
 def test_default_run_path_keeps_a_fractional_p(tmp_path, monkeypatch):
     """p = 0.5 names ``..._ii_p0.5_seed0.h5`` (with_suffix took ".5_seed0" for a suffix)."""
     monkeypatch.chdir(tmp_path)
-    path = gui.window.default_run_path(settings_from(p=0.5))
+    path = gui.sources.default_run_path(settings_from(p=0.5))
     assert path.name.endswith("_ii_p0.5_seed0.h5")

@@ -35,7 +35,7 @@ def gated_bench(marker: str, go: str) -> Bench:
 
 def main(argv: list[str]) -> None:
     import tests.lab._live_parent as me  # pickled by this name, not as __main__
-    from lab.acquire.live import LiveRun, LiveSpec
+    from lab.acquire.live import Batch, LiveRun, LiveSpec
 
     out, mode = argv[0], argv[1]
     settings = {"task": "ii", "steps": 10**6}
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
 
         factory = functools.partial(recorded, argv[2])
         live = LiveRun(LiveSpec(settings=settings, out=out, bench_factory=factory))
-        while not any(m[0] == "batch" for m in live.messages()):
+        while not any(isinstance(m, Batch) for m in live.messages()):
             time.sleep(0.01)
         print(f"running {live.process.pid}", flush=True)
     while True:

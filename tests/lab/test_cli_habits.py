@@ -62,6 +62,29 @@ def test_a_closed_pipe_ends_quietly_with_141() -> None:
     assert err == ""
 
 
+def test_a_progress_bar_on_a_closed_stderr_does_not_stop_training(tmp_path: Path) -> None:
+    """Standard error is a pipe nobody reads any more (``twinlab train 2> >(exit)``): the
+    progress bar's first write fails with EPIPE. Before, that ended the run at step 0
+    (status 141, an empty incomplete file); the bar is not critical, so the run goes on."""
+    from lab.runs import RunReader
+
+    out = tmp_path / "run.h5"
+    read, write = os.pipe()
+    os.close(read)  # the only reader: every write to standard error now fails
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lab.cli", "train", "--steps", "600", "--out", str(out)],
+            cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
+            stderr=write, text=True, timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("600 steps, final scaled error ") and str(out) in proc.stdout
+    with RunReader(out) as run:
+        assert run.complete and run.n_steps == 600
+
+
 def test_a_pipe_through_head_keeps_the_first_line() -> None:
     proc = subprocess.run(
         f"set -o pipefail; {sys.executable} -m lab.cli tasks | head -1",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.acquire.live import LiveRun, LiveSpec
+from lab.acquire.live import Batch, Failed, LiveRun, LiveSpec, Message, Stopped
 from lab.runs import RunReader
 
 
@@ -20,26 +20,57 @@ def test_signal_to_the_training_process_stops_the_run_cleanly(
 ) -> None:
     out = tmp_path / "live.h5"
     run = LiveRun(LiveSpec(settings={"task": "ii", "steps": 10**8}, out=str(out)))
-    seen: list[tuple] = []
+    seen: list[Message] = []
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not any(m[0] == "batch" for m in seen):
+        while time.monotonic() < deadline and not any(isinstance(m, Batch) for m in seen):
             seen += run.messages()
             time.sleep(0.05)
-        assert any(m[0] == "batch" for m in seen), seen
+        assert any(isinstance(m, Batch) for m in seen), seen
         os.kill(run.process.pid, signum)
         assert run.wait(60)
         seen += run.messages()
     finally:
         run.end()
         run.close()
-    stops = [m for m in seen if m[0] == "stop"]
+    stops = [m for m in seen if isinstance(m, Stopped)]
     assert len(stops) == 1, seen
-    summary = stops[0][1]
+    summary = stops[0].summary
     name = signal.Signals(signum).name
     assert not summary.complete and name in summary.message
-    assert not [m for m in seen if m[0] == "error"], seen
+    assert not [m for m in seen if isinstance(m, Failed)], seen
     assert run.process.exitcode == 0
     with RunReader(out) as reader:
         assert not reader.complete and reader.n_steps == summary.steps > 0
         assert name in reader.summary()["message"]
+
+
+def test_messages_are_frozen_picklable_dataclasses() -> None:
+    """What the training process sends crosses a multiprocessing queue: each message
+    type pickles to an equal value and cannot be changed on the way."""
+    import dataclasses
+    import pickle
+
+    import numpy as np
+
+    from lab.acquire.live import Exited, Ready, Started
+    from lab.acquire.records import RunInfo, RunSummary
+
+    info = RunInfo(task={"name": "ii"}, settings={}, bench={}, network={}, n_inputs=2,
+                   n_outputs=1, n_edges=16, n_test=0, positions_estimated=False,
+                   has_updates=True, start_time="t", twinlab_version="0")
+    summary = RunSummary(steps=3, complete=True, initial_error=1.0, final_error=0.1,
+                         scaled_error=0.1, end_time="t", final_test_error=0.2,
+                         final_accuracy=1.0)  # not NaN: NaN != NaN
+    messages = [Ready(), Started(info), Batch(None, ((0, 0.5),)),
+                Stopped(summary, 1.5, ("Progress at step 2: OSError: EPIPE",)),
+                Failed("run", "clock board: no reply"), Exited()]
+    for msg in messages:
+        assert pickle.loads(pickle.dumps(msg)) == msg
+        if dataclasses.fields(msg):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(msg, dataclasses.fields(msg)[0].name, None)
+    steps = {"step": np.arange(3), "error": np.ones(3)}
+    back = pickle.loads(pickle.dumps(Batch(steps)))
+    np.testing.assert_array_equal(back.steps["step"], steps["step"])
+    assert back.tests == ()

@@ -92,6 +92,83 @@ def test_observers_get_every_step_then_stop() -> None:
     assert count.summary is not None and count.summary.complete
 
 
+class Broken(Observer):
+    """Raises ZeroDivisionError in its ``on`` call ("step" or "test") for step ``at``;
+    keeps the steps and tests it was given and its summary."""
+
+    def __init__(self, at: int, critical: bool, on: str = "step") -> None:
+        self.at, self.critical, self.on = at, critical, on
+        self.steps: list[int] = []
+        self.tests: list[int] = []
+        self.summary: RunSummary | None = None
+
+    def step(self, record: StepRecord) -> None:
+        self.steps.append(record.step)
+        if self.on == "step" and record.step == self.at:
+            raise ZeroDivisionError("bar width 0")
+
+    def test(self, record: TestRecord) -> None:
+        self.tests.append(record.step)
+        if self.on == "test" and record.step == self.at:
+            raise ZeroDivisionError("bar width 0")
+
+    def stop(self, summary: RunSummary) -> None:
+        self.summary = summary
+
+
+@pytest.mark.parametrize("on", ["step", "test"])
+def test_a_failing_non_critical_observer_is_detached_and_training_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, on: str
+) -> None:
+    """Before, an exception in the progress bar ended the run (bench safe, file
+    incomplete). Now a non-critical observer's failure is logged once, the observer gets
+    no more steps (its stop still comes) and the run completes, file and all."""
+    bench = emulator_bench()
+    out, count = tmp_path / "run.h5", Count()
+    at = 100 if on == "test" else 123  # 100: a test step (test_every 50)
+    broken = Broken(at, critical=False, on=on)
+    trainer = Trainer(bench, load_task("ii"), settings_from(steps=400, test_every=50),
+                      [RunWriter(out), broken, count])
+    with caplog.at_level("WARNING", logger="lab.trainer"):
+        summary = trainer.run()
+    assert summary.complete and summary.steps == 400 and count.steps == 400
+    last = at if on == "step" else at - 1  # a test is taken before its step
+    assert broken.steps == list(range(last + 1))
+    assert broken.tests == [t for t in range(0, at + 1, 50)]
+    assert broken.summary is not None and broken.summary.complete
+    assert trainer.detached == [f"Broken at step {at}: ZeroDivisionError: bar width 0"]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and trainer.detached[0] in warnings[0].getMessage()
+    assert_safe(bench.probe.board)
+    with RunReader(out) as run:
+        assert run.complete and run.n_steps == 400
+
+
+def test_a_failing_critical_observer_ends_the_run_with_its_message(tmp_path: Path) -> None:
+    bench = emulator_bench()
+    out, count = tmp_path / "run.h5", Count()
+    trainer = Trainer(bench, load_task("ii"), settings_from(steps=400, test_every=0),
+                      [RunWriter(out), Broken(123, critical=True), count])
+    with pytest.raises(ZeroDivisionError, match="bar width 0"):
+        trainer.run()
+    assert count.steps == 123  # the observer after the failing one never saw step 123
+    assert count.summary is not None and not count.summary.complete
+    assert count.summary.message == "ZeroDivisionError: bar width 0"
+    assert trainer.detached == []
+    assert_safe(bench.probe.board)
+    with RunReader(out) as run:
+        assert not run.complete and run.n_steps == 124
+        assert "bar width 0" in run.summary()["message"]
+
+
+def test_observers_are_critical_unless_they_say_otherwise() -> None:
+    from lab.acquire.live import Batcher
+    from lab.cli import progress_bar
+
+    assert Observer.critical and RunWriter.critical and Count.critical
+    assert not progress_bar(10).critical and not Batcher(lambda m: None).critical
+
+
 class FailingDAQ:
     """Wraps a DAQ and raises BenchError on the n-th read, like a VISA timeout would."""
 

@@ -1,0 +1,124 @@
+"""A screenshot of the live window after a run, on a real X server (Qt's xcb platform).
+
+Starts its own ``Xvfb`` (1600x1000x24; ``--display :N`` uses a running X server
+instead), opens `gui.window.MainWindow` there (QT_QPA_PLATFORM is cleared, so Qt uses
+xcb, as ``twinlab gui`` does on a desktop), trains ``--steps`` steps of task ii at
+p = 0.5 on the emulator, moves the timeline to step 40 (many edges still update) and
+grabs the window. Prints one JSON line (path, size in pixels and bytes).
+
+    python bench/screenshot.py                  # -> bench/out/window.png
+    python bench/screenshot.py --out shot.png
+    python bench/screenshot.py --update         # refresh the README's data/window.png
+
+Nothing is written into data/ unless ``--update`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+@contextlib.contextmanager
+def xvfb() -> Iterator[str]:
+    """A fresh Xvfb on a display number it picks itself (-displayfd); yields ':N'."""
+    if shutil.which("Xvfb") is None:
+        raise SystemExit("screenshot: Xvfb is not installed (gui/apt-packages.txt lists xvfb)")
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    os.close(write)
+    try:
+        with os.fdopen(read) as pipe:
+            number = pipe.readline().strip()  # written once the server accepts clients
+        if not number:
+            raise SystemExit(f"screenshot: Xvfb did not start: "
+                             f"{server.stderr.read().decode()[-500:]}")  # type: ignore[union-attr]
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def shoot(shot: Path, steps: int, run_file: Path) -> dict:
+    """Train live in the window, grab it into ``shot``; what was written."""
+    from PyQt6.QtCore import QEventLoop, QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from gui.display import DisplayError, check
+    from gui.window import MainWindow
+
+    try:
+        platform = check()
+    except DisplayError as exc:
+        raise SystemExit(f"screenshot: {exc}") from None
+    app = QApplication.instance() or QApplication(["twinlab"])
+    w = MainWindow(out=run_file, settings={"task": "ii", "p": 0.5, "steps": steps})
+    w.resize(1400, 900)
+    w.show()
+    if not w.start_run():
+        raise SystemExit(f"screenshot: {w.last_message}")
+
+    def wait(until: float | None = None) -> None:
+        loop = QEventLoop()
+        timer = QTimer()
+        timer.setInterval(20)
+        done = (lambda: time.monotonic() >= until) if until else (lambda: w.live is None)
+        timer.timeout.connect(lambda: done() and loop.quit())
+        timer.start()
+        loop.exec()
+        timer.stop()
+
+    wait()
+    if w.summary is None or not w.summary.complete:
+        raise SystemExit(f"screenshot: the run did not complete: {w.last_message}")
+    w.timeline.slider.setValue(40)  # an early step, while many edges still update
+    wait(time.monotonic() + 0.5)  # the deferred auto-range and repaints, before grabbing
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    image = w.grab()
+    if not image.save(str(shot)):
+        raise SystemExit(f"screenshot: could not write {shot}")
+    w.close()
+    app.processEvents()
+    return {"screenshot": str(shot), "platform": platform, "width": image.width(),
+            "height": image.height(), "bytes": shot.stat().st_size, "steps": steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "window.png",
+                       help="the PNG to write (default bench/out/window.png)")
+    where.add_argument("--update", action="store_true",
+                       help="write the README's data/window.png")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--display", help="an X display to use instead of a new Xvfb")
+    args = parser.parse_args()
+    shot = REPO / "data" / "window.png" if args.update else args.out
+    os.environ.pop("QT_QPA_PLATFORM", None)  # xcb, as on a desktop (not offscreen)
+    os.environ.pop("WAYLAND_DISPLAY", None)
+    with contextlib.ExitStack() as stack:
+        display = args.display or stack.enter_context(xvfb())
+        os.environ["DISPLAY"] = display
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        result = shoot(shot, args.steps, tmp / "shot.h5")
+    print(json.dumps({**result, "display": display}))
+
+
+if __name__ == "__main__":
+    main()

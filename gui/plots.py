@@ -1,0 +1,342 @@
+"""The window's plot panels and their redraw within a frame budget.
+
+`Plots` holds the error plot, the digipot-code traces, the output voltages and the
+network view, and redraws them from a `History`: min/max decimated to the plots' pixel
+columns (`peak`), only when the history changed or the user zoomed. `FrameBudget`
+stretches the redraw timer's period when frames get expensive, so that the GUI thread
+never takes more than `GUI_BUDGET` of a core.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtWidgets import QSplitter
+
+from gui.model import History
+from gui.netview import NetworkView
+from lab.core.network import Network
+
+__all__ = [
+    "DISPLAY_POINTS",
+    "FRAME_MS",
+    "GUI_BUDGET",
+    "MAX_FRAME_MS",
+    "MIN_DISPLAY_POINTS",
+    "DisplayOptions",
+    "FrameBudget",
+    "Plots",
+    "peak",
+    "smooth",
+]
+
+#: Redraw period of the timer, ms (~30 Hz), when frames are cheap.
+FRAME_MS = 33
+#: Longest redraw period, ms.
+MAX_FRAME_MS = 1000
+#: Share of a core the GUI thread may take: when frames get expensive the period is
+#: stretched to (GUI CPU per period) / GUI_BUDGET. The trainer has its own process and
+#: core; with a single core the window must leave it most of the time.
+GUI_BUDGET = 0.75 if (os.cpu_count() or 1) >= 2 else 0.25
+#: Points per plotted curve at most: min/max (peak) decimation over the visible range
+#: to two points per pixel column of the plot, and never more than this.
+DISPLAY_POINTS = 4096
+#: Fewest points per plotted curve (tiny windows).
+MIN_DISPLAY_POINTS = 512
+
+pg.setConfigOptions(antialias=False, background="k", foreground="w")
+
+
+def peak(x: np.ndarray, ys: list[np.ndarray], points: int
+         ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Min/max decimation of ``x`` (n,) and columns ``ys`` (each (n,) or (n, c)) to at
+    most about ``points`` rows: each bin of k rows becomes its min and its max (at the
+    bin's first and last x). Unchanged when n <= points."""
+    n = len(x)
+    if n <= points:
+        return x, ys
+    k = -(-n // (points // 2))
+    m = n // k
+    cut = m * k
+    xo = np.empty(2 * m + (n - cut), dtype=x.dtype)
+    xo[0:2 * m:2], xo[1:2 * m:2], xo[2 * m:] = x[:cut:k], x[k - 1:cut:k], x[cut:]
+    out = []
+    for y in ys:
+        yo = np.empty((len(xo), *y.shape[1:]), dtype=y.dtype)
+        if y.ndim == 2 and y.shape[1] > 1:  # columns contiguous: the reductions vectorise
+            blocks = y[:cut].T.reshape(y.shape[1], m, k)
+            lo, hi = blocks.min(2).T, blocks.max(2).T
+        else:
+            blocks = y[:cut].reshape(m, k, *y.shape[1:])
+            lo, hi = blocks.min(1), blocks.max(1)
+        yo[0:2 * m:2], yo[1:2 * m:2], yo[2 * m:] = lo, hi, y[cut:]
+        out.append(yo)
+    return xo, out
+
+
+def smooth(step: np.ndarray, error: np.ndarray, csum: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean of the error over the ``window`` *steps* ending at each row (fewer at
+    the start), from the running sum ``csum`` (n,) of every step's error: exact wherever
+    the step ``window`` before a row is stored, linearly interpolated in the running sum
+    elsewhere (decimated history). ``step``/``error``/``csum`` (n,); 1 = unchanged."""
+    if window <= 1 or len(step) < 1:
+        return error
+    first = float(step[0]) - 1.0  # the sum is csum[0] - error[0] before the first row
+    xs = np.concatenate([[first], step.astype(float)])
+    cs = np.concatenate([[csum[0] - error[0]], csum])
+    lo = np.maximum(step - float(window), first)
+    return (csum - np.interp(lo, xs, cs)) / (step - lo)
+
+
+@dataclass(frozen=True)
+class DisplayOptions:
+    """How the error is shown: log axis, scaled by the first error, trailing mean over
+    ``smoothing`` steps (1 = off)."""
+
+    log: bool = True
+    scaled: bool = False
+    smoothing: int = 1
+
+
+class FrameBudget:
+    """Keeps the GUI thread's CPU time (redraw, painting, events since the last tick)
+    near `GUI_BUDGET` of ``timer``'s period: `FRAME_MS` while frames are cheap, stretched
+    up to `MAX_FRAME_MS` when they get expensive, leaving the thread idle for events."""
+
+    def __init__(self, timer: QTimer) -> None:
+        self.timer = timer
+        self._cpu_mark = time.thread_time()
+
+    def reset(self) -> None:
+        """Back to `FRAME_MS` (a new run), measuring from now."""
+        self._cpu_mark = time.thread_time()
+        self.timer.setInterval(FRAME_MS)
+
+    def tick(self) -> None:
+        """At each timer tick: set the period from the GUI CPU time used since the last."""
+        cpu = time.thread_time()
+        used, self._cpu_mark = cpu - self._cpu_mark, cpu
+        period = min(max(FRAME_MS, 1e3 * used / GUI_BUDGET), MAX_FRAME_MS)
+        if abs(period - self.timer.interval()) > 5:
+            self.timer.setInterval(int(period))
+
+
+class Plots(QSplitter):
+    """The plot panels (error, code traces, outputs, network view; x axes linked) and
+    their redraw from a `History` (see the module doc)."""
+
+    def __init__(self) -> None:
+        super().__init__(Qt.Orientation.Vertical)
+        self.drawn_version = -1  # the history version drawn (-1: redraw at the next call)
+        self.frame_times: list[float] = []  # s per redraw, the last 100
+        self.frame_count = 0  # redraws done (data changed)
+        self._in_redraw = False
+        self.error_plot = pg.PlotWidget(title="error (V²) vs step")
+        self.trace_plot = pg.PlotWidget(title="digipot codes vs step")
+        self.output_plot = pg.PlotWidget(title="outputs (V): V_F solid, V_C dashed, V_D dotted")
+        for w in self._xy():
+            item = w.getPlotItem()
+            item.setDownsampling(auto=False)  # redraw() decimates (cheaper, once per frame)
+            item.setClipToView(False)
+            # no grid: pyqtgraph's grids cost 6-18 ms per live frame (regenerated on
+            # every range change), more than all the curves together
+            item.setLabel("bottom", "step")
+        self.error_plot.getPlotItem().sigXRangeChanged.connect(self._range_changed)
+        self.trace_plot.setXLink(self.error_plot)
+        self.trace_plot.getPlotItem().enableAutoRange(y=False)  # codes span 0..127: fixed
+        self.trace_plot.setYRange(0, 127, padding=0.02)
+        self.output_plot.setXLink(self.error_plot)
+        # dynamicRangeLimit=None: else every range change re-processes the curve's data
+        self.error_curve = self.error_plot.plot(pen=pg.mkPen("#ff7f0e", width=1),
+                                                name="training", dynamicRangeLimit=None)
+        self.test_curve = self.error_plot.plot(pen=None, symbol="o", symbolSize=7,
+                                               symbolBrush="#2ca02c", name="test",
+                                               dynamicRangeLimit=None)
+        self.error_plot.addLegend(offset=(-10, 10))
+        self.error_plot.getPlotItem().legend.addItem(self.error_curve, "training")
+        self.error_plot.getPlotItem().legend.addItem(self.test_curve, "test")
+        self.error_plot.getPlotItem().setLogMode(y=True)
+        self.vlines = []
+        for w in self._xy():
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ffffff80"))
+            line.setVisible(False)
+            w.addItem(line)
+            self.vlines.append(line)
+        # PlotCurveItem, not PlotDataItem: setData costs 15 us instead of 180 us
+        self.trace_curves: list[pg.PlotCurveItem] = []
+        self.output_curves: list[tuple[pg.PlotCurveItem, ...]] = []
+        self.netview = NetworkView(Network.twin16())
+        self._top = QSplitter(Qt.Orientation.Horizontal)
+        self._top.addWidget(self.error_plot)
+        self._top.addWidget(self.netview)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.trace_plot)
+        bottom.addWidget(self.output_plot)
+        self.addWidget(self._top)
+        self.addWidget(bottom)
+
+    def _xy(self) -> tuple[pg.PlotWidget, pg.PlotWidget, pg.PlotWidget]:
+        return self.error_plot, self.trace_plot, self.output_plot
+
+    def panels(self) -> dict[str, Any]:
+        """Every panel by name (PNG export): error, codes, outputs, network."""
+        return {"error": self.error_plot, "codes": self.trace_plot,
+                "outputs": self.output_plot, "network": self.netview}
+
+    # -- layout ----------------------------------------------------------------------------
+    def set_network(self, network: Network, inputs: Sequence[int], outputs: Sequence[int],
+                    fixed: Sequence[int]) -> None:
+        """(Re)build the network view (only for another network), its node roles, one
+        code trace per edge and the output curves."""
+        old = self.netview.network
+        if network.name != old.name or not np.array_equal(network.edges, old.edges) \
+                or not np.array_equal(network.layout, old.layout):
+            view = NetworkView(network)
+            self._top.replaceWidget(1, view)
+            self.netview.deleteLater()
+            self.netview = view
+        self.netview.set_roles(inputs, outputs, fixed)
+        item = self.trace_plot.getPlotItem()
+        for c in self.trace_curves:
+            item.removeItem(c)
+        if item.legend is not None:
+            item.legend.scene().removeItem(item.legend)
+            item.legend = None
+        item.addLegend(colCount=4, offset=(-10, 10))
+        self.trace_curves = []
+        labels = network.edge_labels()
+        for i, label in enumerate(labels):
+            curve = pg.PlotCurveItem(pen=pg.mkPen(self.edge_colour(i, len(labels)), width=1),
+                                     name=label)
+            item.addItem(curve)
+            self.trace_curves.append(curve)
+        self.set_outputs(list(outputs))
+
+    @staticmethod
+    def edge_colour(i: int, n: int) -> Any:
+        """The colour of edge ``i`` of ``n`` (its trace and its entry in the edge list)."""
+        return pg.intColor(i, n)
+
+    def set_outputs(self, outputs: list[int]) -> None:
+        """One V_F / V_C / V_D curve triple per output node."""
+        item = self.output_plot.getPlotItem()
+        for curves in self.output_curves:
+            for c in curves:
+                item.removeItem(c)
+        if item.legend is None:
+            item.addLegend(offset=(-10, 10))
+        item.legend.clear()
+        self.output_curves = []
+        for j, node in enumerate(outputs):
+            colour = pg.intColor(j, hues=max(len(outputs), 3))
+            styles = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine)
+            names = (f"V_F {node}", f"V_C {node}", f"V_D {node}")
+            curves = tuple(pg.PlotCurveItem(pen=pg.mkPen(colour, width=1, style=s), name=n)
+                           for s, n in zip(styles, names, strict=True))
+            for c in curves:
+                item.addItem(c)
+            self.output_curves.append(curves)
+
+    def output_names(self) -> list[str]:
+        """The output nodes' labels, as the curves name them."""
+        return [c[0].name().split()[-1] for c in self.output_curves]
+
+    def set_edge_visible(self, i: int, visible: bool) -> None:
+        self.trace_curves[i].setVisible(visible)
+
+    def set_cursor(self, step: float) -> None:
+        """The vertical line of the shown step, on every x-y plot."""
+        for line in self.vlines:
+            line.setPos(step)
+            line.setVisible(True)
+
+    def step_range(self) -> tuple[float, float]:
+        """The visible step range (x axis of the linked plots)."""
+        lo, hi = self.error_plot.getPlotItem().viewRange()[0]
+        return float(lo), float(hi)
+
+    # -- redraw ----------------------------------------------------------------------------
+    def invalidate(self) -> None:
+        """Redraw at the next `redraw` even if the history has not changed."""
+        self.drawn_version = -1
+
+    def _range_changed(self, *_: object) -> None:
+        """Zoom/pan by the user: re-decimate the visible range at the next tick."""
+        if not self._in_redraw and not self.error_plot.getPlotItem().getViewBox() \
+                .autoRangeEnabled()[0]:
+            self.drawn_version = -1
+
+    def display_points(self) -> int:
+        """Points per plotted curve: two per pixel column of the widest plot, within
+        [`MIN_DISPLAY_POINTS`, `DISPLAY_POINTS`]."""
+        width = max(w.getPlotItem().getViewBox().width() for w in self._xy())
+        return int(min(max(2 * width, MIN_DISPLAY_POINTS), DISPLAY_POINTS))
+
+    def _visible(self, step: np.ndarray) -> slice:
+        """Rows of ``step`` inside the zoomed x range (+ one either side); all when the
+        x axis auto-ranges."""
+        box = self.error_plot.getPlotItem().getViewBox()
+        if box.autoRangeEnabled()[0] or not len(step):
+            return slice(None)
+        lo, hi = box.viewRange()[0]
+        a = max(int(np.searchsorted(step, lo)) - 1, 0)
+        b = int(np.searchsorted(step, hi, side="right")) + 1
+        return slice(a, b)
+
+    def redraw(self, h: History, options: DisplayOptions) -> bool:
+        """Redraw every curve from ``h`` (skipped when nothing changed); True if drawn."""
+        if h.version == self.drawn_version:
+            return False
+        t0 = time.perf_counter()
+        self.drawn_version = h.version
+        self._in_redraw = True
+        try:
+            self._redraw(h, options)
+        finally:
+            self._in_redraw = False
+        self.frame_count += 1
+        self.frame_times.append(time.perf_counter() - t0)
+        del self.frame_times[:-100]
+        return True
+
+    def _redraw(self, h: History, options: DisplayOptions) -> None:
+        snap = h.snapshot(("step", "error", "error_csum", "positions", "v_free", "v_clamped",
+                           "v_desired"))
+        x = snap.step
+        if not len(x):
+            return
+        scale = 1.0
+        if options.scaled and h.first_error > 0:
+            scale = 1.0 / h.first_error
+        log = options.log
+        self.error_plot.getPlotItem().setLogMode(y=log)
+        y = smooth(x, snap.error, snap.error_csum, options.smoothing) * scale
+        ty = np.asarray(h.test_error) * scale
+        if log:
+            y, ty = np.maximum(y, 1e-15), np.maximum(ty, 1e-15)
+        view = self._visible(x)
+        points = self.display_points()
+        x, (y, codes, vf, vc, vd) = peak(
+            x[view], [y[view], snap.positions[view], snap.v_free[view],
+                      snap.v_clamped[view], snap.v_desired[view]], points)
+        self.error_curve.setData(x, y)
+        tx, (ty,) = peak(np.asarray(h.test_step, float), [ty], points // 4)
+        if self.test_curve.yData is None or not np.array_equal(self.test_curve.yData, ty):
+            self.test_curve.setData(tx, ty)
+        for i, curve in enumerate(self.trace_curves):
+            curve.setData(x, codes[:, i])
+        for j, (cf, cc, cd) in enumerate(self.output_curves):
+            cf.setData(x, vf[:, j])
+            cc.setData(x, vc[:, j])
+            cd.setData(x, vd[:, j])
+        for plot in self._xy():
+            # auto-range now, not when painting: a range changed while painting makes
+            # pyqtgraph paint the plot twice
+            plot.getPlotItem().getViewBox().prepareForPaint()
