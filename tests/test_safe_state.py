@@ -112,3 +112,24 @@ def test_close_after_driving_makes_the_bench_safe(emu) -> None:
     lines = bench.close()
     assert not emu.board.driven.any() and emu.board.bias > emu.board.oscillators.high.max()
     assert lines == []
+
+
+def test_train_says_which_output_is_not_safe_after_a_complete_run(emu, tmp_path: Path) -> None:
+    """The run completes, but channel 1008 reads back 3 V after its safe value was set
+    (a stuck output stage): the command says so on one line naming it, never "bench safe",
+    and exits 1 (before: exit 0 and not a word)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    emu.scpi.stick(1008, 3.0)
+    out = tmp_path / "run.h5"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "train", "--quiet", "--bench", str(emu.bench_file),
+         "--steps", "30", "--out", str(out)],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("twinlab: not safe: channel '1008'"), lines
+    assert "bench safe" not in proc.stderr and "30 steps" in proc.stdout

@@ -108,14 +108,32 @@ def test_sigterm_and_sighup_leave_the_board_as_ctrl_c_does(tmp_path: Path) -> No
 
 
 def test_sigterm_during_start_up_is_one_line(tmp_path: Path) -> None:
-    """A signal before the command has even loaded its modules: one line, 128 + n."""
-    proc = _twinlab("train", "--quiet", "--steps", "10", "--out", str(tmp_path / "r.h5"))
-    time.sleep(0.8)  # importing, building the emulator, loading the compiled kernels
-    os.killpg(proc.pid, signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    """A signal while the command is still opening the bench (here: a clock board that
+    never sends its banner, on a pty nobody answers): one line, 128 + n, no run file."""
+    import re
+
+    master, slave = os.openpty()
+    try:
+        with WireEmulator(EmulatorConfig(seed=1)) as emu:  # the DAQ answers, the clock not
+            text = emu.bench_toml()
+            text = re.sub(r'port = "[^"]*"', f'port = "{os.ttyname(slave)}"', text, count=1)
+            text = text.replace("[clock]\n", "[clock]\nready_timeout = 120.0\n", 1)
+            bench = tmp_path / "silent.toml"
+            bench.write_text(text)
+            out = tmp_path / "r.h5"
+            proc = _twinlab("train", "--quiet", "--bench", str(bench), "--steps", "10",
+                            "--out", str(out))  # fmt: skip
+            time.sleep(3.0)  # importing, then waiting (up to 120 s) for the banner
+            assert proc.poll() is None, proc.communicate()
+            os.killpg(proc.pid, signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+            assert not emu.board.driven.any() and emu.board.pulses == 0
+    finally:
+        os.close(master)
+        os.close(slave)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert len(err.strip().splitlines()) == 1 and "SIGTERM" in err, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and not out.exists()
 
 
 def test_calibrate_sigterm_leaves_bench_safe_and_writes_nothing(tmp_path: Path) -> None:

@@ -138,11 +138,16 @@ def open_bench(spec: str | None, seed: int | None) -> Bench:
         raise ConfigError(str(exc)) from None
 
 
-def _unsafe_lines(unsafe: list[str]) -> str:
-    """``"; bench safe"`` when every output was made safe, else one stderr line each."""
-    if not unsafe:
-        return "; bench safe"
-    return "".join(f"\ntwinlab: not safe: {line}" for line in unsafe)
+def _safe_note(unsafe: list[str]) -> str:
+    """``"; bench safe"`` when every output was made safe and verified, else nothing (the
+    channels that were not follow in `_say_unsafe`)."""
+    return "" if unsafe else "; bench safe"
+
+
+def _say_unsafe(unsafe: list[str]) -> None:
+    """One stderr line per output that could not be made safe and verified."""
+    for line in unsafe:
+        print(f"twinlab: not safe: {line}", file=sys.stderr)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -181,25 +186,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         except KeyboardInterrupt as exc:  # a second signal: the loop was stopped mid-step
             print(
                 f"twinlab: interrupted by {interrupt_name(exc)} after {len(trainer.errors)} "
-                f"steps{_unsafe_lines(trainer.unsafe)}; run file {out} (incomplete)",
+                f"steps{_safe_note(trainer.unsafe)}; run file {out} (incomplete)",
                 file=sys.stderr,
             )
+            _say_unsafe(trainer.unsafe)
             return interrupted_status(exc)
         except (BenchError, RunStorageError) as exc:  # an instrument, or the disk, failed
             print(
-                f"twinlab: error: {exc}{_unsafe_lines(trainer.unsafe)}; run file {out} "
+                f"twinlab: error: {exc}{_safe_note(trainer.unsafe)}; run file {out} "
                 "(incomplete)",
                 file=sys.stderr,
             )
+            _say_unsafe(trainer.unsafe)
             return 1
     finally:
         bench.close()
     if received and not summary.complete:
         print(
-            f"twinlab: {summary.message}{_unsafe_lines(trainer.unsafe)}; run file {out} "
+            f"twinlab: {summary.message}{_safe_note(trainer.unsafe)}; run file {out} "
             "(incomplete)",
             file=sys.stderr,
         )
+        _say_unsafe(trainer.unsafe)
         return 128 + received[0]
     line = (
         f"{summary.steps} steps, final scaled error {summary.scaled_error:.4f} "
@@ -208,6 +216,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not math.isnan(summary.final_accuracy):
         line += f", test accuracy {summary.final_accuracy:.1%}"
     print(f"{line}, run file {out}")
+    if trainer.unsafe:  # the run is complete, but the bench is not safe: say which outputs
+        _say_unsafe(trainer.unsafe)
+        return 1
     return 0
 
 
@@ -381,9 +392,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if result is None:  # stopped by a signal between two pulses
         print(
             f"twinlab: calibration interrupted by {signal_name(received[0])}"
-            f"{_unsafe_lines(unsafe)}; nothing written to {out}",
+            f"{_safe_note(unsafe)}; nothing written to {out}",
             file=sys.stderr,
         )
+        _say_unsafe(unsafe)
         return 128 + received[0]
     when = f"{datetime.now():%Y-%m-%d %H:%M}"
     source = f"twinlab calibrate, {args.points} biases x {args.pulses} pulses, {when}"
@@ -414,7 +426,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         f"calibration file {out}"
     )
     if unsafe:
-        print(_unsafe_lines(unsafe).lstrip("\n"), file=sys.stderr)
+        _say_unsafe(unsafe)
         return 1
     return 0
 
