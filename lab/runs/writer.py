@@ -79,6 +79,7 @@ import h5py
 import numpy as np
 
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
+from lab.runs.summary import FINAL_WINDOW, summary_errors
 
 try:
     import resource
@@ -106,9 +107,6 @@ __all__ = [
 SCHEMA_VERSION = 2
 """Version of the file layout written here; readers refuse newer files and read 1 and 2
 (2 moved the task's arrays from ``task_json`` to compressed datasets in /entry/task)."""
-
-FINAL_WINDOW = 50
-"""Rows averaged for ``final_error`` when a file lacks the trainer's value (killed run)."""
 
 # SWMR needs the HDF5 1.10 file format; a 1.10 lower bound keeps files readable by viewers
 # built on HDF5 1.10-1.14 (for this layout the bytes equal those of libver="latest").
@@ -1167,18 +1165,32 @@ class RunReader:
             for j in range(b1 - b0):
                 yield StepRecord(**{n: block[n][j] for n in names})
 
+    def _n_train(self) -> int:
+        """Number of training examples of the run's task (1 when the file does not say),
+        read from the shape of ``train_inputs`` without loading it."""
+        group = self._f.get("entry/task")
+        try:
+            ds = group.get("train_inputs") if isinstance(group, h5py.Group) else None
+            if isinstance(ds, h5py.Dataset) and ds.shape:
+                return int(ds.shape[0])
+        except OSError as exc:
+            raise RunFileError(f"{self.path}: damaged run file (task data cannot be "
+                               f"read: {_one_line(exc)})") from None
+        inline = self.info.get("task_json", {}).get("train_inputs")
+        return len(inline) if isinstance(inline, list) and inline else 1
+
     def summary(self) -> dict[str, Any]:
         """One-row description of the run (reads only attributes and a few error rows).
 
         ``initial_error``/``final_error``/``scaled_error`` come from the writer's ``stop``
-        when present; otherwise (a killed run) they are computed from the rows present:
-        ``initial_error = error[0]``, ``final_error`` = mean of the last
-        ``min(FINAL_WINDOW, n)`` errors, ``scaled_error = final_error / initial_error``.
+        when present; otherwise (a killed run) they are computed from the rows present by
+        `lab.runs.summary.summary_errors`, the trainer's own rule (training errors for a
+        single-example task, first/last test error for a multi-example task tested twice).
         ``steps`` is always the number of rows in the file.
         """
         info = self.info
         settings = info.get("settings_json") or {}
-        n = self.n_steps
+        n, n_tests = self.n_steps, self.n_tests
 
         def pick(key: str) -> Any:
             return info.get(key, settings.get(key))
@@ -1203,14 +1215,20 @@ class RunReader:
             out["final_error"] = info["final_error"]
             out["scaled_error"] = info["scaled_error"]
         else:
-            initial, final = math.nan, math.nan
+            last = np.zeros(0)
+            first = math.nan
             if n:
                 err = self._column("steps", "error")
-                initial = float(err[0])
-                final = float(np.mean(err[n - min(FINAL_WINDOW, n):n]))
-            out["initial_error"] = initial
-            out["final_error"] = final
-            out["scaled_error"] = final / initial if initial else math.nan
+                first = float(err[0])
+                last = np.asarray(err[n - min(FINAL_WINDOW, n):n], dtype=float)
+            first_test = last_test = math.nan
+            if n_tests:
+                test_err = self._column("test", "error")
+                first_test, last_test = float(test_err[0]), float(test_err[n_tests - 1])
+            errors = summary_errors(n_train=self._n_train(), first_error=first,
+                                    last_errors=last, n_tests=n_tests,
+                                    first_test_error=first_test, last_test_error=last_test)
+            out["initial_error"], out["final_error"], out["scaled_error"] = errors
         if "final_test_error" not in info and self.n_tests:
             out["final_test_error"] = float(self._column("test", "error")[-1])
             out["final_accuracy"] = float(self._column("test", "accuracy")[-1])
