@@ -79,6 +79,7 @@ import h5py
 import numpy as np
 
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
+from lab.errors import one_line
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 
 try:
@@ -192,7 +193,7 @@ def _storage_reason(exc: BaseException) -> str:
     for code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         if f"errno = {code}," in str(exc) or os.strerror(code) in str(exc):
             return os.strerror(code)
-    return _one_line(exc)
+    return one_line(exc)
 
 
 def _existing_dir(path: Path) -> Path:
@@ -334,14 +335,6 @@ def estimate_memory(info: RunInfo, chunk_rows: int = CHUNK_ROWS) -> int:
     return chunk_rows * record + (trows + 1) * 8 * (max(int(info.n_test), 1) * max(no, 1) + 4)
 
 
-def _one_line(exc: BaseException) -> str:
-    """The OS / HDF5 reason of ``exc`` as one line."""
-    if isinstance(exc, OSError) and exc.strerror and not isinstance(exc.args[0], str):
-        text = exc.strerror
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
-
 
 def _json_default(obj: Any) -> Any:
     """JSON fallback: numpy values and arrays, paths, sets; anything else as ``str``."""
@@ -467,14 +460,14 @@ class RunWriter(Observer):
             raise RunFileError(f"{path}: run file already exists (refusing to overwrite)")\
                 from None
         except OSError as exc:
-            raise RunFileError(f"{path}: cannot create run file: {_one_line(exc)}") from None
+            raise RunFileError(f"{path}: cannot create run file: {one_line(exc)}") from None
         try:
             self._reserve = self._hold_reserve()
             f = h5py.File(path, "w", libver=LIBVER, locking=False)
         except OSError as exc:
             self._release_reserve()
             path.unlink(missing_ok=True)
-            raise RunFileError(f"{path}: cannot create run file: {_one_line(exc)}") from None
+            raise RunFileError(f"{path}: cannot create run file: {one_line(exc)}") from None
         try:
             self._layout(f, info)
             f.swmr_mode = True
@@ -487,7 +480,7 @@ class RunWriter(Observer):
             path.unlink(missing_ok=True)
             if isinstance(exc, OSError | RuntimeError) and _is_storage_error(exc):
                 raise RunSpaceError(
-                    f"{path}: no room to create the run file: {_one_line(exc)}") from None
+                    f"{path}: no room to create the run file: {one_line(exc)}") from None
             raise
         self._f = f
         self._block = _block_bytes(info, self.chunk_rows)
@@ -800,10 +793,10 @@ class RunWriter(Observer):
                 a["final_accuracy"] = float(summary.final_accuracy)
         except (OSError, RuntimeError) as exc:
             raise RunFileError(
-                f"{self.path}: cannot record end of run: {_one_line(exc)}") from exc
+                f"{self.path}: cannot record end of run: {one_line(exc)}") from exc
         if error is not None:
             raise RunFileError(
-                f"{self.path}: rows lost while closing: {_one_line(error)}") from error
+                f"{self.path}: rows lost while closing: {one_line(error)}") from error
         log.info("run file %s closed: %d steps, %s", self.path, self._written,
                  "complete" if summary.complete else "incomplete")
 
@@ -927,7 +920,7 @@ class Column:
             return self.dataset[(first, *rest)]
         except OSError as exc:  # a damaged or truncated data block
             raise RunFileError(f"{self._reader.path}: damaged run file (cannot read "
-                               f"{self.dataset.name}: {_one_line(exc)})") from None
+                               f"{self.dataset.name}: {one_line(exc)})") from None
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         data = self[:]
@@ -975,7 +968,7 @@ class RunReader:
             self._f = self._open(self.swmr)
         except OSError as exc:
             raise RunFileError(
-                f"{self.path}: not a readable HDF5 file: {_one_line(exc)}") from None
+                f"{self.path}: not a readable HDF5 file: {one_line(exc)}") from None
         self._info: dict[str, Any] | None = None
         try:
             self._validate()
@@ -989,7 +982,7 @@ class RunReader:
             _ = self.info  # every attribute the reader interprets, type-checked now
         except (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
             self._f.close()
-            raise RunFileError(f"{self.path}: damaged run file: {_one_line(exc)}") from None
+            raise RunFileError(f"{self.path}: damaged run file: {one_line(exc)}") from None
         except BaseException:
             self._f.close()
             raise
@@ -1096,7 +1089,7 @@ class RunReader:
                               for key, value in self._f.attrs.items()}
             except OSError as exc:
                 raise RunFileError(f"{self.path}: damaged run file (attributes cannot be "
-                                   f"read: {_one_line(exc)})") from None
+                                   f"read: {one_line(exc)})") from None
         return self._info
 
     @property
@@ -1113,7 +1106,7 @@ class RunReader:
                         out[key] = ds[()]
             except OSError as exc:
                 raise RunFileError(f"{self.path}: damaged run file (task data cannot be "
-                                   f"read: {_one_line(exc)})") from None
+                                   f"read: {one_line(exc)})") from None
         return out
 
     @property
@@ -1175,7 +1168,7 @@ class RunReader:
                 return int(ds.shape[0])
         except OSError as exc:
             raise RunFileError(f"{self.path}: damaged run file (task data cannot be "
-                               f"read: {_one_line(exc)})") from None
+                               f"read: {one_line(exc)})") from None
         inline = self.info.get("task_json", {}).get("train_inputs")
         return len(inline) if isinstance(inline, list) and inline else 1
 
