@@ -9,6 +9,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from lab.errors import one_line
+
 #: USB (vendor, product) ids of boards that are, or are likely to be, an Arduino Uno.
 #: ``None`` as product matches any product of that vendor.
 ARDUINO_IDS: dict[tuple[int, int | None], str] = {
@@ -69,7 +71,7 @@ def list_devices(visa_library: str = "@py") -> list[dict[str, Any]]:
         try:
             devices.extend(find())
         except Exception as exc:  # missing package, broken backend: report, keep going
-            devices.append({"kind": "error", "source": source, "error": _one_line(exc)})
+            devices.append({"kind": "error", "source": source, "error": one_line(exc)})
     return devices
 
 
@@ -101,10 +103,6 @@ def cmd_devices(args: Any) -> int:
     print(format_devices(list_devices()))
     return 0
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
 
 
 __all__ = [

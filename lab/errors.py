@@ -18,15 +18,24 @@ class ConfigError(ValueError):
 
 
 def one_line(exc: BaseException | str) -> str:
-    """An exception (or a text) as one line: an OSError by its reason (pyserial and h5py
-    put the errno in front of the text), else its text, else its type's name."""
+    """An exception (or a text) as one line, whitespace runs collapsed to one space.
+
+    An OSError with an errno (pyserial, h5py and the OS put ``[Errno n]`` in front of the
+    text) is its reason, then its file name(s) when it has them and the reason does not
+    already say them: ``No such file or directory: '/x'``. Any other exception is its
+    text; an exception without text (or only whitespace) is its type's name. The one
+    formatting for the lab, the drivers and the window (issue 13)."""
     if isinstance(exc, str):
         return " ".join(exc.split())
-    text = None
-    if isinstance(exc, OSError) and isinstance(exc.strerror, str) and exc.strerror:
+    text = ""
+    if (isinstance(exc, OSError) and isinstance(exc.strerror, str) and exc.strerror.strip()
+            and not isinstance(exc.errno, str)):
         text = exc.strerror
-    text = text or str(exc) or type(exc).__name__
-    return " ".join(text.split())
+        names = [n for n in (exc.filename, exc.filename2) if n is not None]
+        if names and not any(str(n) in text for n in names):
+            text += ": " + " -> ".join(repr(n) for n in names)
+    text = " ".join((text or str(exc)).split())
+    return text or type(exc).__name__
 
 
 def short_repr(x: Any) -> str:

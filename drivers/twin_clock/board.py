@@ -23,6 +23,7 @@ from typing import Any
 
 import serial
 
+from lab.errors import one_line
 from lab.hal import BenchError, Unsafe
 from lab.logs import io_enabled, io_log
 
@@ -125,7 +126,7 @@ class SerialClockBoard:
             except BenchError as exc:
                 return [Unsafe(None, f"SAFE failed: {exc}")]
             except OSError as exc:
-                return [Unsafe(None, f"{self.who}: SAFE failed: {_one_line(exc)}")]
+                return [Unsafe(None, f"{self.who}: SAFE failed: {one_line(exc)}")]
             if reply != b"OK":
                 return [Unsafe(None, f"{self.who}: SAFE answered {reply.decode('latin-1')!r}")]
             return []
@@ -277,7 +278,7 @@ class SerialClockBoard:
         try:
             return self._serial()
         except (OSError, ValueError) as exc:
-            raise BenchError(f"{self.who}: cannot open the port: {_one_line(exc)}") from None
+            raise BenchError(f"{self.who}: cannot open the port: {one_line(exc)}") from None
 
     def _serial(self) -> serial.SerialBase:
         """Open the port (pyserial URL handlers included: loop://, socket://, rfc2217://)."""
@@ -363,7 +364,7 @@ class SerialClockBoard:
             if banner_required:
                 status = self._stat()
         except BaseException as exc:
-            self._close_port(_one_line(exc))
+            self._close_port(one_line(exc))
             raise
         if banner_required:
             self._base, self.confirmed = status["pulses"], 0
@@ -377,7 +378,7 @@ class SerialClockBoard:
         Returns the reply to a re-sent command, or None when ``STAT?`` shows that the ``n``
         pulses of the lost PULSE went out. Raises BenchError if the port stays gone, if
         the board reset (its count restarted) or if the count does not add up."""
-        cause = _one_line(exc)
+        cause = one_line(exc)
         self._close_port(cause)
         if self._closed:
             raise BenchError(f"{self.who}: the port is closed") from None
@@ -390,7 +391,7 @@ class SerialClockBoard:
                 break
             except (OSError, ValueError) as again:
                 if time.monotonic() >= deadline:
-                    msg = f"port disappeared ({cause}); reconnect failed ({_one_line(again)})"
+                    msg = f"port disappeared ({cause}); reconnect failed ({one_line(again)})"
                     self._down = msg
                     raise BenchError(f"{self.who}: {msg}") from None
         try:
@@ -420,7 +421,7 @@ class SerialClockBoard:
                     + (f" and PULSE {n} was in flight" if n else "")
                 )
         except OSError as again:
-            msg = f"port disappeared ({cause}); reconnect failed ({_one_line(again)})"
+            msg = f"port disappeared ({cause}); reconnect failed ({one_line(again)})"
             self._close_port(msg)
             raise BenchError(f"{self.who}: {msg}") from None
         except BenchError as err:
@@ -434,7 +435,7 @@ class SerialClockBoard:
         try:
             return self._command(body, timeout, what)
         except OSError as again:
-            msg = f"port dropped again after a reconnect ({_one_line(again)})"
+            msg = f"port dropped again after a reconnect ({one_line(again)})"
             self._close_port(msg)
             raise BenchError(f"{self.who}: {msg}") from None
 
@@ -458,12 +459,6 @@ class SerialClockBoard:
                 raise BenchError(f"{self.who}: STAT? reply {payload!r} has no {key}")
         return out
 
-
-def _one_line(exc: BaseException) -> str:
-    """An exception as one line (pyserial puts the errno in front of the text)."""
-    text = getattr(exc, "strerror", None) if isinstance(exc, OSError) else None
-    text = text if isinstance(text, str) and text else str(exc) or type(exc).__name__
-    return " ".join(text.split())
 
 
 __all__ = ["SerialClockBoard"]

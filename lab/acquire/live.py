@@ -51,6 +51,7 @@ import numpy as np
 
 from lab import logs, procs
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
+from lab.errors import one_line
 from lab.hal import Bench
 from lab.signals import signal_name, stop_signals
 
@@ -311,10 +312,6 @@ class _Orphan:
             pass
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
 
 def _warm_up() -> None:
     """A throwaway 64-step run on a fresh emulator (run file in a temporary directory):
@@ -403,7 +400,7 @@ def _run_child(
             bench.close()
     except BaseException as exc:  # reported to the window as one line
         # "setup": nothing was applied (the trainer never started its observers)
-        send(Failed("setup" if batcher.summary is None else "run", _one_line(exc)))
+        send(Failed("setup" if batcher.summary is None else "run", one_line(exc)))
     finally:
         send(Exited())
 
@@ -452,7 +449,7 @@ class LiveRun:
                 if isinstance(msg, Exited):
                     return
         except (EOFError, OSError) as exc:
-            inbox.append(Failed("run", f"lost the training process: {_one_line(exc)}"))
+            inbox.append(Failed("run", f"lost the training process: {one_line(exc)}"))
             inbox.append(Exited())
         finally:
             self.exited.set()

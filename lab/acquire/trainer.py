@@ -25,14 +25,11 @@ from lab import __version__
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.acquire.settings import TrainSettings
 from lab.hal import Bench, LimitError
+from lab.runs.summary import FINAL_WINDOW, summary_errors
 from lab.signals import interrupt_name
 from lab.tasks import Task
 
 log = logging.getLogger(__name__)
-
-#: Final error is the mean training error over this many last steps (fewer if the run is short).
-FINAL_WINDOW = 50
-
 
 class ErrorTrace:
     """A run's training errors (V^2) in bounded memory: the first one, the last ``window``
@@ -421,16 +418,13 @@ class Trainer:
 
     def _summary(self, complete: bool, message: str) -> RunSummary:
         """Errors of the run. Single-example tasks: training error (first step, mean of the
-        last `FINAL_WINDOW`); multi-example tasks: first and last test error when tested."""
+        last `FINAL_WINDOW`); multi-example tasks: first and last test error when tested
+        (one definition: `lab.runs.summary.summary_errors`)."""
         errors = self.errors
-        if self.task.n_train > 1 and self.n_tests >= 2:
-            initial, final = self.first_test_error, self.last_test_error
-        elif len(errors):
-            initial = errors.first
-            final = float(np.mean(errors.last))
-        else:
-            initial = final = float("nan")
-        scaled = final / initial if initial and np.isfinite(initial) else float("nan")
+        initial, final, scaled = summary_errors(
+            n_train=self.task.n_train, first_error=errors.first, last_errors=errors.last,
+            n_tests=self.n_tests, first_test_error=self.first_test_error,
+            last_test_error=self.last_test_error)
         return RunSummary(
             steps=len(errors),
             complete=complete,

@@ -32,6 +32,7 @@ import numpy as np
 from lab import __version__, procs
 from lab.core.learning import N_POSITIONS, clamped_outputs, code_resistance
 from lab.core.network import Network
+from lab.errors import one_line
 
 __all__ = [
     "CircuitState",
@@ -133,10 +134,10 @@ def spice_deck(
     names = resistor_names(network)
     title = title or f"twinlab netlist: network {network.name}"
     lines = [
-        f"* {_one_line(title)}",
+        f"* {one_line(title)}",
         f"* written by twinlab {version}; network {network.name} "
         f"({network.n_nodes} nodes, {network.n_edges} edges)",
-        *(f"* {_one_line(n)}" for n in notes),
+        *(f"* {one_line(n)}" for n in notes),
         "* node n<k> is twinlab node k (1-based); SPICE node 0 is the reference, "
         "touched only by the sources",
         "* resistor R_<a>_<b> is the edge between nodes a and b (twinlab's edge order), Ohm",
@@ -151,9 +152,6 @@ def spice_deck(
     lines += ["", ".op", ".end", ""]
     return "\n".join(lines)
 
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 # ------------------------------------------------------------------ reading ngspice output
@@ -270,7 +268,7 @@ def run_ngspice(
         tail = " | ".join(said[-5:])
         if proc.returncode != 0 or not raw.exists():
             raise NgspiceError(f"ngspice exited with status {proc.returncode}: {tail}")
-        alarms = [_one_line(ln) for ln in said if _ALARM.search(ln)]
+        alarms = [one_line(ln) for ln in said if _ALARM.search(ln)]
         if alarms:
             more = f" (and {len(alarms) - 1} more)" if len(alarms) > 1 else ""
             raise NgspiceError(f"ngspice: {alarms[0]}{more}")

@@ -79,6 +79,8 @@ import h5py
 import numpy as np
 
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
+from lab.errors import one_line
+from lab.runs.summary import FINAL_WINDOW, summary_errors
 
 try:
     import resource
@@ -106,9 +108,6 @@ __all__ = [
 SCHEMA_VERSION = 2
 """Version of the file layout written here; readers refuse newer files and read 1 and 2
 (2 moved the task's arrays from ``task_json`` to compressed datasets in /entry/task)."""
-
-FINAL_WINDOW = 50
-"""Rows averaged for ``final_error`` when a file lacks the trainer's value (killed run)."""
 
 # SWMR needs the HDF5 1.10 file format; a 1.10 lower bound keeps files readable by viewers
 # built on HDF5 1.10-1.14 (for this layout the bytes equal those of libver="latest").
@@ -194,7 +193,7 @@ def _storage_reason(exc: BaseException) -> str:
     for code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         if f"errno = {code}," in str(exc) or os.strerror(code) in str(exc):
             return os.strerror(code)
-    return _one_line(exc)
+    return one_line(exc)
 
 
 def _existing_dir(path: Path) -> Path:
@@ -336,14 +335,6 @@ def estimate_memory(info: RunInfo, chunk_rows: int = CHUNK_ROWS) -> int:
     return chunk_rows * record + (trows + 1) * 8 * (max(int(info.n_test), 1) * max(no, 1) + 4)
 
 
-def _one_line(exc: BaseException) -> str:
-    """The OS / HDF5 reason of ``exc`` as one line."""
-    if isinstance(exc, OSError) and exc.strerror and not isinstance(exc.args[0], str):
-        text = exc.strerror
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
-
 
 def _json_default(obj: Any) -> Any:
     """JSON fallback: numpy values and arrays, paths, sets; anything else as ``str``."""
@@ -469,14 +460,14 @@ class RunWriter(Observer):
             raise RunFileError(f"{path}: run file already exists (refusing to overwrite)")\
                 from None
         except OSError as exc:
-            raise RunFileError(f"{path}: cannot create run file: {_one_line(exc)}") from None
+            raise RunFileError(f"{path}: cannot create run file: {one_line(exc)}") from None
         try:
             self._reserve = self._hold_reserve()
             f = h5py.File(path, "w", libver=LIBVER, locking=False)
         except OSError as exc:
             self._release_reserve()
             path.unlink(missing_ok=True)
-            raise RunFileError(f"{path}: cannot create run file: {_one_line(exc)}") from None
+            raise RunFileError(f"{path}: cannot create run file: {one_line(exc)}") from None
         try:
             self._layout(f, info)
             f.swmr_mode = True
@@ -489,7 +480,7 @@ class RunWriter(Observer):
             path.unlink(missing_ok=True)
             if isinstance(exc, OSError | RuntimeError) and _is_storage_error(exc):
                 raise RunSpaceError(
-                    f"{path}: no room to create the run file: {_one_line(exc)}") from None
+                    f"{path}: no room to create the run file: {one_line(exc)}") from None
             raise
         self._f = f
         self._block = _block_bytes(info, self.chunk_rows)
@@ -802,10 +793,10 @@ class RunWriter(Observer):
                 a["final_accuracy"] = float(summary.final_accuracy)
         except (OSError, RuntimeError) as exc:
             raise RunFileError(
-                f"{self.path}: cannot record end of run: {_one_line(exc)}") from exc
+                f"{self.path}: cannot record end of run: {one_line(exc)}") from exc
         if error is not None:
             raise RunFileError(
-                f"{self.path}: rows lost while closing: {_one_line(error)}") from error
+                f"{self.path}: rows lost while closing: {one_line(error)}") from error
         log.info("run file %s closed: %d steps, %s", self.path, self._written,
                  "complete" if summary.complete else "incomplete")
 
@@ -929,7 +920,7 @@ class Column:
             return self.dataset[(first, *rest)]
         except OSError as exc:  # a damaged or truncated data block
             raise RunFileError(f"{self._reader.path}: damaged run file (cannot read "
-                               f"{self.dataset.name}: {_one_line(exc)})") from None
+                               f"{self.dataset.name}: {one_line(exc)})") from None
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         data = self[:]
@@ -977,7 +968,7 @@ class RunReader:
             self._f = self._open(self.swmr)
         except OSError as exc:
             raise RunFileError(
-                f"{self.path}: not a readable HDF5 file: {_one_line(exc)}") from None
+                f"{self.path}: not a readable HDF5 file: {one_line(exc)}") from None
         self._info: dict[str, Any] | None = None
         try:
             self._validate()
@@ -991,7 +982,7 @@ class RunReader:
             _ = self.info  # every attribute the reader interprets, type-checked now
         except (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
             self._f.close()
-            raise RunFileError(f"{self.path}: damaged run file: {_one_line(exc)}") from None
+            raise RunFileError(f"{self.path}: damaged run file: {one_line(exc)}") from None
         except BaseException:
             self._f.close()
             raise
@@ -1098,7 +1089,7 @@ class RunReader:
                               for key, value in self._f.attrs.items()}
             except OSError as exc:
                 raise RunFileError(f"{self.path}: damaged run file (attributes cannot be "
-                                   f"read: {_one_line(exc)})") from None
+                                   f"read: {one_line(exc)})") from None
         return self._info
 
     @property
@@ -1115,7 +1106,7 @@ class RunReader:
                         out[key] = ds[()]
             except OSError as exc:
                 raise RunFileError(f"{self.path}: damaged run file (task data cannot be "
-                                   f"read: {_one_line(exc)})") from None
+                                   f"read: {one_line(exc)})") from None
         return out
 
     @property
@@ -1167,18 +1158,32 @@ class RunReader:
             for j in range(b1 - b0):
                 yield StepRecord(**{n: block[n][j] for n in names})
 
+    def _n_train(self) -> int:
+        """Number of training examples of the run's task (1 when the file does not say),
+        read from the shape of ``train_inputs`` without loading it."""
+        group = self._f.get("entry/task")
+        try:
+            ds = group.get("train_inputs") if isinstance(group, h5py.Group) else None
+            if isinstance(ds, h5py.Dataset) and ds.shape:
+                return int(ds.shape[0])
+        except OSError as exc:
+            raise RunFileError(f"{self.path}: damaged run file (task data cannot be "
+                               f"read: {one_line(exc)})") from None
+        inline = self.info.get("task_json", {}).get("train_inputs")
+        return len(inline) if isinstance(inline, list) and inline else 1
+
     def summary(self) -> dict[str, Any]:
         """One-row description of the run (reads only attributes and a few error rows).
 
         ``initial_error``/``final_error``/``scaled_error`` come from the writer's ``stop``
-        when present; otherwise (a killed run) they are computed from the rows present:
-        ``initial_error = error[0]``, ``final_error`` = mean of the last
-        ``min(FINAL_WINDOW, n)`` errors, ``scaled_error = final_error / initial_error``.
+        when present; otherwise (a killed run) they are computed from the rows present by
+        `lab.runs.summary.summary_errors`, the trainer's own rule (training errors for a
+        single-example task, first/last test error for a multi-example task tested twice).
         ``steps`` is always the number of rows in the file.
         """
         info = self.info
         settings = info.get("settings_json") or {}
-        n = self.n_steps
+        n, n_tests = self.n_steps, self.n_tests
 
         def pick(key: str) -> Any:
             return info.get(key, settings.get(key))
@@ -1203,14 +1208,20 @@ class RunReader:
             out["final_error"] = info["final_error"]
             out["scaled_error"] = info["scaled_error"]
         else:
-            initial, final = math.nan, math.nan
+            last = np.zeros(0)
+            first = math.nan
             if n:
                 err = self._column("steps", "error")
-                initial = float(err[0])
-                final = float(np.mean(err[n - min(FINAL_WINDOW, n):n]))
-            out["initial_error"] = initial
-            out["final_error"] = final
-            out["scaled_error"] = final / initial if initial else math.nan
+                first = float(err[0])
+                last = np.asarray(err[n - min(FINAL_WINDOW, n):n], dtype=float)
+            first_test = last_test = math.nan
+            if n_tests:
+                test_err = self._column("test", "error")
+                first_test, last_test = float(test_err[0]), float(test_err[n_tests - 1])
+            errors = summary_errors(n_train=self._n_train(), first_error=first,
+                                    last_errors=last, n_tests=n_tests,
+                                    first_test_error=first_test, last_test_error=last_test)
+            out["initial_error"], out["final_error"], out["scaled_error"] = errors
         if "final_test_error" not in info and self.n_tests:
             out["final_test_error"] = float(self._column("test", "error")[-1])
             out["final_accuracy"] = float(self._column("test", "accuracy")[-1])

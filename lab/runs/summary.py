@@ -1,0 +1,65 @@
+"""The one definition of a run's summary errors (pure numpy: no h5py, no emulator).
+
+Used by the trainer (`lab.acquire.trainer.Trainer`, at the end of a run) and by the run
+file reader (`lab.runs.RunReader.summary`, for a file that lacks the trainer's values,
+e.g. a killed run), so both give the same numbers for the same run.
+
+* Single-example tasks (``n_train <= 1``), or a multi-example task tested fewer than twice:
+  ``initial_error`` is the first step's training error and ``final_error`` the mean of the
+  last ``min(FINAL_WINDOW, steps)`` training errors (V^2); NaN for both when no step ran.
+* Multi-example tasks tested at least twice: the first and the last test error (V^2).
+* ``scaled_error = final_error / initial_error``; NaN when the initial error is zero or
+  not finite (NaN or infinite), so a run that started from an unusable error never reports
+  a scaled error of 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+#: The final training error is the mean over this many last steps (fewer if the run is short).
+FINAL_WINDOW = 50
+
+
+class SummaryErrors(NamedTuple):
+    """A run's summary errors: ``initial``, ``final`` (V^2) and ``scaled`` (dimensionless)."""
+
+    initial: float
+    final: float
+    scaled: float
+
+
+def scaled_error(initial: float, final: float) -> float:
+    """``final / initial``; NaN when ``initial`` is zero or not finite."""
+    return float(final) / float(initial) if initial and math.isfinite(initial) else math.nan
+
+
+def summary_errors(
+    *,
+    n_train: int,
+    first_error: float,
+    last_errors: np.ndarray,
+    n_tests: int = 0,
+    first_test_error: float = math.nan,
+    last_test_error: float = math.nan,
+) -> SummaryErrors:
+    """The summary errors of a run (rules in the module docstring).
+
+    ``first_error`` is the first step's training error, ``last_errors`` the last
+    ``min(FINAL_WINDOW, steps)`` training errors, shape (k,), empty when no step ran;
+    ``n_tests`` is how many test evaluations ran, the first and last giving
+    ``first_test_error`` / ``last_test_error`` (V^2)."""
+    last = np.asarray(last_errors, dtype=float)
+    if n_train > 1 and n_tests >= 2:
+        initial, final = float(first_test_error), float(last_test_error)
+    elif last.size:
+        initial, final = float(first_error), float(np.mean(last[-FINAL_WINDOW:]))
+    else:
+        initial = final = math.nan
+    return SummaryErrors(initial, final, scaled_error(initial, final))
+
+
+__all__ = ["FINAL_WINDOW", "SummaryErrors", "scaled_error", "summary_errors"]
