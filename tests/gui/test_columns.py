@@ -121,7 +121,7 @@ def test_schema_sizes_come_from_run_info() -> None:
     assert schema.spec("inputs").shape == (N_IN,) and schema.spec("v_free").shape == (N_OUT,)
     assert schema.spec("positions").shape == (network.n_edges,)
     assert schema.names[-1] == "step"  # written last: a live reader's row count
-    with pytest.raises(ValueError, match="StepRecord.v_free has shape"):
+    with pytest.raises(ValueError, match=r"StepRecord\.v_free has shape"):
         bad = _records(network.n_edges, False)[0]
         bad.v_free = np.zeros(N_OUT + 1)
         columns([bad], schema)
