@@ -9,18 +9,10 @@ Layout (NeXus-friendly, so a generic NeXus/HDF5 viewer plots error against step)
                             and, after stop: steps (rows written), initial_error, final_error,
                             scaled_error, message, final_test_error, final_accuracy
     /entry                  NXentry, default="steps"
-    /entry/steps            NXdata, signal="error", axes=["step"]; one row per training step
-        step      (n,)                int64
-        time      (n,)                float64  s since start
-        example   (n,)                int32    training example index
-        inputs    (n, n_inputs)       float64  V
-        v_free    (n, n_outputs)      float64  V
-        v_clamped (n, n_outputs)      float64  V
-        v_desired (n, n_outputs)      float64  V
-        error     (n,)                float64  V^2
-        positions (n, n_edges)        int16    digipot codes after the step (attr estimated)
-        update_mask (n, n_edges)      bool     only if RunInfo.has_updates
-        direction (n, n_edges)        int8     only if RunInfo.has_updates, in {-1, 0, +1}
+    /entry/steps            NXdata, signal="error", axes=["step"]; one row per training step:
+                            one dataset per column of `lab.runs.schema` (names, dtypes,
+                            units, row shapes from RunInfo; update_mask and direction only
+                            if RunInfo.has_updates; positions has attr estimated)
     /entry/test             NXdata, signal="error", axes=["step"]; one row per test evaluation
         step (m,) int64, time (m,) float64 s, error (m,) float64 V^2,
         accuracy (m,) float64, v_free (m, n_test, n_outputs) float64 V
