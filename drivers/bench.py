@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lab.core.network import Network
 from lab.errors import ConfigError, validation_line
 from lab.hal import Bench, Channel, check_channel_map, check_channel_name
+from lab.hal import clock_protocol as proto
 from lab.hal.calibration import Calibration, CalibrationError, read_calibration
 
 
@@ -37,12 +38,16 @@ class _ClockSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     port: str = Field(description="serial port of the clock board, e.g. /dev/ttyACM0")
-    baud: int = 115200
-    pulse_width_us: int = Field(10, ge=2, le=10_000)
-    pulse_period_us: int = Field(100, ge=4, le=1_000_000)
+    baud: int = proto.BAUD
+    pulse_width_us: int = Field(
+        proto.DEFAULT_WIDTH_US, ge=proto.WIDTH_MIN_US, le=proto.WIDTH_MAX_US
+    )
+    pulse_period_us: int = Field(
+        proto.DEFAULT_PERIOD_US, ge=proto.PERIOD_MIN_US, le=proto.PERIOD_MAX_US
+    )
     ready_timeout: float = Field(3.0, gt=0)
     reply_timeout: float = Field(1.0, gt=0)
-    watchdog_ms: int = Field(0, ge=0, le=60_000)
+    watchdog_ms: int = Field(0, ge=0, le=proto.WDT_MAX_MS)
 
 
 class _ProbeSection(BaseModel):
