@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.core.network import Network
 from lab.errors import ConfigError, validation_line
-from lab.hal import Bench, Channel, check_channel_map, check_channel_name
+from lab.hal import Bench, Channel, Limits, check_channel_map, check_channel_name
 from lab.hal import clock_protocol as proto
 from lab.hal.calibration import Calibration, CalibrationError, read_calibration
 
@@ -118,8 +118,11 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
         check_channel_map(network, channels, bias=spec.bias.channel)
     except ValueError as err:
         raise ConfigError(f"{path}: field 'channels': {err}") from None
-    lo, hi = spec.bias.limits
-    if not lo <= spec.bias.safe <= hi:
+    try:
+        bias_limits = Limits.parse(spec.bias.limits, "bias")
+    except ValueError as err:
+        raise ConfigError(f"{path}: field 'bias.limits': {err}") from None
+    if spec.bias.safe not in bias_limits:
         raise ConfigError(
             f"{path}: field 'bias.safe': {spec.bias.safe} V is outside {spec.bias.limits}"
         )
@@ -139,7 +142,7 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
             f"{path}: real instruments need the 'hw' extra (pip install 'twinlab[hw]'): {err}"
         ) from None
     drives = [c for c in channels if c.kind == "drive"]
-    limits = {c.name: c.limits for c in drives} | {spec.bias.channel: spec.bias.limits}
+    limits = {c.name: c.limits for c in drives} | {spec.bias.channel: bias_limits}
     safe = {c.name: c.safe for c in drives}  # the bias's safe state is ScpiBias's
     opened: list[Any] = []
     try:
@@ -152,7 +155,7 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
             visa_library=spec.daq.visa_library,
         )
         opened.append(daq)
-        bias = scpi.ScpiBias(daq, spec.bias.channel, limits=spec.bias.limits, safe=spec.bias.safe)
+        bias = scpi.ScpiBias(daq, spec.bias.channel, limits=bias_limits, safe=spec.bias.safe)
         clock = serial_clock.SerialClockBoard(
             spec.clock.port,
             baud=spec.clock.baud,
@@ -181,7 +184,7 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
         channels=channels,
         calibration=calibration,
         probe=probe,
-        bias_limits=spec.bias.limits,
+        bias_limits=bias_limits,
         config=config,
     )
 
