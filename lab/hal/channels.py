@@ -100,12 +100,10 @@ def check_all(
 ) -> None:
     """`Limits.check` for each value (n,) against ``limits`` (n,), ``whats`` (n,) naming each
     output; raises for the first one outside. Per-step fast: no objects made unless it raises."""
-    i = 0
-    for v, lim in zip(values, limits, strict=True):
-        if not lim.low <= v <= lim.high:
+    for i, (v, (lo, hi)) in enumerate(zip(values, limits, strict=True)):  # tuple unpack: fast
+        if not lo <= v <= hi:
             label = "its limits" if labels is None else labels[i]
-            lim.check(v, whats[i], who=who, label=label)
-        i += 1
+            limits[i].check(v, whats[i], who=who, label=label)
 
 
 CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
