@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.core.network import Network
 from lab.errors import ConfigError, validation_line
-from lab.hal import Bench, Channel, check_channel_map, check_channel_name
+from lab.hal import Bench, Channel, Limits, check_channel_map, check_channel_name
+from lab.hal import clock_protocol as proto
 from lab.hal.calibration import Calibration, CalibrationError, read_calibration
 
 
@@ -37,12 +38,16 @@ class _ClockSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     port: str = Field(description="serial port of the clock board, e.g. /dev/ttyACM0")
-    baud: int = 115200
-    pulse_width_us: int = Field(10, ge=2, le=10_000)
-    pulse_period_us: int = Field(100, ge=4, le=1_000_000)
+    baud: int = proto.BAUD
+    pulse_width_us: int = Field(
+        proto.DEFAULT_WIDTH_US, ge=proto.WIDTH_MIN_US, le=proto.WIDTH_MAX_US
+    )
+    pulse_period_us: int = Field(
+        proto.DEFAULT_PERIOD_US, ge=proto.PERIOD_MIN_US, le=proto.PERIOD_MAX_US
+    )
     ready_timeout: float = Field(3.0, gt=0)
     reply_timeout: float = Field(1.0, gt=0)
-    watchdog_ms: int = Field(0, ge=0, le=60_000)
+    watchdog_ms: int = Field(0, ge=0, le=proto.WDT_MAX_MS)
 
 
 class _ProbeSection(BaseModel):
@@ -113,8 +118,11 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
         check_channel_map(network, channels, bias=spec.bias.channel)
     except ValueError as err:
         raise ConfigError(f"{path}: field 'channels': {err}") from None
-    lo, hi = spec.bias.limits
-    if not lo <= spec.bias.safe <= hi:
+    try:
+        bias_limits = Limits.parse(spec.bias.limits, "bias")
+    except ValueError as err:
+        raise ConfigError(f"{path}: field 'bias.limits': {err}") from None
+    if spec.bias.safe not in bias_limits:
         raise ConfigError(
             f"{path}: field 'bias.safe': {spec.bias.safe} V is outside {spec.bias.limits}"
         )
@@ -134,7 +142,7 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
             f"{path}: real instruments need the 'hw' extra (pip install 'twinlab[hw]'): {err}"
         ) from None
     drives = [c for c in channels if c.kind == "drive"]
-    limits = {c.name: c.limits for c in drives} | {spec.bias.channel: spec.bias.limits}
+    limits = {c.name: c.limits for c in drives} | {spec.bias.channel: bias_limits}
     safe = {c.name: c.safe for c in drives}  # the bias's safe state is ScpiBias's
     opened: list[Any] = []
     try:
@@ -147,7 +155,7 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
             visa_library=spec.daq.visa_library,
         )
         opened.append(daq)
-        bias = scpi.ScpiBias(daq, spec.bias.channel, limits=spec.bias.limits, safe=spec.bias.safe)
+        bias = scpi.ScpiBias(daq, spec.bias.channel, limits=bias_limits, safe=spec.bias.safe)
         clock = serial_clock.SerialClockBoard(
             spec.clock.port,
             baud=spec.clock.baud,
@@ -176,7 +184,7 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
         channels=channels,
         calibration=calibration,
         probe=probe,
-        bias_limits=spec.bias.limits,
+        bias_limits=bias_limits,
         config=config,
     )
 

@@ -25,7 +25,6 @@ every channel not reached. `ScpiDAQ.safe_state` and `ScpiBias.safe_state` return
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +32,7 @@ import numpy as np
 
 from drivers.scpi.dialects import Dialect, get_dialect
 from drivers.scpi.instrument import ScpiError, ScpiInstrument
-from lab.hal import BenchError, LimitError, Unsafe
+from lab.hal import BenchError, Limits, Unsafe, check_all
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,9 @@ class _Plan:
     """A channel tuple, formatted once: message parts and per-channel bounds (V)."""
 
     channels: tuple[str, ...]
-    bounds: tuple[tuple[float, float, str], ...]  # (low, high, "its limits"/"the range")
+    limits: tuple[Limits, ...]  # per channel: its limits, or the model's output range
+    labels: tuple[str, ...]  # "its limits" / "the <model> output range", for LimitError
+    whats: tuple[str, ...]  # "channel '8'", for LimitError
     head: str  # write message = head + values + tail (list-valued dialects)
     tail: str
     singles: tuple[tuple[str, str], ...]  # per-channel (head, tail) otherwise
@@ -75,6 +76,7 @@ class ScpiDAQ:
     ) -> None:
         self.name = name
         self.dialect: Dialect = get_dialect(dialect)
+        self._range = Limits(*self.dialect.output_range)
         self.limits = _check_limits(name, self.dialect, dict(limits or {}))
         self.safe = _check_safe(name, self.dialect, self.limits, dict(safe or {}))
         self._plans: dict[tuple[str, ...], _Plan] = {}
@@ -102,15 +104,12 @@ class ScpiDAQ:
         plan = self._plans.get(key)
         if plan is None:
             d = self.dialect
-            lo, hi = d.output_range
-            bounds = []
             canon = self.canonical(key)
-            for ch in canon:
-                if ch in self.limits:
-                    a, b = self.limits[ch]
-                    bounds.append((a, b, "its limits"))
-                else:
-                    bounds.append((lo, hi, f"the {d.name} output range"))
+            limits = tuple(self.limits.get(ch, self._range) for ch in canon)
+            labels = tuple(
+                "its limits" if ch in self.limits else f"the {d.name} output range"
+                for ch in canon
+            )
             chans = d.channel_separator.join(canon)
             head, _, tail = d.write_volts.format(values="\0", channels=chans).partition("\0")
             singles = tuple(
@@ -119,7 +118,9 @@ class ScpiDAQ:
             )
             plan = _Plan(
                 canon,
-                tuple(bounds),
+                limits,
+                labels,
+                tuple(f"channel {ch!r}" for ch in canon),
                 head,
                 tail,
                 singles,  # type: ignore[arg-type]
@@ -155,12 +156,7 @@ class ScpiDAQ:
         values = np.asarray(volts, dtype=float).tolist()
         if type(values) is not list or len(values) != len(plan.channels):
             raise ValueError(f"{self.name}: {len(plan.channels)} channels but volts {volts!r}")
-        for v, (lo, hi, what), ch in zip(values, plan.bounds, plan.channels, strict=True):
-            if not lo <= v <= hi:
-                raise LimitError(
-                    f"{self.name}: {v!r} V on channel {ch!r} is outside {what} "
-                    f"[{lo:g}, {hi:g}] V; nothing was written"
-                )
+        check_all(values, plan.limits, plan.whats, who=self.name, labels=plan.labels)
         if self.dialect.list_values:
             cmd = plan.head + ",".join(map(repr, values)) + plan.tail
         else:
@@ -293,31 +289,26 @@ class ScpiBias:
         limits: tuple[float, float] = (0.0, 5.0),
         safe: float = 5.0,
     ) -> None:
-        lo, hi = (float(x) for x in limits)
-        out_lo, out_hi = daq.dialect.output_range
-        if not (out_lo <= lo <= hi <= out_hi):
+        lim = Limits.parse(limits, f"{daq.name}: bias channel {channel!r}")
+        if not lim.within(daq._range):
             raise ValueError(
-                f"{daq.name}: bias limits [{lo:g}, {hi:g}] V on channel {channel!r} are not "
-                f"within the {daq.dialect.name} output range [{out_lo:g}, {out_hi:g}] V"
+                f"{daq.name}: bias limits {lim} on channel {channel!r} are not "
+                f"within the {daq.dialect.name} output range {daq._range}"
             )
-        if not lo <= safe <= hi:
+        if safe not in lim:
             raise ValueError(
                 f"{daq.name}: bias safe value {safe:g} V on channel {channel!r} is outside "
-                f"its limits [{lo:g}, {hi:g}] V"
+                f"its limits {lim}"
             )
         self.daq, self.channel = daq, daq.canonical((str(channel),))[0]
-        self.limits, self.safe = (lo, hi), float(safe)
+        self.limits, self.safe = lim, float(safe)
         self._channels = (self.channel,)
+        self._what = f"channel {self.channel!r}"
 
     def set_volts(self, volts: float) -> None:
         """Set the bias to ``volts`` V (checked against the limits first)."""
         v = float(volts)
-        lo, hi = self.limits
-        if not lo <= v <= hi:
-            raise LimitError(
-                f"{self.daq.name}: bias {v!r} V on channel {self.channel!r} is outside its "
-                f"limits [{lo:g}, {hi:g}] V; nothing was written"
-            )
+        self.limits.check(v, self._what, who=self.daq.name, quantity="bias")
         self.daq.write(self._channels, [v])
 
     def safe_state(self) -> list[Unsafe]:
@@ -402,29 +393,28 @@ def _canonical_list(name: str, dialect: Dialect, channels: Sequence[str]) -> tup
 
 def _check_limits(
     name: str, dialect: Dialect, limits: dict[str, tuple[float, float]]
-) -> dict[str, tuple[float, float]]:
-    """Limits as floats, keyed by canonical channel; ValueError (one line, naming the
-    channel) if one is unusable or a channel is given twice."""
-    out_lo, out_hi = dialect.output_range
+) -> dict[str, Limits]:
+    """`Limits` keyed by canonical channel; ValueError (one line, naming the channel) if
+    one is unusable (`Limits.parse`), wider than the output range, or a channel is given
+    twice."""
+    out = Limits(*dialect.output_range)
     checked = {}
     canon = _canonical_list(name, dialect, [str(c) for c in limits])
     for ch, key, pair in zip(limits, canon, limits.values(), strict=True):
-        lo, hi = (float(x) for x in pair)
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
-            raise ValueError(f"{name}: channel {ch!r} limits {pair!r} are not (low, high) in V")
-        if lo < out_lo or hi > out_hi:
+        lim = Limits.parse(pair, f"{name}: channel {ch!r}")
+        if not lim.within(out):
             raise ValueError(
-                f"{name}: channel {ch!r} limits [{lo:g}, {hi:g}] V are wider than the "
-                f"{dialect.name} output range [{out_lo:g}, {out_hi:g}] V"
+                f"{name}: channel {ch!r} limits {lim} are wider than the "
+                f"{dialect.name} output range {out}"
             )
-        checked[key] = (lo, hi)
+        checked[key] = lim
     return checked
 
 
 def _check_safe(
     name: str,
     dialect: Dialect,
-    limits: dict[str, tuple[float, float]],
+    limits: dict[str, Limits],
     safe: dict[str, float],
 ) -> dict[str, float]:
     """Safe values as floats, keyed by canonical channel, each within its channel's limits
@@ -433,11 +423,9 @@ def _check_safe(
     canon = _canonical_list(name, dialect, [str(c) for c in safe])
     for ch, key, value in zip(safe, canon, safe.values(), strict=True):
         v = float(value)
-        lo, hi = limits.get(key, dialect.output_range)
-        if not lo <= v <= hi:
-            raise ValueError(
-                f"{name}: channel {ch!r} safe value {v:g} V is outside [{lo:g}, {hi:g}] V"
-            )
+        lim = limits.get(key) or Limits(*dialect.output_range)
+        if v not in lim:
+            raise ValueError(f"{name}: channel {ch!r} safe value {v:g} V is outside {lim}")
         checked[key] = v
     return checked
 

@@ -25,13 +25,24 @@ import serial
 
 from lab.errors import one_line
 from lab.hal import BenchError, Unsafe
+from lab.hal import clock_protocol as proto
 from lab.logs import io_enabled, io_log
 
 log = logging.getLogger(__name__)
 
-PROTOCOL = 1  # the version this driver speaks
-N_MAX = 1_000_000  # pulses per PULSE command; longer requests are split
-_BANNER = re.compile(rb"READY twin_clock (\S+) proto (\d+)")
+PROTOCOL = proto.PROTOCOL_VERSION  # the version this driver speaks
+N_MAX = proto.N_MAX  # pulses per PULSE command; longer requests are split
+_BANNER = re.compile(proto.BANNER_PATTERN)
+# the command lines and reply prefixes, encoded once (the protocol's words, lab.hal.clock_protocol)
+_OK, _OK_SP = proto.OK.encode(), proto.OK.encode() + b" "
+_IDN, _VER, _STAT = (f" {w}\n".encode() for w in (proto.IDN, proto.VER, proto.STAT))
+_SAFE = f" {proto.SAFE}\n".encode()
+_PULSE = f" {proto.PULSE} ".encode()
+_ABORTED = re.compile(
+    rb"%s [%d%d] \S+ (\d+)" % (proto.ERR.encode(), proto.ERR_WATCHDOG, proto.ERR_ABORTED)
+)
+_VERSION = re.compile(rb"%s (\d+)" % _OK)
+_IDN_OK = f"{proto.OK} {proto.IDN_PREFIX},"
 _QUANTUM = 0.02  # s: pyserial read timeout; deadlines are checked this often when idle
 _RECONNECT_POLL = 0.1  # s between attempts to reopen a port that disappeared
 
@@ -49,23 +60,27 @@ class SerialClockBoard:
         self,
         port: str | os.PathLike[str],
         *,
-        baud: int = 115200,
-        pulse_width_us: int = 10,
-        pulse_period_us: int = 100,
+        baud: int = proto.BAUD,
+        pulse_width_us: int = proto.DEFAULT_WIDTH_US,
+        pulse_period_us: int = proto.DEFAULT_PERIOD_US,
         ready_timeout: float = 3.0,
         reply_timeout: float = 1.0,
         watchdog_ms: int = 0,
         name: str = "clock board",
     ) -> None:
-        if not 2 <= pulse_width_us <= 10_000:
-            raise ValueError(f"pulse_width_us = {pulse_width_us} is outside 2..10000")
-        if not pulse_width_us + 2 <= pulse_period_us <= 1_000_000:
+        if not proto.WIDTH_MIN_US <= pulse_width_us <= proto.WIDTH_MAX_US:
+            raise ValueError(
+                f"pulse_width_us = {pulse_width_us} is outside "
+                f"{proto.WIDTH_MIN_US}..{proto.WIDTH_MAX_US}"
+            )
+        shortest = pulse_width_us + proto.PERIOD_GAP_US
+        if not shortest <= pulse_period_us <= proto.PERIOD_MAX_US:
             raise ValueError(
                 f"pulse_period_us = {pulse_period_us} is outside "
-                f"{pulse_width_us + 2}..1000000 (width + 2 us at least)"
+                f"{shortest}..{proto.PERIOD_MAX_US} (width + {proto.PERIOD_GAP_US} us at least)"
             )
-        if not 0 <= watchdog_ms <= 60_000:
-            raise ValueError(f"watchdog_ms = {watchdog_ms} is outside 0..60000")
+        if not 0 <= watchdog_ms <= proto.WDT_MAX_MS:
+            raise ValueError(f"watchdog_ms = {watchdog_ms} is outside 0..{proto.WDT_MAX_MS}")
         self.port = port = os.fspath(port)
         self.baud = baud
         self.width_us, self.period_us = int(pulse_width_us), int(pulse_period_us)
@@ -87,7 +102,7 @@ class SerialClockBoard:
         self._down = ""  # why the port is not open, after a failure
         # pre-encoded: a pulse(1) is one format, one write, one compare
         self._pulse_tail = f" {self.width_us} {self.period_us}\n".encode()
-        self._one = b" PULSE 1" + self._pulse_tail
+        self._one = _PULSE + b"1" + self._pulse_tail
         with self._lock:
             self._connect(self._open_port())
             self._handshake(banner_required=True)
@@ -96,7 +111,7 @@ class SerialClockBoard:
     def identify(self) -> str:
         """The board's ``*IDN?`` reply, e.g. ``twinlab,twin_clock,<serial>,<firmware>``."""
         with self._lock:
-            self.identity = self._ask(b"*IDN?\n", "*IDN?").decode("latin-1")
+            self.identity = self._ask(_IDN, proto.IDN).decode("latin-1")
             return self.identity
 
     def pulse(self, n: int = 1) -> None:
@@ -112,7 +127,7 @@ class SerialClockBoard:
     def status(self) -> dict[str, Any]:
         """``STAT?`` as a dict: pulses, err, wdt (int); fw, build, state (str)."""
         with self._lock:
-            return self._parse_status(self._ask(b"STAT?\n", "STAT?"))
+            return self._parse_status(self._ask(_STAT, proto.STAT))
 
     def safe_state(self) -> list[Unsafe]:
         """Clock line low, any burst stopped (``SAFE``). Never raises: returns
@@ -122,12 +137,12 @@ class SerialClockBoard:
             if self._ser is None:
                 return [Unsafe(None, f"{self.who}: SAFE not sent: the port is not open")]
             try:
-                reply = self._command(b" SAFE\n", self.reply_timeout, "SAFE")
+                reply = self._command(_SAFE, self.reply_timeout, proto.SAFE)
             except BenchError as exc:
                 return [Unsafe(None, f"SAFE failed: {exc}")]
             except OSError as exc:
                 return [Unsafe(None, f"{self.who}: SAFE failed: {one_line(exc)}")]
-            if reply != b"OK":
+            if reply != _OK:
                 return [Unsafe(None, f"{self.who}: SAFE answered {reply.decode('latin-1')!r}")]
             return []
 
@@ -146,18 +161,18 @@ class SerialClockBoard:
     # -- commands -----------------------------------------------------------------------------
     def _burst(self, n: int) -> None:
         """One PULSE command of ``n`` <= N_MAX pulses, with one reconnect on a dropped port."""
-        body = self._one if n == 1 else b" PULSE %d" % n + self._pulse_tail
+        body = self._one if n == 1 else _PULSE + b"%d" % n + self._pulse_tail
         timeout = self.reply_timeout + n * self.period_us * 1e-6
         try:
-            reply = self._command(body, timeout, "PULSE")
+            reply = self._command(body, timeout, proto.PULSE)
         except OSError as exc:  # serial.SerialException is an OSError
-            reply = self._recover(exc, body, timeout, "PULSE", n)
+            reply = self._recover(exc, body, timeout, proto.PULSE, n)
             if reply is None:  # the pulses went out before the port dropped
                 return
-        if reply == b"OK %d" % n:
+        if reply == _OK_SP + b"%d" % n:
             self.confirmed += n
             return
-        m = re.fullmatch(rb"ERR [56] \S+ (\d+)", reply)
+        m = _ABORTED.fullmatch(reply)
         if m:  # aborted (watchdog or SAFE): the board reports what went out
             self.confirmed += int(m.group(1))
         raise BenchError(
@@ -167,13 +182,12 @@ class SerialClockBoard:
 
     def _ask(self, body: bytes, what: str) -> bytes:
         """A query: its ``OK`` payload (without ``OK ``); BenchError on ERR."""
-        body = b" " + body
         try:
             reply = self._command(body, self.reply_timeout, what)
         except OSError as exc:
             reply = self._recover(exc, body, self.reply_timeout, what, 0)
         assert reply is not None
-        if reply == b"OK" or reply.startswith(b"OK "):
+        if reply == _OK or reply.startswith(_OK_SP):
             return reply[3:]
         raise BenchError(f"{self.who}: {what} failed: {reply.decode('latin-1')}")
 
@@ -219,7 +233,7 @@ class SerialClockBoard:
                     raise BenchError(f"{self.who}: no reply to {what} within {timeout:.3g} s")
                 if keepalive and now >= next_alive:  # a long burst: feed the watchdog
                     self._seq = (self._seq + 1) & 0xFFFF
-                    self._write(b"#%d STAT?\n" % self._seq)
+                    self._write(b"#%d" % self._seq + _STAT)
                     next_alive = now + keepalive
                 continue
             if line.startswith(tag):
@@ -345,21 +359,22 @@ class SerialClockBoard:
             if not banner_required:
                 status = self._stat()
                 deadline = time.monotonic() + settle
-                while status["state"] == "BURST" and time.monotonic() < deadline:
+                while status["state"] == proto.STATE_BURST and time.monotonic() < deadline:
                     time.sleep(0.01)  # the lost PULSE is still going out
                     status = self._stat()
-            ver = self._command(b" VER?\n", self.reply_timeout, "VER?")
-            m = re.fullmatch(rb"OK (\d+)", ver)
+            ver = self._command(_VER, self.reply_timeout, proto.VER)
+            m = _VERSION.fullmatch(ver)
             if not m:
                 raise BenchError(f"{self.who}: VER? answered {ver.decode('latin-1')!r}")
             self._check_version(int(m.group(1)), "VER?")
-            idn = self._command(b" *IDN?\n", self.reply_timeout, "*IDN?").decode("latin-1")
-            if not idn.startswith("OK twinlab,twin_clock,"):
+            idn = self._command(_IDN, self.reply_timeout, proto.IDN).decode("latin-1")
+            if not idn.startswith(_IDN_OK):
                 raise BenchError(f"{self.who}: not a twin_clock board: *IDN? answered {idn!r}")
-            self.identity = idn[3:]
+            self.identity = idn[len(proto.OK) + 1 :]
             if self.watchdog_ms:
-                wdt = self._command(b" WDT %d\n" % self.watchdog_ms, self.reply_timeout, "WDT")
-                if wdt != b"OK %d" % self.watchdog_ms:
+                wdt_line = b" %s %d\n" % (proto.WDT.encode(), self.watchdog_ms)
+                wdt = self._command(wdt_line, self.reply_timeout, proto.WDT)
+                if wdt != _OK_SP + b"%d" % self.watchdog_ms:
                     raise BenchError(f"{self.who}: WDT failed: {wdt.decode('latin-1')}")
             if banner_required:
                 status = self._stat()
@@ -441,8 +456,8 @@ class SerialClockBoard:
 
     def _stat(self) -> dict[str, Any]:
         """``STAT?`` without reconnecting (used while connecting)."""
-        stat = self._command(b" STAT?\n", self.reply_timeout, "STAT?")
-        if not stat.startswith(b"OK "):
+        stat = self._command(_STAT, self.reply_timeout, proto.STAT)
+        if not stat.startswith(_OK_SP):
             raise BenchError(f"{self.who}: STAT? failed: {stat.decode('latin-1')}")
         return self._parse_status(stat[3:])
 

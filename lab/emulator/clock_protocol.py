@@ -4,7 +4,8 @@
 from the host go in through `feed`, reply lines (without their ``\\r\\n``) come out.
 The emulated serial board (`lab.emulator.wire.serial_board`) puts it behind a pty, the
 transcripts in ``firmware/tests`` run against it, and the C++ firmware (issue 4) ports
-it line for line. Choices the contract leaves open are settled here and listed in
+it line for line. Its constants (words, codes, ranges) are `lab.hal.clock_protocol`'s.
+Choices the contract leaves open are settled here and listed in
 ``firmware/tests/README.md``:
 
 - An empty line (after dropping ``\\r``) gets no reply. ``\\r`` is dropped anywhere.
@@ -32,29 +33,46 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-PROTO_VERSION = 1
-MAX_LINE = 63  # characters before the terminator
-TAG_MAX = 65_535
-N_MAX = 1_000_000
-WIDTH_MIN, WIDTH_MAX = 2, 10_000  # us
-PERIOD_MAX = 1_000_000  # us; the minimum is width + 2
-WDT_MAX = 60_000  # ms
-DEFAULT_WIDTH_US, DEFAULT_PERIOD_US = 10, 100
+from lab.hal.clock_protocol import (  # the protocol's constants: one definition
+    ALLOWED_IN_BURST,
+    BANNER_FORMAT,
+    COMMANDS,
+    DEFAULT_PERIOD_US,
+    DEFAULT_WIDTH_US,
+    ERR,
+    ERR_ABORTED,
+    ERR_ARG,
+    ERR_BUSY,
+    ERR_LONG,
+    ERR_TEXT,
+    ERR_UNKNOWN,
+    ERR_WATCHDOG,
+    IDN,
+    IDN_PREFIX,
+    MAX_LINE,
+    N_MAX,
+    N_MIN,
+    OK,
+    PERIOD_GAP_US,
+    PERIOD_MAX_US,
+    PULSE,
+    STAT,
+    STATE_BURST,
+    STATE_IDLE,
+    STATE_SAFE,
+    TAG_MAX,
+    VER,
+    WDT,
+    WDT_MAX_MS,
+    WIDTH_MAX_US,
+    WIDTH_MIN_US,
+)
+from lab.hal.clock_protocol import PROTOCOL_VERSION as PROTO_VERSION
+from lab.hal.clock_protocol import SAFE as SAFE_CMD
 
-ERR_UNKNOWN, ERR_ARG, ERR_LONG, ERR_BUSY, ERR_WATCHDOG, ERR_ABORTED = 1, 2, 3, 4, 5, 6
-ERR_TEXT = {
-    ERR_UNKNOWN: "unknown command",
-    ERR_ARG: "bad argument",
-    ERR_LONG: "line too long",
-    ERR_BUSY: "busy",
-    ERR_WATCHDOG: "watchdog",
-    ERR_ABORTED: "aborted",
-}
-COMMANDS = frozenset({"*IDN?", "VER?", "PULSE", "STAT?", "SAFE", "WDT"})
-ALLOWED_IN_BURST = frozenset({"STAT?", "SAFE", "*IDN?"})
 _DIGITS = frozenset("0123456789")
 
-IDLE, BURST, SAFE = "IDLE", "BURST", "SAFE"
+IDLE, BURST, SAFE = STATE_IDLE, STATE_BURST, STATE_SAFE
 
 
 def _number(text: str) -> int | None:
@@ -111,7 +129,7 @@ class ClockProtocol:
     # -- power-on ---------------------------------------------------------------------------
     def banner(self) -> str:
         """The line the board prints once after reset."""
-        return f"READY twin_clock {self.fw_version} proto {PROTO_VERSION}"
+        return BANNER_FORMAT.format(fw=self.fw_version, proto=PROTO_VERSION)
 
     def reset(self) -> None:
         """Back to power-on: burst dropped silently, counters 0, watchdog off, input cleared."""
@@ -165,7 +183,7 @@ class ClockProtocol:
     def _error(self, tag: str, code: int, detail: str = "") -> None:
         self.err = code
         text = ERR_TEXT[code]
-        self._reply(tag, f"ERR {code} {text} {detail}" if detail else f"ERR {code} {text}")
+        self._reply(tag, f"{ERR} {code} {text} {detail}" if detail else f"{ERR} {code} {text}")
 
     def _line(self, line: str) -> None:
         """Handle one complete, non-empty line of at most MAX_LINE characters."""
@@ -189,29 +207,29 @@ class ClockProtocol:
             self._error(tag, ERR_ARG)
             return
         nums: list[int] = values  # type: ignore[assignment]
-        if word == "PULSE":
+        if word == PULSE:
             self._pulse(tag, nums)
         elif nums:  # every other command takes at most one argument (WDT exactly one)
-            if word == "WDT" and len(nums) == 1 and nums[0] <= WDT_MAX:
+            if word == WDT and len(nums) == 1 and nums[0] <= WDT_MAX_MS:
                 self.wdt_ms = nums[0]
-                self._reply(tag, f"OK {self.wdt_ms}")
+                self._reply(tag, f"{OK} {self.wdt_ms}")
             else:
                 self._error(tag, ERR_ARG)
-        elif word == "*IDN?":
-            self._reply(tag, f"OK twinlab,twin_clock,{self.serial},{self.fw_version}")
-        elif word == "VER?":
-            self._reply(tag, f"OK {PROTO_VERSION}")
-        elif word == "STAT?":
+        elif word == IDN:
+            self._reply(tag, f"{OK} {IDN_PREFIX},{self.serial},{self.fw_version}")
+        elif word == VER:
+            self._reply(tag, f"{OK} {PROTO_VERSION}")
+        elif word == STAT:
             self._reply(
                 tag,
-                f"OK pulses={self.pulses} err={self.err} fw={self.fw_version} "
+                f"{OK} pulses={self.pulses} err={self.err} fw={self.fw_version} "
                 f"build={self.build} state={self.state} wdt={self.wdt_ms}",
             )
-        elif word == "SAFE":
+        elif word == SAFE_CMD:
             burst = self._burst
             self._stop_burst()
             self.state = SAFE
-            self._reply(tag, "OK")
+            self._reply(tag, OK)
             if burst is not None:
                 self._error(burst.tag, ERR_ABORTED, str(burst.k))
         else:  # WDT without its argument
@@ -224,8 +242,8 @@ class ClockProtocol:
         n = nums[0]
         width = nums[1] if len(nums) > 1 else DEFAULT_WIDTH_US
         period = nums[2] if len(nums) > 2 else DEFAULT_PERIOD_US
-        in_range = 1 <= n <= N_MAX and WIDTH_MIN <= width <= WIDTH_MAX
-        if not (in_range and width + 2 <= period <= PERIOD_MAX):
+        in_range = N_MIN <= n <= N_MAX and WIDTH_MIN_US <= width <= WIDTH_MAX_US
+        if not (in_range and width + PERIOD_GAP_US <= period <= PERIOD_MAX_US):
             self._error(tag, ERR_ARG)
             return
         if not self.pace:
@@ -235,7 +253,7 @@ class ClockProtocol:
                 on_pulse()
                 self.pulses += 1
             self.state = IDLE
-            self._reply(tag, f"OK {n}")
+            self._reply(tag, f"{OK} {n}")
             return
         burst = _Burst(tag, n, width * 1e-6, period * 1e-6, self.now())
         self._burst, self.state = burst, BURST
@@ -272,7 +290,7 @@ class ClockProtocol:
                     due = burst.t0 + (burst.n - 1) * burst.period + burst.width
                     if t >= due:
                         self._burst, self.state = None, IDLE
-                        self._reply(burst.tag, f"OK {burst.n}")
+                        self._reply(burst.tag, f"{OK} {burst.n}")
                         done = True
                 if not done and wdt:
                     due = min(due, self._last_rx + wdt)

@@ -11,8 +11,10 @@ from lab.hal.channels import (
     CHANNEL_NAME,
     TWINS,
     Channel,
+    Limits,
     Twin,
     channel_key,
+    check_all,
     check_channel_map,
     check_channel_name,
 )
@@ -36,10 +38,12 @@ __all__ = [
     "Channel",
     "ClockBoard",
     "LimitError",
+    "Limits",
     "ResistanceProbe",
     "Twin",
     "Unsafe",
     "channel_key",
+    "check_all",
     "check_channel_map",
     "check_channel_name",
 ]

@@ -33,12 +33,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from lab.hal.calibration import Calibration
-from lab.hal.channels import Channel, Twin, channel_key, check_channel_map
+from lab.hal.channels import Channel, Limits, Twin, channel_key, check_all, check_channel_map
 from lab.hal.protocols import (
     DAQ,
     BiasSource,
     ClockBoard,
-    LimitError,
     ResistanceProbe,
     Unsafe,
 )
@@ -50,12 +49,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class _Route:
-    """Precomputed lookup for one (twin, nodes) request: channel names and limit arrays."""
+    """Precomputed lookup for one (twin, nodes) request: channel names and limits."""
 
     channels: tuple[str, ...]
     low: np.ndarray
     high: np.ndarray
-    bounds: tuple[tuple[float, float], ...]  # the same limits as Python floats, for speed
+    limits: tuple[Limits, ...]  # the same limits, checked per step (`check_all`)
+    whats: tuple[str, ...]  # each output named for a LimitError
 
 
 @dataclass
@@ -88,6 +88,7 @@ class Bench:
 
     def __post_init__(self) -> None:
         check_channel_map(self.network, self.channels)
+        self.bias_limits = Limits.parse(self.bias_limits, "bias")
         self._by_node = {(ch.kind, ch.twin, ch.node): ch for ch in self.channels}
         self._by_key = {channel_key(ch.name): ch for ch in self.channels}
 
@@ -108,7 +109,10 @@ class Bench:
                 channels=tuple(c.name for c in chans),
                 low=np.array([c.limits[0] for c in chans]),
                 high=np.array([c.limits[1] for c in chans]),
-                bounds=tuple((float(c.limits[0]), float(c.limits[1])) for c in chans),
+                limits=tuple(Limits(*c.limits) for c in chans),
+                whats=tuple(
+                    f"node {c.node} of the {twin} twin (channel {c.name!r})" for c in chans
+                ),
             )
             self._routes[key] = route
         return route
@@ -129,12 +133,7 @@ class Bench:
         writing anything if any value lies outside its channel's limits."""
         route = self._routes.get(("drive", twin, nodes)) or self._route("drive", twin, nodes)
         volts = np.asarray(volts, dtype=float)
-        for i, (v, (lo, hi)) in enumerate(zip(volts.tolist(), route.bounds, strict=True)):
-            if not lo <= v <= hi:  # also refuses NaN
-                raise LimitError(
-                    f"{v:.4g} V on node {nodes[i]} of the {twin} twin (channel "
-                    f"{route.channels[i]!r}) is outside its limits [{lo:g}, {hi:g}] V"
-                )
+        check_all(volts.tolist(), route.limits, route.whats)  # also refuses NaN
         self.dirty = True
         self.daq.write(route.channels, volts)
         driven = self._driven
@@ -165,11 +164,9 @@ class Bench:
         if not 0.0 < p <= 1.0:
             raise ValueError(f"p = {p} is outside (0, 1]")
         volts = float(self.calibration.volts_for(p))
-        lo, hi = self.bias_limits
-        if not lo <= volts <= hi:
-            raise LimitError(
-                f"bias {volts:.4g} V for p = {p} is outside the bias limits [{lo:g}, {hi:g}] V"
-            )
+        self.bias_limits.check(
+            volts, f"the bias source (p = {p})", label="the bias limits", quantity="bias"
+        )
         self.dirty = True
         self.bias.set_volts(volts)
         return volts

@@ -1,22 +1,109 @@
 """The channel map: which DAQ channel drives or senses which node of which twin, with
-limits; and channel names (one definition): `check_channel_name` is the character set every
-DAQ channel name must match, `channel_key` the spelling-independent identity used to
-refuse two names for one physical channel ("08" and "8"). Drivers canonicalise further
-per instrument model (defence in depth).
+limits; voltage limits (one definition): `Limits` is the (low, high) V pair every output
+is checked against, by `lab.hal.Bench` and again by the drivers, with one LimitError
+message (`Limits.check`, `check_all`); and channel names (one definition):
+`check_channel_name` is the character set every DAQ channel name must match,
+`channel_key` the spelling-independent identity used to refuse two names for one
+physical channel ("08" and "8"). Drivers canonicalise further per instrument model
+(defence in depth).
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+from lab.hal.protocols import LimitError
 
 if TYPE_CHECKING:
     from lab.core.network import Network
 
 Twin = Literal["free", "clamped"]
 TWINS: tuple[Twin, Twin] = ("free", "clamped")
+
+
+class _Pair(NamedTuple):
+    low: float
+    high: float
+
+
+class Limits(_Pair):
+    """The voltages an output may be set to, V: ``low <= v <= high``, both finite,
+    ``low < high`` (ValueError otherwise). A tuple: ``lo, hi = limits`` and
+    ``limits == (lo, hi)`` work. Build it once (channel map, driver tables), not per call."""
+
+    __slots__ = ()
+
+    def __new__(cls, low: float, high: float) -> Limits:
+        lo, hi = float(low), float(high)
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(
+                f"limits ({low!r}, {high!r}) are not (low, high) in V "
+                "(both finite, low below high)"
+            )
+        return super().__new__(cls, lo, hi)
+
+    @classmethod
+    def parse(cls, pair: object, what: str) -> Limits:
+        """``pair`` (a (low, high) sequence of two numbers) as Limits; ValueError in one
+        line naming ``what`` otherwise."""
+        try:
+            low, high = pair  # type: ignore[misc]
+            return cls(low, high)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{what} limits {pair!r} are not (low, high) in V (both finite, low below high)"
+            ) from None
+
+    def __contains__(self, value: object) -> bool:
+        """``value in limits``: within [low, high] (False for NaN)."""
+        return self.low <= value <= self.high  # type: ignore[operator]
+
+    def within(self, outer: Limits) -> bool:
+        """True if these limits lie inside ``outer``."""
+        return outer.low <= self.low and self.high <= outer.high
+
+    def __str__(self) -> str:
+        return f"[{self.low:g}, {self.high:g}] V"
+
+    def check(
+        self,
+        value: float,
+        what: str,
+        *,
+        who: str = "",
+        label: str = "its limits",
+        quantity: str = "",
+    ) -> None:
+        """LimitError unless ``low <= value <= high`` (NaN refused). The one message format:
+        ``[<who>: ][<quantity> ]<value> V on <what> is outside <label> [<low>, <high>] V;
+        nothing was written`` (``who``: the instrument; ``what``: e.g. "channel '8'";
+        ``label``: "its limits" or a range's name; ``quantity``: e.g. "bias")."""
+        if not self.low <= value <= self.high:
+            head = (f"{who}: " if who else "") + (f"{quantity} " if quantity else "")
+            raise LimitError(
+                f"{head}{float(value)!r} V on {what} is outside {label} {self}; "
+                "nothing was written"
+            )
+
+
+def check_all(
+    values: Iterable[float],
+    limits: Sequence[Limits],
+    whats: Sequence[str],
+    *,
+    who: str = "",
+    labels: Sequence[str] | None = None,
+) -> None:
+    """`Limits.check` for each value (n,) against ``limits`` (n,), ``whats`` (n,) naming each
+    output; raises for the first one outside. Per-step fast: no objects made unless it raises."""
+    for i, (v, (lo, hi)) in enumerate(zip(values, limits, strict=True)):  # tuple unpack: fast
+        if not lo <= v <= hi:
+            label = "its limits" if labels is None else labels[i]
+            limits[i].check(v, whats[i], who=who, label=label)
 
 
 CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
@@ -56,8 +143,9 @@ def channel_key(name: str) -> str:
 class Channel:
     """One DAQ channel wired to one node of one twin.
 
-    ``kind`` is "drive" (analog output) or "sense" (analog input). ``limits`` (V) bound
-    every voltage the controller may write; ``safe`` (V) is where the output rests.
+    ``kind`` is "drive" (analog output) or "sense" (analog input). ``limits`` (V, a
+    (low, high) pair, checked as `Limits` by `check_channel_map`) bound every voltage the
+    controller may write; ``safe`` (V) is where the output rests.
     """
 
     name: str
@@ -105,11 +193,7 @@ def check_channel_map(
                 f"channel map: channel {ch.name!r} names node {ch.node}, "
                 f"but network {network.name!r} has nodes 1..{network.n_nodes}"
             )
-        lo, hi = ch.limits
-        if not lo < hi:
-            raise ValueError(
-                f"channel map: channel {ch.name!r} limits {ch.limits} are not (low, high)"
-            )
+        lo, hi = Limits.parse(ch.limits, f"channel map: channel {ch.name!r}")
         if not lo <= ch.safe <= hi:
             raise ValueError(
                 f"channel map: channel {ch.name!r} safe value {ch.safe} V "

@@ -1,0 +1,42 @@
+"""The instruments bench file's limits and clock section, checked before anything opens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.bench import open_bench
+from lab.errors import ConfigError
+from lab.hal import clock_protocol as proto
+
+
+def _raw(**bias: Any) -> dict[str, Any]:
+    """A bench file whose instruments do not exist (validation must stop before them)."""
+    return {
+        "kind": "instruments",
+        "daq": {"resource": "TCPIP::127.0.0.1::1::SOCKET"},
+        "bias": {"channel": "9000", **bias},
+        "clock": {"port": "/dev/nonesuch/clock"},
+        "calibration": {"bias": [0.0, 5.0], "p": [1.0, 0.0]},
+        "channels": [{"name": "1", "twin": "free", "node": 1, "kind": "drive"}],
+    }
+
+
+@pytest.mark.parametrize("limits", [[5.0, 0.0], [1.0, 1.0], [0.0, float("inf")]])
+def test_unusable_bias_limits_name_their_field(tmp_path: Path, limits: list[float]) -> None:
+    """Reversed bias limits used to be reported as a bad 'bias.safe' (or not at all)."""
+    with pytest.raises(ConfigError, match=r"field 'bias\.limits': bias limits"):
+        open_bench(tmp_path / "b.toml", _raw(limits=limits, safe=limits[0]))
+
+
+def test_clock_section_bounds_are_the_protocols(tmp_path: Path) -> None:
+    raw = _raw()
+    raw["clock"]["pulse_width_us"] = proto.WIDTH_MAX_US + 1
+    with pytest.raises(ConfigError, match="pulse_width_us"):
+        open_bench(tmp_path / "b.toml", raw)
+    raw["clock"]["pulse_width_us"] = proto.DEFAULT_WIDTH_US
+    raw["clock"]["watchdog_ms"] = proto.WDT_MAX_MS + 1
+    with pytest.raises(ConfigError, match="watchdog_ms"):
+        open_bench(tmp_path / "b.toml", raw)
