@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from lab.errors import ConfigError
+
 if TYPE_CHECKING:
     from lab.core.network import Network
 
@@ -24,10 +26,10 @@ _DIGITS = re.compile(r"\d+")
 
 
 def check_channel_name(name: object, what: str = "channel") -> str:
-    """``name`` if it is a usable DAQ channel name (see `CHANNEL_NAME`); ValueError in
+    """``name`` if it is a usable DAQ channel name (see `CHANNEL_NAME`); `ConfigError` in
     one line naming ``what``, the name and the characters that are not allowed."""
     if not isinstance(name, str):
-        raise ValueError(f"{what} {name!r}: a channel name must be a string")
+        raise ConfigError(f"{what} {name!r}: a channel name must be a string")
     if CHANNEL_NAME.fullmatch(name) is None:
         bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "._-"))})
         if bad:
@@ -38,7 +40,7 @@ def check_channel_name(name: object, what: str = "channel") -> str:
             found = f"{len(name)} characters"
         else:
             found = f"{name[0]!r} first"
-        raise ValueError(
+        raise ConfigError(
             f"{what} {name!r} is not a usable DAQ channel name ({found}); a channel name "
             "is 1 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
@@ -75,7 +77,7 @@ def _wiring(ch: Channel) -> str:
 def check_channel_map(
     network: Network, channels: Sequence[Channel], *, bias: str | None = None
 ) -> None:
-    """ValueError, one line, for a channel name that is not usable (`check_channel_name`),
+    """`ConfigError`, one line, for a channel name that is not usable (`check_channel_name`),
     one channel mapped twice under one or two spellings (`channel_key`; naming both, the
     ``bias`` channel included), a node that does not exist, a safe value outside its
     limits, or one node of one twin with two channels of one kind."""
@@ -87,7 +89,7 @@ def check_channel_map(
     for ch in channels:
         check_channel_name(ch.name, "channel map: channel")
         if ch.twin not in TWINS or ch.kind not in ("drive", "sense"):
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: channel {ch.name!r} has twin {ch.twin!r} and kind {ch.kind!r}; "
                 "expected twin 'free' or 'clamped' and kind 'drive' or 'sense'"
             )
@@ -95,29 +97,29 @@ def check_channel_map(
         if key in named:
             spelling, what = named[key]
             same = "one name" if spelling == ch.name else "two spellings of one name"
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: channel {ch.name!r} ({_wiring(ch)}) and channel {spelling!r} "
                 f"({what}) are one DAQ channel, mapped twice ({same})"
             )
         named[key] = (ch.name, _wiring(ch))
         if not 1 <= ch.node <= network.n_nodes:
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: channel {ch.name!r} names node {ch.node}, "
                 f"but network {network.name!r} has nodes 1..{network.n_nodes}"
             )
         lo, hi = ch.limits
         if not lo < hi:
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: channel {ch.name!r} limits {ch.limits} are not (low, high)"
             )
         if not lo <= ch.safe <= hi:
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: channel {ch.name!r} safe value {ch.safe} V "
                 f"is outside its limits [{lo}, {hi}] V"
             )
         wiring = (ch.kind, ch.twin, ch.node)
         if wiring in wired:
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: node {ch.node} of the {ch.twin} twin has two {ch.kind} channels"
             )
         wired.add(wiring)
