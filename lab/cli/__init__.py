@@ -19,6 +19,12 @@ and ``--io-log FILE`` (every instrument exchange; `lab.logs`), before or after i
 Every bad input ends with one line ``twinlab: error: ...`` and exit status 2,
 before any voltage is applied; Ctrl-C leaves the bench safe, the run file closed
 and marked incomplete, and exits 130.
+
+Bad input is an exception of a type in `user_errors` (`lab.errors.ConfigError` for a
+setting, option or file field, `TaskError`, `LimitError`, `RunFileError`,
+`CalibrationError`, `DisconnectedError`); code that refuses the user's input raises one of
+those, never a bare ValueError. Any other exception, a bare ValueError included, is a bug:
+it is not caught, so Python prints its traceback and the exit status is 1.
 """
 
 from __future__ import annotations
