@@ -55,7 +55,9 @@ def _file(path: str | os.PathLike[str], fmt: str) -> logging.Handler:
     try:
         handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"{path}: cannot open the log file: {exc.strerror or exc}") from None
+        from lab.errors import ConfigError  # pydantic: only when there is an error to report
+
+        raise ConfigError(f"{path}: cannot open the log file: {exc.strerror or exc}") from None
     handler.setFormatter(_IsoFormatter(fmt))
     return handler
 

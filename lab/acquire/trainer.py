@@ -27,7 +27,7 @@ from lab.acquire.settings import TrainSettings
 from lab.hal import Bench, LimitError
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 from lab.signals import interrupt_name
-from lab.tasks import Task
+from lab.tasks import Task, TaskError
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class Trainer:
         """Refuse, before any voltage is applied, what the bench cannot do or must not do."""
         net, task, bench = self.bench.network, self.task, self.bench
         if task.network != net.name:
-            raise ValueError(
+            raise TaskError(
                 f"task {task.name!r} is for network {task.network!r}, the bench has {net.name!r}"
             )
         for role, nodes in (
@@ -178,7 +178,7 @@ class Trainer:
             try:
                 net.index_of(nodes)
             except ValueError as exc:
-                raise ValueError(f"task {task.name!r}: {role} {exc}") from None
+                raise TaskError(f"task {task.name!r}: {role} {exc}") from None
         for twin in ("free", "clamped"):
             bench.check_nodes("drive", twin, self._inputs + self._fixed)
         bench.check_nodes("sense", "free", self._outputs)

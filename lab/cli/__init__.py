@@ -19,6 +19,12 @@ and ``--io-log FILE`` (every instrument exchange; `lab.logs`), before or after i
 Every bad input ends with one line ``twinlab: error: ...`` and exit status 2,
 before any voltage is applied; Ctrl-C leaves the bench safe, the run file closed
 and marked incomplete, and exits 130.
+
+Bad input is an exception of a type in `user_errors` (`lab.errors.ConfigError` for a
+setting, option or file field, `TaskError`, `LimitError`, `RunFileError`,
+`CalibrationError`, `DisconnectedError`); code that refuses the user's input raises one of
+those, never a bare ValueError. Any other exception, a bare ValueError included, is a bug:
+it is not caught, so Python prints its traceback and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -64,7 +70,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
         RunFileError,
         CalibrationError,
         DisconnectedError,
-        ValueError,
     )
 
 
@@ -118,10 +123,12 @@ def _default_out(settings: TrainSettings) -> Path:
 
 def _out_path(value: str | None, what: str = "--out") -> Path | None:
     """``--out`` as a path; None when not given; an empty string is refused."""
+    from lab.errors import ConfigError
+
     if value is None:
         return None
     if not value.strip():
-        raise ValueError(f"{what}: an empty path; give a file name or leave {what} out")
+        raise ConfigError(f"{what}: an empty path; give a file name or leave {what} out")
     return Path(value)
 
 
@@ -339,19 +346,21 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 def _check_writable(path: Path, force: bool, what: str) -> None:
     """Before long work: refuse an existing ``path`` without ``--force``, and a path that
-    cannot be written (ValueError, one line). Probes by opening it for appending (an
+    cannot be written (`ConfigError`, one line). Probes by opening it for appending (an
     existing file is not changed) or creating it and removing it again."""
+    from lab.errors import ConfigError
+
     try:
         existed = path.exists()
         if existed and not force and not path.is_dir():
-            raise ValueError(f"{what} {path}: exists; give --force to overwrite it")
+            raise ConfigError(f"{what} {path}: exists; give --force to overwrite it")
         with open(path, "a"):
             pass
         if not existed:
             path.unlink()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise ValueError(f"{what} {path}: cannot be written: {reason}") from None
+        raise ConfigError(f"{what} {path}: cannot be written: {reason}") from None
 
 
 def _fallback_path(path: Path) -> Path:
@@ -366,6 +375,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from lab.errors import ConfigError
     from lab.hal.calibration import write_calibration
     from lab.procedures.calibration import sweep
 
@@ -373,7 +383,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     assert out is not None  # argparse default
     _check_writable(out, args.force, "--out")  # before the sweep, not after it
     if args.points < 2 or args.pulses < 1:
-        raise ValueError(
+        raise ConfigError(
             f"--points must be >= 2 and --pulses >= 1, got {args.points} and {args.pulses}"
         )
     bench = open_bench(args.bench, args.bench_seed)
@@ -434,20 +444,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_netlist(args: argparse.Namespace) -> int:
     """A run's state at a step, or a task at its initial resistances, as a SPICE deck."""
     from lab.acquire.settings import settings_from
+    from lab.errors import ConfigError
     from lab.export.netlist import run_state, task_state
 
     if (args.run is None) == (args.task is None):
-        raise ValueError("give a run file (twinlab netlist RUN.h5 --step N) or --task NAME")
+        raise ConfigError("give a run file (twinlab netlist RUN.h5 --step N) or --task NAME")
     out = _out_path(args.out, "-o")
     if out is not None:
         _check_writable(out, args.force, "-o")
     if args.run is not None:
         if args.example is not None or args.seed is not None or args.eta is not None:
-            raise ValueError("--example, --seed and --eta apply to --task, not to a run file")
+            raise ConfigError("--example, --seed and --eta apply to --task, not to a run file")
         state = run_state(args.run, args.step, args.state)
     else:
         if args.step is not None:
-            raise ValueError("--step applies to a run file, not to --task")
+            raise ConfigError("--step applies to a run file, not to --task")
         settings = settings_from(eta=args.eta, seed=args.seed)
         example = 0 if args.example is None else args.example
         state = task_state(args.task, example, args.state, seed=settings.seed, eta=settings.eta)
@@ -458,7 +469,7 @@ def cmd_netlist(args: argparse.Namespace) -> int:
     try:
         out.write_text(deck)
     except OSError as exc:
-        raise ValueError(f"{out}: cannot write the deck: {exc.strerror or exc}") from None
+        raise ConfigError(f"{out}: cannot write the deck: {exc.strerror or exc}") from None
     print(
         f"{state.network.n_edges} resistors, {len(state.fixed)} sources "
         f"({state.title.removeprefix('twinlab netlist: ')}), deck {out}"
@@ -468,6 +479,7 @@ def cmd_netlist(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     """Run an in-silico study (a sweep, resumable), write its figure and statistics."""
+    from lab.errors import ConfigError
     from lab.insilico.studies import STUDIES, StudyArgs, run_study
 
     if args.list:
@@ -477,9 +489,9 @@ def cmd_study(args: argparse.Namespace) -> int:
         return 0
     known = ", ".join(STUDIES) or "(none)"
     if args.name is None:
-        raise ValueError(f"give a study name (known studies: {known}) or --list")
+        raise ConfigError(f"give a study name (known studies: {known}) or --list")
     if args.name not in STUDIES:
-        raise ValueError(f"unknown study {args.name!r}; known studies: {known}")
+        raise ConfigError(f"unknown study {args.name!r}; known studies: {known}")
     study_args = StudyArgs(
         tasks=args.tasks,
         seeds=args.seeds,
@@ -493,7 +505,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     for field in ("tasks", "seeds", "steps"):  # bad sizes before any work starts
         study_args.size(field, 1, 1)
     if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers: expected an integer >= 1, got {args.workers}")
+        raise ConfigError(f"--workers: expected an integer >= 1, got {args.workers}")
     out = Path(args.out)
     try:
         with stop_signals():

@@ -372,14 +372,22 @@ class Network:
 
     @classmethod
     def from_name(cls, name: str, seed: int = 0) -> Network:
-        """``twin16``, ``planar<E>`` (e.g. ``planar143``) or ``lattice<R>x<C>``."""
+        """``twin16``, ``planar<E>`` (e.g. ``planar143``) or ``lattice<R>x<C>``; a name
+        (from a bench, task or study setting) that names no network is a `ConfigError`."""
+        from lab.errors import ConfigError  # pydantic: only when there is an error to report
+
         if name == "twin16":
             return cls.twin16()
-        if m := re.fullmatch(r"planar(\d+)", name):
-            return cls.random_planar(int(m.group(1)), seed=seed)
-        if m := re.fullmatch(r"lattice(\d+)x(\d+)", name):
-            return cls.lattice(int(m.group(1)), int(m.group(2)))
-        raise ValueError(
+        try:
+            if m := re.fullmatch(r"planar(\d+)", name):
+                return cls.random_planar(int(m.group(1)), seed=seed)
+            if m := re.fullmatch(r"lattice(\d+)x(\d+)", name):
+                return cls.lattice(int(m.group(1)), int(m.group(2)))
+        except ConfigError:
+            raise
+        except ValueError as exc:  # sizes the generators refuse (e.g. planar1)
+            raise ConfigError(f"network {name!r}: {exc}") from None
+        raise ConfigError(
             f"unknown network {name!r}; "
             "expected 'twin16', 'planar<edges>' or 'lattice<rows>x<cols>'"
         )

@@ -32,7 +32,7 @@ import numpy as np
 from lab import __version__, procs
 from lab.core.learning import N_POSITIONS, clamped_outputs, code_resistance
 from lab.core.network import Network
-from lab.errors import one_line
+from lab.errors import ConfigError, one_line
 
 __all__ = [
     "CircuitState",
@@ -323,7 +323,9 @@ def _nominal_pots(bench: Mapping[str, Any] | None) -> tuple[float, float, int, s
         r_w = float(emu.get("r_wiper", default.r_wiper))
         code = int(emu.get("initial_code", default.initial_code))
     except (TypeError, ValueError):
-        raise ValueError("the run's emulator config has non-numeric digipot values") from None
+        from lab.runs import RunFileError
+
+        raise RunFileError("the run's emulator config has non-numeric digipot values") from None
     return r_ab, r_w, code, "nominal values of the run's emulator config"
 
 
@@ -340,7 +342,8 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
     R = R_W + code / 128 R_AB with the run's nominal R_AB and R_W (the emulator's part
     spread is not recorded). Fixed nodes: the step's recorded inputs, the task's held
     nodes and, for the clamped state, the step's recorded clamped outputs.
-    Raises RunFileError or ValueError with one-line messages.
+    Raises RunFileError (the file) or ConfigError (the step or state asked) with one-line
+    messages.
     """
     from lab.runs import RunFileError, RunReader
 
@@ -353,7 +356,7 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
         asked = n - 1 if step is None else int(step)
         row = asked + n if asked < 0 else asked
         if not 0 <= row < n:
-            raise ValueError(f"{path}: step {asked} does not exist (the run has steps 0..{n - 1})")
+            raise ConfigError(f"{path}: step {asked} does not exist (the run has steps 0..{n - 1})")
         try:
             task = info["task_json"]
             net = info["network_json"]
@@ -386,7 +389,7 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
             )
         estimated = bool(info.get("positions_estimated", False))
     if (codes < 0).any() or (codes >= N_POSITIONS).any():
-        raise ValueError(
+        raise RunFileError(
             f"{path}: no digipot codes recorded at step {row - 1} "
             "(a bench without a resistance probe)"
         )
@@ -394,7 +397,7 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
     if state == "clamped":
         fixed |= dict(zip(output_nodes, v_clamped.tolist(), strict=True))
     elif state != "free":
-        raise ValueError(f"state must be 'free' or 'clamped', got {state!r}")
+        raise ConfigError(f"state must be 'free' or 'clamped', got {state!r}")
     outputs_are = "clamped at the recorded V_C" if state == "clamped" else "floating"
     notes = (
         f"run file {path.name}, task {task.get('name', '?')}, step {row}, {state} state",
@@ -434,7 +437,7 @@ def task_state(
     cfg = emulator_config(None)
     network = Network.from_name(task.network, seed=cfg.seed)
     if not 0 <= example < task.n_train:
-        raise ValueError(
+        raise ConfigError(
             f"task {task.name!r}: example {example} does not exist "
             f"(training examples 0..{task.n_train - 1})"
         )
@@ -450,7 +453,7 @@ def task_state(
         fixed |= dict(zip(task.output_nodes, v_c.tolist(), strict=True))
         note = f"clamped at V_C = eta V_D + (1 - eta) V_F, eta = {eta:g}"
     elif state != "free":
-        raise ValueError(f"state must be 'free' or 'clamped', got {state!r}")
+        raise ConfigError(f"state must be 'free' or 'clamped', got {state!r}")
     notes = (
         f"task {task.name} (seed {seed}), training example {example}, {state} state, "
         "initial resistances",

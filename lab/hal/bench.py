@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from lab.errors import ConfigError
 from lab.hal.calibration import Calibration
 from lab.hal.channels import Channel, Limits, Twin, channel_key, check_all, check_channel_map
 from lab.hal.protocols import (
@@ -101,7 +102,7 @@ class Bench:
             for node in nodes:
                 ch = self._by_node.get((kind, twin, node))
                 if ch is None:
-                    raise ValueError(
+                    raise ConfigError(
                         f"channel map: node {node} of the {twin} twin has no {kind} channel"
                     )
                 chans.append(ch)
@@ -162,7 +163,7 @@ class Bench:
     def set_probability(self, p: float) -> float:
         """Set the bias so that edges update with probability ``p``; returns the bias in V."""
         if not 0.0 < p <= 1.0:
-            raise ValueError(f"p = {p} is outside (0, 1]")
+            raise ConfigError(f"p = {p} is outside (0, 1]")
         volts = float(self.calibration.volts_for(p))
         self.bias_limits.check(
             volts, f"the bias source (p = {p})", label="the bias limits", quantity="bias"

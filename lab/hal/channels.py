@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
+from lab.errors import ConfigError
 from lab.hal.protocols import LimitError
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class _Pair(NamedTuple):
 
 class Limits(_Pair):
     """The voltages an output may be set to, V: ``low <= v <= high``, both finite,
-    ``low < high`` (ValueError otherwise). A tuple: ``lo, hi = limits`` and
+    ``low < high`` (`ConfigError`, a ValueError, otherwise). A tuple: ``lo, hi = limits`` and
     ``limits == (lo, hi)`` work. Build it once (channel map, driver tables), not per call."""
 
     __slots__ = ()
@@ -40,7 +41,7 @@ class Limits(_Pair):
     def __new__(cls, low: float, high: float) -> Limits:
         lo, hi = float(low), float(high)
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(
+            raise ConfigError(
                 f"limits ({low!r}, {high!r}) are not (low, high) in V "
                 "(both finite, low below high)"
             )
@@ -48,13 +49,13 @@ class Limits(_Pair):
 
     @classmethod
     def parse(cls, pair: object, what: str) -> Limits:
-        """``pair`` (a (low, high) sequence of two numbers) as Limits; ValueError in one
-        line naming ``what`` otherwise."""
+        """``pair`` (a (low, high) sequence of two numbers) as Limits; otherwise
+        `ConfigError` (a ValueError) in one line naming ``what``."""
         try:
             low, high = pair  # type: ignore[misc]
             return cls(low, high)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise ConfigError(
                 f"{what} limits {pair!r} are not (low, high) in V (both finite, low below high)"
             ) from None
 
@@ -111,10 +112,10 @@ _DIGITS = re.compile(r"\d+")
 
 
 def check_channel_name(name: object, what: str = "channel") -> str:
-    """``name`` if it is a usable DAQ channel name (see `CHANNEL_NAME`); ValueError in
+    """``name`` if it is a usable DAQ channel name (see `CHANNEL_NAME`); `ConfigError` in
     one line naming ``what``, the name and the characters that are not allowed."""
     if not isinstance(name, str):
-        raise ValueError(f"{what} {name!r}: a channel name must be a string")
+        raise ConfigError(f"{what} {name!r}: a channel name must be a string")
     if CHANNEL_NAME.fullmatch(name) is None:
         bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "._-"))})
         if bad:
@@ -125,7 +126,7 @@ def check_channel_name(name: object, what: str = "channel") -> str:
             found = f"{len(name)} characters"
         else:
             found = f"{name[0]!r} first"
-        raise ValueError(
+        raise ConfigError(
             f"{what} {name!r} is not a usable DAQ channel name ({found}); a channel name "
             "is 1 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
@@ -163,7 +164,7 @@ def _wiring(ch: Channel) -> str:
 def check_channel_map(
     network: Network, channels: Sequence[Channel], *, bias: str | None = None
 ) -> None:
-    """ValueError, one line, for a channel name that is not usable (`check_channel_name`),
+    """`ConfigError`, one line, for a channel name that is not usable (`check_channel_name`),
     one channel mapped twice under one or two spellings (`channel_key`; naming both, the
     ``bias`` channel included), a node that does not exist, a safe value outside its
     limits, or one node of one twin with two channels of one kind."""
@@ -175,7 +176,7 @@ def check_channel_map(
     for ch in channels:
         check_channel_name(ch.name, "channel map: channel")
         if ch.twin not in TWINS or ch.kind not in ("drive", "sense"):
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: channel {ch.name!r} has twin {ch.twin!r} and kind {ch.kind!r}; "
                 "expected twin 'free' or 'clamped' and kind 'drive' or 'sense'"
             )
@@ -183,25 +184,25 @@ def check_channel_map(
         if key in named:
             spelling, what = named[key]
             same = "one name" if spelling == ch.name else "two spellings of one name"
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: channel {ch.name!r} ({_wiring(ch)}) and channel {spelling!r} "
                 f"({what}) are one DAQ channel, mapped twice ({same})"
             )
         named[key] = (ch.name, _wiring(ch))
         if not 1 <= ch.node <= network.n_nodes:
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: channel {ch.name!r} names node {ch.node}, "
                 f"but network {network.name!r} has nodes 1..{network.n_nodes}"
             )
         lo, hi = Limits.parse(ch.limits, f"channel map: channel {ch.name!r}")
         if not lo <= ch.safe <= hi:
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: channel {ch.name!r} safe value {ch.safe} V "
                 f"is outside its limits [{lo}, {hi}] V"
             )
         wiring = (ch.kind, ch.twin, ch.node)
         if wiring in wired:
-            raise ValueError(
+            raise ConfigError(
                 f"channel map: node {ch.node} of the {ch.twin} twin has two {ch.kind} channels"
             )
         wired.add(wiring)

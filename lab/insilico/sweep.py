@@ -178,13 +178,15 @@ def _call_limited(func: Callable[[dict], dict], point: dict) -> tuple[dict, floa
 
 
 def _check_scheduler(scheduler: str) -> str:
-    """``"local"`` or ``"tcp"``; ValueError naming the field otherwise."""
+    """``"local"`` or ``"tcp"``; `ConfigError` naming the field otherwise."""
+    from lab.errors import ConfigError
+
     if scheduler == "local":
         return "local"
     m = _TCP.fullmatch(scheduler) if isinstance(scheduler, str) else None
     if m and 0 < int(m["port"]) < 65536:
         return "tcp"
-    raise ValueError(
+    raise ConfigError(
         f"field 'scheduler': expected 'local' or 'tcp://HOST:PORT' (a Dask scheduler), "
         f"got {scheduler!r}"
     )
@@ -378,13 +380,15 @@ def run_sweep(
     ``out`` is the sweep's JSON-lines file (created with its parent directories). Equal points
     are computed once. ``workers`` applies to ``scheduler="local"`` only. Raises
     :class:`SweepError` naming the first point whose ``func`` raised (finished points stay
-    saved), ``ValueError`` for a bad ``scheduler`` or ``workers``.
+    saved), `ConfigError` (a ValueError) for a bad ``scheduler`` or ``workers``.
     """
     kind = _check_scheduler(scheduler)
     if workers is None:
         workers = os.cpu_count() or 1
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"field 'workers': expected an integer >= 1, got {workers!r}")
+        from lab.errors import ConfigError
+
+        raise ConfigError(f"field 'workers': expected an integer >= 1, got {workers!r}")
     unique: dict[str, dict] = {}
     keys: list[str] = []
     for i, point in enumerate(points):

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab.hal import Bench
+from lab.errors import ConfigError
+from lab.hal import Bench, LimitError
 from lab.hal.calibration import Calibration
 
 
@@ -44,7 +45,7 @@ def sweep(
     before every pulse; when it says True the sweep ends there (bench safe) and returns
     None."""
     if bench.probe is None:
-        raise ValueError(
+        raise ConfigError(
             "calibration needs a bench that observes which edges updated (a probe); "
             "without one, measure the LED duty cycle per edge at each bias by hand"
         )
@@ -52,7 +53,7 @@ def sweep(
     bias = np.asarray(biases, dtype=float)
     bad = (bias < lo) | (bias > hi)
     if bad.any():
-        raise ValueError(f"bias {bias[bad][0]:g} V is outside the bias limits [{lo:g}, {hi:g}] V")
+        raise LimitError(f"bias {bias[bad][0]:g} V is outside the bias limits [{lo:g}, {hi:g}] V")
     p, spread, corr = [], [], []
     try:
         for b in bias:

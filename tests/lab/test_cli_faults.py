@@ -36,6 +36,21 @@ def test_empty_out_is_refused_not_replaced_by_the_default(tmp_path: Path) -> Non
     _one_line_error(code, err, "--out: an empty path")
 
 
+@pytest.mark.parametrize(
+    ("network", "expect"),
+    [("nope", "unknown network 'nope'"), ("planar1", "network 'planar1': 1 edges cannot")],
+)
+def test_a_bench_files_network_that_does_not_exist_is_one_line(
+    tmp_path: Path, network: str, expect: str
+) -> None:
+    bench = tmp_path / "bench.toml"
+    bench.write_text(f'kind = "emulator"\n[emulator]\nnetwork = "{network}"\n')
+    out = tmp_path / "r.h5"
+    code, _, err = run_cli("train", "--steps", "2", "--bench", str(bench), "--out", str(out))
+    _one_line_error(code, err, expect)
+    assert not out.exists()
+
+
 def _with_calibration(text: str, how: str) -> str:
     """The emulator's bench file with its [calibration] table replaced by a file name
     "." (a directory), or with a NaN among its bias values."""

@@ -51,6 +51,25 @@ def test_version_is_the_projects(capsys: pytest.CaptureFixture) -> None:
     assert capsys.readouterr().out.strip() == f"twinlab {version}"
 
 
+def test_a_bugs_value_error_is_a_traceback_and_exit_1_not_bad_input() -> None:
+    """A ValueError from inside a command (a bug, not the user's input) is not reported as
+    ``twinlab: error:`` with exit 2: the interpreter prints its traceback, exit 1."""
+    code = (
+        "import sys, lab.cli as cli\n"
+        "def broken(args):\n"
+        "    raise ValueError('bug')\n"
+        "cli.cmd_tasks = broken\n"
+        "sys.exit(cli.main(['tasks']))\n"
+    )
+    environ = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "twinlab: error:" not in proc.stderr
+    assert proc.stderr.startswith("Traceback (most recent call last):"), proc.stderr
+    assert proc.stderr.rstrip().endswith("ValueError: bug"), proc.stderr
+
+
 def test_a_closed_pipe_ends_quietly_with_141() -> None:
     """``twinlab tasks | head -0``: the reader is gone before the first line is written."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))

@@ -41,11 +41,13 @@ class StudyArgs:
 
     def size(self, field: str, default: int, paper: int) -> int:
         """The value of ``field`` ('tasks', 'seeds' or 'steps'): given, else the default
-        for this size (paper or quick); ValueError naming the field if not positive."""
+        for this size (paper or quick); `ConfigError` naming the field if not positive."""
         value = getattr(self, field)
         value = (paper if self.paper else default) if value is None else value
         if value < 1:
-            raise ValueError(f"field {field!r}: expected a positive integer, got {value}")
+            from lab.errors import ConfigError
+
+            raise ConfigError(f"field {field!r}: expected a positive integer, got {value}")
         return int(value)
 
     def network_or(self, default: str) -> str:
