@@ -1,4 +1,4 @@
-"""SCPI DAQ, bias source and emulator probe over PyVISA: `lab.hal` on real instruments.
+"""SCPI DAQ, bias source and emulator probe (over PyVISA, or any `drivers.scpi.adapter`): `lab.hal`
 
 `ScpiDAQ` implements `lab.hal.DAQ` for any model with a table in
 `drivers.scpi.dialects`. Every write is one message checked against the instrument's
