@@ -1,4 +1,4 @@
-"""SCPI DAQ, bias source and emulator probe (over PyVISA, or any `drivers.scpi.adapter`): `lab.hal`
+"""SCPI DAQ, bias source and emulator probe: `lab.hal` on real instruments (PyVISA by default).
 
 `ScpiDAQ` implements `lab.hal.DAQ` for any model with a table in
 `drivers.scpi.dialects`. Every write is one message checked against the instrument's
