@@ -1,4 +1,4 @@
-"""SCPI DAQ, bias source and emulator probe over PyVISA: `lab.hal` on real instruments.
+"""SCPI DAQ, bias source and emulator probe: `lab.hal` on real instruments (PyVISA by default).
 
 `ScpiDAQ` implements `lab.hal.DAQ` for any model with a table in
 `drivers.scpi.dialects`. Every write is one message checked against the instrument's
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers.scpi.adapter import Adapter
 from drivers.scpi.dialects import Dialect, get_dialect
 from drivers.scpi.instrument import ScpiError, ScpiInstrument
 from lab.hal import BenchError, Limits, Unsafe, check_all
@@ -60,11 +61,13 @@ class ScpiDAQ:
     off, read back), then sends the dialect's extra safe commands. Channel names are
     keyed by their canonical spelling (`Dialect.canonical`). ``verify`` clears the
     error queue and checks ``*IDN?`` against the dialect on opening (no output changes).
+    ``resource``: a VISA resource string (opened through PyVISA) or an `Adapter` to talk
+    through (`ScpiInstrument`), e.g. an in-memory `ProtocolAdapter` in tests.
     """
 
     def __init__(
         self,
-        resource: str,
+        resource: str | Adapter,
         *,
         dialect: str = "twinlab-emulator",
         limits: Mapping[str, tuple[float, float]] | None = None,
@@ -83,7 +86,7 @@ class ScpiDAQ:
         self.inst = ScpiInstrument(
             resource, self.dialect, timeout_ms=timeout_ms, visa_library=visa_library, name=name
         )
-        self.resource = resource
+        self.resource = self.inst.resource
         self._idn = ""
         if verify:
             try:

@@ -1,9 +1,11 @@
-"""A thin PyVISA wrapper for SCPI instruments with one-line, named errors.
+"""A SCPI instrument over an adapter, with one-line, named errors.
 
-`ScpiInstrument` opens a VISA resource with explicit timeout and terminations,
-checks commands against the instrument's error queue in the same round trip
-(``<cmd>;:SYST:ERR?``) and turns every PyVISA/socket failure into a `BenchError`
-that names the instrument, the resource and the command.
+`ScpiInstrument` talks through one `drivers.scpi.adapter.Adapter`: a `PyVisaAdapter`
+opened on a VISA resource with explicit timeout and terminations (the default), or any
+adapter handed in (an in-memory `ProtocolAdapter` in tests, a `CountingAdapter` in a
+benchmark). It checks commands against the instrument's error queue in the same round
+trip (``<cmd>;:SYST:ERR?``); every transport failure is a `BenchError` that names the
+instrument, the resource and the command (the adapter's).
 """
 
 from __future__ import annotations
@@ -11,10 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 
-import pyvisa
-from pyvisa import constants
-from pyvisa.errors import VisaIOError
-
+from drivers.scpi.adapter import Adapter, PyVisaAdapter
 from drivers.scpi.dialects import Dialect
 from lab.hal import BenchError
 from lab.logs import io_enabled, io_log
@@ -30,134 +29,69 @@ class ScpiError(BenchError):
 
 
 class ScpiInstrument:
-    """One SCPI instrument on a VISA resource, e.g. ``TCPIP::127.0.0.1::5025::SOCKET``.
+    """One SCPI instrument: ``resource`` is a VISA resource string, e.g.
+    ``TCPIP::127.0.0.1::5025::SOCKET`` (opened through `PyVisaAdapter` with the dialect's
+    terminations, ``timeout_ms`` and ``visa_library``), or an `Adapter` to talk through
+    (its own timeout and name apply; ``name`` is set on it).
 
-    ``timeout_ms`` bounds every reply. After a timeout the late reply would answer the
-    next query, so a socket session is reopened (others get a device clear) first.
-    Thread-safe: one message exchange at a time.
+    ``adapter`` may be replaced by a wrapper of itself (e.g. `CountingAdapter`) between
+    exchanges. After a cut-short exchange the adapter resynchronises before the next
+    message (its stale-session rule). Thread-safe: one message exchange at a time.
     """
 
     def __init__(
         self,
-        resource: str,
+        resource: str | Adapter,
         dialect: Dialect,
         *,
         timeout_ms: int = 2000,
         visa_library: str = "@py",
         name: str = "instrument",
     ) -> None:
-        self.resource = resource
         self.dialect = dialect
-        self.timeout_ms = int(timeout_ms)
-        self.visa_library = visa_library
         self.name = name
-        self._where = f"{name} ({resource})"
         self._err_tail = ";:" + dialect.error_query
         self._lock = threading.RLock()
-        self._res: pyvisa.resources.MessageBasedResource | None = None
-        self._stale = False
-        self._closed = False
         self._io = io_enabled()  # decided once: no per-message cost without the I/O log
-        try:
-            self._rm = pyvisa.ResourceManager(visa_library)
-        except Exception as exc:  # missing backend, bad library path
-            raise BenchError(f"{name}: VISA library {visa_library!r} unavailable: {exc}") from None
-        self._open()
-
-    # -- connection ------------------------------------------------------------------------
-    def _open(self) -> None:
-        try:
-            res = self._rm.open_resource(
-                self.resource,
-                timeout=self.timeout_ms,
-                open_timeout=self.timeout_ms,
-                read_termination=self.dialect.read_termination,
-                write_termination=self.dialect.write_termination,
+        if isinstance(resource, Adapter):
+            resource.rename(name)
+            self.adapter = resource
+        else:
+            self.adapter = PyVisaAdapter(
+                resource,
+                read_termination=dialect.read_termination,
+                write_termination=dialect.write_termination,
+                timeout_ms=timeout_ms,
+                visa_library=visa_library,
+                name=name,
             )
-        except VisaIOError as exc:
-            raise BenchError(
-                f"{self.name}: no instrument at {self.resource}: {_describe(exc)}"
-            ) from None
-        except Exception as exc:  # pyvisa-py raises plain Exception("could not connect: ...")
-            raise BenchError(
-                f"{self.name}: no instrument at {self.resource}: {_describe(exc)}"
-            ) from None
-        if self.resource.upper().endswith("::SOCKET"):
-            try:  # small messages, one at a time: no Nagle delay
-                res.set_visa_attribute(constants.ResourceAttribute.tcpip_nodelay, True)
-            except Exception:  # not every backend implements it; only latency suffers
-                pass
-        self._res = res  # type: ignore[assignment]
-
-    def _session(self) -> pyvisa.resources.MessageBasedResource:
-        """The open session, resynchronised after a timeout."""
-        if self._closed:
-            raise BenchError(f"{self._where}: closed")
-        if self._stale or self._res is None:
-            self._stale = False
-            self._recover()
-        assert self._res is not None
-        return self._res
-
-    def _recover(self) -> None:
-        """Drop whatever a timed-out command may still send: reopen a socket (or a session
-        that failed to reopen), else device clear."""
-        res = self._res
-        if res is None or self.resource.upper().endswith("::SOCKET"):
-            self._res = None
-            if res is not None:
-                try:
-                    res.close()
-                except Exception:
-                    pass
-            self._open()
-        elif res is not None:
-            try:
-                res.clear()
-            except Exception as exc:
-                raise BenchError(f"{self._where}: device clear failed: {_describe(exc)}") from None
-
-    def _fail(self, exc: Exception, cmd: str, reply: bool) -> BenchError:
-        """A one-line BenchError for a PyVISA or socket failure during ``cmd``."""
-        self._stale = True
-        if self._io:
-            io_log.debug("%s !! %r: %s", self._where, cmd, _describe(exc))
-        if isinstance(exc, VisaIOError) and exc.error_code == constants.StatusCode.error_timeout:
-            what = "reply to" if reply else "sending"
-            return BenchError(
-                f"{self._where}: timed out after {self.timeout_ms} ms waiting for {what} {cmd!r}"
-            )
-        if isinstance(exc, ConnectionRefusedError):
-            return BenchError(f"{self.name}: no instrument at {self.resource}: connection refused")
-        return BenchError(f"{self._where}: {cmd!r} failed: {_describe(exc)}")
+        self.resource = self.adapter.resource
+        self.timeout_ms = self.adapter.timeout_ms
+        self._where = f"{name} ({self.resource})"
 
     # -- messages --------------------------------------------------------------------------
     def write(self, cmd: str) -> None:
         """Send ``cmd`` (no reply expected, no error check)."""
         with self._lock:
-            res = self._session()
             if self._io:
                 io_log.debug("%s -> %r", self._where, cmd)
             try:
-                res.write(cmd)
-            except (VisaIOError, OSError) as exc:
-                raise self._fail(exc, cmd, reply=False) from None
-            except BaseException:  # Ctrl-C or a stop signal mid-message: resync first
-                self._stale = True
+                self.adapter.write(cmd)
+            except BenchError as exc:
+                if self._io:
+                    io_log.debug("%s !! %r: %s", self._where, cmd, exc)
                 raise
 
     def query(self, cmd: str) -> str:
         """Send ``cmd`` and return its reply line (terminator stripped)."""
         with self._lock:
-            res = self._session()
             if self._io:
                 io_log.debug("%s -> %r", self._where, cmd)
             try:
-                reply = res.query(cmd)
-            except (VisaIOError, OSError, UnicodeDecodeError) as exc:
-                raise self._fail(exc, cmd, reply=True) from None
-            except BaseException:  # Ctrl-C or a stop signal: the reply may still come
-                self._stale = True
+                reply = self.adapter.query(cmd)
+            except BenchError as exc:
+                if self._io:
+                    io_log.debug("%s !! %r: %s", self._where, cmd, exc)
                 raise
             if self._io:
                 io_log.debug("%s <- %r", self._where, reply)
@@ -218,25 +152,7 @@ class ScpiInstrument:
     def close(self) -> None:
         """Close the session (idempotent; the shared resource manager stays open)."""
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            res, self._res = self._res, None
-            if res is not None:
-                try:
-                    res.close()
-                except Exception as exc:
-                    raise BenchError(f"{self._where}: close failed: {_describe(exc)}") from None
-
-
-def _describe(exc: BaseException) -> str:
-    """One line for a PyVISA, socket or backend exception."""
-    if isinstance(exc, VisaIOError):
-        return exc.abbreviation + ": " + exc.description
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror[:1].lower() + exc.strerror[1:]
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+            self.adapter.close()
 
 
 __all__ = ["ScpiError", "ScpiInstrument"]

@@ -1,7 +1,9 @@
-"""The SCPI DAQ driver against expected transcripts, through the real PyVISA stack.
+"""The SCPI DAQ driver against expected transcripts.
 
-Every test replays an exact command/response transcript over a loopback socket
-(`tests.drivers.transcript.TranscriptServer`) and checks every pair was consumed.
+Every test replays an exact command/response transcript and checks every pair was
+consumed: in memory (`tests.drivers.transcript.MemoryTranscript`, a `ProtocolAdapter`),
+and, for the tests parametrized on ``wire``, also over a loopback socket through the
+real PyVISA stack (`TranscriptServer`: pyvisa-py, the integration tests).
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from drivers.scpi.adapter import TIMEOUT
 from drivers.scpi.daq import ScpiBias, ScpiDAQ, ScpiProbe
 from drivers.scpi.dialects import DIALECTS, KEYSIGHT_DAQ970A, TWINLAB_EMULATOR
 from drivers.scpi.instrument import ScpiError
 from lab.hal import DAQ, BenchError, BiasSource, LimitError, ResistanceProbe
-from tests.drivers.transcript import TranscriptServer
+from tests.drivers.transcript import MemoryTranscript, Pairs, TranscriptServer
+
+Transcript = MemoryTranscript | TranscriptServer
 
 IDN = "twinlab,EmulatedDAQ,0,1.0"
 OK = '0,"No error"'
@@ -26,23 +31,27 @@ KEYSIGHT_OPEN = [("*CLS", None), ("*IDN?", KEYSIGHT_IDN)]
 
 
 @pytest.fixture
-def servers() -> Iterator[list[TranscriptServer]]:
-    """Transcript servers made by a test, closed afterwards."""
-    made: list[TranscriptServer] = []
-    yield made
-    for s in made:
-        s.close()
+def make() -> Iterator:
+    """``make(pairs, wire="memory"|"socket", timeout_ms=500)``: a transcript, closed after
+    the test."""
+    made: list[Transcript] = []
+
+    def factory(pairs: Pairs, wire: str = "memory", timeout_ms: int = 500) -> Transcript:
+        cls = MemoryTranscript if wire == "memory" else TranscriptServer
+        made.append(cls(pairs, timeout_ms=timeout_ms))
+        return made[-1]
+
+    yield factory
+    for t in made:
+        t.close()
 
 
-def serve(servers: list[TranscriptServer], pairs: list[tuple[str, str | None]]) -> TranscriptServer:
-    server = TranscriptServer(pairs)
-    servers.append(server)
-    return server
+def open_daq(transcript: Transcript, **kw) -> ScpiDAQ:
+    """The DAQ on ``transcript`` (its timeout applies)."""
+    return ScpiDAQ(transcript.target, timeout_ms=transcript.timeout_ms, **kw)
 
 
-def open_daq(server: TranscriptServer, **kw) -> ScpiDAQ:
-    kw.setdefault("timeout_ms", 500)
-    return ScpiDAQ(server.resource, **kw)
+WIRES = pytest.mark.parametrize("wire", ["memory", "socket"])
 
 
 def free_port() -> int:
@@ -52,8 +61,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_implements_the_hal_protocols(servers) -> None:
-    server = serve(servers, OPEN)
+def test_implements_the_hal_protocols(make) -> None:
+    server = make(OPEN)
     daq = open_daq(server)
     assert isinstance(daq, DAQ)
     assert isinstance(ScpiBias(daq), BiasSource)
@@ -63,16 +72,16 @@ def test_implements_the_hal_protocols(servers) -> None:
     server.assert_done()
 
 
-def test_identify_matches(servers) -> None:
-    server = serve(servers, [*OPEN, ("*IDN?", IDN)])
+def test_identify_matches(make) -> None:
+    server = make([*OPEN, ("*IDN?", IDN)])
     daq = open_daq(server)
     assert daq.identify() == IDN
     daq.close()
     server.assert_done()
 
 
-def test_identify_mismatch_is_refused_on_open(servers) -> None:
-    server = serve(servers, [("*CLS", None), ("*IDN?", KEYSIGHT_IDN)])
+def test_identify_mismatch_is_refused_on_open(make) -> None:
+    server = make([("*CLS", None), ("*IDN?", KEYSIGHT_IDN)])
     with pytest.raises(BenchError, match="not a 'twinlab-emulator' instrument") as info:
         open_daq(server, name="bench DAQ")
     assert "bench DAQ" in str(info.value) and KEYSIGHT_IDN in str(info.value)
@@ -80,21 +89,22 @@ def test_identify_mismatch_is_refused_on_open(servers) -> None:
     server.assert_done()
 
 
-def test_write_is_one_checked_message_with_exact_numbers(servers) -> None:
+@WIRES
+def test_write_is_one_checked_message_with_exact_numbers(make, wire) -> None:
     v = 0.1 + 0.2  # 0.30000000000000004: needs all 17 digits to round-trip
-    server = serve(
-        servers,
+    server = make(
         [*OPEN, ("SOUR:VOLT 1.0,0.30000000000000004,-1e-05,(@1,9,1005);:SYST:ERR?", OK)],
+        wire,
     )
     daq = open_daq(server, limits={"1": (-1.0, 6.0)})
     daq.write(("1", "9", "1005"), np.array([1.0, v, -1e-5]))
     server.assert_done()
 
 
-def test_instrument_error_raises_naming_instrument_command_and_error(servers) -> None:
+@WIRES
+def test_instrument_error_raises_naming_instrument_command_and_error(make, wire) -> None:
     err = '-222,"Data out of range; channel 5: 9.5 V"'
-    server = serve(
-        servers,
+    server = make(
         [
             *OPEN,
             ("SOUR:VOLT 9.5,(@5);:SYST:ERR?", err),
@@ -102,6 +112,7 @@ def test_instrument_error_raises_naming_instrument_command_and_error(servers) ->
             ("SYST:ERR?", OK),
             ("OUTP:STAT OFF,(@5);:SYST:ERR?", OK),  # and the next command is clean
         ],
+        wire,
     )
     daq = open_daq(server, name="bench DAQ")
     with pytest.raises(ScpiError) as info:
@@ -114,9 +125,9 @@ def test_instrument_error_raises_naming_instrument_command_and_error(servers) ->
     server.assert_done()
 
 
-def test_read_multi_channel_is_one_query(servers) -> None:
-    server = serve(
-        servers,
+@WIRES
+def test_read_multi_channel_is_one_query(make, wire) -> None:
+    server = make(
         [
             *OPEN,
             (
@@ -124,6 +135,7 @@ def test_read_multi_channel_is_one_query(servers) -> None:
                 f"0.5,-1.25e-05,3.0000000000000004;{OK}",
             ),
         ],
+        wire,
     )
     daq = open_daq(server)
     out = daq.read(("2005", "2009", "3005"))
@@ -132,10 +144,9 @@ def test_read_multi_channel_is_one_query(servers) -> None:
     server.assert_done()
 
 
-def test_failed_measurement_raises_instead_of_timing_out(servers) -> None:
+def test_failed_measurement_raises_instead_of_timing_out(make) -> None:
     """A failed query has no answer of its own; the error check answers for it."""
-    server = serve(
-        servers,
+    server = make(
         [
             *OPEN,
             (
@@ -151,17 +162,16 @@ def test_failed_measurement_raises_instead_of_timing_out(servers) -> None:
     server.assert_done()
 
 
-def test_short_reply_is_an_error(servers) -> None:
-    server = serve(servers, [*OPEN, ("MEAS:VOLT:DC? (@2001,2002);:SYST:ERR?", f"0.5;{OK}")])
+def test_short_reply_is_an_error(make) -> None:
+    server = make([*OPEN, ("MEAS:VOLT:DC? (@2001,2002);:SYST:ERR?", f"0.5;{OK}")])
     daq = open_daq(server)
     with pytest.raises(BenchError, match="1 values for 2 channels"):
         daq.read(("2001", "2002"))
     server.assert_done()
 
 
-def test_release_and_enable(servers) -> None:
-    server = serve(
-        servers,
+def test_release_and_enable(make) -> None:
+    server = make(
         [
             *OPEN,
             ("OUTP:STAT OFF,(@1005,1009);:SYST:ERR?", OK),
@@ -174,10 +184,10 @@ def test_release_and_enable(servers) -> None:
     server.assert_done()
 
 
-def test_safe_state_is_per_channel_off_and_read_back(servers) -> None:
+@WIRES
+def test_safe_state_is_per_channel_off_and_read_back(make, wire) -> None:
     """Each channel in turn: safe value, output off, read back; then EMUL:SAFE."""
-    server = serve(
-        servers,
+    server = make(
         [
             *OPEN,
             ("SOUR:VOLT 0.0,(@1);:SYST:ERR?", OK),
@@ -188,6 +198,7 @@ def test_safe_state_is_per_channel_off_and_read_back(servers) -> None:
             ("SOUR:VOLT? (@1001);:SYST:ERR?", f"0.5003;{OK}"),  # within the 1 mV tolerance
             ("EMUL:SAFE;:SYST:ERR?", OK),
         ],
+        wire,
     )
     daq = open_daq(
         server,
@@ -198,12 +209,11 @@ def test_safe_state_is_per_channel_off_and_read_back(servers) -> None:
     server.assert_done()
 
 
-def test_one_refused_channel_does_not_stop_the_others(servers) -> None:
+def test_one_refused_channel_does_not_stop_the_others(make) -> None:
     """The instrument refuses channel 5's safe value: channels 1 and 9 are still made safe
     and verified, channel 5 is still switched off, and only channel 5 is reported."""
     refusal = '-222,"Data out of range; channel 5"'
-    server = serve(
-        servers,
+    server = make(
         [
             *OPEN,
             ("SOUR:VOLT 0.0,(@1);:SYST:ERR?", OK),
@@ -226,9 +236,8 @@ def test_one_refused_channel_does_not_stop_the_others(servers) -> None:
     server.assert_done()
 
 
-def test_read_back_mismatch_is_reported(servers) -> None:
-    server = serve(
-        servers,
+def test_read_back_mismatch_is_reported(make) -> None:
+    server = make(
         [
             *OPEN,
             ("SOUR:VOLT 0.0,(@3);:SYST:ERR?", OK),
@@ -250,25 +259,25 @@ def test_read_back_mismatch_is_reported(servers) -> None:
     server.assert_done()
 
 
-def test_safe_state_stops_at_a_broken_link(servers) -> None:
+@WIRES
+def test_safe_state_stops_at_a_broken_link(make, wire) -> None:
     """A timeout on the first channel: the others are reported, not tried one timeout each."""
-    server = serve(servers, [*OPEN, ("SOUR:VOLT 0.0,(@1);:SYST:ERR?", None)])
-    daq = open_daq(server, timeout_ms=200, safe={"1": 0.0, "2": 0.0, "3": 0.0})
+    server = make([*OPEN, ("SOUR:VOLT 0.0,(@1);:SYST:ERR?", TIMEOUT)], wire, timeout_ms=200)
+    daq = open_daq(server, safe={"1": 0.0, "2": 0.0, "3": 0.0})
     unsafe = daq.safe_state()
     assert [u.channel for u in unsafe] == ["1", "2", "3", None]
     assert "timed out after 200 ms" in unsafe[0].reason
     assert all(u.reason.startswith("not attempted: the link failed") for u in unsafe[1:3])
     assert unsafe[3].reason.startswith("EMUL:SAFE not sent")
     server.assert_done()
-    assert server.connections == 1  # nothing more was sent, not even a reconnection
+    assert server.reopens == 0  # nothing more was sent, not even a reconnection
 
 
-def test_daq970a_safe_state_is_the_safe_voltages_set_and_read_back(servers) -> None:
+def test_daq970a_safe_state_is_the_safe_voltages_set_and_read_back(make) -> None:
     """No output switch on the DAQ970A: per channel SOUR:VOLT, then SOUR:VOLT? to verify;
     "0105" is sent as the model spells it, "105"."""
     ok = '+0,"No error"'
-    server = serve(
-        servers,
+    server = make(
         [
             *KEYSIGHT_OPEN,
             ("SOUR:VOLT 0.0,(@104);:SYST:ERR?", ok),
@@ -282,10 +291,10 @@ def test_daq970a_safe_state_is_the_safe_voltages_set_and_read_back(servers) -> N
     server.assert_done()
 
 
-def test_channel_names_are_canonical_and_safe(servers) -> None:
+def test_channel_names_are_canonical_and_safe(make) -> None:
     """"08" is sent as "8"; a name with SCPI punctuation, or two spellings of one channel,
     is refused before anything is sent."""
-    server = serve(servers, [*OPEN, ("SOUR:VOLT 1.0,2.0,(@8,1008);:SYST:ERR?", OK)])
+    server = make([*OPEN, ("SOUR:VOLT 1.0,2.0,(@8,1008);:SYST:ERR?", OK)])
     daq = open_daq(server, limits={"08": (-1.0, 6.0)})
     assert daq.limits == {"8": (-1.0, 6.0)}
     with pytest.raises(LimitError, match="channel '8' is outside its limits"):
@@ -299,14 +308,14 @@ def test_channel_names_are_canonical_and_safe(servers) -> None:
         daq.write(("0",), [0.0])
     daq.write(("008", "01008"), [1.0, 2.0])
     with pytest.raises(ValueError, match="'8' and '08' are one twinlab-emulator channel"):
-        ScpiDAQ(server.resource, limits={"8": (0.0, 1.0), "08": (0.0, 2.0)})
+        ScpiDAQ(server.target, limits={"8": (0.0, 1.0), "08": (0.0, 2.0)})
     with pytest.raises(ValueError, match="'1008;\\*RST' is not a usable"):
-        ScpiDAQ(server.resource, safe={"1008;*RST": 0.0})
+        ScpiDAQ(server.target, safe={"1008;*RST": 0.0})
     server.assert_done()
 
 
-def test_limit_error_before_anything_is_sent(servers) -> None:
-    server = serve(servers, [])
+def test_limit_error_before_anything_is_sent(make) -> None:
+    server = make([])
     daq = open_daq(server, limits={"1": (-1.0, 6.0)}, verify=False)
     with pytest.raises(LimitError, match=r"6\.5 V on channel '1' is outside its limits \[-1, 6\]"):
         daq.write(("1", "2"), np.array([6.5, 0.0]))
@@ -329,9 +338,8 @@ def test_limits_wider_than_the_output_range_are_refused_before_connecting() -> N
         ScpiDAQ(nowhere, dialect="nope")
 
 
-def test_bias_limits(servers) -> None:
-    server = serve(
-        servers,
+def test_bias_limits(make) -> None:
+    server = make(
         [
             *OPEN,
             ("SOUR:VOLT 2.5,(@9000);:SYST:ERR?", OK),
@@ -360,9 +368,8 @@ def test_bias_limits(servers) -> None:
     server.assert_done()
 
 
-def test_probe_parsing(servers) -> None:
-    server = serve(
-        servers,
+def test_probe_parsing(make) -> None:
+    server = make(
         [
             *OPEN,
             ("EMUL:UPD?;:SYST:ERR?", f"0;;;{OK}"),
@@ -386,21 +393,23 @@ def test_probe_parsing(servers) -> None:
     server.assert_done()
 
 
-def test_timeout_names_the_command_and_the_driver_recovers(servers) -> None:
-    server = serve(
-        servers,
+@WIRES
+def test_timeout_names_the_command_and_the_driver_recovers(make, wire) -> None:
+    server = make(
         [
             *OPEN,
-            ("MEAS:VOLT:DC? (@2001);:SYST:ERR?", None),  # the instrument never answers
+            ("MEAS:VOLT:DC? (@2001);:SYST:ERR?", TIMEOUT),  # the instrument never answers
             ("MEAS:VOLT:DC? (@2001);:SYST:ERR?", f"0.25;{OK}"),  # on a new connection
         ],
+        wire,
+        timeout_ms=200,
     )
-    daq = open_daq(server, timeout_ms=200)
+    daq = open_daq(server)
     with pytest.raises(BenchError, match=r"timed out after 200 ms waiting for reply to") as info:
         daq.read(("2001",))
     assert "MEAS:VOLT:DC? (@2001)" in str(info.value) and server.resource in str(info.value)
     assert daq.read(("2001",)).tolist() == [0.25]
-    assert server.connections == 2  # reopened: a late reply cannot answer the next query
+    assert server.reopens == 1  # reopened: a late reply cannot answer the next query
     server.assert_done()
 
 
@@ -418,8 +427,8 @@ def test_unparseable_resource_name() -> None:
     assert "\n" not in str(info.value)
 
 
-def test_close_is_idempotent_and_final(servers) -> None:
-    server = serve(servers, OPEN)
+def test_close_is_idempotent_and_final(make) -> None:
+    server = make(OPEN)
     daq = open_daq(server)
     daq.close()
     daq.close()
@@ -428,12 +437,12 @@ def test_close_is_idempotent_and_final(servers) -> None:
     server.assert_done()
 
 
-def test_second_dialect_is_a_table_not_code(servers) -> None:
+@WIRES
+def test_second_dialect_is_a_table_not_code(make, wire) -> None:
     """A Keysight DAQ970A: one value per SOUR:VOLT, '+0,' for no error, +-12 V outputs."""
     assert DIALECTS["keysight-daq970a"] is KEYSIGHT_DAQ970A
     ok = '+0,"No error"'
-    server = serve(
-        servers,
+    server = make(
         [
             *KEYSIGHT_OPEN,
             ("SOUR:VOLT 11.5,(@104);:SOUR:VOLT -0.25,(@105);:SYST:ERR?", ok),
@@ -441,6 +450,7 @@ def test_second_dialect_is_a_table_not_code(servers) -> None:
             ("SOUR:VOLT 5.0,(@106);:SYST:ERR?", '-221,"Settings conflict"'),  # not a DAC
             ("SYST:ERR?", ok),
         ],
+        wire,
     )
     daq = open_daq(server, dialect="keysight-daq970a", limits={"104": (-12.0, 12.0)})
     daq.write(("104", "105"), np.array([11.5, -0.25]))  # 11.5 V: beyond the emulator's range

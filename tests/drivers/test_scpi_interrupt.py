@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("pyvisa")
 
+from drivers.scpi.adapter import ProtocolAdapter
 from drivers.scpi.dialects import TWINLAB_EMULATOR
 from drivers.scpi.instrument import ScpiInstrument
 from lab.emulator.wire.lineserver import LineServer
@@ -38,3 +39,15 @@ def test_query_interrupted_mid_exchange_does_not_answer_the_next_one() -> None:
     finally:
         inst.close()
         server.close()
+
+
+def test_interrupted_query_in_memory_resyncs_before_the_next_one() -> None:
+    """The same rule without a socket: the protocol adapter fails the test if the next
+    query went out on the session the interrupted one left behind."""
+    adapter = ProtocolAdapter([("SLOW?", KeyboardInterrupt()), ("FAST?", "echo:FAST?")])
+    inst = ScpiInstrument(adapter, TWINLAB_EMULATOR)
+    with pytest.raises(KeyboardInterrupt):
+        inst.query("SLOW?")
+    assert inst.query("FAST?") == "echo:FAST?"
+    assert adapter.resyncs == 1
+    adapter.assert_done()

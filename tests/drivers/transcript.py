@@ -1,6 +1,8 @@
-"""A loopback TCP server that replays an expected SCPI transcript (tests only).
+"""Expected SCPI transcripts for driver tests, in memory or over a loopback socket.
 
-Like PyMeasure's ``expected_protocol``, but the driver under test talks through the
+`MemoryTranscript` hands the driver an in-memory `drivers.scpi.adapter.ProtocolAdapter`
+(as PyMeasure's ``expected_protocol`` does): fast and exact, most tests use it.
+`TranscriptServer` is the integration version: the driver under test talks through the
 real PyVISA stack (pyvisa-py, ``TCPIP::127.0.0.1::<port>::SOCKET``) to a real socket:
 for every line received the server checks it equals the next expected command and
 sends that pair's response (``None``: no response, the command is a write).
@@ -15,15 +17,52 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
+from drivers.scpi.adapter import TIMEOUT, ProtocolAdapter
 from lab.emulator.wire.lineserver import Hangup, LineServer
+
+#: (command, reply): a reply of None is a write, `TIMEOUT` a query never answered
+Pairs = list[tuple[str, Any]]
+
+
+class MemoryTranscript:
+    """``pairs`` served by a `ProtocolAdapter` (``target``: what the driver is opened on)."""
+
+    def __init__(self, pairs: Pairs, *, timeout_ms: int = 500) -> None:
+        self.adapter = ProtocolAdapter(pairs, timeout_ms=timeout_ms)
+        self.timeout_ms = timeout_ms
+
+    @property
+    def target(self) -> ProtocolAdapter:
+        return self.adapter
+
+    @property
+    def resource(self) -> str:
+        return self.adapter.resource
+
+    @property
+    def received(self) -> list[str | None]:
+        return self.adapter.sent
+
+    @property
+    def reopens(self) -> int:
+        """Sessions resynchronised (reopened) after a cut-short exchange."""
+        return self.adapter.resyncs
+
+    def assert_done(self) -> None:
+        self.adapter.assert_done()
+
+    def close(self) -> None:
+        pass
 
 
 class TranscriptServer:
     """Serve ``pairs`` [(expected command, response or None)] to whoever connects."""
 
-    def __init__(self, pairs: list[tuple[str, str | None]], *, terminator: str = "\n") -> None:
-        self.pairs = list(pairs)
+    def __init__(self, pairs: Pairs, *, terminator: str = "\n", timeout_ms: int = 500) -> None:
+        self.pairs = [(cmd, None if reply is TIMEOUT else reply) for cmd, reply in pairs]
+        self.timeout_ms = timeout_ms
         self.terminator = terminator
         self.received: list[str] = []
         self.mismatches: list[str] = []
@@ -35,6 +74,16 @@ class TranscriptServer:
     @property
     def resource(self) -> str:
         return self._wire.resource
+
+    @property
+    def target(self) -> str:
+        """The VISA resource the driver opens."""
+        return self._wire.resource
+
+    @property
+    def reopens(self) -> int:
+        """Reconnections after the first connection."""
+        return max(0, self._wire.connections - 1)
 
     @property
     def connections(self) -> int:
