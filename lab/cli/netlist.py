@@ -31,7 +31,7 @@ def cmd_netlist(args: argparse.Namespace) -> int:
     """A run's state at a step, or a task at its initial resistances, as a SPICE deck."""
     from lab.acquire.settings import settings_from
     from lab.errors import ConfigError
-    from lab.export.netlist import run_state, task_state
+    from lab.export.sources import run_state, task_state
 
     if (args.run is None) == (args.task is None):
         raise ConfigError("give a run file (twinlab netlist RUN.h5 --step N) or --task NAME")
