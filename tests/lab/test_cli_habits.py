@@ -55,10 +55,10 @@ def test_a_bugs_value_error_is_a_traceback_and_exit_1_not_bad_input() -> None:
     """A ValueError from inside a command (a bug, not the user's input) is not reported as
     ``twinlab: error:`` with exit 2: the interpreter prints its traceback, exit 1."""
     code = (
-        "import sys, lab.cli as cli\n"
+        "import sys, lab.cli as cli, lab.cli.tasks\n"
         "def broken(args):\n"
         "    raise ValueError('bug')\n"
-        "cli.cmd_tasks = broken\n"
+        "lab.cli.tasks.cmd_tasks = broken\n"
         "sys.exit(cli.main(['tasks']))\n"
     )
     environ = dict(os.environ, PYTHONPATH=str(ROOT))

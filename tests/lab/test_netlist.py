@@ -1,4 +1,4 @@
-"""SPICE export (lab.export.netlist, ``twinlab netlist``) checked against Debian's ngspice.
+"""SPICE export (lab.export, ``twinlab netlist``) checked against Debian's ngspice.
 
 Every exported deck is run through ``ngspice -b`` and every node voltage is compared
 with lab's solver (Network.solve). Tolerances:
@@ -32,7 +32,7 @@ from lab.cli import main
 from lab.core.learning import clamped_outputs, code_resistance
 from lab.core.network import DisconnectedError, Network
 from lab.emulator.config import EmulatorConfig
-from lab.export.netlist import (
+from lab.export import (
     NgspiceError,
     node_name,
     read_ngspice,

@@ -163,7 +163,7 @@ def test_a_failing_critical_observer_ends_the_run_with_its_message(tmp_path: Pat
 
 def test_observers_are_critical_unless_they_say_otherwise() -> None:
     from lab.acquire.live import Batcher
-    from lab.cli import progress_bar
+    from lab.cli.progress import progress_bar
 
     assert Observer.critical and RunWriter.critical and Count.critical
     assert not progress_bar(10).critical and not Batcher(lambda m: None).critical

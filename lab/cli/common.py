@@ -1,0 +1,95 @@
+"""What the commands share: the user-error set, output paths, opening a bench, the lines
+about an unsafe bench."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the heavy modules are imported by the commands, so that the
+    from lab.hal import Bench  # command line answers (and Ctrl-C) at once
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "the input is wrong", reported in one line with exit status 2."""
+    from lab.core.network import DisconnectedError
+    from lab.errors import ConfigError
+    from lab.hal import LimitError
+    from lab.hal.calibration import CalibrationError
+    from lab.runs import RunFileError
+    from lab.tasks import TaskError
+
+    return (
+        ConfigError,
+        TaskError,
+        LimitError,
+        RunFileError,
+        CalibrationError,
+        DisconnectedError,
+    )
+
+
+def _out_path(value: str | None, what: str = "--out") -> Path | None:
+    """``--out`` as a path; None when not given; an empty string is refused."""
+    from lab.errors import ConfigError
+
+    if value is None:
+        return None
+    if not value.strip():
+        raise ConfigError(f"{what}: an empty path; give a file name or leave {what} out")
+    return Path(value)
+
+
+def open_bench(spec: str | None, seed: int | None) -> Bench:
+    """`load_bench`, with a failure to open an instrument (a missing port or resource:
+    nothing was applied yet) reported as bad input (exit 2)."""
+    from lab.errors import ConfigError
+    from lab.hal import BenchError
+    from lab.hal.benchfile import load_bench
+
+    try:
+        return load_bench(spec, seed=seed)
+    except BenchError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _safe_note(unsafe: list[str]) -> str:
+    """``"; bench safe"`` when every output was made safe and verified, else nothing (the
+    channels that were not follow in `_say_unsafe`)."""
+    return "" if unsafe else "; bench safe"
+
+
+def _say_unsafe(unsafe: list[str]) -> None:
+    """One stderr line per output that could not be made safe and verified."""
+    for line in unsafe:
+        print(f"twinlab: not safe: {line}", file=sys.stderr)
+
+
+def _check_writable(path: Path, force: bool, what: str) -> None:
+    """Before long work: refuse an existing ``path`` without ``--force``, and a path that
+    cannot be written (`ConfigError`, one line). Probes by opening it for appending (an
+    existing file is not changed) or creating it and removing it again."""
+    from lab.errors import ConfigError
+
+    try:
+        existed = path.exists()
+        if existed and not force and not path.is_dir():
+            raise ConfigError(f"{what} {path}: exists; give --force to overwrite it")
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{what} {path}: cannot be written: {reason}") from None
+
+
+def _fallback_path(path: Path) -> Path:
+    """Where a result goes when ``path`` cannot be written: the temporary directory."""
+    import tempfile
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(tempfile.gettempdir()) / f"{path.stem}-{stamp}-{os.getpid()}{path.suffix}"

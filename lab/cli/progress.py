@@ -1,0 +1,47 @@
+"""The command line's progress bar, an `Observer` of a training run."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord
+
+
+def progress_bar(total: int, every: float = 0.2) -> Observer:
+    """A tqdm progress bar with steps/s and the current error, refreshed a few times a
+    second (an `Observer`; made here so that the command line imports numpy only when a
+    command needs it)."""
+    from lab.acquire.records import Observer
+
+    class Progress(Observer):
+        critical = False  # a view: a broken bar is logged once and the run goes on
+
+        def __init__(self, total: int, every: float) -> None:
+            self._total, self._every = total, every
+            self._bar: Any = None  # made at start: a run refused before it starts shows none
+            self._shown = 0
+            self._next = 0.0
+
+        def start(self, info: RunInfo) -> None:
+            from tqdm import tqdm  # imported here: the bar is a CLI concern
+
+            self._bar = tqdm(
+                total=self._total, unit="step", dynamic_ncols=True, mininterval=self._every
+            )
+            self._next = time.monotonic() + self._every
+
+        def step(self, record: StepRecord) -> None:
+            if record.step & 255 == 0 and time.monotonic() >= self._next:
+                self._bar.set_postfix(error=f"{record.error:.3g} V^2", refresh=False)
+                self._bar.update(record.step + 1 - self._shown)
+                self._shown = record.step + 1
+                self._next = time.monotonic() + self._every
+
+        def stop(self, summary: RunSummary) -> None:
+            if self._bar is not None:
+                self._bar.update(summary.steps - self._shown)
+                self._bar.close()
+
+    return Progress(total, every)

@@ -1,0 +1,87 @@
+"""``twinlab study``: reproduce a published in-silico result (figure and statistics)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lab.paths import ENV_STUDIES, studies_dir
+from lab.signals import interrupt_name, interrupted_status, stop_signals
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``twinlab study`` to the command line's sub-parsers."""
+    study = sub.add_parser(
+        "study", help="reproduce a published in-silico result (figure + statistics; --list)"
+    )
+    study.add_argument("name", nargs="?", help="study name (see --list)")
+    study.add_argument("--list", action="store_true", help="list the studies and exit")
+    study.add_argument("--tasks", type=int, help="tasks (default: the study's quick size)")
+    study.add_argument("--seeds", type=int, help="seeds per task and setting")
+    study.add_argument("--steps", type=int, help="training steps")
+    study.add_argument("--paper", action="store_true", help="the paper's sizes (long)")
+    study.add_argument(
+        "--scheduler", default="local", help="'local' (default) or a Dask tcp://HOST:PORT"
+    )
+    study.add_argument("--workers", type=int, help="local worker processes (default: cores)")
+    study.add_argument(
+        "--out",
+        default=str(studies_dir()),
+        help=f"output directory (default: ${ENV_STUDIES}, else {studies_dir()})",
+    )
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
+    study.set_defaults(func=cmd_study)
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    """Run an in-silico study (a sweep, resumable), write its figure and statistics."""
+    from lab.errors import ConfigError
+    from lab.insilico.studies import STUDIES, StudyArgs, run_study
+
+    if args.list:
+        width = max((len(n) for n in STUDIES), default=0)
+        for name, study in STUDIES.items():
+            print(f"{name:{width}s}  {study.description}")
+        return 0
+    known = ", ".join(STUDIES) or "(none)"
+    if args.name is None:
+        raise ConfigError(f"give a study name (known studies: {known}) or --list")
+    if args.name not in STUDIES:
+        raise ConfigError(f"unknown study {args.name!r}; known studies: {known}")
+    study_args = StudyArgs(
+        tasks=args.tasks,
+        seeds=args.seeds,
+        steps=args.steps,
+        paper=args.paper,
+        out=Path(args.out),
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    for field in ("tasks", "seeds", "steps"):  # bad sizes before any work starts
+        study_args.size(field, 1, 1)
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers: expected an integer >= 1, got {args.workers}")
+    out = Path(args.out)
+    try:
+        with stop_signals():
+            summary = run_study(STUDIES[args.name], study_args)
+    except KeyboardInterrupt as exc:
+        print(
+            f"twinlab: interrupted by {interrupt_name(exc)}; finished points are saved in "
+            f"{out / (args.name + '.jsonl')}; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return interrupted_status(exc)
+    except (OSError, RuntimeError) as exc:  # unreachable scheduler, busy sweep file, a point
+        print(f"twinlab: error: {exc}", file=sys.stderr)
+        return 1
+    stats = summary.get("statistics") or {}
+    print(
+        f"{args.name}: {summary['points']} points in {summary['wall_s']:.1f} s; "
+        f"figure {out / summary['figure']}, statistics {out / (args.name + '.json')}"
+    )
+    if stats.get("headline"):
+        print(f"{args.name}: {stats['headline']}")
+    return 0

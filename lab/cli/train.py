@@ -1,0 +1,124 @@
+"""``twinlab train``: train on the emulator (default) or a bench, recording a run file."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lab.cli.common import _out_path, _safe_note, _say_unsafe, open_bench
+from lab.cli.progress import progress_bar
+from lab.paths import ENV_RUNS, default_run_path, runs_dir
+from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
+
+if TYPE_CHECKING:
+    from lab.acquire.records import Observer
+    from lab.acquire.settings import TrainSettings
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``twinlab train`` to the command line's sub-parsers."""
+    from lab.acquire.settings import TrainSettings
+
+    defaults = TrainSettings()
+    train = sub.add_parser("train", help="train on the emulator (default) or a bench")
+    train.add_argument("--task", default=defaults.task, help="task name or .toml (default: ii)")
+    train.add_argument("--p", type=float, help="update probability in (0, 1] (default: 1)")
+    train.add_argument("--eta", type=float, help="nudge eta in (0, 1] (default: 0.5)")
+    train.add_argument("--steps", type=int, help="training steps (default: 2000)")
+    train.add_argument("--seed", type=int, help="seed of example order and generated tasks")
+    train.add_argument("--order", choices=["random", "cycle"], help="example order")
+    train.add_argument("--test-every", type=int, help="steps between test evaluations (0 = off)")
+    train.add_argument(
+        "--out",
+        help=f"run file (default: <runs>/<time>_<task>_p<p>_seed<seed>.h5; <runs> is "
+        f"${ENV_RUNS}, else {runs_dir()})",
+    )
+    train.add_argument("--bench", default=None, help="'emulator' (default) or a bench .toml file")
+    train.add_argument("--bench-seed", type=int, default=None, help="emulator part/noise seed")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+
+def _default_out(settings: TrainSettings) -> Path:
+    """`lab.paths.default_run_path` for these settings, shown relative to the current
+    directory when it lies below it."""
+    path = default_run_path(settings.task, settings.p, settings.seed)
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from lab.acquire.settings import settings_from
+    from lab.acquire.trainer import Trainer
+    from lab.hal import BenchError
+    from lab.procs import freeze_imported
+    from lab.runs import RunStorageError, RunWriter
+    from lab.tasks import load_task
+
+    settings = settings_from(
+        task=args.task,
+        p=args.p,
+        eta=args.eta,
+        steps=args.steps,
+        seed=args.seed,
+        order=args.order,
+        test_every=args.test_every,
+    )
+    out = _out_path(args.out) or _default_out(settings)
+    task = load_task(settings.task, seed=settings.seed)
+    bench = open_bench(args.bench, args.bench_seed)
+    try:
+        observers: list[Observer] = [RunWriter(out)]
+        if not args.quiet:
+            observers.append(progress_bar(settings.steps))
+        trainer = Trainer(bench, task, settings, observers)  # validates before anything is applied
+
+        def stop(signum: int) -> None:
+            trainer.request_stop(f"interrupted by {signal_name(signum)}")
+
+        freeze_imported()  # everything is imported now: keep it out of the gc's walks
+        try:
+            with stop_signals(stop) as received:
+                summary = trainer.run()
+        except KeyboardInterrupt as exc:  # a second signal: the loop was stopped mid-step
+            print(
+                f"twinlab: interrupted by {interrupt_name(exc)} after {len(trainer.errors)} "
+                f"steps{_safe_note(trainer.unsafe)}; run file {out} (incomplete)",
+                file=sys.stderr,
+            )
+            _say_unsafe(trainer.unsafe)
+            return interrupted_status(exc)
+        except (BenchError, RunStorageError) as exc:  # an instrument, or the disk, failed
+            print(
+                f"twinlab: error: {exc}{_safe_note(trainer.unsafe)}; run file {out} "
+                "(incomplete)",
+                file=sys.stderr,
+            )
+            _say_unsafe(trainer.unsafe)
+            return 1
+    finally:
+        bench.close()
+    if received and not summary.complete:
+        print(
+            f"twinlab: {summary.message}{_safe_note(trainer.unsafe)}; run file {out} "
+            "(incomplete)",
+            file=sys.stderr,
+        )
+        _say_unsafe(trainer.unsafe)
+        return 128 + received[0]
+    line = (
+        f"{summary.steps} steps, final scaled error {summary.scaled_error:.4f} "
+        f"(final {summary.final_error:.4g} V^2, initial {summary.initial_error:.4g} V^2)"
+    )
+    if not math.isnan(summary.final_accuracy):
+        line += f", test accuracy {summary.final_accuracy:.1%}"
+    print(f"{line}, run file {out}")
+    if trainer.unsafe:  # the run is complete, but the bench is not safe: say which outputs
+        _say_unsafe(trainer.unsafe)
+        return 1
+    return 0

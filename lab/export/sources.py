@@ -1,0 +1,187 @@
+"""What a netlist is made from: a recorded run at a step (:func:`run_state`) or a task at
+the default emulator's power-on resistances (:func:`task_state`), each as a
+`lab.export.deck.CircuitState` in its free or clamped state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from lab.core.learning import N_POSITIONS, clamped_outputs, code_resistance
+from lab.core.network import Network
+from lab.errors import ConfigError
+from lab.export.deck import CircuitState
+
+State = Literal["free", "clamped"]
+
+
+def _nominal_pots(bench: Mapping[str, Any] | None) -> tuple[float, float, int, str]:
+    """(R_AB Ohm, R_W Ohm, power-on code, where from) of a run's bench description."""
+    from lab.emulator.config import EmulatorConfig
+
+    default = EmulatorConfig()
+    emu = bench.get("emulator") if isinstance(bench, Mapping) else None
+    if not (
+        isinstance(bench, Mapping) and bench.get("kind") == "emulator" and isinstance(emu, Mapping)
+    ):
+        return (
+            default.r_end_to_end,
+            default.r_wiper,
+            default.initial_code,
+            "AD5220-100 nominal values",
+        )
+    try:
+        r_ab = float(emu.get("r_end_to_end", default.r_end_to_end))
+        r_w = float(emu.get("r_wiper", default.r_wiper))
+        code = int(emu.get("initial_code", default.initial_code))
+    except (TypeError, ValueError):
+        from lab.runs import RunFileError
+
+        raise RunFileError("the run's emulator config has non-numeric digipot values") from None
+    return r_ab, r_w, code, "nominal values of the run's emulator config"
+
+
+def _roles(nodes: Sequence[int]) -> str:
+    return " ".join(str(n) for n in nodes) or "none"
+
+
+def run_state(path: str | Path, step: int | None = None, state: State = "free") -> CircuitState:
+    """The free or clamped state of step ``step`` of a recorded run (default: the last
+    step; negative counts from the end).
+
+    Resistances are the digipot codes in effect while that step was measured (those
+    recorded after step ``step - 1``; the power-on code for step 0) through
+    R = R_W + code / 128 R_AB with the run's nominal R_AB and R_W (the emulator's part
+    spread is not recorded). Fixed nodes: the step's recorded inputs, the task's held
+    nodes and, for the clamped state, the step's recorded clamped outputs.
+    Raises RunFileError (the file) or ConfigError (the step or state asked) with one-line
+    messages.
+    """
+    from lab.runs import RunFileError, RunReader
+
+    path = Path(path)
+    with RunReader(path) as reader:
+        info = reader.info
+        n = reader.n_steps
+        if n == 0:
+            raise RunFileError(f"{path}: the run has no recorded steps")
+        asked = n - 1 if step is None else int(step)
+        row = asked + n if asked < 0 else asked
+        if not 0 <= row < n:
+            raise ConfigError(f"{path}: step {asked} does not exist (the run has steps 0..{n - 1})")
+        try:
+            task = info["task_json"]
+            net = info["network_json"]
+            network = Network(
+                str(net["name"]),
+                int(net["n_nodes"]),
+                np.asarray(net["edges"], dtype=np.intp).reshape(-1, 2) - 1,
+                np.zeros((int(net["n_nodes"]), 2)),
+            )
+            inputs_nodes = [int(k) for k in task["input_nodes"]]
+            output_nodes = [int(k) for k in task["output_nodes"]]
+            held = dict(
+                zip(map(int, task["fixed_nodes"]), map(float, task["fixed_volts"]), strict=True)
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunFileError(
+                f"{path}: run file lacks the task or network description "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+        inputs = reader.array("inputs", row, row + 1)[0]
+        v_clamped = reader.array("v_clamped", row, row + 1)[0]
+        r_ab, r_w, power_on, pots_from = _nominal_pots(info.get("bench_json"))
+        if row == 0:
+            codes = np.full(network.n_edges, power_on, dtype=np.int64)
+            codes_from = f"power-on code {power_on} (step 0 is measured before any pulse)"
+        else:
+            codes = reader.array("positions", row - 1, row)[0].astype(np.int64)
+            codes_from = (
+                f"codes recorded after step {row - 1}, in effect while step {row} was measured"
+            )
+        estimated = bool(info.get("positions_estimated", False))
+    if (codes < 0).any() or (codes >= N_POSITIONS).any():
+        raise RunFileError(
+            f"{path}: no digipot codes recorded at step {row - 1} "
+            "(a bench without a resistance probe)"
+        )
+    fixed = dict(zip(inputs_nodes, inputs.tolist(), strict=True)) | held
+    if state == "clamped":
+        fixed |= dict(zip(output_nodes, v_clamped.tolist(), strict=True))
+    elif state != "free":
+        raise ConfigError(f"state must be 'free' or 'clamped', got {state!r}")
+    outputs_are = "clamped at the recorded V_C" if state == "clamped" else "floating"
+    notes = (
+        f"run file {path.name}, task {task.get('name', '?')}, step {row}, {state} state",
+        f"resistances: R = R_W + code/{N_POSITIONS} R_AB, R_AB = {r_ab:g} Ohm, "
+        f"R_W = {r_w:g} Ohm ({pots_from}); {codes_from}"
+        + ("; codes estimated by the bench, not read back" if estimated else ""),
+        f"inputs: {_roles(inputs_nodes)}; held: {_roles(list(held))}; outputs: "
+        f"{_roles(output_nodes)} ({outputs_are})",
+    )
+    return CircuitState(
+        network,
+        code_resistance(codes, r_ab, r_w).astype(float),
+        fixed,
+        f"twinlab netlist: {network.name}, task {task.get('name', '?')}, step {row}, {state} state",
+        notes,
+    )
+
+
+def task_state(
+    name: str,
+    example: int = 0,
+    state: State = "free",
+    *,
+    seed: int = 0,
+    eta: float = 0.5,
+) -> CircuitState:
+    """Training example ``example`` of task ``name`` on the default emulator's network at
+    its power-on resistances (every digipot at mid-scale code 64 with nominal R_AB, R_W).
+
+    The clamped state holds the outputs at V_C = eta V_D + (1 - eta) V_F, V_F from the
+    free state's solve. ``seed`` draws generated tasks (as ``twinlab train --seed``).
+    """
+    from lab.hal.benchfile import emulator_config
+    from lab.tasks import load_task
+
+    task = load_task(name, seed=seed)
+    cfg = emulator_config(None)
+    network = Network.from_name(task.network, seed=cfg.seed)
+    if not 0 <= example < task.n_train:
+        raise ConfigError(
+            f"task {task.name!r}: example {example} does not exist "
+            f"(training examples 0..{task.n_train - 1})"
+        )
+    codes = np.full(network.n_edges, cfg.initial_code, dtype=np.int64)
+    resistance = code_resistance(codes, cfg.r_end_to_end, cfg.r_wiper).astype(float)
+    fixed = dict(zip(task.input_nodes, task.train_inputs[example].tolist(), strict=True))
+    fixed |= dict(zip(task.fixed_nodes, task.fixed_volts.tolist(), strict=True))
+    note = "floating"
+    if state == "clamped":
+        v = network.solve(1.0 / resistance, fixed)
+        v_free = v[network.index_of(task.output_nodes)]
+        v_c = clamped_outputs(v_free, task.train_desired[example], eta)
+        fixed |= dict(zip(task.output_nodes, v_c.tolist(), strict=True))
+        note = f"clamped at V_C = eta V_D + (1 - eta) V_F, eta = {eta:g}"
+    elif state != "free":
+        raise ConfigError(f"state must be 'free' or 'clamped', got {state!r}")
+    notes = (
+        f"task {task.name} (seed {seed}), training example {example}, {state} state, "
+        "initial resistances",
+        f"resistances: R = R_W + code/{N_POSITIONS} R_AB, code {cfg.initial_code} on every "
+        f"edge, R_AB = {cfg.r_end_to_end:g} Ohm, R_W = {cfg.r_wiper:g} Ohm "
+        "(default emulator bench, nominal)",
+        f"inputs: {_roles(task.input_nodes)}; held: {_roles(task.fixed_nodes)}; outputs: "
+        f"{_roles(task.output_nodes)} ({note})",
+    )
+    return CircuitState(
+        network,
+        resistance,
+        fixed,
+        f"twinlab netlist: {network.name}, task {task.name}, example {example}, {state} state",
+        notes,
+    )
