@@ -17,7 +17,7 @@ import pytest
 from lab.cli import main
 from lab.runs import RunReader
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
