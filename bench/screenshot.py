@@ -1,10 +1,10 @@
 """A screenshot of the live window after a run, on a real X server (Qt's xcb platform).
 
-Starts its own ``Xvfb`` (1600x1000x24; ``--display :N`` uses a running X server
-instead), opens `gui.window.MainWindow` there (QT_QPA_PLATFORM is cleared, so Qt uses
-xcb, as ``twinlab gui`` does on a desktop), trains ``--steps`` steps of task ii at
-p = 0.5 on the emulator, moves the timeline to step 40 (many edges still update) and
-grabs the window. Prints one JSON line (path, size in pixels and bytes).
+Starts its own ``Xvfb`` (`gui.display.virtual_display`, 1600x1000x24; ``--display :N``
+uses a running X server instead), opens `gui.window.MainWindow` there (QT_QPA_PLATFORM is
+cleared, so Qt uses xcb, as ``twinlab gui`` does on a desktop), trains ``--steps`` steps
+of task ii at p = 0.5 on the emulator, moves the timeline to step 40 (many edges still
+update) and grabs the window. Prints one JSON line (path, size in pixels and bytes).
 
     python bench/screenshot.py                  # -> bench/out/window.png
     python bench/screenshot.py --out shot.png
@@ -19,39 +19,13 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-
-@contextlib.contextmanager
-def xvfb() -> Iterator[str]:
-    """A fresh Xvfb on a display number it picks itself (-displayfd); yields ':N'."""
-    if shutil.which("Xvfb") is None:
-        raise SystemExit("screenshot: Xvfb is not installed (gui/apt-packages.txt lists xvfb)")
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-        pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    os.close(write)
-    try:
-        with os.fdopen(read) as pipe:
-            number = pipe.readline().strip()  # written once the server accepts clients
-        if not number:
-            raise SystemExit(f"screenshot: Xvfb did not start: "
-                             f"{server.stderr.read().decode()[-500:]}")  # type: ignore[union-attr]
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def shoot(shot: Path, steps: int, run_file: Path) -> dict:
@@ -99,6 +73,8 @@ def shoot(shot: Path, steps: int, run_file: Path) -> dict:
 
 
 def main() -> None:
+    from gui.display import DisplayError, virtual_display
+
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group()
@@ -113,7 +89,10 @@ def main() -> None:
     os.environ.pop("QT_QPA_PLATFORM", None)  # xcb, as on a desktop (not offscreen)
     os.environ.pop("WAYLAND_DISPLAY", None)
     with contextlib.ExitStack() as stack:
-        display = args.display or stack.enter_context(xvfb())
+        try:
+            display = args.display or stack.enter_context(virtual_display())
+        except DisplayError as exc:
+            raise SystemExit(f"screenshot: {exc}") from None
         os.environ["DISPLAY"] = display
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         result = shoot(shot, args.steps, tmp / "shot.h5")

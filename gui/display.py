@@ -7,21 +7,27 @@ that hold the shared libraries the plugin (and everything it links) cannot find.
 
     check()            -> None, or raises DisplayError (one line)
     missing_libraries(plugin, ldd=...) -> sonames the dynamic loader cannot find
+    with virtual_display() as display: ...   a fresh Xvfb; display is ':N'
 
 Nothing here imports Qt's libraries: only the location of the PyQt6 package is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import importlib.util
 import logging
 import os
 import re
+import select
+import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+
+from lab import procs
 
 log = logging.getLogger(__name__)
 
@@ -191,4 +197,66 @@ def check(
     return platform
 
 
-__all__ = ["DEBIAN_PACKAGES", "DisplayError", "check", "missing_libraries", "packages_for"]
+@contextlib.contextmanager
+def virtual_display(
+    size: tuple[int, int] = (1600, 1000), depth: int = 24, *, start_s: float = 60.0,
+    xvfb: str = "Xvfb",
+) -> Iterator[str]:
+    """A fresh X server (``Xvfb``, no TCP) for the block; yields its display, ``':N'``.
+
+    The server picks a free display number itself (``-displayfd``) and writes it once it
+    accepts clients, so the display is ready when yielded. ``size`` is the screen in
+    pixels (width, height), ``depth`` in bits; ``start_s`` (s) is how long to wait for
+    the server before giving up (a failure guard). The server dies with this process
+    (`lab.procs.popen`) and is terminated and reaped when the block ends. Raises
+    `DisplayError` (one line) when ``xvfb`` is not installed or does not start."""
+    if shutil.which(xvfb) is None:
+        raise DisplayError(f"{xvfb} is not installed (gui/apt-packages.txt lists xvfb)")
+    width, height = size
+    read, write = os.pipe()
+    try:
+        server = procs.popen(
+            [xvfb, "-displayfd", str(write), "-screen", "0", f"{width}x{height}x{depth}",
+             "-nolisten", "tcp"],
+            pass_fds=(write,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+    try:
+        with os.fdopen(read) as pipe:
+            ready, _, _ = select.select([pipe], [], [], start_s)
+            number = pipe.readline().strip() if ready else ""
+        if not number:
+            if server.poll() is None:
+                server.kill()
+            server.wait(30)
+            assert server.stderr is not None
+            why = " ".join(server.stderr.read().decode(errors="replace").split())[-300:]
+            raise DisplayError(f"{xvfb} did not start (exit {server.returncode}): "
+                               f"{why or 'no message'}")
+        log.info("%s on :%s (%dx%dx%d)", xvfb, number, width, height, depth)
+        yield f":{number}"
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(30)
+        if server.stderr is not None:
+            server.stderr.close()
+
+
+__all__ = [
+    "DEBIAN_PACKAGES",
+    "DisplayError",
+    "check",
+    "missing_libraries",
+    "packages_for",
+    "virtual_display",
+]

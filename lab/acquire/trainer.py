@@ -24,7 +24,7 @@ import numpy as np
 from lab import __version__
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.acquire.settings import TrainSettings
-from lab.hal import Bench, LimitError
+from lab.hal import Bench
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 from lab.signals import interrupt_name
 from lab.tasks import Task, TaskError
@@ -191,14 +191,8 @@ class Trainer:
         for twin, nodes, volts in checks:
             if not nodes:
                 continue
-            low, high = bench.limits(twin, nodes)
-            bad = (volts < low) | (volts > high)
-            if bad.any():
-                row, col = np.argwhere(bad)[0]
-                raise LimitError(
-                    f"task {task.name!r}: {volts[row, col]:g} V on node {nodes[col]} is outside "
-                    f"the channel limits [{low[col]:g}, {high[col]:g}] V"
-                )
+            bench.check_volts(twin, nodes, volts, who=f"task {task.name!r}",
+                              label="the channel limits")
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> RunSummary:

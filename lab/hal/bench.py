@@ -129,6 +129,22 @@ class Bench:
         route = self._route("drive", twin, nodes)
         return route.low, route.high
 
+    def check_volts(
+        self, twin: Twin, nodes: tuple[int, ...], volts: np.ndarray, *, who: str = "",
+        label: str = "its limits",
+    ) -> None:
+        """Refuse (LimitError, `Limits.check`'s one message) the first value of ``volts``
+        (m, n) or (n,), V, outside the limits of the drive channels of ``nodes`` (n,) of
+        ``twin`` (NaN refused); drives nothing. For whole tables checked before a run
+        (`Bench.drive` checks each step itself)."""
+        route = self._route("drive", twin, nodes)
+        values = np.atleast_2d(np.asarray(volts, dtype=float))
+        outside = ~((values >= route.low) & (values <= route.high))
+        if outside.any():
+            row, col = np.argwhere(outside)[0]
+            route.limits[col].check(float(values[row, col]), route.whats[col], who=who,
+                                    label=label)
+
     def drive(self, twin: Twin, nodes: tuple[int, ...], volts: np.ndarray) -> None:
         """Hold ``nodes`` (n,) of ``twin`` at ``volts`` (n,) V; refuses (LimitError) before
         writing anything if any value lies outside its channel's limits."""

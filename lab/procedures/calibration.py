@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.errors import ConfigError
-from lab.hal import Bench, LimitError
+from lab.hal import Bench
 from lab.hal.calibration import Calibration
 
 
@@ -43,17 +43,17 @@ def sweep(
     drift to their ends), so run it before, not during, an experiment. ``progress`` is
     called with the number of pulses done after each bias. ``should_stop`` is asked
     before every pulse; when it says True the sweep ends there (bench safe) and returns
-    None."""
+    None. Every bias is checked against the bench's bias limits (`Limits.check`; LimitError,
+    NaN refused) before the first one is set."""
     if bench.probe is None:
         raise ConfigError(
             "calibration needs a bench that observes which edges updated (a probe); "
             "without one, measure the LED duty cycle per edge at each bias by hand"
         )
-    lo, hi = bench.bias_limits
     bias = np.asarray(biases, dtype=float)
-    bad = (bias < lo) | (bias > hi)
-    if bad.any():
-        raise LimitError(f"bias {bias[bad][0]:g} V is outside the bias limits [{lo:g}, {hi:g}] V")
+    for i, b in enumerate(bias.tolist()):  # every bias before the first is set; NaN refused
+        bench.bias_limits.check(b, f"the bias source (calibration bias {i + 1} of {len(bias)})",
+                                label="the bias limits", quantity="bias")
     p, spread, corr = [], [], []
     try:
         for b in bias:

@@ -123,7 +123,7 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
 def _runner():
     """The transcript runner of test_transcripts.py (one reading of the format)."""
     path = Path(__file__).with_name("test_transcripts.py")
-    for name in ("test_transcripts", "_firmware_transcripts"):
+    for name in ("tests.firmware.test_transcripts", "_firmware_transcripts"):
         if name in sys.modules:
             return sys.modules[name]
     spec = importlib.util.spec_from_file_location("_firmware_transcripts", path)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gui.display import virtual_display
 from lab.runs import RunReader
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,22 +29,9 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def x_display() -> Iterator[str]:
-    """A fresh Xvfb on a display number it picks itself (-displayfd); yields ':N'."""
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-        pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    os.close(write)
-    try:
-        with os.fdopen(read) as pipe:
-            number = pipe.readline().strip()  # written once the server accepts clients
-        if not number:
-            pytest.fail(f"Xvfb did not start: {server.stderr.read().decode()[-500:]}")
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(30)
+    """A fresh Xvfb (`gui.display.virtual_display`); yields ':N'."""
+    with virtual_display() as display:
+        yield display
 
 
 def descendants(pid: int) -> set[int]:

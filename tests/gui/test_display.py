@@ -14,11 +14,13 @@ import pytest
 from gui.display import (
     DEBIAN_PACKAGES,
     DisplayError,
+    _x_server_reachable,
     check,
     missing_libraries,
     packages_for,
     plugin_path,
     run_ldd,
+    virtual_display,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,3 +153,33 @@ def test_without_a_display_the_window_commands_end_in_one_line(
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("twinlab: error: the window needs a display")
+
+
+# -- virtual_display: one Xvfb start-up for tests/gui/test_desktop.py and bench/screenshot.py --
+needs_xvfb = pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
+
+
+@needs_xvfb
+def test_a_virtual_display_accepts_clients_and_is_gone_after_the_block() -> None:
+    """A real Xvfb: ready when yielded (a real xcb_connect succeeds, `check` says xcb), and
+    terminated when the block ends (the same connect is refused)."""
+    with virtual_display((320, 200), 24) as display:
+        assert display.startswith(":") and display[1:].isdigit()
+        assert _x_server_reachable(display) is None
+        assert check({"DISPLAY": display}, ldd=lambda path: "") == "xcb"
+    assert _x_server_reachable(display) == f"cannot connect to the X server at DISPLAY={display}"
+
+
+@needs_xvfb
+def test_an_xvfb_that_refuses_its_screen_says_why_in_one_line() -> None:
+    """A real Xvfb given a depth no screen has exits at once: its own words, one line."""
+    with pytest.raises(DisplayError, match=r"^Xvfb did not start \(exit 1\): .*screen") as info:
+        with virtual_display((320, 200), 7):
+            pytest.fail("a 7-bit screen came up")
+    assert "\n" not in str(info.value)
+
+
+def test_a_missing_xvfb_is_named() -> None:
+    with pytest.raises(DisplayError, match=r"^Xvfb-nowhere is not installed .*xvfb"):
+        with virtual_display(xvfb="Xvfb-nowhere"):
+            pytest.fail("no server, yet a display")

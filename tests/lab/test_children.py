@@ -124,7 +124,7 @@ def test_sigkill_of_a_local_sweep_ends_its_workers(tmp_path: Path) -> None:
         import sys
         from pathlib import Path
         from lab.insilico.sweep import run_sweep
-        from tests.lab.sweep_funcs import record
+        from tests.lab.insilico.sweep_funcs import record
         tmp = Path(sys.argv[1])
         points = [{"x": x, "log": str(tmp / "calls.txt"), "trap": str(tmp / "trap"),
                    "hang_at": [0, 1]} for x in range(3)]

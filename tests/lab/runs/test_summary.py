@@ -21,7 +21,7 @@ from lab.runs import RunReader, RunWriter
 from lab.runs.summary import FINAL_WINDOW, scaled_error, summary_errors
 from lab.tasks import load_task
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 KEYS = ("initial_error", "final_error", "scaled_error")
 
 

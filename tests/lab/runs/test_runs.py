@@ -22,7 +22,7 @@ import pytest
 from lab.acquire.records import RunSummary, StepRecord
 from lab.runs import SCHEMA_VERSION, RunFileError, RunReader, RunWriter
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CHILD = Path(__file__).with_name("_run_writer_child.py")
 
 _spec = importlib.util.spec_from_file_location("_run_writer_child", CHILD)

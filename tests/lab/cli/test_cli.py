@@ -17,7 +17,7 @@ import pytest
 from lab.cli import main
 from lab.runs import RunReader
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
@@ -127,7 +127,7 @@ def test_task_with_missing_node_and_voltage_beyond_limit(
         'kind = "allostery"\nnetwork = "twin16"\n'
         "inputs = { 8 = 9.0 }\noutputs = { 3 = 1.0 }\nfixed = { 9 = 0.0 }\n"
     )
-    for task, needle in ((missing, "node 12"), (high, "9 V on node 8")):
+    for task, needle in ((missing, "node 12"), (high, "9.0 V on node 8")):
         out = tmp_path / f"{task.stem}.h5"
         assert main(["train", "--quiet", "--task", str(task), "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip()

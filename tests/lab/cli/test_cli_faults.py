@@ -14,7 +14,7 @@ import pytest
 
 from lab.emulator import EmulatorConfig
 from lab.emulator.wire.rehearsal import WireEmulator
-from tests.lab.test_cli import ROOT, run_cli
+from tests.lab.cli.test_cli import ROOT, run_cli
 
 
 def _one_line_error(code: int, err: str, expect: str, status: int = 2) -> None:

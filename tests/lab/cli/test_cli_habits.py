@@ -19,7 +19,7 @@ from lab import logs
 from lab.cli import main
 from lab.hal.benchfile import emulator_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}"
 
 

@@ -93,3 +93,39 @@ def test_bench_messages_have_the_one_format() -> None:
         bench.set_probability(0.5)
     assert FORMAT.fullmatch(str(bias.value)), bias.value
     assert "outside the bias limits [0, 0.001] V" in str(bias.value)
+
+
+def test_the_trainers_task_check_has_the_one_format() -> None:
+    """The trainer worded its own message for a task voltage outside the channel limits
+    (no channel, no "nothing was written"); now `Limits.check`'s, naming the task, the
+    node and its channel, and the range."""
+    from lab.acquire.settings import settings_from
+    from lab.acquire.trainer import Trainer
+    from lab.tasks import load_task
+
+    bench = emulator_bench(limits=(-1.0, 4.5))  # task ii puts 5 V on node 8
+    with pytest.raises(LimitError) as info:
+        Trainer(bench, load_task("ii"), settings_from(), [])
+    message = str(info.value)
+    assert FORMAT.fullmatch(message), message
+    assert message.startswith("task 'ii': 5.0 V on node 8 of the free twin (channel "), message
+    assert "is outside the channel limits [-1, 4.5] V" in message
+    assert not bench.probe.board.driven.any()
+
+
+@pytest.mark.parametrize("bad", [5.5, float("nan")])
+def test_the_calibration_sweeps_bias_check_has_the_one_format(bad: float) -> None:
+    """The sweep worded its own message, and let a NaN bias through to the bias source;
+    now every bias is checked by `Limits.check` before the first one is set."""
+    from lab.procedures.calibration import sweep
+
+    bench = emulator_bench()
+    board = bench.probe.board
+    before = board.bias
+    with pytest.raises(LimitError) as info:
+        sweep(bench, [bench.bias_limits.low, bad], pulses=1)
+    message = str(info.value)
+    assert FORMAT.fullmatch(message), message
+    assert message.startswith(f"bias {bad!r} V on the bias source (calibration bias 2 of 2)")
+    assert f"is outside the bias limits {bench.bias_limits}" in message
+    assert board.bias == before and board.pulses == 0

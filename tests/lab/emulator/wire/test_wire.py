@@ -31,7 +31,7 @@ from lab.tasks import load_task
 pytest.importorskip("pyvisa")
 pytest.importorskip("serial")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def train(tmp_path: Path, name: str, *args: str) -> Path:

@@ -26,7 +26,7 @@ import pytest
 
 from lab.insilico.studies import STUDIES
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TINY = ("--tasks", "1", "--seeds", "1", "--steps", "40", "--quiet")
 
 pytestmark = pytest.mark.cold

@@ -169,7 +169,7 @@ def test_random_allostery_too_many_nodes() -> None:
 
 
 def test_iris_csv() -> None:
-    path = Path(__file__).resolve().parents[2] / "data" / "iris.csv"
+    path = Path(__file__).resolve().parents[3] / "data" / "iris.csv"
     lines = path.read_text().splitlines()
     assert lines[0] == "sepal_length,sepal_width,petal_length,petal_width,species"
     assert len(lines) == 151
@@ -210,7 +210,7 @@ def test_iris_split_depends_on_seed() -> None:
 def test_iris_split_is_all_flowers_in_node_order() -> None:
     """Train + test are the 150 flowers; input column j is the feature on input node j."""
     task = load_task("iris", seed=0)
-    path = Path(__file__).resolve().parents[2] / "data" / "iris.csv"
+    path = Path(__file__).resolve().parents[3] / "data" / "iris.csv"
     raw = np.genfromtxt(path, delimiter=",", skip_header=1, usecols=(2, 3, 0, 1))  # nodes 2,3,5,8
     scaled = (raw - raw.min(axis=0)) / np.ptp(raw, axis=0) * 5.0
     x = np.vstack([task.train_inputs, task.test_inputs])
@@ -308,7 +308,7 @@ def test_bad_toml_syntax_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_classification_bad_column(tmp_path: Path) -> None:
-    data = Path(__file__).resolve().parents[2] / "data"
+    data = Path(__file__).resolve().parents[3] / "data"
     text = (data / "tasks" / "iris.toml").read_text()
     text = text.replace('dataset = "../iris.csv"', f'dataset = "{(data / "iris.csv").as_posix()}"')
     assert load_task(str(_write(tmp_path, text, "ok.toml"))).n_train == 30

@@ -1,8 +1,8 @@
-"""Sweep functions for tests/lab/test_sweep.py, importable by worker processes.
+"""Sweep functions for tests/lab/insilico/test_sweep.py, importable by worker processes.
 
 Worker processes (spawned pool or Dask) inherit the test process's ``sys.path``, which holds
 the repository root (pytest ``pythonpath = ["."]``), so they import this module as
-``tests.lab.sweep_funcs``.
+``tests.lab.insilico.sweep_funcs``.
 
 A point is ``{"x": int, "log": PATH, "trap": PATH, "fail_at": [...], "hang_at": [...]}``;
 only ``x`` is required. Each call appends ``x`` to ``log``. While the file ``trap`` exists,

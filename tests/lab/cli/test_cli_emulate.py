@@ -21,7 +21,7 @@ import pytest
 
 from tests.proctree import open_ttys_and_sockets, read_until
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 START_S = 120.0  # a bound for a loaded machine, not a speed figure
 

@@ -1,4 +1,4 @@
-"""Subprocess for tests/lab/test_runs.py: writes a run and never stops it.
+"""Subprocess for tests/lab/runs/test_runs.py: writes a run and never stops it.
 
 Usage: python _run_writer_child.py PATH [PACE_S]
 

@@ -27,7 +27,7 @@ from lab.hal.benchfile import load_bench
 from lab.runs import CLOSE_RESERVE, RunFileError, RunReader, RunWriter, estimate_bytes
 from lab.tasks import Task, load_task
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PY = sys.executable
 MB = 1 << 20
 ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # no .pyc writes under a size limit

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from lab.insilico.sweep import SweepError, load_results, point_key, run_sweep
-from tests.lab import sweep_funcs
-from tests.lab.sweep_funcs import record
+from tests.lab.insilico import sweep_funcs
+from tests.lab.insilico.sweep_funcs import record
 
 
 def make_points(tmp_path: Path, n: int = 8, **extra) -> list[dict]:
