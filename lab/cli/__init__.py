@@ -257,7 +257,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     """Serve an emulated bench until Ctrl-C, SIGTERM or SIGHUP: all three stop serving,
     close the emulator (its children reaped, pty and socket closed), say so in one line
     on stderr and exit 128 + the signal's number (Ctrl-C: 130), during start-up too.
-    Bad options (``--port``, ``--write-bench``) are refused before anything starts."""
+    Bad options (``--port``, ``--write-bench``, ``--fault``, ``--truth``) are refused
+    before anything starts. ``--probe``, ``--fault``, ``--truth``: `WireEmulator`."""
     import contextlib
     import signal
 
@@ -298,7 +299,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
         config = emulator_config(args.bench, seed=args.seed)
         try:
-            emulator = WireEmulator(config, scpi_port=args.port, firmware=args.firmware)
+            emulator = WireEmulator(config, scpi_port=args.port, firmware=args.firmware,
+                                    probe=args.probe, faults=args.fault, truth=args.truth)
         except OSError as exc:
             raise ConfigError(
                 f"--port {args.port}: cannot listen on 127.0.0.1:{args.port} "
@@ -315,6 +317,10 @@ def cmd_emulate(args: argparse.Namespace) -> int:
                 ) from None
         print(f"DAQ (SCPI):   {emulator.scpi.resource}")
         print(f"clock board:  {emulator.serial.path}")
+        if args.truth is not None:
+            print(f"truth:        {args.truth}")
+        for fault in emulator.faults:
+            print(f"fault:        {fault.spec}")
         if bench_out is not None:
             print(f"bench file:   {bench_out}   (twinlab train --bench {bench_out})")
         else:
@@ -621,6 +627,15 @@ def _parser() -> argparse.ArgumentParser:
         help="clock board: the Python protocol (default) or the real firmware under simavr "
         "(built with `make -C firmware` if needed; each rising clock edge is one update)",
     )
+    emulate.add_argument("--probe", action="store_true",
+                         help="serve and write a resistance probe (code read-back), which a "
+                         "real bench does not have")  # fmt: skip
+    emulate.add_argument("--truth", default=None,
+                         help="write every pulse's codes, update mask and direction to this "
+                         "new HDF5 file (for scoring)")  # fmt: skip
+    emulate.add_argument("--fault", action="append", default=[], metavar="KIND:ARGS",
+                         help="a wiring or part fault, repeatable: swap-channels:A,B, "
+                         "dead-channel:A, stuck-edge:I-J, open-edge:I-J")  # fmt: skip
     emulate.set_defaults(func=cmd_emulate)
     for name in plugins.names(plugins.COMMANDS):  # gui, replay, devices: entry points
         plugins.load(plugins.COMMANDS, name)(sub)
