@@ -53,10 +53,6 @@ class Fault:
     channels: tuple[str, ...] = ()
     edge: int | None = None
 
-    @property
-    def is_channel(self) -> bool:
-        return self.kind in ("swap-channels", "dead-channel")
-
 
 def _ranges(names: Sequence[str]) -> str:
     """``names`` compactly: runs of consecutive integers as ``a..b``."""
