@@ -240,3 +240,17 @@ def test_a_fault_on_a_channel_twice_and_an_existing_truth_are_refused(tmp_path: 
 def test_specs_match_channels_by_key_and_edges_in_either_order() -> None:
     assert parse_fault("dead-channel:02003", NAMES, EDGES).channels == ("2003",)
     assert parse_fault("Stuck-Edge: 6-4", NAMES, EDGES).edge == EDGES.index("4-6")
+
+
+@pytest.mark.parametrize("where", ["missing/truth.h5", "existing.h5", "."])
+def test_bad_truth_path_is_one_line_exit_2_and_nothing_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    (tmp_path / "existing.h5").write_bytes(b"kept")
+    threads = threading.active_count()
+    code = main(["emulate", "--truth", str(tmp_path / where)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("twinlab: error: --truth ")
+    assert (tmp_path / "existing.h5").read_bytes() == b"kept"
+    assert threading.active_count() == threads
