@@ -57,7 +57,7 @@ def emulator_process(bench_file: Path) -> Iterator[Path]:
     """`twinlab emulate` in its own process (as on a rehearsal day); yields its bench file."""
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.cli", "emulate", "--write-bench", str(bench_file)],
+        [sys.executable, "-m", "lab.cli", "emulate", "--probe", "--write-bench", str(bench_file)],
         cwd=root,
         env=dict(os.environ, PYTHONPATH=str(root)),
         stdout=subprocess.PIPE,

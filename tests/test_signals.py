@@ -138,7 +138,7 @@ def test_sigterm_during_start_up_is_one_line(tmp_path: Path) -> None:
 
 def test_calibrate_sigterm_leaves_bench_safe_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "cal.toml"
-    with WireEmulator(EmulatorConfig(seed=2)) as emu:
+    with WireEmulator(EmulatorConfig(seed=2), probe=True) as emu:  # calibrate needs it
         bench = emu.write_bench(tmp_path / "wire.toml")
         proc = _twinlab(
             "calibrate", "--quiet", "--bench", str(bench), "--points", "5", "--pulses",

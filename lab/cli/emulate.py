@@ -27,6 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="clock board: the Python protocol (default) or the real firmware under simavr "
         "(built with `make -C firmware` if needed; each rising clock edge is one update)",
     )
+    emulate.add_argument("--probe", action="store_true",
+                         help="serve and write a resistance probe (code read-back), which a "
+                         "real bench does not have")  # fmt: skip
+    emulate.add_argument("--truth", default=None,
+                         help="write every pulse's codes, update mask and direction to this "
+                         "new HDF5 file (for scoring)")  # fmt: skip
+    emulate.add_argument("--fault", action="append", default=[], metavar="KIND:ARGS",
+                         help="a wiring or part fault, repeatable: swap-channels:A,B, "
+                         "dead-channel:A, stuck-edge:I-J, open-edge:I-J")  # fmt: skip
     emulate.set_defaults(func=cmd_emulate)
 
 

@@ -4,12 +4,17 @@ Twin 0 is the free twin, twin 1 the clamped twin. The board holds what the DAQ
 applies to each node, solves each twin's Kirchhoff state on demand (cached until
 something changes), and on a clock edge lets every enabled edge step its digipot
 pair with the discrete rule of `lab.core.learning` (the same code the studies use).
+
+Edge faults (`lab.emulator.faults`) live here: `stick_edge` (its digipots never step),
+`open_edge` (no current in either twin). `on_pulse` callbacks see every clock edge
+(`lab.emulator.truth.TruthWriter` records them).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numba as nb
 import numpy as np
@@ -23,6 +28,7 @@ from lab.core.learning import (
 from lab.core.network import Network, Solver
 from lab.emulator.components import Converter, Digipots, NormalStream, Oscillators
 from lab.emulator.config import EmulatorConfig
+from lab.emulator.faults import OPEN_CONDUCTANCE
 from lab.hal.calibration import Calibration
 
 FREE, CLAMPED = 0, 1
@@ -104,6 +110,27 @@ class EmulatedBoard:
         )
         self._nominal = Calibration.linear(config.osc_low, config.osc_high, "ideal oscillator")
         self._nominal_bias, self._nominal_p = float("nan"), 0.0
+        self._stuck: np.ndarray | None = None  # (E,) bool: digipots that never step
+        #: called after every clock edge with the board (codes, last_mask, last_direction new)
+        self.on_pulse: list[Callable[[EmulatedBoard], None]] = []
+
+    # -- faults ----------------------------------------------------------------------------
+    def stick_edge(self, edge: int) -> None:
+        """From now on edge ``edge`` (0-based) never steps, in either twin: its enable
+        reaches no digipot (`last_mask` is False there; `last_direction` is still the rule's)."""
+        if self._stuck is None:
+            self._stuck = np.zeros(len(self.codes), dtype=bool)
+        self._stuck[edge] = True
+
+    def open_edge(self, edge: int) -> None:
+        """From now on edge ``edge`` (0-based) is disconnected in both twins: its conductance
+        is `OPEN_CONDUCTANCE` whatever its code (the digipots still step)."""
+        for twin in (FREE, CLAMPED):
+            start = self._k_offset[twin, edge]
+            self._k_table[start : start + N_POSITIONS] = OPEN_CONDUCTANCE
+        self._k = self._conductance()
+        self._changed(FREE)
+        self._changed(CLAMPED)
 
     # -- what the DAQ does -----------------------------------------------------------------
     def drive(self, twin: int, nodes: np.ndarray, volts: list[float]) -> None:
@@ -176,6 +203,8 @@ class EmulatedBoard:
                 self._nominal_p = float(self._nominal.p_at(self.bias))
                 self._nominal_bias = self.bias
             mask = update_mask(self.rng, self.codes.shape, self._nominal_p)
+        if self._stuck is not None:
+            mask = mask & ~self._stuck
         direction = np.empty(len(self.codes), dtype=np.int8)
         codes = self.codes.copy()  # records may hold the old array
         k = np.empty_like(self._k)
@@ -195,6 +224,8 @@ class EmulatedBoard:
         self.pulses += 1
         self._changed(FREE)
         self._changed(CLAMPED)
+        for callback in self.on_pulse:
+            callback(self)
 
     def calibration(self) -> Calibration:
         """The p(bias) curve this board's enable model implies."""

@@ -57,7 +57,8 @@ def test_training_run_with_the_firmware_as_clock_equals_in_process(
     assert main(["train", "--quiet", "--bench-seed", "3", *settings, "--out", str(local)]) == 0
 
     wire = tmp_path / "wire.h5"
-    with WireEmulator(EmulatorConfig(seed=3), firmware="simavr", firmware_options=firmware) as emu:
+    with WireEmulator(EmulatorConfig(seed=3), firmware="simavr", firmware_options=firmware,
+                      probe=True) as emu:
         assert isinstance(emu.serial, FirmwareBoard)
         bench = emu.write_bench(tmp_path / "simavr.toml")
         text = bench.read_text()

@@ -9,22 +9,31 @@ a bench file for the real drivers that matches this emulator.
 ``firmware="simavr"``: the clock board is the real firmware (firmware/twin_clock under
 simavr, `FirmwareBoard`) instead of the Python one (`SerialBoard`); every rising edge
 on its clock pin is one update of the board.
+
+Honest by default: the bench file has no ``[probe]`` table and the server no read-back
+of the codes (``EMUL:POS?``/``EMUL:UPD?``), as on a real bench, unless ``probe=True``.
+``truth=PATH`` records every pulse's codes, updates and directions for scoring
+(`lab.emulator.truth.TruthWriter`); ``faults=[...]`` wires in bring-up faults
+(`lab.emulator.faults`: channel faults in the SCPI front end, edge faults in the board).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab.emulator.board import EmulatedBoard
 from lab.emulator.config import EmulatorConfig
+from lab.emulator.faults import Fault, parse_faults
 from lab.emulator.wire.scpi_server import BIAS_CHANNEL, OFFSETS, ScpiServer
 from lab.emulator.wire.serial_board import SerialBoard
 from lab.hal import TWINS
 from lab.hal.calibration import Calibration, toml_text
 
 if TYPE_CHECKING:
+    from lab.emulator.truth import TruthWriter
     from lab.emulator.wire.firmware_board import FirmwareBoard
 
 #: the clock boards `WireEmulator` can serve: the Python protocol, or the firmware in simavr
@@ -41,6 +50,11 @@ class WireEmulator:
     the real firmware, built with ``make -C firmware`` if needed; ``firmware_options``
     go to it, e.g. ``elf=``, ``harness=``, ``build=``). Either way ``serial`` is the clock
     board, with the pty a host opens at ``serial.path``.
+
+    ``probe``: the bench file has a ``[probe]`` table and the server answers the codes
+    (default False: like a real bench). ``faults``: specs or `Fault` s
+    (`lab.emulator.faults`). ``truth``: a new HDF5 file recording every pulse
+    (`lab.emulator.truth`). Bad faults or truth path: `ConfigError` before anything opens.
     """
 
     def __init__(
@@ -51,13 +65,29 @@ class WireEmulator:
         pace: bool = False,
         firmware: str = "python",
         firmware_options: dict[str, Any] | None = None,
+        probe: bool = False,
+        faults: Sequence[str | Fault] = (),
+        truth: str | Path | None = None,
     ) -> None:
         if firmware not in FIRMWARES:
             raise ValueError(f"firmware = {firmware!r}: expected one of {', '.join(FIRMWARES)}")
         self.firmware = firmware
-        self.board = EmulatedBoard(config)
+        self.probe = bool(probe)
+        self.board = board = EmulatedBoard(config)
+        names = channel_names(board.network.n_nodes)
+        self.faults = parse_faults(faults, names, board.network.edge_labels())
+        if truth is not None:
+            from lab.emulator.truth import check_truth_path
+
+            check_truth_path(truth)  # before a port is bound
+        for fault in self.faults:
+            if fault.kind == "stuck-edge":
+                board.stick_edge(fault.edge)
+            elif fault.kind == "open-edge":
+                board.open_edge(fault.edge)
         self.lock = threading.Lock()
-        self.scpi = ScpiServer(self.board, port=scpi_port, lock=self.lock)
+        self.scpi = ScpiServer(board, port=scpi_port, lock=self.lock, readback=self.probe,
+                               faults=self.faults)  # fmt: skip
         self.serial: SerialBoard | FirmwareBoard
         if firmware == "simavr":
             from lab.emulator.wire.firmware_board import FirmwareBoard
@@ -65,6 +95,15 @@ class WireEmulator:
             self.serial = FirmwareBoard(self.board, self.lock, **(firmware_options or {}))
         else:
             self.serial = SerialBoard(self.board, lock=self.lock, pace=pace)
+        self.truth: TruthWriter | None = None
+        if truth is not None:
+            from lab.emulator.truth import TruthWriter
+
+            try:
+                self.truth = TruthWriter(board, truth, tuple(f.spec for f in self.faults))
+            except BaseException:
+                self.close()
+                raise
 
     def start(self) -> WireEmulator:
         try:
@@ -76,12 +115,14 @@ class WireEmulator:
         return self
 
     def close(self) -> None:
-        """Stop both front ends (idempotent)."""
+        """Stop both front ends, then close the truth file, intact (idempotent)."""
         for front in (self.serial, self.scpi):
             try:
                 front.close()
             except Exception:  # closing one must not keep the other open
                 pass
+        if self.truth is not None:
+            self.truth.close()
 
     def __enter__(self) -> WireEmulator:
         return self.start()
@@ -107,6 +148,7 @@ class WireEmulator:
             bias_limits=(min(0.0, float(cal.bias[0])), board.config.osc_high + 0.5),
             channel_limits=limits,
             clock_timeouts=timeouts,
+            probe=self.probe,
         )
 
     def bench_toml(self, limits: tuple[float, float] = (-1.0, 6.0)) -> str:
@@ -130,15 +172,17 @@ def bench_document(
     bias_limits: tuple[float, float],
     channel_limits: tuple[float, float],
     clock_timeouts: dict[str, float] | None = None,
+    probe: bool = False,
 ) -> dict[str, Any]:
     """An "instruments" bench file (as a dict) for the real drivers talking to a
     `WireEmulator`: the VISA ``resource`` of its SCPI server, the serial ``port`` of its
     clock board, its ``calibration``, a drive and a sense channel on each of ``n_nodes``
     nodes of both twins (the server's numbering, `OFFSETS`) with ``channel_limits`` V,
-    the bias on `BIAS_CHANNEL` with ``bias_limits`` V (safe at the top: p = 0)."""
+    the bias on `BIAS_CHANNEL` with ``bias_limits`` V (safe at the top: p = 0); a
+    ``[probe]`` table (the emulator's code read-back) only with ``probe``."""
     channels = [
         {
-            "name": str(offset + node),
+            "name": channel_name(offset, node),
             "twin": TWINS[twin_index],
             "node": node,
             "kind": kind,
@@ -148,7 +192,7 @@ def bench_document(
         for (kind, twin_index), offset in OFFSETS.items()
         for node in range(1, n_nodes + 1)
     ]
-    return {
+    document: dict[str, Any] = {
         "kind": "instruments",
         "network": network,
         "network_seed": int(network_seed),
@@ -167,3 +211,17 @@ def bench_document(
         },
         "channels": channels,
     }
+    if not probe:
+        del document["probe"]
+    return document
+
+
+def channel_name(offset: int, node: int) -> str:
+    """The bench file's name of the channel of 1-based ``node`` at ``offset`` (`OFFSETS`):
+    the server's channel number, e.g. "2003" senses node 3 of the free twin."""
+    return str(offset + node)
+
+
+def channel_names(n_nodes: int) -> list[str]:
+    """Every node channel name of a `WireEmulator` bench with ``n_nodes`` nodes."""
+    return [channel_name(o, n) for o in OFFSETS.values() for n in range(1, n_nodes + 1)]

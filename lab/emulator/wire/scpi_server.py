@@ -25,6 +25,12 @@ Commands: ``*IDN?``, ``*RST``, ``*CLS``, ``*OPC?``, ``SYST:ERR?``,
 ``OUTP:STAT ON|OFF,(@<chlist>)``, ``MEAS:VOLT:DC? (@<chlist>)`` and the emulator's own
 ``EMUL:POS?`` (digipot codes), ``EMUL:UPD?`` (``pulses;mask;direction`` of the last
 pulse, ``0;;`` before any) and ``EMUL:SAFE`` (outputs off, bias to its safe value).
+``EMUL:POS?`` and ``EMUL:UPD?`` exist only with ``readback`` (the resistance probe a real
+bench lacks; without it they are undefined headers, -113).
+
+Channel faults (`lab.emulator.faults`) are the wiring between the DAQ and the board:
+a swapped channel reaches the other channel's node, a dead one reaches none (its
+outputs drive nothing, its reads are noise around 0 V, its set values read back as set).
 
 Stdlib only (socket, threading): `lab` never imports PyVISA.
 """
@@ -41,6 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.emulator.board import CLAMPED, FREE, EmulatedBoard
+from lab.emulator.components import NormalStream
+from lab.emulator.faults import DEAD_NOISE, Fault
 from lab.emulator.wire.lineserver import Hangup, LineServer
 
 log = logging.getLogger(__name__)
@@ -86,9 +94,10 @@ class _Plan:
     channels: tuple[int, ...]
     kinds: tuple[str, ...]  # "drive", "sense" or "bias" per channel
     twins: tuple[int, ...]  # twin per channel (-1 for the bias)
-    nodes: tuple[int, ...]  # 0-based node per channel (-1 for the bias)
+    nodes: tuple[int, ...]  # 0-based node per channel (-1 for the bias or a dead channel)
     groups: tuple[_Group, ...]  # twins in order of first appearance, excluding the bias
     bias: tuple[int, ...]  # positions of the bias channel in the list
+    dead: tuple[int, ...] = ()  # positions of dead channels (wired to no node)
 
 
 class ScpiServer:
@@ -109,7 +118,11 @@ class ScpiServer:
         port: int = 0,
         lock: threading.Lock | None = None,
         record: bool = False,
+        readback: bool = True,
+        faults: tuple[Fault, ...] = (),
     ) -> None:
+        """``readback``: answer ``EMUL:POS?``/``EMUL:UPD?``; ``faults``: the channel faults
+        of these (`Fault.channels` are channel numbers as text; edge faults are ignored)."""
         self.board = board
         self.lock = lock if lock is not None else threading.Lock()
         #: the TCP front end: every line a client sends goes to `_answer`
@@ -142,10 +155,22 @@ class ScpiServer:
             "SOUR:VOLT?": self._sour_volt_query,
             "OUTP:STAT": self._outp_stat,
             "MEAS:VOLT:DC?": self._meas,
-            "EMUL:POS?": self._emul_pos,
-            "EMUL:UPD?": self._emul_upd,
             "EMUL:SAFE": self._emul_safe,
         }
+        if readback:
+            self._commands["EMUL:POS?"] = self._emul_pos
+            self._commands["EMUL:UPD?"] = self._emul_upd
+        #: channel -> (twin, 0-based node, or -1: wired to nothing), where not as numbered
+        self._wired: dict[int, tuple[int, int]] = {}
+        for fault in faults:
+            if fault.kind == "swap-channels":
+                a, b = (int(c) for c in fault.channels)
+                (_, ta, na), (_, tb, nb) = self._numbered(a), self._numbered(b)
+                self._wired[a], self._wired[b] = (tb, nb), (ta, na)
+            elif fault.kind == "dead-channel":
+                ch = int(fault.channels[0])
+                self._wired[ch] = (self._numbered(ch)[1], -1)
+        self._dead_noise = NormalStream(np.random.default_rng([board.config.seed, 3]))
 
     # -- life cycle ------------------------------------------------------------------------
     @property
@@ -266,7 +291,8 @@ class ScpiServer:
             numbers.extend(range(a, b + 1))
         kinds, twins, nodes = [], [], []
         by_twin: dict[int, tuple[list[int], list[int]]] = {}
-        bias = []
+        bias: list[int] = []
+        dead: list[int] = []
         for i, ch in enumerate(numbers):
             if ch == BIAS_CHANNEL:
                 kinds.append("bias")
@@ -278,17 +304,27 @@ class ScpiServer:
             kinds.append(kind)
             twins.append(twin)
             nodes.append(node)
+            if node < 0:
+                dead.append(i)
+                continue
             by_twin.setdefault(twin, ([], []))[0].append(node)
             by_twin[twin][1].append(i)
         groups = tuple(_Group(t, np.array(n), tuple(w)) for t, (n, w) in by_twin.items())
-        plan = _Plan(tuple(numbers), tuple(kinds), tuple(twins), tuple(nodes), groups, tuple(bias))
+        plan = _Plan(tuple(numbers), tuple(kinds), tuple(twins), tuple(nodes), groups,
+                     tuple(bias), tuple(dead))  # fmt: skip
         if len(self._plans) > 1024:
             self._plans.clear()
         self._plans[chs] = plan
         return plan
 
     def _channel(self, ch: int) -> tuple[str, int, int]:
-        """(kind, twin, 0-based node) of channel number ``ch``."""
+        """(kind, twin, 0-based node or -1) of channel number ``ch`` as it is wired."""
+        kind, twin, node = self._numbered(ch)
+        wired = self._wired.get(ch)
+        return (kind, *wired) if wired is not None else (kind, twin, node)
+
+    def _numbered(self, ch: int) -> tuple[str, int, int]:
+        """(kind, twin, 0-based node) of channel number ``ch`` by its number."""
         for (kind, twin), offset in OFFSETS.items():
             if offset < ch <= offset + self.n_nodes:
                 return kind, twin, ch - offset - 1
@@ -369,7 +405,7 @@ class ScpiServer:
             if not lo <= v <= hi:
                 raise _ScpiError(-222, f"Data out of range; channel {ch}: {v!r} V")
         groups = plan.groups
-        if len(groups) == 1 and not plan.bias:  # the hot path, as EmulatedDAQ.write
+        if len(groups) == 1 and not plan.bias and not plan.dead:  # the hot path
             self.board.drive(groups[0].twin, groups[0].nodes, values)
         else:
             for g in groups:
@@ -390,6 +426,8 @@ class ScpiServer:
             self._bias_set if kind == "bias" else float(applied[twin, node])
             for kind, twin, node in zip(plan.kinds, plan.twins, plan.nodes, strict=True)
         ]
+        for i in plan.dead:  # the instrument still reports what it was told
+            out[i] = self.board.dac.convert([self._requested.get(plan.channels[i], 0.0)])[0]
         if stuck:
             out = [stuck.get(ch, v) for ch, v in zip(plan.channels, out, strict=True)]
         return ",".join(map(repr, out))
@@ -421,12 +459,17 @@ class ScpiServer:
             if kind != "sense":
                 raise _ScpiError(-221, f"Settings conflict; channel {ch} is not an input")
         groups = plan.groups
-        if len(groups) == 1:
+        if len(groups) == 1 and not plan.dead:
             values = self.board.measure(groups[0].twin, groups[0].nodes)
         else:
             values = [0.0] * len(plan.channels)
             for g in groups:
                 for i, v in zip(g.where, self.board.measure(g.twin, g.nodes), strict=True):
+                    values[i] = v
+            if plan.dead:
+                noise = self._dead_noise.take_list(len(plan.dead))
+                read = self.board.adc.convert([DEAD_NOISE * e for e in noise])
+                for i, v in zip(plan.dead, read, strict=True):
                     values[i] = v
         return ",".join([repr(float(v)) for v in values])
 

@@ -137,7 +137,7 @@ def test_calibrate_keeps_the_result_when_the_file_cannot_be_written(tmp_path: Pa
     folder = tmp_path / "gone"
     folder.mkdir()
     out = folder / "cal.toml"
-    with WireEmulator(EmulatorConfig(seed=0)) as emu:
+    with WireEmulator(EmulatorConfig(seed=0), probe=True) as emu:
         bench = emu.write_bench(tmp_path / "wire.toml")
         proc = subprocess.Popen(
             [sys.executable, "-m", "lab.cli", "calibrate", "--bench", str(bench), "--points",

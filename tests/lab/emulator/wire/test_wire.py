@@ -45,7 +45,7 @@ def test_wire_run_equals_in_process_run(tmp_path: Path) -> None:
     """Same seed, same task: the run files agree in every recorded step."""
     settings = ["--task", "ii", "--steps", "400", "--p", "0.5", "--test-every", "100"]
     local = train(tmp_path, "local", "--bench-seed", "3", *settings)
-    with WireEmulator(EmulatorConfig(seed=3)) as emu:
+    with WireEmulator(EmulatorConfig(seed=3), probe=True) as emu:
         bench_file = emu.write_bench(tmp_path / "wire.toml")
         wire = train(tmp_path, "wire", "--bench", str(bench_file), *settings)
         assert emu.board.pulses == 400
