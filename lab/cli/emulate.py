@@ -43,7 +43,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     """Serve an emulated bench until Ctrl-C, SIGTERM or SIGHUP: all three stop serving,
     close the emulator (its children reaped, pty and socket closed), say so in one line
     on stderr and exit 128 + the signal's number (Ctrl-C: 130), during start-up too.
-    Bad options (``--port``, ``--write-bench``) are refused before anything starts."""
+    Bad options (``--port``, ``--write-bench``, ``--fault``, ``--truth``) are refused
+    before anything starts. ``--probe``, ``--fault``, ``--truth``: `WireEmulator`."""
     import contextlib
     import signal
 
@@ -84,7 +85,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
         config = emulator_config(args.bench, seed=args.seed)
         try:
-            emulator = WireEmulator(config, scpi_port=args.port, firmware=args.firmware)
+            emulator = WireEmulator(config, scpi_port=args.port, firmware=args.firmware,
+                                    probe=args.probe, faults=args.fault, truth=args.truth)
         except OSError as exc:
             raise ConfigError(
                 f"--port {args.port}: cannot listen on 127.0.0.1:{args.port} "
@@ -101,6 +103,10 @@ def cmd_emulate(args: argparse.Namespace) -> int:
                 ) from None
         print(f"DAQ (SCPI):   {emulator.scpi.resource}")
         print(f"clock board:  {emulator.serial.path}")
+        if args.truth is not None:
+            print(f"truth:        {args.truth}")
+        for fault in emulator.faults:
+            print(f"fault:        {fault.spec}")
         if bench_out is not None:
             print(f"bench file:   {bench_out}   (twinlab train --bench {bench_out})")
         else:
