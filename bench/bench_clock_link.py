@@ -108,8 +108,10 @@ def main() -> None:
     args = parser.parse_args()
     build = args.build or tempfile.mkdtemp(prefix="twin-clock-build-")
     elf, harness = build_firmware(build)
-    sim = subprocess.Popen([str(harness), "--edges", os.devnull, str(elf)],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    sim = subprocess.Popen(
+        [str(harness), "--edges", os.devnull, str(elf)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
     try:
         path = sim.stdout.readline().split()[1]  # "PTY /dev/pts/N"
         result = {
@@ -118,6 +120,9 @@ def main() -> None:
             "baud": proto.BAUD,
             "n": args.n,
             "plain": plain(path, args.n),
+        }
+        time.sleep(0.2)  # the harness notices a close and a re-open only this far apart
+        result |= {
             "driver": driver(path, args.n, proto.BAUD),
         }
     finally:

@@ -41,7 +41,7 @@ class Replayer:
     def __init__(
         self,
         script: list[tuple[str, list[str]]],
-        banner: str | None = "READY twin_clock 1.2.3 proto 1",
+        banner: str | None = "READY twin_clock 1.2.3 proto 2",
     ) -> None:
         self.script = list(script)
         self.banner = banner
@@ -108,10 +108,10 @@ class Replayer:
         )
 
 
-IDN = "twinlab,twin_clock,SN42,1.2.3"
-STAT0 = "{tag}OK pulses=0 err=0 fw=1.2.3 build=abc123 state=IDLE wdt=0"
+IDN = "twinlab,twin_clock,SN42,1.2.3,abc123"
+STAT0 = "{tag}OK pulses=0 err=0 state=IDLE wdt=0"
 OPEN = [
-    (r"VER\?", ["{tag}OK 1"]),
+    (r"VER\?", ["{tag}OK 2"]),
     (r"\*IDN\?", ["{tag}OK " + IDN]),
     (r"STAT\?", [STAT0]),
 ]
@@ -129,7 +129,7 @@ def test_transcript_open_pulse_status_safe() -> None:
             ("PULSE 1 10 100", ["{tag}OK 1"]),
             ("PULSE 5 10 100", ["{tag}OK 5"]),
             ("PULSE 1 10 100", ["{tag}OK 1"]),
-            (r"STAT\?", ["{tag}OK pulses=7 err=0 fw=1.2.3 build=abc123 state=IDLE wdt=0"]),
+            (r"STAT\?", ["{tag}OK pulses=7 err=0 state=IDLE wdt=0"]),
             (r"\*IDN\?", ["{tag}OK " + IDN]),
             ("SAFE", ["{tag}OK"]),
         ]
@@ -143,8 +143,6 @@ def test_transcript_open_pulse_status_safe() -> None:
     assert clock.status() == {
         "pulses": 7,
         "err": 0,
-        "fw": "1.2.3",
-        "build": "abc123",
         "state": "IDLE",
         "wdt": 0,
     }
@@ -162,7 +160,7 @@ def test_transcript_pulse_shape_and_watchdog() -> None:
         [
             *OPEN[:2],
             ("WDT 500", ["{tag}OK 500"]),
-            (r"STAT\?", ["{tag}OK pulses=0 err=0 fw=1.2.3 build=abc123 state=IDLE wdt=500"]),
+            (r"STAT\?", ["{tag}OK pulses=0 err=0 state=IDLE wdt=500"]),
             ("PULSE 3 20 500", ["{tag}OK 3"]),
         ],
         pulse_width_us=20,
@@ -223,7 +221,7 @@ def test_transcript_banner_mid_session_is_a_reset() -> None:
         [
             *OPEN,
             ("PULSE 1 10 100", ["{tag}OK 1"]),
-            ("PULSE 1 10 100", ["READY twin_clock 1.2.3 proto 1"]),
+            ("PULSE 1 10 100", ["READY twin_clock 1.2.3 proto 2"]),
         ]
     )
     clock.pulse()
@@ -247,28 +245,28 @@ def test_transcript_no_reply_times_out() -> None:
 
 
 def test_transcript_refuses_another_protocol_in_the_banner() -> None:
-    rep = Replayer([], banner="READY twin_clock 2.0.0 proto 2")
-    with pytest.raises(BenchError, match=r"protocol version 2 .*this driver speaks version 1"):
+    rep = Replayer([], banner="READY twin_clock 3.0.0 proto 3")
+    with pytest.raises(BenchError, match=r"protocol version 3 .*this driver speaks version 2"):
         SerialClockBoard(rep.path, **FAST)
     rep.finish()
 
 
 def test_transcript_refuses_another_protocol_in_ver() -> None:
     rep = Replayer([(r"VER\?", ["{tag}OK 3"])])
-    with pytest.raises(BenchError, match=r"protocol version 3 \(VER\?\).*version 1"):
+    with pytest.raises(BenchError, match=r"protocol version 3 \(VER\?\).*version 2"):
         SerialClockBoard(rep.path, **FAST)
     rep.finish()
 
 
 def test_transcript_refuses_a_board_that_is_not_a_twin_clock() -> None:
-    rep = Replayer([(r"VER\?", ["{tag}OK 1"]), (r"\*IDN\?", ["{tag}OK acme,widget,1,2"])])
+    rep = Replayer([(r"VER\?", ["{tag}OK 2"]), (r"\*IDN\?", ["{tag}OK acme,widget,1,2"])])
     with pytest.raises(BenchError, match="not a twin_clock board"):
         SerialClockBoard(rep.path, **FAST)
     rep.finish()
 
 
 def test_transcript_skips_bootloader_noise_before_the_banner() -> None:
-    rep = Replayer(OPEN, banner="\x00\xf0garbage\r\nREADY twin_clock 1.2.3 proto 1")
+    rep = Replayer(OPEN, banner="\x00\xf0garbage\r\nREADY twin_clock 1.2.3 proto 2")
     SerialClockBoard(rep.path, **FAST).close()
     rep.finish()
 
@@ -466,13 +464,13 @@ def test_no_banner_from_a_silent_board(emulated) -> None:
         SerialClockBoard(sb.path, ready_timeout=0.3)
 
 
-@pytest.mark.parametrize("version", [0, 2])
+@pytest.mark.parametrize("version", [1, 3])
 def test_wrong_protocol_version(emulated, monkeypatch, version: int) -> None:
     sb, _ = emulated
     monkeypatch.setattr(protocol, "PROTO_VERSION", version)
     with pytest.raises(
         BenchError,
-        match=(f"speaks protocol version {version} \\(its banner\\), this driver speaks version 1"),
+        match=(f"speaks protocol version {version} \\(its banner\\), this driver speaks version 2"),
     ):
         SerialClockBoard(sb.path, **FAST)
 
