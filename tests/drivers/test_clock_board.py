@@ -13,6 +13,7 @@ import os
 import re
 import select
 import statistics
+import termios
 import threading
 import time
 import tty
@@ -36,14 +37,20 @@ FAST = {"ready_timeout": 1.0, "reply_timeout": 0.5}
 class Replayer:
     """The board's side of a script on a pty. ``script``: (regex the command after the tag
     must match, reply lines); ``{tag}`` in a reply is the command's tag. The banner goes
-    out once the driver has opened the port (None: no banner)."""
+    out once the driver has opened the port (None: no banner). Untagged lines are the
+    driver's probe for old firmware: they go to ``probes`` (empty ones are dropped), and
+    with ``old_rate`` set the board answers an untagged ``VER?`` with ``OK 1`` only while
+    the port is at that rate (the pty's termios speed; garbage at any other rate)."""
 
     def __init__(
         self,
         script: list[tuple[str, list[str]]],
         banner: str | None = "READY twin_clock 1.2.3 proto 2",
+        old_rate: int | None = None,
     ) -> None:
         self.script = list(script)
+        self.old_rate = getattr(termios, f"B{old_rate}") if old_rate else None
+        self.probes: list[tuple[str, bool]] = []  # (untagged line, at the old rate?)
         self.banner = banner
         self.errors: list[str] = []
         self.received: list[str] = []
@@ -82,6 +89,13 @@ class Replayer:
             os.write(self.master, f"{self.banner}\r\n".encode())
         for line in self._lines():
             self.received.append(line)
+            if not line.startswith("#"):  # the old-firmware probe
+                if line:
+                    at_old = termios.tcgetattr(self.master)[5] == self.old_rate
+                    self.probes.append((line, at_old))
+                    if line == "VER?" and self.old_rate is not None:
+                        os.write(self.master, b"OK 1\r\n" if at_old else b"\xf0\x80\x00")
+                continue
             if self.consumed >= len(self.script):
                 self.errors.append(f"unexpected {line!r} after the script")
                 continue
@@ -277,11 +291,38 @@ def test_no_banner() -> None:
     with pytest.raises(BenchError) as err:
         SerialClockBoard(rep.path, ready_timeout=0.3)
     assert str(err.value) == (
-        f"clock board on {rep.path}: no ready banner within 0.3 s "
-        "(is it a twin_clock board? is another program holding the port?)"
+        f"clock board on {rep.path}: no ready banner within 0.3 s at 1000000 baud "
+        "(is it a twin_clock board? is another program holding the port?); "
+        "nothing answered at 115200 baud (protocol version 1) either"
     )
     assert time.monotonic() - t0 < 1.0
     rep.finish()
+    assert rep.probes == [("VER?", False)]  # probed once at 115200 baud (not the pty's rate)
+
+
+def test_old_firmware_at_115200_is_named_with_both_versions_and_rates() -> None:
+    """A protocol-1 board: its banner went out at 115200 baud (garbage at 1 Mbaud); the
+    driver probes VER? at 115200, gets OK 1 and stops with one line naming both versions
+    and rates; nothing else is sent."""
+    rep = Replayer([], banner="\xf0\x80\xf8", old_rate=115200)
+    with pytest.raises(BenchError) as err:
+        SerialClockBoard(rep.path, ready_timeout=0.3)
+    assert str(err.value) == (
+        f"clock board on {rep.path}: the board speaks protocol version 1 "
+        "(VER?) at 115200 baud, this driver speaks version 2 at 1000000 baud; "
+        "update the firmware (make -C firmware upload)"
+    )
+    rep.finish()
+    assert rep.probes == [("VER?", True)]
+
+
+def test_bench_rate_115200_is_not_probed_again() -> None:
+    """A bench file that names 115200 baud: no banner there is just no banner."""
+    rep = Replayer([], banner=None, old_rate=115200)
+    with pytest.raises(BenchError, match=r"no ready banner within 0\.3 s at 115200 baud \("):
+        SerialClockBoard(rep.path, baud=115200, ready_timeout=0.3)
+    rep.finish()
+    assert rep.probes == []
 
 
 def test_nonexistent_port() -> None:
@@ -460,7 +501,8 @@ def test_drop_during_a_long_burst_waits_for_it_to_end(tmp_path) -> None:
 def test_no_banner_from_a_silent_board(emulated) -> None:
     sb, _ = emulated
     sb.mute(True)
-    with pytest.raises(BenchError, match=r"no ready banner within 0\.3 s \(is it a twin_clock"):
+    silent = r"no ready banner within 0\.3 s at 1000000 baud \(is it a twin_clock"
+    with pytest.raises(BenchError, match=silent):
         SerialClockBoard(sb.path, ready_timeout=0.3)
 
 
