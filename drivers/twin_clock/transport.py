@@ -148,15 +148,18 @@ class MemoryTransport:
     """An in-process board: ``device.feed(bytes) -> [reply lines]``, ``device.banner()``,
     ``device.reset()`` and, optionally, ``device.poll() -> [lines]`` (the interface of
     `lab.emulator.clock_protocol.ClockProtocol`). Opening resets the device and queues its
-    banner, as an Uno's DTR does. ``fail_writes``/``fail_opens`` make the next writes or
-    opens raise OSError (a dropped port), ``reset_on_open`` False models a board that
-    keeps running across a reopen. ``written`` records every byte the host sent."""
+    banner, as an Uno's DTR does. ``fail_writes``/``fail_reads``/``fail_opens`` make the
+    next writes (not delivered), reads (what had arrived is lost) or opens raise OSError
+    (a dropped port); ``reset_on_open`` False models a board that keeps running across a
+    reopen. ``written`` records every byte the host sent; ``inject`` puts bytes on the
+    line to the host (noise, a banner)."""
 
     def __init__(self, device: Any, *, reset_on_open: bool = True) -> None:
         self.device = device
         self.reset_on_open = reset_on_open
         self.is_open = False
         self.fail_writes = 0
+        self.fail_reads = 0
         self.fail_opens = 0
         self.opens = 0
         self.written = bytearray()
@@ -189,6 +192,10 @@ class MemoryTransport:
     def read(self, timeout: float) -> bytes:
         if not self.is_open:
             raise OSError("read failed: the port is not open (memory transport)")
+        if self.fail_reads:
+            self.fail_reads -= 1
+            self._rx.clear()
+            raise OSError("read failed: device disconnected (memory transport)")
         poll = getattr(self.device, "poll", None)
         if poll is not None:
             for line in poll():
@@ -202,6 +209,10 @@ class MemoryTransport:
 
     def set_baud(self, baud: int) -> None:
         pass
+
+    def inject(self, data: bytes) -> None:
+        """``data`` arrives at the host before anything the device says next."""
+        self._rx += data
 
 
 class LineLink:
