@@ -38,7 +38,9 @@ class _ClockSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     port: str = Field(description="serial port of the clock board, e.g. /dev/ttyACM0")
-    baud: int = proto.BAUD
+    baud: int = Field(
+        proto.BAUD, gt=0, description="UART rate, baud (protocol version 2: 1000000)"
+    )
     pulse_width_us: int = Field(
         proto.DEFAULT_WIDTH_US, ge=proto.WIDTH_MIN_US, le=proto.WIDTH_MAX_US
     )

@@ -1,12 +1,25 @@
-"""The clock board (Arduino Uno running twin_clock) over a serial port, with pyserial.
+"""The clock board (Arduino Uno running twin_clock): its commands and what they mean.
 
 `SerialClockBoard` implements `lab.hal.ClockBoard` for the protocol in
-firmware/PROTOCOL.md (version 1). Every command carries a sequence tag ``#<seq> ``;
-a reply without the awaited tag is discarded, so line noise or a late reply to an
-earlier command never answers the wrong question. A banner in mid-session means the
-board reset (its pulse count restarted, a burst may be lost): that is an error, never
-papered over. A port that drops is reopened once; ``STAT?`` then tells whether the
-in-flight command went out, so no acknowledged pulse is lost and none counted twice.
+firmware/PROTOCOL.md (version 2) over a `drivers.twin_clock.transport.LineLink`: the
+port, line framing, sequence tags, time-outs and reopening are the transport's; the
+handshake, the commands, the counting of pulses and the recovery after a dropped port
+are here. By default the transport is a `SerialTransport` on ``port`` (pyserial); any
+`Transport` can be passed instead (``transport=``, e.g. a `MemoryTransport` over the
+emulated board's protocol, to test this logic without a pty).
+
+Every command carries a sequence tag ``#<seq> ``; a reply without the awaited tag is
+discarded, so line noise or a late reply to an earlier command never answers the wrong
+question. A banner in mid-session means the board reset (its pulse count restarted, a
+burst may be lost): that is an error, never papered over. A port that drops is reopened
+once; ``STAT?`` then tells whether the in-flight command went out, so no acknowledged
+pulse is lost and none counted twice.
+
+**Old firmware.** A protocol-1 board talks at 115200 baud, not at the 1 Mbaud of
+version 2: when no banner comes at the configured rate (and that rate is not 115200),
+the board is probed once with ``VER?`` at 115200 baud, and if it answers, the driver
+stops with one line naming its version and rate and this driver's (PROTOCOL.md,
+"Versioning").
 
 Every failure is a one-line `BenchError` naming the board and its port.
 """
@@ -16,17 +29,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-import select
 import threading
 import time
 from typing import Any
 
-import serial
-
+from drivers.twin_clock.transport import LineLink, SerialTransport, Transport
 from lab.errors import one_line
 from lab.hal import BenchError, Unsafe
 from lab.hal import clock_protocol as proto
-from lab.logs import io_enabled, io_log
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +53,17 @@ _ABORTED = re.compile(
 )
 _VERSION = re.compile(rb"%s (\d+)" % _OK)
 _IDN_OK = f"{proto.OK} {proto.IDN_PREFIX},"
-_QUANTUM = 0.02  # s: pyserial read timeout; deadlines are checked this often when idle
-_RECONNECT_POLL = 0.1  # s between attempts to reopen a port that disappeared
 
 
 class SerialClockBoard:
     """The twin_clock board on ``port`` (a device path or any pyserial URL).
 
-    ``pulse_width_us`` and ``pulse_period_us`` shape every pulse; ``ready_timeout`` (s)
-    bounds the wait for the banner after opening (the Uno resets on open);
-    ``reply_timeout`` (s) bounds every reply, plus the burst's duration for ``PULSE``;
-    ``watchdog_ms`` > 0 arms the board's watchdog (the driver keeps long bursts alive).
+    ``baud``: the port's rate (default the protocol's, 1 Mbaud). ``pulse_width_us`` and
+    ``pulse_period_us`` shape every pulse; ``ready_timeout`` (s) bounds the wait for the
+    banner after opening (the Uno resets on open); ``reply_timeout`` (s) bounds every
+    reply, plus the burst's duration for ``PULSE``; ``watchdog_ms`` > 0 arms the board's
+    watchdog (the driver keeps long bursts alive). ``transport``: the bytes' way to the
+    board (default a `SerialTransport` on ``port`` at ``baud``).
     """
 
     def __init__(
@@ -67,6 +77,7 @@ class SerialClockBoard:
         reply_timeout: float = 1.0,
         watchdog_ms: int = 0,
         name: str = "clock board",
+        transport: Transport | None = None,
     ) -> None:
         if not proto.WIDTH_MIN_US <= pulse_width_us <= proto.WIDTH_MAX_US:
             raise ValueError(
@@ -82,7 +93,7 @@ class SerialClockBoard:
         if not 0 <= watchdog_ms <= proto.WDT_MAX_MS:
             raise ValueError(f"watchdog_ms = {watchdog_ms} is outside 0..{proto.WDT_MAX_MS}")
         self.port = port = os.fspath(port)
-        self.baud = baud
+        self.baud = int(baud)
         self.width_us, self.period_us = int(pulse_width_us), int(pulse_period_us)
         self.ready_timeout, self.reply_timeout = float(ready_timeout), float(reply_timeout)
         self.watchdog_ms = int(watchdog_ms)
@@ -92,24 +103,21 @@ class SerialClockBoard:
         self.identity = ""  # the *IDN? payload
         self.confirmed = 0  # pulses acknowledged since open
         self._base = 0  # the board's pulse count when we opened it
-        self._seq = 0
-        self._rx = bytearray()
-        self._ser: serial.SerialBase | None = None
-        self._fd = None
         self._lock = threading.RLock()
         self._closed = False
-        self._io = io_enabled()  # decided once: no per-line cost without the I/O log
-        self._down = ""  # why the port is not open, after a failure
+        if transport is None:
+            transport = SerialTransport(port, self.baud, write_timeout=self.reply_timeout)
+        self._link = LineLink(transport, self.who)
         # pre-encoded: a pulse(1) is one format, one write, one compare
         self._pulse_tail = f" {self.width_us} {self.period_us}\n".encode()
         self._one = _PULSE + b"1" + self._pulse_tail
         with self._lock:
-            self._connect(self._open_port())
+            self._link.open()
             self._handshake(banner_required=True)
 
     # -- the HAL ------------------------------------------------------------------------------
     def identify(self) -> str:
-        """The board's ``*IDN?`` reply, e.g. ``twinlab,twin_clock,<serial>,<firmware>``."""
+        """The board's ``*IDN?`` reply, e.g. ``twinlab,twin_clock,<serial>,<firmware>,<build>``."""
         with self._lock:
             self.identity = self._ask(_IDN, proto.IDN).decode("latin-1")
             return self.identity
@@ -125,7 +133,7 @@ class SerialClockBoard:
                 n -= k
 
     def status(self) -> dict[str, Any]:
-        """``STAT?`` as a dict: pulses, err, wdt (int); fw, build, state (str)."""
+        """``STAT?`` as a dict: pulses, err, wdt (int); state (str)."""
         with self._lock:
             return self._parse_status(self._ask(_STAT, proto.STAT))
 
@@ -134,7 +142,7 @@ class SerialClockBoard:
         ``[Unsafe(None, reason)]`` when the board did not confirm it (not reachable, port
         not open, another answer), else an empty list (`lab.hal` contract)."""
         with self._lock:
-            if self._ser is None:
+            if not self._link.is_open:
                 return [Unsafe(None, f"{self.who}: SAFE not sent: the port is not open")]
             try:
                 reply = self._command(_SAFE, self.reply_timeout, proto.SAFE)
@@ -150,7 +158,7 @@ class SerialClockBoard:
         """Close the port; idempotent."""
         with self._lock:
             self._closed = True
-            self._close_port("closed")
+            self._link.close("closed")
 
     def __enter__(self) -> SerialClockBoard:
         return self
@@ -192,141 +200,27 @@ class SerialClockBoard:
         raise BenchError(f"{self.who}: {what} failed: {reply.decode('latin-1')}")
 
     def _command(self, body: bytes, timeout: float, what: str) -> bytes:
-        """Send ``#<seq>`` + ``body`` (which starts with a space); the reply after the tag."""
-        if self._ser is None:
-            raise BenchError(f"{self.who}: not connected ({self._down or 'closed'})")
-        self._seq = seq = (self._seq + 1) & 0xFFFF
-        tag = b"#%d " % seq
-        try:
-            self._write(b"#%d" % seq + body)
-        except serial.SerialTimeoutException:  # the port is there but takes nothing
-            raise BenchError(
-                f"{self.who}: could not send {what} within {self.reply_timeout:.3g} s"
-            ) from None
-        return self._await(tag, time.monotonic() + timeout, timeout, what)
-
-    def _write(self, data: bytes) -> None:
-        """Send ``data``: one os.write on a local device, pyserial for the rest of it."""
-        if self._io:
-            io_log.debug("%s -> %r", self.who, data.decode("latin-1"))
-        if self._fd is not None:
-            try:
-                data = data[os.write(self._fd, data) :]
-            except BlockingIOError:
-                pass
-            except OSError as exc:
-                raise serial.SerialException(f"write failed: {exc}") from None
-            if not data:
-                return
-        assert self._ser is not None
-        self._ser.write(data)
-
-    def _await(self, tag: bytes, deadline: float, timeout: float, what: str) -> bytes:
-        """The payload of the next line carrying ``tag``; other lines are discarded."""
-        keepalive = self.watchdog_ms * 1e-3 / 4 if self.watchdog_ms else 0.0
-        next_alive = time.monotonic() + keepalive
-        while True:
-            line = self._readline(min(deadline, next_alive) if keepalive else deadline)
-            if line is None:
-                now = time.monotonic()
-                if now >= deadline:
-                    raise BenchError(f"{self.who}: no reply to {what} within {timeout:.3g} s")
-                if keepalive and now >= next_alive:  # a long burst: feed the watchdog
-                    self._seq = (self._seq + 1) & 0xFFFF
-                    self._write(b"#%d" % self._seq + _STAT)
-                    next_alive = now + keepalive
-                continue
-            if line.startswith(tag):
-                return line[len(tag) :]
-            if _BANNER.search(line):
-                raise BenchError(
-                    f"{self.who}: board reset (READY banner mid-session); pulses since open: "
-                    f"{self.confirmed} confirmed"
-                )
-            at = line.find(tag)
-            if at > 0:  # noise glued to the front of the reply
-                return line[at + len(tag) :]
-            log.debug("%s: discarded %r while waiting for %r", self.who, line, tag)
-
-    def _readline(self, deadline: float) -> bytes | None:
-        """The next line (without ``\\r\\n``), or None at ``deadline``."""
-        rx = self._rx
-        while (i := rx.find(b"\n")) < 0:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            if self._fd is not None:
-                rx += self._read_fd(self._fd, left)
-            else:
-                ser = self._ser
-                assert ser is not None
-                waiting = ser.in_waiting
-                rx += ser.read(waiting) if waiting else ser.read(1)  # read(1) waits <= _QUANTUM
-        line = bytes(rx[:i])
-        del rx[: i + 1]
-        if self._io:
-            io_log.debug("%s <- %r", self.who, line.decode("latin-1"))
-        return line[:-1] if line.endswith(b"\r") else line
-
-    @staticmethod
-    def _read_fd(fd: int, timeout: float) -> bytes:
-        """What the device has within ``timeout`` s (b"" if nothing), straight from its file
-        descriptor: pyserial's read costs ~50 us a call more. Errors as pyserial raises them."""
-        try:
-            if not select.select([fd], [], [], timeout)[0]:
-                return b""
-            data = os.read(fd, 4096)
-        except BlockingIOError:
-            return b""
-        except OSError as exc:
-            raise serial.SerialException(f"read failed: {exc}") from None
-        if not data:  # readable but empty: the device is gone (as pyserial reports it)
-            raise serial.SerialException(
-                "device reports readiness to read but returned no data "
-                "(device disconnected or multiple access on port?)"
-            )
-        return data
-
-    # -- opening, handshake, recovery ------------------------------------------------------------
-    def _open_port(self) -> serial.SerialBase:
-        try:
-            return self._serial()
-        except (OSError, ValueError) as exc:
-            raise BenchError(f"{self.who}: cannot open the port: {one_line(exc)}") from None
-
-    def _serial(self) -> serial.SerialBase:
-        """Open the port (pyserial URL handlers included: loop://, socket://, rfc2217://)."""
-        return serial.serial_for_url(
-            self.port,
-            baudrate=self.baud,
-            timeout=_QUANTUM,
-            write_timeout=self.reply_timeout,
-            exclusive=True,
+        """Send ``body`` (which starts with a space) tagged; the reply after the tag. A long
+        burst with the watchdog armed is kept alive with ``STAT?``; a banner is a reset."""
+        keepalive = (self.watchdog_ms * 1e-3 / 4, _STAT) if self.watchdog_ms else None
+        return self._link.request(
+            body, timeout, what, on_other=self._other_line, keepalive=keepalive
         )
 
-    def _connect(self, ser: serial.SerialBase) -> None:
-        self._ser = ser
-        self._rx.clear()
-        try:  # a local device: read its descriptor directly (URL handlers have none)
-            self._fd: int | None = ser.fileno()  # type: ignore[attr-defined]
-        except (AttributeError, OSError, ValueError):
-            self._fd = None
+    def _other_line(self, line: bytes) -> None:
+        """A line without the awaited tag: a READY banner means the board reset."""
+        if _BANNER.search(line):
+            raise BenchError(
+                f"{self.who}: board reset (READY banner mid-session); pulses since open: "
+                f"{self.confirmed} confirmed"
+            )
 
-    def _close_port(self, why: str = "") -> None:
-        self._down = why
-        self._fd = None
-        ser, self._ser = self._ser, None
-        if ser is not None:
-            try:
-                ser.close()
-            except OSError as exc:
-                log.debug("%s: close failed: %s", self.who, exc)
-
+    # -- handshake, recovery ------------------------------------------------------------------
     def _wait_banner(self, timeout: float) -> bool:
         """Wait for ``READY twin_clock <fw> proto <v>``; False if none within ``timeout`` s.
         Lines before it (bootloader noise) are skipped. Refuses a protocol it does not speak."""
         deadline = time.monotonic() + timeout
-        while (line := self._readline(deadline)) is not None:
+        while (line := self._link.readline(deadline)) is not None:
             m = _BANNER.search(line)
             if m:
                 self.firmware = m.group(1).decode("latin-1")
@@ -335,14 +229,38 @@ class SerialClockBoard:
             log.debug("%s: skipped %r before the banner", self.who, line)
         return False
 
-    def _check_version(self, version: int, source: str) -> None:
+    def _check_version(self, version: int, source: str, baud: int | None = None) -> None:
         if version != PROTOCOL:
-            self._close_port(f"protocol version {version}")
+            self._link.close(f"protocol version {version}")
+            at = f" at {baud} baud" if baud is not None else ""
+            ours = f" at {self.baud} baud" if baud is not None else ""
             raise BenchError(
-                f"{self.who}: the board speaks protocol version {version} ({source}), "
-                f"this driver speaks version {PROTOCOL}; update the "
-                + ("driver" if version > PROTOCOL else "firmware")
+                f"{self.who}: the board speaks protocol version {version} ({source}){at}, "
+                f"this driver speaks version {PROTOCOL}{ours}; update the "
+                + ("driver" if version > PROTOCOL else "firmware (make -C firmware upload)")
             )
+
+    def _probe_old_rate(self) -> str:
+        """No banner at our rate: ask ``VER?`` at protocol 1's 115200 baud. Raises the
+        version error if a board answers there; else the rate back and a note for the
+        no-banner message."""
+        old = proto.BAUD_V1
+        if self.baud == old:
+            return ""
+        try:
+            self._link.set_baud(old)
+            self._link.write(b"\n" + _VER[1:])
+            deadline = time.monotonic() + min(self.reply_timeout, self.ready_timeout)
+            while (line := self._link.readline(deadline)) is not None:
+                m = _VERSION.search(line) or _BANNER.search(line)
+                if m:
+                    version = int(m.group(m.lastindex or 1))
+                    self._check_version(version, proto.VER, baud=old)
+                    return ""  # our version at the old rate: the bench file names the rate
+            self._link.set_baud(self.baud)
+        except OSError as exc:
+            return f"; probing at {old} baud failed ({one_line(exc)})"
+        return f"; nothing answered at {old} baud (protocol version 1) either"
 
     def _handshake(self, banner_required: bool, settle: float = 0.0) -> tuple[bool, dict[str, Any]]:
         """Banner, ``VER?``, ``*IDN?``, ``WDT``, ``STAT?``; (banner seen?, status).
@@ -352,9 +270,11 @@ class SerialClockBoard:
         try:
             got = self._wait_banner(self.ready_timeout)
             if banner_required and not got:
+                note = self._probe_old_rate()
                 raise BenchError(
-                    f"{self.who}: no ready banner within {self.ready_timeout} s "
-                    "(is it a twin_clock board? is another program holding the port?)"
+                    f"{self.who}: no ready banner within {self.ready_timeout} s at "
+                    f"{self.baud} baud (is it a twin_clock board? is another program holding "
+                    f"the port?){note}"
                 )
             if not banner_required:
                 status = self._stat()
@@ -379,7 +299,7 @@ class SerialClockBoard:
             if banner_required:
                 status = self._stat()
         except BaseException as exc:
-            self._close_port(one_line(exc))
+            self._link.close(one_line(exc))
             raise
         if banner_required:
             self._base, self.confirmed = status["pulses"], 0
@@ -394,23 +314,13 @@ class SerialClockBoard:
         pulses of the lost PULSE went out. Raises BenchError if the port stays gone, if
         the board reset (its count restarted) or if the count does not add up."""
         cause = one_line(exc)
-        self._close_port(cause)
         if self._closed:
+            self._link.close(cause)
             raise BenchError(f"{self.who}: the port is closed") from None
         log.warning("%s: port failed during %s (%s); reconnecting", self.who, what, cause)
-        deadline = time.monotonic() + self.ready_timeout
-        while True:
-            time.sleep(_RECONNECT_POLL)  # a USB port needs a moment to come back, if it does
-            try:
-                self._connect(self._serial())
-                break
-            except (OSError, ValueError) as again:
-                if time.monotonic() >= deadline:
-                    msg = f"port disappeared ({cause}); reconnect failed ({one_line(again)})"
-                    self._down = msg
-                    raise BenchError(f"{self.who}: {msg}") from None
+        self._link.reopen(cause, self.ready_timeout)
         try:
-            self._write(b"\n")  # end any half-sent line
+            self._link.write(b"\n")  # end any half-sent line
             reset, status = self._handshake(banner_required=False, settle=timeout)
             expected = self._base + self.confirmed
             pulses = status["pulses"]
@@ -418,7 +328,7 @@ class SerialClockBoard:
                 self._base = pulses
                 expected = pulses
             if pulses < expected or (reset and (self.confirmed or n)):
-                self._close_port("the board reset")
+                self._link.close("the board reset")
                 raise BenchError(
                     f"{self.who}: port dropped ({cause}) and the board reset on reconnect "
                     f"(it counts {pulses} pulses); pulses since open: {self.confirmed} "
@@ -429,7 +339,7 @@ class SerialClockBoard:
                 log.warning("%s: reconnected; the lost PULSE %d had gone out", self.who, n)
                 return None
             if pulses != expected:
-                self._close_port("pulse count mismatch after a reconnect")
+                self._link.close("pulse count mismatch after a reconnect")
                 raise BenchError(
                     f"{self.who}: port dropped ({cause}); after reconnecting the board counts "
                     f"{pulses - self._base} pulses since open, {self.confirmed} were confirmed"
@@ -437,7 +347,7 @@ class SerialClockBoard:
                 )
         except OSError as again:
             msg = f"port disappeared ({cause}); reconnect failed ({one_line(again)})"
-            self._close_port(msg)
+            self._link.close(msg)
             raise BenchError(f"{self.who}: {msg}") from None
         except BenchError as err:
             if "no reply" in str(err) or "no ready banner" in str(err):
@@ -451,7 +361,7 @@ class SerialClockBoard:
             return self._command(body, timeout, what)
         except OSError as again:
             msg = f"port dropped again after a reconnect ({one_line(again)})"
-            self._close_port(msg)
+            self._link.close(msg)
             raise BenchError(f"{self.who}: {msg}") from None
 
     def _stat(self) -> dict[str, Any]:
@@ -473,7 +383,6 @@ class SerialClockBoard:
             if key not in out:
                 raise BenchError(f"{self.who}: STAT? reply {payload!r} has no {key}")
         return out
-
 
 
 __all__ = ["SerialClockBoard"]

@@ -8,8 +8,11 @@
  *
  *   PTY /dev/pts/7
  *
- * Open that path like the board's serial port (pyserial, any baud rate). Like an Uno,
- * whose DTR line resets it, the board resets when a program opens the port: it is held
+ * Open that path like the board's serial port (pyserial, any baud rate: a pty has none).
+ * The UART's byte time is simavr's, from the UBRR0 and U2X0 the firmware writes (1 Mbaud
+ * for protocol version 2: 11 us a byte as simavr counts it, start and stop bits
+ * included), in both directions; the pty is serviced every 50 us of simulated time.
+ * Like an Uno, whose DTR line resets it, the board resets when a program opens the port: it is held
  * in reset for --boot-ms (default 100 ms, standing in for the bootloader; bytes sent
  * meanwhile are lost), then starts and prints its banner. While no program has the
  * port open the board runs on and what it sends is lost. --no-reset: no reset on open,
@@ -54,7 +57,7 @@
 
 #define MCU "atmega328p"
 #define FREQ 16000000u
-#define SERVICE_CYCLES 1600u /* 100 us of simulated time between pty checks */
+#define SERVICE_CYCLES 800u /* 50 us of simulated time between pty checks (5 bytes at 1 Mbaud) */
 #define TCCR1A_ADDR 0x80
 #define COM1A_MASK 0xC0
 

@@ -91,12 +91,12 @@ void begin() {
     TIFR2 = _BV(TOV2);
     t2_overflows = 0;
 
-    // USART0: 115200 baud with U2X (UBRR0 = 16: 117647 baud, +2.1 %, as Arduino's Serial)
+    // USART0: 1 Mbaud with U2X (UBRR0 = 1: 16 MHz / 8 / 2, exact; protocol version 2)
     tc_rx_head = tc_rx_tail = 0;
     tx_head = tx_tail = 0;
     tx_idle = true;
     UCSR0A = _BV(U2X0);
-    UBRR0 = 16;
+    UBRR0 = 1;
     UCSR0C = _BV(UCSZ01) | _BV(UCSZ00);
     UCSR0B = _BV(RXEN0) | _BV(TXEN0) | _BV(RXCIE0);
 

@@ -4,7 +4,7 @@
 //   clock pin  digital 9 = PB1 = OC1A, driven low when idle and in the safe state
 //   Timer1     the pulse train, edges made by the compare unit (no software in the edge)
 //   Timer2     the time base (64 us ticks, polled) for the protocol's watchdog
-//   USART0     115200 8N1 (U2X, UBRR0 = 16), our own driver (Arduino's Serial is unused)
+//   USART0     1 Mbaud 8N1 (U2X, UBRR0 = 1: exact at 16 MHz), our own driver (Arduino's Serial is unused)
 //   Timer0     Arduino's millis() interrupt is switched off: nothing here uses it
 #ifndef TWIN_CLOCK_CLOCK_HW_H
 #define TWIN_CLOCK_CLOCK_HW_H

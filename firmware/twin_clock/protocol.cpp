@@ -1,4 +1,4 @@
-// The clock board's serial protocol, version 1: see protocol.h and firmware/PROTOCOL.md.
+// The clock board's serial protocol, version 2: see protocol.h and firmware/PROTOCOL.md.
 #include "protocol.h"
 
 #include <string.h>
@@ -243,7 +243,7 @@ void ClockProtocol::line(const uint8_t* p, uint8_t len) {
     Line ok;
     switch (cmd) {
         case C_IDN:
-            ok.s("OK twinlab,twin_clock,").s(serial_).s(",").s(fw_);
+            ok.s("OK twinlab,twin_clock,").s(serial_).s(",").s(fw_).s(",").s(build_);
             reply(tag, ok);
             break;
         case C_VER:
@@ -251,9 +251,8 @@ void ClockProtocol::line(const uint8_t* p, uint8_t len) {
             reply(tag, ok);
             break;
         case C_STAT:
-            ok.s("OK pulses=").u(pulses()).s(" err=").u(err_).s(" fw=").s(fw_);
-            ok.s(" build=").s(build_).s(" state=").s(STATE_TEXT[state_]);
-            ok.s(" wdt=").u(wdt_ms_);
+            ok.s("OK pulses=").u(pulses()).s(" err=").u(err_);
+            ok.s(" state=").s(STATE_TEXT[state_]).s(" wdt=").u(wdt_ms_);
             reply(tag, ok);
             break;
         case C_SAFE: {

@@ -1,4 +1,4 @@
-// The clock board's serial protocol (firmware/PROTOCOL.md, version 1): line parser and
+// The clock board's serial protocol (firmware/PROTOCOL.md, version 2): line parser and
 // state machine, with no Arduino calls, no heap and no String. It is fed bytes and talks
 // to the hardware through `Hal`; the sketch (twin_clock.ino) binds a Hal to Timer1 and
 // the UART, the host build (firmware/host) binds one to a virtual clock.
@@ -47,7 +47,7 @@ enum ErrCode {
     ERR_ABORTED = 6,
 };
 
-const uint8_t PROTO_VERSION = 1;
+const uint8_t PROTO_VERSION = 2;
 const uint8_t MAX_LINE = 63;  // characters before the terminator
 const uint32_t TAG_MAX = 65535;
 const uint32_t N_MAX = 1000000;

@@ -1,9 +1,9 @@
 // twin_clock: the global learning clock of the twinlab twin network.
-// Arduino Uno (ATmega328P, 16 MHz). Serial protocol: firmware/PROTOCOL.md, version 1.
+// Arduino Uno (ATmega328P, 16 MHz). Serial protocol: firmware/PROTOCOL.md, version 2.
 //
 // The sketch only binds the pieces: the protocol (protocol.h, plain C++) to the
 // hardware (clock_hw.h: clock pulses on digital 9 = PB1 = OC1A from Timer1, the UART at
-// 115200 8N1, a 4 us time base on Timer2). Build: firmware/Makefile (or the Arduino IDE).
+// 1 Mbaud 8N1, a 4 us time base on Timer2). Build: firmware/Makefile (or the Arduino IDE).
 #include "clock_hw.h"
 #include "protocol.h"
 #include "version.h"

@@ -1,4 +1,4 @@
-"""The clock board's serial protocol (firmware/PROTOCOL.md, version 1) as a state machine.
+"""The clock board's serial protocol (firmware/PROTOCOL.md, version 2) as a state machine.
 
 `ClockProtocol` is the firmware's line parser and command handler with no I/O: bytes
 from the host go in through `feed`, reply lines (without their ``\\r\\n``) come out.
@@ -216,14 +216,13 @@ class ClockProtocol:
             else:
                 self._error(tag, ERR_ARG)
         elif word == IDN:
-            self._reply(tag, f"{OK} {IDN_PREFIX},{self.serial},{self.fw_version}")
+            self._reply(tag, f"{OK} {IDN_PREFIX},{self.serial},{self.fw_version},{self.build}")
         elif word == VER:
             self._reply(tag, f"{OK} {PROTO_VERSION}")
         elif word == STAT:
             self._reply(
                 tag,
-                f"{OK} pulses={self.pulses} err={self.err} fw={self.fw_version} "
-                f"build={self.build} state={self.state} wdt={self.wdt_ms}",
+                f"{OK} pulses={self.pulses} err={self.err} state={self.state} wdt={self.wdt_ms}",
             )
         elif word == SAFE_CMD:
             burst = self._burst

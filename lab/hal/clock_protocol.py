@@ -10,17 +10,18 @@ constants only, no I/O. A change here that an existing host could misread bumps
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 1  # "proto 1" in the banner, "OK 1" to VER?
+PROTOCOL_VERSION = 2  # "proto 2" in the banner, "OK 2" to VER?
 
 # -- line format --------------------------------------------------------------------------
-BAUD = 115200  # default baud rate, 8N1
+BAUD = 1_000_000  # default baud rate, 8N1: exact on the Uno (16 MHz, U2X, UBRR0 = 1)
+BAUD_V1 = 115_200  # protocol version 1's rate: where an old-firmware board is probed
 MAX_LINE = 63  # characters before the terminator; longer -> ERR 3
 TAG_MAX = 65_535  # sequence tag "#<seq> ", 0..TAG_MAX
 
 # -- banner after reset -------------------------------------------------------------------
 BANNER_FORMAT = "READY twin_clock {fw} proto {proto}"  # fw: firmware version, no spaces
 BANNER_PATTERN = rb"READY twin_clock (\S+) proto (\d+)"  # groups: firmware, protocol
-IDN_PREFIX = "twinlab,twin_clock"  # *IDN? -> OK twinlab,twin_clock,<serial>,<firmware>
+IDN_PREFIX = "twinlab,twin_clock"  # *IDN? -> OK twinlab,twin_clock,<serial>,<firmware>,<build>
 
 # -- commands and replies -----------------------------------------------------------------
 IDN, VER, PULSE, STAT, SAFE, WDT = "*IDN?", "VER?", "PULSE", "STAT?", "SAFE", "WDT"
@@ -28,7 +29,7 @@ COMMANDS = frozenset({IDN, VER, PULSE, STAT, SAFE, WDT})
 ALLOWED_IN_BURST = frozenset({STAT, SAFE, IDN})  # answered at once during a burst
 OK, ERR = "OK", "ERR"  # reply prefixes: "OK[ <payload>]", "ERR <code> <text>"
 STATE_IDLE, STATE_BURST, STATE_SAFE = "IDLE", "BURST", "SAFE"  # STAT? state=
-STATUS_FIELDS = ("pulses", "err", "fw", "build", "state", "wdt")  # STAT? payload, in order
+STATUS_FIELDS = ("pulses", "err", "state", "wdt")  # STAT? payload, in order
 
 # -- argument ranges (outside -> ERR 2) ---------------------------------------------------
 N_MIN, N_MAX = 1, 1_000_000  # pulses per PULSE command

@@ -40,3 +40,24 @@ def test_clock_section_bounds_are_the_protocols(tmp_path: Path) -> None:
     raw["clock"]["watchdog_ms"] = proto.WDT_MAX_MS + 1
     with pytest.raises(ConfigError, match="watchdog_ms"):
         open_bench(tmp_path / "b.toml", raw)
+
+
+def test_clock_baud_must_be_positive_and_is_named(tmp_path: Path) -> None:
+    raw = _raw()
+    raw["clock"]["baud"] = 0
+    with pytest.raises(ConfigError, match="baud"):
+        open_bench(tmp_path / "b.toml", raw)
+
+
+def test_the_clock_rate_defaults_to_protocol_2s_and_rehearsal_benches_carry_it() -> None:
+    from drivers.bench import _ClockSection
+    from lab.emulator.wire.rehearsal import bench_document
+    from lab.hal.calibration import Calibration
+
+    assert _ClockSection(port="/dev/ttyACM0").baud == proto.BAUD == 1_000_000
+    doc = bench_document(
+        network="twin16", network_seed=0, n_nodes=8, resource="TCPIP::127.0.0.1::1::SOCKET",
+        port="/dev/pts/9", calibration=Calibration([0.0, 5.0], [1.0, 0.0], "test"),
+        bias_limits=(0.0, 5.0), channel_limits=(-1.0, 1.0),
+    )  # fmt: skip
+    assert doc["clock"]["baud"] == proto.BAUD

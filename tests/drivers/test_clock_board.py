@@ -13,6 +13,7 @@ import os
 import re
 import select
 import statistics
+import termios
 import threading
 import time
 import tty
@@ -36,14 +37,20 @@ FAST = {"ready_timeout": 1.0, "reply_timeout": 0.5}
 class Replayer:
     """The board's side of a script on a pty. ``script``: (regex the command after the tag
     must match, reply lines); ``{tag}`` in a reply is the command's tag. The banner goes
-    out once the driver has opened the port (None: no banner)."""
+    out once the driver has opened the port (None: no banner). Untagged lines are the
+    driver's probe for old firmware: they go to ``probes`` (empty ones are dropped), and
+    with ``old_rate`` set the board answers an untagged ``VER?`` with ``OK 1`` only while
+    the port is at that rate (the pty's termios speed; garbage at any other rate)."""
 
     def __init__(
         self,
         script: list[tuple[str, list[str]]],
-        banner: str | None = "READY twin_clock 1.2.3 proto 1",
+        banner: str | None = "READY twin_clock 1.2.3 proto 2",
+        old_rate: int | None = None,
     ) -> None:
         self.script = list(script)
+        self.old_rate = getattr(termios, f"B{old_rate}") if old_rate else None
+        self.probes: list[tuple[str, bool]] = []  # (untagged line, at the old rate?)
         self.banner = banner
         self.errors: list[str] = []
         self.received: list[str] = []
@@ -82,6 +89,13 @@ class Replayer:
             os.write(self.master, f"{self.banner}\r\n".encode())
         for line in self._lines():
             self.received.append(line)
+            if not line.startswith("#"):  # the old-firmware probe
+                if line:
+                    at_old = termios.tcgetattr(self.master)[5] == self.old_rate
+                    self.probes.append((line, at_old))
+                    if line == "VER?" and self.old_rate is not None:
+                        os.write(self.master, b"OK 1\r\n" if at_old else b"\xf0\x80\x00")
+                continue
             if self.consumed >= len(self.script):
                 self.errors.append(f"unexpected {line!r} after the script")
                 continue
@@ -108,10 +122,10 @@ class Replayer:
         )
 
 
-IDN = "twinlab,twin_clock,SN42,1.2.3"
-STAT0 = "{tag}OK pulses=0 err=0 fw=1.2.3 build=abc123 state=IDLE wdt=0"
+IDN = "twinlab,twin_clock,SN42,1.2.3,abc123"
+STAT0 = "{tag}OK pulses=0 err=0 state=IDLE wdt=0"
 OPEN = [
-    (r"VER\?", ["{tag}OK 1"]),
+    (r"VER\?", ["{tag}OK 2"]),
     (r"\*IDN\?", ["{tag}OK " + IDN]),
     (r"STAT\?", [STAT0]),
 ]
@@ -129,7 +143,7 @@ def test_transcript_open_pulse_status_safe() -> None:
             ("PULSE 1 10 100", ["{tag}OK 1"]),
             ("PULSE 5 10 100", ["{tag}OK 5"]),
             ("PULSE 1 10 100", ["{tag}OK 1"]),
-            (r"STAT\?", ["{tag}OK pulses=7 err=0 fw=1.2.3 build=abc123 state=IDLE wdt=0"]),
+            (r"STAT\?", ["{tag}OK pulses=7 err=0 state=IDLE wdt=0"]),
             (r"\*IDN\?", ["{tag}OK " + IDN]),
             ("SAFE", ["{tag}OK"]),
         ]
@@ -143,8 +157,6 @@ def test_transcript_open_pulse_status_safe() -> None:
     assert clock.status() == {
         "pulses": 7,
         "err": 0,
-        "fw": "1.2.3",
-        "build": "abc123",
         "state": "IDLE",
         "wdt": 0,
     }
@@ -162,7 +174,7 @@ def test_transcript_pulse_shape_and_watchdog() -> None:
         [
             *OPEN[:2],
             ("WDT 500", ["{tag}OK 500"]),
-            (r"STAT\?", ["{tag}OK pulses=0 err=0 fw=1.2.3 build=abc123 state=IDLE wdt=500"]),
+            (r"STAT\?", ["{tag}OK pulses=0 err=0 state=IDLE wdt=500"]),
             ("PULSE 3 20 500", ["{tag}OK 3"]),
         ],
         pulse_width_us=20,
@@ -223,7 +235,7 @@ def test_transcript_banner_mid_session_is_a_reset() -> None:
         [
             *OPEN,
             ("PULSE 1 10 100", ["{tag}OK 1"]),
-            ("PULSE 1 10 100", ["READY twin_clock 1.2.3 proto 1"]),
+            ("PULSE 1 10 100", ["READY twin_clock 1.2.3 proto 2"]),
         ]
     )
     clock.pulse()
@@ -247,28 +259,28 @@ def test_transcript_no_reply_times_out() -> None:
 
 
 def test_transcript_refuses_another_protocol_in_the_banner() -> None:
-    rep = Replayer([], banner="READY twin_clock 2.0.0 proto 2")
-    with pytest.raises(BenchError, match=r"protocol version 2 .*this driver speaks version 1"):
+    rep = Replayer([], banner="READY twin_clock 3.0.0 proto 3")
+    with pytest.raises(BenchError, match=r"protocol version 3 .*this driver speaks version 2"):
         SerialClockBoard(rep.path, **FAST)
     rep.finish()
 
 
 def test_transcript_refuses_another_protocol_in_ver() -> None:
     rep = Replayer([(r"VER\?", ["{tag}OK 3"])])
-    with pytest.raises(BenchError, match=r"protocol version 3 \(VER\?\).*version 1"):
+    with pytest.raises(BenchError, match=r"protocol version 3 \(VER\?\).*version 2"):
         SerialClockBoard(rep.path, **FAST)
     rep.finish()
 
 
 def test_transcript_refuses_a_board_that_is_not_a_twin_clock() -> None:
-    rep = Replayer([(r"VER\?", ["{tag}OK 1"]), (r"\*IDN\?", ["{tag}OK acme,widget,1,2"])])
+    rep = Replayer([(r"VER\?", ["{tag}OK 2"]), (r"\*IDN\?", ["{tag}OK acme,widget,1,2"])])
     with pytest.raises(BenchError, match="not a twin_clock board"):
         SerialClockBoard(rep.path, **FAST)
     rep.finish()
 
 
 def test_transcript_skips_bootloader_noise_before_the_banner() -> None:
-    rep = Replayer(OPEN, banner="\x00\xf0garbage\r\nREADY twin_clock 1.2.3 proto 1")
+    rep = Replayer(OPEN, banner="\x00\xf0garbage\r\nREADY twin_clock 1.2.3 proto 2")
     SerialClockBoard(rep.path, **FAST).close()
     rep.finish()
 
@@ -279,11 +291,38 @@ def test_no_banner() -> None:
     with pytest.raises(BenchError) as err:
         SerialClockBoard(rep.path, ready_timeout=0.3)
     assert str(err.value) == (
-        f"clock board on {rep.path}: no ready banner within 0.3 s "
-        "(is it a twin_clock board? is another program holding the port?)"
+        f"clock board on {rep.path}: no ready banner within 0.3 s at 1000000 baud "
+        "(is it a twin_clock board? is another program holding the port?); "
+        "nothing answered at 115200 baud (protocol version 1) either"
     )
     assert time.monotonic() - t0 < 1.0
     rep.finish()
+    assert rep.probes == [("VER?", False)]  # probed once at 115200 baud (not the pty's rate)
+
+
+def test_old_firmware_at_115200_is_named_with_both_versions_and_rates() -> None:
+    """A protocol-1 board: its banner went out at 115200 baud (garbage at 1 Mbaud); the
+    driver probes VER? at 115200, gets OK 1 and stops with one line naming both versions
+    and rates; nothing else is sent."""
+    rep = Replayer([], banner="\xf0\x80\xf8", old_rate=115200)
+    with pytest.raises(BenchError) as err:
+        SerialClockBoard(rep.path, ready_timeout=0.3)
+    assert str(err.value) == (
+        f"clock board on {rep.path}: the board speaks protocol version 1 "
+        "(VER?) at 115200 baud, this driver speaks version 2 at 1000000 baud; "
+        "update the firmware (make -C firmware upload)"
+    )
+    rep.finish()
+    assert rep.probes == [("VER?", True)]
+
+
+def test_bench_rate_115200_is_not_probed_again() -> None:
+    """A bench file that names 115200 baud: no banner there is just no banner."""
+    rep = Replayer([], banner=None, old_rate=115200)
+    with pytest.raises(BenchError, match=r"no ready banner within 0\.3 s at 115200 baud \("):
+        SerialClockBoard(rep.path, baud=115200, ready_timeout=0.3)
+    rep.finish()
+    assert rep.probes == []
 
 
 def test_nonexistent_port() -> None:
@@ -462,17 +501,18 @@ def test_drop_during_a_long_burst_waits_for_it_to_end(tmp_path) -> None:
 def test_no_banner_from_a_silent_board(emulated) -> None:
     sb, _ = emulated
     sb.mute(True)
-    with pytest.raises(BenchError, match=r"no ready banner within 0\.3 s \(is it a twin_clock"):
+    silent = r"no ready banner within 0\.3 s at 1000000 baud \(is it a twin_clock"
+    with pytest.raises(BenchError, match=silent):
         SerialClockBoard(sb.path, ready_timeout=0.3)
 
 
-@pytest.mark.parametrize("version", [0, 2])
+@pytest.mark.parametrize("version", [1, 3])
 def test_wrong_protocol_version(emulated, monkeypatch, version: int) -> None:
     sb, _ = emulated
     monkeypatch.setattr(protocol, "PROTO_VERSION", version)
     with pytest.raises(
         BenchError,
-        match=(f"speaks protocol version {version} \\(its banner\\), this driver speaks version 1"),
+        match=(f"speaks protocol version {version} \\(its banner\\), this driver speaks version 2"),
     ):
         SerialClockBoard(sb.path, **FAST)
 

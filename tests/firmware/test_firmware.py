@@ -45,7 +45,7 @@ PACKAGES = "see firmware/apt-packages.txt"
 CYCLES_PER_US = 16  # 16 MHz
 FLASH_MAX, RAM_MAX = 32256, 2048  # the Uno: 32 KiB minus the bootloader, 2 KiB
 REPLY = re.compile(rb"(#\d{1,5} )?(OK( \S.*)?|ERR [1-6] [a-z].*)")
-IDN = re.compile(rb"(#\d+ )?OK twinlab,twin_clock,[^ ,]+,[^ ,]+")
+IDN = re.compile(rb"(#\d+ )?OK twinlab,twin_clock,[^ ,]+,[^ ,]+,[^ ,]+")
 # transcripts that run on the simulated board in real time (errors.txt sends PULSE 1000000:
 # 100 s of real pulses)
 SIM_TRANSCRIPTS = ["banner", "pulse", "tags", "burst", "watchdog"]
@@ -258,7 +258,7 @@ def test_host_fuzz_during_a_pulse_train(build: Build) -> None:
         _read_until(fd, out, re.compile(rb"#2 OK twinlab,twin_clock,.*"), 5)
         proc.stdin.write(b"#3 STAT?\n")
         proc.stdin.flush()
-        _read_until(fd, out, re.compile(rb"#3 OK pulses=\d+ .* state=BURST wdt=0"), 5)
+        _read_until(fd, out, re.compile(rb"#3 OK pulses=\d+ err=\d+ state=BURST wdt=0"), 5)
         proc.stdin.write(b"#4 SAFE\n")
         proc.stdin.flush()
         _read_until(fd, out, re.compile(rb"#1 ERR 6 aborted [1-9]\d*"), 5)
@@ -310,9 +310,9 @@ class SimBoard:
     def open(self, timeout: float = 3.0):
         """The port opened with pyserial (the board resets), after its banner."""
         serial = pytest.importorskip("serial")
-        self.ser = serial.Serial(self.path, 115200, timeout=timeout)
+        self.ser = serial.Serial(self.path, 1_000_000, timeout=timeout)
         banner = self.ser.readline()
-        assert re.fullmatch(rb"READY twin_clock \S+ proto 1\r\n", banner), banner
+        assert re.fullmatch(rb"READY twin_clock \S+ proto 2\r\n", banner), banner
         return self.ser
 
     def ask(self, line: bytes, timeout: float = 3.0) -> bytes:
@@ -386,8 +386,8 @@ def _tick(period_us: int) -> int:
 def test_sim_banner_identity_version(sim: SimBoard) -> None:
     sim.open()
     assert IDN.fullmatch(sim.ask(b"*IDN?"))
-    assert sim.ask(b"#9 VER?") == b"#9 OK 1"
-    assert re.fullmatch(rb"OK pulses=0 err=0 fw=\S+ build=\S+ state=IDLE wdt=0", sim.ask(b"STAT?"))
+    assert sim.ask(b"#9 VER?") == b"#9 OK 2"
+    assert re.fullmatch(rb"OK pulses=0 err=0 state=IDLE wdt=0", sim.ask(b"STAT?"))
     assert sim.settle() == []  # the clock line stayed low
 
 
@@ -417,7 +417,7 @@ def test_sim_pulse_train_shape(sim: SimBoard, n: int, width: int, period: int) -
         assert 0 <= w - width * CYCLES_PER_US < tick, (w, tick)
     for p in periods:
         assert abs(p - period * CYCLES_PER_US) < tick, (p, tick)
-    assert re.fullmatch(rb"OK pulses=%d err=0 .* state=IDLE wdt=0" % n, sim.ask(b"STAT?"))
+    assert re.fullmatch(rb"OK pulses=%d err=0 state=IDLE wdt=0" % n, sim.ask(b"STAT?"))
 
 
 def test_sim_fastest_trains_under_serial_traffic(sim: SimBoard) -> None:
@@ -449,7 +449,10 @@ def test_sim_fuzz_then_idn_answers(sim: SimBoard) -> None:
     for line in replies:
         assert line.endswith(b"\r\n") and REPLY.fullmatch(line[:-2]), line
     sim.ser.write(b"\n#77 *IDN?\n")
-    assert IDN.fullmatch(sim.reply()), "*IDN? answers after the noise"
+    reply = sim.reply()
+    if reply == b"ERR 3 line too long":  # at 1 Mbaud the junk can outrun the board's
+        reply = sim.reply()  # 128-byte ring: the line that lost bytes (its \n) ends here
+    assert IDN.fullmatch(reply) and reply.startswith(b"#77 "), "*IDN? answers after the noise"
     assert all(v == 0 for _, v in sim.settle()[-1:])  # the line ends low
 
 
@@ -464,7 +467,7 @@ def test_sim_safe_aborts_a_burst(sim: SimBoard) -> None:
     k = int(m.group(1))
     widths, _ = _pulses(sim.settle())
     assert len(widths) == k > 10
-    assert re.fullmatch(rb"OK pulses=%d err=6 .* state=SAFE wdt=0" % k, sim.ask(b"STAT?"))
+    assert re.fullmatch(rb"OK pulses=%d err=6 state=SAFE wdt=0" % k, sim.ask(b"STAT?"))
 
 
 def test_sim_watchdog_stops_a_silent_burst(sim: SimBoard) -> None:
@@ -483,7 +486,7 @@ def test_sim_watchdog_stops_a_silent_burst(sim: SimBoard) -> None:
     assert 45 <= k <= 56  # one edge a millisecond for ~50 ms
     burst = (edges[-1][0] - edges[0][0]) / CYCLES_PER_US / 1000
     assert 44 < burst < 57, f"stopped after {burst:.1f} ms"
-    assert re.fullmatch(rb"OK pulses=%d err=5 .* state=SAFE wdt=50" % k, sim.ask(b"STAT?"))
+    assert re.fullmatch(rb"OK pulses=%d err=5 state=SAFE wdt=50" % k, sim.ask(b"STAT?"))
 
 
 @pytest.mark.parametrize("name", SIM_TRANSCRIPTS)
@@ -502,7 +505,8 @@ def test_transcript_on_simulated_board(build: Build, tmp_path: Path, name: str) 
 
 def test_serial_clock_board_drives_the_simulated_board(sim: SimBoard, capsys) -> None:
     """drivers/twin_clock/board.py against the firmware: 50 confirmed pulse(1), 50 edges; the
-    median round trip of pulse(1) over the pty (115200 baud in simulated real time)."""
+    median round trip of pulse(1) over the pty, reported (1 Mbaud in simulated real time;
+    bench/bench_clock_link.py times every command)."""
     pytest.importorskip("serial")
     try:
         from drivers.twin_clock.board import SerialClockBoard

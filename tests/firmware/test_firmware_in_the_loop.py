@@ -91,7 +91,7 @@ def test_every_reply_comes_after_its_edges_and_open_resets(firmware: dict[str, P
     serial = pytest.importorskip("serial")
     board = EmulatedBoard(EmulatorConfig(seed=1))
     with FirmwareBoard(board, threading.Lock(), **firmware) as fb:
-        with serial.Serial(fb.path, 115200, timeout=3) as port:
+        with serial.Serial(fb.path, 1_000_000, timeout=3) as port:
             assert port.readline().startswith(b"READY twin_clock ")
             expected = 0
             for i, n in enumerate([1] * 40 + [2, 3, 7, 1, 25]):
@@ -100,7 +100,7 @@ def test_every_reply_comes_after_its_edges_and_open_resets(firmware: dict[str, P
                 expected += n
                 assert board.pulses == fb.edges == expected  # already applied, not later
         time.sleep(0.1)  # a pty shows no close event: leave it closed a moment
-        with serial.Serial(fb.path, 115200, timeout=3) as port:
+        with serial.Serial(fb.path, 1_000_000, timeout=3) as port:
             assert port.readline().startswith(b"READY twin_clock ")
             port.write(b"STAT?\n")
             assert port.readline().startswith(b"OK pulses=0 ")

@@ -25,12 +25,13 @@ def test_version_baud_line_and_banner() -> None:
     assert re.search(rf"protocol version \*\*{proto.PROTOCOL_VERSION}\*\*", DOC)
     assert f"# Clock-board serial protocol, version {proto.PROTOCOL_VERSION}" in DOC
     assert f"- {proto.BAUD} baud" in DOC
+    assert f"| {proto.BAUD_V1} baud (UBRR0 = 16" in DOC  # the rate an old board is probed at
     assert f"at most **{proto.MAX_LINE} characters**" in DOC
     assert f"from 0 to {proto.TAG_MAX}" in DOC
     banner = proto.BANNER_FORMAT.format(fw="<firmware version>", proto=proto.PROTOCOL_VERSION)
     assert f"    {banner}\n" in DOC
     assert re.fullmatch(proto.BANNER_PATTERN, banner.replace("<firmware version>", "1.0").encode())
-    assert f"`OK {proto.IDN_PREFIX},<serial>,<firmware version>`" in DOC
+    assert f"`OK {proto.IDN_PREFIX},<serial>,<firmware version>,<build>`" in DOC
     assert f"`VER?` | `OK {proto.PROTOCOL_VERSION}`" in DOC
 
 

@@ -282,11 +282,11 @@ def test_transcript(path: Path, target: str) -> None:
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("< ~READY.*\n> VER?\n< OK 2\n", "got 'OK 1', expected 'OK 2'"),
-        ("< ~READY.*\n> VER?\n< ~OK [2-9]\n", "expected a match"),
-        ("< ~READY.*\n> VER?\n", "unexpected line after the last reply: 'OK 1'"),
-        ("< ~READY.*\n>\n< OK 1\n", "no reply"),
-        ("< ~READY.*\n> VER?\n< OK 1\n< OK 1\n", "no reply"),
+        ("< ~READY.*\n> VER?\n< OK 3\n", "got 'OK 2', expected 'OK 3'"),
+        ("< ~READY.*\n> VER?\n< ~OK [3-9]\n", "expected a match"),
+        ("< ~READY.*\n> VER?\n", "unexpected line after the last reply: 'OK 2'"),
+        ("< ~READY.*\n>\n< OK 2\n", "no reply"),
+        ("< ~READY.*\n> VER?\n< OK 2\n< OK 2\n", "no reply"),
     ],
 )
 def test_runner_fails_on_a_wrong_transcript(text: str, message: str, monkeypatch) -> None:

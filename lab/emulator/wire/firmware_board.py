@@ -13,10 +13,11 @@ bytes, the relay drains every EDGE line already in the pipe and applies the risi
 ones. The harness writes a service slot's UART bytes to its pty and then flushes the
 slot's EDGE lines (twin_sim.c ``service_pty``), so everything flushed before a reply
 byte was written is in the pipe by the time that byte is read here. The firmware
-sends ``OK <n>`` only after the last pulse has fallen, and the line's ``\\n`` leaves
-the simulated UART at least five byte times (~470 us, > 4 slots of 100 us) after
-that fall, in a later slot: when the host has the whole ``OK`` line, the board
-already has every edge of the burst. (Edges also get applied as soon as they reach
+sends ``OK <n>`` only after the last pulse has fallen, so the line's ``\\n`` leaves
+the simulated UART in the slot of that fall or a later one (at 1 Mbaud five byte
+times, 55 us, are about one 50 us slot: the same slot is possible), and a slot's edges are
+flushed before its bytes: when the host has the whole ``OK`` line, the board already
+has every edge of the burst. (Edges also get applied as soon as they reach
 the pipe, replies or not.)
 
 **Reset on open.** twin_sim resets the MCU when a program opens *its* pty, and this

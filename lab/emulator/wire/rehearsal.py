@@ -31,6 +31,7 @@ from lab.emulator.wire.scpi_server import BIAS_CHANNEL, OFFSETS, ScpiServer
 from lab.emulator.wire.serial_board import SerialBoard
 from lab.hal import TWINS
 from lab.hal.calibration import Calibration, toml_text
+from lab.hal.clock_protocol import BAUD as CLOCK_BAUD
 
 if TYPE_CHECKING:
     from lab.emulator.truth import TruthWriter
@@ -202,7 +203,7 @@ def bench_document(
             "limits": [float(v) for v in bias_limits],
             "safe": float(bias_limits[1]),
         },
-        "clock": {"port": port, "baud": 115200, **(clock_timeouts or {})},
+        "clock": {"port": port, "baud": CLOCK_BAUD, **(clock_timeouts or {})},
         "probe": {"kind": "emulator"},
         "calibration": {
             "source": calibration.source,
