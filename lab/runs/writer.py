@@ -9,18 +9,10 @@ Layout (NeXus-friendly, so a generic NeXus/HDF5 viewer plots error against step)
                             and, after stop: steps (rows written), initial_error, final_error,
                             scaled_error, message, final_test_error, final_accuracy
     /entry                  NXentry, default="steps"
-    /entry/steps            NXdata, signal="error", axes=["step"]; one row per training step
-        step      (n,)                int64
-        time      (n,)                float64  s since start
-        example   (n,)                int32    training example index
-        inputs    (n, n_inputs)       float64  V
-        v_free    (n, n_outputs)      float64  V
-        v_clamped (n, n_outputs)      float64  V
-        v_desired (n, n_outputs)      float64  V
-        error     (n,)                float64  V^2
-        positions (n, n_edges)        int16    digipot codes after the step (attr estimated)
-        update_mask (n, n_edges)      bool     only if RunInfo.has_updates
-        direction (n, n_edges)        int8     only if RunInfo.has_updates, in {-1, 0, +1}
+    /entry/steps            NXdata, signal="error", axes=["step"]; one row per training step:
+                            one dataset per column of `lab.runs.schema` (names, dtypes,
+                            units, row shapes from RunInfo; update_mask and direction only
+                            if RunInfo.has_updates; positions has attr estimated)
     /entry/test             NXdata, signal="error", axes=["step"]; one row per test evaluation
         step (m,) int64, time (m,) float64 s, error (m,) float64 V^2,
         accuracy (m,) float64, v_free (m, n_test, n_outputs) float64 V
@@ -80,6 +72,7 @@ import numpy as np
 
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.errors import one_line
+from lab.runs.schema import NDIM, STEP_COLUMNS, StepSchema, columns
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 
 try:
@@ -150,10 +143,6 @@ _STOP_ATTRS = frozenset(
 # Scalar settings are copied to root attrs unless they would shadow these ("steps" is
 # deliberately allowed: requested steps at start, rows written after stop).
 _RESERVED = _START_ATTRS | _STOP_ATTRS
-
-_STEP_FIELDS = ("step", "time", "example", "inputs", "v_free", "v_clamped", "v_desired",
-                "error", "positions", "update_mask", "direction")
-
 
 class RunFileError(Exception):
     """A run file cannot be created, opened or understood; the message names the file."""
@@ -258,9 +247,7 @@ def _task_arrays(task: Mapping[str, Any]) -> dict[str, np.ndarray]:
 
 def _step_row_bytes(info: RunInfo) -> int:
     """Bytes of one step row over all step datasets."""
-    ni, no, ne = int(info.n_inputs), int(info.n_outputs), int(info.n_edges)
-    row = 4 + 8 + 8 * ni + 3 * 8 * no + 8 + 2 * ne + 8  # example time inputs v_* error pos step
-    return row + (2 * ne if info.has_updates else 0)  # update_mask (bool) + direction (int8)
+    return StepSchema.of(info).row_bytes
 
 
 def _test_layout(info: RunInfo, chunk_rows: int) -> tuple[int, tuple[int, int, int]]:
@@ -320,7 +307,7 @@ def estimate_bytes(info: RunInfo, steps: int | None = None,
     test_chunks = -(-int(tests) // trows)
     n_v = -(-max(int(info.n_test), 1) // vchunk[1])
     test_chunk_bytes = 4 * 8 * trows + n_v * 8 * vchunk[0] * vchunk[1] * vchunk[2]
-    n_step_ds = 11 if info.has_updates else 9
+    n_step_ds = len(StepSchema.of(info).names)
     meta = _CHUNK_META * (n_step_ds * step_chunks + (4 + n_v) * test_chunks)
     return (_LAYOUT_BYTES + data + step_chunks * chunk_rows * _step_row_bytes(info)
             + test_chunks * test_chunk_bytes + meta + CLOSE_RESERVE)
@@ -571,39 +558,26 @@ class RunWriter(Observer):
                               shuffle=True, chunks=True)
 
         rows = self.chunk_rows
-        ni, no, ne = int(info.n_inputs), int(info.n_outputs), int(info.n_edges)
-        self._shapes = {"inputs": (ni,), "v_free": (no,), "v_clamped": (no,),
-                        "v_desired": (no,), "positions": (ne,)}
+        no = int(info.n_outputs)
+        self._schema = schema = StepSchema.of(info)
+        self._has_updates = schema.has_updates
         g = entry.create_group("steps")
         _nxdata(g)
-        spec: list[tuple[str, Any, tuple[int, ...], str | None]] = [
-            ("example", np.int32, (), None),
-            ("time", np.float64, (), "s"),
-            ("inputs", np.float64, (ni,), "V"),
-            ("v_free", np.float64, (no,), "V"),
-            ("v_clamped", np.float64, (no,), "V"),
-            ("v_desired", np.float64, (no,), "V"),
-            ("error", np.float64, (), "V^2"),
-            ("positions", np.int16, (ne,), None),
-        ]
-        self._has_updates = bool(info.has_updates)
-        if self._has_updates:
-            self._shapes |= {"update_mask": (ne,), "direction": (ne,)}
-            spec += [("update_mask", np.bool_, (ne,), None), ("direction", np.int8, (ne,), None)]
-        spec.append(("step", np.int64, (), None))  # written last: see _flush
         # Hot path: ``step`` only keeps a reference to the record (the trainer never mutates
-        # an emitted record); each flush builds one array per column from the kept records.
-        self._columns: list[tuple[h5py.Dataset, str, Any]] = []
-        for name, dtype, tail, units in spec:
-            ds = _row_dataset(g, name, dtype, tail, rows, units,
-                              fillvalue=-1 if name == "step" else None,
+        # an emitted record); each flush builds one array per column from the kept records
+        # (`lab.runs.schema.columns`), in the schema's order (``step`` last: see _flush).
+        self._columns: list[tuple[h5py.Dataset, str]] = []
+        for c in schema.specs():
+            ds = _row_dataset(g, c.name, c.dtype, c.shape, rows, c.units,
+                              fillvalue=-1 if c.name == "step" else None,
                               compression=self.compression)
-            self._columns.append((ds, name, dtype))
+            self._columns.append((ds, c.name))
         self._rows: list[StepRecord] = []
         g["positions"].attrs["estimated"] = bool(info.positions_estimated)
-        g["positions"].attrs["long_name"] = "digipot code"
-        g["error"].attrs["long_name"] = "training error (V^2)"
-        g["step"].attrs["long_name"] = "step"
+        for ds, name in sorted(self._columns, key=lambda col: col[1] != "positions"):
+            long_name = schema.spec(name).long_name  # positions first: the layout's order
+            if long_name is not None:
+                ds.attrs["long_name"] = long_name
 
         t = entry.create_group("test")
         _nxdata(t)
@@ -624,12 +598,10 @@ class RunWriter(Observer):
 
     def _check(self, record: StepRecord) -> None:
         """Validate shapes of the first record of each buffer block (cheap, amortised)."""
-        for name, shape in self._shapes.items():
-            value = getattr(record, name)
-            if value is None or np.shape(value) != shape:
-                raise ValueError(
-                    f"{self.path}: StepRecord.{name} has shape "
-                    f"{None if value is None else np.shape(value)}, expected {shape}")
+        try:
+            self._schema.check(record)
+        except ValueError as exc:
+            raise ValueError(f"{self.path}: {exc}") from None
 
     def step(self, record: StepRecord) -> None:
         """Keep one step for the next flush (~0.3 us); flush if a block is full or due.
@@ -732,8 +704,9 @@ class RunWriter(Observer):
         if rows:
             # Readers take the min length over datasets; ``step`` (fill -1) goes last.
             w0 = self._written
-            for ds, name, dtype in self._columns:
-                _append(ds, w0, np.array([getattr(r, name) for r in rows], dtype=dtype))
+            cols = columns(rows, self._schema)
+            for ds, name in self._columns:
+                _append(ds, w0, cols[name])
             self._written = w0 + len(rows)
             self._rows = []
         if self._tests:
@@ -811,8 +784,7 @@ _ATTR_KINDS: dict[str, str] = {
     "final_test_error": "float", "final_accuracy": "float", "p": "float", "eta": "float",
 }
 # Step/test datasets: expected number of dimensions (row axis first).
-_STEP_NDIM = {"step": 1, "time": 1, "example": 1, "error": 1, "inputs": 2, "v_free": 2,
-              "v_clamped": 2, "v_desired": 2, "positions": 2, "update_mask": 2, "direction": 2}
+_STEP_NDIM = NDIM
 _TEST_NDIM = {"step": 1, "time": 1, "error": 1, "accuracy": 1, "v_free": 3}
 
 
@@ -1148,7 +1120,7 @@ class RunReader:
         """Yield the stored steps as :class:`StepRecord` (arrays are read ``chunk`` rows at a
         time; record arrays are views into those blocks)."""
         begin, end, _ = slice(start, stop).indices(self.n_steps)
-        names = [n for n in _STEP_FIELDS if n in self._groups["steps"]]
+        names = [n for n in STEP_COLUMNS if n in self._groups["steps"]]
         cols = [self._column("steps", n) for n in names]
         for b0 in range(begin, end, chunk):
             b1 = min(b0 + chunk, end)
