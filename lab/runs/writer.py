@@ -111,7 +111,7 @@ class RunWriter(Observer):
     ``flush_interval`` seconds (monotonic) have passed since the last flush, checked on each
     ``step``/``test`` call. Rows still buffered when the process dies are lost.
 
-    Disk: see the module docstring. ``start`` raises :class:`RunSpaceError` when the run
+    Disk: see `lab.runs.storage`. ``start`` raises :class:`RunSpaceError` when the run
     cannot fit; ``step``/``test`` raise :class:`RunStorageError` when the disk or the
     file-size limit leaves no more than the headroom (:func:`headroom_bytes`).
     """
