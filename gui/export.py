@@ -9,8 +9,9 @@ import numpy as np
 import pyqtgraph.exporters
 
 from gui.sources import RunSource
+from lab.runs.schema import ColumnSpec, StepSchema
 
-__all__ = ["csv_header", "export_csv", "export_png"]
+__all__ = ["CSV_COLUMNS", "csv_header", "export_csv", "export_png"]
 
 
 def export_png(panels: dict[str, Any], directory: str | Path, stem: str,
@@ -29,11 +30,52 @@ def export_png(panels: dict[str, Any], directory: str | Path, stem: str,
     return paths
 
 
+#: The step columns a CSV export holds, in order (`lab.runs.schema`): scalars, then the
+#: per-edge codes, then the per-output voltages interleaved output by output.
+CSV_COLUMNS = ("step", "error", "positions", "v_free", "v_clamped", "v_desired")
+_LABEL = {"positions": "code"}  # CSV name of a per-edge column's values (code_<edge>)
+
+
+def _csv_specs(n_edges: int, n_outputs: int) -> tuple[ColumnSpec, ...]:
+    return StepSchema(0, n_outputs, n_edges, has_updates=False).specs(CSV_COLUMNS)
+
+
+def _csv_layout(edge_labels: list[str], outputs: list[str]) -> tuple[list[str], list[str]]:
+    """(header, np.savetxt formats) of the CSV: one entry per CSV column."""
+    specs = _csv_specs(len(edge_labels), len(outputs))
+    header: list[str] = []
+    fmt: list[str] = []
+
+    def add(names: list[str], c: ColumnSpec) -> None:
+        header.extend(names)
+        fmt.extend(["%d" if c.dtype.kind in "biu" else "%.9g"] * len(names))
+
+    for c in specs:
+        if c.axis is None:
+            add([c.name], c)
+        elif c.axis == "n_edges":
+            add([f"{_LABEL.get(c.name, c.name)}_{e}" for e in edge_labels], c)
+    per_output = [c for c in specs if c.axis == "n_outputs"]
+    for o in outputs:
+        for c in per_output:
+            add([f"{c.name}_{o}"], c)
+    return header, fmt
+
+
 def csv_header(edge_labels: list[str], outputs: list[str]) -> list[str]:
     """``step``, ``error`` (V^2), ``code_<edge>`` per edge, then per output
-    ``v_free_<o>``, ``v_clamped_<o>``, ``v_desired_<o>`` (V)."""
-    return (["step", "error"] + [f"code_{e}" for e in edge_labels]
-            + [f"{v}_{o}" for o in outputs for v in ("v_free", "v_clamped", "v_desired")])
+    ``v_free_<o>``, ``v_clamped_<o>``, ``v_desired_<o>`` (V): `CSV_COLUMNS` laid out."""
+    return _csv_layout(edge_labels, outputs)[0]
+
+
+def _csv_table(c: dict[str, np.ndarray], specs: tuple[ColumnSpec, ...]) -> np.ndarray:
+    """The CSV rows of one block of columns, in `_csv_layout`'s order."""
+    n = len(c["step"])
+    parts = [np.reshape(c[s.name], (n, -1)) for s in specs if s.axis != "n_outputs"]
+    volts = [c[s.name] for s in specs if s.axis == "n_outputs"]
+    if volts:
+        parts.append(np.stack(volts, axis=2).reshape(n, -1))
+    return np.column_stack(parts)
 
 
 def export_csv(path: str | Path, source: RunSource, step_range: tuple[float, float],
@@ -45,15 +87,12 @@ def export_csv(path: str | Path, source: RunSource, step_range: tuple[float, flo
     lo, hi = step_range
     n_out = source.history.n_outputs
     outputs = outputs or [str(j) for j in range(n_out)]
-    fmt = ["%d", "%.9g"] + ["%d"] * len(edge_labels) + ["%.9g"] * (3 * n_out)
+    header, fmt = _csv_layout(edge_labels, outputs)
+    specs = _csv_specs(len(edge_labels), n_out)
     rows = 0
     with open(path, "w", newline="") as f:
-        f.write(",".join(csv_header(edge_labels, outputs)) + "\n")
+        f.write(",".join(header) + "\n")
         for c in source.blocks(lo, hi):
-            n = len(c["step"])
-            volts = np.stack([c["v_free"], c["v_clamped"], c["v_desired"]], axis=2)
-            table = np.column_stack([c["step"], c["error"], c["positions"],
-                                     volts.reshape(n, 3 * n_out)])
-            np.savetxt(f, table, fmt=fmt, delimiter=",")
-            rows += n
+            np.savetxt(f, _csv_table(c, specs), fmt=fmt, delimiter=",")
+            rows += len(c["step"])
     return rows

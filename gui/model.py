@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lab.runs.schema import LIVE_COLUMNS, StepSchema
+
 __all__ = ["History", "Snapshot"]
 
 
@@ -41,30 +43,24 @@ class Snapshot:
         return len(self.step)
 
 
-_FIELDS = ("step", "error", "positions", "v_free", "v_clamped", "v_desired", "update_mask",
-           "inputs", "error_csum")
+#: The history's columns: the live batch columns (`lab.runs.schema.LIVE_COLUMNS`, with
+#: ``update_mask`` always kept) and the running error sum.
+_FIELDS = (*LIVE_COLUMNS, "error_csum")
 
 
 class _Table:
-    """Preallocated column arrays of ``capacity`` rows. 2-D columns are stored column-major
-    ((width, capacity) arrays seen through ``.T``): a per-edge min/max over many rows then
-    reads contiguous memory."""
+    """Preallocated column arrays of ``capacity`` rows, dtypes and widths from the run's
+    `StepSchema`. 2-D columns are stored column-major ((width, capacity) arrays seen through
+    ``.T``): a per-edge min/max over many rows then reads contiguous memory."""
 
-    def __init__(self, capacity: int, n_edges: int, n_outputs: int, n_inputs: int) -> None:
-        def wide(width: int, dtype: type) -> np.ndarray:
-            return np.zeros((width, capacity), dtype).T
-
-        self.cols: dict[str, np.ndarray] = {
-            "step": np.zeros(capacity, np.int64),
-            "error": np.zeros(capacity, np.float64),
-            "positions": wide(n_edges, np.int16),
-            "v_free": wide(n_outputs, np.float64),
-            "v_clamped": wide(n_outputs, np.float64),
-            "v_desired": wide(n_outputs, np.float64),
-            "update_mask": wide(n_edges, np.bool_),
-            "inputs": wide(n_inputs, np.float64),
-            "error_csum": np.zeros(capacity, np.float64),
-        }
+    def __init__(self, capacity: int, schema: StepSchema) -> None:
+        self.cols: dict[str, np.ndarray] = {}
+        for c in schema.specs(LIVE_COLUMNS):
+            if c.shape:
+                self.cols[c.name] = np.zeros((*c.shape, capacity), c.dtype).T
+            else:
+                self.cols[c.name] = np.zeros(capacity, c.dtype)
+        self.cols["error_csum"] = np.zeros(capacity, np.float64)
 
     def put(self, where: np.ndarray | slice, rows: dict[str, np.ndarray],
             pick: np.ndarray | slice) -> None:
@@ -83,6 +79,7 @@ class History:
     (every ``stride``-th step, stride doubling when full). Memory is preallocated and fixed:
     `nbytes` does not grow with the number of steps appended. Test evaluations (few) are
     kept in full as (step, error V^2) lists. ``n_inputs``: width of the ``inputs`` column.
+    ``schema``: the columns' dtypes and widths (`lab.runs.schema.StepSchema`).
     """
 
     def __init__(self, n_edges: int, n_outputs: int, n_inputs: int = 0, *,
@@ -92,9 +89,9 @@ class History:
         self.n_edges, self.n_outputs = int(n_edges), int(n_outputs)
         self.n_inputs = int(n_inputs)
         self.recent, self.archive = int(recent), int(archive)
-        shape = (self.n_edges, self.n_outputs, self.n_inputs)
-        self._ring = _Table(self.recent, *shape)
-        self._arch = _Table(self.archive, *shape)
+        self.schema = StepSchema(self.n_inputs, self.n_outputs, self.n_edges, has_updates=True)
+        self._ring = _Table(self.recent, self.schema)
+        self._arch = _Table(self.archive, self.schema)
         self.clear()
 
     def clear(self) -> None:
@@ -120,9 +117,9 @@ class History:
             return
         rows = dict(rows)
         if rows.get("update_mask") is None:
-            rows["update_mask"] = np.zeros((n, self.n_edges), np.bool_)
+            rows |= self.schema.empty(n, ("update_mask",))
         if rows.get("inputs") is None or self.n_inputs == 0:
-            rows["inputs"] = np.zeros((n, self.n_inputs))
+            rows |= self.schema.empty(n, ("inputs",))
         for name in ("v_free", "v_clamped", "v_desired"):
             rows[name] = np.asarray(rows[name], np.float64).reshape(n, self.n_outputs)
         csum = np.cumsum(np.asarray(rows["error"], np.float64)) + self.error_sum

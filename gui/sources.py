@@ -30,6 +30,7 @@ from lab.acquire.records import RunInfo, RunSummary
 from lab.acquire.settings import TrainSettings
 from lab.core.network import Network
 from lab.runs import RunFileError, RunReader
+from lab.runs.schema import LIVE_COLUMNS
 from lab.tasks import Task
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
 STOP_TIMEOUT = 10.0
 #: Rows read per block from a run file (loading, CSV export).
 READ_BLOCK = 65536
-#: The step columns a replay loads into its history.
+#: The step columns `RunSource.blocks` yields (the CSV export's, `gui.export.CSV_COLUMNS`).
 _HISTORY_COLUMNS = ("step", "error", "positions", "v_free", "v_clamped", "v_desired")
 
 
@@ -298,11 +299,12 @@ class ReplaySource(RunSource):
             network = network_from_dict(info.get("network_json") or {})
             task = info.get("task_json") or {}
             n_out = reader.steps["v_free"].shape[1]
+            n_in = reader.steps["inputs"].shape[1] if "inputs" in reader.steps else 0
         except BaseException:
             reader.close()
             raise
         self.reader, self.path, self.follow = reader, Path(path), follow
-        self.history = History(network.n_edges, n_out)
+        self.history = History(network.n_edges, n_out, n_in)
         self.layout = Layout.of_task(network, task)
         self.free_setup = FreeSetup.from_run(network, task, info.get("bench_json") or {})
         s = reader.settings
@@ -317,9 +319,7 @@ class ReplaySource(RunSource):
         reader, history = self.reader, self.history
         n = reader.n_steps
         cols = reader.steps
-        names = list(_HISTORY_COLUMNS)
-        if "update_mask" in cols:
-            names.append("update_mask")
+        names = [n for n in LIVE_COLUMNS if n in cols]  # what a live batch would carry
         for a in range(self._loaded, n, READ_BLOCK):
             b = min(a + READ_BLOCK, n)
             history.extend({k: cols[k][a:b] for k in names})

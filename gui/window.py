@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from PyQt6.QtWidgets import (
 
 from gui import export
 from gui.controls import Controls, Timeline
-from gui.freestate import FreeSetup, StepState
+from gui.freestate import FreeSetup
 from gui.model import History
 from gui.plots import FRAME_MS, FrameBudget, Plots
 from gui.sources import (
@@ -302,15 +303,14 @@ class MainWindow(QMainWindow):
             return
         view = self.plots.netview
         view.set_state(row["positions"], row["update_mask"])
-        view.set_free_state(self.free_setup, lambda k=int(row["step"]): self.step_state(k))
+        # the source's method, not the window's: nothing the window owns may point back at
+        # it (a cycle leaves a dropped window to the cyclic collector, which may run inside
+        # one of its paints and delete it mid-paint: a segfault)
+        view.set_free_state(self.free_setup, partial(self.source.step_state, int(row["step"])))
         self._net_shown = None
         self.plots.set_cursor(float(row["step"]))
         self.timeline.step_label.setText(
             f"step {int(row['step'])}, error {float(row['error']):.4g} V²")
-
-    def step_state(self, k: int) -> StepState | None:
-        """Step ``k`` as the network view's hover needs it (`RunSource.step_state`)."""
-        return self.source.step_state(k) if self.source is not None else None
 
     # -- timer -----------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -353,7 +353,7 @@ class MainWindow(QMainWindow):
                 view = self.plots.netview
                 view.set_state(h.last["positions"], h.last["update_mask"])
                 view.set_free_state(self.free_setup,
-                                    lambda k=int(h.last["step"]): self.step_state(k))
+                                    partial(source.step_state, int(h.last["step"])))
             now = time.monotonic()
             t_mark, n_mark = self._rate_mark
             if now - t_mark >= 0.5:

@@ -6,10 +6,12 @@ import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
 
+import gc
 import json
 import subprocess
 import sys
 import textwrap
+import weakref
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -74,7 +76,10 @@ def live_window(qtbot, out: Path, factory: Callable[[], Bench] | None = None,
     """A shown window whose live runs use ``factory`` (None: the default emulator bench,
     built by `load_bench` in the training process) and write ``out`` first."""
     w = MainWindow(out=out, settings=settings, bench_factory=factory)
-    qtbot.addWidget(w)
+    # pytest-qt holds a weak reference only; the closure keeps the window until pytest-qt
+    # closes it at teardown, so a test's end does not delete a shown window before its
+    # closeEvent (stop the run, close the source) has run
+    qtbot.addWidget(w, before_close_func=lambda _, keep=w: None)
     w.show()
     return w
 
@@ -203,6 +208,35 @@ def test_main_replay_entry_point_opens_the_file(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(QApplication, "exec", staticmethod(fake_exec))
     assert main(["replay", str(path)]) == 0
     assert seen and seen[0].history.total == 50
+
+
+@pytest.mark.parametrize("mode", ["replay", "live"])
+def test_a_dropped_window_is_freed_by_its_reference_count(qtbot, tmp_path, mode):
+    """Nothing a window owns points back at it (the network view's hover source once
+    did), so the window goes when its last reference goes, not when the cyclic collector
+    next runs: that may be inside one of the window's own paints, which then use deleted
+    items (pyqtgraph: "wrapped C/C++ object of type AxisItem has been deleted", then a
+    segfault)."""
+    if mode == "replay":
+        w = MainWindow()
+        w.show()
+        assert w.open_run(make_run(tmp_path / "run.h5", steps=50))
+    else:
+        w = MainWindow(out=tmp_path / "live.h5", settings={"steps": 50})
+        w.show()
+        assert w.start_run()
+        wait_run(qtbot, w)
+    w.timeline.slider.setValue(20)  # show_step hands the network view its hover source
+    qtbot.wait(50)
+    assert w.plots.netview.step_state()[0] is not None
+    w.close()
+    ref = weakref.ref(w)
+    gc.disable()  # only the reference count may free it
+    try:
+        del w
+        assert ref() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("kind", ["hdf5", "text", "missing"])
