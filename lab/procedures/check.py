@@ -12,22 +12,33 @@ except that a channel map the check can explain is corrected and the rest runs o
    two channels answering for each other's nodes are a swapped pair (drive-drive and
    sense-sense swaps look alike here; the tomography of each explanation decides: the
    right one fits Kirchhoff's law, chi^2 ~ 1).
-3. ``tomography`` (`lab.observe.tomography`, clock idle): each twin's conductances up to
-   one factor; an edge below 1/20 of the median conductance is open, above 20x shorted
-   (or at code 0); twin mismatch: free over clamped resistance beyond ``mismatch``.
+3. ``tomography`` (`lab.observe.tomography.measure` and ``fit_reads``, clock idle): each
+   twin's conductances up to one factor; an edge below 1/``open_ratio`` of the median
+   conductance is open, above ``open_ratio`` times it shorted (or at code 0); twin
+   mismatch: the twins' median-normalised conductances differing beyond ``mismatch``.
+   Codes come from the conductances through the nominal digipot model with the common
+   factor set so that the median code is ``initial_code`` (64 at power-up): node
+   voltages cannot see that factor, so every code figure is relative to it.
 4. ``clock``: at p = 1 every enabled edge steps each pulse, up if |dV_C| + sigma >
    |dV_F|, else down (sigma in [0, sigma_max]). Node voltages cannot see every code
    moving alike (one common factor), so the check uses a pair of boundary conditions
    (F, C), predicted on the measured conductances, that sends some edges up and the
-   others down by a margin beyond sigma_max, then the same pair with the twins
-   exchanged, which reverses every edge: ``pulses`` pulses each, so the board ends
-   where it started. The tracker (`lab.observe.tracking.Tracker`, prior p = 0.5: the
-   evidence decides) counts the moves it sees per pulse; tomographies after each half
-   measure each edge's displacement against the expected +-``pulses``. An edge that did
-   not move is stuck; the end state must be the start within one code.
+   others down with a ``margin`` beyond both thresholds, then the same pair with the
+   twins exchanged, which reverses every edge: ``pulses`` pulses each, so the board
+   ends where it started. A tomography after each half measures every edge's
+   displacement (the common offset removed by the median); an edge more than
+   ``pulses`` / 2 codes from the expected +-``pulses`` is stuck; the end state must be
+   the start within one code. The per-pulse tracker (`lab.observe.tracking.Tracker`)
+   runs alongside; its agreement with the planned moves is a figure, not a verdict.
+   Skipped when the tomography found an open or shorted edge (the displacement fit is
+   ill-conditioned then).
 5. ``bias``: ``bias_pulses`` pulses at each of two p values (the bench calibration's
-   bias), the two patterns alternating; p is the fraction of moves the tracker sees,
-   within ``p_tolerance`` (or 3 binomial standard errors) of the calibration.
+   bias), the first under the first half's patterns, the second under the other
+   (going back). Each stepping edge moves Binomial(m, p) codes in its known direction,
+   so p = (mean up-edge move - mean down-edge move) / (2 m) from the tomographies
+   before and after (the common offset cancels); it passes within ``p_tolerance`` (or
+   3 binomial standard errors) of the calibration. The board does not end exactly where
+   it started here (a random walk of about sqrt(2 m p (1 - p)) codes per edge).
 
 Every voltage is checked against the channel limits before anything is written
 (`plan` raises `ConfigError` when the limits leave no room for the test voltages); the

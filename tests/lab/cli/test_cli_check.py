@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parents[3]
 FAST = ["--pulses", "3", "--bias-pulses", "8"]  # few pulses: the check stays quick
 
 
-def _check(tmp_path: Path, seed: int, faults: tuple[str, ...] = (), *extra: str,
-           limits: tuple[float, float] | None = None) -> tuple[int, dict, WireEmulator]:  # fmt: skip
+def _check(
+    tmp_path: Path, seed: int, faults: tuple[str, ...] = (), *extra: str,
+    limits: tuple[float, float] | None = None,
+) -> tuple[int, dict, WireEmulator]:  # fmt: skip
     """Run ``twinlab check`` on a fresh rehearsal board; (status, JSON figures, emulator)."""
     out = tmp_path / "check.json"
     with WireEmulator(EmulatorConfig(seed=seed), faults=list(faults)) as emu:
@@ -93,6 +95,7 @@ def test_check_names_each_fault(tmp_path: Path, name: str) -> None:
 
 def test_a_swap_is_resolved_by_the_tomography_and_the_rest_runs(tmp_path: Path) -> None:
     status, report, _ = _check(tmp_path, 2, ("swap-channels:1003,1004",))
+    assert status == 1  # the wiring is wrong, even if the check can see through it
     corrected = report["figures"]["channels"]["corrected"]
     assert {(c["name"], c["kind"], c["node"]) for c in corrected} == {
         ("1003", "drive", 4), ("1004", "drive", 3)}
