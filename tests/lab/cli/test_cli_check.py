@@ -28,11 +28,12 @@ FAST = ["--pulses", "3", "--bias-pulses", "8"]  # few pulses: the check stays qu
 
 def _check(
     tmp_path: Path, seed: int, faults: tuple[str, ...] = (), *extra: str,
-    limits: tuple[float, float] | None = None,
+    limits: tuple[float, float] | None = None, firmware: str = "python",
 ) -> tuple[int, dict, WireEmulator]:  # fmt: skip
     """Run ``twinlab check`` on a fresh rehearsal board; (status, JSON figures, emulator)."""
     out = tmp_path / "check.json"
-    with WireEmulator(EmulatorConfig(seed=seed), faults=list(faults)) as emu:
+    emulator = WireEmulator(EmulatorConfig(seed=seed), faults=list(faults), firmware=firmware)
+    with emulator as emu:
         kwargs = {} if limits is None else {"limits": limits}
         bench = emu.write_bench(tmp_path / "bench.toml", **kwargs)
         status = main(["check", "--bench", str(bench), "--json", str(out), *FAST, *extra])
@@ -121,6 +122,19 @@ def test_check_on_tight_limits_stays_inside_them(tmp_path: Path) -> None:
     assert status in (0, 1) and report["items"], report
     patterns = report["figures"].get("clock", {}).get("patterns", [])
     assert all(0.0 <= v <= 1.5 for p in patterns for v in p.values())
+
+
+def test_check_with_the_real_firmware_under_simavr_names_a_stuck_edge(tmp_path: Path) -> None:
+    """The one test with the clock board's firmware itself (simavr): the same check."""
+    from lab.emulator.wire.firmware_board import missing_tools
+
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (firmware/apt-packages.txt)")
+    status, report, _ = _check(tmp_path, 4, ("stuck-edge:4-6",), firmware="simavr")
+    assert status == 1
+    assert _failed(report) == "clock: edge(s) 4-6 stuck (did not move 3 codes each way)"
+    assert "twin_clock" in report["figures"]["identify"]["clock"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
