@@ -42,7 +42,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = CheckSettings(pulses=args.pulses, bias_pulses=args.bias_pulses)
     bench = open_bench(args.bench, None)
     stop = threading.Event()
-    report = None
     try:
         with stop_signals(lambda signum: stop.set()) as received:
             report = run_check(bench, settings, should_stop=stop.is_set)
@@ -52,10 +51,11 @@ def cmd_check(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         _say_unsafe(unsafe)
         return interrupted_status(exc)
-    finally:
-        if report is not None:
-            unsafe = bench.close()  # run_check made it safe; this reports what it could not
-            report.unsafe = list(dict.fromkeys([*report.unsafe, *unsafe]))
+    except BaseException:  # bad input found by the plan, or an instrument failed
+        bench.close()
+        raise
+    unsafe = bench.close()  # run_check made it safe; this reports what it could not
+    report.unsafe = list(dict.fromkeys([*report.unsafe, *unsafe]))
     print(report.table())
     if out is not None:
         out.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
