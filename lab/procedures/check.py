@@ -34,9 +34,10 @@ except that a channel map the check can explain is corrected and the rest runs o
    ill-conditioned then).
 5. ``bias``: ``bias_pulses`` pulses at each of two p values (the bench calibration's
    bias), the first under the first half's patterns, the second under the other
-   (going back). Each stepping edge moves Binomial(m, p) codes in its known direction,
-   so p = (mean up-edge move - mean down-edge move) / (2 m) from the tomographies
-   before and after (the common offset cancels); it passes within ``p_tolerance`` (or
+   (going back). Each stepping edge moves Binomial(m, p) codes in its known direction
+   d_e, so with the codes c0 before and c1 after (each tomography's common factor fixed
+   by its median), c1 s - c0 = d p m is fitted by least squares for p and the factor s
+   between the two tomographies; it passes within ``p_tolerance`` (or
    3 binomial standard errors) of the calibration. The board does not end exactly where
    it started here (a random walk of about sqrt(2 m p (1 - p)) codes per edge).
 
@@ -656,8 +657,8 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
                should_stop: Callable[[], bool] | None) -> None:  # fmt: skip
     """Section 5: p at each bias from the tomographies' displacements: ``bias_pulses``
     pulses under one half's patterns move each stepping edge Binomial(m, p) codes in its
-    known direction; p = (mean up-edge move - mean down-edge move) / (2 m), which the
-    common offset cancels from. The second bias uses the other half (going back)."""
+    known direction (module docstring, 5). The second bias uses the other half (going
+    back)."""
     figures = []
     m = settings.bias_pulses
     before = clock.last
@@ -678,8 +679,16 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
             bench.pulse()
         _release_all(bench)
         after = _tomography(bench, settings, None, should_stop)
-        moved = _moves(before, after, clock.conducts, settings.initial_code)
-        measured = float((moved[up].mean() - moved[down].mean()) / (2 * max(pulses, 1)))
+        level = settings.initial_code
+        c0 = _codes(before, clock.conducts, level).mean(axis=0)
+        c1 = _codes(after, clock.conducts, level).mean(axis=0)
+        # c1 s - c0 = sign p m on the stepping edges: each tomography's common factor is
+        # unknown (fixed by its median), so the factor s between them is fitted with p
+        use = clock.steps
+        a = np.column_stack([c1[use], -sign[use] * max(pulses, 1)])
+        (_, measured), *_ = np.linalg.lstsq(a, c0[use], rcond=None)
+        measured = float(measured)
+        moved = c1 - c0
         expected = float(bench.calibration.p_at(volts))
         count = int(clock.steps.sum()) * max(pulses, 1)
         se = float(np.sqrt(max(expected * (1 - expected), 1e-6) / count))
