@@ -12,6 +12,7 @@
     twinlab gui [--bench B --bench-seed S --task T --p P --eta E --steps N --seed S
                  --out RUN.h5 --start]
     twinlab replay RUN.h5 [--follow]
+    twinlab check --bench B.toml [--json FILE] [--pulses N] [--bias-pulses M]
     twinlab --version
 
 Every command also takes ``-v``/``--verbose`` (repeat for debug), ``--log-file FILE``
@@ -27,7 +28,8 @@ those, never a bare ValueError. Any other exception, a bare ValueError included,
 it is not caught, so Python prints its traceback and the exit status is 1.
 
 Layout: this package module holds the parser and `main`; each command is a module of its
-own (``train``, ``info``, ``tasks``, ``emulate``, ``calibrate``, ``netlist``, ``study``)
+own (``train``, ``info``, ``tasks``, ``emulate``, ``calibrate``, ``check``, ``netlist``,
+``study``)
 that exposes ``add_parser(sub)`` (adds its sub-parser, options and ``func``) and
 ``cmd_<name>(args) -> int`` (the exit status), the contract of the entry-point commands
 (`lab.plugins.COMMANDS`) too; what they share is in `lab.cli.common` and the progress bar
@@ -46,7 +48,7 @@ from importlib import metadata
 from typing import Any
 
 from lab import logs, plugins
-from lab.cli import calibrate, emulate, info, netlist, study, tasks, train
+from lab.cli import calibrate, check, emulate, info, netlist, study, tasks, train
 from lab.cli.common import user_errors
 from lab.signals import interrupt_name, interrupted_status, stop_signals
 
@@ -99,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         module.add_parser(sub)
     for name in plugins.names(plugins.COMMANDS):  # gui, replay, devices: entry points
         plugins.load(plugins.COMMANDS, name)(sub)
-    for module in (calibrate, netlist, study):
+    for module in (calibrate, check, netlist, study):
         module.add_parser(sub)
     for command in sub.choices.values():  # the logging options after the command, too
         _logging_options(command, "_sub")

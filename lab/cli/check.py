@@ -1,0 +1,71 @@
+"""``twinlab check``: the first-day bench check (`lab.procedures.check`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+
+from lab.cli.common import _check_writable, _out_path, _safe_note, _say_unsafe, open_bench
+from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``twinlab check`` to the command line's sub-parsers."""
+    check = sub.add_parser(
+        "check", help="first-day bench check: instruments, channel map, edges, clock, bias"
+    )
+    check.add_argument("--bench", required=True, help="the bench file to check")
+    check.add_argument("--json", default=None, metavar="FILE", help="write every figure here")
+    check.add_argument("--force", action="store_true", help="overwrite an existing --json")
+    check.add_argument("--pulses", type=int, default=3,
+                       help="clock pulses each way at p = 1 (default 3)")  # fmt: skip
+    check.add_argument("--bias-pulses", type=int, default=12,
+                       help="pulses at each of the two bias values (default 12)")  # fmt: skip
+    check.set_defaults(func=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run the check; 0 when every item passes, 1 when one fails (or the bench is not
+    safe at the end), 2 bad input (nothing applied), 128 + n on a stop signal."""
+    from lab.errors import ConfigError
+    from lab.procedures.check import CheckSettings, run_check
+
+    out = _out_path(args.json, "--json")
+    if out is not None:
+        _check_writable(out, args.force, "--json")
+    if args.pulses < 1 or args.bias_pulses < 1:
+        raise ConfigError(
+            f"--pulses and --bias-pulses must be >= 1, got {args.pulses} and {args.bias_pulses}"
+        )
+    settings = CheckSettings(pulses=args.pulses, bias_pulses=args.bias_pulses)
+    bench = open_bench(args.bench, None)
+    stop = threading.Event()
+    try:
+        with stop_signals(lambda signum: stop.set()) as received:
+            report = run_check(bench, settings, should_stop=stop.is_set)
+    except KeyboardInterrupt as exc:  # a second signal, mid-section
+        unsafe = bench.close()
+        print(f"twinlab: check interrupted by {interrupt_name(exc)}{_safe_note(unsafe)}",
+              file=sys.stderr)  # fmt: skip
+        _say_unsafe(unsafe)
+        return interrupted_status(exc)
+    except BaseException:  # bad input found by the plan, or an instrument failed
+        bench.close()
+        raise
+    unsafe = bench.close()  # run_check made it safe; this reports what it could not
+    report.unsafe = list(dict.fromkeys([*report.unsafe, *unsafe]))
+    print(report.table())
+    if out is not None:
+        out.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
+        print(f"figures: {out}")
+    if received:
+        print(f"twinlab: check interrupted by {signal_name(received[0])}"
+              f"{_safe_note(report.unsafe)}", file=sys.stderr)  # fmt: skip
+        _say_unsafe(report.unsafe)
+        return 128 + received[0]
+    if report.unsafe:
+        _say_unsafe(report.unsafe)
+        return 1
+    return 0 if report.passed else 1

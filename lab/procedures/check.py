@@ -1,0 +1,781 @@
+"""The first-day bench check (``twinlab check``): headless, through the HAL only.
+
+Sections, in order (each needs the ones before it; a failed section stops the rest,
+except that a channel map the check can explain is corrected and the rest runs on it):
+
+1. ``identify``: the DAQ's and the clock board's identity strings.
+2. ``channels``: every drive output of both twins at a base level (0 V clipped into its
+   limits), one at a time stepped by ``test_volts``; every sense input read. A drive
+   channel must move exactly the sense channel of its own node (twin and node) by more
+   than half the step. No response at all is a dead drive (its node, floating, still
+   follows its neighbours a little); an input that never moves is a dead sense channel;
+   two channels answering for each other's nodes are a swapped pair (drive-drive and
+   sense-sense swaps look alike here; the tomography of each explanation decides: the
+   right one fits Kirchhoff's law, chi^2 ~ 1).
+3. ``tomography`` (`lab.observe.tomography.measure` and ``fit_reads``, clock idle): each
+   twin's conductances up to one factor; an edge below 1/``open_ratio`` of the median
+   conductance is open, above ``open_ratio`` times it shorted (or at code 0); twin
+   mismatch: the twins' median-normalised conductances differing beyond ``mismatch``.
+   Codes come from the conductances through the nominal digipot model with the common
+   factor set so that the median code is ``initial_code`` (64 at power-up): node
+   voltages cannot see that factor, so every code figure is relative to it.
+4. ``clock``: at p = 1 every enabled edge steps each pulse, up if |dV_C| + sigma >
+   |dV_F|, else down (sigma in [0, sigma_max]). Node voltages cannot see every code
+   moving alike (one common factor), so the check uses a pair of boundary conditions
+   (F, C), predicted on the measured conductances, that sends some edges up and the
+   others down with a ``margin`` beyond both thresholds, then the same pair with the
+   twins exchanged, which reverses every edge: ``pulses`` pulses each, so the board
+   ends where it started. A tomography after each half measures every edge's
+   displacement (the common offset removed by the median); an edge more than
+   ``pulses`` / 2 codes from the expected +-``pulses`` is stuck; the end state must be
+   the start within one code. The per-pulse tracker (`lab.observe.tracking.Tracker`)
+   runs alongside; its agreement with the planned moves is a figure, not a verdict.
+   Skipped when the tomography found an open or shorted edge (the displacement fit is
+   ill-conditioned then).
+5. ``bias``: ``bias_pulses`` pulses at each of two p values (the bench calibration's
+   bias), the first under the first half's patterns, the second under the other
+   (going back). Each stepping edge moves Binomial(m, p) codes in its known direction
+   d_e, so with the codes c0 before and c1 after (each tomography's common factor fixed
+   by its median), c1 s - c0 = d p m is fitted by least squares for p and the factor s
+   between the two tomographies; it passes within ``p_tolerance`` (or
+   3 binomial standard errors) of the calibration. The board does not end exactly where
+   it started here (a random walk of about sqrt(2 m p (1 - p)) codes per edge).
+
+Every voltage is checked against the channel limits before anything is written
+(`plan` raises `ConfigError` when the limits leave no room for the test voltages); the
+bench goes to its safe state at the end, on an error and on a stop signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from lab.core.learning import SIGMA_MAX
+from lab.errors import ConfigError
+from lab.hal import TWINS, Bench, Channel, Twin
+from lab.observe.model import R_WIPER, TOP, DigipotModel, Topology
+from lab.observe.requirements import check_supports_estimation
+from lab.observe.tomography import TomographySettings, TwinFit, fit_reads, measure
+from lab.observe.tracking import Tracker, TrackerSettings
+
+Pattern = dict[int, float]  # {node label: volts} of one twin
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """``test_volts``: the channel-map step, V; ``pulses``: per half of the clock check;
+    ``bias_p``: the two p values of the bias check, ``bias_pulses`` pulses each;
+    ``margin``: V beyond sigma_max (and beyond 0) the predicted drops keep;
+    ``open_ratio``: conductance ratio to the median that is open (1/x shorted);
+    ``mismatch``: relative twin mismatch allowed; ``p_tolerance``: absolute;
+    ``inset``: fraction of each channel's span kept inside its limits;
+    ``candidates``: random patterns per search; ``seed``: of that search;
+    ``tomography_budget``: DAQ transactions per tomography (twice that when a dead
+    channel is left out); ``initial_code``: the codes' common level assumed at the
+    start (node voltages cannot see it; the AD5220 powers up at midscale, 64)."""
+
+    test_volts: float = 0.5
+    pulses: int = 3
+    bias_p: tuple[float, float] = (0.5, 0.25)
+    bias_pulses: int = 12
+    margin: float = 0.03
+    open_ratio: float = 20.0
+    mismatch: float = 0.1
+    p_tolerance: float = 0.1
+    inset: float = 0.01
+    candidates: int = 300
+    seed: int = 0
+    initial_code: int = 64
+    tomography_budget: int = 40
+
+
+@dataclass
+class Item:
+    """One line of the table: ``section``, ``name``, ``ok`` (None: not run), ``figure``
+    (short text), ``detail`` (what failed, naming channels, nodes or edges)."""
+
+    section: str
+    name: str
+    ok: bool | None
+    figure: str = ""
+    detail: str = ""
+
+
+@dataclass
+class CheckReport:
+    """Every item and every figure (``data``, JSON-able); ``passed`` when every item that
+    ran passed and none was skipped."""
+
+    items: list[Item] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    unsafe: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.items) and all(i.ok is True for i in self.items)
+
+    def add(self, section: str, name: str, ok: bool | None, figure: str = "",
+            detail: str = "") -> Item:  # fmt: skip
+        item = Item(section, name, ok, figure, detail)
+        self.items.append(item)
+        return item
+
+    def failures(self) -> list[str]:
+        """One line per failed or skipped item."""
+        return [f"{i.section}: {i.name}: {i.detail or i.figure}" for i in self.items
+                if i.ok is not True]  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "items": [vars(i).copy() for i in self.items],
+            "figures": self.data,
+            "unsafe": list(self.unsafe),
+        }
+
+    def table(self) -> str:
+        """The terminal table: section, check, PASS/FAIL/skip, figure; details below."""
+        rows = [("section", "check", "result", "figure")]
+        for i in self.items:
+            word = {True: "PASS", False: "FAIL", None: "skip"}[i.ok]
+            rows.append((i.section, i.name, word, i.figure))
+        widths = [max(len(r[c]) for r in rows) for c in range(3)]
+        lines = [
+            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip()
+            for r in rows
+        ]
+        for i in self.items:
+            if i.ok is not True and i.detail:
+                lines.append(f"  {i.section} {i.name}: {i.detail}")
+        lines.append("bench check: " + ("PASS" if self.passed else "FAIL"))
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- planning
+def _span(ch: Channel, inset: float) -> tuple[float, float]:
+    lo, hi = ch.limits
+    m = inset * (hi - lo)
+    return lo + m, hi - m
+
+
+def channel_levels(ch: Channel, volts: float, inset: float) -> tuple[float, float] | None:
+    """(base, test) V of a drive channel for the channel-map check: base 0 V clipped into
+    its inset limits, test ``volts`` above (or below) it; None if neither fits."""
+    lo, hi = _span(ch, inset)
+    base = min(max(0.0, lo), hi)
+    if base + volts <= hi:
+        return base, base + volts
+    if base - volts >= lo:
+        return base, base - volts
+    return None
+
+
+@dataclass
+class _Channels:
+    """The bench's channels by twin: drive and sense node labels, and the channels."""
+
+    drive: dict[Twin, dict[int, Channel]]
+    sense: dict[Twin, dict[int, Channel]]
+
+    @classmethod
+    def of(cls, channels: list[Channel] | tuple[Channel, ...]) -> _Channels:
+        drive: dict[Twin, dict[int, Channel]] = {t: {} for t in TWINS}
+        sense: dict[Twin, dict[int, Channel]] = {t: {} for t in TWINS}
+        for ch in channels:
+            (drive if ch.kind == "drive" else sense)[ch.twin][ch.node] = ch
+        return cls(drive, sense)
+
+
+def _candidates(bench: Bench, k: np.ndarray, settings: CheckSettings) -> tuple[list, np.ndarray]:
+    """Random boundary conditions: [(nodes, volts)] with their drops (2, M, E), V, in
+    each twin's conductances ``k`` (2, E); each leaves >= 2 sensed nodes floating."""
+    rng = np.random.default_rng(settings.seed)
+    chans = _Channels.of(list(bench.channels))
+    common = sorted(set(chans.drive["free"]) & set(chans.drive["clamped"]))
+    spans = {n: (_span(chans.drive["free"][n], settings.inset),
+                 _span(chans.drive["clamped"][n], settings.inset)) for n in common}  # fmt: skip
+    sensed = set(chans.sense["free"]) & set(chans.sense["clamped"])
+    net = bench.network
+    patterns, drops = [], []
+    if len(common) < 2:
+        return [], np.zeros((2, 0, net.n_edges))
+    for _ in range(settings.candidates):
+        size = int(rng.integers(2, max(3, len(common) - 1)))
+        nodes = sorted(rng.choice(common, size=min(size, len(common)), replace=False).tolist())
+        if len(sensed - set(nodes)) < 2:
+            continue
+        ends = rng.integers(0, 2, len(nodes))
+        if ends.min() == ends.max():
+            ends[0] = 1 - ends[0]
+        # both twins' spans: the level must suit either twin (the pair is exchanged)
+        volts = [max(spans[n][0][0], spans[n][1][0]) if e == 0 else
+                 min(spans[n][0][1], spans[n][1][1]) for n, e in zip(nodes, ends, strict=True)]
+        fixed = dict(zip(nodes, volts, strict=True))
+        patterns.append(fixed)
+        drops.append([net.drops(net.solve(k[t], fixed)) for t in range(2)])
+    return patterns, np.transpose(np.asarray(drops), (1, 0, 2))
+
+
+def clock_patterns(
+    bench: Bench, k: np.ndarray, settings: CheckSettings
+) -> tuple[Pattern, Pattern, np.ndarray, float] | None:
+    """(F, C, direction (E,) int8 of the first half, score V): the pair of patterns for the
+    clock check (module docstring, 4) on conductances ``k`` (2, E); None if no candidate
+    keeps every edge's drops ``margin`` beyond the rule's thresholds both ways."""
+    patterns, d = _candidates(bench, k, settings)
+    if not patterns:
+        return None
+    a = np.abs(d)  # (2, M, E)
+    g1 = a[0][:, None, :] - a[1][None, :, :]  # (F, C, E): |dF| - |dC| with F free, C clamped
+    g2 = a[0][None, :, :] - a[1][:, None, :]  # exchanged: C on the free twin, F clamped
+    hi = SIGMA_MAX + settings.margin
+    m = settings.margin
+    up = np.minimum(-g1 - m, g2 - hi)  # first half up, second down
+    down = np.minimum(g1 - hi, -g2 - m)
+    score_e = np.maximum(up, down)
+    score = score_e.min(axis=2)
+    ups = (up > down).sum(axis=2)
+    e = d.shape[2]
+    score = np.where((ups > 0) & (ups < e), score, -np.inf)  # both directions present
+    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+    if not np.isfinite(score[i, j]) or score[i, j] <= 0:
+        return None
+    direction = np.where(up[i, j] > down[i, j], 1, -1).astype(np.int8)
+    return patterns[i], patterns[j], direction, float(score[i, j])
+
+
+def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
+    """Refuse (`ConfigError`, one line) a bench the check cannot run on, before anything
+    is applied: a drive channel with no room for the test step, limits that allow no
+    clock patterns, a bias outside the bias limits, or too few channels."""
+    if settings.pulses < 1 or settings.bias_pulses < 1:
+        raise ConfigError("check: pulses and bias pulses must be >= 1")
+    for ch in bench.channels:
+        if ch.kind == "drive" and channel_levels(ch, settings.test_volts, settings.inset) is None:
+            lo, hi = ch.limits
+            raise ConfigError(
+                f"channel {ch.name!r} ({ch.twin} twin node {ch.node}): its limits "
+                f"[{lo:g}, {hi:g}] V leave no room for the check's {settings.test_volts:g} V "
+                "test step"
+            )
+    why = check_supports_estimation(bench)
+    if why is not None:
+        raise ConfigError(f"check: the bench cannot support the estimator: {why}")
+    e = bench.network.n_edges
+    k = DigipotModel.nominal(e).conductance(np.full(e, 64))
+    if clock_patterns(bench, k, settings) is None:
+        raise ConfigError(
+            "check: the channel limits leave no room for the clock check's test voltages "
+            f"(every edge's drops {SIGMA_MAX + settings.margin:g} V apart between the twins)"
+        )
+    for p in (1.0, *settings.bias_p):
+        volts = float(bench.calibration.volts_for(p))
+        bench.bias_limits.check(volts, f"the bias source (p = {p})",
+                                label="the bias limits", quantity="bias")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- helpers
+class _Stopped(Exception):
+    """``should_stop`` said stop (a stop signal): end the check between two steps."""
+
+
+def _stop_point(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise _Stopped
+
+
+def _apply(bench: Bench, twin: Twin, pattern: Pattern) -> None:
+    """Drive ``twin`` at ``pattern`` exactly: release what it does not name."""
+    now = bench.drive_state(twin)
+    gone = tuple(n for n in now if n not in pattern)
+    if gone:
+        bench.release(twin, gone)
+    if pattern and any(now.get(n) != v for n, v in pattern.items()):
+        nodes = tuple(pattern)
+        bench.drive(twin, nodes, np.array([pattern[n] for n in nodes]))
+
+
+def _with_channels(bench: Bench, channels: list[Channel]) -> Bench:
+    """The same instruments under another channel map (a corrected one)."""
+    return Bench(network=bench.network, daq=bench.daq, bias=bench.bias, clock=bench.clock,
+                 channels=channels, calibration=bench.calibration, probe=None,
+                 bias_limits=bench.bias_limits, config=bench.config)  # fmt: skip
+
+
+def _what(ch: Channel) -> str:
+    return f"{ch.kind} channel {ch.name!r} ({ch.twin} twin node {ch.node})"
+
+
+# ----------------------------------------------------------------------------- sections
+def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
+                   should_stop: Callable[[], bool] | None = None) -> list[list[Channel]]:
+    """Section 2. Returns the channel maps that explain what was seen (the bench's own
+    first when it is right; several when a swap could be either kind), [] if none."""
+    chans = _Channels.of(list(bench.channels))
+    levels = {(t, n): channel_levels(ch, settings.test_volts, settings.inset)
+              for t in TWINS for n, ch in chans.drive[t].items()}  # fmt: skip
+    base = {t: {n: levels[t, n][0] for n in chans.drive[t]} for t in TWINS}  # type: ignore[index]
+    sensed = {t: tuple(sorted(chans.sense[t])) for t in TWINS}
+    cols = [(t, n) for t in TWINS for n in sensed[t]]
+
+    def read() -> np.ndarray:
+        return np.concatenate([bench.sense(t, sensed[t]) for t in TWINS if sensed[t]])
+
+    for t in TWINS:
+        _apply(bench, t, base[t])
+    baseline = read()
+    rows = [(t, n) for t in TWINS for n in sorted(chans.drive[t])]
+    response = np.zeros((len(rows), len(cols)))
+    step = np.zeros(len(rows))
+    for r, (t, n) in enumerate(rows):
+        _stop_point(should_stop)
+        b, v = levels[t, n]  # type: ignore[misc]
+        bench.drive(t, (n,), np.array([v]))
+        response[r] = read() - baseline
+        bench.drive(t, (n,), np.array([b]))
+        step[r] = v - b
+    for t in TWINS:
+        bench.release(t, tuple(base[t]))
+    rel = response / step[:, None]  # 1 where a drive reaches a sense channel's node
+    hit = rel > 0.5
+    faint = np.abs(rel) > 0.1
+    col_of = {key: i for i, key in enumerate(cols)}
+    problems: list[str] = []
+    dead_sense = [c for c in range(len(cols)) if not faint[:, c].any()]
+    dead_drive = [r for r, key in enumerate(rows) if not hit[r].any()
+                  and col_of.get(key) is not None and col_of[key] not in dead_sense]
+    floating = [col_of[rows[r]] for r in dead_drive]  # undriven: follows its neighbours
+    hit[:, floating] = False
+    moved = {}
+    for r, key in enumerate(rows):
+        c = col_of.get(key)
+        got = np.flatnonzero(hit[r])
+        if r in dead_drive or (c is not None and c in dead_sense):
+            continue
+        if c is None or got.tolist() != [c]:
+            moved[r] = [cols[g] for g in got]
+    map_list = list(bench.channels)
+    fixed = list(map_list)
+    for c in dead_sense:
+        ch = chans.sense[cols[c][0]][cols[c][1]]
+        problems.append(f"{_what(ch)} reads nothing (dead or not wired)")
+        fixed.remove(ch)
+    for r in dead_drive:
+        ch = chans.drive[rows[r][0]][rows[r][1]]
+        problems.append(f"{_what(ch)} drives nothing (dead or not wired)")
+        fixed.remove(ch)
+    explanations: list[list[Channel]] = []
+    done: set[int] = set()
+    unexplained = []
+    for r, got in moved.items():
+        if r in done:
+            continue
+        partner = next((q for q, g in moved.items() if q != r and q not in done
+                        and g == [rows[r]] and got == [rows[q]]), None)  # fmt: skip
+        if partner is None:
+            ch = chans.drive[rows[r][0]][rows[r][1]]
+            reached = ", ".join(f"{t} twin node {n}" for t, n in got) or "no sensed node"
+            unexplained.append(f"{_what(ch)} reaches {reached}")
+            continue
+        done |= {r, partner}
+        da, db = (chans.drive[rows[x][0]][rows[x][1]] for x in (r, partner))
+        sa, sb = chans.sense[da.twin][da.node], chans.sense[db.twin][db.node]
+        problems.append(
+            f"{da.twin} twin nodes {da.node} and {db.node} are swapped: drive channels "
+            f"{da.name!r}, {db.name!r} or sense channels {sa.name!r}, {sb.name!r} reach "
+            "each other's nodes"
+        )
+        explanations.append([("drive", da, db), ("sense", sa, sb)])  # type: ignore[list-item]
+    problems += unexplained
+    report.data["channels"] = {
+        "rows": [f"{t}:{n}" for t, n in rows], "cols": [f"{t}:{n}" for t, n in cols],
+        "response": np.round(rel, 4).tolist(),
+        "dead": [ln for ln in problems if "nothing" in ln], "problems": problems,
+    }  # fmt: skip
+    report.add("channels", "channel map", not problems,
+               f"{len(rows)} outputs x {len(cols)} inputs, {len(problems)} problem(s)",
+               "; ".join(problems))  # fmt: skip
+    if unexplained:
+        return []
+    maps = [fixed]
+    for options in explanations:  # every combination of the swaps' two readings
+        new_maps = []
+        for m in maps:
+            for _, a, b in options:  # type: ignore[misc]
+                swapped = [replace(c, node=b.node, twin=b.twin) if c is a else
+                           replace(c, node=a.node, twin=a.twin) if c is b else c for c in m]
+                new_maps.append(swapped)
+        maps = new_maps
+    return maps
+
+
+@dataclass
+class Tomo:
+    """One tomography of the check: each twin's fit (`TwinFit`: relative conductances,
+    geometric mean 1) and the DAQ transactions it took."""
+
+    fits: tuple[TwinFit, TwinFit]
+    transactions: int
+
+    @property
+    def conductance(self) -> np.ndarray:
+        """(2, E) relative conductances."""
+        return np.stack([f.conductance for f in self.fits])
+
+    @property
+    def chi2(self) -> float:
+        return max(f.chi2 for f in self.fits)
+
+
+def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None = None,
+                should_stop: Callable[[], bool] | None = None) -> Tomo:  # fmt: skip
+    """`lab.observe.tomography.measure` + `fit_reads` (clock idle, drive state restored),
+    designed on ``design`` (2, E) conductances, S (default: every code 64): the last
+    measurement, so that an open edge does not spoil the design of the next."""
+    _stop_point(should_stop)
+    e = bench.network.n_edges
+    model = DigipotModel.nominal(e)
+    k0 = model.conductance(np.full(e, settings.initial_code))
+    if design is None:
+        k_design = k0
+    else:  # the measured ratios at the nominal level, an open edge kept regular
+        mid = np.median(design, axis=1, keepdims=True)
+        ratios = np.clip(design / mid, 1e-2, 1e2)
+        k_design = ratios * k0 / np.exp(np.log(ratios).mean(axis=1, keepdims=True))
+    budget = TomographySettings(budget=settings.tomography_budget, inset=settings.inset)
+    reads, calls = measure(bench, k_design, budget)
+    return Tomo(fit_reads(bench, reads, k_design, budget.noise), calls)
+
+
+def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
+                     result: Tomo) -> np.ndarray:  # fmt: skip
+    """Section 3 on a measured ``result``. Returns the edges that conduct (E,) bool."""
+    labels = bench.network.edge_labels()
+    model = DigipotModel.nominal(bench.network.n_edges)
+    k = np.stack([f.conductance for f in result.fits])  # (2, E) relative
+    ratio = k / np.median(k, axis=1, keepdims=True)
+    is_open = (ratio < 1.0 / settings.open_ratio).any(axis=0)
+    shorted = (ratio > settings.open_ratio).any(axis=0) & ~is_open
+    codes = _codes(result, ~is_open & ~shorted, settings.initial_code)
+    resistance = model.resistance(codes)
+    conducting = ~is_open & ~shorted
+    norm = k / np.median(k[:, conducting], axis=1, keepdims=True)
+    mismatch = np.abs(norm[1] / norm[0] - 1.0)
+    bad_twins = (mismatch > settings.mismatch) & ~is_open & ~shorted
+    report.data["tomography"] = {
+        "edges": labels,
+        "resistance_ohm": np.round(resistance, 1).tolist(),
+        "nominal_ohm": float(R_WIPER + 64 * model.step.mean()),
+        "codes": np.round(codes, 2).tolist(),
+        "twin_mismatch": np.round(mismatch, 4).tolist(),
+        "chi2": [float(f.chi2) for f in result.fits],
+        "transactions": int(result.transactions),
+        "open": [labels[i] for i in np.flatnonzero(is_open)],
+        "shorted": [labels[i] for i in np.flatnonzero(shorted)],
+    }
+    name = ", ".join
+    report.add("tomography", "fit", bool(result.chi2 < 10.0),
+               f"chi2 {result.chi2:.2f}, {result.transactions} transactions",
+               "the node voltages do not fit the network (chi2 per dof "
+               f"{result.chi2:.1f}): wiring or channel map")  # fmt: skip
+    report.add("tomography", "open edges", not is_open.any(),
+               f"{int(is_open.sum())} open",
+               f"edge(s) {name(labels[i] for i in np.flatnonzero(is_open))} open "
+               f"(conductance below 1/{settings.open_ratio:g} of the median)")  # fmt: skip
+    report.add("tomography", "shorted edges", not shorted.any(),
+               f"{int(shorted.sum())} shorted",
+               f"edge(s) {name(labels[i] for i in np.flatnonzero(shorted))} shorted or at "
+               f"code 0 (conductance above {settings.open_ratio:g}x the median)")  # fmt: skip
+    worst = float(mismatch[~is_open & ~shorted].max(initial=0.0))
+    report.add("tomography", "twin mismatch", not bad_twins.any(),
+               f"worst {100 * worst:.1f} %",
+               f"edge(s) {name(labels[i] for i in np.flatnonzero(bad_twins))}: the twins "
+               f"differ by more than {100 * settings.mismatch:g} %")  # fmt: skip
+    return ~is_open & ~shorted
+
+
+def _codes(result: Tomo, conducts: np.ndarray | None, level: float) -> np.ndarray:
+    """Continuous codes (2, E) of each twin's measured conductances through the nominal
+    digipot model, the common factor set so that the median code of the ``conducts``
+    edges is ``level`` (node voltages cannot see that factor; an open or shorted edge
+    must not set it, which is why this does not use the tomography's own codes)."""
+    k = np.stack([f.conductance for f in result.fits])
+    use = np.ones(k.shape[1], dtype=bool) if conducts is None else conducts
+    g = DigipotModel.nominal(k.shape[1]).step
+    inv = 1.0 / np.maximum(k, 1e-300)
+    lam = (level * g[:, 0] + R_WIPER) / np.median(inv[:, use], axis=1)
+    return (lam[:, None] * inv - R_WIPER) / g
+
+
+def _model_of(codes: np.ndarray) -> tuple[DigipotModel, np.ndarray]:
+    """(per-part model, integer codes (E,)) that reproduce continuous ``codes`` (2, E)."""
+    nominal = DigipotModel.nominal(codes.shape[1]).step
+    whole = np.clip(np.rint(codes.mean(axis=0)), 0, TOP).astype(np.int16)
+    step = nominal * codes / np.maximum(whole, 1)
+    ok = np.isfinite(step) & (step > 0.2 * nominal) & (step < 5 * nominal)
+    return DigipotModel(np.where(ok, step, nominal), R_WIPER), whole
+
+
+class _Pulser:
+    """Pulses under two-twin patterns with the tracker deciding each pulse's moves."""
+
+    def __init__(self, bench: Bench, tracker: Tracker,
+                 should_stop: Callable[[], bool] | None) -> None:  # fmt: skip
+        self.bench, self.tracker, self.should_stop = bench, tracker, should_stop
+        n = bench.network.n_nodes
+        chans = _Channels.of(list(bench.channels))
+        self.sense_nodes = [tuple(sorted(chans.sense[t])) for t in TWINS]
+        self.sensed = np.zeros((2, n), dtype=bool)
+        for t in range(2):
+            self.sensed[t, [x - 1 for x in self.sense_nodes[t]]] = True
+
+    def _read(self, patterns: tuple[Pattern, Pattern]) -> tuple[np.ndarray, np.ndarray]:
+        n = self.bench.network.n_nodes
+        volts = np.zeros((2, n))
+        floating = np.ones((2, n), dtype=bool)
+        for t, twin in enumerate(TWINS):
+            if self.sense_nodes[t]:
+                volts[t, [x - 1 for x in self.sense_nodes[t]]] = self.bench.sense(
+                    twin, self.sense_nodes[t])
+            for node, v in patterns[t].items():
+                volts[t, node - 1] = v
+                floating[t, node - 1] = False
+        return volts, floating
+
+    def pulse(self, patterns: tuple[Pattern, Pattern]) -> np.ndarray:
+        """One pulse under (free, clamped) ``patterns``; returns the seen moves (E,) int8."""
+        _stop_point(self.should_stop)
+        for t, twin in enumerate(TWINS):
+            _apply(self.bench, twin, patterns[t])
+        pre, _ = self._read(patterns)
+        self.tracker.begin(pre)
+        self.bench.pulse()
+        post, floating = self._read(patterns)
+        change, _ = self.tracker.end(post, floating, self.sensed)
+        return change.copy()
+
+
+def _moves(before: Tomo, after: Tomo, conducts: np.ndarray,
+           level: float) -> np.ndarray:  # fmt: skip
+    """Each edge's code change (E,) between two tomographies (both twins averaged), up to
+    the common offset node voltages cannot see."""
+    return (_codes(after, conducts, level) - _codes(before, conducts, level)).mean(axis=0)
+
+
+def _aligned(moved: np.ndarray, want: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """``moved`` (E,) with the common offset that best explains ``want`` removed (median
+    over the edges ``use``, so that a stuck edge does not move it)."""
+    offset = float(np.median((moved - want)[use])) if use.any() else 0.0
+    return moved - offset
+
+
+def _release_all(bench: Bench) -> None:
+    for t in TWINS:
+        now = tuple(bench.drive_state(t))
+        if now:
+            bench.release(t, now)
+
+
+def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
+                start: Tomo, conducts: np.ndarray,
+                should_stop: Callable[[], bool] | None) -> _Clock | None:  # fmt: skip
+    """Section 4. Returns what the bias section needs (None: it cannot run)."""
+    labels = bench.network.edge_labels()
+    k = np.stack([f.conductance for f in start.fits])
+    found = clock_patterns(bench, k, settings)
+    if found is None:
+        report.add("clock", "patterns", False, "none",
+                   "no boundary conditions move every edge both ways within the limits")
+        return None
+    f_pat, c_pat, direction, score = found
+    level = settings.initial_code
+    model, codes0 = _model_of(_codes(start, conducts, level))
+    room = np.minimum(TOP - codes0.astype(int), codes0)
+    n = int(min(settings.pulses, room[conducts].min(initial=TOP)))
+    if n < 1:
+        at = ", ".join(labels[i] for i in np.flatnonzero(room < 1))
+        report.add("clock", "digipots", None, "at a rail",
+                   f"edge(s) {at} at a rail: no room to step them")  # fmt: skip
+        return None
+    bench.set_probability(1.0)
+    tracker = Tracker(Topology.of(bench.network), model, codes0, 1.0, TrackerSettings())
+    pulser = _Pulser(bench, tracker, should_stop)
+    halves = ((f_pat, c_pat), (c_pat, f_pat))
+    seen = np.zeros((2, len(codes0)), dtype=int)
+    moved = np.zeros((2, len(codes0)))
+    before = start
+    want = np.stack([direction * n, -direction * n])
+    for half, pats in enumerate(halves):
+        for _ in range(n):
+            seen[half] += pulser.pulse(pats)
+        _release_all(bench)
+        after = _tomography(bench, settings, None, should_stop)
+        moved[half] = _aligned(_moves(before, after, conducts, level), want[half], conducts)
+        before = after
+    stuck = (np.abs(moved - want) > n / 2).any(axis=0) & conducts
+    end = _moves(start, before, conducts, level)
+    end = end - float(np.median(end[conducts])) if conducts.any() else end
+    back = (np.abs(end) <= 1.0) | ~conducts
+    agree = float(np.mean(seen == want))
+    report.data["clock"] = {
+        "pulses": n, "score_volts": score, "direction_first": direction.tolist(),
+        "patterns": [{str(k_): v for k_, v in p.items()} for p in (f_pat, c_pat)],
+        "tomography_moves": np.round(moved, 2).tolist(), "tracker_moves": seen.tolist(),
+        "tracker_agreement": agree, "end_minus_start": np.round(end, 2).tolist(),
+        "stuck": [labels[i] for i in np.flatnonzero(stuck)],
+        "not_observable": [labels[i] for i in np.flatnonzero(~conducts)],
+    }  # fmt: skip
+    name = ", ".join
+    report.add("clock", "every edge steps", not stuck.any(),
+               f"{n} up + {n} down at p = 1",
+               f"edge(s) {name(labels[i] for i in np.flatnonzero(stuck))} stuck (did not "
+               f"move {n} codes each way)")  # fmt: skip
+    report.add("clock", "back where it started", bool(back.all()),
+               f"worst {float(np.abs(end[conducts]).max(initial=0.0)):.2f} code",
+               f"edge(s) {name(labels[i] for i in np.flatnonzero(~back))} more than one "
+               "code from the start")  # fmt: skip
+    return _Clock(halves, direction, conducts & ~stuck, before, conducts)
+
+
+@dataclass
+class _Clock:
+    """The clock section's patterns (two halves of (free, clamped)), the first half's
+    direction per edge, the edges that step, and the last tomography."""
+
+    halves: tuple[tuple[Pattern, Pattern], tuple[Pattern, Pattern]]
+    direction: np.ndarray
+    steps: np.ndarray
+    last: Tomo
+    conducts: np.ndarray
+
+
+def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock: _Clock,
+               should_stop: Callable[[], bool] | None) -> None:  # fmt: skip
+    """Section 5: p at each bias from the tomographies' displacements: ``bias_pulses``
+    pulses under one half's patterns move each stepping edge Binomial(m, p) codes in its
+    known direction (module docstring, 5). The second bias uses the other half (going
+    back)."""
+    figures = []
+    m = settings.bias_pulses
+    before = clock.last
+    for half, p in enumerate(settings.bias_p):
+        volts = bench.set_probability(p)
+        sign = clock.direction if half == 0 else -clock.direction
+        up, down = clock.steps & (sign > 0), clock.steps & (sign < 0)
+        if not up.any() or not down.any():
+            report.add("bias", f"p = {p:g}", None, "", "too few stepping edges each way")
+            continue
+        _, now = _model_of(_codes(before, clock.conducts, settings.initial_code))
+        room = np.where(sign > 0, TOP - now.astype(int), now)[clock.steps].min()
+        pulses = int(min(m, room))
+        for _ in range(pulses):
+            _stop_point(should_stop)
+            for t, twin in enumerate(TWINS):
+                _apply(bench, twin, clock.halves[half][t])
+            bench.pulse()
+        _release_all(bench)
+        after = _tomography(bench, settings, None, should_stop)
+        level = settings.initial_code
+        c0 = _codes(before, clock.conducts, level).mean(axis=0)
+        c1 = _codes(after, clock.conducts, level).mean(axis=0)
+        # c1 s - c0 = sign p m on the stepping edges: each tomography's common factor is
+        # unknown (fixed by its median), so the factor s between them is fitted with p
+        use = clock.steps
+        a = np.column_stack([c1[use], -sign[use] * max(pulses, 1)])
+        (_, measured), *_ = np.linalg.lstsq(a, c0[use], rcond=None)
+        measured = float(measured)
+        moved = c1 - c0
+        expected = float(bench.calibration.p_at(volts))
+        count = int(clock.steps.sum()) * max(pulses, 1)
+        se = float(np.sqrt(max(expected * (1 - expected), 1e-6) / count))
+        tol = max(settings.p_tolerance, 3 * se)
+        ok = bool(abs(measured - expected) <= tol)
+        figures.append({"p": p, "bias_volts": volts, "pulses": pulses, "measured": measured,
+                        "expected": expected, "tolerance": tol,
+                        "moves": np.round(moved, 2).tolist()})  # fmt: skip
+        report.add("bias", f"p at {volts:.3f} V", ok,
+                   f"{measured:.2f} (calibration {expected:.2f})",
+                   f"p measured {measured:.3f}, the calibration says {expected:.3f} "
+                   f"(+-{tol:.3f}): recalibrate (twinlab calibrate) or check the bias wiring")
+        before = after
+    report.data["bias"] = figures
+    report.data["final"] = {
+        "codes": np.round(_codes(before, clock.conducts, settings.initial_code), 2).tolist()}
+
+
+def run_check(
+    bench: Bench,
+    settings: CheckSettings = CheckSettings(),
+    should_stop: Callable[[], bool] | None = None,
+) -> CheckReport:
+    """The whole check (module docstring) on ``bench``; `plan` first (nothing applied if
+    it refuses). The bench is made safe at the end (its lines in ``report.unsafe``)."""
+    plan(bench, settings)
+    report = CheckReport()
+    try:
+        _sections(bench, settings, report, should_stop)
+    except _Stopped:
+        report.add("check", "stopped", None, "", "stopped before the end")
+    finally:
+        report.unsafe = bench.safe_state()
+    return report
+
+
+def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
+              should_stop: Callable[[], bool] | None) -> None:  # fmt: skip
+    daq_id = bench.daq.identify()
+    clock_id = bench.clock.identify()
+    report.data["identify"] = {"daq": daq_id, "clock": clock_id}
+    report.add("identify", "DAQ", bool(daq_id.strip()), daq_id.strip()[:60], "no identity")
+    report.add("identify", "clock board", bool(clock_id.strip()), clock_id.strip()[:60],
+               "no identity")  # fmt: skip
+    maps = check_channels(bench, settings, report, should_stop)
+    if not maps:
+        report.add("tomography", "skipped", None, "", "the channel map is not understood")
+        return
+    fits, why = [], ""
+    for channels in maps:
+        candidate = _with_channels(bench, channels)
+        mine = settings
+        if len(channels) < len(bench.channels):  # fewer channels: a longer tomography
+            mine = replace(settings, tomography_budget=2 * settings.tomography_budget)
+        why = check_supports_estimation(
+            candidate, TomographySettings(budget=mine.tomography_budget, inset=mine.inset)
+        ) or ""
+        if why:
+            continue
+        fits.append((_tomography(candidate, mine, None, should_stop), candidate, mine))
+    if not fits:
+        report.add("tomography", "skipped", None, "",
+                   f"fix the channels first; without them: {why}")  # fmt: skip
+        return
+    start, checked, settings = min(fits, key=lambda f: f[0].chi2)
+    if len(maps) > 1:
+        chosen = [c for c in checked.channels if c not in bench.channels]
+        report.data["channels"]["corrected"] = [
+            {"name": c.name, "kind": c.kind, "twin": c.twin, "node": c.node} for c in chosen
+        ]
+        report.data["channels"]["chi2_of_explanations"] = [float(f[0].chi2) for f in fits]
+        report.add("channels", "explanation", True,
+                   ", ".join(f"{c.kind} {c.name!r} is {c.twin} node {c.node}" for c in chosen),
+                   "")  # fmt: skip
+    conducts = check_tomography(checked, settings, report, start)
+    if not all(i.ok for i in report.items if i.section == "tomography" and i.name == "fit"):
+        return
+    if not conducts.all():  # the later tomographies are ill-conditioned with an edge open
+        report.add("clock", "skipped", None, "",
+                   "fix the edge(s) the tomography named first: the clock check measures "
+                   "every edge's steps")  # fmt: skip
+        return
+    clock = check_clock(checked, settings, report, start, conducts, should_stop)
+    if clock is None:
+        return
+    check_bias(checked, settings, report, clock, should_stop)
+
+
+__all__ = ["CheckReport", "CheckSettings", "Item", "channel_levels", "clock_patterns",
+           "plan", "run_check"]  # fmt: skip

@@ -1,0 +1,160 @@
+"""``twinlab check`` (issue 14, item 3) as a user runs it: the honest rehearsal bench
+(`WireEmulator`, no probe) written to a file, the real drivers (pyvisa-py over loopback,
+pyserial over a pty), the Python clock board; faults injected in the wiring and the board."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab.cli import main
+from lab.emulator import EmulatorConfig
+from lab.emulator.wire.rehearsal import WireEmulator
+from tests.proctree import wait_for
+
+pytest.importorskip("pyvisa")
+pytest.importorskip("serial")
+
+ROOT = Path(__file__).resolve().parents[3]
+FAST = ["--pulses", "3", "--bias-pulses", "8"]  # few pulses: the check stays quick
+
+
+def _check(
+    tmp_path: Path, seed: int, faults: tuple[str, ...] = (), *extra: str,
+    limits: tuple[float, float] | None = None, firmware: str = "python",
+) -> tuple[int, dict, WireEmulator]:  # fmt: skip
+    """Run ``twinlab check`` on a fresh rehearsal board; (status, JSON figures, emulator)."""
+    out = tmp_path / "check.json"
+    emulator = WireEmulator(EmulatorConfig(seed=seed), faults=list(faults), firmware=firmware)
+    with emulator as emu:
+        kwargs = {} if limits is None else {"limits": limits}
+        bench = emu.write_bench(tmp_path / "bench.toml", **kwargs)
+        status = main(["check", "--bench", str(bench), "--json", str(out), *FAST, *extra])
+        assert not emu.board.driven.any(), "the check left an output driven"
+    return status, (json.loads(out.read_text()) if out.exists() else {}), emu
+
+
+def _failed(report: dict) -> str:
+    """Every failed item's detail (skipped items, ``ok`` None, left out)."""
+    return " | ".join(f"{i['section']}: {i['detail']}" for i in report["items"]
+                      if i["ok"] is False)  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_check_passes_on_good_boards(tmp_path: Path, seed: int, capsys) -> None:
+    status, report, emu = _check(tmp_path, seed)
+    assert status == 0, _failed(report)
+    assert report["passed"] and report["unsafe"] == []
+    sections = {i["section"] for i in report["items"]}
+    assert sections == {"identify", "channels", "tomography", "clock", "bias"}
+    figures = report["figures"]
+    assert figures["identify"]["daq"].startswith("twinlab,EmulatedDAQ")
+    assert len(figures["tomography"]["resistance_ohm"]) == 2
+    assert all(abs(v) <= 1.0 for v in figures["clock"]["end_minus_start"])
+    assert [b["p"] for b in figures["bias"]] == [0.5, 0.25]
+    table = capsys.readouterr().out
+    assert "bench check: PASS" in table and "FAIL" not in table
+    # the board did step during the check and came back (the truth, not the estimate)
+    assert np.abs(emu.board.codes.astype(int) - 64).max() <= 8
+
+
+FAULTS = {
+    "swapped sense channels": (("swap-channels:2001,2002",),
+                               ["free twin nodes 1 and 2 are swapped", "'2001'", "'2002'"]),
+    "swapped drive channels": (("swap-channels:1003,1004",),
+                               ["clamped twin nodes 3 and 4 are swapped", "'1003'", "'1004'"]),
+    "dead sense channel": (("dead-channel:3005",),
+                           ["sense channel '3005' (clamped twin node 5) reads nothing"]),
+    "dead drive channel": (("dead-channel:3",),
+                           ["drive channel '3' (free twin node 3) drives nothing"]),
+    "stuck edge": (("stuck-edge:2-7",), ["edge(s) 2-7 stuck"]),
+    "open edge": (("open-edge:1-4",), ["edge(s) 1-4 open"]),
+    "swap and stuck edge": (("swap-channels:2004,2005", "stuck-edge:3-6"),
+                            ["free twin nodes 4 and 5 are swapped", "edge(s) 3-6 stuck"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_check_names_each_fault(tmp_path: Path, name: str) -> None:
+    faults, wanted = FAULTS[name]
+    status, report, _ = _check(tmp_path, 1, faults)
+    assert status == 1 and not report["passed"]
+    failed = _failed(report)
+    for text in wanted:
+        assert text in failed, failed
+    others = {"stuck", "open", "swapped", "nothing", "mismatch", "shorted"} - {
+        w for w in ("stuck", "open", "swapped", "nothing") if any(w in t for t in wanted)}
+    assert not any(word in failed for word in others), failed  # no false alarm beside it
+
+
+def test_a_swap_is_resolved_by_the_tomography_and_the_rest_runs(tmp_path: Path) -> None:
+    status, report, _ = _check(tmp_path, 2, ("swap-channels:1003,1004",))
+    assert status == 1  # the wiring is wrong, even if the check can see through it
+    corrected = report["figures"]["channels"]["corrected"]
+    assert {(c["name"], c["kind"], c["node"]) for c in corrected} == {
+        ("1003", "drive", 4), ("1004", "drive", 3)}
+    passed = {i["section"] for i in report["items"] if i["ok"]}
+    assert {"tomography", "clock", "bias"} <= passed
+
+
+def test_limits_without_room_for_the_test_voltages_refused_nothing_applied(
+    tmp_path: Path, capsys
+) -> None:
+    status, report, emu = _check(tmp_path, 0, limits=(0.0, 0.3))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and report == {}
+    assert len(err) == 1 and err[0].startswith("twinlab: error: channel '1'")
+    assert "leave no room" in err[0] and "[0, 0.3] V" in err[0]
+    assert (emu.board.codes == 64).all() and not emu.board.driven.any()
+
+
+def test_check_on_tight_limits_stays_inside_them(tmp_path: Path) -> None:
+    """Limits of 0..1.5 V: the check still runs; every request is refused by the bench if
+    outside a limit (LimitError: exit 2), so a completed check stayed inside them."""
+    status, report, _ = _check(tmp_path, 3, limits=(0.0, 1.5))
+    assert status in (0, 1) and report["items"], report
+    patterns = report["figures"].get("clock", {}).get("patterns", [])
+    assert all(0.0 <= v <= 1.5 for p in patterns for v in p.values())
+
+
+def test_check_with_the_real_firmware_under_simavr_names_a_stuck_edge(tmp_path: Path) -> None:
+    """The one test with the clock board's firmware itself (simavr): the same check."""
+    from lab.emulator.wire.firmware_board import missing_tools
+
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (firmware/apt-packages.txt)")
+    status, report, _ = _check(tmp_path, 4, ("stuck-edge:4-6",), firmware="simavr")
+    assert status == 1
+    assert _failed(report) == "clock: edge(s) 4-6 stuck (did not move 3 codes each way)"
+    assert "twin_clock" in report["figures"]["identify"]["clock"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_signal_ends_the_check_with_the_bench_safe(tmp_path: Path,
+                                                          sig: signal.Signals) -> None:  # fmt: skip
+    with WireEmulator(EmulatorConfig(seed=0)) as emu:
+        bench = emu.write_bench(tmp_path / "bench.toml")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lab.cli", "check", "--bench", str(bench)],
+            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: emu.board.driven.any(), 120, "the check driving outputs")
+            os.kill(proc.pid, sig)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
+        assert not emu.board.driven.any()
+    assert proc.returncode == 128 + sig, err
+    assert f"check interrupted by {sig.name}; bench safe".encode() in err
