@@ -64,11 +64,13 @@ def test_replay_of_an_estimated_run_says_estimated_and_shows_the_uncertainty(win
     assert len(plots.bands) == 16 and all(c.isVisible() for c in plots.trace_curves)
     with RunReader(path) as run:
         codes, sd = run.steps["positions"][:], run.steps["positions_sd"][:]
-    lo, hi, _ = plots.bands[3]  # the band is codes -+ sd (no decimation at 8 steps)
-    np.testing.assert_allclose(lo.yData, codes[:, 3] - sd[:, 3], rtol=1e-6)
-    np.testing.assert_allclose(hi.yData, codes[:, 3] + sd[:, 3], rtol=1e-6)
+    band = plots.bands[3]  # at each step a segment codes - sd .. codes + sd (8 steps)
+    np.testing.assert_array_equal(band.xData, np.repeat(np.arange(STEPS), 2))
+    np.testing.assert_allclose(band.yData[0::2], codes[:, 3] - sd[:, 3], rtol=1e-6)
+    np.testing.assert_allclose(band.yData[1::2], codes[:, 3] + sd[:, 3], rtol=1e-6)
+    assert band.isVisible()
     plots.set_edge_visible(3, False)  # a hidden edge hides its band too
-    assert not any(x.isVisible() for x in plots.bands[3])
+    assert not band.isVisible()
     label = view.network.edge_labels()[5]
     assert view.edge_text(5) == f"edge {label}: code {codes[-1, 5]} ± {sd[-1, 5]:.1f} (estimated)"
     assert re.fullmatch(r"edge \d+-\d+: code \d+ ± \d+\.\d \(estimated\)", view.edge_text(0))
