@@ -6,9 +6,14 @@ cleared, so Qt uses xcb, as ``twinlab gui`` does on a desktop), trains ``--steps
 of task ii at p = 0.5 on the emulator, moves the timeline to step 40 (many edges still
 update) and grabs the window. Prints one JSON line (path, size in pixels and bytes).
 
+``--rehearsal`` trains instead on the bench `twinlab emulate --write-bench` writes (run
+here as a subprocess): the real drivers over loopback and no resistance probe, so the
+window shows the estimated codes (`lab.observe`), as on a real board.
+
     python bench/screenshot.py                  # -> bench/out/window.png
     python bench/screenshot.py --out shot.png
     python bench/screenshot.py --update         # refresh the README's data/window.png
+    python bench/screenshot.py --rehearsal --update   # data/window-estimated.png
 
 Nothing is written into data/ unless ``--update`` is given.
 """
@@ -19,17 +24,48 @@ import argparse
 import contextlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def shoot(shot: Path, steps: int, run_file: Path) -> dict:
-    """Train live in the window, grab it into ``shot``; what was written."""
+@contextlib.contextmanager
+def rehearsal(directory: Path) -> Iterator[Path]:
+    """``twinlab emulate --write-bench`` in a subprocess (no probe); its bench file."""
+    bench = directory / "rehearsal.toml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", "emulate", "--write-bench", str(bench)],
+        cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if b"serving until Ctrl-C" in line:
+                break
+        else:
+            raise SystemExit(f"screenshot: twinlab emulate ended: {proc.stderr.read()!r}")
+        yield bench
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def shoot(shot: Path, steps: int, run_file: Path, bench: Path | None = None) -> dict:
+    """Train live in the window (on ``bench``, default the emulator), grab it into
+    ``shot``; what was written."""
     from PyQt6.QtCore import QEventLoop, QTimer
     from PyQt6.QtWidgets import QApplication
 
@@ -41,7 +77,8 @@ def shoot(shot: Path, steps: int, run_file: Path) -> dict:
     except DisplayError as exc:
         raise SystemExit(f"screenshot: {exc}") from None
     app = QApplication.instance() or QApplication(["twinlab"])
-    w = MainWindow(out=run_file, settings={"task": "ii", "p": 0.5, "steps": steps})
+    w = MainWindow(out=run_file, settings={"task": "ii", "p": 0.5, "steps": steps},
+                   bench=None if bench is None else str(bench))
     w.resize(1400, 900)
     w.show()
     if not w.start_run():
@@ -68,8 +105,10 @@ def shoot(shot: Path, steps: int, run_file: Path) -> dict:
         raise SystemExit(f"screenshot: could not write {shot}")
     w.close()
     app.processEvents()
+    codes = w.source.codes if w.source is not None else "?"
     return {"screenshot": str(shot), "platform": platform, "width": image.width(),
-            "height": image.height(), "bytes": shot.stat().st_size, "steps": steps}
+            "height": image.height(), "bytes": shot.stat().st_size, "steps": steps,
+            "codes": codes, "run_seconds": w.run_seconds}
 
 
 def main() -> None:
@@ -78,14 +117,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "window.png",
-                       help="the PNG to write (default bench/out/window.png)")
+    where.add_argument("--out", type=Path, default=None,
+                       help="the PNG to write (default bench/out/window.png, "
+                       "bench/out/window-estimated.png with --rehearsal)")
     where.add_argument("--update", action="store_true",
-                       help="write the README's data/window.png")
-    parser.add_argument("--steps", type=int, default=3000)
+                       help="write the README's data/window.png "
+                       "(data/window-estimated.png with --rehearsal)")
+    parser.add_argument("--rehearsal", action="store_true",
+                        help="train on `twinlab emulate`'s probe-less bench (estimated codes)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps (default 3000, 400 with --rehearsal)")
     parser.add_argument("--display", help="an X display to use instead of a new Xvfb")
     args = parser.parse_args()
-    shot = REPO / "data" / "window.png" if args.update else args.out
+    name = "window-estimated.png" if args.rehearsal else "window.png"
+    shot = REPO / "data" / name if args.update else args.out or REPO / "bench" / "out" / name
+    steps = args.steps or (400 if args.rehearsal else 3000)
     os.environ.pop("QT_QPA_PLATFORM", None)  # xcb, as on a desktop (not offscreen)
     os.environ.pop("WAYLAND_DISPLAY", None)
     with contextlib.ExitStack() as stack:
@@ -95,7 +141,8 @@ def main() -> None:
             raise SystemExit(f"screenshot: {exc}") from None
         os.environ["DISPLAY"] = display
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        result = shoot(shot, args.steps, tmp / "shot.h5")
+        bench = stack.enter_context(rehearsal(tmp)) if args.rehearsal else None
+        result = shoot(shot, steps, tmp / "shot.h5", bench)
     print(json.dumps({**result, "display": display}))
 
 

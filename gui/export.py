@@ -31,18 +31,24 @@ def export_png(panels: dict[str, Any], directory: str | Path, stem: str,
 
 
 #: The step columns a CSV export holds, in order (`lab.runs.schema`): scalars, then the
-#: per-edge codes, then the per-output voltages interleaved output by output.
-CSV_COLUMNS = ("step", "error", "positions", "v_free", "v_clamped", "v_desired")
-_LABEL = {"positions": "code"}  # CSV name of a per-edge column's values (code_<edge>)
+#: per-edge codes (and, for estimated codes, their standard deviations), then the
+#: per-output voltages interleaved output by output.
+CSV_COLUMNS = ("step", "error", "positions", "positions_sd", "v_free", "v_clamped",
+               "v_desired")
+#: CSV name of a per-edge column's values (code_<edge>, code_sd_<edge>)
+_LABEL = {"positions": "code", "positions_sd": "code_sd"}
 
 
-def _csv_specs(n_edges: int, n_outputs: int) -> tuple[ColumnSpec, ...]:
-    return StepSchema(0, n_outputs, n_edges, has_updates=False).specs(CSV_COLUMNS)
+def _csv_specs(n_edges: int, n_outputs: int,
+               uncertainty: bool = False) -> tuple[ColumnSpec, ...]:
+    return StepSchema(0, n_outputs, n_edges, has_updates=False,
+                      has_uncertainty=uncertainty).specs(CSV_COLUMNS)
 
 
-def _csv_layout(edge_labels: list[str], outputs: list[str]) -> tuple[list[str], list[str]]:
+def _csv_layout(edge_labels: list[str], outputs: list[str],
+                uncertainty: bool = False) -> tuple[list[str], list[str]]:
     """(header, np.savetxt formats) of the CSV: one entry per CSV column."""
-    specs = _csv_specs(len(edge_labels), len(outputs))
+    specs = _csv_specs(len(edge_labels), len(outputs), uncertainty)
     header: list[str] = []
     fmt: list[str] = []
 
@@ -62,10 +68,12 @@ def _csv_layout(edge_labels: list[str], outputs: list[str]) -> tuple[list[str], 
     return header, fmt
 
 
-def csv_header(edge_labels: list[str], outputs: list[str]) -> list[str]:
-    """``step``, ``error`` (V^2), ``code_<edge>`` per edge, then per output
-    ``v_free_<o>``, ``v_clamped_<o>``, ``v_desired_<o>`` (V): `CSV_COLUMNS` laid out."""
-    return _csv_layout(edge_labels, outputs)[0]
+def csv_header(edge_labels: list[str], outputs: list[str],
+               uncertainty: bool = False) -> list[str]:
+    """``step``, ``error`` (V^2), ``code_<edge>`` per edge, with ``uncertainty`` (estimated
+    codes) ``code_sd_<edge>`` per edge (code steps), then per output ``v_free_<o>``,
+    ``v_clamped_<o>``, ``v_desired_<o>`` (V): `CSV_COLUMNS` laid out."""
+    return _csv_layout(edge_labels, outputs, uncertainty)[0]
 
 
 def _csv_table(c: dict[str, np.ndarray], specs: tuple[ColumnSpec, ...]) -> np.ndarray:
@@ -83,12 +91,14 @@ def export_csv(path: str | Path, source: RunSource, step_range: tuple[float, flo
     """Write every step of ``source`` inside ``step_range`` (lo, hi, inclusive) as CSV
     (`csv_header`): a replay at the file's full resolution, read block by block; a live
     run from its history (full resolution for recent steps, decimated before). ``outputs``
-    names the output nodes (empty: numbered 0..). Returns the row count."""
+    names the output nodes (empty: numbered 0..); estimated codes bring their standard
+    deviations. Returns the row count."""
     lo, hi = step_range
     n_out = source.history.n_outputs
     outputs = outputs or [str(j) for j in range(n_out)]
-    header, fmt = _csv_layout(edge_labels, outputs)
-    specs = _csv_specs(len(edge_labels), n_out)
+    sd = source.history.has_uncertainty
+    header, fmt = _csv_layout(edge_labels, outputs, sd)
+    specs = _csv_specs(len(edge_labels), n_out, sd)
     rows = 0
     with open(path, "w", newline="") as f:
         f.write(",".join(header) + "\n")

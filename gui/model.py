@@ -26,7 +26,9 @@ class Snapshot:
     ``positions`` (n, E) int16 codes,
     ``v_free``/``v_clamped``/``v_desired`` (n, n_out) V, ``update_mask`` (n, E) bool,
     ``inputs`` (n, n_in) V applied, ``error_csum`` (n,) V^2: sum of the error of every
-    step appended up to and including this one (exact even where rows were decimated).
+    step appended up to and including this one (exact even where rows were decimated);
+    ``positions_sd`` (n, E) float32, the estimated codes' standard deviation in code steps
+    (NaN for rows that had none), or None when the run has no uncertainties.
     """
 
     step: np.ndarray
@@ -38,14 +40,17 @@ class Snapshot:
     update_mask: np.ndarray
     inputs: np.ndarray
     error_csum: np.ndarray
+    positions_sd: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.step)
 
 
-#: The history's columns: the live batch columns (`lab.runs.schema.LIVE_COLUMNS`, with
-#: ``update_mask`` always kept) and the running error sum.
-_FIELDS = (*LIVE_COLUMNS, "error_csum")
+#: The history keeps the live batch columns (`lab.runs.schema.LIVE_COLUMNS`, with
+#: ``update_mask`` always kept, ``positions_sd`` from the first batch that has it) and
+#: the running error sum. ``_SD``: the column kept only once a batch carries it (memory:
+#: 4 bytes x E per row).
+_SD = "positions_sd"
 
 
 class _Table:
@@ -55,12 +60,18 @@ class _Table:
 
     def __init__(self, capacity: int, schema: StepSchema) -> None:
         self.cols: dict[str, np.ndarray] = {}
+        self.capacity = capacity
         for c in schema.specs(LIVE_COLUMNS):
-            if c.shape:
-                self.cols[c.name] = np.zeros((*c.shape, capacity), c.dtype).T
-            else:
-                self.cols[c.name] = np.zeros(capacity, c.dtype)
+            self.add(c.name, c.shape, c.dtype)
         self.cols["error_csum"] = np.zeros(capacity, np.float64)
+
+    def add(self, name: str, shape: tuple[int, ...], dtype: np.dtype,
+            fill: float = 0) -> None:
+        """One more column, every row ``fill``."""
+        if shape:
+            self.cols[name] = np.full((*shape, self.capacity), fill, dtype).T
+        else:
+            self.cols[name] = np.full(self.capacity, fill, dtype)
 
     def put(self, where: np.ndarray | slice, rows: dict[str, np.ndarray],
             pick: np.ndarray | slice) -> None:
@@ -79,7 +90,9 @@ class History:
     (every ``stride``-th step, stride doubling when full). Memory is preallocated and fixed:
     `nbytes` does not grow with the number of steps appended. Test evaluations (few) are
     kept in full as (step, error V^2) lists. ``n_inputs``: width of the ``inputs`` column.
-    ``schema``: the columns' dtypes and widths (`lab.runs.schema.StepSchema`).
+    ``schema``: the columns' dtypes and widths (`lab.runs.schema.StepSchema`); the
+    ``positions_sd`` column is kept from the first batch that carries it
+    (`has_uncertainty`), NaN for rows appended before or without it.
     """
 
     def __init__(self, n_edges: int, n_outputs: int, n_inputs: int = 0, *,
@@ -89,10 +102,22 @@ class History:
         self.n_edges, self.n_outputs = int(n_edges), int(n_outputs)
         self.n_inputs = int(n_inputs)
         self.recent, self.archive = int(recent), int(archive)
-        self.schema = StepSchema(self.n_inputs, self.n_outputs, self.n_edges, has_updates=True)
-        self._ring = _Table(self.recent, self.schema)
-        self._arch = _Table(self.archive, self.schema)
+        self.schema = StepSchema(self.n_inputs, self.n_outputs, self.n_edges,
+                                 has_updates=True, has_uncertainty=True)
+        rows = StepSchema(self.n_inputs, self.n_outputs, self.n_edges, has_updates=True)
+        self._ring = _Table(self.recent, rows)
+        self._arch = _Table(self.archive, rows)
         self.clear()
+
+    @property
+    def has_uncertainty(self) -> bool:
+        """True once a batch carried ``positions_sd`` (the history keeps it since)."""
+        return _SD in self._ring.cols
+
+    def _keep_uncertainty(self) -> None:
+        spec = self.schema.spec(_SD)
+        for table in (self._ring, self._arch):
+            table.add(_SD, spec.shape, spec.dtype, np.nan)
 
     def clear(self) -> None:
         """Forget every step and test (capacity kept)."""
@@ -116,6 +141,10 @@ class History:
         if n == 0:
             return
         rows = dict(rows)
+        if rows.get(_SD) is not None and not self.has_uncertainty:
+            self._keep_uncertainty()
+        if self.has_uncertainty and rows.get(_SD) is None:
+            rows[_SD] = np.full((n, self.n_edges), np.nan, np.float32)
         if rows.get("update_mask") is None:
             rows |= self.schema.empty(n, ("update_mask",))
         if rows.get("inputs") is None or self.n_inputs == 0:
@@ -131,7 +160,7 @@ class History:
         self._ring_rows(rows, n)
         self.total += n
         self.version += 1
-        self.last = {name: np.array(rows[name][-1]) for name in _FIELDS}
+        self.last = {name: np.array(rows[name][-1]) for name in self._ring.cols}
 
     def _ring_rows(self, rows: dict[str, np.ndarray], n: int) -> None:
         cap = self.recent

@@ -3,7 +3,9 @@
 Edges that updated on the shown step are drawn thick with a bright outline; input, output
 and fixed (ground) nodes get different symbols. Hovering a node shows the shown step's
 free-state node voltage, solved from the digipot positions (`gui.freestate`), and the
-measured V_F at output nodes.
+measured V_F at output nodes; hovering an edge shows its code ("code 87 ± 0.4
+(estimated)" for estimated codes). Unknown codes (-1, a bench without a probe) are drawn
+grey with "?" and the title says "codes unknown".
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ HOVER_PX = 16
 #: Node symbols by role (pyqtgraph symbol names).
 SYMBOLS = {"input": "t1", "output": "s", "fixed": "d", "free": "o"}
 ROLE_COLOURS = {"input": "#e6550d", "output": "#3182bd", "fixed": "#636363", "free": "#f0f0f0"}
+
+#: The view's title by where the codes come from (`lab.acquire.records.Codes`).
+TITLES = {
+    "exact": "network (edge colour: digipot code; red outline: updated this step)",
+    "estimated": "network (edge colour: estimated code; red outline: estimated update)",
+    "unknown": "network: codes unknown (no resistance probe)",
+}
+#: Colour of an edge whose code is unknown.
+UNKNOWN_COLOUR = "#606060"
 
 
 def network_from_dict(d: dict) -> Network:
@@ -54,6 +65,8 @@ class NetworkView(pg.PlotWidget):
         self.cmap = pg.colormap.get("viridis")
         self.codes = np.zeros(network.n_edges, dtype=np.int16)
         self.mask = np.zeros(network.n_edges, dtype=bool)
+        self.sd: np.ndarray | None = None  # (E,) code steps of estimated codes, or None
+        self.codes_kind = "exact"  # where the codes come from (`set_codes`)
         self._shown: tuple[np.ndarray, np.ndarray] | None = None  # (codes, mask) drawn
         self.roles: dict[int, str] = {}
         item = self.getPlotItem()
@@ -61,7 +74,7 @@ class NetworkView(pg.PlotWidget):
         item.hideAxis("bottom")
         item.setAspectLocked(True)
         item.setMenuEnabled(False)
-        item.setTitle("network (edge colour: digipot code; red outline: updated this step)")
+        item.setTitle(TITLES["exact"])
         xy = np.asarray(network.layout, dtype=float)
         self._halo: list[pg.PlotDataItem] = []
         self._edges: list[pg.PlotDataItem] = []
@@ -94,6 +107,7 @@ class NetworkView(pg.PlotWidget):
         self.hover_label.setVisible(False)
         item.addItem(self.hover_label, ignoreBounds=True)
         self.hovered: int | None = None  # 1-based label of the hovered node
+        self.hovered_edge: int | None = None  # index of the hovered edge
         self.setup: FreeSetup | None = None
         self._source: Callable[[], StepState | None] | None = None
         self._state: tuple[StepState | None, np.ndarray | None] | None = None
@@ -116,8 +130,21 @@ class NetworkView(pg.PlotWidget):
         ]
         self._nodes.setData(spots)
 
-    def set_state(self, codes: np.ndarray, mask: np.ndarray | None) -> None:
-        """Show digipot ``codes`` (E,) and the step's ``mask`` (E,) bool (None: unknown)."""
+    def set_codes(self, kind: str, note: str = "") -> None:
+        """Where the codes come from: "exact", "estimated" or "unknown" (the title; the
+        edge hover says "estimated"); ``note``: why unknown (the title's tooltip)."""
+        self.codes_kind = kind
+        self.getPlotItem().setTitle(TITLES.get(kind, TITLES["exact"]))
+        self.setToolTip(note if kind == "unknown" else "")
+        if self.hovered_edge is not None:
+            self.hover_edge(self.hovered_edge)
+
+    def set_state(self, codes: np.ndarray, mask: np.ndarray | None,
+                  sd: np.ndarray | None = None) -> None:
+        """Show digipot ``codes`` (E,) (-1: unknown), the step's ``mask`` (E,) bool (None:
+        unknown) and, for estimated codes, each code's standard deviation ``sd`` (E,) in
+        code steps."""
+        self.sd = None if sd is None else np.asarray(sd, dtype=float).reshape(-1).copy()
         codes = np.asarray(codes).astype(np.int16).reshape(-1)
         mask = (np.zeros(len(codes), bool) if mask is None
                 else np.asarray(mask, dtype=bool).reshape(-1))
@@ -129,9 +156,25 @@ class NetworkView(pg.PlotWidget):
         colours = self.cmap.map(np.clip(codes, 0, CODE_MAX) / CODE_MAX, mode="qcolor")
         for i in np.flatnonzero(changed).tolist():
             hot = bool(mask[i])
-            self._edges[i].setPen(pg.mkPen(colours[i], width=7 if hot else 4))
+            colour = colours[i] if codes[i] >= 0 else UNKNOWN_COLOUR
+            self._edges[i].setPen(pg.mkPen(colour, width=7 if hot else 4))
             self._halo[i].setVisible(hot)
             self._labels[i].setText(str(int(codes[i])) if codes[i] >= 0 else "?")
+        if self.hovered_edge is not None:
+            self.hover_edge(self.hovered_edge)
+
+    def edge_text(self, i: int) -> str:
+        """Hover text of edge ``i`` for the shown state: "edge 1-2: code 87",
+        "edge 1-2: code 87 ± 0.4 (estimated)" or "edge 1-2: code unknown"."""
+        label = self.network.edge_labels()[i]
+        code = int(self.codes[i])
+        if code < 0 or self.codes_kind == "unknown":
+            return f"edge {label}: code unknown"
+        if self.codes_kind != "estimated":
+            return f"edge {label}: code {code}"
+        sd = self.sd[i] if self.sd is not None and i < len(self.sd) else float("nan")
+        spread = f" ± {sd:.1f}" if np.isfinite(sd) else ""
+        return f"edge {label}: code {code}{spread} (estimated)"
 
     # -- node voltages on hover ------------------------------------------------------------
     def set_free_state(self, setup: FreeSetup | None,
@@ -172,6 +215,39 @@ class NetworkView(pg.PlotWidget):
                 best, best_d = i + 1, d
         return best
 
+    def edge_at(self, scene_pos: QPointF) -> int | None:
+        """Index of the edge whose middle third passes within `HOVER_PX` pixels of
+        ``scene_pos``, or None."""
+        box = self.getPlotItem().getViewBox()
+        xy = np.asarray(self.network.layout, float)
+        p = np.array([scene_pos.x(), scene_pos.y()])
+        best, best_d = None, float(HOVER_PX)
+        for i, (a, b) in enumerate(self.network.edges.tolist()):
+            pa, pb = (box.mapViewToScene(QPointF(*xy[n].tolist())) for n in (a, b))
+            u, v = np.array([pa.x(), pa.y()]), np.array([pb.x(), pb.y()])
+            t = float(np.clip(np.dot(p - u, v - u) / max(np.dot(v - u, v - u), 1e-9),
+                              1 / 3, 2 / 3))
+            d = float(np.hypot(*(u + t * (v - u) - p)))
+            if d <= best_d:
+                best, best_d = i, d
+        return best
+
+    def hover_edge(self, i: int | None) -> None:
+        """Show (or, for None, hide) the hover text of edge ``i`` at its middle."""
+        self.hovered_edge = i
+        if i is None:
+            if self.hovered is None:
+                self.hover_label.setVisible(False)
+            return
+        xy = np.asarray(self.network.layout, float)
+        a, b = self.network.edges[i].tolist()
+        x, y = ((xy[a] + xy[b]) / 2).tolist()
+        cx, cy = xy.mean(axis=0).tolist()
+        self.hover_label.setAnchor((0 if x <= cx else 1, 1 if y <= cy else 0))
+        self.hover_label.setText(self.edge_text(i))
+        self.hover_label.setPos(x, y)
+        self.hover_label.setVisible(True)
+
     def hover_node(self, node: int | None) -> None:
         """Show (or, for None, hide) the hover text of ``node``."""
         self.hovered = node
@@ -190,10 +266,17 @@ class NetworkView(pg.PlotWidget):
         """Every pointer move (the scene's own signal drops moves above 60 Hz, which could
         leave a stale text when the pointer stops)."""
         super().mouseMoveEvent(ev)
-        node = self.node_at(self.mapToScene(ev.position().toPoint()))
+        pos = self.mapToScene(ev.position().toPoint())
+        node = self.node_at(pos)
         if node != self.hovered:
             self.hover_node(node)
+        edge = None if node is not None else self.edge_at(pos)
+        if edge != self.hovered_edge:
+            self.hovered_edge = None
+            if edge is not None or node is None:
+                self.hover_edge(edge)
 
     def leaveEvent(self, ev: QEvent) -> None:
         super().leaveEvent(ev)
+        self.hovered_edge = None
         self.hover_node(None)

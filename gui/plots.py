@@ -1,8 +1,11 @@
 """The window's plot panels and their redraw within a frame budget.
 
 `Plots` holds the error plot, the digipot-code traces, the output voltages and the
-network view, and redraws them from a `History`: min/max decimated to the plots' pixel
-columns (`peak`), only when the history changed or the user zoomed. `FrameBudget`
+network view, and redraws them from a `History`. Where the codes come from (`set_codes`)
+labels the traces: read back, "estimated" (with a shaded band of +- 1 standard deviation
+around each shown edge's trace), or "codes unknown" (no traces drawn). The redraw is
+min/max decimated to the plots' pixel columns (`peak`), only when the history changed or
+the user zoomed. `FrameBudget`
 stretches the redraw timer's period when frames get expensive, so that the GUI thread
 never takes more than `GUI_BUDGET` of a core.
 """
@@ -25,6 +28,7 @@ from gui.netview import NetworkView
 from lab.core.network import Network
 
 __all__ = [
+    "CODE_TITLES",
     "DISPLAY_POINTS",
     "FRAME_MS",
     "GUI_BUDGET",
@@ -52,6 +56,13 @@ DISPLAY_POINTS = 4096
 MIN_DISPLAY_POINTS = 512
 
 pg.setConfigOptions(antialias=False, background="k", foreground="w")
+
+#: The code panel's title by where the codes come from (`lab.acquire.records.Codes`).
+CODE_TITLES = {
+    "exact": "digipot codes vs step",
+    "estimated": "digipot codes vs step (estimated; band: ± 1 sd)",
+    "unknown": "digipot codes unknown (no resistance probe)",
+}
 
 
 def peak(x: np.ndarray, ys: list[np.ndarray], points: int
@@ -139,7 +150,7 @@ class Plots(QSplitter):
         self.frame_count = 0  # redraws done (data changed)
         self._in_redraw = False
         self.error_plot = pg.PlotWidget(title="error (V²) vs step")
-        self.trace_plot = pg.PlotWidget(title="digipot codes vs step")
+        self.trace_plot = pg.PlotWidget(title=CODE_TITLES["exact"])
         self.output_plot = pg.PlotWidget(title="outputs (V): V_F solid, V_C dashed, V_D dotted")
         for w in self._xy():
             item = w.getPlotItem()
@@ -171,6 +182,16 @@ class Plots(QSplitter):
             self.vlines.append(line)
         # PlotCurveItem, not PlotDataItem: setData costs 15 us instead of 180 us
         self.trace_curves: list[pg.PlotCurveItem] = []
+        self.edge_shown: list[bool] = []  # per edge: its trace shown (the edge list)
+        #: per edge, its +- 1 sd band (estimated codes only): one translucent vertical
+        #: segment from code - sd to code + sd at each plotted step (``connect="pairs"``:
+        #: as cheap as a trace; a filled polygon costs seconds on a noisy trace)
+        self.bands: list[pg.PlotCurveItem] = []
+        #: where the codes come from: "exact", "estimated" or "unknown" (`set_codes`)
+        self.codes = "exact"
+        self.unknown_text = pg.TextItem("", color="#dddddd", anchor=(0.5, 0.5))
+        self.unknown_text.setVisible(False)
+        self.trace_plot.addItem(self.unknown_text, ignoreBounds=True)
         self.output_curves: list[tuple[pg.PlotCurveItem, ...]] = []
         self.netview = NetworkView(Network.twin16())
         self._top = QSplitter(Qt.Orientation.Horizontal)
@@ -206,18 +227,74 @@ class Plots(QSplitter):
         item = self.trace_plot.getPlotItem()
         for c in self.trace_curves:
             item.removeItem(c)
+        self._remove_bands()
         if item.legend is not None:
             item.legend.scene().removeItem(item.legend)
             item.legend = None
         item.addLegend(colCount=4, offset=(-10, 10))
         self.trace_curves = []
         labels = network.edge_labels()
+        self.edge_shown = [True] * len(labels)
         for i, label in enumerate(labels):
             curve = pg.PlotCurveItem(pen=pg.mkPen(self.edge_colour(i, len(labels)), width=1),
                                      name=label)
             item.addItem(curve)
             self.trace_curves.append(curve)
+        self.set_codes(self.codes)
         self.set_outputs(list(outputs))
+
+    def _remove_bands(self) -> None:
+        item = self.trace_plot.getPlotItem()
+        for band in self.bands:
+            item.removeItem(band)
+        self.bands = []
+
+    def set_codes(self, codes: str, note: str = "") -> None:
+        """Where the run's codes come from ("exact", "estimated", "unknown"; ``note``: why
+        unknown): the code panel's and the network view's titles, the +- 1 sd bands of
+        estimated codes, and for unknown codes no traces but the words "codes unknown"."""
+        self.codes = codes
+        item = self.trace_plot.getPlotItem()
+        item.setTitle(CODE_TITLES.get(codes, CODE_TITLES["exact"]))
+        unknown = codes == "unknown"
+        for i, c in enumerate(self.trace_curves):
+            c.setVisible(not unknown and self.edge_shown[i])
+        if item.legend is not None:
+            item.legend.setVisible(not unknown)
+        text = "codes unknown"
+        if note:
+            text += "\n" + note.replace(": ", ":\n", 1)
+        self.unknown_text.setText(text)
+        self.unknown_text.setPos(0, 63.5)
+        self.unknown_text.setVisible(unknown)
+        self._remove_bands()
+        if codes == "estimated":
+            n = len(self.trace_curves)
+            for i in range(n):
+                colour = pg.mkColor(self.edge_colour(i, n))
+                colour.setAlpha(90)
+                band = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), connect="pairs")
+                band.setZValue(-1)  # under the traces
+                band.setVisible(self.edge_shown[i])
+                item.addItem(band)
+                self.bands.append(band)
+        self.netview.set_codes(codes, note)
+        self.invalidate()
+
+    def _draw_bands(self, snap: Any, view: slice, points: int) -> None:
+        """The +- 1 sd band of every shown edge: at each plotted step a segment from
+        code - sd to code + sd (min/max decimated like the traces)."""
+        shown = [i for i, on in enumerate(self.edge_shown) if on]
+        if not shown:
+            return
+        codes = snap.positions[view][:, shown].astype(np.float32)
+        sd = np.nan_to_num(snap.positions_sd[view][:, shown], nan=0.0)
+        x, (lo, hi) = peak(snap.step[view], [codes - sd, codes + sd], points)
+        xx = np.repeat(x, 2)
+        for j, i in enumerate(shown):
+            yy = np.empty(2 * len(x), np.float32)
+            yy[0::2], yy[1::2] = lo[:, j], hi[:, j]
+            self.bands[i].setData(xx, yy, connect="pairs")
 
     @staticmethod
     def edge_colour(i: int, n: int) -> Any:
@@ -249,7 +326,11 @@ class Plots(QSplitter):
         return [c[0].name().split()[-1] for c in self.output_curves]
 
     def set_edge_visible(self, i: int, visible: bool) -> None:
-        self.trace_curves[i].setVisible(visible)
+        """Show or hide edge ``i``'s trace (and its uncertainty band)."""
+        self.edge_shown[i] = visible
+        self.trace_curves[i].setVisible(visible and self.codes != "unknown")
+        if i < len(self.bands):
+            self.bands[i].setVisible(visible)
 
     def set_cursor(self, step: float) -> None:
         """The vertical line of the shown step, on every x-y plot."""
@@ -307,8 +388,8 @@ class Plots(QSplitter):
         return True
 
     def _redraw(self, h: History, options: DisplayOptions) -> None:
-        snap = h.snapshot(("step", "error", "error_csum", "positions", "v_free", "v_clamped",
-                           "v_desired"))
+        snap = h.snapshot(("step", "error", "error_csum", "positions", "positions_sd",
+                           "v_free", "v_clamped", "v_desired"))
         x = snap.step
         if not len(x):
             return
@@ -330,8 +411,11 @@ class Plots(QSplitter):
         tx, (ty,) = peak(np.asarray(h.test_step, float), [ty], points // 4)
         if self.test_curve.yData is None or not np.array_equal(self.test_curve.yData, ty):
             self.test_curve.setData(tx, ty)
-        for i, curve in enumerate(self.trace_curves):
-            curve.setData(x, codes[:, i])
+        if self.codes != "unknown":
+            for i, curve in enumerate(self.trace_curves):
+                curve.setData(x, codes[:, i])
+        if self.bands and snap.positions_sd is not None:
+            self._draw_bands(snap, view, points)
         for j, (cf, cc, cd) in enumerate(self.output_curves):
             cf.setData(x, vf[:, j])
             cc.setData(x, vc[:, j])

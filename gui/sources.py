@@ -52,8 +52,10 @@ __all__ = [
 STOP_TIMEOUT = 10.0
 #: Rows read per block from a run file (loading, CSV export).
 READ_BLOCK = 65536
-#: The step columns `RunSource.blocks` yields (the CSV export's, `gui.export.CSV_COLUMNS`).
-_HISTORY_COLUMNS = ("step", "error", "positions", "v_free", "v_clamped", "v_desired")
+#: The step columns `RunSource.blocks` yields (the CSV export's, `gui.export.CSV_COLUMNS`;
+#: ``positions_sd`` only when the run has it).
+_HISTORY_COLUMNS = ("step", "error", "positions", "positions_sd", "v_free", "v_clamped",
+                    "v_desired")
 
 
 def default_run_path(settings: TrainSettings) -> Path:
@@ -124,6 +126,11 @@ class RunSource:
     free_setup: FreeSetup | None = None
     #: the status line when the source is attached
     title: str = ""
+    #: where the run's codes come from: "exact", "estimated" or "unknown"
+    #: (`lab.acquire.records.Codes`); a live run says at its start
+    codes: str = "exact"
+    #: why the codes are unknown ("" otherwise)
+    codes_note: str = ""
 
     @property
     def running(self) -> bool:
@@ -136,9 +143,13 @@ class RunSource:
 
     def row(self, k: int) -> dict[str, Any] | None:
         """Step ``k``'s (or the nearest earlier stored step's) ``step``, ``error``,
-        ``positions`` (E,) and ``update_mask`` (E,) or None; None when there is none."""
+        ``positions`` (E,), ``update_mask`` (E,) or None and ``positions_sd`` (E,) code
+        steps or None; None when there is none."""
         h = self.history
-        return h.row_at(k) if h.total else None
+        row = h.row_at(k) if h.total else None
+        if row is not None:
+            row.setdefault("positions_sd", None)
+        return row
 
     def step_state(self, k: int) -> StepState | None:
         """Step ``k`` as the hover needs it: the codes its free state was measured with
@@ -161,7 +172,8 @@ class RunSource:
         resolution for recent steps, decimated before)."""
         snap = self.history.snapshot()
         keep = (snap.step >= lo) & (snap.step <= hi)
-        yield {k: getattr(snap, k)[keep] for k in _HISTORY_COLUMNS}
+        yield {k: getattr(snap, k)[keep] for k in _HISTORY_COLUMNS
+               if getattr(snap, k) is not None}
 
     def close(self) -> None:
         """Release what the source holds (a live run must have ended)."""
@@ -249,6 +261,7 @@ class LiveSource(RunSource):
     def _started(self, info: RunInfo) -> Relayout:
         """The run began: the network, roles and parts from the bench's description."""
         self.run_info = info
+        self.codes, self.codes_note = str(info.codes), str(info.codes_note)
         network = network_from_dict(info.network)
         old = self.layout.network
         changed = network.n_edges != old.n_edges or not np.array_equal(network.edges, old.edges)
@@ -304,6 +317,7 @@ class ReplaySource(RunSource):
             reader.close()
             raise
         self.reader, self.path, self.follow = reader, Path(path), follow
+        self.codes, self.codes_note = reader.codes, reader.codes_note
         self.history = History(network.n_edges, n_out, n_in)
         self.layout = Layout.of_task(network, task)
         self.free_setup = FreeSetup.from_run(network, task, info.get("bench_json") or {})
@@ -347,7 +361,8 @@ class ReplaySource(RunSource):
             return super().row(k)
         cols = self.reader.steps
         return {"step": k, "positions": cols["positions"][k], "error": cols["error"][k],
-                "update_mask": cols["update_mask"][k] if "update_mask" in cols else None}
+                "update_mask": cols["update_mask"][k] if "update_mask" in cols else None,
+                "positions_sd": cols["positions_sd"][k] if "positions_sd" in cols else None}
 
     def step_state(self, k: int) -> StepState | None:
         """Step ``k`` from the file; at step 0 (no earlier codes stored) the codes before
@@ -370,7 +385,7 @@ class ReplaySource(RunSource):
         b = int(np.searchsorted(steps, hi, side="right"))
         for start in range(a, b, READ_BLOCK):
             stop = min(start + READ_BLOCK, b)
-            yield {k: cols[k][start:stop] for k in _HISTORY_COLUMNS}
+            yield {k: cols[k][start:stop] for k in _HISTORY_COLUMNS if k in cols}
 
     def close(self) -> None:
         self.reader.close()

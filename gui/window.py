@@ -187,6 +187,16 @@ class MainWindow(QMainWindow):
         self.status_file.setText(source.path.name)
         self.status_file.setToolTip(str(source.path.resolve()))
         self.statusBar().showMessage(source.title)
+        self._show_codes(source)
+
+    def _show_codes(self, source: RunSource) -> None:
+        """Label the code panels with where ``source``'s codes come from; for unknown
+        codes the status line says why."""
+        self.plots.set_codes(source.codes, source.codes_note)
+        if source.codes == "unknown":
+            note = source.codes_note or "no resistance probe"
+            head = source.title if source.kind == "replay" else "running"
+            self.statusBar().showMessage(f"{head}; codes unknown: {note}")
 
     # -- messages --------------------------------------------------------------------------
     def show_error(self, text: str) -> None:
@@ -302,7 +312,7 @@ class MainWindow(QMainWindow):
         if row is None:
             return
         view = self.plots.netview
-        view.set_state(row["positions"], row["update_mask"])
+        view.set_state(row["positions"], row["update_mask"], row.get("positions_sd"))
         # the source's method, not the window's: nothing the window owns may point back at
         # it (a cycle leaves a dropped window to the cyclic collector, which may run inside
         # one of its paints and delete it mid-paint: a segfault)
@@ -325,6 +335,7 @@ class MainWindow(QMainWindow):
                     case Relayout(network_changed=changed):
                         if changed:
                             self._set_layout(source.layout)
+                        self._show_codes(source)
                         self._net_shown = None  # the next frame hands the view its hover
                     case Grew():
                         self.timeline.extend(source.history.total)
@@ -351,7 +362,8 @@ class MainWindow(QMainWindow):
             if at_end and shown != self._net_shown:
                 self._net_shown = shown
                 view = self.plots.netview
-                view.set_state(h.last["positions"], h.last["update_mask"])
+                view.set_state(h.last["positions"], h.last["update_mask"],
+                               h.last.get("positions_sd"))
                 view.set_free_state(self.free_setup,
                                     partial(source.step_state, int(h.last["step"])))
             now = time.monotonic()

@@ -153,8 +153,10 @@ Message = Ready | Started | Batch | Stopped | Failed | Exited
 def batch_columns(rows: list[StepRecord], schema: StepSchema) -> dict[str, np.ndarray]:
     """The live columns (`lab.runs.schema.LIVE_COLUMNS`) of consecutive step records:
     ``step`` (n,) int64, ``error`` (n,) V^2, ``positions`` (n, E) int16,
-    ``v_free``/``v_clamped``/``v_desired`` (n, n_out) V, ``inputs`` (n, n_in) V and, when the
-    bench observes updates (``schema.has_updates``), ``update_mask`` (n, E) bool."""
+    ``v_free``/``v_clamped``/``v_desired`` (n, n_out) V, ``inputs`` (n, n_in) V, when the
+    bench observes updates (``schema.has_updates``) ``update_mask`` (n, E) bool and, when
+    the codes are estimated (``schema.has_uncertainty``), ``positions_sd`` (n, E) float32
+    code steps."""
     return columns(rows, schema, LIVE_COLUMNS)
 
 

@@ -8,9 +8,14 @@ each declares with :attr:`Observer.critical` whether its failure must end the ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+
+#: Where a run's digipot codes come from (`RunInfo.codes`): ``"exact"`` read back by an
+#: exact resistance probe, ``"estimated"`` by `lab.observe.probe.EstimatedProbe` from node
+#: voltages (with a per-edge uncertainty), ``"unknown"`` none (positions -1 throughout).
+Codes = Literal["exact", "estimated", "unknown"]
 
 
 @dataclass(slots=True)
@@ -20,7 +25,9 @@ class StepRecord:
     Shapes: ``inputs`` (n_inputs,), ``v_free``/``v_clamped``/``v_desired`` (n_outputs,),
     ``positions`` (n_edges,) digipot codes *after* the pulse, ``update_mask`` (n_edges,)
     bool and ``direction`` (n_edges,) int8 in {-1, 0, +1} where the bench can observe
-    them (``None`` otherwise). Voltages in V, ``error`` in V^2, ``time`` in s since start.
+    them (``None`` otherwise), ``positions_sd`` (n_edges,) the standard deviation of each
+    estimated code in code steps (``None`` unless the codes are estimated). Voltages in
+    V, ``error`` in V^2, ``time`` in s since start.
 
     Observers may keep a record: its producer never reuses or mutates it or its arrays.
     """
@@ -36,6 +43,7 @@ class StepRecord:
     positions: np.ndarray
     update_mask: np.ndarray | None = None
     direction: np.ndarray | None = None
+    positions_sd: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,11 @@ class RunInfo:
 
     ``settings`` and ``bench`` are JSON-able dicts; ``task`` is the task's JSON-able
     description (name, kind, nodes, voltages, data). Node labels are 1-based.
+
+    ``positions_estimated``: the codes are not read back (estimated or unknown);
+    ``codes``: where they come from (`Codes`); ``codes_note``: for ``"unknown"``, one line
+    saying why (`lab.observe.requirements.check_supports_estimation`'s, or that the
+    estimator is off); ``has_uncertainty``: steps carry ``positions_sd``.
     """
 
     task: dict[str, Any]
@@ -76,6 +89,9 @@ class RunInfo:
     start_time: str
     twinlab_version: str
     extra: dict[str, Any] = field(default_factory=dict)
+    codes: Codes = "exact"
+    codes_note: str = ""
+    has_uncertainty: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lab.errors import ConfigError, validation_line
 
@@ -27,11 +27,21 @@ class TrainSettings(BaseModel):
     class_margin: float = Field(
         0.0, ge=0, description="classification: extra V on the own-class output of a target"
     )
-    estimate: bool = Field(
-        False,
+    estimate: Literal["auto", "on", "off"] = Field(
+        "auto",
         description="a bench without a resistance probe: estimate every code and update "
-        "from node voltages (lab.observe)",
+        "from node voltages (lab.observe). auto: when the bench supports it, else train "
+        "with codes unknown (one line says why); on: refuse a bench that cannot support "
+        "it; off: never (codes unknown). A bench with an exact probe always uses it",
     )
+
+    @field_validator("estimate", mode="before")
+    @classmethod
+    def _estimate_bool(cls, value: Any) -> Any:
+        """``True``/``False`` (the old boolean setting) mean "on"/"off"."""
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
 
 def settings_from(**values: Any) -> TrainSettings:

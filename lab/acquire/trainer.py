@@ -18,12 +18,14 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from lab import __version__
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.acquire.settings import TrainSettings
+from lab.errors import ConfigError
 from lab.hal import Bench
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 from lab.signals import interrupt_name
@@ -87,8 +89,35 @@ class ErrorTrace:
         return out[0] if isinstance(picked, int) else out
 
 
+def _estimator(bench: Bench, settings: TrainSettings) -> tuple[Any, str]:
+    """(the `EstimatedProbe` for a bench without a probe, or None; why not, or "") as
+    ``settings.estimate`` asks: "off" never, "auto" when `check_supports_estimation`
+    allows, "on" too but a bench that cannot support it is a ConfigError (nothing
+    applied)."""
+    if settings.estimate == "off":
+        return None, "no resistance probe, and the estimator is off (estimate = off)"
+    from lab.observe.probe import EstimatedProbe
+    from lab.observe.requirements import check_supports_estimation
+
+    reason = check_supports_estimation(bench)
+    if reason is None:
+        return EstimatedProbe(bench, settings.p), ""
+    if settings.estimate == "on":
+        raise ConfigError(f"settings: estimate = on, but the bench cannot support the "
+                          f"estimator: {reason}")
+    return None, f"no resistance probe, and the bench cannot support the estimator: {reason}"
+
+
 class StopRequested(Exception):
     """Raised inside the loop when `Trainer.request_stop` was called."""
+
+
+def _uncertainty(probe: Any) -> Any:
+    """The probe's ``uncertainty()`` (each code's sd (E,), code steps) when it is an
+    estimator that has one, else None."""
+    if probe is None or not getattr(probe, "estimated", False):
+        return None
+    return getattr(probe, "uncertainty", None)
 
 
 def _now() -> str:
@@ -130,23 +159,20 @@ class Trainer:
         self.last_test_error = float("nan")  # V^2
         self.last_test_accuracy = float("nan")
         self.n_tests = 0
-        #: The probe the run records: the bench's, or an estimator when it has none and
-        #: ``settings.estimate`` is on (hooks ``start``/``before_pulse``/``after_pulse``).
+        #: The probe the run records: the bench's, or an estimator when it has none
+        #: (`TrainSettings.estimate`; hooks ``start``/``before_pulse``/``after_pulse``).
         self.probe = bench.probe
+        #: Without a probe: one line saying why the codes are unknown ("" otherwise).
+        self.codes_note = ""
         #: After `run`: one line per non-critical observer that failed and was detached
         #: ("Progress at step 12: ZeroDivisionError: ..."), in order.
         self.detached: list[str] = []
         self._active: tuple[Observer, ...] = tuple(self.observers)  # those still called
         self._check()
-        if self.probe is None and settings.estimate:
-            from lab.observe.probe import EstimatedProbe
-            from lab.observe.requirements import check_supports_estimation
-
-            reason = check_supports_estimation(bench)
-            if reason is None:
-                self.probe = EstimatedProbe(bench, settings.p)
-            else:
-                log.warning("codes unknown: %s", reason)
+        if self.probe is None:
+            self.probe, self.codes_note = _estimator(bench, settings)
+            if self.codes_note:
+                log.info("codes unknown: %s", self.codes_note)
 
     # -- controls (from any thread) --------------------------------------------------------
     def request_stop(self, reason: str = "stopped on request") -> None:
@@ -218,6 +244,7 @@ class Trainer:
         start = getattr(probe, "start", None)
         before_pulse = getattr(probe, "before_pulse", None)
         after_pulse = getattr(probe, "after_pulse", None)
+        uncertainty = _uncertainty(probe)
         positions_unknown = np.full(bench.network.n_edges, -1, dtype=np.int16)
         observers = self._active
         inputs, outputs, eta = self._inputs, self._outputs, s.eta
@@ -272,6 +299,7 @@ class Trainer:
                 error = float(diff @ diff) / len(diff)
                 self.errors.append(error)
                 update = probe.last_update() if probe is not None else None
+                sd = uncertainty() if uncertainty is not None else None
                 record = StepRecord(
                     step,
                     time.perf_counter() - t0,
@@ -284,6 +312,7 @@ class Trainer:
                     probe.positions() if probe is not None else positions_unknown,
                     None if update is None else update[0],
                     None if update is None else update[1],
+                    None if sd is None else np.asarray(sd, dtype=np.float32),
                 )
                 for obs in observers:
                     try:
@@ -406,6 +435,10 @@ class Trainer:
             n_test=task.n_test if self.settings.test_every else 0,
             positions_estimated=True if probe is None else bool(probe.estimated),
             has_updates=probe is not None,
+            codes="unknown" if probe is None else
+            "estimated" if probe.estimated else "exact",
+            codes_note=self.codes_note,
+            has_uncertainty=_uncertainty(probe) is not None,
             start_time=_now(),
             twinlab_version=__version__,
         )

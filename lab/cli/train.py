@@ -38,6 +38,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--bench", default=None, help="'emulator' (default) or a bench .toml file")
     train.add_argument("--bench-seed", type=int, default=None, help="emulator part/noise seed")
+    train.add_argument(
+        "--estimate", choices=["auto", "on", "off"], default=None,
+        help="a bench without a resistance probe: estimate the codes from node voltages "
+        "(auto, the default: when the bench supports it; on: refuse a bench that cannot; "
+        "off: never)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
@@ -68,6 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         order=args.order,
         test_every=args.test_every,
+        estimate=args.estimate,
     )
     out = _out_path(args.out) or _default_out(settings)
     task = load_task(settings.task, seed=settings.seed)
@@ -77,6 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.quiet:
             observers.append(progress_bar(settings.steps))
         trainer = Trainer(bench, task, settings, observers)  # validates before anything is applied
+        if trainer.codes_note:  # the run goes on; its file says "codes unknown"
+            print(f"twinlab: codes unknown: {trainer.codes_note}", file=sys.stderr)
 
         def stop(signum: int) -> None:
             trainer.request_stop(f"interrupted by {signal_name(signum)}")

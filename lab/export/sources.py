@@ -44,6 +44,16 @@ def _nominal_pots(bench: Mapping[str, Any] | None) -> tuple[float, float, int, s
     return r_ab, r_w, code, "nominal values of the run's emulator config"
 
 
+def _uncertainty_note(network: Network, sd: np.ndarray, r_ab: float) -> str:
+    """One line: the estimated codes' standard deviations ``sd`` (E,) in code steps, their
+    range in Ohm, and each edge's."""
+    per_edge = ", ".join(f"{e} {v:.2f}" for e, v in zip(network.edge_labels(), sd.tolist(),
+                                                          strict=True))
+    step = r_ab / N_POSITIONS
+    return (f"estimated code uncertainty (1 sd, code steps; 1 step = {step:g} Ohm): "
+            f"{sd.min():.2f}..{sd.max():.2f}, mean {sd.mean():.2f}; per edge: {per_edge}")
+
+
 def _roles(nodes: Sequence[int]) -> str:
     return " ".join(str(n) for n in nodes) or "none"
 
@@ -102,7 +112,10 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
             codes_from = (
                 f"codes recorded after step {row - 1}, in effect while step {row} was measured"
             )
-        estimated = bool(info.get("positions_estimated", False))
+        estimated = reader.codes == "estimated"
+        sd = None
+        if estimated and row > 0 and "positions_sd" in reader.steps:
+            sd = reader.array("positions_sd", row - 1, row)[0].astype(float)
     if (codes < 0).any() or (codes >= N_POSITIONS).any():
         raise RunFileError(
             f"{path}: no digipot codes recorded at step {row - 1} "
@@ -118,7 +131,9 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
         f"run file {path.name}, task {task.get('name', '?')}, step {row}, {state} state",
         f"resistances: R = R_W + code/{N_POSITIONS} R_AB, R_AB = {r_ab:g} Ohm, "
         f"R_W = {r_w:g} Ohm ({pots_from}); {codes_from}"
-        + ("; codes estimated by the bench, not read back" if estimated else ""),
+        + ("; codes estimated from node voltages (lab.observe), not read back"
+           if estimated else ""),
+        *([] if sd is None else [_uncertainty_note(network, sd, r_ab)]),
         f"inputs: {_roles(inputs_nodes)}; held: {_roles(list(held))}; outputs: "
         f"{_roles(output_nodes)} ({outputs_are})",
     )

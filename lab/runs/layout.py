@@ -5,14 +5,17 @@ reads::
     /                       attrs: default="entry", twinlab_schema, twinlab_version,
                             start_time, end_time ("" until stop), complete, task (name),
                             settings_json, bench_json, task_json, network_json, extra_json,
-                            positions_estimated, every scalar setting (p, eta, steps, seed, ...)
+                            positions_estimated, codes ("exact", "estimated" or "unknown":
+                            `lab.acquire.records.Codes`), codes_note (why unknown, else ""),
+                            every scalar setting (p, eta, steps, seed, ...)
                             and, after stop: steps (rows written), initial_error, final_error,
                             scaled_error, message, final_test_error, final_accuracy
     /entry                  NXentry, default="steps"
     /entry/steps            NXdata, signal="error", axes=["step"]; one row per training step:
                             one dataset per column of `lab.runs.schema` (names, dtypes,
                             units, row shapes from RunInfo; update_mask and direction only
-                            if RunInfo.has_updates; positions has attr estimated)
+                            if RunInfo.has_updates, positions_sd only if
+                            RunInfo.has_uncertainty; positions has attrs estimated, codes)
     /entry/test             NXdata, signal="error", axes=["step"]; one row per test evaluation
         step (m,) int64, time (m,) float64 s, error (m,) float64 V^2,
         accuracy (m,) float64, v_free (m, n_test, n_outputs) float64 V
@@ -33,7 +36,7 @@ Pure Python and numpy (no h5py): the storage estimates (`lab.runs.storage`) use 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,13 +54,16 @@ __all__ = [
     "TASK_INLINE",
     "TEST_CHUNK_ROWS",
     "chunking_of_tests",
+    "codes_of",
     "task_datasets",
     "to_json",
 ]
 
-SCHEMA_VERSION = 2
-"""Version of the file layout written here; readers refuse newer files and read 1 and 2
-(2 moved the task's arrays from ``task_json`` to compressed datasets in /entry/task)."""
+SCHEMA_VERSION = 3
+"""Version of the file layout written here; readers refuse newer files and read 1 to 3
+(2 moved the task's arrays from ``task_json`` to compressed datasets in /entry/task; 3
+added the ``codes``/``codes_note`` attributes and the ``positions_sd`` column of
+estimated runs; for older files `codes_of` infers ``codes``)."""
 
 # SWMR needs the HDF5 1.10 file format; a 1.10 lower bound keeps files readable by viewers
 # built on HDF5 1.10-1.14 (for this layout the bytes equal those of libver="latest").
@@ -94,6 +100,19 @@ def task_datasets(task: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if a.size > TASK_INLINE and a.dtype.kind in "biuf":
             out[str(key)] = a
     return out
+
+
+def codes_of(attrs: Mapping[str, Any], step_columns: Iterable[str]) -> str:
+    """Where a run file's codes come from (`lab.acquire.records.Codes`): its ``codes``
+    attribute (schema 3) or, for older files, inferred: not ``positions_estimated`` ->
+    "exact"; estimated with updates recorded -> "estimated"; else "unknown" (a bench
+    without a probe recorded -1)."""
+    codes = attrs.get("codes")
+    if codes in ("exact", "estimated", "unknown"):
+        return str(codes)
+    if not attrs.get("positions_estimated", False):
+        return "exact"
+    return "estimated" if "update_mask" in set(step_columns) else "unknown"
 
 
 def chunking_of_tests(info: RunInfo, chunk_rows: int) -> tuple[int, tuple[int, int, int]]:

@@ -16,7 +16,7 @@ import numpy as np
 from lab.acquire.records import StepRecord
 from lab.errors import one_line
 from lab.runs.errors import RunFileError
-from lab.runs.layout import JSON_ATTRS, LIBVER, SCHEMA_VERSION
+from lab.runs.layout import JSON_ATTRS, LIBVER, SCHEMA_VERSION, codes_of
 from lab.runs.schema import NDIM, STEP_COLUMNS
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 
@@ -27,7 +27,7 @@ _ATTR_KINDS: dict[str, str] = {
     "twinlab_schema": "int", "steps": "int", "seed": "int?",
     "complete": "bool", "positions_estimated": "bool",
     "twinlab_version": "str", "start_time": "str", "end_time": "str", "task": "str",
-    "message": "str", "default": "str",
+    "message": "str", "default": "str", "codes": "str", "codes_note": "str",
     "initial_error": "float", "final_error": "float", "scaled_error": "float",
     "final_test_error": "float", "final_accuracy": "float", "p": "float", "eta": "float",
 }
@@ -333,6 +333,17 @@ class RunReader:
     def settings(self) -> dict[str, Any]:
         """The run's settings (decoded ``settings_json``)."""
         return self.info.get("settings_json", {})
+
+    @property
+    def codes(self) -> str:
+        """Where the run's digipot codes come from: "exact", "estimated" or "unknown"
+        (`lab.runs.layout.codes_of`; inferred for files older than schema 3)."""
+        return codes_of(self.info, self._groups["steps"])
+
+    @property
+    def codes_note(self) -> str:
+        """Why the codes are unknown, when the file says ("" otherwise)."""
+        return str(self.info.get("codes_note", ""))
 
     @property
     def complete(self) -> bool:

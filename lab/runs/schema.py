@@ -19,6 +19,8 @@ live reader takes the minimum length over datasets and ``step``'s fill value is 
     positions (n_edges,)   int16    digipot codes after the step
     update_mask (n_edges,) bool     only if has_updates
     direction (n_edges,)   int8     only if has_updates, in {-1, 0, +1}
+    positions_sd (n_edges,) float32 code steps; only if has_uncertainty (estimated codes):
+                                    the standard deviation of each estimated code
     step      ()           int64
 
 Pure numpy (no h5py): the live process and the GUI import it without the HDF5 stack.
@@ -38,6 +40,7 @@ __all__ = [
     "NDIM",
     "OPTIONAL_COLUMNS",
     "STEP_COLUMNS",
+    "UNCERTAINTY_COLUMNS",
     "ColumnSpec",
     "StepSchema",
     "columns",
@@ -45,15 +48,19 @@ __all__ = [
 
 #: Every step column, in the writer's dataset order (see the module doc).
 STEP_COLUMNS = ("example", "time", "inputs", "v_free", "v_clamped", "v_desired", "error",
-                "positions", "update_mask", "direction", "step")
+                "positions", "update_mask", "direction", "positions_sd", "step")
 
 #: Columns present only when the bench observes its updates (``RunInfo.has_updates``).
 OPTIONAL_COLUMNS = ("update_mask", "direction")
 
+#: Columns present only when the codes are estimated with an uncertainty
+#: (``RunInfo.has_uncertainty``).
+UNCERTAINTY_COLUMNS = ("positions_sd",)
+
 #: The columns a live batch carries and the GUI history keeps (``update_mask`` only when
-#: the run has updates).
+#: the run has updates, ``positions_sd`` only when it has uncertainties).
 LIVE_COLUMNS = ("step", "error", "positions", "v_free", "v_clamped", "v_desired", "inputs",
-                "update_mask")
+                "update_mask", "positions_sd")
 
 # name -> (dtype, row axis or None for a scalar, units, long_name)
 _DEFS: dict[str, tuple[type, str | None, str | None, str | None]] = {
@@ -67,6 +74,8 @@ _DEFS: dict[str, tuple[type, str | None, str | None, str | None]] = {
     "positions": (np.int16, "n_edges", None, "digipot code"),
     "update_mask": (np.bool_, "n_edges", None, None),
     "direction": (np.int8, "n_edges", None, None),
+    "positions_sd": (np.float32, "n_edges", "code steps",
+                     "standard deviation of the estimated digipot code"),
     "step": (np.int64, None, None, "step"),
 }
 
@@ -98,18 +107,20 @@ class StepSchema:
     n_outputs: int
     n_edges: int
     has_updates: bool
+    has_uncertainty: bool = False
 
     @classmethod
     def of(cls, info: RunInfo) -> StepSchema:
         """The schema of the run ``info`` describes."""
         return cls(int(info.n_inputs), int(info.n_outputs), int(info.n_edges),
-                   bool(info.has_updates))
+                   bool(info.has_updates), bool(getattr(info, "has_uncertainty", False)))
 
     @property
     def names(self) -> tuple[str, ...]:
         """Column names of this run, in the writer's dataset order."""
         return tuple(n for n in STEP_COLUMNS
-                     if self.has_updates or n not in OPTIONAL_COLUMNS)
+                     if (self.has_updates or n not in OPTIONAL_COLUMNS)
+                     and (self.has_uncertainty or n not in UNCERTAINTY_COLUMNS))
 
     def spec(self, name: str) -> ColumnSpec:
         """The column ``name`` (KeyError for an unknown name)."""

@@ -49,7 +49,7 @@ __all__ = ["RunWriter"]
 
 _START_ATTRS = frozenset(
     {"default", "twinlab_schema", "twinlab_version", "start_time", "end_time", "complete",
-     "task", "positions_estimated", *JSON_ATTRS}
+     "task", "positions_estimated", "codes", "codes_note", *JSON_ATTRS}
 )
 _STOP_ATTRS = frozenset(
     {"end_time", "complete", "initial_error", "final_error", "scaled_error", "message",
@@ -222,6 +222,8 @@ class RunWriter(Observer):
         a["network_json"] = to_json(info.network)
         a["extra_json"] = to_json(info.extra)
         a["positions_estimated"] = bool(info.positions_estimated)
+        a["codes"] = str(info.codes)
+        a["codes_note"] = str(info.codes_note)
         for key, value in info.settings.items():
             if _is_scalar(value) and key not in _RESERVED:
                 a[key] = value
@@ -252,6 +254,7 @@ class RunWriter(Observer):
             self._columns.append((ds, c.name))
         self._rows: list[StepRecord] = []
         g["positions"].attrs["estimated"] = bool(info.positions_estimated)
+        g["positions"].attrs["codes"] = str(info.codes)
         for ds, name in sorted(self._columns, key=lambda col: col[1] != "positions"):
             long_name = schema.spec(name).long_name  # positions first: the layout's order
             if long_name is not None:

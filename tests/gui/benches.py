@@ -66,3 +66,13 @@ def recorded(path: str, fail_after: int | None = None) -> Bench:
 def narrow_limits() -> Bench:
     """An emulator bench whose drive channels stop at 3 V (task ii needs 5 V)."""
     return emulator_bench(limits=(-1.0, 3.0))
+
+
+def probeless(sense_clamped: bool = True) -> Bench:
+    """The default emulator bench with its exact probe hidden (a real bench's situation):
+    the trainer estimates the codes; without ``sense_clamped`` (no clamped-twin sense
+    channel) it cannot, and the codes are unknown."""
+    full = emulator_bench()
+    channels = [ch for ch in full.channels
+                if sense_clamped or not (ch.twin == "clamped" and ch.kind == "sense")]
+    return replace(full, probe=None, channels=channels)

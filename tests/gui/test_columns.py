@@ -21,15 +21,16 @@ from lab.runs.schema import LIVE_COLUMNS, STEP_COLUMNS, StepSchema, columns
 N_IN, N_OUT, N_STEPS = 2, 3, 300
 
 
-def _info(network: Network, has_updates: bool) -> RunInfo:
+def _info(network: Network, has_updates: bool, estimated: bool = False) -> RunInfo:
     return RunInfo(task={"name": "synthetic"}, settings={"steps": N_STEPS}, bench={},
                    network=network.to_dict(), n_inputs=N_IN, n_outputs=N_OUT,
-                   n_edges=network.n_edges, n_test=0, positions_estimated=False,
+                   n_edges=network.n_edges, n_test=0, positions_estimated=estimated,
                    has_updates=has_updates, start_time="2026-01-01T00:00:00",
-                   twinlab_version="0")
+                   twinlab_version="0", codes="estimated" if estimated else "exact",
+                   has_uncertainty=estimated)
 
 
-def _records(n_edges: int, has_updates: bool) -> list[StepRecord]:
+def _records(n_edges: int, has_updates: bool, estimated: bool = False) -> list[StepRecord]:
     """Random steps whose fields are not yet of the schema's dtypes (casts are tested)."""
     rng = np.random.default_rng(3)
     return [StepRecord(
@@ -38,16 +39,21 @@ def _records(n_edges: int, has_updates: bool) -> list[StepRecord]:
         v_desired=rng.normal(size=N_OUT), error=float(rng.random()),
         positions=rng.integers(0, 128, n_edges),  # int64
         update_mask=rng.integers(0, 2, n_edges) if has_updates else None,  # ints
-        direction=rng.integers(-1, 2, n_edges) if has_updates else None)
+        direction=rng.integers(-1, 2, n_edges) if has_updates else None,
+        positions_sd=rng.random(n_edges) if estimated else None)  # float64
         for i in range(N_STEPS)]
 
 
-@pytest.mark.parametrize("has_updates", [True, False])
-def test_file_live_batches_and_histories_agree(tmp_path: Path, has_updates: bool) -> None:
+@pytest.mark.parametrize(("has_updates", "estimated"),
+                         [(True, False), (False, False), (True, True)],
+                         ids=["updates", "no-updates", "estimated"])
+def test_file_live_batches_and_histories_agree(tmp_path: Path, has_updates: bool,
+                                               estimated: bool) -> None:
     network = Network.twin16()
-    info = _info(network, has_updates)
+    info = _info(network, has_updates, estimated)
     schema = StepSchema.of(info)
-    records = _records(network.n_edges, has_updates)
+    assert ("positions_sd" in schema.names) is estimated
+    records = _records(network.n_edges, has_updates, estimated)
     path = tmp_path / "run.h5"
     writer = RunWriter(path, chunk_rows=64, flush_interval=1e9)
     sent: list[object] = []
@@ -70,6 +76,7 @@ def test_file_live_batches_and_histories_agree(tmp_path: Path, has_updates: bool
     live_names = [c.name for c in schema.live]
     assert list(live) == live_names
     assert ("update_mask" in live) is has_updates
+    assert ("positions_sd" in live) is estimated
 
     history = History(network.n_edges, N_OUT, N_IN)
     for b in batches:
@@ -93,23 +100,28 @@ def test_file_live_batches_and_histories_agree(tmp_path: Path, has_updates: bool
                     np.testing.assert_array_equal(got, file_rows, err_msg=c.name)
         if not has_updates:  # the history keeps a zero mask when the bench has none
             assert not snap.update_mask.any() and not replayed.update_mask.any()
+        if not estimated:  # and no uncertainty column when the codes are not estimated
+            assert snap.positions_sd is None and replayed.positions_sd is None
+        assert replay.codes == ("estimated" if estimated else "exact")
 
         csv = tmp_path / "run.csv"
         edges, outputs = network.edge_labels(), ["a", "b", "c"]
         assert export_csv(csv, replay, (0, N_STEPS), edges, outputs) == N_STEPS
         table = np.loadtxt(csv, delimiter=",", skiprows=1)
         header = csv.read_text().splitlines()[0].split(",")
-        assert header == csv_header(edges, outputs)
+        assert header == csv_header(edges, outputs, uncertainty=estimated)
         assert len(header) == sum(int(np.prod(c.shape)) for c in schema.specs(CSV_COLUMNS))
         for c in schema.specs(CSV_COLUMNS):
             want = reference[c.name].reshape(N_STEPS, -1)
             if c.axis == "n_outputs":
                 got = table[:, [header.index(f"{c.name}_{o}") for o in outputs]]
             elif c.axis == "n_edges":
-                got = table[:, [header.index(f"code_{e}") for e in edges]]
+                label = "code_sd" if c.name == "positions_sd" else "code"
+                got = table[:, [header.index(f"{label}_{e}") for e in edges]]
             else:
                 got = table[:, [header.index(c.name)]]
-            np.testing.assert_allclose(got, want, rtol=1e-8, err_msg=c.name)
+            rtol = 1e-6 if c.dtype == np.float32 else 1e-8
+            np.testing.assert_allclose(got, want, rtol=rtol, err_msg=c.name)
     finally:
         replay.close()
 

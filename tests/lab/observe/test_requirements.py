@@ -52,12 +52,13 @@ def test_one_drive_channel_is_not_enough() -> None:
 
 def test_training_on_such_a_bench_goes_on_without_codes(caplog) -> None:
     bench = _rewired(lambda ch: not (ch.twin == "clamped" and ch.kind == "sense"))
-    settings = settings_from(task="ii", p=1.0, steps=5, test_every=0, estimate=True)
-    with caplog.at_level(logging.WARNING, logger="lab.trainer"):
+    settings = settings_from(task="ii", p=1.0, steps=5, test_every=0, estimate="auto")
+    with caplog.at_level(logging.INFO, logger="lab.acquire.trainer"):
         trainer = Trainer(bench, load_task("ii"), settings)
     assert trainer.probe is None
-    assert [r.getMessage() for r in caplog.records] == [
-        "codes unknown: the clamped twin has no sense channel"
-    ]
+    note = ("no resistance probe, and the bench cannot support the estimator: "
+            "the clamped twin has no sense channel")
+    assert trainer.codes_note == note
+    assert [r.getMessage() for r in caplog.records] == [f"codes unknown: {note}"]
     summary = trainer.run()
     assert summary.complete and np.isfinite(summary.initial_error)

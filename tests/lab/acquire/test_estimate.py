@@ -1,0 +1,174 @@
+"""The estimator is chosen by `TrainSettings.estimate` (auto | on | off) for a bench
+without an exact probe; what the run file then says about its codes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab.acquire.settings import TrainSettings, settings_from
+from lab.acquire.trainer import Trainer
+from lab.emulator import emulator_bench
+from lab.errors import ConfigError
+from lab.hal import Bench
+from lab.observe.probe import EstimatedProbe
+from lab.runs import RunReader, RunWriter
+from lab.tasks import load_task
+
+STEPS = 6
+
+
+def _probeless(keep=lambda ch: True) -> tuple[Bench, object]:
+    """The default emulator bench with its exact probe hidden (and only the channels
+    ``keep`` accepts); also the emulated board, for the truth."""
+    full = emulator_bench()
+    bench = dataclasses.replace(full, probe=None,
+                                channels=[ch for ch in full.channels if keep(ch)])
+    return bench, full.probe
+
+
+def _no_clamped_sense(ch) -> bool:
+    return not (ch.twin == "clamped" and ch.kind == "sense")
+
+
+def _train(bench: Bench, tmp_path: Path, **settings) -> tuple[Trainer, Path]:
+    out = tmp_path / "run.h5"
+    s = settings_from(task="ii", p=1.0, steps=STEPS, test_every=0, **settings)
+    trainer = Trainer(bench, load_task("ii"), s, [RunWriter(out)])
+    assert trainer.run().complete
+    return trainer, out
+
+
+def test_estimate_defaults_to_auto_and_takes_the_old_booleans() -> None:
+    assert TrainSettings().estimate == "auto"
+    assert settings_from(estimate=True).estimate == "on"
+    assert settings_from(estimate=False).estimate == "off"
+    with pytest.raises(ConfigError, match="estimate") as err:
+        settings_from(estimate="sometimes")
+    assert "\n" not in str(err.value)
+
+
+def test_auto_estimates_on_a_bench_without_a_probe(tmp_path: Path) -> None:
+    bench, truth = _probeless()
+    trainer, out = _train(bench, tmp_path)
+    assert isinstance(trainer.probe, EstimatedProbe) and trainer.codes_note == ""
+    with RunReader(out) as run:
+        assert run.codes == "estimated" and run.info["codes"] == "estimated"
+        assert run.info["positions_estimated"] is True
+        steps = run.steps
+        codes, sd = steps["positions"][:], steps["positions_sd"][:]
+        assert codes.shape == sd.shape == (STEPS, 16) and sd.dtype == np.float32
+        assert steps["positions_sd"].attrs["units"] == "code steps"
+        assert steps["positions"].attrs["estimated"] and steps["positions"].attrs["codes"] \
+            == "estimated"
+        assert np.all(np.isfinite(sd)) and np.all(sd >= 0)
+        assert np.all((codes >= 0) & (codes <= 127))
+        assert "update_mask" in steps and "direction" in steps
+        # the estimate follows the board: within a few steps of its own uncertainty
+        assert np.abs(codes[-1].astype(int) - truth.positions()).max() <= 2
+
+
+def test_auto_on_a_bench_that_cannot_trains_with_codes_unknown(tmp_path: Path) -> None:
+    bench, _ = _probeless(_no_clamped_sense)
+    trainer, out = _train(bench, tmp_path)
+    assert trainer.probe is None
+    assert trainer.codes_note == ("no resistance probe, and the bench cannot support the "
+                                  "estimator: the clamped twin has no sense channel")
+    with RunReader(out) as run:
+        assert run.codes == "unknown" and run.codes_note == trainer.codes_note
+        assert np.all(run.steps["positions"][:] == -1)
+        assert "positions_sd" not in run.steps and "update_mask" not in run.steps
+
+
+def test_on_refuses_a_bench_that_cannot_before_anything_is_applied() -> None:
+    full = emulator_bench()
+    bench = dataclasses.replace(full, probe=None,
+                                channels=[ch for ch in full.channels if _no_clamped_sense(ch)])
+    board = full.daq.board
+    with pytest.raises(ConfigError) as err:
+        Trainer(bench, load_task("ii"), settings_from(task="ii", estimate="on"))
+    line = str(err.value)
+    assert "\n" not in line and "estimate = on" in line and "clamped twin" in line
+    assert not board.driven.any()
+
+
+def test_off_records_codes_unknown_and_says_so(tmp_path: Path) -> None:
+    bench, _ = _probeless()
+    trainer, out = _train(bench, tmp_path, estimate="off")
+    assert trainer.probe is None and "estimate = off" in trainer.codes_note
+    with RunReader(out) as run:
+        assert run.codes == "unknown" and "estimate = off" in run.codes_note
+
+
+def test_an_exact_probe_is_always_used(tmp_path: Path) -> None:
+    bench = emulator_bench()
+    for mode in ("auto", "on"):
+        trainer, out = _train(bench, tmp_path / mode, estimate=mode)
+        assert trainer.probe is bench.probe
+        with RunReader(out) as run:
+            assert run.codes == "exact" and "positions_sd" not in run.steps
+        bench = emulator_bench()
+
+
+# -- the command line, over the real drivers (`twinlab emulate`'s honest bench) ------------
+def _wire_bench(emu, path: Path, keep=lambda ch: True) -> Path:
+    from lab.emulator.wire.rehearsal import BENCH_COMMENT
+    from lab.hal.calibration import toml_text
+
+    data = emu.bench_data()
+    data["channels"] = [ch for ch in data["channels"] if keep(_Ch(ch))]
+    path.write_text(toml_text(data, BENCH_COMMENT), encoding="utf-8")
+    return path
+
+
+@dataclasses.dataclass
+class _Ch:
+    """A bench file's channel table seen like a `lab.hal` channel (twin, kind)."""
+
+    raw: dict
+
+    @property
+    def twin(self) -> str:
+        return self.raw["twin"]
+
+    @property
+    def kind(self) -> str:
+        return self.raw["kind"]
+
+
+def test_train_on_the_rehearsal_bench_estimates_or_says_why_not(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("pyvisa")
+    pytest.importorskip("serial")
+    from lab.cli import main
+    from lab.emulator import EmulatorConfig
+    from lab.emulator.wire.rehearsal import WireEmulator
+
+    with WireEmulator(EmulatorConfig(seed=1)) as emu:
+        full = _wire_bench(emu, tmp_path / "wire.toml")
+        out = tmp_path / "run.h5"
+        assert main(["train", "--quiet", "--bench", str(full), "--steps", "8",
+                     "--test-every", "0", "--out", str(out)]) == 0  # fmt: skip
+        assert "codes unknown" not in capsys.readouterr().err
+        with RunReader(out) as run:
+            assert run.codes == "estimated" and np.all(run.steps["positions"][:] >= 0)
+            assert run.steps["positions_sd"].shape == (8, 16)
+
+        half = _wire_bench(emu, tmp_path / "half.toml", _no_clamped_sense)
+        out = tmp_path / "half.h5"
+        assert main(["train", "--quiet", "--bench", str(half), "--steps", "3",
+                     "--test-every", "0", "--out", str(out)]) == 0  # fmt: skip
+        err = capsys.readouterr().err.splitlines()
+        assert err == ["twinlab: codes unknown: no resistance probe, and the bench cannot "
+                       "support the estimator: the clamped twin has no sense channel"]
+        with RunReader(out) as run:
+            assert run.codes == "unknown" and np.all(run.steps["positions"][:] == -1)
+
+        refused = tmp_path / "refused.h5"
+        assert main(["train", "--quiet", "--bench", str(half), "--estimate", "on",
+                     "--out", str(refused)]) == 2  # fmt: skip
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith("twinlab: error: settings: estimate = on")
+        assert not refused.exists()
