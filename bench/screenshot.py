@@ -3,12 +3,15 @@
 Starts its own ``Xvfb`` (`gui.display.virtual_display`, 1600x1000x24; ``--display :N``
 uses a running X server instead), opens `gui.window.MainWindow` there (QT_QPA_PLATFORM is
 cleared, so Qt uses xcb, as ``twinlab gui`` does on a desktop), trains ``--steps`` steps
-of task ii at p = 0.5 on the emulator, moves the timeline to step 40 (many edges still
-update) and grabs the window. Prints one JSON line (path, size in pixels and bytes).
+of task ii (``--task``: any task name or file) at p = 0.5 on the emulator, moves the
+timeline to step 40 (many edges still update) and grabs the window. Prints one JSON line
+(path, size in pixels and bytes).
 
     python bench/screenshot.py                  # -> bench/out/window.png
     python bench/screenshot.py --out shot.png
     python bench/screenshot.py --update         # refresh the README's data/window.png
+    python bench/screenshot.py --task bench/networks/board30-task.toml \
+        --out data/window-network.png           # a network drawn at its automatic layout
 
 Nothing is written into data/ unless ``--update`` is given.
 """
@@ -28,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def shoot(shot: Path, steps: int, run_file: Path) -> dict:
+def shoot(shot: Path, steps: int, run_file: Path, task: str = "ii") -> dict:
     """Train live in the window, grab it into ``shot``; what was written."""
     from PyQt6.QtCore import QEventLoop, QTimer
     from PyQt6.QtWidgets import QApplication
@@ -41,7 +44,7 @@ def shoot(shot: Path, steps: int, run_file: Path) -> dict:
     except DisplayError as exc:
         raise SystemExit(f"screenshot: {exc}") from None
     app = QApplication.instance() or QApplication(["twinlab"])
-    w = MainWindow(out=run_file, settings={"task": "ii", "p": 0.5, "steps": steps})
+    w = MainWindow(out=run_file, settings={"task": task, "p": 0.5, "steps": steps})
     w.resize(1400, 900)
     w.show()
     if not w.start_run():
@@ -69,7 +72,8 @@ def shoot(shot: Path, steps: int, run_file: Path) -> dict:
     w.close()
     app.processEvents()
     return {"screenshot": str(shot), "platform": platform, "width": image.width(),
-            "height": image.height(), "bytes": shot.stat().st_size, "steps": steps}
+            "height": image.height(), "bytes": shot.stat().st_size, "steps": steps,
+            "task": task}
 
 
 def main() -> None:
@@ -83,6 +87,7 @@ def main() -> None:
     where.add_argument("--update", action="store_true",
                        help="write the README's data/window.png")
     parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--task", default="ii", help="task name or file (default ii)")
     parser.add_argument("--display", help="an X display to use instead of a new Xvfb")
     args = parser.parse_args()
     shot = REPO / "data" / "window.png" if args.update else args.out
@@ -95,7 +100,8 @@ def main() -> None:
             raise SystemExit(f"screenshot: {exc}") from None
         os.environ["DISPLAY"] = display
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        result = shoot(shot, args.steps, tmp / "shot.h5")
+        result = shoot(shot, args.steps, tmp / "shot.h5", str(Path(args.task).resolve())
+                       if Path(args.task).suffix == ".toml" else args.task)
     print(json.dumps({**result, "display": display}))
 
 

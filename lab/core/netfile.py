@@ -38,6 +38,7 @@ drawing coordinates are computed once at load (`lab.core.layout.auto_layout`).
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from pathlib import Path
@@ -110,7 +111,6 @@ def load_network_file(path: str | Path, name: str | None = None) -> Network:
 
     Raises `NetworkFileError` (one line, naming the file) for anything wrong in it.
     """
-    from lab.core.layout import auto_layout
     from lab.core.network import Network
 
     path = Path(path)
@@ -127,7 +127,7 @@ def load_network_file(path: str | Path, name: str | None = None) -> Network:
     layout = _coordinates(where, raw.get("coordinates"), n_nodes)
     parts = _parts(where, raw.get("parts"), len(edges))
     if layout is None:
-        layout = auto_layout(n_nodes, edges)
+        layout = _auto_layout(n_nodes, edges.tobytes()).copy()
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise NetworkFileError(f"{where}: field 'description': expected text")
@@ -135,6 +135,15 @@ def load_network_file(path: str | Path, name: str | None = None) -> Network:
         name or network_ref(str(path)), n_nodes, edges, layout,
         parts=parts, description=description, source=str(path.resolve()),
     )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=32)
+def _auto_layout(n_nodes: int, edges: bytes) -> np.ndarray:
+    """`auto_layout` once per topology (a file is loaded by the task, the bench, the
+    window...; a 143-edge layout takes about a second)."""
+    from lab.core.layout import auto_layout
+
+    return auto_layout(n_nodes, np.frombuffer(edges, dtype=np.intp).reshape(-1, 2))
 
 
 def _is_int(x: Any) -> bool:

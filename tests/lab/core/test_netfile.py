@@ -113,9 +113,12 @@ def _crossings(xy: np.ndarray, edges: np.ndarray) -> int:
     return count
 
 
-def test_auto_layout_of_lattice_and_chain_have_no_crossings() -> None:
+def test_auto_layout_of_lattice_twin16_and_chain_have_no_crossings() -> None:
     lat = Network.lattice(5, 6)
     assert _crossings(auto_layout(lat.n_nodes, lat.edges), lat.edges) == 0
+    twin = Network.twin16()  # its built-in drawing (nodes on a circle) has 27 crossings
+    assert _crossings(twin.layout, twin.edges) == 27
+    assert _crossings(auto_layout(9, twin.edges), twin.edges) == 0
     chain = np.array([[0, 1], [1, 2], [2, 3]])
     xy = auto_layout(4, chain)
     assert np.isfinite(xy).all() and len(np.unique(xy.round(6), axis=0)) == 4
