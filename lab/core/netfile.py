@@ -48,6 +48,7 @@ import numpy as np
 
 from lab.errors import ConfigError
 from lab.paths import data_dir
+from lab.paths import display_path as _display
 
 if TYPE_CHECKING:
     from lab.core.network import Network
@@ -97,13 +98,6 @@ def shipped_path(name: str) -> Path | None:
     """The shipped file of stem ``name``, or None."""
     path = networks_dir() / f"{name}.toml"
     return path if not is_file_ref(name) and path.is_file() else None
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def load_network_file(path: str | Path, name: str | None = None) -> Network:
