@@ -235,3 +235,26 @@ def test_bench_file_names_a_network_file_relative_to_itself(
     out = tmp_path / "run.h5"
     argv = ["train", "--task", str(task), "--bench", str(bench), "--steps", "5", "--quiet"]
     assert main([*argv, "--out", str(out)]) == 0
+
+
+def test_wire_rehearsal_of_a_users_network_file(tmp_path: Path) -> None:
+    """``twinlab train --bench`` over the wire (SCPI over TCP, serial over a pty) on the
+    emulated board of a user's 30-edge file: the written bench names the same file."""
+    pytest.importorskip("pyvisa")
+    pytest.importorskip("serial")
+    from lab.emulator import EmulatorConfig
+    from lab.emulator.wire.rehearsal import WireEmulator
+    from tests.lab.cli.test_cli import run_cli
+
+    task = user_files(tmp_path)
+    net = load_task(str(task)).network
+    out = tmp_path / "wire.h5"
+    with WireEmulator(EmulatorConfig(seed=0, network=net)) as emu:
+        bench = emu.write_bench(tmp_path / "wire.toml")
+        code, stdout, err = run_cli(
+            "train", "--task", str(task), "--bench", str(bench), "--steps", "20", "--out",
+            str(out), "--quiet",
+        )  # fmt: skip
+        assert emu.board.pulses == 20
+    assert code == 0, err
+    assert stdout.startswith("20 steps")
