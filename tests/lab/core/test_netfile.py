@@ -258,3 +258,14 @@ def test_wire_rehearsal_of_a_users_network_file(tmp_path: Path) -> None:
         assert emu.board.pulses == 20
     assert code == 0, err
     assert stdout.startswith("20 steps")
+
+
+def test_study_network_file_is_made_absolute(tmp_path: Path, monkeypatch) -> None:
+    from lab.insilico.studies.base import StudyArgs
+
+    user_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    args = StudyArgs(network="nets/mine.toml", out=tmp_path)
+    assert args.network_or("planar143") == str((tmp_path / "nets" / "mine.toml").resolve())
+    assert StudyArgs(network="chain3", out=tmp_path).network_or("planar143") == "chain3"
+    assert StudyArgs(out=tmp_path).network_or("planar143") == "planar143"
