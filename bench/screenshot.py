@@ -3,8 +3,9 @@
 Starts its own ``Xvfb`` (`gui.display.virtual_display`, 1600x1000x24; ``--display :N``
 uses a running X server instead), opens `gui.window.MainWindow` there (QT_QPA_PLATFORM is
 cleared, so Qt uses xcb, as ``twinlab gui`` does on a desktop), trains ``--steps`` steps
-of task ii at p = 0.5 on the emulator, moves the timeline to step 40 (many edges still
-update) and grabs the window. Prints one JSON line (path, size in pixels and bytes).
+of task ii (``--task``: any task name or file) at p = 0.5 on the emulator, moves the
+timeline to step 40 (many edges still update) and grabs the window. Prints one JSON line
+(path, size in pixels and bytes).
 
 ``--rehearsal`` trains instead on the bench `twinlab emulate --write-bench` writes (run
 here as a subprocess): the real drivers over loopback and no resistance probe, so the
@@ -14,6 +15,8 @@ window shows the estimated codes (`lab.observe`), as on a real board.
     python bench/screenshot.py --out shot.png
     python bench/screenshot.py --update         # refresh the README's data/window.png
     python bench/screenshot.py --rehearsal --update   # data/window-estimated.png
+    python bench/screenshot.py --task bench/networks/board30-task.toml \
+        --out data/window-network.png           # a network drawn at its automatic layout
 
 Nothing is written into data/ unless ``--update`` is given.
 """
@@ -63,9 +66,10 @@ def rehearsal(directory: Path) -> Iterator[Path]:
                 proc.wait()
 
 
-def shoot(shot: Path, steps: int, run_file: Path, bench: Path | None = None) -> dict:
-    """Train live in the window (on ``bench``, default the emulator), grab it into
-    ``shot``; what was written."""
+def shoot(shot: Path, steps: int, run_file: Path, bench: Path | None = None,
+          task: str = "ii") -> dict:
+    """Train ``task`` live in the window (on ``bench``, default the emulator), grab it
+    into ``shot``; what was written."""
     from PyQt6.QtCore import QEventLoop, QTimer
     from PyQt6.QtWidgets import QApplication
 
@@ -77,7 +81,7 @@ def shoot(shot: Path, steps: int, run_file: Path, bench: Path | None = None) -> 
     except DisplayError as exc:
         raise SystemExit(f"screenshot: {exc}") from None
     app = QApplication.instance() or QApplication(["twinlab"])
-    w = MainWindow(out=run_file, settings={"task": "ii", "p": 0.5, "steps": steps},
+    w = MainWindow(out=run_file, settings={"task": task, "p": 0.5, "steps": steps},
                    bench=None if bench is None else str(bench))
     w.resize(1400, 900)
     w.show()
@@ -108,7 +112,7 @@ def shoot(shot: Path, steps: int, run_file: Path, bench: Path | None = None) -> 
     codes = w.source.codes if w.source is not None else "?"
     return {"screenshot": str(shot), "platform": platform, "width": image.width(),
             "height": image.height(), "bytes": shot.stat().st_size, "steps": steps,
-            "codes": codes, "run_seconds": w.run_seconds}
+            "codes": codes, "run_seconds": w.run_seconds, "task": task}
 
 
 def main() -> None:
@@ -127,6 +131,7 @@ def main() -> None:
                         help="train on `twinlab emulate`'s probe-less bench (estimated codes)")
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps (default 3000, 400 with --rehearsal)")
+    parser.add_argument("--task", default="ii", help="task name or file (default ii)")
     parser.add_argument("--display", help="an X display to use instead of a new Xvfb")
     args = parser.parse_args()
     name = "window-estimated.png" if args.rehearsal else "window.png"
@@ -142,7 +147,8 @@ def main() -> None:
         os.environ["DISPLAY"] = display
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         bench = stack.enter_context(rehearsal(tmp)) if args.rehearsal else None
-        result = shoot(shot, steps, tmp / "shot.h5", bench)
+        task = str(Path(args.task).resolve()) if Path(args.task).suffix == ".toml" else args.task
+        result = shoot(shot, steps, tmp / "shot.h5", bench, task)
     print(json.dumps({**result, "display": display}))
 
 

@@ -1,5 +1,9 @@
 """The network view: nodes at `Network.layout`, edges coloured by digipot code.
 
+Any network is drawn: a built-in network at its own layout, a network file at its
+``[coordinates]`` or, without them, at the automatic layout computed once when the file
+is loaded (`lab.core.layout.auto_layout`); a run file's network at the layout it records.
+
 Edges that updated on the shown step are drawn thick with a bright outline; input, output
 and fixed (ground) nodes get different symbols. Hovering a node shows the shown step's
 free-state node voltage, solved from the digipot positions (`gui.freestate`), and the
@@ -18,6 +22,7 @@ from PyQt6.QtCore import QEvent, QPointF
 from PyQt6.QtGui import QMouseEvent
 
 from gui.freestate import FreeSetup, StepState, hover_text, solve_free_state
+from lab.core.layout import auto_layout
 from lab.core.network import Network
 
 #: Digipot codes run 0..CODE_MAX.
@@ -41,19 +46,22 @@ UNKNOWN_COLOUR = "#606060"
 
 
 def network_from_dict(d: dict) -> Network:
-    """The `Network` a run file describes (``network_json``: name, n_nodes, 1-based edges);
-    layout from the named network when its edges match, else nodes on a circle."""
+    """The `Network` a run file describes (``network_json``: name, n_nodes, 1-based edges,
+    and for a network file its ``layout``); else the layout of the named network when its
+    edges match, else the automatic layout."""
     edges = np.asarray(d.get("edges", []), dtype=np.intp).reshape(-1, 2) - 1
     name = str(d.get("name", "network"))
+    n = int(d.get("n_nodes", int(edges.max()) + 1 if edges.size else 0))
+    layout = np.asarray(d.get("layout", []), dtype=float)
+    if layout.shape == (n, 2) and np.isfinite(layout).all():
+        return Network(name, n, edges, layout)
     try:
         net = Network.from_name(name)
         if net.edges.shape == edges.shape and np.array_equal(net.edges, edges):
             return net
     except ValueError:
         pass
-    n = int(d.get("n_nodes", int(edges.max()) + 1 if edges.size else 0))
-    angle = 2 * np.pi * np.arange(n) / max(n, 1)
-    return Network(name, n, edges, np.column_stack([np.sin(angle), np.cos(angle)]))
+    return Network(name, n, edges, auto_layout(n, edges))
 
 
 class NetworkView(pg.PlotWidget):

@@ -110,3 +110,12 @@ def default_run_path(task: str, p: float, seed: int, *, now: datetime | None = N
     while path.exists():
         path, i = folder / f"{base}-{i}.h5", i + 1
     return path
+
+
+def display_path(path: Path) -> str:
+    """``path`` as an error message names it: relative to the working directory when it
+    lies below it, else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

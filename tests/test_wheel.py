@@ -28,6 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SHIPPED_TASKS = sorted(p.stem for p in (ROOT / "data" / "tasks").glob("*.toml"))
+SHIPPED_NETWORKS = sorted(p.stem for p in (ROOT / "data" / "networks").glob("*.toml"))
 
 pytestmark = pytest.mark.wheel
 
@@ -117,6 +118,8 @@ def test_wheel_ships_the_data_and_no_top_level_data(wheel_venv: tuple[Path, Path
     assert tops == {"lab", "drivers", "gui", f"twinlab-{PROJECT['version']}.dist-info"}
     for task in SHIPPED_TASKS:
         assert f"lab/_data/tasks/{task}.toml" in names
+    for network in SHIPPED_NETWORKS:  # the seed-2 tasks name them by relative path
+        assert f"lab/_data/networks/{network}.toml" in names
     assert {"lab/_data/iris.csv", "lab/_data/benches/emulator.toml"} <= names
     assert not [n for n in names if n.endswith(".h5")]
 

@@ -367,7 +367,7 @@ def _run_child(
         if spec.bench_factory is not None:
             bench = spec.bench_factory()
         else:
-            bench = load_bench(spec.bench, seed=spec.bench_seed)
+            bench = load_bench(spec.bench, seed=spec.bench_seed, network=task.network)
         try:
             trainer = Trainer(bench, task, settings, [RunWriter(Path(spec.out)), batcher])
             orphan.attach(trainer)

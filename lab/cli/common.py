@@ -43,15 +43,16 @@ def _out_path(value: str | None, what: str = "--out") -> Path | None:
     return Path(value)
 
 
-def open_bench(spec: str | None, seed: int | None) -> Bench:
-    """`load_bench`, with a failure to open an instrument (a missing port or resource:
-    nothing was applied yet) reported as bad input (exit 2)."""
+def open_bench(spec: str | None, seed: int | None, network: str | None = None) -> Bench:
+    """`load_bench` (``network``: the default emulator bench's network), with a failure
+    to open an instrument (a missing port or resource: nothing was applied yet) reported
+    as bad input (exit 2)."""
     from lab.errors import ConfigError
     from lab.hal import BenchError
     from lab.hal.benchfile import load_bench
 
     try:
-        return load_bench(spec, seed=seed)
+        return load_bench(spec, seed=seed, network=network)
     except BenchError as exc:
         raise ConfigError(str(exc)) from None
 

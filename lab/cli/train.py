@@ -78,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     out = _out_path(args.out) or _default_out(settings)
     task = load_task(settings.task, seed=settings.seed)
-    bench = open_bench(args.bench, args.bench_seed)
+    bench = open_bench(args.bench, args.bench_seed, network=task.network)
     try:
         observers: list[Observer] = [RunWriter(out)]
         if not args.quiet:

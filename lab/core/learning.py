@@ -13,8 +13,9 @@ from typing import Literal
 import numba as nb
 import numpy as np
 
-#: Positions of the AD5220 digital potentiometer.
-N_POSITIONS = 128
+# re-exported for the modules that take them from here; defined in lab.core.digipot
+from lab.core.digipot import N_POSITIONS, code_resistance  # noqa: F401
+
 #: Upper end of the comparator offset sigma, drawn uniform on [0, SIGMA_MAX] V per edge.
 SIGMA_MAX = 0.05
 
@@ -71,13 +72,6 @@ def discrete_step_from_nodes(v_free, v_clamped, edges, sigma, codes, enabled, to
         d = discrete_direction(v_clamped[a] - v_clamped[b], v_free[a] - v_free[b], sigma[e])
         direction[e] = d
         codes[e] = step_code(codes[e], d, enabled[e], top)
-
-
-def code_resistance(
-    codes: np.ndarray, r_end_to_end: np.ndarray | float, r_wiper: np.ndarray | float
-) -> np.ndarray:
-    """Digipot resistance R = R_W + code / N * R_AB (AD5220 rheostat mode), Ohm, (..., E)."""
-    return r_wiper + codes * (np.asarray(r_end_to_end) / N_POSITIONS)
 
 
 @nb.vectorize(["float64(float64, float64, float64, float64)"], cache=True)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numba as nb
 import numpy as np
@@ -293,7 +294,9 @@ class DisconnectedError(ValueError):
 class Network:
     """A resistor network: ``n_nodes`` nodes and ``edges`` (E, 2) of 0-based node indices.
 
-    ``layout`` (N, 2) holds drawing coordinates (arbitrary units).
+    ``layout`` (N, 2) holds drawing coordinates (arbitrary units). A network read from a
+    network file (`lab.core.netfile`) also has its per-edge ``parts`` (name -> (E,) values,
+    `lab.core.netfile.PARTS`), its ``description`` and its ``source`` (absolute path).
     """
 
     name: str
@@ -301,6 +304,9 @@ class Network:
     edges: np.ndarray
     layout: np.ndarray
     _solvers: dict[tuple[int, ...], Solver] = field(default_factory=dict, repr=False, compare=False)
+    parts: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    description: str = field(default="", compare=False)
+    source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         edges = np.asarray(self.edges, dtype=np.intp)
@@ -371,8 +377,10 @@ class Network:
         )
 
     @classmethod
-    def from_name(cls, name: str, seed: int = 0) -> Network:
-        """``twin16``, ``planar<E>`` (e.g. ``planar143``) or ``lattice<R>x<C>``; a name
+    def from_name(cls, name: str, seed: int = 0, base: str | Path | None = None) -> Network:
+        """``twin16``, ``planar<E>`` (e.g. ``planar143``), ``lattice<R>x<C>``, the stem of a
+        shipped network file (``data/networks``) or a path to a network file, relative to
+        ``base`` (a directory; None: the working directory); see `lab.core.netfile`. A name
         (from a bench, task or study setting) that names no network is a `ConfigError`."""
         from lab.errors import ConfigError  # pydantic: only when there is an error to report
 
@@ -387,9 +395,18 @@ class Network:
             raise
         except ValueError as exc:  # sizes the generators refuse (e.g. planar1)
             raise ConfigError(f"network {name!r}: {exc}") from None
+        from lab.core import netfile
+
+        if netfile.is_file_ref(name):
+            ref = netfile.network_ref(name, base)
+            path = netfile.shipped_path(ref) or Path(ref)
+            return netfile.load_network_file(path, name=ref)
+        if (path := netfile.shipped_path(name)) is not None:
+            return netfile.load_network_file(path, name=name)
+        shipped = "".join(f", {n!r}" for n in netfile.list_networks())
         raise ConfigError(
-            f"unknown network {name!r}; "
-            "expected 'twin16', 'planar<edges>' or 'lattice<rows>x<cols>'"
+            f"unknown network {name!r}; expected 'twin16', 'planar<edges>', "
+            f"'lattice<rows>x<cols>'{shipped} or a path to a network .toml file"
         )
 
     # -- basic facts -----------------------------------------------------------------------
@@ -429,7 +446,11 @@ class Network:
 
     def to_dict(self) -> dict:
         """JSON-able description (edges as 1-based label pairs)."""
-        return {"name": self.name, "n_nodes": self.n_nodes, "edges": (self.edges + 1).tolist()}
+        out: dict = {"name": self.name, "n_nodes": self.n_nodes, "edges": (self.edges + 1).tolist()}
+        if self.source:  # a network file: what is needed to draw and export it without it
+            out["layout"] = np.asarray(self.layout, dtype=float).tolist()
+            out["parts"] = {k: np.asarray(v).tolist() for k, v in self.parts.items()}
+        return out
 
     # -- physics ---------------------------------------------------------------------------
     def drops(self, voltages: np.ndarray) -> np.ndarray:

@@ -19,12 +19,7 @@ from collections.abc import Callable
 import numba as nb
 import numpy as np
 
-from lab.core.learning import (
-    N_POSITIONS,
-    code_resistance,
-    discrete_step_from_nodes,
-    update_mask,
-)
+from lab.core.learning import discrete_step_from_nodes, update_mask
 from lab.core.network import Network, Solver
 from lab.emulator.components import Converter, Digipots, NormalStream, Oscillators
 from lab.emulator.config import EmulatorConfig
@@ -35,16 +30,17 @@ FREE, CLAMPED = 0, 1
 
 
 @nb.njit(cache=True, nogil=True)
-def _clock_edge(v_free, v_clamped, edges, sigma, codes, enabled, direction, k_table, k):
-    """The discrete rule on every edge (lab.core.learning), then the new conductances ``k``
-    (2, E) looked up in ``k_table`` (2 * E * N_POSITIONS,) for the new codes."""
-    discrete_step_from_nodes(
-        v_free, v_clamped, edges, sigma, codes, enabled, N_POSITIONS - 1, direction
-    )
+def _clock_edge(v_free, v_clamped, edges, sigma, codes, enabled, direction, k_table, k,
+                positions):  # fmt: skip
+    """The discrete rule on every edge (lab.core.learning), codes clipped to
+    0..positions - 1, then the new conductances ``k`` (2, E) looked up in ``k_table``
+    (2 * E * positions,) for the new codes."""
+    discrete_step_from_nodes(v_free, v_clamped, edges, sigma, codes, enabled, positions - 1,
+                             direction)  # fmt: skip
     n = len(codes)
     for e in range(n):
-        k[0, e] = k_table[e * N_POSITIONS + codes[e]]
-        k[1, e] = k_table[(n + e) * N_POSITIONS + codes[e]]
+        k[0, e] = k_table[e * positions + codes[e]]
+        k[1, e] = k_table[(n + e) * positions + codes[e]]
 
 
 @functools.cache
@@ -78,20 +74,19 @@ class EmulatedBoard:
         parts = np.random.default_rng([config.seed, 0])  # part values, fixed at "manufacture"
         self.rng = np.random.default_rng([config.seed, 1])  # ideal enables
         self.noise = NormalStream(np.random.default_rng([config.seed, 2]))  # ADC noise, jitter
-        self.pots = Digipots.draw(config, n_edges, parts)
+        self.pots = Digipots.draw(config, n_edges, parts, self.network.parts.get("r_end_to_end"))
         self.sigma = (
             parts.uniform(0.0, config.sigma_max, n_edges) if config.sigma_max else np.zeros(n_edges)
         )
         self.oscillators = Oscillators.draw(config, n_edges, parts)
         self.codes = np.full(n_edges, config.initial_code, dtype=np.int16)
-        # conductance of every code of every part, flat (2 * E * 128,), and where each
+        # conductance of every code of every part, flat (2 * E * positions,), and where each
         # (twin, edge) row starts: k = table[offset + codes] is one gather per step
-        every_code = np.arange(N_POSITIONS)[None, None, :]
-        pots = self.pots
-        r_ab, r_w = pots.r_end_to_end[..., None], pots.r_wiper[..., None]
-        table = 1.0 / code_resistance(every_code, r_ab, r_w)
+        self.digipot = config.digipot
+        self.positions = self.digipot.positions
+        table = 1.0 / self.digipot.table(self.pots.r_end_to_end, self.pots.r_wiper)
         self._k_table = table.ravel()
-        self._k_offset = (np.arange(2 * n_edges) * N_POSITIONS).reshape(2, n_edges)
+        self._k_offset = (np.arange(2 * n_edges) * self.positions).reshape(2, n_edges)
         self._k = self._conductance()  # (2, E) S, updated on every step
         self.dac = Converter(*config.converter_range, config.dac_bits)
         self.adc = Converter(*config.converter_range, config.adc_bits, config.adc_noise)
@@ -127,7 +122,7 @@ class EmulatedBoard:
         is `OPEN_CONDUCTANCE` whatever its code (the digipots still step)."""
         for twin in (FREE, CLAMPED):
             start = self._k_offset[twin, edge]
-            self._k_table[start : start + N_POSITIONS] = OPEN_CONDUCTANCE
+            self._k_table[start : start + self.positions] = OPEN_CONDUCTANCE
         self._k = self._conductance()
         self._changed(FREE)
         self._changed(CLAMPED)
@@ -175,7 +170,7 @@ class EmulatedBoard:
     # -- physics ---------------------------------------------------------------------------
     def resistance(self) -> np.ndarray:
         """Digipot resistances (2, E), Ohm."""
-        return code_resistance(self.codes, self.pots.r_end_to_end, self.pots.r_wiper)
+        return self.digipot.resistance(self.codes, self.pots.r_end_to_end, self.pots.r_wiper)
 
     def _conductance(self) -> np.ndarray:
         """Digipot conductances (2, E), S, looked up for the current codes."""
@@ -218,6 +213,7 @@ class EmulatedBoard:
             direction,
             self._k_table,
             k,
+            self.positions,
         )
         self.codes, self._k = codes, k
         self.last_mask, self.last_direction = mask, direction

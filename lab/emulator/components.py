@@ -19,17 +19,27 @@ from lab.hal.calibration import Calibration
 class Digipots:
     """Per-part values of the 2 x E digipots: ``r_end_to_end`` and ``r_wiper`` (2, E) Ohm.
 
-    Row 0 is the free twin, row 1 the clamped twin.
+    Row 0 is the free twin, row 1 the clamped twin. Code -> resistance is the one
+    definition `lab.core.digipot.Digipot` (``EmulatorConfig.digipot``: positions, spacing).
     """
 
     r_end_to_end: np.ndarray
     r_wiper: np.ndarray
 
     @classmethod
-    def draw(cls, config: EmulatorConfig, n_edges: int, rng: np.random.Generator) -> Digipots:
+    def draw(
+        cls,
+        config: EmulatorConfig,
+        n_edges: int,
+        rng: np.random.Generator,
+        nominal: np.ndarray | None = None,
+    ) -> Digipots:
+        """Draw the parts around ``nominal`` R_AB (E,) Ohm (a network file's per-edge
+        ``parts.r_end_to_end``; None: ``config.r_end_to_end`` on every edge)."""
         lot = 1.0 + rng.uniform(-config.tolerance, config.tolerance)
         part = 1.0 + rng.uniform(-config.mismatch, config.mismatch, (2, n_edges))
-        r_ab = config.r_end_to_end * lot * part
+        r_nominal = config.r_end_to_end if nominal is None else np.asarray(nominal, dtype=float)
+        r_ab = r_nominal * lot * part
         r_w = rng.uniform(config.r_wiper, config.r_wiper_max, (2, n_edges))
         return cls(r_ab, r_w)
 

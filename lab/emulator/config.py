@@ -7,9 +7,11 @@ the emulator equal the ideal discrete rule of `lab.core.learning` exactly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lab.core.digipot import MAX_POSITIONS, Digipot
 
 
 class EmulatorConfig(BaseModel):
@@ -40,7 +42,16 @@ class EmulatorConfig(BaseModel):
         description="R_AB mismatch part to part within the lot, uniform +-, fraction (ours); "
         "makes the twins and the edges differ",
     )
-    initial_code: int = Field(64, ge=0, le=127, description="power-on code (mid-scale)")
+    positions: int = Field(
+        128, ge=2, le=MAX_POSITIONS,
+        description="digipot positions (codes 0..positions - 1): 16, 128 (AD5220), 256, ...",
+    )  # fmt: skip
+    spacing: Literal["linear", "log"] = Field(
+        "linear", description="digipot code spacing (lab.core.digipot): linear or logarithmic"
+    )
+    initial_code: int = Field(
+        64, ge=0, description="power-on code; default mid-scale, positions // 2"
+    )
 
     # comparators (PHYSICS.md: sigma ~ U[0, 0.05] V, fixed per edge; part of the ideal rule)
     sigma_max: float = Field(0.05, ge=0, description="comparator offset upper end, V")
@@ -75,8 +86,23 @@ class EmulatorConfig(BaseModel):
     settle_tau: float = Field(20e-6, ge=0, description="network + buffer time constant, s; 0 = off")
     settle_wait: float = Field(200e-6, ge=0, description="time the DAQ waits before reading, s")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _mid_scale(cls, data: Any) -> Any:
+        """Without an ``initial_code``, the power-on code is mid-scale of ``positions``."""
+        if isinstance(data, dict) and "initial_code" not in data and "positions" in data:
+            positions = data["positions"]
+            if isinstance(positions, int) and not isinstance(positions, bool):
+                data = {**data, "initial_code": positions // 2}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> EmulatorConfig:
+        if self.initial_code > self.positions - 1:
+            raise ValueError(
+                f"initial_code ({self.initial_code}) must be in 0..{self.positions - 1} "
+                f"(positions = {self.positions})"
+            )
         if self.r_wiper_max < self.r_wiper:
             raise ValueError(
                 f"r_wiper_max ({self.r_wiper_max}) must be >= r_wiper ({self.r_wiper})"
@@ -89,6 +115,11 @@ class EmulatorConfig(BaseModel):
         if hi <= lo:
             raise ValueError(f"converter_range {self.converter_range} must be (low, high)")
         return self
+
+    @property
+    def digipot(self) -> Digipot:
+        """The digipots' resolution and spacing (`lab.core.digipot.Digipot`)."""
+        return Digipot(self.positions, self.spacing)
 
     @classmethod
     def ideal(cls, **overrides: Any) -> EmulatorConfig:

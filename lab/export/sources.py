@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lab.core.learning import N_POSITIONS, clamped_outputs, code_resistance
+from lab.core.digipot import AD5220, Digipot
+from lab.core.learning import clamped_outputs
 from lab.core.network import Network
 from lab.errors import ConfigError
 from lab.export.deck import CircuitState
@@ -18,8 +19,11 @@ from lab.export.deck import CircuitState
 State = Literal["free", "clamped"]
 
 
-def _nominal_pots(bench: Mapping[str, Any] | None) -> tuple[float, float, int, str]:
-    """(R_AB Ohm, R_W Ohm, power-on code, where from) of a run's bench description."""
+def _nominal_pots(
+    bench: Mapping[str, Any] | None,
+) -> tuple[float, float, int, Digipot, str]:
+    """(R_AB Ohm, R_W Ohm, power-on code, digipot, where from) of a run's bench
+    description."""
     from lab.emulator.config import EmulatorConfig
 
     default = EmulatorConfig()
@@ -31,25 +35,37 @@ def _nominal_pots(bench: Mapping[str, Any] | None) -> tuple[float, float, int, s
             default.r_end_to_end,
             default.r_wiper,
             default.initial_code,
+            AD5220,
             "AD5220-100 nominal values",
         )
     try:
         r_ab = float(emu.get("r_end_to_end", default.r_end_to_end))
         r_w = float(emu.get("r_wiper", default.r_wiper))
         code = int(emu.get("initial_code", default.initial_code))
+        digipot = Digipot(int(emu.get("positions", AD5220.positions)),
+                          emu.get("spacing", AD5220.spacing))  # fmt: skip
     except (TypeError, ValueError):
         from lab.runs import RunFileError
 
         raise RunFileError("the run's emulator config has non-numeric digipot values") from None
-    return r_ab, r_w, code, "nominal values of the run's emulator config"
+    return r_ab, r_w, code, digipot, "nominal values of the run's emulator config"
 
 
-def _uncertainty_note(network: Network, sd: np.ndarray, r_ab: float) -> str:
+def _ohms(r_ab: np.ndarray | float) -> str:
+    """R_AB for a deck note: one value, or 'per edge' with the range."""
+    r = np.asarray(r_ab, dtype=float)
+    if r.ndim == 0 or np.all(r == r.flat[0]):
+        return f"{float(r.flat[0]):g} Ohm"
+    return f"{r.min():g}..{r.max():g} Ohm per edge (network file)"
+
+
+def _uncertainty_note(network: Network, sd: np.ndarray, r_ab: np.ndarray | float,
+                      positions: int) -> str:
     """One line: the estimated codes' standard deviations ``sd`` (E,) in code steps, their
-    range in Ohm, and each edge's."""
+    range in Ohm (one linear step of the mean R_AB over ``positions``), and each edge's."""
     per_edge = ", ".join(f"{e} {v:.2f}" for e, v in zip(network.edge_labels(), sd.tolist(),
                                                           strict=True))
-    step = r_ab / N_POSITIONS
+    step = float(np.mean(r_ab)) / positions
     return (f"estimated code uncertainty (1 sd, code steps; 1 step = {step:g} Ohm): "
             f"{sd.min():.2f}..{sd.max():.2f}, mean {sd.mean():.2f}; per edge: {per_edge}")
 
@@ -64,9 +80,10 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
 
     Resistances are the digipot codes in effect while that step was measured (those
     recorded after step ``step - 1``; the power-on code for step 0) through
-    R = R_W + code / 128 R_AB with the run's nominal R_AB and R_W (the emulator's part
-    spread is not recorded). Fixed nodes: the step's recorded inputs, the task's held
-    nodes and, for the clamped state, the step's recorded clamped outputs.
+    R = R_W + f(code) R_AB (`lab.core.digipot.Digipot`, the run's positions and spacing)
+    with the run's nominal R_AB (per edge when the network file gives it) and R_W (the
+    emulator's part spread is not recorded). Fixed nodes: the step's recorded inputs, the
+    task's held nodes and, for the clamped state, the step's recorded clamped outputs.
     Raises RunFileError (the file) or ConfigError (the step or state asked) with one-line
     messages.
     """
@@ -103,7 +120,11 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
             ) from None
         inputs = reader.array("inputs", row, row + 1)[0]
         v_clamped = reader.array("v_clamped", row, row + 1)[0]
-        r_ab, r_w, power_on, pots_from = _nominal_pots(info.get("bench_json"))
+        r_ab, r_w, power_on, digipot, pots_from = _nominal_pots(info.get("bench_json"))
+        parts = net.get("parts") or {}
+        if "r_end_to_end" in parts:
+            r_ab = np.asarray(parts["r_end_to_end"], dtype=float)
+            pots_from += "; R_AB per edge from the network file"
         if row == 0:
             codes = np.full(network.n_edges, power_on, dtype=np.int64)
             codes_from = f"power-on code {power_on} (step 0 is measured before any pulse)"
@@ -116,7 +137,7 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
         sd = None
         if estimated and row > 0 and "positions_sd" in reader.steps:
             sd = reader.array("positions_sd", row - 1, row)[0].astype(float)
-    if (codes < 0).any() or (codes >= N_POSITIONS).any():
+    if (codes < 0).any() or (codes >= digipot.positions).any():
         raise RunFileError(
             f"{path}: no digipot codes recorded at step {row - 1} "
             "(a bench without a resistance probe)"
@@ -129,17 +150,17 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
     outputs_are = "clamped at the recorded V_C" if state == "clamped" else "floating"
     notes = (
         f"run file {path.name}, task {task.get('name', '?')}, step {row}, {state} state",
-        f"resistances: R = R_W + code/{N_POSITIONS} R_AB, R_AB = {r_ab:g} Ohm, "
+        f"resistances: {digipot.describe()}, R_AB = {_ohms(r_ab)}, "
         f"R_W = {r_w:g} Ohm ({pots_from}); {codes_from}"
         + ("; codes estimated from node voltages (lab.observe), not read back"
            if estimated else ""),
-        *([] if sd is None else [_uncertainty_note(network, sd, r_ab)]),
+        *([] if sd is None else [_uncertainty_note(network, sd, r_ab, digipot.positions)]),
         f"inputs: {_roles(inputs_nodes)}; held: {_roles(list(held))}; outputs: "
         f"{_roles(output_nodes)} ({outputs_are})",
     )
     return CircuitState(
         network,
-        code_resistance(codes, r_ab, r_w).astype(float),
+        digipot.resistance(codes, r_ab, r_w).astype(float),
         fixed,
         f"twinlab netlist: {network.name}, task {task.get('name', '?')}, step {row}, {state} state",
         notes,
@@ -172,7 +193,8 @@ def task_state(
             f"(training examples 0..{task.n_train - 1})"
         )
     codes = np.full(network.n_edges, cfg.initial_code, dtype=np.int64)
-    resistance = code_resistance(codes, cfg.r_end_to_end, cfg.r_wiper).astype(float)
+    r_ab = network.parts.get("r_end_to_end", cfg.r_end_to_end)
+    resistance = cfg.digipot.resistance(codes, r_ab, cfg.r_wiper).astype(float)
     fixed = dict(zip(task.input_nodes, task.train_inputs[example].tolist(), strict=True))
     fixed |= dict(zip(task.fixed_nodes, task.fixed_volts.tolist(), strict=True))
     note = "floating"
@@ -187,8 +209,8 @@ def task_state(
     notes = (
         f"task {task.name} (seed {seed}), training example {example}, {state} state, "
         "initial resistances",
-        f"resistances: R = R_W + code/{N_POSITIONS} R_AB, code {cfg.initial_code} on every "
-        f"edge, R_AB = {cfg.r_end_to_end:g} Ohm, R_W = {cfg.r_wiper:g} Ohm "
+        f"resistances: {cfg.digipot.describe()}, code {cfg.initial_code} on every "
+        f"edge, R_AB = {_ohms(r_ab)}, R_W = {cfg.r_wiper:g} Ohm "
         "(default emulator bench, nominal)",
         f"inputs: {_roles(task.input_nodes)}; held: {_roles(task.fixed_nodes)}; outputs: "
         f"{_roles(task.output_nodes)} ({note})",

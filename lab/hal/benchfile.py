@@ -32,7 +32,7 @@ def read_bench_file(spec: str | Path | None) -> tuple[Path, dict[str, Any]]:
     else:
         path = Path(spec)
     try:
-        return path, tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         hint = ""
         if (spec is None or str(spec) == "emulator") and os.environ.get(ENV_DATA):
@@ -40,6 +40,20 @@ def read_bench_file(spec: str | Path | None) -> tuple[Path, dict[str, Any]]:
         raise ConfigError(f"{path}: bench file not found{hint}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    return path, _network_refs(path, raw)
+
+
+def _network_refs(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with its ``network`` and ``[emulator] network`` in canonical spelling: a
+    network file named by a relative path is relative to the bench file."""
+    from lab.core.netfile import network_ref
+
+    if isinstance(raw.get("network"), str):
+        raw["network"] = network_ref(raw["network"], base=path.parent)
+    emu = raw.get("emulator")
+    if isinstance(emu, dict) and isinstance(emu.get("network"), str):
+        emu["network"] = network_ref(emu["network"], base=path.parent)
+    return raw
 
 
 def emulator_config(spec: str | Path | None = None, *, seed: int | None = None) -> EmulatorConfig:
@@ -52,13 +66,19 @@ def emulator_config(spec: str | Path | None = None, *, seed: int | None = None) 
     return config if seed is None else config.model_copy(update={"seed": seed})
 
 
-def load_bench(spec: str | Path | None = None, *, seed: int | None = None) -> Bench:
+def load_bench(
+    spec: str | Path | None = None, *, seed: int | None = None, network: str | None = None
+) -> Bench:
     """A ready `Bench` from ``None``/``"emulator"`` (the default emulated board) or a bench
     TOML file. Everything in the file is checked before any instrument is opened; opening
     identifies each instrument but changes no output. ``seed`` overrides an emulator
     bench's seed. The file's ``kind`` names a bench kind registered as an entry point
-    (`lab.plugins.BENCHES`)."""
+    (`lab.plugins.BENCHES`). ``network`` (canonical spelling, `lab.core.netfile.network_ref`)
+    replaces the default emulator bench's network (not a named file's), so a task for any
+    network trains on the default emulated board."""
     path, raw = read_bench_file(spec)
+    if network is not None and (spec is None or str(spec) == "emulator"):
+        raw.setdefault("emulator", {})["network"] = network
     kind = raw.get("kind", "emulator")
     kinds = plugins.names(plugins.BENCHES)
     if not isinstance(kind, str) or kind not in kinds:

@@ -25,12 +25,12 @@ from typing import Literal
 import numba as nb
 import numpy as np
 
+from lab.core.digipot import Digipot, Spacing
 from lab.core.learning import (
     N_POSITIONS,
     SIGMA_MAX,
     MaskMode,
     batch_mask,
-    code_resistance,
     continuous_delta,
     discrete_direction,
     step_code,
@@ -48,8 +48,10 @@ class Rule:
 
     continuous (eq. 2): resistances in Ohm, ``gamma`` in Ohm^3 / V^2 per step, clipped
     to [r_min, r_max]; each step's update is the mean over the step's examples.
-    discrete (eq. 10): digipot codes 0..n_positions-1 of R = r_wiper + code / n_positions
-    * r_end_to_end, comparator offsets sigma ~ U[0, sigma_max] V per edge and network;
+    discrete (eq. 10): digipot codes 0..n_positions-1 of R = r_wiper + f(code)
+    * r_end_to_end (`lab.core.digipot.Digipot`: f(code) = code / n_positions for the
+    ``"linear"`` ``spacing``, geometric for ``"log"``), comparator offsets
+    sigma ~ U[0, sigma_max] V per edge and network;
     one training example per step, drawn at random (as on the board).
     """
 
@@ -62,6 +64,12 @@ class Rule:
     r_end_to_end: float = 100e3
     r_wiper: float = 40.0
     sigma_max: float = SIGMA_MAX
+    spacing: Spacing = "linear"
+
+    @property
+    def digipot(self) -> Digipot:
+        """The digipot of the discrete rule (its resolution and spacing)."""
+        return Digipot(self.n_positions, self.spacing)
 
     def __post_init__(self) -> None:
         if self.name not in ("continuous", "discrete"):
@@ -72,6 +80,10 @@ class Rule:
             raise ValueError("rule fields 'r_min', 'r_max': need 0 < r_min < r_max")
         if self.n_positions < 2:
             raise ValueError(f"rule field 'n_positions': expected >= 2, got {self.n_positions}")
+        if self.spacing not in ("linear", "log"):
+            raise ValueError(
+                f"rule field 'spacing': expected 'linear' or 'log', got {self.spacing!r}"
+            )
 
 
 @dataclass
@@ -541,8 +553,7 @@ def train_batch(
     discrete = rule.name == "discrete"
     n_edges = network.n_edges
     rngs = [np.random.default_rng(int(s)) for s in seeds_arr]
-    every_code = np.arange(rule.n_positions)
-    k_table = 1.0 / code_resistance(every_code, rule.r_end_to_end, rule.r_wiper)
+    k_table = 1.0 / rule.digipot.table(rule.r_end_to_end, rule.r_wiper)
     if discrete:
         sigma = np.stack([g.uniform(0.0, rule.sigma_max, n_edges) for g in rngs])
         start = rule.n_positions // 2 if initial is None else initial

@@ -1,7 +1,8 @@
 """The digipot model and the Kirchhoff equations the estimator fits.
 
-Digipot model (AD5220 in rheostat mode, `lab.learning.code_resistance`):
-R = R_W + code * g with g = R_AB / 128 the part's step resistance. Node voltages do
+Digipot model (the one definition `lab.core.digipot.Digipot`; the AD5220 by default):
+R = R_W + f(code) * P with P = R_AB the part's scale, f(code) = code / positions for a
+linear part, so that P / positions is its step resistance g. Node voltages do
 not change if every conductance of a twin is scaled alike, so each twin's resistances
 are only known in a unit of their own; `DigipotModel.step` holds each part's g in its
 twin's unit (fixed once by `lab.observe.tomography.calibrate`), and every later
@@ -19,33 +20,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab.core.learning import N_POSITIONS
+from lab.core.digipot import AD5220, Digipot
 from lab.core.network import Network
 
 #: Nominal wiper resistance, Ohm: the middle of the AD5220's 40 Ohm typical / 100 Ohm
 #: maximum (the estimator's code error from it is at most 30 Ohm = 0.04 code step).
 R_WIPER = 70.0
 #: Nominal step resistance of the 100 kOhm part, Ohm per code.
-NOMINAL_STEP = 100e3 / N_POSITIONS
-TOP = N_POSITIONS - 1
+NOMINAL_STEP = 100e3 / AD5220.positions
+TOP = AD5220.top
 
 
 @dataclass
 class DigipotModel:
-    """Per-part step resistances ``step`` (2, E), each twin in its own unit (Ohm of a
-    nominal lot), and the wiper ``r_wiper`` (Ohm) assumed for every part."""
+    """Per-part step resistances ``step`` (2, E) (R_AB / positions), each twin in its own
+    unit (Ohm of a nominal lot), the wiper ``r_wiper`` (Ohm) assumed for every part, and
+    the parts' resolution and spacing ``digipot``."""
 
     step: np.ndarray
     r_wiper: float = R_WIPER
+    digipot: Digipot = AD5220
 
     @classmethod
-    def nominal(cls, n_edges: int) -> DigipotModel:
+    def nominal(cls, n_edges: int, digipot: Digipot = AD5220) -> DigipotModel:
         """Every part at the nominal 100 kOhm (before any calibration)."""
-        return cls(np.full((2, n_edges), NOMINAL_STEP))
+        return cls(np.full((2, n_edges), 100e3 / digipot.positions), digipot=digipot)
 
     def resistance(self, codes: np.ndarray) -> np.ndarray:
         """R (2, E) in each twin's unit for codes (E,) (or (2, E))."""
-        return self.r_wiper + np.asarray(codes, dtype=float) * self.step
+        return self.digipot.resistance(codes, self.step * self.digipot.positions, self.r_wiper)
 
     def conductance(self, codes: np.ndarray) -> np.ndarray:
         """k = 1 / R (2, E) for codes (E,) (or (2, E))."""
@@ -53,7 +56,7 @@ class DigipotModel:
 
     def codes_of(self, resistance: np.ndarray) -> np.ndarray:
         """Continuous codes (2, E) of resistances (2, E) in each twin's unit."""
-        return (resistance - self.r_wiper) / self.step
+        return self.digipot.code(resistance, self.step * self.digipot.positions, self.r_wiper)
 
 
 @dataclass(frozen=True)

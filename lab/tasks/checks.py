@@ -3,10 +3,9 @@ roles, a voltage range, and how a path is named in an error message."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
+from lab.paths import display_path as _display  # noqa: F401 (the tasks' name for it)
 from lab.tasks.task import TaskError
 
 
@@ -56,10 +55,3 @@ def _check_range(where: str, name: str, r: tuple[float, float]) -> tuple[float, 
             f"{where}: field {name!r}: expected [low, high] with low < high, got {list(r)}"
         )
     return lo, hi
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

@@ -63,6 +63,10 @@ def load_task(name_or_path: str, *, seed: int = 0) -> Task:
         raise TaskError(f"{where}: cannot read task file: {e.strerror}") from None
 
     _check_node_spellings(where, raw)
+    if isinstance(raw.get("network"), str):  # a network file: relative to this task file
+        from lab.core.netfile import network_ref
+
+        raw["network"] = network_ref(raw["network"], base=path.parent)
     kind = raw.get("kind")
     if kind is None:
         raise TaskError(

@@ -26,8 +26,9 @@ from lab.paths import studies_dir
 class StudyArgs:
     """Sizes and where to run. ``None`` sizes take the study's default (a few minutes on
     2 cores) or, with ``paper=True``, the paper's size. ``network``: a `Network.from_name`
-    name (``twin16``, ``planar<E>``, ``lattice<R>x<C>``) for the in-silico studies; None
-    takes the study's own (the paper's network)."""
+    name (``twin16``, ``planar<E>``, ``lattice<R>x<C>``, a shipped network file's stem or
+    a path to a network file) for the in-silico studies; None takes the study's own (the
+    paper's network)."""
 
     tasks: int | None = None
     seeds: int | None = None
@@ -51,8 +52,13 @@ class StudyArgs:
         return int(value)
 
     def network_or(self, default: str) -> str:
-        """The network to study: ``network`` if given, else ``default``."""
-        return default if self.network is None else self.network
+        """The network to study: ``network`` if given (a network file's path made absolute,
+        `lab.core.netfile.network_ref`, so every worker finds it), else ``default``."""
+        if self.network is None:
+            return default
+        from lab.core.netfile import network_ref
+
+        return network_ref(self.network)
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,11 @@ def _run_batch(point: dict, task) -> dict[str, Any]:
     network = Network.from_name(point["network"])
     ps = np.asarray(point["p"], dtype=float)
     steps = point["steps"]
-    rule = Rule("discrete", eta=point["eta"], sigma_max=point["sigma_max"])
+    rule = Rule(
+        "discrete", eta=point["eta"], sigma_max=point["sigma_max"],
+        n_positions=point.get("n_positions", N_POSITIONS),
+        spacing=point.get("spacing", "linear"),
+    )  # fmt: skip
     res = train_batch(
         network, task, steps=steps, rule=rule, p=np.repeat(ps, point["seeds"]),
         seeds=_seeds(point), eval_every=max(1, steps // point["evals"]),
