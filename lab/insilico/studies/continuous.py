@@ -107,7 +107,7 @@ def _sizes(records: list[dict]) -> dict:
 # ----------------------------------------------------------------------------- collapse
 
 COLLAPSE_PS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-COLLAPSE_RULE = {"eta": 0.5, "gamma": 0.05}
+COLLAPSE_RULE = {"eta": 0.5, "gamma": 0.05 / 16}  # per example; 16 summed a step
 COLLAPSE_EVALS = 200  # evaluations per run (eval_every = steps // 200)
 COLLAPSE_GRID = 40  # x values of the spread statistic
 COLLAPSE_NETWORK = "planar143"  # the paper's (StudyArgs.network replaces it)
@@ -254,7 +254,7 @@ def _collapse_figure(path: Path, steps, mean_log, ps, grid, stats) -> None:
 # ----------------------------------------------------------------------------- powerlaw
 
 POWERLAW_KS = (1, 2, 3, 4, 6, 8, 11, 14)  # 1 - x = k / 16
-POWERLAW_RULE = {"eta": 0.5, "gamma": 0.2}
+POWERLAW_RULE = {"eta": 0.5, "gamma": 0.2 / 16}  # per example; 16 summed a step
 POWERLAW_TEACHER = (0.5, 2.0)  # teacher resistances, log-uniform, Ohm
 POWERLAW_NETWORK = "twin16"  # the paper's (StudyArgs.network replaces it)
 #: variant name -> (mask mode, which of p and b equal x)
