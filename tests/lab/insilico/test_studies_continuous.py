@@ -180,6 +180,7 @@ def test_study_command_lists_and_refuses_bad_input(tmp_path: Path, capsys) -> No
         (["study", "collapse", "--gamma", "0.01,0.02"], "field 'gamma': this study takes at"),
         (["study", "discrete-regression", "--gamma", "0.01"], "--gamma: study 'discrete-re"),
         (["study", "collapse", "--v-max", "5"], "--v-max: study 'collapse' has no such"),
+        (["study", "discrete-regression", "--v-max", "5,0"], "field 'v_max': expected 0 <"),
     ):
         assert main([*argv, "--out", str(tmp_path)]) == 2, argv
         err = capsys.readouterr().err
