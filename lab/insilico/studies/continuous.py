@@ -325,7 +325,7 @@ def _powerlaw_points(args: StudyArgs) -> list[dict]:
     for gamma in gammas:
         steps = max(4, round(steps_median * median / gamma))
         points += _task_points(
-            "powerlaw", args, POWERLAW_NETWORK, tasks=(8, 64), seeds=(2, 8), steps=steps,
+            "powerlaw", args, POWERLAW_NETWORK, tasks=(10, 64), seeds=(2, 8), steps=steps,
             early_steps=min(steps, max(1, round(POWERLAW_TAU_EARLY / gamma))),
             teacher_r=list(POWERLAW_TEACHER), ks=list(POWERLAW_KS), gamma=gamma,
             median_gamma=median, **POWERLAW_RULE,
