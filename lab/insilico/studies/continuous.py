@@ -5,8 +5,9 @@ once) and the continuous rule of eq. 2, resistances in Ohm from 1 Ohm.
 
 ``collapse`` (Wycoff et al. Fig. 1B). 143-edge planar network, 2-in 2-out random linear
 regression (`lab.tasks.regression_task`, 16 train / 64 test examples), p in
-{0.1, 0.2, 0.3, 0.5, 0.7, 1}, gamma = 0.05, eta = 0.5 (small enough steps that the
-p = 1 curve is smooth on this network), every network trained the same T steps. For
+{0.1, 0.2, 0.3, 0.5, 0.7, 1}, gamma = 0.05 / 16 per example (16 summed), eta = 0.5
+(small enough steps that the p = 1 curve is smooth on this network), every network
+trained the same T steps. For
 each p the curve is the geometric mean over tasks and seeds of the scaled test error
 (error / error at step 0). Spread statistic: on a grid of 40 log-spaced x values from
 the first evaluation (``eval_every`` steps) to p_min T -- the range every curve covers in
@@ -26,19 +27,20 @@ network starts at 1 Ohm on every edge. Reference: synchronous full batch (p = b 
 For each x in ``1 - k/16`` (k = 1, 2, 3, 4, 6, 8, 11, 14; round(16 x) edges or examples
 exactly, so the fixed-fraction variants are exact) six variants are trained: p = x
 (b = 1), b = x (p = 1), p = b = x, each with Bernoulli masks and with fixed-fraction
-masks; all networks of a task (reference included) run the same T steps, T long
-enough for p = 1/8 to converge too. gamma = 0.2: spot checks at gamma = 0.05 with 4x
-the steps gave the same exponents within noise, while the distances themselves shrink
-roughly as gamma^0.4 (desynchronisation noise is a random walk along the solution
-manifold whose size vanishes as gamma -> 0). Distance: the L2 norm of R(variant) -
-R(reference), Ohm. Fit: per task, the least-squares slope of ln(geometric mean over
-seeds of the distance) against ln(1 - x); alpha = the mean slope over tasks (the same as
-a pooled fit with one intercept per task), 95 % bootstrap interval over tasks. The
-same fit of the seed-mean shift |mean_s R - R_ref| and of the seeds' rms spread around
-their mean separates the systematic and the random parts of the distance. Convergence
-is checked, not assumed: every network is trained in two legs (3/4, then 1/4 of the
-steps) and the statistics report the drift ||R(end) - R(3/4)|| relative to the distance
-measured, and the final scaled train error.
+masks; all networks of a task (reference included) run the same T steps. The learning
+rate is an axis (issue 15): gamma in `POWERLAW_GAMMAS` (per example; eq. 7 sums the 16
+examples of a step), every gamma at the same scaled time gamma x T (`POWERLAW_TAU`,
+long enough for p = 1/8 to converge); the Fig. 2A/B panels use the median gamma.
+Distance: the L2 norm of R(variant) - R(reference), Ohm, at the end and at a fixed
+scaled time before convergence (`POWERLAW_TAU_EARLY`, to the reference at that step).
+Fit: per task, the least-squares slope of ln(geometric mean over seeds of the distance)
+against ln(1 - x); alpha = the mean slope over tasks (the same as a pooled fit with one
+intercept per task), 95 % bootstrap interval over tasks; r2 of the line on the task-mean
+curve (`curve_r2`). The same fit of the seed-mean shift |mean_s R - R_ref| and of the
+seeds' rms spread around their mean separates the systematic and the random parts of
+the distance. Convergence is checked, not assumed: every network is trained in legs
+(to the early time, to 3/4, to the end) and the statistics report the drift
+||R(end) - R(3/4)|| relative to the distance measured, and the final scaled train error.
 """
 
 from __future__ import annotations
