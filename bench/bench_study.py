@@ -70,7 +70,7 @@ def one_at_a_time(net: Network, task, rule: Rule, steps: int, p: float, seed: in
             codes = step_codes(codes, np.where(update > 0, 1, -1).astype(np.int8), mask)
         else:
             resistance = np.clip(
-                resistance + np.where(mask, update / len(examples), 0), rule.r_min, rule.r_max
+                resistance + np.where(mask, update, 0), rule.r_min, rule.r_max
             )
     return steps * net.n_edges / (time.perf_counter() - start)
 

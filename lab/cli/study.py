@@ -22,6 +22,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     study.add_argument("--steps", type=int, help="training steps")
     study.add_argument("--paper", action="store_true", help="the paper's sizes (long)")
     study.add_argument(
+        "--gamma", metavar="G[,G...]",
+        help="continuous rule's learning rate(s), Ohm^3/V^2 per example and step "
+        "(collapse: one; powerlaw: its axis)",
+    )  # fmt: skip
+    study.add_argument(
+        "--v-max", metavar="V[,V...]",
+        help="discrete studies: input range(s) [0, V] volts (their input-scale axis)",
+    )  # fmt: skip
+    study.add_argument(
         "--scheduler", default="local", help="'local' (default) or a Dask tcp://HOST:PORT"
     )
     study.add_argument("--workers", type=int, help="local worker processes (default: cores)")
@@ -32,6 +41,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     study.add_argument("--quiet", action="store_true", help="no progress bar")
     study.set_defaults(func=cmd_study)
+
+
+def _floats(option: str, text: str | None) -> tuple[float, ...] | None:
+    """Comma-separated numbers -> tuple of floats; `ConfigError` naming ``option``."""
+    from lab.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{option}: expected numbers separated by commas, got {text!r}") from None
 
 
 def cmd_study(args: argparse.Namespace) -> int:
@@ -58,15 +79,23 @@ def cmd_study(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         progress=not args.quiet,
+        gamma=_floats("--gamma", args.gamma),
+        v_max=_floats("--v-max", args.v_max),
     )
     for field in ("tasks", "seeds", "steps"):  # bad sizes before any work starts
         study_args.size(field, 1, 1)
+    study = STUDIES[args.name]
+    for field, option in (("gamma", "--gamma"), ("v_max", "--v-max")):
+        if getattr(study_args, field) is not None and field not in study.axes:
+            raise ConfigError(f"{option}: study {args.name!r} has no such parameter "
+                              f"(it takes: {', '.join(study.axes) or 'neither'})")  # fmt: skip
+    study.points(study_args)  # every other bad value (a field's range) before any work
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers: expected an integer >= 1, got {args.workers}")
     out = Path(args.out)
     try:
         with stop_signals():
-            summary = run_study(STUDIES[args.name], study_args)
+            summary = run_study(study, study_args)
     except KeyboardInterrupt as exc:
         print(
             f"twinlab: interrupted by {interrupt_name(exc)}; finished points are saved in "

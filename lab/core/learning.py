@@ -87,6 +87,26 @@ def continuous_update(
     return continuous_delta(resistance, dv_clamped, dv_free, gamma)
 
 
+def continuous_batch_update(
+    resistance: np.ndarray,
+    dv_clamped: np.ndarray,
+    dv_free: np.ndarray,
+    gamma: float,
+    included: np.ndarray | None = None,
+) -> np.ndarray:
+    """One step of the continuous rule over a mini-batch (eq. 7), Ohm, (E,).
+
+    The *sum* (not the mean) of eq. 2 over the step's included examples: ``dv_clamped``
+    and ``dv_free`` (M, E) V, one row per training example; ``included`` (M,) bool (the
+    `batch_mask` row; default all). ``resistance`` (E,) Ohm, ``gamma`` Ohm^3 / V^2 per
+    example. The batched kernel (`lab.insilico.batch`) sums `continuous_delta` the same way.
+    """
+    per_example = continuous_delta(resistance, dv_clamped, dv_free, gamma)
+    if included is not None:
+        per_example = per_example[np.asarray(included, dtype=bool)]
+    return per_example.sum(axis=0)
+
+
 def update_mask(
     rng: np.random.Generator,
     shape: tuple[int, ...],

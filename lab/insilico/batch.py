@@ -46,8 +46,11 @@ RuleName = Literal["continuous", "discrete"]
 class Rule:
     """The learning rule and its constants.
 
-    continuous (eq. 2): resistances in Ohm, ``gamma`` in Ohm^3 / V^2 per step, clipped
-    to [r_min, r_max]; each step's update is the mean over the step's examples.
+    continuous (eqs. 2 and 7): resistances in Ohm, ``gamma`` in Ohm^3 / V^2 per example
+    and step, clipped to [r_min, r_max]; each step's update is the *sum* of eq. 2 over the
+    step's included examples (eq. 7; `lab.core.learning.continuous_batch_update`), so a
+    full batch of M examples moves M times as far as one example, and leaving examples
+    out (b < 1) lowers the effective learning rate.
     discrete (eq. 10): digipot codes 0..n_positions-1 of R = r_wiper + f(code)
     * r_end_to_end (`lab.core.digipot.Digipot`: f(code) = code / n_positions for the
     ``"linear"`` ``spacing``, geometric for ``"log"``), comparator offsets
@@ -461,7 +464,7 @@ def _train_lanes(nets, n_steps_run, discrete, resistance, codes, k_table, sigma,
                     direction = np.int8(1) if update[e, w] > 0 else np.int8(-1)
                     c[e, w] = step_code(c[e, w], direction, True, top)
                 else:
-                    new = r[e, w] + update[e, w] / n_used[w]
+                    new = r[e, w] + update[e, w]  # eq. 7: the sum over the examples
                     r[e, w] = r_min if new < r_min else (r_max if new > r_max else new)
     for w in range(n_lanes):
         if w > 0 and nets[w] == nets[w - 1]:

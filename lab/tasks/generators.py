@@ -16,8 +16,11 @@ def random_allostery(
     v_range: tuple[float, float] = (0.0, 5.0),
 ) -> Task:
     """Random allostery task (papers' Fig. 4D): n_io inputs, n_io outputs, max(1, n_io//2)
-    ground nodes at 0 V, all distinct and drawn at random; input volts and desired outputs
-    uniform on ``v_range`` (V). One example; test = train.
+    ground nodes at 0 V, all distinct and drawn at random; input volts uniform on
+    ``v_range`` (V). Each desired output is uniform on the range a resistor network can
+    reach, [lowest, highest] applied voltage (inputs and the 0 V grounds; maximum
+    principle): y = v_lo + u (v_hi - v_lo), u ~ U[0, 1) independently per output. One
+    example; test = train.
     """
     where = "random_allostery"
     lo, hi = _check_range(where, "v_range", v_range)
@@ -33,7 +36,9 @@ def random_allostery(
     rng = np.random.default_rng(seed)
     nodes = (rng.choice(n_nodes, size=2 * n_io + n_ground, replace=False) + 1).tolist()
     x = rng.uniform(lo, hi, size=(1, n_io))
-    y = rng.uniform(lo, hi, size=(1, n_io))
+    applied = np.append(x[0], 0.0)  # the inputs and the grounds
+    v_lo, v_hi = applied.min(), applied.max()
+    y = v_lo + rng.uniform(0.0, 1.0, size=(1, n_io)) * (v_hi - v_lo)
     return Task(
         name="random-allostery",
         kind="allostery",
@@ -68,7 +73,8 @@ def regression_task(
     """Random linear regression task: desired = A @ x with A (n_outputs, n_inputs).
 
     A is non-negative with each row summing to a value uniform on [0.3, 0.9], so every
-    desired output lies between ground (0 V) and the inputs, like a resistor divider's.
+    desired output is a convex combination of the inputs and ground (0 V), like a resistor
+    divider's: always within the lowest and highest applied voltage (reachable in range).
     (Not guaranteed realisable by the given network.) Nodes not given are drawn at
     random (distinct); one ground node at 0 V unless ``ground_nodes`` is given. Train
     and test inputs uniform on ``v_range`` (V).

@@ -11,6 +11,7 @@ study resumes from ``<out>/<name>.jsonl`` and writes ``<name>.json`` and ``<name
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -28,7 +29,10 @@ class StudyArgs:
     2 cores) or, with ``paper=True``, the paper's size. ``network``: a `Network.from_name`
     name (``twin16``, ``planar<E>``, ``lattice<R>x<C>``, a shipped network file's stem or
     a path to a network file) for the in-silico studies; None takes the study's own (the
-    paper's network)."""
+    paper's network). ``gamma``: the continuous rule's learning
+    rates (Ohm^3 / V^2 per example and step; eq. 7 sums over a step's examples), one for
+    ``collapse``, the axis of ``powerlaw``; ``v_max``: the discrete studies' input ranges
+    (inputs uniform on [0, v_max] V), their input-scale axis. None takes the study's own."""
 
     tasks: int | None = None
     seeds: int | None = None
@@ -39,6 +43,8 @@ class StudyArgs:
     scheduler: str = "local"
     workers: int | None = None
     progress: bool = True
+    gamma: tuple[float, ...] | None = None
+    v_max: tuple[float, ...] | None = None
 
     def size(self, field: str, default: int, paper: int) -> int:
         """The value of ``field`` ('tasks', 'seeds' or 'steps'): given, else the default
@@ -50,6 +56,27 @@ class StudyArgs:
 
             raise ConfigError(f"field {field!r}: expected a positive integer, got {value}")
         return int(value)
+
+    def values(self, field: str, default: tuple[float, ...], *, most: int | None = None,
+               upper: float = math.inf) -> tuple[float, ...]:  # fmt: skip
+        """The values of ``field`` ('gamma' or 'v_max'): given, else ``default``;
+        `ConfigError` naming the field unless each is finite with 0 < value <= ``upper``,
+        they are distinct, and there are at most ``most`` of them. Sorted ascending."""
+        from lab.errors import ConfigError
+
+        given = getattr(self, field)
+        values = tuple(float(v) for v in (default if given is None else given))
+        if not values:
+            raise ConfigError(f"field {field!r}: expected at least one value")
+        for v in values:
+            if not (math.isfinite(v) and 0 < v <= upper):
+                raise ConfigError(f"field {field!r}: expected 0 < {field} <= {upper:g}, got {v:g}")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"field {field!r}: values must be distinct, got {values}")
+        if most is not None and len(values) > most:
+            raise ConfigError(f"field {field!r}: this study takes at most {most} value(s), "
+                              f"got {len(values)}")  # fmt: skip
+        return tuple(sorted(values))
 
     def network_or(self, default: str) -> str:
         """The network to study: ``network`` if given (a network file's path made absolute,
@@ -70,6 +97,8 @@ class Study:
     points: Callable[[StudyArgs], list[dict]]
     run_point: Callable[[dict], dict]
     summarize: Callable[[list[dict], StudyArgs, Path], dict]
+    #: the `StudyArgs` value fields it reads ('gamma', 'v_max'); others are refused
+    axes: tuple[str, ...] = ()
 
 
 def run_study(study: Study, args: StudyArgs) -> dict:

@@ -5,8 +5,9 @@ once) and the continuous rule of eq. 2, resistances in Ohm from 1 Ohm.
 
 ``collapse`` (Wycoff et al. Fig. 1B). 143-edge planar network, 2-in 2-out random linear
 regression (`lab.tasks.regression_task`, 16 train / 64 test examples), p in
-{0.1, 0.2, 0.3, 0.5, 0.7, 1}, gamma = 0.05, eta = 0.5 (small enough steps that the
-p = 1 curve is smooth on this network), every network trained the same T steps. For
+{0.1, 0.2, 0.3, 0.5, 0.7, 1}, gamma = 0.05 / 16 per example (16 summed), eta = 0.5
+(small enough steps that the p = 1 curve is smooth on this network), every network
+trained the same T steps. For
 each p the curve is the geometric mean over tasks and seeds of the scaled test error
 (error / error at step 0). Spread statistic: on a grid of 40 log-spaced x values from
 the first evaluation (``eval_every`` steps) to p_min T -- the range every curve covers in
@@ -26,19 +27,20 @@ network starts at 1 Ohm on every edge. Reference: synchronous full batch (p = b 
 For each x in ``1 - k/16`` (k = 1, 2, 3, 4, 6, 8, 11, 14; round(16 x) edges or examples
 exactly, so the fixed-fraction variants are exact) six variants are trained: p = x
 (b = 1), b = x (p = 1), p = b = x, each with Bernoulli masks and with fixed-fraction
-masks; all networks of a task (reference included) run the same T steps, T long
-enough for p = 1/8 to converge too. gamma = 0.2: spot checks at gamma = 0.05 with 4x
-the steps gave the same exponents within noise, while the distances themselves shrink
-roughly as gamma^0.4 (desynchronisation noise is a random walk along the solution
-manifold whose size vanishes as gamma -> 0). Distance: the L2 norm of R(variant) -
-R(reference), Ohm. Fit: per task, the least-squares slope of ln(geometric mean over
-seeds of the distance) against ln(1 - x); alpha = the mean slope over tasks (the same as
-a pooled fit with one intercept per task), 95 % bootstrap interval over tasks. The
-same fit of the seed-mean shift |mean_s R - R_ref| and of the seeds' rms spread around
-their mean separates the systematic and the random parts of the distance. Convergence
-is checked, not assumed: every network is trained in two legs (3/4, then 1/4 of the
-steps) and the statistics report the drift ||R(end) - R(3/4)|| relative to the distance
-measured, and the final scaled train error.
+masks; all networks of a task (reference included) run the same T steps. The learning
+rate is an axis (issue 15): gamma in `POWERLAW_GAMMAS` (per example; eq. 7 sums the 16
+examples of a step), every gamma at the same scaled time gamma x T (`POWERLAW_TAU`,
+long enough for p = 1/8 to converge); the Fig. 2A/B panels use the median gamma.
+Distance: the L2 norm of R(variant) - R(reference), Ohm, at the end and at a fixed
+scaled time before convergence (`POWERLAW_TAU_EARLY`, to the reference at that step).
+Fit: per task, the least-squares slope of ln(geometric mean over seeds of the distance)
+against ln(1 - x); alpha = the mean slope over tasks (the same as a pooled fit with one
+intercept per task), 95 % bootstrap interval over tasks; r2 of the line on the task-mean
+curve (`curve_r2`). The same fit of the seed-mean shift |mean_s R - R_ref| and of the
+seeds' rms spread around their mean separates the systematic and the random parts of
+the distance. Convergence is checked, not assumed: every network is trained in legs
+(to the early time, to 3/4, to the end) and the statistics report the drift
+||R(end) - R(3/4)|| relative to the distance measured, and the final scaled train error.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def _sizes(records: list[dict]) -> dict:
 # ----------------------------------------------------------------------------- collapse
 
 COLLAPSE_PS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-COLLAPSE_RULE = {"eta": 0.5, "gamma": 0.05}
+COLLAPSE_RULE = {"eta": 0.5, "gamma": 0.05 / 16}  # per example; 16 summed a step
 COLLAPSE_EVALS = 200  # evaluations per run (eval_every = steps // 200)
 COLLAPSE_GRID = 40  # x values of the spread statistic
 COLLAPSE_NETWORK = "planar143"  # the paper's (StudyArgs.network replaces it)
@@ -115,9 +117,11 @@ COLLAPSE_NETWORK = "planar143"  # the paper's (StudyArgs.network replaces it)
 
 def _collapse_points(args: StudyArgs) -> list[dict]:
     steps = args.size("steps", 4000, 10000)
+    (gamma,) = args.values("gamma", (COLLAPSE_RULE["gamma"],), most=1)
     return _task_points(
         "collapse", args, COLLAPSE_NETWORK, tasks=(16, 64), seeds=(2, 4), steps=steps,
-        ps=list(COLLAPSE_PS), eval_every=max(1, steps // COLLAPSE_EVALS), **COLLAPSE_RULE,
+        ps=list(COLLAPSE_PS), eval_every=max(1, steps // COLLAPSE_EVALS),
+        **{**COLLAPSE_RULE, "gamma": gamma},
     )  # fmt: skip
 
 
@@ -254,7 +258,17 @@ def _collapse_figure(path: Path, steps, mean_log, ps, grid, stats) -> None:
 # ----------------------------------------------------------------------------- powerlaw
 
 POWERLAW_KS = (1, 2, 3, 4, 6, 8, 11, 14)  # 1 - x = k / 16
-POWERLAW_RULE = {"eta": 0.5, "gamma": 0.2}
+POWERLAW_RULE = {"eta": 0.5}
+#: learning rates of the gamma axis, Ohm^3 / V^2 per example (16 summed a step): 4x span,
+#: the median (0.025) in the list; 0.07 is near the full batch's stability limit
+POWERLAW_GAMMAS = (0.0125, 0.0177, 0.025, 0.035, 0.05)
+#: scaled time gamma x steps of every run (enough for p = 1/8 to converge at any gamma)
+POWERLAW_TAU = 150.0
+POWERLAW_TAU_PAPER = 300.0
+#: the "before convergence" measurement, at this scaled time gamma x step: past the fast
+#: modes (the reference's train error ~1e-4 of its start) while the slow modes along the
+#: near-solution directions still move and p = 1/8 has not converged
+POWERLAW_TAU_EARLY = 5.0
 POWERLAW_TEACHER = (0.5, 2.0)  # teacher resistances, log-uniform, Ohm
 POWERLAW_NETWORK = "twin16"  # the paper's (StudyArgs.network replaces it)
 #: variant name -> (mask mode, which of p and b equal x)
@@ -303,32 +317,50 @@ def teacher_task(network_name: str, seed: int, n_train: int = 16, n_test: int = 
 
 
 def _powerlaw_points(args: StudyArgs) -> list[dict]:
-    return _task_points(
-        "powerlaw", args, POWERLAW_NETWORK, tasks=(16, 64), seeds=(3, 8),
-        steps=args.size("steps", 12000, 24000), teacher_r=list(POWERLAW_TEACHER),
-        ks=list(POWERLAW_KS), **POWERLAW_RULE,
-    )  # fmt: skip
+    """One point per task and learning rate; every gamma runs the same scaled time
+    gamma x steps (``--steps``: the steps at the median gamma)."""
+    gammas = args.values("gamma", POWERLAW_GAMMAS)
+    median = gammas[(len(gammas) - 1) // 2]
+    tau = POWERLAW_TAU_PAPER if args.paper else POWERLAW_TAU
+    steps_median = args.size("steps", round(tau / median), round(tau / median))
+    points = []
+    for gamma in gammas:
+        steps = max(4, round(steps_median * median / gamma))
+        points += _task_points(
+            "powerlaw", args, POWERLAW_NETWORK, tasks=(10, 64), seeds=(2, 8), steps=steps,
+            early_steps=min(steps, max(1, round(POWERLAW_TAU_EARLY / gamma))),
+            teacher_r=list(POWERLAW_TEACHER), ks=list(POWERLAW_KS), gamma=gamma,
+            median_gamma=median, **POWERLAW_RULE,
+        )  # fmt: skip
+    return points
 
 
-def _two_legs(net, task, rule, steps: int, p, b, seeds: np.ndarray, mode: str):
-    """Train ``steps`` in two legs (3/4, then the rest with fresh seeds, so the process is
-    the same Markov chain): (R at 3/4, R at the end, final and initial train error)."""
+def _legs(net, task, rule, cuts: list[int], p, b, seeds: np.ndarray, mode: str):
+    """Train to each step count of ``cuts`` (ascending) in legs, each leg with fresh seeds
+    (the same Markov chain): (R (B, E) at each cut, train error (B,) at each cut, initial
+    train error (B,))."""
     from lab.insilico.batch import train_batch
 
-    first = max(1, (3 * steps) // 4)
     kw = {"rule": rule, "p": p, "b": b, "p_mode": mode, "b_mode": mode}
-    a = train_batch(net, task, steps=first, seeds=seeds, eval_every=first, **kw)
-    if steps == first:
-        return a.resistance, a.resistance, a.train_error[-1], a.train_error[0]
-    z = train_batch(net, task, steps=steps - first, seeds=seeds + 1, initial=a.resistance,
-                    eval_every=steps - first, **kw)  # fmt: skip
-    return a.resistance, z.resistance, z.train_error[-1], a.train_error[0]
+    states, errors, r, done, err0 = [], [], None, 0, None
+    for i, cut in enumerate(cuts):
+        if cut > done:
+            res = train_batch(net, task, steps=cut - done, seeds=seeds + i, initial=r,
+                              eval_every=cut - done, **kw)  # fmt: skip
+            r, done = res.resistance, cut
+            err0 = res.train_error[0] if err0 is None else err0
+            err = res.train_error[-1]
+        states.append(r)
+        errors.append(err)
+    return states, errors, err0
 
 
 def run_powerlaw_point(point: dict) -> dict:
-    """One task: for each mask mode one batch of the reference (p = b = 1) and every
-    variant x value x seed, all trained ``steps`` steps from 1 Ohm; distances to the
-    reference end point, drifts over the last quarter, final scaled train errors."""
+    """One task at one gamma: for each mask mode one batch of the reference (p = b = 1)
+    and every variant x value x seed, all trained ``steps`` steps from 1 Ohm; distances to
+    the reference end point, drifts over the last quarter, final scaled train errors; and
+    the distances at ``early_steps`` (a fixed scaled time before convergence) to the
+    reference at the same step."""
     from lab.core.network import Network
     from lab.insilico.batch import Rule
 
@@ -352,7 +384,12 @@ def run_powerlaw_point(point: dict) -> dict:
             b.append(ones if which == "p" else x_rep)
         p_arr, b_arr = np.hstack(p), np.hstack(b)
         seeds = np.array([_seed(3, tseed, mi, i) for i in range(len(p_arr))], dtype=np.int64)
-        mid, end, err, err0 = _two_legs(net, task, rule, steps, p_arr, b_arr, seeds, mode)
+        early_steps = point.get("early_steps", steps)
+        cuts = sorted({min(early_steps, steps), max(1, (3 * steps) // 4), steps})
+        states, errs, err0 = _legs(net, task, rule, cuts, p_arr, b_arr, seeds, mode)
+        early = states[cuts.index(min(early_steps, steps))]
+        early_err = errs[cuts.index(min(early_steps, steps))]
+        mid, end, err = states[-2] if len(cuts) > 1 else states[-1], states[-1], errs[-1]
         r_ref = end[0]
         if mi == 0:
             out["reference"] = {
@@ -360,6 +397,7 @@ def run_powerlaw_point(point: dict) -> dict:
                 "drift": float(np.linalg.norm(end[0] - mid[0])),
                 "r_min": float(r_ref.min()),
                 "r_max": float(r_ref.max()),
+                "scaled_train_error_early": float(early_err[0] / err0[0]),
             }
         shape = (len(names), n_x, n_seeds)
         diff = (end[1:] - r_ref).reshape(*shape, -1)
@@ -368,6 +406,7 @@ def run_powerlaw_point(point: dict) -> dict:
         scaled = (err[1:] / err0[1:]).reshape(shape)
         mean = diff.mean(axis=2)  # (V, X, E): seed-mean end point - reference
         spread = np.sqrt(np.mean(np.sum((diff - mean[:, :, None]) ** 2, axis=-1), axis=2))
+        dist_early = np.linalg.norm(early[1:] - early[0], axis=-1).reshape(shape)
         for vi, name in enumerate(names):
             out["variants"][name] = {
                 "distance": dist[vi].tolist(),  # (X, S) Ohm
@@ -375,6 +414,7 @@ def run_powerlaw_point(point: dict) -> dict:
                 "scaled_train_error": scaled[vi].tolist(),  # (X, S)
                 "shift": np.linalg.norm(mean[vi], axis=-1).tolist(),  # (X,)
                 "spread": spread[vi].tolist(),  # (X,) rms distance from the seed mean
+                "distance_early": dist_early[vi].tolist(),  # (X, S) Ohm, at early_steps
             }
     return out
 
@@ -394,7 +434,8 @@ def fit_exponent(
     return float(slopes.mean()), _bootstrap(slopes, np.mean), slopes
 
 
-def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
+def _powerlaw_exponents(records: list[dict]) -> tuple[dict, dict, dict]:
+    """Exponents, curves and convergence diagnostics of one gamma's records."""
     xs = np.asarray(records[0]["result"]["x"])
     u = 1.0 - xs
     half = (len(u) + 1) // 2
@@ -444,17 +485,91 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
         "r_min": _r(min(r["r_min"] for r in ref)),
         "r_max": _r(max(r["r_max"] for r in ref)),
     }
+    return exponents, curves, diag
+
+
+def _spearman(x, y) -> float:
+    """Spearman's rank correlation of two sequences (NaN for fewer than 3 values)."""
+    if len(x) < 3:
+        return float("nan")
+    from scipy import stats as sps
+
+    return float(sps.spearmanr(x, y).statistic)
+
+
+def curve_r2(one_minus_x: np.ndarray, dist: np.ndarray) -> float:
+    """Coefficient of determination of the log-log line fit on the curve an exponent of
+    `fit_exponent` comes from: the mean over tasks of ln(geometric mean over seeds of
+    ``dist`` (tasks, X, seeds)), each task's mean removed, against ln(1 - x)."""
+    logd = np.log(np.maximum(dist, 1e-300)).mean(axis=2)
+    curve = (logd - logd.mean(axis=1, keepdims=True)).mean(axis=0)  # (X,)
+    lx = np.log(one_minus_x)
+    slope, icpt = np.polyfit(lx, curve, 1)
+    ss_res = float(np.sum((curve - (slope * lx + icpt)) ** 2))
+    ss_tot = float(np.sum((curve - curve.mean()) ** 2))
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+
+
+def alpha_vs_gamma(records: list[dict]) -> list[dict]:
+    """The exponents of p and b (Bernoulli masks, Fig. 2A) at each learning rate:
+    ``[{gamma, alpha_p, alpha_p_ci95, alpha_b, alpha_b_ci95, r2_p, r2_b, alpha_p_early,
+    alpha_p_early_ci95, alpha_b_early, alpha_b_early_ci95, r2_p_early, r2_b_early,
+    tasks, steps, early_steps}]``, ascending gamma. alpha from `fit_exponent` (95 %
+    bootstrap over tasks), r2 from `curve_r2`; ``_early``: the same on the distances at
+    ``early_steps`` (the same scaled time gamma x step at every gamma, before convergence)."""
+    by_gamma: dict[float, list[dict]] = {}
+    for rec in records:
+        by_gamma.setdefault(float(rec["point"]["gamma"]), []).append(rec)
+    rows = []
+    for gamma in sorted(by_gamma):
+        recs = by_gamma[gamma]
+        u = 1.0 - np.asarray(recs[0]["result"]["x"])
+        row: dict = {"gamma": gamma}
+        for late, suffix in (("distance", ""), ("distance_early", "_early")):
+            for name in ("p", "b"):
+                dist = np.array([r["result"]["variants"][name][late] for r in recs])
+                alpha, ci, _ = fit_exponent(u, dist)
+                row[f"alpha_{name}{suffix}"] = _r(alpha)
+                row[f"alpha_{name}{suffix}_ci95"] = [_r(c) for c in ci]
+                row[f"r2_{name}{suffix}"] = _r(curve_r2(u, dist))
+        row.update(tasks=len(recs), steps=recs[0]["point"]["steps"],
+                   early_steps=recs[0]["point"].get("early_steps"))  # fmt: skip
+        row["reference_scaled_train_error_early_median"] = _r(np.median(
+            [r["result"]["reference"]["scaled_train_error_early"] for r in recs]))  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
+    gammas = sorted({float(r["point"]["gamma"]) for r in records})
+    median = float(records[0]["point"].get("median_gamma", gammas[(len(gammas) - 1) // 2]))
+    at_median = [r for r in records if float(r["point"]["gamma"]) == median]
+    exponents, curves, diag = _powerlaw_exponents(at_median)
+    u = 1.0 - np.asarray(at_median[0]["result"]["x"])
+    by_gamma = alpha_vs_gamma(records)
+    rising = [row["alpha_p"] for row in by_gamma]
+    mid = next(row for row in by_gamma if row["gamma"] == median)
     head = ", ".join(
         f"{n} {e['alpha']:.2f} {_ci_text(e['ci95'])}"
         for n, e in exponents.items()
     )
     stats = {
-        "headline": f"exponents alpha (distance ~ (1-x)^alpha; paper 2/3): {head}",
+        "headline": (
+            f"alpha_p at gamma {', '.join(f'{g:g}' for g in gammas)}: "
+            f"{', '.join(f'{a:.2f}' for a in rising)} (paper 2/3); at gamma {median:g}: {head}"
+        ),
+        "alpha_vs_gamma": by_gamma,
+        "alpha_p_spearman_vs_gamma": _r(_spearman(gammas, rising)),
+        "median_gamma": median,
+        "median_gamma_alpha_b": mid["alpha_b"],
+        "median_gamma_r2_b": mid["r2_b"],
         "exponents": exponents,
         "one_minus_x": [_r(v) for v in u],
         "curves": curves,
         "convergence": diag,
-        **_sizes(records),
+        **_sizes(at_median),
+        "gammas": gammas,
+        "steps_by_gamma": {f"{row['gamma']:g}": row["steps"] for row in by_gamma},
         "definition": (
             "distance = ||R(variant) - R(p=b=1)||_2 (Ohm), same task and initial state; alpha "
             "= mean over tasks of the least-squares slope of ln(geometric mean over seeds) vs "
@@ -463,7 +578,12 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
             "1/sqrt(seeds) of the random part) and for the rms spread of the seeds' end points "
             "around their mean; alpha_small_half / alpha_large_half: the fit on the smaller / "
             "larger half of the 1-x values. Error bars in the figure: task-to-task sd of ln "
-            "distance after removing each task's mean."
+            "distance after removing each task's mean. exponents, curves, convergence: at "
+            "the median gamma. alpha_vs_gamma: per gamma, alpha of the Bernoulli p and b "
+            "variants at the end and at early_steps (the same scaled time gamma x steps for "
+            "every gamma, before convergence; distance to the reference at that step); r2: "
+            "coefficient of determination of the line fit on the task-mean normalised "
+            "log-log curve. gamma: Ohm^3/V^2 per example, eq. 7 sums the 16 examples."
         ),
     }
     _powerlaw_figure(out_dir / "powerlaw.png", u, curves, exponents, stats)
@@ -474,11 +594,13 @@ def _powerlaw_figure(path: Path, u, curves, exponents, stats) -> None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter
 
-    fig = Figure(figsize=(10, 4.2), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
+    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    axes[1].sharey(axes[0])
+    _alpha_gamma_axes(axes[2], stats["alpha_vs_gamma"])
     groups = (("p", "b", "p=b"), ("p fixed", "b fixed", "p=b fixed"))
     titles = ("Bernoulli masks (Fig. 2A)", "fixed fractions (Fig. 2B)")
-    for ax, names, title in zip(axes, groups, titles, strict=True):
+    for ax, names, title in zip(axes[:2], groups, titles, strict=True):
         for i, name in enumerate(names):
             c = curves[name]
             y = np.array(c["geomean_distance_ohm"], dtype=float)
@@ -503,11 +625,34 @@ def _powerlaw_figure(path: Path, u, curves, exponents, stats) -> None:
     axes[0].set_ylabel("|R - R(p=b=1)| (Ohm), geometric mean over tasks")
     fig.suptitle(
         f"powerlaw: {stats['network']}, {stats['tasks']} realisable tasks x {stats['seeds']} "
-        f"seeds, "
-        f"gamma {stats['gamma']:g}, eta {stats['eta']:g}, {stats['steps']} steps at x = 1",
+        f"seeds, eta {stats['eta']:g}; left: gamma {stats['gamma']:g} (the median), "
+        f"{stats['steps']} steps; right: alpha against gamma (same scaled time gamma x steps)",
         fontsize=10,
     )
     fig.savefig(path, dpi=110)
+
+
+def _alpha_gamma_axes(ax, rows: list[dict]) -> None:
+    """alpha_p and alpha_b (end and early) against gamma, 95 % intervals, 2/3 marked."""
+    g = np.array([row["gamma"] for row in rows], dtype=float)
+    styles = (("p", "", "C0", "o-"), ("b", "", "C1", "s-"), ("p", "_early", "C0", "o:"),
+              ("b", "_early", "C1", "s:"))  # fmt: skip
+    for name, suffix, color, fmt in styles:
+        a = np.array([row[f"alpha_{name}{suffix}"] for row in rows], dtype=float)
+        ci = np.array([row[f"alpha_{name}{suffix}_ci95"] for row in rows], dtype=float)
+        ci = np.where(np.isfinite(ci), ci, a[:, None])
+        when = "converged" if not suffix else "early (fixed gamma x t)"
+        ax.errorbar(g, a, yerr=[a - ci[:, 0], ci[:, 1] - a], fmt=fmt, color=color, ms=4,
+                    capsize=2, label=f"alpha_{name}, {when}")  # fmt: skip
+    ax.axhline(2 / 3, color="k", ls="--", lw=1, label="2/3 (paper)")
+    ax.set_xscale("log")
+    ax.set_xticks(g, [f"{v:g}" for v in g], fontsize=7)
+    ax.set_xticks([], minor=True)
+    ax.set_xlabel("gamma (Ohm^3/V^2 per example; 16 summed a step)")
+    ax.set_ylabel("exponent alpha")
+    ax.set_title("exponents against the learning rate", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -520,14 +665,17 @@ STUDIES: list[Study] = [
         points=_collapse_points,
         run_point=run_collapse_point,
         summarize=_collapse_summary,
+        axes=("gamma",),
     ),
     Study(
         name="powerlaw",
         description="Fig. 2A/B: continuous rule, twin16, full-batch regression (B = 16); "
         "distance from the synchronous full-batch solution vs 1-p, 1-b, p=b (Bernoulli and "
-        "fixed-fraction masks); fitted exponents (paper: 2/3)",
+        "fixed-fraction masks); fitted exponents (paper: 2/3) against the learning rate "
+        "gamma (--gamma)",
         points=_powerlaw_points,
         run_point=run_powerlaw_point,
         summarize=_powerlaw_summary,
+        axes=("gamma",),
     ),
 ]

@@ -51,6 +51,13 @@ FINAL_FRACTION = 0.1
 #: Nudge of the discrete studies (the experiment's eta for allostery, PHYSICS.md).
 ETA = 0.5
 NETWORK = "planar143"  # the paper's (StudyArgs.network replaces it)
+#: Input ranges [0, v_max] V of the input-scale axis (the board's is 5 V; the paper does
+#: not give its simulations'). sigma = 0 is scale-free, so the control arm runs at 5 V only.
+V_MAX_VALUES = (5.0, 20.0, 50.0, 200.0)
+#: The input range of the statistics that have no input-scale axis (the board's).
+V_REFERENCE = 5.0
+#: The allostery study runs the input-scale axis at this O only (the board's 2-in 2-out).
+O_INPUT_SCALE = 2
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -185,6 +192,95 @@ def allostery_statistics(log_final: dict[int, np.ndarray], p_values: np.ndarray)
     }
 
 
+def monotonicity_in_p(log_final: np.ndarray, p_values: np.ndarray) -> dict[str, Any]:
+    """Is the final error monotone in p (lower p never worse)? Tested, not assumed.
+
+    ``log_final`` (tasks, P) log10 final scaled errors, columns in ascending p. For each
+    pair of neighbouring p values the geometric-mean ratio E(p_lo) / E(p_hi) over tasks
+    with its 95 % t interval and a two-sided paired t-test p-value. ``monotone``: no pair
+    has an interval wholly above 1 (no significant reversal); ``ordered``: the point
+    estimates themselves are non-increasing as p falls; ``best_p``: the p of the lowest
+    geometric-mean error; the reversals found (pairs with the ratio's interval above 1).
+    """
+    lf = np.asarray(log_final, dtype=float)
+    pairs = []
+    for j in range(lf.shape[1] - 1):
+        d = lf[:, j] - lf[:, j + 1]  # log10 E(p_lo) - log10 E(p_hi): < 0 when lower p is better
+        m, lo, hi = _mean_ci(d)
+        testable = len(d) > 1 and np.ptp(d) > 0
+        t_p = float(stats.ttest_1samp(d, 0.0).pvalue) if testable else float("nan")
+        pairs.append({
+            "p_lo": _r(p_values[j]), "p_hi": _r(p_values[j + 1]),
+            "ratio": _r(10**m), "ratio_ci95": _r([10**lo, 10**hi]), "t_p_value": _r(t_p, 3),
+        })  # fmt: skip
+    reversals = [q for q in pairs if q["ratio_ci95"][0] is not None and q["ratio_ci95"][0] > 1]
+    geo = lf.mean(axis=0)
+    return {
+        "monotone": not reversals,
+        "ordered": bool(np.all(np.diff(geo) >= 0)),
+        "best_p": _r(p_values[int(np.argmin(geo))]),
+        "neighbours": pairs,
+        "reversals": reversals,
+    }
+
+
+def benefit_vs_input_scale(records: list[dict]) -> list[dict[str, Any]]:
+    """The benefit of desynchrony against the applied-voltage scale (primary arm).
+
+    ``records`` of one study (one O for allostery) with ``v_max`` in their points; per input
+    range [0, v_max] V, ascending: ``benefit`` = E(p=1) / E(p_min), the geometric mean over
+    tasks of the ratio of seed-mean final scaled errors, with its 95 % t interval
+    (``benefit_ci95``); the fraction of codes at either rail (0 or the top) at the end,
+    overall and by p; and `monotonicity_in_p` of the final errors.
+    """
+    by_v: dict[float, list[dict]] = {}
+    for rec in records:
+        if rec["point"]["sigma_max"] == SIGMA_MAX:
+            by_v.setdefault(float(rec["point"].get("v_max", V_REFERENCE)), []).append(rec)
+    rows = []
+    for v_max in sorted(by_v):
+        recs = by_v[v_max]
+        ps = np.asarray(recs[0]["point"]["p"], dtype=float)
+        lf = np.array([_per_task(r, log=True) for r in recs])  # (tasks, P)
+        m, lo, hi = _mean_ci(lf[:, -1] - lf[:, 0])
+        rail = np.array([_per_task(r, "codes_at_top") + _per_task(r, "codes_at_bottom")
+                         for r in recs])  # fmt: skip
+        rows.append({
+            "v_max": v_max,
+            "benefit": _r(10**m),
+            "benefit_ci95": _r([10**lo, 10**hi]),
+            "tasks": len(recs),
+            "fraction_codes_at_rail": _r(float(rail.mean()), 3),
+            "fraction_codes_at_rail_by_p": _r(rail.mean(axis=0), 3),
+            "geomean_final_by_p": _r(10 ** lf.mean(axis=0)),
+            "monotone_in_p": monotonicity_in_p(lf, ps),
+        })  # fmt: skip
+    return rows
+
+
+def _input_scale_axes(ax, rows: list[dict], control: float | None, title: str) -> None:
+    """Benefit E(p=1)/E(p_min) against v_max with 95 % intervals; the fraction of codes at
+    a rail on a second axis; the sigma = 0 benefit (the large-v_max limit) dashed."""
+    v = np.array([r["v_max"] for r in rows], dtype=float)
+    b = np.array([r["benefit"] for r in rows], dtype=float)
+    ci = np.array([r["benefit_ci95"] for r in rows], dtype=float)
+    ci = np.where(np.isfinite(ci), ci, b[:, None])
+    ax.errorbar(v, b, yerr=[b - ci[:, 0], ci[:, 1] - b], fmt="o-", capsize=3, color="C3",
+                label=f"sigma_max = {SIGMA_MAX:g} V")  # fmt: skip
+    if control is not None:
+        ax.axhline(control, color="C3", ls="--", lw=1, label="sigma = 0 (scale-free)")
+    ax.axhline(1.0, color="0.5", lw=0.8)
+    ax.set(xscale="log", yscale="log", xlabel="input range v_max (inputs on [0, v_max] V)",
+           ylabel=f"benefit E(p=1) / E(p={P_VALUES[0]:g})", title=title)  # fmt: skip
+    ax.set_xticks(v, [f"{x:g}" for x in v])
+    ax.set_xticks([], minor=True)
+    ax.legend(fontsize=8, loc="upper left")
+    twin = ax.twinx()
+    twin.plot(v, [r["fraction_codes_at_rail"] for r in rows], "s:", color="0.4", ms=4)
+    twin.set_ylim(0, 1)
+    twin.set_ylabel("fraction of codes at a rail (squares)", fontsize=8)
+
+
 def _wilcoxon_less(d: np.ndarray) -> float:
     """One-sided Wilcoxon signed-rank p-value that the paired differences ``d`` are
     below 0; 1 if all are 0, NaN if scipy cannot test (too few tasks)."""
@@ -248,7 +344,9 @@ def _figure(width: float, n_axes: int):
 
 
 def _arms(records: list[dict]) -> dict[float, list[dict]]:
-    """Records grouped by ``sigma_max``, primary arm first."""
+    """Records at the reference input range grouped by ``sigma_max``, primary arm first."""
+    ref = reference_v_max({r["point"].get("v_max", V_REFERENCE) for r in records})
+    records = [r for r in records if r["point"].get("v_max", V_REFERENCE) == ref]
     arms: dict[float, list[dict]] = {}
     for rec in sorted(records, key=lambda r: -r["point"]["sigma_max"]):
         arms.setdefault(rec["point"]["sigma_max"], []).append(rec)
@@ -304,19 +402,32 @@ def _run_batch(point: dict, task) -> dict[str, Any]:
     }
 
 
-def _batch_points(name: str, args: StudyArgs, tasks: int, extra: dict) -> list[dict]:
-    """Points of an in-silico study: the primary arm (sigma = SIGMA_MAX) and the control
-    arm (sigma = 0), each on ``tasks`` tasks."""
-    seeds = args.size("seeds", 4, 5)
+def _batch_points(name: str, args: StudyArgs, tasks: int, extra: dict,
+                  v_maxes: tuple[float, ...] = (V_REFERENCE,)) -> list[dict]:  # fmt: skip
+    """Points of an in-silico study: the primary arm (sigma = SIGMA_MAX) at every input
+    range of ``v_maxes`` and the control arm (sigma = 0, scale-free) at the reference range
+    (`reference_v_max`), each on ``tasks`` tasks (the same task seeds: the same nodes and
+    the same inputs scaled, so ranges are paired by task)."""
+    seeds = args.size("seeds", 3, 5)
     steps = args.size("steps", 10_000, 20_000)
     common = {
         "study": name, "network": args.network_or(NETWORK), "p": list(P_VALUES), "seeds": seeds,
         "steps": steps, "eta": ETA, "n_positions": N_POSITIONS, **extra,
     }  # fmt: skip
     points = []
-    for sigma in (SIGMA_MAX, CONTROL_SIGMA):
-        points += [{**common, "sigma_max": sigma, "task_seed": t} for t in range(tasks)]
+    for v_max in v_maxes:
+        points += [{**common, "sigma_max": SIGMA_MAX, "v_max": v_max, "task_seed": t}
+                   for t in range(tasks)]  # fmt: skip
+    points += [{**common, "sigma_max": CONTROL_SIGMA, "v_max": reference_v_max(v_maxes),
+                "task_seed": t} for t in range(tasks)]  # fmt: skip
     return points
+
+
+def reference_v_max(v_maxes) -> float:
+    """The input range of the statistics without an input-scale axis: `V_REFERENCE` if
+    it is among ``v_maxes``, else the smallest."""
+    v_maxes = sorted(float(v) for v in v_maxes)
+    return V_REFERENCE if V_REFERENCE in v_maxes else v_maxes[0]
 
 
 def _mean_curves(recs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -335,9 +446,10 @@ def _mean_curves(recs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def regression_points(args: StudyArgs) -> list[dict]:
-    tasks = args.size("tasks", 24, 100)
+    tasks = args.size("tasks", 16, 100)
     extra = {"n_inputs": 2, "n_outputs": 2, "n_train": 16, "n_test": 64, "evals": 50}
-    return _batch_points("discrete-regression", args, tasks, extra)
+    v_maxes = args.values("v_max", V_MAX_VALUES)
+    return _batch_points("discrete-regression", args, tasks, extra, v_maxes)
 
 
 def run_regression_point(point: dict) -> dict:
@@ -347,6 +459,7 @@ def run_regression_point(point: dict) -> dict:
     task = regression_task(
         point["network"], n_inputs=point["n_inputs"], n_outputs=point["n_outputs"],
         n_train=point["n_train"], n_test=point["n_test"], seed=point["task_seed"],
+        v_range=(0.0, point.get("v_max", V_REFERENCE)),
     )  # fmt: skip
     return _run_batch(point, task)
 
@@ -376,6 +489,26 @@ def _arm_regression(recs: list[dict]) -> dict[str, Any]:
     return out
 
 
+def _control_benefit(arms: dict[float, list[dict]]) -> float | None:
+    """E(p=1) / E(p_min) of the sigma = 0 arm (geometric mean over tasks), if run."""
+    recs = arms.get(CONTROL_SIGMA)
+    if not recs:
+        return None
+    lf = np.array([_per_task(r, log=True) for r in recs])
+    return _r(10 ** float(np.mean(lf[:, -1] - lf[:, 0])))
+
+
+def _input_scale_summary(rows: list[dict], control: float | None) -> dict[str, Any]:
+    """`benefit_vs_input_scale` rows and what they show: does the benefit at the largest
+    range exceed the one at the smallest (point estimates, and the paired intervals)?"""
+    out: dict[str, Any] = {"benefit_vs_input_scale": rows, "benefit_sigma_0": control}
+    if len(rows) >= 2:
+        lo, hi = rows[0], rows[-1]
+        out["benefit_largest_over_smallest_range"] = _r(hi["benefit"] / lo["benefit"])
+        out["benefit_rises_with_input_range"] = bool(hi["benefit"] > lo["benefit"])
+    return out
+
+
 def summarize_regression(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
     arms = _arms(records)
     result: dict[str, Any] = {}
@@ -388,7 +521,11 @@ def summarize_regression(records: list[dict], args: StudyArgs, out_dir: Path) ->
             prim["slope_ci95"][0] is not None and prim["slope_ci95"][0] > 0
             and prim["page_p_value"] is not None and prim["page_p_value"] < 0.05
         )  # fmt: skip
-    fig, axes = _figure(11, 2)
+    control = _control_benefit(arms)
+    result.update(_input_scale_summary(benefit_vs_input_scale(records), control))
+    fig, axes = _figure(16, 3)
+    _input_scale_axes(axes[2], result["benefit_vs_input_scale"], control,
+                      "benefit of low p against the input range")  # fmt: skip
     for (sigma, recs), style in zip(arms.items(), ("-", "--"), strict=False):
         ps = np.asarray(recs[0]["point"]["p"])
         final = np.array([_per_task(r) for r in recs])
@@ -420,10 +557,14 @@ def summarize_regression(records: list[dict], args: StudyArgs, out_dir: Path) ->
 
 
 def allostery_points(args: StudyArgs) -> list[dict]:
+    """Every O at the reference range; O = `O_INPUT_SCALE` at every input range too."""
     tasks = args.size("tasks", 8, 25)
+    v_maxes = args.values("v_max", V_MAX_VALUES)
     points = []
     for o in O_VALUES:
-        points += _batch_points("discrete-allostery", args, tasks, {"n_io": o, "evals": 100})
+        ranges = v_maxes if o == O_INPUT_SCALE else (reference_v_max(v_maxes),)
+        points += _batch_points("discrete-allostery", args, tasks, {"n_io": o, "evals": 100},
+                                ranges)  # fmt: skip
     return points
 
 
@@ -431,14 +572,22 @@ def run_allostery_point(point: dict) -> dict:
     """One random allostery task with O = ``n_io``, every p x seed in one batch."""
     from lab.tasks import random_allostery
 
-    task = random_allostery(point["network"], n_io=point["n_io"], seed=point["task_seed"])
+    task = random_allostery(point["network"], n_io=point["n_io"], seed=point["task_seed"],
+                            v_range=(0.0, point.get("v_max", V_REFERENCE)))  # fmt: skip
     return _run_batch(point, task)
 
 
 def summarize_allostery(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
     arms = _arms(records)
     result: dict[str, Any] = {}
-    fig, axes = _figure(15, 3)
+    fig, axes = _figure(20, 4)
+    scale_recs = [r for r in records if r["point"]["n_io"] == O_INPUT_SCALE]
+    control_recs = [r for r in arms.get(CONTROL_SIGMA, []) if r["point"]["n_io"] == O_INPUT_SCALE]
+    control = _control_benefit({CONTROL_SIGMA: control_recs})
+    result.update(_input_scale_summary(benefit_vs_input_scale(scale_recs), control))
+    result["input_scale_O"] = O_INPUT_SCALE
+    _input_scale_axes(axes[3], result["benefit_vs_input_scale"], control,
+                      f"O = {O_INPUT_SCALE}: benefit against the input range")  # fmt: skip
     for sigma, recs in arms.items():
         key = "primary" if sigma == SIGMA_MAX else f"control_sigma_{sigma:g}"
         ps = np.asarray(recs[0]["point"]["p"], dtype=float)
@@ -618,19 +767,21 @@ STUDIES: list[Study] = [
         "discrete-regression",
         "Fig. 4E: discrete rule on planar143, 2-in 2-out regression; final scaled test "
         "error vs p (slope per decade of p, Page trend test across tasks); control arm "
-        "with sigma = 0",
+        "with sigma = 0; benefit E(p=1)/E(p=0.05) against the input range 5..200 V",
         regression_points,
         run_regression_point,
         summarize_regression,
+        ("v_max",),
     ),
     Study(
         "discrete-allostery",
         "Fig. 4D: discrete rule on planar143, random allostery with O = 1, 2, 4, 8; "
         "benefit of low p, E(p=1)/E(p=0.05), per O and its trend with O; spread of the p "
-        "curves; control arm with sigma = 0",
+        "curves; control arm with sigma = 0; at O = 2 the benefit against the input range",
         allostery_points,
         run_allostery_point,
         summarize_allostery,
+        ("v_max",),
     ),
     Study(
         "experiment-allostery",

@@ -13,7 +13,9 @@ from lab.cli import main
 from lab.insilico.studies import STUDIES, StudyArgs, run_study
 from lab.insilico.studies.continuous import (
     _powerlaw_points,
+    alpha_vs_gamma,
     collapse_spread,
+    curve_r2,
     fit_exponent,
     run_powerlaw_point,
 )
@@ -80,7 +82,8 @@ def test_powerlaw_one_task_distances_grow_with_desynchronisation() -> None:
     per-example gradients, i.e. transverse to the solution manifold to first order) moves
     the end point far less than desynchronisation does. Tolerances: over task seeds 0-7
     the growth was >= 2.1x per variant, p/b >= 22x, the p exponent 0.40-0.58."""
-    point = dict(_powerlaw_points(StudyArgs(tasks=1, seeds=3, steps=3000))[0], ks=[1, 4, 14])
+    args = StudyArgs(tasks=1, seeds=3, steps=3000, gamma=(0.0125,))
+    point = dict(_powerlaw_points(args)[0], ks=[1, 4, 14])
     res = run_powerlaw_point(point)
     assert res["reference"]["scaled_train_error"] < 1e-8
     u = 1 - np.array(res["x"])
@@ -95,6 +98,40 @@ def test_powerlaw_one_task_distances_grow_with_desynchronisation() -> None:
     assert dp > 10 * db
     alpha, _, _ = fit_exponent(u, np.array([v["p"]["distance"], v["p fixed"]["distance"]]))
     assert 0.25 < alpha < 0.8  # a random walk along the manifold: 1/2 (default size ~0.5)
+
+
+def test_curve_r2_is_one_on_a_power_law_and_lower_off_it() -> None:
+    u = np.array([1, 2, 4, 8, 14]) / 16
+    amp = np.array([1.0, 3.0])[:, None, None]  # task scales are removed
+    exact = amp * u[None, :, None] ** 0.7 * np.ones((2, 5, 3))
+    assert curve_r2(u, exact) == pytest.approx(1.0)
+    plateau = amp * np.minimum(u, 0.25)[None, :, None] * np.ones((2, 5, 3))
+    r = np.corrcoef(np.log(u), np.log(np.minimum(u, 0.25)))[0, 1]
+    assert curve_r2(u, plateau) == pytest.approx(r**2) and r**2 < 0.9
+
+
+def test_alpha_vs_gamma_rises_with_gamma_and_b_is_a_power_law() -> None:
+    """3 realisable tasks x 2 seeds at gamma 0.0125 and 0.05 (4x), the same scaled time
+    gamma x steps = 50: alpha_p rises with gamma (measured 0.53 -> 0.84), b gives a clean
+    power law with alpha_b near 1 (1.13 and 0.91, r2_b 0.97 and 0.99). Before eq. 7's sum
+    (the mean) alpha_b was ~1.2 with a bent curve. Tolerances: half the observed gaps."""
+    pts = _powerlaw_points(StudyArgs(tasks=3, seeds=2, steps=4000, gamma=(0.05, 0.0125)))
+    assert [p["gamma"] for p in pts] == [0.0125] * 3 + [0.05] * 3
+    assert [p["steps"] for p in pts] == [4000] * 3 + [1000] * 3  # equal scaled time
+    assert [p["early_steps"] for p in pts] == [400] * 3 + [100] * 3
+    records = [{"point": dict(p, ks=[1, 2, 4, 8, 14])} for p in pts]
+    for rec in records:
+        rec["result"] = run_powerlaw_point(rec["point"])
+    rows = alpha_vs_gamma(records)
+    assert [r["gamma"] for r in rows] == [0.0125, 0.05]
+    keys = {"gamma", "alpha_p", "alpha_p_ci95", "alpha_b", "alpha_b_ci95", "r2_p", "r2_b"}
+    assert keys <= set(rows[0])
+    assert rows[1]["alpha_p"] > rows[0]["alpha_p"] + 0.15
+    for row in rows:
+        assert 0.8 <= row["alpha_b"] <= 1.3 and row["r2_b"] >= 0.93, row
+        assert row["alpha_p_ci95"][0] < row["alpha_p"] < row["alpha_p_ci95"][1]
+        assert row["alpha_p_early"] is not None and row["r2_p_early"] is not None
+        assert row["reference_scaled_train_error_early_median"] > 1e-6  # not yet converged
 
 
 def test_the_network_argument_replaces_the_papers_network() -> None:
@@ -137,6 +174,13 @@ def test_study_command_lists_and_refuses_bad_input(tmp_path: Path, capsys) -> No
         (["study", "powerlaw", "--steps", "0"], "field 'steps'"),
         (["study", "powerlaw", "--workers", "0"], "--workers"),
         (["study", "powerlaw", "--scheduler", "udp://x"], "field 'scheduler'"),
+        (["study", "powerlaw", "--gamma", "0.01,x"], "--gamma: expected numbers"),
+        (["study", "powerlaw", "--gamma", "0.01,-1"], "field 'gamma': expected 0 < gamma"),
+        (["study", "powerlaw", "--gamma", "0.01,0.01"], "field 'gamma': values must be"),
+        (["study", "collapse", "--gamma", "0.01,0.02"], "field 'gamma': this study takes at"),
+        (["study", "discrete-regression", "--gamma", "0.01"], "--gamma: study 'discrete-re"),
+        (["study", "collapse", "--v-max", "5"], "--v-max: study 'collapse' has no such"),
+        (["study", "discrete-regression", "--v-max", "5,0"], "field 'v_max': expected 0 <"),
     ):
         assert main([*argv, "--out", str(tmp_path)]) == 2, argv
         err = capsys.readouterr().err

@@ -12,9 +12,13 @@ import pytest
 
 from lab.insilico.studies import STUDIES, StudyArgs, run_study
 from lab.insilico.studies.discrete import (
+    allostery_points,
     allostery_statistics,
+    benefit_vs_input_scale,
     final_window,
+    monotonicity_in_p,
     paired_statistics,
+    regression_points,
     run_allostery_point,
     run_experiment_point,
     run_regression_point,
@@ -181,3 +185,78 @@ def test_run_study_writes_figure_and_statistics(name: str, tmp_path) -> None:
             assert stats_["primary"]["tasks"] == 2 and "slope_ci95" in stats_["primary"]
     lines = (tmp_path / f"{name}.jsonl").read_text().splitlines()
     assert len(lines) == summary["points"]
+
+
+# ----------------------------------------------------------------------------- input scale
+
+
+def test_monotonicity_in_p_finds_a_reversal_and_passes_a_monotone_curve() -> None:
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 0.02, (16, len(PS)))
+    falling = np.log10(PS)[None, :] * 0.3 + noise  # lower p, lower error
+    m = monotonicity_in_p(falling, PS)
+    assert m["monotone"] and m["ordered"] and m["best_p"] == 0.05 and not m["reversals"]
+    assert len(m["neighbours"]) == len(PS) - 1
+    assert all(q["ratio"] < 1 for q in m["neighbours"])
+    dip = np.array([0.3, 0.1, 0.0, 0.2, 0.4])[None, :] + noise  # p = 0.2 beats 0.05
+    m = monotonicity_in_p(dip, PS)
+    assert not m["monotone"] and not m["ordered"] and m["best_p"] == 0.2
+    assert [(q["p_lo"], q["p_hi"]) for q in m["reversals"]] == [(0.05, 0.1), (0.1, 0.2)]
+    assert m["reversals"][0]["ratio"] == pytest.approx(10**0.2, rel=0.05)
+    assert m["reversals"][0]["t_p_value"] < 1e-6
+
+
+def _scale_record(v_max: float, task: int, final_by_p: list[float], rail: float) -> dict:
+    ps = [0.05, 0.2, 1.0]
+    return {
+        "point": {"sigma_max": 0.05, "v_max": v_max, "p": ps, "task_seed": task},
+        "result": {"final": [f for f in final_by_p for _ in range(2)],  # 2 seeds, p-major
+                   "codes_at_top": [rail] * 6, "codes_at_bottom": [0.0] * 6},
+    }  # fmt: skip
+
+
+def test_benefit_vs_input_scale_on_known_records() -> None:
+    """Benefit 1 at 5 V (every p alike, 90 % codes at the top), 4 at 200 V (p = 1 four
+    times worse), sorted by v_max whatever the record order; control arm ignored."""
+    recs = []
+    for t in range(4):
+        wobble = 1.0 + 0.01 * t
+        recs.append(_scale_record(200.0, t, [0.01 * wobble, 0.008, 0.04 * wobble], 0.3))
+        recs.append(_scale_record(5.0, t, [0.2 * wobble, 0.2, 0.2 * wobble], 0.9))
+    control = _scale_record(5.0, 0, [1.0, 1.0, 9.0], 0.0)
+    control["point"]["sigma_max"] = 0.0
+    rows = benefit_vs_input_scale([*recs, control])
+    assert [r["v_max"] for r in rows] == [5.0, 200.0]
+    assert rows[0]["benefit"] == pytest.approx(1.0) and rows[1]["benefit"] == pytest.approx(4.0)
+    assert rows[1]["benefit_ci95"][0] == pytest.approx(4.0, rel=1e-6)  # the same every task
+    assert rows[0]["fraction_codes_at_rail"] == pytest.approx(0.9)
+    assert rows[1]["fraction_codes_at_rail_by_p"] == [0.3, 0.3, 0.3]
+    assert rows[1]["monotone_in_p"]["best_p"] == 0.2 and not rows[1]["monotone_in_p"]["ordered"]
+    assert rows[0]["tasks"] == 4
+
+
+def test_the_input_scale_axis_points() -> None:
+    pts = regression_points(StudyArgs(tasks=2))
+    primary = sorted({p["v_max"] for p in pts if p["sigma_max"] > 0})
+    assert primary[0] == 5.0 and primary[-1] >= 200.0 and len(primary) >= 4
+    assert {p["v_max"] for p in pts if p["sigma_max"] == 0} == {5.0}  # sigma = 0: scale-free
+    pts = allostery_points(StudyArgs(tasks=1, v_max=(50.0, 10.0)))
+    by_o = {o: sorted({p["v_max"] for p in pts if p["n_io"] == o}) for o in (1, 2, 4, 8)}
+    assert by_o == {1: [10.0], 2: [10.0, 50.0], 4: [10.0], 8: [10.0]}  # no 5 V: the smallest
+
+
+def test_larger_inputs_free_the_codes_and_bring_a_benefit() -> None:
+    """planar143 regression, 3 tasks x 2 seeds, 4000 steps, p in {0.2, 1}: at 0-5 V the
+    comparator offset pins ~80 % of the codes at a rail whatever p is and there is no
+    benefit (measured 0.99); at 0-200 V under half are (0.43) and p = 1 ends worse than
+    p = 0.2 (benefit 1.79). Tolerances: about half the measured gaps."""
+    pts = regression_points(StudyArgs(tasks=3, seeds=2, steps=4000, v_max=(5.0, 200.0)))
+    recs = [{"point": dict(p, p=[0.2, 1.0])} for p in pts if p["sigma_max"] > 0]
+    for rec in recs:
+        rec["result"] = run_regression_point(rec["point"])
+    low, high = benefit_vs_input_scale(recs)
+    assert (low["v_max"], high["v_max"]) == (5.0, 200.0)
+    assert low["fraction_codes_at_rail"] > 0.65
+    assert high["fraction_codes_at_rail"] < low["fraction_codes_at_rail"] - 0.2
+    assert 0.85 < low["benefit"] < 1.15
+    assert high["benefit"] > 1.3 * low["benefit"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab.core.learning import code_resistance, continuous_update, discrete_direction
+from lab.core.learning import code_resistance, continuous_batch_update, discrete_direction
 from lab.core.network import Network
 from lab.insilico.batch import Rule, train_batch
 from lab.tasks import random_allostery, regression_task
@@ -31,12 +31,11 @@ def test_one_continuous_step_equals_two_separate_solves(name: str) -> None:
     r0 = rng.uniform(0.5, 2.0, net.n_edges)
     rule = Rule("continuous", eta=0.7, gamma=0.3)
     res = train_batch(net, task, steps=1, rule=rule, initial=r0, eval_every=1)
-    # reference: the clamped state from its own factorisation, eq. 2 averaged over examples
-    update = np.zeros(net.n_edges)
-    for m in range(task.n_train):
-        v_free, v_clamped = _states(net, task, 1 / r0, m, rule.eta)
-        update += continuous_update(r0, net.drops(v_clamped), net.drops(v_free), rule.gamma)
-    expected = r0 + update / task.n_train
+    # reference: the clamped state from its own factorisation, eq. 2 summed over examples
+    drops = [_states(net, task, 1 / r0, m, rule.eta) for m in range(task.n_train)]
+    dv_free = np.array([net.drops(v_f) for v_f, _ in drops])
+    dv_clamped = np.array([net.drops(v_c) for _, v_c in drops])
+    expected = r0 + continuous_batch_update(r0, dv_clamped, dv_free, rule.gamma)
     # 1e-12 Ohm on ~1 Ohm: the low-rank clamped state differs from a second factorisation
     # by rounding only; a wrong G column or eta would be off by > 1e-4.
     np.testing.assert_allclose(res.resistance[0], expected, rtol=0, atol=1e-12)
@@ -46,6 +45,32 @@ def test_one_continuous_step_equals_two_separate_solves(name: str) -> None:
     out = net.index_of(task.output_nodes)
     v = net.solve(1 / r0, (fixed, np.column_stack([task.test_inputs, np.zeros((4, 1))])))
     assert res.test_error[0, 0] == pytest.approx(np.mean((v[:, out] - task.test_desired) ** 2))
+
+
+def test_continuous_step_sums_over_the_examples_as_eq7() -> None:
+    """Eq. 7 sums the rule over a step's examples: a training set of every example twice
+    moves a step twice as far (a mean would move it the same), and a half batch of fixed
+    size moves it about half as far as the full batch."""
+    import dataclasses
+
+    net = Network.from_name("twin16")
+    task = regression_task("twin16", seed=5, n_train=6, n_test=4)
+    twice = dataclasses.replace(
+        task,
+        train_inputs=np.vstack([task.train_inputs] * 2),
+        train_desired=np.vstack([task.train_desired] * 2),
+    )
+    rule = Rule("continuous", eta=0.5, gamma=1e-3)
+    one = train_batch(net, task, steps=1, rule=rule).resistance[0] - 1.0
+    two = train_batch(net, twice, steps=1, rule=rule).resistance[0] - 1.0
+    assert np.abs(one).max() > 1e-5
+    np.testing.assert_allclose(two, 2 * one, rtol=1e-9, atol=1e-15)
+    # b = 1/2, fixed fraction: 3 of the 6 examples a step; averaged over many networks the
+    # first step is half the full-batch step (each example joins with probability 1/2)
+    half = train_batch(net, task, steps=1, rule=rule, b=0.5, b_mode="fixed", seeds=np.arange(400))
+    mean_half = (half.resistance - 1.0).mean(axis=0)
+    big = np.abs(one) > 0.2 * np.abs(one).max()
+    np.testing.assert_allclose(mean_half[big] / one[big], 0.5, atol=0.1)
 
 
 def test_discrete_steps_equal_the_rule_applied_by_hand() -> None:
@@ -93,7 +118,7 @@ def test_fraction_of_edges_that_move_follows_p(mode: str) -> None:
 def test_continuous_learning_lowers_test_error_and_p_slows_it() -> None:
     net = Network.from_name("planar143")
     task = regression_task("planar143", seed=4, n_train=16, n_test=32)
-    rule = Rule("continuous", gamma=0.2, eta=1.0)
+    rule = Rule("continuous", gamma=0.2 / 16, eta=1.0)  # 16 examples summed a step
     res = train_batch(net, task, steps=400, rule=rule, p=[1.0, 0.2], seeds=[1, 1], eval_every=40)
     scaled = res.scaled("test")
     assert scaled[-1, 0] < 0.5  # synchronous: well below the start

@@ -151,6 +151,46 @@ def test_random_allostery_counts_and_ranges(n_io: int) -> None:
         assert np.all((a >= 0.0) & (a <= 5.0))
 
 
+def _applied_range(task) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest applied voltage (inputs and fixed nodes) per example, (M,) V."""
+    x = np.vstack([task.train_inputs, task.test_inputs])
+    fixed = np.broadcast_to(task.fixed_volts, (len(x), len(task.fixed_volts)))
+    applied = np.hstack([x, fixed])
+    return applied.min(axis=1), applied.max(axis=1)
+
+
+@pytest.mark.parametrize(
+    ("network", "n_io", "v_range"),
+    [("twin16", 1, (0.0, 5.0)), ("twin16", 2, (0.0, 5.0)), ("twin16", 3, (0.0, 5.0)),
+     ("planar143", 1, (0.0, 5.0)), ("planar143", 2, (0.0, 5.0)), ("planar143", 4, (0.0, 5.0)),
+     ("planar143", 8, (0.0, 5.0)), ("planar143", 2, (-3.0, 5.0)),
+     ("planar143", 4, (1.0, 200.0))],
+)  # fmt: skip
+def test_random_allostery_asks_only_for_reachable_outputs(network, n_io, v_range) -> None:
+    """A resistor network's node voltages lie between its lowest and highest applied
+    voltage (maximum principle): every desired output of 300 seeds must too, and they
+    fill that range (uniform: about a quarter in each quarter of it)."""
+    where = []
+    for seed in range(300):
+        task = random_allostery(network, n_io, seed=seed, v_range=v_range)
+        lo, hi = _applied_range(task)
+        y = np.vstack([task.train_desired, task.test_desired])
+        assert np.all((y >= lo[:, None]) & (y <= hi[:, None])), (seed, y, lo, hi)
+        where.append(((y - lo[:, None]) / (hi - lo)[:, None]).ravel())
+    u = np.concatenate(where)
+    quarters = np.histogram(u, bins=4, range=(0, 1))[0] / len(u)
+    np.testing.assert_allclose(quarters, 0.25, atol=0.06)
+
+
+@pytest.mark.parametrize("v_range", [(0.0, 5.0), (-5.0, 5.0), (0.0, 500.0)])
+def test_regression_asks_only_for_reachable_outputs(v_range) -> None:
+    for seed in range(200):
+        task = regression_task("planar143", n_outputs=3, n_test=8, seed=seed, v_range=v_range)
+        lo, hi = _applied_range(task)
+        y = np.vstack([task.train_desired, task.test_desired])
+        assert np.all((y >= lo[:, None] - 1e-9) & (y <= hi[:, None] + 1e-9)), seed
+
+
 def test_random_allostery_seeded() -> None:
     a, b = load_task("random-allostery", seed=2), load_task("random-allostery", seed=2)
     c = load_task("random-allostery", seed=3)
