@@ -6,9 +6,9 @@ each module below contributes a list ``STUDIES`` of its own.
 
 from __future__ import annotations
 
-from lab.insilico.studies import continuous, discrete
+from lab.insilico.studies import continuous, discrete, iris
 from lab.insilico.studies.base import Study, StudyArgs, run_study
 
-STUDIES: dict[str, Study] = {s.name: s for m in (continuous, discrete) for s in m.STUDIES}
+STUDIES: dict[str, Study] = {s.name: s for m in (continuous, discrete, iris) for s in m.STUDIES}
 
 __all__ = ["STUDIES", "Study", "StudyArgs", "run_study"]
