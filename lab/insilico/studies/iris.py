@@ -309,25 +309,27 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
         )
         nearest = np.mean([r["result"]["nearest_mean_accuracy"] for r in recs])
         marks = sorted({int(epochs[round(i * (len(epochs) - 1) / 4)]) for i in range(5)})
-        table.append({
-            "choice": name,
-            "config": recs[0]["point"]["config"],
-            "varies": varies(recs[0]["point"]["config"]),
-            "runs": int(acc.shape[0] * acc.shape[1]),
-            "splits": int(acc.shape[0]),
-            "boards": int(acc.shape[1]),
-            "epochs": int(epochs[-1]),
-            "accuracy_before": _r(per_split[:, 0].mean(), 4),
-            "accuracy_final": _r(mean[-1], 4),
-            "accuracy_final_ci95": _ci(per_split[:, -1]),
-            "accuracy_final_min_run": _r(acc[:, :, -1].min(), 4),
-            "accuracy_final_max_run": _r(acc[:, :, -1].max(), 4),
-            "accuracy_best": _r(mean[best], 4),
-            "best_epoch": int(epochs[best]),
-            "accuracy_at_epoch": {str(e): _r(mean[list(epochs).index(e)], 4) for e in marks},
-            "test_error_final": _r(test_error_final, 4),
-            "nearest_mean_accuracy": _r(nearest, 4),
-        })
+        table.append(
+            {
+                "choice": name,
+                "config": recs[0]["point"]["config"],
+                "varies": varies(recs[0]["point"]["config"]),
+                "runs": int(acc.shape[0] * acc.shape[1]),
+                "splits": int(acc.shape[0]),
+                "boards": int(acc.shape[1]),
+                "epochs": int(epochs[-1]),
+                "accuracy_before": _r(per_split[:, 0].mean(), 4),
+                "accuracy_final": _r(mean[-1], 4),
+                "accuracy_final_ci95": _ci(per_split[:, -1]),
+                "accuracy_final_min_run": _r(acc[:, :, -1].min(), 4),
+                "accuracy_final_max_run": _r(acc[:, :, -1].max(), 4),
+                "accuracy_best": _r(mean[best], 4),
+                "best_epoch": int(epochs[best]),
+                "accuracy_at_epoch": {str(e): _r(mean[list(epochs).index(e)], 4) for e in marks},
+                "test_error_final": _r(test_error_final, 4),
+                "nearest_mean_accuracy": _r(nearest, 4),
+            }
+        )
     rows = {row["choice"]: row for row in table}
     paper = rows.get("papers (eta 1)")
     best_row = max(table, key=lambda r: r["accuracy_final"])
@@ -375,8 +377,7 @@ def _draw(table: list[dict], curves: dict, out_dir: Path) -> None:
                 title="Iris on the emulated board: one choice at a time")  # fmt: skip
     axes[0].legend(fontsize=7, loc="lower left")
     for i, (name, (epochs, mean)) in enumerate(curves.items()):
-        axes[1].plot(epochs, mean, color=f"C{i % 10}", ls=("-", "--", ":")[i // 10 % 3],
-                     label=name)
+        axes[1].plot(epochs, mean, color=f"C{i % 10}", ls=("-", "--", ":")[i // 10 % 3], label=name)
     axes[1].axhline(PAPER_ACCURACY, color="C3", ls="--")
     axes[1].set(xlabel="epoch", ylabel="test accuracy", title="accuracy vs epochs")
     axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
