@@ -60,9 +60,9 @@ PAPER: dict[str, Any] = {
     "sigma_max": None,
     "gamma": None,
 }
-#: name -> overrides of `PAPER`. "shipped" is the shipped task with the settings default.
+#: name -> overrides of `PAPER` (the shipped task file: `PAPER`, its eta = 1 included).
 CHOICES: dict[str, dict[str, Any]] = {
-    "shipped (eta 0.5)": {"eta": 0.5},
+    "eta 0.5 (settings default)": {"eta": 0.5},
     "papers (eta 1)": {},
     "ideal board": {"board": "ideal"},
     "ideal board, eta 0.5": {"board": "ideal", "eta": 0.5},
