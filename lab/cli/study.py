@@ -15,7 +15,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     study = sub.add_parser(
         "study", help="reproduce a published in-silico result (figure + statistics; --list)"
     )
-    study.add_argument("name", nargs="?", help="study name (see --list)")
+    study.add_argument(
+        "name",
+        nargs="?",
+        help="study name (see --list), or 'report': one page over --out's results",
+    )
     study.add_argument("--list", action="store_true", help="list the studies and exit")
     study.add_argument("--tasks", type=int, help="tasks (default: the study's quick size)")
     study.add_argument("--seeds", type=int, help="seeds per task and setting")
@@ -65,6 +69,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         for name, study in STUDIES.items():
             print(f"{name:{width}s}  {study.description}")
         return 0
+    if args.name == "report":  # nothing is run: the page is built from --out's NAME.json files
+        return cmd_report(Path(args.out))
     known = ", ".join(STUDIES) or "(none)"
     if args.name is None:
         raise ConfigError(f"give a study name (known studies: {known}) or --list")
@@ -113,4 +119,19 @@ def cmd_study(args: argparse.Namespace) -> int:
     )
     if stats.get("headline"):
         print(f"{args.name}: {stats['headline']}")
+    return 0
+
+
+def cmd_report(folder: Path) -> int:
+    """``twinlab study report``: write ``folder/report.html`` from the study files there."""
+    from lab.errors import ConfigError
+    from lab.insilico.report import write_report
+
+    if not folder.is_dir():
+        raise ConfigError(f"--out: {folder} is not a folder of study results")
+    try:
+        out = write_report(folder)
+    except ValueError as exc:  # a NAME.json that is not JSON
+        raise ConfigError(str(exc)) from None
+    print(f"report: {out}")
     return 0

@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train on the emulator (default) or a bench")
     train.add_argument("--task", default=defaults.task, help="task name or .toml (default: ii)")
     train.add_argument("--p", type=float, help="update probability in (0, 1] (default: 1)")
-    train.add_argument("--eta", type=float, help="nudge eta in (0, 1] (default: 0.5)")
+    train.add_argument("--eta", type=float, help="nudge eta (default: the task's, else 0.5)")
     train.add_argument("--steps", type=int, help="training steps (default: 2000)")
     train.add_argument("--seed", type=int, help="seed of example order and generated tasks")
     train.add_argument("--order", choices=["random", "cycle"], help="example order")
@@ -78,6 +78,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     out = _out_path(args.out) or _default_out(settings)
     task = load_task(settings.task, seed=settings.seed)
+    if args.eta is None and task.eta is not None:  # the task's own nudge (iris: the paper's)
+        settings = settings.model_copy(update={"eta": task.eta})
     bench = open_bench(args.bench, args.bench_seed, network=task.network)
     try:
         observers: list[Observer] = [RunWriter(out)]

@@ -100,4 +100,5 @@ def _classification(where: str, path: Path, spec: _Classification, seed: int) ->
         source=f"{where} (seed={seed}; data {csv_name}; columns {', '.join(spec.inputs)} "
         f"min-max scaled to [{lo}, {hi}] V)",
         targets=spec.targets,
+        eta=spec.eta,
     )

@@ -47,6 +47,7 @@ Classification (a CSV data set, class-balanced training split drawn with ``seed`
     n_train_per_class = 10      # the rest is the test set
     targets = "class-means"     # the trainer sets class targets every epoch
     initial_desired = 2.5       # placeholder desired outputs until then
+    eta = 1.0                   # optional: the task's nudge when a run gives none
 
 Errors are :class:`TaskError` with one-line messages naming the file and the field.
 """
@@ -148,6 +149,12 @@ class _Classification(_Base):
     n_train_per_class: PositiveInt
     targets: Literal["class-means"] = "class-means"
     initial_desired: Volts = 2.5
+    eta: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="the nudge eta in (0, 1] runs of this task use unless one is given",
+    )
 
 
 def _parse(where: str, model: type[BaseModel], raw: dict[str, Any]) -> Any:

@@ -56,6 +56,7 @@ class Task:
     description: str = ""
     source: str = ""
     targets: str = "fixed"  # "fixed" or "class-means" (classification)
+    eta: float | None = None  # the task's own nudge (its paper's); runs giving none use it
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:

@@ -6,9 +6,11 @@ each module below contributes a list ``STUDIES`` of its own.
 
 from __future__ import annotations
 
-from lab.insilico.studies import continuous, discrete
+from lab.insilico.studies import continuous, discrete, iris, power
 from lab.insilico.studies.base import Study, StudyArgs, run_study
 
-STUDIES: dict[str, Study] = {s.name: s for m in (continuous, discrete) for s in m.STUDIES}
+STUDIES: dict[str, Study] = {s.name: s for m in (continuous, discrete, iris) for s in m.STUDIES}
+# experiment-allostery states its power (statistics "power"; lab/insilico/studies/power.py)
+STUDIES["experiment-allostery"] = power.with_power(STUDIES["experiment-allostery"])
 
 __all__ = ["STUDIES", "Study", "StudyArgs", "run_study"]

@@ -1,0 +1,148 @@
+"""Tests for lab.insilico.report and ``twinlab study report``: verdicts computed from
+statistics (every status reachable from numbers), and the page built by a real
+subprocess from study files without rerunning anything."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lab.insilico.report import (
+    CLAIMS,
+    DEPENDS,
+    NOT_REPRODUCED,
+    NOT_RUN,
+    REPRODUCED,
+    verdict,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _summary(name: str, stats: dict) -> dict:
+    return {"study": name, "description": "", "args": {}, "points": 1, "wall_s": 0.1,
+            "figure": f"{name}.png", "statistics": stats}  # fmt: skip
+
+
+def test_collapse_and_discrete_regression_verdicts_follow_their_numbers() -> None:
+    good = {"spread_ratio": 8.0, "spread_ratio_ci95": [6.0, 11.0]}
+    assert verdict("collapse", _summary("collapse", good)).status == REPRODUCED
+    weak = {"spread_ratio": 2.0, "spread_ratio_ci95": [1.5, 3.0]}
+    v = verdict("collapse", _summary("collapse", weak))
+    assert v.status == NOT_REPRODUCED and "2" in v.reason
+    trend = {
+        "primary": {"slope_per_decade_p": 0.1, "slope_ci95": [0.05, 0.15], "page_p_value": 0.01}
+    }
+    assert verdict("discrete-regression", _summary("x", trend)).status == REPRODUCED
+    scale = {
+        **trend,
+        "benefit_vs_input_scale": [
+            {"v_max": 5, "benefit": 1.04, "benefit_ci95": [0.98, 1.1]},
+            {"v_max": 200, "benefit": 2.1, "benefit_ci95": [1.6, 2.7]},
+        ],
+    }
+    v = verdict("discrete-regression", _summary("x", scale))
+    assert v.status == DEPENDS and "200 V" in v.reason and "applied-voltage" in v.reason
+
+
+def test_powerlaw_verdict_depends_on_gamma_when_only_some_intervals_cover_two_thirds() -> None:
+    rows = [
+        {"gamma": 0.0125, "alpha_p": 0.54, "alpha_p_ci95": [0.50, 0.58]},
+        {"gamma": 0.05, "alpha_p": 0.67, "alpha_p_ci95": [0.62, 0.71]},
+    ]
+    v = verdict("powerlaw", _summary("powerlaw", {"alpha_vs_gamma": rows}))
+    assert v.status == DEPENDS and "gamma 0.05" in v.reason
+    low = [{**r, "alpha_p_ci95": [0.4, 0.6]} for r in rows]
+    assert verdict("powerlaw", _summary("p", {"alpha_vs_gamma": low})).status == NOT_REPRODUCED
+    old = {"exponents": {"p": {"alpha": 0.66, "ci95": [0.6, 0.7]}}}
+    assert verdict("powerlaw", _summary("p", old)).status == REPRODUCED
+
+
+def test_experiment_verdict_quotes_its_power_when_negative() -> None:
+    stats = {
+        "tasks": 30,
+        "reproduced": False,
+        "pooled_p_below_1": {
+            "geomean_ratio_to_sync": 1.02,
+            "geomean_ratio_ci95": [0.9, 1.1],
+            "wilcoxon_p_value": 0.6,
+        },
+        "power": {
+            "detectable_ratio_at_run_tasks": 0.8,
+            "paper_benefit_ratio": 0.5,
+            "tasks_needed_paper_benefit_wilcoxon": 7,
+            "underpowered": False,
+        },
+    }
+    v = verdict("experiment-allostery", _summary("e", stats))
+    assert v.status == NOT_REPRODUCED and "needs 7 tasks" in v.reason
+    assert verdict("experiment-allostery", _summary("e", {**stats, "reproduced": True})).status == (
+        REPRODUCED
+    )
+
+
+def _iris_stats(rows: list[dict]) -> dict:
+    return {
+        "paper_accuracy": 0.95,
+        "parameters": {
+            "eta": {"status": "stated"},
+            "board": {"status": "model"},
+            "sigma_max": {"status": "unstated"},
+        },
+        "choices": rows,
+    }
+
+
+def test_iris_verdict_counts_only_parameters_the_papers_leave_open() -> None:
+    paper = {"choice": "papers", "varies": [], "accuracy_final": 0.86, "accuracy_best": 0.87,
+             "best_epoch": 50}  # fmt: skip
+    ideal = {"choice": "ideal", "varies": ["board"], "accuracy_final": 0.97,
+             "accuracy_best": 0.97, "best_epoch": 200}  # fmt: skip
+    v = verdict("iris", _summary("iris", _iris_stats([paper, ideal])))
+    assert v.status == NOT_REPRODUCED  # the model's fidelity is not a parameter of the paper
+    sigma = {"choice": "no offset", "varies": ["sigma_max"], "accuracy_final": 0.90,
+             "accuracy_best": 0.955, "best_epoch": 15}  # fmt: skip
+    v = verdict("iris", _summary("iris", _iris_stats([paper, ideal, sigma])))
+    assert v.status == DEPENDS and "no offset" in v.reason and "epoch 15" in v.reason
+    done = {**paper, "accuracy_final": 0.96}
+    assert verdict("iris", _summary("iris", _iris_stats([done]))).status == REPRODUCED
+    assert verdict("iris", None).status == NOT_RUN
+
+
+def _twinlab(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "lab.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_study_report_builds_one_page_from_the_files_without_rerunning(tmp_path) -> None:
+    collapse = _summary("collapse", {"headline": "spread ratio 8", "spread_ratio": 8.0,
+                                     "spread_ratio_ci95": [6.0, 11.0]})  # fmt: skip
+    (tmp_path / "collapse.json").write_text(json.dumps(collapse))
+    (tmp_path / "collapse.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = _twinlab("study", "report", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "report.html"])
+    for name in CLAIMS:
+        assert f"id='{name}'" in page
+    assert "<img src='collapse.png'" in page
+    assert page.count(">reproduced</span>") >= 1 and page.count(">not run</span>") >= 5
+    assert "spread ratio 8" in page
+
+
+def test_study_report_refuses_a_broken_file_and_a_missing_folder(tmp_path) -> None:
+    (tmp_path / "powerlaw.json").write_text("{not json")
+    r = _twinlab("study", "report", "--out", str(tmp_path))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1 and lines[0].startswith("twinlab: error: ") and "powerlaw.json" in lines[0]
+    )
+    assert not (tmp_path / "report.html").exists()
+    r = _twinlab("study", "report", "--out", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "--out" in r.stderr
