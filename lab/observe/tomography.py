@@ -404,7 +404,9 @@ def codes_from_fits(
         s0 = np.broadcast_to(np.asarray(prior_sd, dtype=float), c0.shape)
         scale = np.empty(2)
         for t in range(2):
-            lam = float(np.sum(a[t] * (c0 + b[t])) / np.sum(a[t] ** 2))
+            # start from the median ratio: a least-squares start is dominated by an edge
+            # fitted as open (huge 1/k), which then pulls every other code to 0
+            lam = float(np.median((c0 + b[t]) / a[t]))
             for _ in range(5):  # Huber-weighted refits
                 sd = np.sqrt(s0**2 + (lam * a[t] * rel[t]) ** 2 + 0.05)
                 sd = np.where(np.isfinite(sd), sd, 1e6)
@@ -425,6 +427,19 @@ def codes_from_fits(
     # the model's range: a near-short (code 0-1, drop below the noise) can come out as a
     # negative code, an open-looking edge beyond the top
     code_float = np.clip(code_float, 0.0, float(TOP))
+    if prior is not None:
+        # the twins share the codes: where they disagree far beyond their uncertainty one
+        # twin's fit is wrong there (e.g. a node's edges fitted as open); the twin nearer
+        # the prior decides, the other's value is dropped for that edge
+        c0 = np.asarray(prior, dtype=float)
+        s0 = np.broadcast_to(np.asarray(prior_sd, dtype=float), c0.shape)
+        gap = np.abs(code_float[0] - code_float[1])
+        conflict = gap > 3.0 + 4.0 * np.sqrt(var[0] + var[1]) + 2.0 * s0
+        worse = np.argmax(np.abs(code_float - c0[None, :]), axis=0)  # (E,) twin index
+        var[worse[conflict], np.flatnonzero(conflict)] = 1e12
+        code_float[worse[conflict], np.flatnonzero(conflict)] = code_float[
+            1 - worse[conflict], np.flatnonzero(conflict)
+        ]
     wsum = np.sum(1.0 / var, axis=0)
     mean = np.sum(code_float / var, axis=0) / wsum
     # the twins must agree: their disagreement beyond the noise widens the uncertainty
