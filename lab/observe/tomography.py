@@ -75,7 +75,8 @@ class TomographyResult:
     """``codes`` (E,) int16 in [0, 127]; ``code_float`` (2, E) each twin's continuous
     codes; ``code_sd`` (E,) uncertainty of the combined code, code steps; ``scale`` (2,)
     the factor lambda per twin; ``fits`` per twin; ``transactions`` DAQ calls made;
-    ``seconds`` controller + instrument time."""
+    ``seconds`` controller + instrument time; ``code_mean`` (E,) the combined continuous
+    code (both twins' parts share it), before rounding."""
 
     codes: np.ndarray
     code_float: np.ndarray
@@ -85,10 +86,16 @@ class TomographyResult:
     transactions: int
     seconds: float = 0.0
     reads: list[tuple[str, dict[int, float], np.ndarray]] = field(default_factory=list, repr=False)
+    code_mean: np.ndarray | None = None
 
     def resistance(self, model: DigipotModel) -> np.ndarray:
-        """Resistances (2, E), Ohm in each twin's nominal-lot unit."""
-        return self.scale[:, None] / np.stack([f.conductance for f in self.fits])
+        """Resistances (2, E), Ohm in each twin's nominal-lot unit: the digipot model at
+        the combined code, so each twin's part gets the code both twins' fits agree on
+        (a twin's own fit leaves a near-short's neighbours seen only as a parallel sum,
+        and an edge next to a near-short is resolved by the other twin or the prior)."""
+        if self.code_mean is None:
+            return self.scale[:, None] / np.stack([f.conductance for f in self.fits])
+        return model.resistance(self.code_mean)
 
     @property
     def chi2(self) -> float:
@@ -393,7 +400,8 @@ def codes_from_fits(
     prior: np.ndarray | None = None,
     prior_sd: np.ndarray | float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(codes (E,) int16, code_float (2, E), code_sd (E,), scale (2,)): the codes of the
+    """(codes (E,) int16, code_float (2, E), code_sd (E,), scale (2,), code_mean (E,)):
+    the codes of the
     digipot model for each twin's relative conductances (method 3 of the module)."""
     g, rw = model.step, model.r_wiper
     inv_k = np.stack([1.0 / f.conductance for f in fits])  # (2, E)
@@ -446,7 +454,7 @@ def codes_from_fits(
     spread = np.abs(code_float[0] - code_float[1]) / 2
     sd = np.sqrt(1.0 / wsum + np.maximum(spread**2 - 1.0 / wsum, 0.0))
     codes = np.clip(np.rint(mean), 0, TOP).astype(np.int16)
-    return codes, code_float, sd, scale
+    return codes, code_float, sd, scale, np.clip(mean, 0.0, float(TOP))
 
 
 def _integer_factor(
@@ -626,9 +634,9 @@ def tomography(
     weight = np.maximum(model.resistance(guess).mean(axis=0) / model.step.mean(axis=0), 1.0)
     reads, calls = measure(bench, k_design, settings, weight)
     fits = fit_reads(bench, reads, k_design, settings.noise)
-    codes, code_float, sd, scale = codes_from_fits(fits, model, prior, prior_sd)
+    codes, code_float, sd, scale, mean = codes_from_fits(fits, model, prior, prior_sd)
     return TomographyResult(
-        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads
+        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads, mean
     )
 
 
