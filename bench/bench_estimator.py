@@ -67,7 +67,7 @@ def bench_tomography(boards: int, states: int) -> None:
                 est_r = res.resistance(model)
                 factor = np.median(true_r / est_r, axis=1, keepdims=True)  # robust to a short
                 r_err = (est_r * factor - true_r) / step
-                c_err = res.code_float - codes
+                c_err = res.code_mean - codes  # the combined code both twins share
                 print(json.dumps({
                     "bench": "tomography", "board": seed, "state": state, "prior": prior_kind,
                     "calibration_transactions": cal.transactions,

@@ -5,6 +5,16 @@ Hooks the trainer calls (the whole contract):
 - ``start(bench)`` once before the first pulse: calibrates each part's step resistance
   by tomography at the known power-up state (every code ``settings.initial_codes``,
   default 64; `lab.observe.tomography.calibrate`), 120 DAQ transactions by default.
+
+  Per-part R_AB scale calibration (the method, once): at that known state every code c
+  is known, so each twin's relative conductances k_e (a 120-transaction tomography,
+  three times the resync's) give each part's step g_e = (lambda / k_e - R_W) / c with
+  R_W = 70 Ohm; lambda, one per twin, is fixed so that the twin's mean g is the
+  nominal 100 kOhm / 128. This calibrates the part-to-part mismatch (+-2 %: without it
+  a code near 127 would be off by up to 2.5 codes); the lot's common +-30 % is
+  invisible to node voltages and needs no calibration (codes depend only on ratios).
+  Resistances are reported in that nominal-lot unit. At 0.5 mV noise the calibrated
+  g are good to about 0.1-0.3 % per part (code error <= 0.4 at code 127).
 - ``before_pulse(bench)`` after the step's boundary conditions are applied (clamped
   outputs driven) and right before ``bench.pulse()``: the pre-pulse node voltages that
   give each edge's rule direction. With ``sense_before`` it reads both twins (2 DAQ

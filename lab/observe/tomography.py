@@ -75,7 +75,8 @@ class TomographyResult:
     """``codes`` (E,) int16 in [0, 127]; ``code_float`` (2, E) each twin's continuous
     codes; ``code_sd`` (E,) uncertainty of the combined code, code steps; ``scale`` (2,)
     the factor lambda per twin; ``fits`` per twin; ``transactions`` DAQ calls made;
-    ``seconds`` controller + instrument time."""
+    ``seconds`` controller + instrument time; ``code_mean`` (E,) the combined continuous
+    code (both twins' parts share it), before rounding."""
 
     codes: np.ndarray
     code_float: np.ndarray
@@ -85,10 +86,16 @@ class TomographyResult:
     transactions: int
     seconds: float = 0.0
     reads: list[tuple[str, dict[int, float], np.ndarray]] = field(default_factory=list, repr=False)
+    code_mean: np.ndarray | None = None
 
     def resistance(self, model: DigipotModel) -> np.ndarray:
-        """Resistances (2, E), Ohm in each twin's nominal-lot unit."""
-        return self.scale[:, None] / np.stack([f.conductance for f in self.fits])
+        """Resistances (2, E), Ohm in each twin's nominal-lot unit: the digipot model at
+        the combined code, so each twin's part gets the code both twins' fits agree on
+        (a twin's own fit leaves a near-short's neighbours seen only as a parallel sum,
+        and an edge next to a near-short is resolved by the other twin or the prior)."""
+        if self.code_mean is None:
+            return self.scale[:, None] / np.stack([f.conductance for f in self.fits])
+        return model.resistance(self.code_mean)
 
     @property
     def chi2(self) -> float:
@@ -393,7 +400,8 @@ def codes_from_fits(
     prior: np.ndarray | None = None,
     prior_sd: np.ndarray | float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(codes (E,) int16, code_float (2, E), code_sd (E,), scale (2,)): the codes of the
+    """(codes (E,) int16, code_float (2, E), code_sd (E,), scale (2,), code_mean (E,)):
+    the codes of the
     digipot model for each twin's relative conductances (method 3 of the module)."""
     g, rw = model.step, model.r_wiper
     inv_k = np.stack([1.0 / f.conductance for f in fits])  # (2, E)
@@ -404,7 +412,9 @@ def codes_from_fits(
         s0 = np.broadcast_to(np.asarray(prior_sd, dtype=float), c0.shape)
         scale = np.empty(2)
         for t in range(2):
-            lam = float(np.sum(a[t] * (c0 + b[t])) / np.sum(a[t] ** 2))
+            # start from the median ratio: a least-squares start is dominated by an edge
+            # fitted as open (huge 1/k), which then pulls every other code to 0
+            lam = float(np.median((c0 + b[t]) / a[t]))
             for _ in range(5):  # Huber-weighted refits
                 sd = np.sqrt(s0**2 + (lam * a[t] * rel[t]) ** 2 + 0.05)
                 sd = np.where(np.isfinite(sd), sd, 1e6)
@@ -425,13 +435,26 @@ def codes_from_fits(
     # the model's range: a near-short (code 0-1, drop below the noise) can come out as a
     # negative code, an open-looking edge beyond the top
     code_float = np.clip(code_float, 0.0, float(TOP))
+    if prior is not None:
+        # the twins share the codes: where they disagree far beyond their uncertainty one
+        # twin's fit is wrong there (e.g. a node's edges fitted as open); the twin nearer
+        # the prior decides, the other's value is dropped for that edge
+        c0 = np.asarray(prior, dtype=float)
+        s0 = np.broadcast_to(np.asarray(prior_sd, dtype=float), c0.shape)
+        gap = np.abs(code_float[0] - code_float[1])
+        conflict = gap > 3.0 + 4.0 * np.sqrt(var[0] + var[1]) + 2.0 * s0
+        worse = np.argmax(np.abs(code_float - c0[None, :]), axis=0)  # (E,) twin index
+        var[worse[conflict], np.flatnonzero(conflict)] = 1e12
+        code_float[worse[conflict], np.flatnonzero(conflict)] = code_float[
+            1 - worse[conflict], np.flatnonzero(conflict)
+        ]
     wsum = np.sum(1.0 / var, axis=0)
     mean = np.sum(code_float / var, axis=0) / wsum
     # the twins must agree: their disagreement beyond the noise widens the uncertainty
     spread = np.abs(code_float[0] - code_float[1]) / 2
     sd = np.sqrt(1.0 / wsum + np.maximum(spread**2 - 1.0 / wsum, 0.0))
     codes = np.clip(np.rint(mean), 0, TOP).astype(np.int16)
-    return codes, code_float, sd, scale
+    return codes, code_float, sd, scale, np.clip(mean, 0.0, float(TOP))
 
 
 def _integer_factor(
@@ -611,9 +634,9 @@ def tomography(
     weight = np.maximum(model.resistance(guess).mean(axis=0) / model.step.mean(axis=0), 1.0)
     reads, calls = measure(bench, k_design, settings, weight)
     fits = fit_reads(bench, reads, k_design, settings.noise)
-    codes, code_float, sd, scale = codes_from_fits(fits, model, prior, prior_sd)
+    codes, code_float, sd, scale, mean = codes_from_fits(fits, model, prior, prior_sd)
     return TomographyResult(
-        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads
+        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads, mean
     )
 
 
