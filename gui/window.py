@@ -191,7 +191,8 @@ class MainWindow(QMainWindow):
 
     def _show_codes(self, source: RunSource) -> None:
         """Label the code panels with where ``source``'s codes come from; for unknown
-        codes the status line says why."""
+        codes the status line says why; the run's digipot sets the code range and kOhm."""
+        self.plots.set_parts(source.free_setup)
         self.plots.set_codes(source.codes, source.codes_note)
         if source.codes == "unknown":
             note = source.codes_note or "no resistance probe"
