@@ -174,6 +174,8 @@ class NetworkView(LegendPlot):
         self.codes_kind = kind
         self.getPlotItem().setTitle(TITLES.get(kind, TITLES["exact"]))
         self.setToolTip(note if kind == "unknown" else "")
+        for i, label in enumerate(self._labels):  # "87±0.4" or "87"
+            label.setText(self.label_text(i))
         if self.hovered_edge is not None:
             self.hover_edge(self.hovered_edge)
 
