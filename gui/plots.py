@@ -84,6 +84,8 @@ def output_pen(colour: Any, style: str, legend: bool = False) -> Any:
     if _DASHES[style] is not None:
         pen.setDashPattern(_DASHES[style])
     return pen
+#: Width of the legend column beside each plot and of the left axes, pixels.
+SIDE_PX, AXIS_PX = 110, 60
 #: "no data yet" colour (grey, contrast >= 3 on black).
 EMPTY_COLOUR = "#a0a0a0"
 
@@ -207,9 +209,9 @@ class Plots(QSplitter):
         self.r_end_to_end, self.r_wiper = 100e3, 40.0  # Ohm
         #: the digipot panels' unit: "code" or "kohm" (`set_unit`)
         self.unit = "code"
-        self.error_plot = LegendPlot("error vs step", _axes(ErrorAxis()), legend_width=90)
-        self.trace_plot = LegendPlot(CODE_TITLES["exact"], _axes(), legend_width=120)
-        self.output_plot = LegendPlot("outputs vs step", _axes(), legend_width=110)
+        self.error_plot = LegendPlot("error vs step", _axes(ErrorAxis()), legend_width=SIDE_PX)
+        self.trace_plot = LegendPlot(CODE_TITLES["exact"], _axes(), legend_width=SIDE_PX)
+        self.output_plot = LegendPlot("outputs vs step", _axes(), legend_width=SIDE_PX)
         self.heat_plot = pg.PlotWidget(title="every edge vs step (colour: code)",
                                        axisItems=_axes())
         for w in (*self._xy(), self.heat_plot):
@@ -219,6 +221,7 @@ class Plots(QSplitter):
             # no grid: pyqtgraph's grids cost 6-18 ms per live frame (regenerated on
             # every range change), more than all the curves together
             item.setLabel("bottom", "step")
+            item.getAxis("left").setWidth(AXIS_PX)
         self.error_plot.getPlotItem().setLabel("left", "error (V²)")
         self.output_plot.getPlotItem().setLabel("left", "voltage (V)")
         self.heat_plot.getPlotItem().setLabel("left", "edge")
@@ -238,6 +241,8 @@ class Plots(QSplitter):
         self.heat_bar = pg.ColorBarItem(values=(0, self.digipot.top), colorMap="viridis",
                                         interactive=False, width=12)
         self.heat_bar.setImageItem(self.heat_image, insert_in=heat)
+        heat.layout.setColumnFixedWidth(5, SIDE_PX)  # as wide as the legends: the linked
+        # x axes (aligned on screen by pyqtgraph) then show the same steps
         # dynamicRangeLimit=None: else every range change re-processes the curve's data
         error_pen = pg.mkPen("#ff7f0e", width=1)
         self.error_curve = self.error_plot.plot(pen=error_pen, name="training",
@@ -337,7 +342,7 @@ class Plots(QSplitter):
             self.trace_curves.append(curve)
         legend = self.trace_plot.legend
         legend.setColumnCount(max(1, -(-len(labels) // 16)))
-        self.trace_plot.grid.layout.setColumnFixedWidth(1, 60 * legend.columnCount + 10)
+        self.trace_plot.grid.layout.setColumnFixedWidth(1, SIDE_PX * legend.columnCount)
         self.trace_plot.set_legend([({"pen": pg.mkPen(c, width=2)}, label)
                                     for c, label in zip(colours, labels, strict=True)])
         n = len(labels)

@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         menu = self.menuBar().addMenu("&File")
         for text, slot in (("&Open run…", self._open_dialog),
                            ("Export plots as &PNG…", self._png_dialog),
+                           ("Export &figures (light, PNG + SVG)…", self._figures_dialog),
                            ("Export visible data as &CSV…", self._csv_dialog)):
             action = QAction(text, self)
             action.triggered.connect(slot)
@@ -384,6 +385,12 @@ class MainWindow(QMainWindow):
         stem = self.run_path.stem if self.run_path else "twinlab"
         return export.export_png(self.plots.panels(), directory, stem, width)
 
+    def export_figures(self, directory: str | Path, theme: str = "light") -> list[Path]:
+        """Save each panel as ``<directory>/<run>_<panel>.png`` and ``.svg`` in ``theme``
+        (`gui.export.export_figures`; "light": for papers); returns the paths."""
+        stem = self.run_path.stem if self.run_path else "twinlab"
+        return export.export_figures(self.plots.panels(), directory, stem, theme=theme)
+
     def export_csv(self, path: str | Path) -> int:
         """Write every step inside the visible step range as CSV (`gui.export.export_csv`);
         returns the row count. ValueError when no run is shown."""
@@ -404,6 +411,12 @@ class MainWindow(QMainWindow):
         if directory:
             saved = self.export_png(directory)
             self.statusBar().showMessage(f"saved {len(saved)} PNG files to {directory}")
+
+    def _figures_dialog(self) -> None:
+        directory = QFileDialog.getExistingDirectory(self, "Save figures to")
+        if directory:
+            saved = self.export_figures(directory)
+            self.statusBar().showMessage(f"saved {len(saved)} figure files to {directory}")
 
     def _csv_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save visible data", "", "CSV (*.csv)")
