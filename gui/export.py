@@ -1,33 +1,125 @@
-"""Export what the window shows: each panel as a PNG, the visible steps as CSV."""
+"""Export what the window shows: each panel as a figure (PNG, SVG; the screen's dark look
+or the light theme for papers), the visible steps as CSV."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyqtgraph as pg
 import pyqtgraph.exporters
+from PyQt6.QtCore import QRectF
+from PyQt6.QtGui import QPainter
+from PyQt6.QtSvg import QSvgGenerator
 
 from gui.sources import RunSource
 from lab.runs.schema import ColumnSpec, StepSchema
 
-__all__ = ["CSV_COLUMNS", "csv_header", "export_csv", "export_png"]
+__all__ = ["CSV_COLUMNS", "FORMATS", "THEMES", "csv_header", "export_csv", "export_figures",
+           "export_png", "themed"]
+
+#: Figure themes: name -> (background, foreground: axes, ticks, titles, legend text), or
+#: None for the screen's own colours.
+THEMES: dict[str, tuple[str, str] | None] = {"screen": None, "light": ("#ffffff", "#000000")}
+#: Figure formats.
+FORMATS = ("png", "svg")
 
 
-def export_png(panels: dict[str, Any], directory: str | Path, stem: str,
-               width: int = 1200) -> list[Path]:
-    """Save each panel (a pyqtgraph PlotWidget, by name) as ``<directory>/<stem>_<name>.png``,
-    ``width`` pixels wide; returns the paths."""
+def _figure(widget: Any) -> Any:
+    """The scene item a panel is exported from: a `gui.look.LegendPlot`'s whole grid (the
+    plot and its legend), else the plot item (with an inserted colour bar)."""
+    grid = getattr(widget, "grid", None)
+    return grid if grid is not None else widget.getPlotItem()
+
+
+@contextmanager
+def themed(widget: Any, theme: str) -> Iterator[str | None]:
+    """Within the block, ``widget`` (a pyqtgraph PlotWidget) drawn in ``theme`` (`THEMES`):
+    axes, tick labels, axis labels, title and legend text in the theme's foreground;
+    yields the background for the exporter (None: the widget's). Restored after."""
+    colours = THEMES[theme]
+    if colours is None:
+        yield None
+        return
+    background, foreground = colours
+    with ExitStack() as undo:
+        scene_items = widget.scene().items()
+        for axis in (i for i in scene_items if isinstance(i, pg.AxisItem)):
+            pen, text_pen = pg.mkPen(axis.pen()), pg.mkPen(axis.textPen())
+            undo.callback(axis.setTextPen, text_pen)
+            undo.callback(axis.setPen, pen)
+            axis.setPen(foreground)
+            axis.setTextPen(foreground)
+        for label in (i for i in scene_items if isinstance(i, pg.LabelItem)):
+            old = dict(label.opts)
+            undo.callback(label.setText, label.text, **old)
+            label.setText(label.text, **{**old, "color": foreground})
+        for legend in (i for i in scene_items if isinstance(i, pg.LegendItem)):
+            undo.callback(legend.setLabelTextColor, legend.labelTextColor())
+            legend.setLabelTextColor(foreground)
+        yield background
+
+
+def export_figures(panels: dict[str, Any], directory: str | Path, stem: str,
+                   formats: Sequence[str] = FORMATS, theme: str = "light",
+                   width: int = 1200) -> list[Path]:
+    """Save each panel (a pyqtgraph PlotWidget, by name) as
+    ``<directory>/<stem>_<name>.<format>`` for each of ``formats`` (`FORMATS`), drawn in
+    ``theme`` (`THEMES`; "light": black on white, for papers); PNG ``width`` pixels wide.
+    Returns the paths. ValueError for an unknown theme or format (nothing written)."""
+    if theme not in THEMES:
+        raise ValueError(f"theme must be one of {', '.join(THEMES)}, got {theme!r}")
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ValueError(f"formats must be among {', '.join(FORMATS)}, got {bad[0]!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, widget in panels.items():
-        exporter = pyqtgraph.exporters.ImageExporter(widget.getPlotItem())
-        exporter.parameters()["width"] = width
-        path = directory / f"{stem}_{name}.png"
-        exporter.export(str(path))
-        paths.append(path)
+        with themed(widget, theme) as background:
+            for fmt in formats:
+                item = _figure(widget)
+                if fmt == "png":
+                    exporter = pyqtgraph.exporters.ImageExporter(item)
+                    exporter.parameters()["width"] = width
+                    if background is not None:
+                        exporter.parameters()["background"] = pg.mkColor(background)
+                path = directory / f"{stem}_{name}.{fmt}"
+                if fmt == "png":
+                    exporter.export(str(path))
+                else:
+                    _export_svg(item, path, background or widget.backgroundBrush().color())
+                paths.append(path)
     return paths
+
+
+def _export_svg(item: Any, path: Path, background: Any) -> None:
+    """``item``'s part of its scene as an SVG file (vector; images embedded) on
+    ``background``. Qt's own SVG writer: pyqtgraph's SVGExporter cannot parse the paths
+    Qt 6 writes."""
+    rect = item.sceneBoundingRect()
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(rect.size().toSize())
+    generator.setViewBox(QRectF(0, 0, rect.width(), rect.height()))
+    generator.setTitle(path.stem)
+    painter = QPainter(generator)
+    try:
+        target = QRectF(0, 0, rect.width(), rect.height())
+        painter.fillRect(target, pg.mkColor(background))
+        item.scene().render(painter, target, rect)
+    finally:
+        painter.end()
+
+
+def export_png(panels: dict[str, Any], directory: str | Path, stem: str,
+               width: int = 1200) -> list[Path]:
+    """Save each panel as ``<directory>/<stem>_<name>.png`` as the screen shows it
+    (`export_figures` in the "screen" theme), ``width`` pixels wide; returns the paths."""
+    return export_figures(panels, directory, stem, ("png",), "screen", width)
 
 
 #: The step columns a CSV export holds, in order (`lab.runs.schema`): scalars, then the

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from lab.core.digipot import AD5220, Digipot
 from lab.core.learning import code_resistance
 from lab.core.network import Network
 from lab.emulator.config import EmulatorConfig
@@ -30,7 +31,8 @@ CODE_MAX = 127
 @dataclass(frozen=True)
 class FreeSetup:
     """What stays fixed during a run: the network, the task's node roles and fixed volts
-    (1-based labels, V), and the nominal digipot parts (Ohm)."""
+    (1-based labels, V), the nominal digipot parts (Ohm) and the run's ``digipot``
+    (positions, spacing)."""
 
     network: Network
     input_nodes: tuple[int, ...]
@@ -39,6 +41,7 @@ class FreeSetup:
     fixed_volts: np.ndarray
     r_end_to_end: float
     r_wiper: float
+    digipot: Digipot = AD5220
 
     @classmethod
     def from_run(cls, network: Network, task: dict[str, Any],
@@ -56,7 +59,7 @@ class FreeSetup:
                    tuple(int(n) for n in task.get("output_nodes", ())),
                    tuple(int(n) for n in task.get("fixed_nodes", ())),
                    np.asarray(task.get("fixed_volts", ()), dtype=float).reshape(-1),
-                   float(config.r_end_to_end), float(config.r_wiper))
+                   float(config.r_end_to_end), float(config.r_wiper), config.digipot)
 
     def role(self, node: int) -> str:
         """``input``, ``output``, ``fixed`` or ``free`` for a 1-based node label."""

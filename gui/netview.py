@@ -9,7 +9,10 @@ and fixed (ground) nodes get different symbols. Hovering a node shows the shown 
 free-state node voltage, solved from the digipot positions (`gui.freestate`), and the
 measured V_F at output nodes; hovering an edge shows its code ("code 87 ± 0.4
 (estimated)" for estimated codes). Unknown codes (-1, a bench without a probe) are drawn
-grey with "?" and the title says "codes unknown".
+grey with "?" and the title says "codes unknown". Estimated codes read "87±0.4" (the
+standard deviation in code steps). Before any data every edge reads "-" and is drawn
+grey. A colour bar (0..the run's top code, `set_digipot`) and a legend of the node roles
+sit beside the drawing.
 """
 
 from __future__ import annotations
@@ -22,11 +25,10 @@ from PyQt6.QtCore import QEvent, QPointF
 from PyQt6.QtGui import QMouseEvent
 
 from gui.freestate import FreeSetup, StepState, hover_text, solve_free_state
+from gui.look import LegendPlot
+from lab.core.digipot import AD5220, Digipot
 from lab.core.layout import auto_layout
 from lab.core.network import Network
-
-#: Digipot codes run 0..CODE_MAX.
-CODE_MAX = 127
 
 #: A node is hovered when the pointer is within this many pixels of its centre.
 HOVER_PX = 16
@@ -34,11 +36,15 @@ HOVER_PX = 16
 #: Node symbols by role (pyqtgraph symbol names).
 SYMBOLS = {"input": "t1", "output": "s", "fixed": "d", "free": "o"}
 ROLE_COLOURS = {"input": "#e6550d", "output": "#3182bd", "fixed": "#636363", "free": "#f0f0f0"}
+#: The role legend's names.
+ROLE_NAMES = {"input": "input", "output": "output", "fixed": "ground", "free": "free"}
+#: An edge's label before any data.
+NO_DATA = "-"
 
 #: The view's title by where the codes come from (`lab.acquire.records.Codes`).
 TITLES = {
-    "exact": "network (edge colour: digipot code; red outline: updated this step)",
-    "estimated": "network (edge colour: estimated code; red outline: estimated update)",
+    "exact": "network (colour: code; red outline: updated)",
+    "estimated": "network (colour: estimated code; red: estimated update)",
     "unknown": "network: codes unknown (no resistance probe)",
 }
 #: Colour of an edge whose code is unknown.
@@ -64,12 +70,17 @@ def network_from_dict(d: dict) -> Network:
     return Network(name, n, edges, auto_layout(n, edges))
 
 
-class NetworkView(pg.PlotWidget):
-    """Draws one network state: ``codes`` (E,) digipot codes, ``mask`` (E,) bool updated."""
+class NetworkView(LegendPlot):
+    """Draws one network state: ``codes`` (E,) digipot codes, ``mask`` (E,) bool updated
+    (`set_state`); ``has_data`` False until the first state."""
 
     def __init__(self, network: Network, parent: object = None) -> None:
-        super().__init__(parent=parent)
+        super().__init__(legend_width=120)
+        if parent is not None:
+            self.setParent(parent)
         self.network = network
+        self.digipot: Digipot = AD5220
+        self.has_data = False
         self.cmap = pg.colormap.get("viridis")
         self.codes = np.zeros(network.n_edges, dtype=np.int16)
         self.mask = np.zeros(network.n_edges, dtype=bool)
@@ -119,8 +130,27 @@ class NetworkView(pg.PlotWidget):
         self.setup: FreeSetup | None = None
         self._source: Callable[[], StepState | None] | None = None
         self._state: tuple[StepState | None, np.ndarray | None] | None = None
+        #: the code colour scale, right of the drawing (0..`Digipot.top`)
+        self.colour_bar = pg.ColorBarItem(values=(0, self.digipot.top), colorMap=self.cmap,
+                                          interactive=False, label="code", width=12)
+        self.colour_bar.setImageItem([], insert_in=item)
+        self.set_legend([({"pen": None, "symbol": SYMBOLS[r], "symbolSize": 12,
+                           "symbolBrush": ROLE_COLOURS[r], "symbolPen": "k"}, ROLE_NAMES[r])
+                         for r in ("input", "output", "fixed", "free")])
         self.set_roles((), (), ())
-        self.set_state(self.codes, None)
+        for i in range(network.n_edges):
+            self._edges[i].setPen(pg.mkPen(UNKNOWN_COLOUR, width=4))
+            self._labels[i].setText(NO_DATA)
+
+    def set_digipot(self, digipot: Digipot) -> None:
+        """The run's digipot: edge colours and the colour bar span codes 0..top."""
+        if digipot == self.digipot:
+            return
+        self.digipot = digipot
+        self.colour_bar.setLevels((0, digipot.top))
+        if self.has_data:
+            self._shown = None
+            self.set_state(self.codes, self.mask, self.sd)
 
     def set_roles(self, inputs: Sequence[int], outputs: Sequence[int],
                   fixed: Sequence[int]) -> None:
@@ -144,6 +174,8 @@ class NetworkView(pg.PlotWidget):
         self.codes_kind = kind
         self.getPlotItem().setTitle(TITLES.get(kind, TITLES["exact"]))
         self.setToolTip(note if kind == "unknown" else "")
+        for i, label in enumerate(self._labels):  # "87±0.4" or "87"
+            label.setText(self.label_text(i))
         if self.hovered_edge is not None:
             self.hover_edge(self.hovered_edge)
 
@@ -152,29 +184,47 @@ class NetworkView(pg.PlotWidget):
         """Show digipot ``codes`` (E,) (-1: unknown), the step's ``mask`` (E,) bool (None:
         unknown) and, for estimated codes, each code's standard deviation ``sd`` (E,) in
         code steps."""
+        self.has_data = True
         self.sd = None if sd is None else np.asarray(sd, dtype=float).reshape(-1).copy()
         codes = np.asarray(codes).astype(np.int16).reshape(-1)
         mask = (np.zeros(len(codes), bool) if mask is None
                 else np.asarray(mask, dtype=bool).reshape(-1))
         shown = self._shown  # redraw only the edges that changed
-        changed = (np.ones(len(codes), bool) if shown is None
+        estimated = self.sd is not None and self.codes_kind == "estimated"
+        changed = (np.ones(len(codes), bool) if shown is None or estimated
                    else (codes != shown[0]) | (mask != shown[1]))
         self.codes, self.mask = codes.copy(), mask.copy()
         self._shown = (self.codes, self.mask)
-        colours = self.cmap.map(np.clip(codes, 0, CODE_MAX) / CODE_MAX, mode="qcolor")
+        top = self.digipot.top
+        colours = self.cmap.map(np.clip(codes, 0, top) / top, mode="qcolor")
         for i in np.flatnonzero(changed).tolist():
             hot = bool(mask[i])
             colour = colours[i] if codes[i] >= 0 else UNKNOWN_COLOUR
             self._edges[i].setPen(pg.mkPen(colour, width=7 if hot else 4))
             self._halo[i].setVisible(hot)
-            self._labels[i].setText(str(int(codes[i])) if codes[i] >= 0 else "?")
+            self._labels[i].setText(self.label_text(i))
         if self.hovered_edge is not None:
             self.hover_edge(self.hovered_edge)
+
+    def label_text(self, i: int) -> str:
+        """The label drawn on edge ``i``: "-" before data, "?" unknown, "87", or for
+        estimated codes "87±0.4" (standard deviation, code steps)."""
+        if not self.has_data:
+            return NO_DATA
+        code = int(self.codes[i])
+        if code < 0:
+            return "?"
+        sd = self.sd[i] if self.sd is not None and i < len(self.sd) else float("nan")
+        if self.codes_kind == "estimated" and np.isfinite(sd):
+            return f"{code}±{sd:.1f}"
+        return str(code)
 
     def edge_text(self, i: int) -> str:
         """Hover text of edge ``i`` for the shown state: "edge 1-2: code 87",
         "edge 1-2: code 87 ± 0.4 (estimated)" or "edge 1-2: code unknown"."""
         label = self.network.edge_labels()[i]
+        if not self.has_data:
+            return f"edge {label}: no data yet"
         code = int(self.codes[i])
         if code < 0 or self.codes_kind == "unknown":
             return f"edge {label}: code unknown"

@@ -20,11 +20,14 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtWidgets import QSplitter
+from PyQt6.QtCore import QRectF, Qt, QTimer
+from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QWidget
 
+from gui.freestate import FreeSetup
+from gui.look import ErrorAxis, LegendPlot, StepAxis, edge_colours, node_colours
 from gui.model import History
 from gui.netview import NetworkView
+from lab.core.digipot import AD5220, Digipot
 from lab.core.network import Network
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "GUI_BUDGET",
     "MAX_FRAME_MS",
     "MIN_DISPLAY_POINTS",
+    "UNITS",
     "DisplayOptions",
     "FrameBudget",
     "Plots",
@@ -63,6 +67,56 @@ CODE_TITLES = {
     "estimated": "digipot codes vs step (estimated; band: ± 1 sd)",
     "unknown": "digipot codes unknown (no resistance probe)",
 }
+
+
+#: The digipot panels' units: key -> the switch's text.
+UNITS = {"code": "codes", "kohm": "resistance (kΩ)"}
+#: Line style and name of an output's free, clamped and desired voltage.
+OUTPUT_STYLES = (("solid", "V_F (free)"), ("dash", "V_C (clamped)"), ("dot", "V_D (desired)"))
+#: The output pens' dash patterns (in pen widths) and widths by style.
+_DASHES = {"solid": None, "dash": [5.0, 3.0], "dot": [1.0, 2.0]}
+_WIDTHS = {"solid": 1.0, "dash": 1.0, "dot": 2.0}
+
+
+def output_pen(colour: Any, style: str, legend: bool = False) -> Any:
+    """The pen of an output voltage drawn in ``style`` (`OUTPUT_STYLES`)."""
+    pen = pg.mkPen(colour, width=_WIDTHS[style] + (1 if legend else 0))
+    if _DASHES[style] is not None:
+        pen.setDashPattern(_DASHES[style])
+    return pen
+#: Width of the legend column beside each plot and of the left axes, pixels.
+SIDE_PX, AXIS_PX = 110, 60
+#: "no data yet" colour (grey, contrast >= 3 on black).
+EMPTY_COLOUR = "#a0a0a0"
+
+
+def _axes(left: pg.AxisItem | None = None) -> dict[str, pg.AxisItem]:
+    """The axis items of an x-y plot: steps at the bottom (`StepAxis`), ``left``."""
+    axes: dict[str, pg.AxisItem] = {"bottom": StepAxis()}
+    if left is not None:
+        axes["left"] = left
+    else:
+        axes["left"] = pg.AxisItem("left")
+        axes["left"].enableAutoSIPrefix(False)
+    return axes
+
+
+class EmptyText(pg.TextItem):
+    """"no data yet", kept at the middle of a plot's data area (in the view box's pixels,
+    not in data coordinates: it never moves a range)."""
+
+    def __init__(self, plot: pg.PlotWidget) -> None:
+        super().__init__("no data yet", color=EMPTY_COLOUR, anchor=(0.5, 0.5))
+        box = plot.getPlotItem().getViewBox()
+        self.setParentItem(box)
+        self.setZValue(30)
+        box.sigResized.connect(self.centre)  # a bound method: no reference cycle
+        self.centre()
+
+    def centre(self, *_: object) -> None:
+        box = self.parentItem()
+        if box is not None:
+            self.setPos(box.rect().center())
 
 
 def peak(x: np.ndarray, ys: list[np.ndarray], points: int
@@ -140,8 +194,9 @@ class FrameBudget:
 
 
 class Plots(QSplitter):
-    """The plot panels (error, code traces, outputs, network view; x axes linked) and
-    their redraw from a `History` (see the module doc)."""
+    """The plot panels (error; digipots as traces and as an edges x steps heat map, in
+    codes or kOhm; outputs; network view; x axes linked) and their redraw from a
+    `History` (see the module doc)."""
 
     def __init__(self) -> None:
         super().__init__(Qt.Orientation.Vertical)
@@ -149,37 +204,64 @@ class Plots(QSplitter):
         self.frame_times: list[float] = []  # s per redraw, the last 100
         self.frame_count = 0  # redraws done (data changed)
         self._in_redraw = False
-        self.error_plot = pg.PlotWidget(title="error (V²) vs step")
-        self.trace_plot = pg.PlotWidget(title=CODE_TITLES["exact"])
-        self.output_plot = pg.PlotWidget(title="outputs (V): V_F solid, V_C dashed, V_D dotted")
-        for w in self._xy():
+        #: the run's digipots and nominal parts (`set_parts`): the code range and kOhm
+        self.digipot: Digipot = AD5220
+        self.r_end_to_end, self.r_wiper = 100e3, 40.0  # Ohm
+        #: the digipot panels' unit: "code" or "kohm" (`set_unit`)
+        self.unit = "code"
+        self.error_plot = LegendPlot("error vs step", _axes(ErrorAxis()), legend_width=SIDE_PX)
+        self.trace_plot = LegendPlot(CODE_TITLES["exact"], _axes(), legend_width=SIDE_PX)
+        self.output_plot = LegendPlot("outputs vs step", _axes(), legend_width=SIDE_PX)
+        self.heat_plot = pg.PlotWidget(title="every edge vs step (colour: code)",
+                                       axisItems=_axes())
+        for w in (*self._xy(), self.heat_plot):
             item = w.getPlotItem()
             item.setDownsampling(auto=False)  # redraw() decimates (cheaper, once per frame)
             item.setClipToView(False)
             # no grid: pyqtgraph's grids cost 6-18 ms per live frame (regenerated on
             # every range change), more than all the curves together
             item.setLabel("bottom", "step")
+            item.getAxis("left").setWidth(AXIS_PX)
+        self.error_plot.getPlotItem().setLabel("left", "error (V²)")
+        self.output_plot.getPlotItem().setLabel("left", "voltage (V)")
+        self.heat_plot.getPlotItem().setLabel("left", "edge")
         self.error_plot.getPlotItem().sigXRangeChanged.connect(self._range_changed)
         self.trace_plot.setXLink(self.error_plot)
-        self.trace_plot.getPlotItem().enableAutoRange(y=False)  # codes span 0..127: fixed
-        self.trace_plot.setYRange(0, 127, padding=0.02)
+        self.trace_plot.getPlotItem().enableAutoRange(y=False)  # the code range: fixed
         self.output_plot.setXLink(self.error_plot)
+        self.heat_plot.setXLink(self.error_plot)
+        heat = self.heat_plot.getPlotItem()
+        heat.enableAutoRange(y=False)
+        heat.getViewBox().invertY(True)  # the first edge on top, as in the legend
+        heat.setMouseEnabled(y=False)
+        #: the heat map: (columns, E) values at evenly spaced steps of the decimated
+        #: history (set once per frame, `_draw_heat`)
+        self.heat_image = pg.ImageItem(axisOrder="col-major")
+        heat.addItem(self.heat_image)
+        self.heat_bar = pg.ColorBarItem(values=(0, self.digipot.top), colorMap="viridis",
+                                        interactive=False, width=12)
+        self.heat_bar.setImageItem(self.heat_image, insert_in=heat)
+        heat.layout.setColumnFixedWidth(5, SIDE_PX)  # as wide as the legends: the linked
+        # x axes (aligned on screen by pyqtgraph) then show the same steps
         # dynamicRangeLimit=None: else every range change re-processes the curve's data
-        self.error_curve = self.error_plot.plot(pen=pg.mkPen("#ff7f0e", width=1),
-                                                name="training", dynamicRangeLimit=None)
-        self.test_curve = self.error_plot.plot(pen=None, symbol="o", symbolSize=7,
-                                               symbolBrush="#2ca02c", name="test",
+        error_pen = pg.mkPen("#ff7f0e", width=1)
+        self.error_curve = self.error_plot.plot(pen=error_pen, name="training",
+                                                dynamicRangeLimit=None)
+        test_style = {"pen": None, "symbol": "o", "symbolSize": 7, "symbolBrush": "#2ca02c"}
+        self.test_curve = self.error_plot.plot(**test_style, name="test",
                                                dynamicRangeLimit=None)
-        self.error_plot.addLegend(offset=(-10, 10))
-        self.error_plot.getPlotItem().legend.addItem(self.error_curve, "training")
-        self.error_plot.getPlotItem().legend.addItem(self.test_curve, "test")
+        self.error_plot.set_legend([({"pen": error_pen}, "training"), (test_style, "test")])
         self.error_plot.getPlotItem().setLogMode(y=True)
         self.vlines = []
-        for w in self._xy():
+        for w in (*self._xy(), self.heat_plot):
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ffffff80"))
             line.setVisible(False)
             w.addItem(line)
             self.vlines.append(line)
+        #: "no data yet" on every x-y plot and the heat map while the history is empty
+        self.empty_texts = {name: EmptyText(w) for name, w in (
+            ("error", self.error_plot), ("codes", self.trace_plot),
+            ("heat", self.heat_plot), ("outputs", self.output_plot))}
         # PlotCurveItem, not PlotDataItem: setData costs 15 us instead of 180 us
         self.trace_curves: list[pg.PlotCurveItem] = []
         self.edge_shown: list[bool] = []  # per edge: its trace shown (the edge list)
@@ -194,21 +276,43 @@ class Plots(QSplitter):
         self.trace_plot.addItem(self.unknown_text, ignoreBounds=True)
         self.output_curves: list[tuple[pg.PlotCurveItem, ...]] = []
         self.netview = NetworkView(Network.twin16())
+        #: the digipot panels' unit switch (`UNITS`)
+        self.unit_box = QComboBox()
+        for unit, text in UNITS.items():
+            self.unit_box.addItem(text, unit)
+        self.unit_box.setToolTip("show the digipots as codes or as their nominal "
+                                 "resistance R_W + f(code) R_AB (kΩ)")
+        self.unit_box.currentIndexChanged.connect(
+            lambda _: self.set_unit(self.unit_box.currentData()))
         self._top = QSplitter(Qt.Orientation.Horizontal)
         self._top.addWidget(self.error_plot)
         self._top.addWidget(self.netview)
+        digipots = QSplitter(Qt.Orientation.Vertical)
+        head = QWidget()
+        row = QHBoxLayout(head)
+        row.setContentsMargins(4, 0, 4, 0)
+        row.addWidget(QLabel("digipots in"))
+        row.addWidget(self.unit_box)
+        row.addStretch(1)
+        head.setMaximumHeight(head.sizeHint().height())
+        digipots.addWidget(head)
+        digipots.addWidget(self.trace_plot)
+        digipots.addWidget(self.heat_plot)
+        digipots.setStretchFactor(1, 3)
+        digipots.setStretchFactor(2, 2)
         bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.trace_plot)
+        bottom.addWidget(digipots)
         bottom.addWidget(self.output_plot)
         self.addWidget(self._top)
         self.addWidget(bottom)
+        self._code_axis()
 
     def _xy(self) -> tuple[pg.PlotWidget, pg.PlotWidget, pg.PlotWidget]:
         return self.error_plot, self.trace_plot, self.output_plot
 
     def panels(self) -> dict[str, Any]:
-        """Every panel by name (PNG export): error, codes, outputs, network."""
-        return {"error": self.error_plot, "codes": self.trace_plot,
+        """Every panel by name (figure export): error, codes, heat map, outputs, network."""
+        return {"error": self.error_plot, "codes": self.trace_plot, "heatmap": self.heat_plot,
                 "outputs": self.output_plot, "network": self.netview}
 
     # -- layout ----------------------------------------------------------------------------
@@ -228,18 +332,25 @@ class Plots(QSplitter):
         for c in self.trace_curves:
             item.removeItem(c)
         self._remove_bands()
-        if item.legend is not None:
-            item.legend.scene().removeItem(item.legend)
-            item.legend = None
-        item.addLegend(colCount=4, offset=(-10, 10))
         self.trace_curves = []
         labels = network.edge_labels()
         self.edge_shown = [True] * len(labels)
-        for i, label in enumerate(labels):
-            curve = pg.PlotCurveItem(pen=pg.mkPen(self.edge_colour(i, len(labels)), width=1),
-                                     name=label)
+        colours = edge_colours(len(labels))
+        for colour, label in zip(colours, labels, strict=True):
+            curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), name=label)
             item.addItem(curve)
             self.trace_curves.append(curve)
+        legend = self.trace_plot.legend
+        legend.setColumnCount(max(1, -(-len(labels) // 16)))
+        self.trace_plot.grid.layout.setColumnFixedWidth(1, SIDE_PX * legend.columnCount)
+        self.trace_plot.set_legend([({"pen": pg.mkPen(c, width=2)}, label)
+                                    for c, label in zip(colours, labels, strict=True)])
+        n = len(labels)
+        step = max(1, -(-n // 8))  # at most ~8 edge names on the heat map's axis
+        self.heat_plot.getPlotItem().getAxis("left").setTicks(
+            [[(i + 0.5, labels[i]) for i in range(0, n, step)], []])
+        self.heat_plot.setYRange(0, max(n, 1), padding=0)
+        self.heat_image.clear()
         self.set_codes(self.codes)
         self.set_outputs(list(outputs))
 
@@ -255,17 +366,16 @@ class Plots(QSplitter):
         estimated codes, and for unknown codes no traces but the words "codes unknown"."""
         self.codes = codes
         item = self.trace_plot.getPlotItem()
-        item.setTitle(CODE_TITLES.get(codes, CODE_TITLES["exact"]))
+        item.setTitle(self.code_title())
         unknown = codes == "unknown"
         for i, c in enumerate(self.trace_curves):
             c.setVisible(not unknown and self.edge_shown[i])
-        if item.legend is not None:
-            item.legend.setVisible(not unknown)
+        self.trace_plot.legend.setVisible(not unknown)
+        self.heat_image.setVisible(not unknown)
         text = "codes unknown"
         if note:
             text += "\n" + note.replace(": ", ":\n", 1)
         self.unknown_text.setText(text)
-        self.unknown_text.setPos(0, 63.5)
         self.unknown_text.setVisible(unknown)
         self._remove_bands()
         if codes == "estimated":
@@ -290,6 +400,7 @@ class Plots(QSplitter):
         codes = snap.positions[view][:, shown].astype(np.float32)
         sd = np.nan_to_num(snap.positions_sd[view][:, shown], nan=0.0)
         x, (lo, hi) = peak(snap.step[view], [codes - sd, codes + sd], points)
+        lo, hi = self._code_values(np.maximum(lo, 0)), self._code_values(hi)
         xx = np.repeat(x, 2)
         for j, i in enumerate(shown):
             yy = np.empty(2 * len(x), np.float32)
@@ -298,28 +409,102 @@ class Plots(QSplitter):
 
     @staticmethod
     def edge_colour(i: int, n: int) -> Any:
-        """The colour of edge ``i`` of ``n`` (its trace and its entry in the edge list)."""
-        return pg.intColor(i, n)
+        """The colour of edge ``i`` of ``n`` (its trace and its entry in the edge list;
+        `gui.look.edge_colours`: readable on the plots' black and the list's white)."""
+        return edge_colours(n)[i]
 
     def set_outputs(self, outputs: list[int]) -> None:
-        """One V_F / V_C / V_D curve triple per output node."""
+        """One V_F / V_C / V_D curve triple per output node: one colour per node, the
+        three by line style (`OUTPUT_STYLES`); V_D on top, wider, so it shows where it
+        coincides with V_F. The legend (beside the plot) names the nodes by colour and
+        the voltages by style."""
         item = self.output_plot.getPlotItem()
         for curves in self.output_curves:
             for c in curves:
                 item.removeItem(c)
-        if item.legend is None:
-            item.addLegend(offset=(-10, 10))
-        item.legend.clear()
         self.output_curves = []
-        for j, node in enumerate(outputs):
-            colour = pg.intColor(j, hues=max(len(outputs), 3))
-            styles = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine)
-            names = (f"V_F {node}", f"V_C {node}", f"V_D {node}")
-            curves = tuple(pg.PlotCurveItem(pen=pg.mkPen(colour, width=1, style=s), name=n)
-                           for s, n in zip(styles, names, strict=True))
-            for c in curves:
-                item.addItem(c)
-            self.output_curves.append(curves)
+        colours = node_colours(len(outputs))
+        for colour, node in zip(colours, outputs, strict=True):
+            curves = []
+            for k, (style, name) in enumerate(OUTPUT_STYLES):
+                curve = pg.PlotCurveItem(pen=output_pen(colour, style),
+                                         name=f"{name.split()[0]} {node}")
+                curve.setZValue(k)
+                item.addItem(curve)
+                curves.append(curve)
+            self.output_curves.append(tuple(curves))
+        grey = "#b0b0b0"
+        self.output_plot.set_legend(
+            [({"pen": pg.mkPen(c, width=3)}, f"node {node}")
+             for c, node in zip(colours, outputs, strict=True)]
+            + [({"pen": output_pen(grey, style, legend=True)}, name)
+               for style, name in OUTPUT_STYLES])
+
+    # -- units -----------------------------------------------------------------------------
+    def set_parts(self, setup: FreeSetup | None) -> None:
+        """The run's digipot (positions, spacing) and nominal parts (None: the AD5220 on the
+        emulator's defaults): the code range of the panels and the kOhm conversion."""
+        if setup is None:
+            digipot, r_ab, r_w = AD5220, 100e3, 40.0
+        else:
+            digipot, r_ab, r_w = setup.digipot, setup.r_end_to_end, setup.r_wiper
+        if (digipot, r_ab, r_w) == (self.digipot, self.r_end_to_end, self.r_wiper):
+            return
+        self.digipot, self.r_end_to_end, self.r_wiper = digipot, r_ab, r_w
+        self.netview.set_digipot(digipot)
+        self._code_axis()
+        self.invalidate()
+
+    def set_unit(self, unit: str) -> None:
+        """Show the digipots as ``"code"`` or as nominal resistance ``"kohm"`` (kOhm)."""
+        if unit not in UNITS:
+            raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {unit!r}")
+        self.unit = unit
+        i = self.unit_box.findData(unit)
+        if i != self.unit_box.currentIndex():
+            self.unit_box.setCurrentIndex(i)  # emits: back here once, then equal
+            return
+        self._code_axis()
+        self.invalidate()
+
+    def code_title(self) -> str:
+        """The code panel's title: `CODE_TITLES` for where the codes come from, in kOhm
+        "digipot resistance vs step ..."."""
+        title = CODE_TITLES.get(self.codes, CODE_TITLES["exact"])
+        return title if self.unit == "code" else title.replace("codes vs", "resistance vs")
+
+    def _code_values(self, codes: Any) -> Any:
+        """Codes (any shape) in the panels' unit: unchanged, or nominal resistance
+        R_W + f(code) R_AB in kOhm (`lab.core.digipot.Digipot.resistance`)."""
+        if self.unit == "code":
+            return codes
+        r = self.digipot.resistance(np.asarray(codes), self.r_end_to_end, self.r_wiper)
+        return (r / 1e3).astype(np.float32)
+
+    def _code_axis(self) -> None:
+        """The digipot panels' y range, axis label, heat-map levels for the unit."""
+        lo, hi = (float(self._code_values(c)) for c in (0, self.digipot.top))
+        label = "code" if self.unit == "code" else "resistance (kΩ)"
+        self.trace_plot.getPlotItem().setLabel("left", label)
+        self.trace_plot.getPlotItem().setTitle(self.code_title())
+        self.trace_plot.setYRange(lo, hi, padding=0.02)
+        self.heat_bar.setLevels((lo, hi))
+        self.heat_bar.axis.setLabel(label)
+        self.heat_plot.getPlotItem().setTitle(f"every edge vs step (colour: {label})")
+        self.unknown_text.setPos(0, (lo + hi) / 2)
+
+    def _draw_heat(self, x: np.ndarray, codes: np.ndarray, points: int) -> None:
+        """The heat map from the decimated codes ``codes`` (n, E) at steps ``x`` (n,): one
+        column per evenly spaced step (at most ``points // 2``), one row per edge."""
+        n = len(x)
+        cols = max(1, min(n, points // 2))
+        grid = np.linspace(float(x[0]), float(x[-1]), cols)
+        idx = np.clip(np.searchsorted(x, grid, side="right") - 1, 0, n - 1)
+        image = np.asarray(self._code_values(codes[idx]), dtype=np.float32)
+        self.heat_image.setImage(image, autoLevels=False)
+        width = float(x[-1] - x[0]) * cols / max(cols - 1, 1) if cols > 1 else 1.0
+        self.heat_image.setRect(QRectF(float(x[0]) - width / cols / 2, 0.0, width,
+                                       float(codes.shape[1])))
 
     def output_names(self) -> list[str]:
         """The output nodes' labels, as the curves name them."""
@@ -331,6 +516,11 @@ class Plots(QSplitter):
         self.trace_curves[i].setVisible(visible and self.codes != "unknown")
         if i < len(self.bands):
             self.bands[i].setVisible(visible)
+
+    def _set_empty(self, empty: bool) -> None:
+        """Show "no data yet" on the plots (the digipot panels: not for unknown codes)."""
+        for name, text in self.empty_texts.items():
+            text.setVisible(empty and (name in ("error", "outputs") or self.codes != "unknown"))
 
     def set_cursor(self, step: float) -> None:
         """The vertical line of the shown step, on every x-y plot."""
@@ -391,6 +581,7 @@ class Plots(QSplitter):
         snap = h.snapshot(("step", "error", "error_csum", "positions", "positions_sd",
                            "v_free", "v_clamped", "v_desired"))
         x = snap.step
+        self._set_empty(not len(x))
         if not len(x):
             return
         scale = 1.0
@@ -412,15 +603,17 @@ class Plots(QSplitter):
         if self.test_curve.yData is None or not np.array_equal(self.test_curve.yData, ty):
             self.test_curve.setData(tx, ty)
         if self.codes != "unknown":
+            values = self._code_values(codes)
             for i, curve in enumerate(self.trace_curves):
-                curve.setData(x, codes[:, i])
+                curve.setData(x, values[:, i])
+            self._draw_heat(x, codes, points)
         if self.bands and snap.positions_sd is not None:
             self._draw_bands(snap, view, points)
         for j, (cf, cc, cd) in enumerate(self.output_curves):
             cf.setData(x, vf[:, j])
             cc.setData(x, vc[:, j])
             cd.setData(x, vd[:, j])
-        for plot in self._xy():
+        for plot in (*self._xy(), self.heat_plot):
             # auto-range now, not when painting: a range changed while painting makes
             # pyqtgraph paint the plot twice
             plot.getPlotItem().getViewBox().prepareForPaint()

@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         menu = self.menuBar().addMenu("&File")
         for text, slot in (("&Open run…", self._open_dialog),
                            ("Export plots as &PNG…", self._png_dialog),
+                           ("Export &figures (light, PNG + SVG)…", self._figures_dialog),
                            ("Export visible data as &CSV…", self._csv_dialog)):
             action = QAction(text, self)
             action.triggered.connect(slot)
@@ -191,7 +192,8 @@ class MainWindow(QMainWindow):
 
     def _show_codes(self, source: RunSource) -> None:
         """Label the code panels with where ``source``'s codes come from; for unknown
-        codes the status line says why."""
+        codes the status line says why; the run's digipot sets the code range and kOhm."""
+        self.plots.set_parts(source.free_setup)
         self.plots.set_codes(source.codes, source.codes_note)
         if source.codes == "unknown":
             note = source.codes_note or "no resistance probe"
@@ -383,6 +385,12 @@ class MainWindow(QMainWindow):
         stem = self.run_path.stem if self.run_path else "twinlab"
         return export.export_png(self.plots.panels(), directory, stem, width)
 
+    def export_figures(self, directory: str | Path, theme: str = "light") -> list[Path]:
+        """Save each panel as ``<directory>/<run>_<panel>.png`` and ``.svg`` in ``theme``
+        (`gui.export.export_figures`; "light": for papers); returns the paths."""
+        stem = self.run_path.stem if self.run_path else "twinlab"
+        return export.export_figures(self.plots.panels(), directory, stem, theme=theme)
+
     def export_csv(self, path: str | Path) -> int:
         """Write every step inside the visible step range as CSV (`gui.export.export_csv`);
         returns the row count. ValueError when no run is shown."""
@@ -403,6 +411,12 @@ class MainWindow(QMainWindow):
         if directory:
             saved = self.export_png(directory)
             self.statusBar().showMessage(f"saved {len(saved)} PNG files to {directory}")
+
+    def _figures_dialog(self) -> None:
+        directory = QFileDialog.getExistingDirectory(self, "Save figures to")
+        if directory:
+            saved = self.export_figures(directory)
+            self.statusBar().showMessage(f"saved {len(saved)} figure files to {directory}")
 
     def _csv_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save visible data", "", "CSV (*.csv)")

@@ -308,7 +308,8 @@ def test_export_png_and_visible_csv(window, tmp_path):
     path = make_run(tmp_path / "run.h5", steps=400)
     assert window.open_run(path)
     pngs = window.export_png(tmp_path / "png")
-    assert len(pngs) == 4 and all(p.stat().st_size > 1000 for p in pngs)
+    assert len(pngs) == len(window.plots.panels()) == 5  # error, codes, heat map, outputs, network
+    assert all(p.stat().st_size > 1000 for p in pngs)
     assert pngs[0].read_bytes()[:4] == b"\x89PNG"
     window.plots.error_plot.setXRange(100, 199, padding=0)
     n = window.export_csv(tmp_path / "visible.csv")

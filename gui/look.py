@@ -1,0 +1,180 @@
+"""How the window looks: readable colours, one tick style, legends beside the data.
+
+* `luminance` / `contrast`: WCAG 2 relative luminance and contrast ratio of colours;
+  every label colour the window draws keeps `MIN_CONTRAST` against its background.
+* `edge_colours`: one colour per edge, readable on the plots' dark background *and* on
+  the edge list's light one (relative luminance in [`LUM_LOW`, `LUM_HIGH`]).
+* `StepAxis` / `ErrorAxis`: tick strings in one style (steps as 0, 50k, 1.5M; powers of
+  ten as 10⁻⁴ and 2×10⁻⁵, never mixed with 0.0001), no SI-prefix scale factor
+  ("step (x0.001)").
+* `LegendPlot`: a `pg.PlotWidget` whose legend sits in its own column right of the
+  plot, outside the data (exported with it).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QColor
+from PyQt6.QtWidgets import QSizePolicy
+
+__all__ = [
+    "BACKGROUND",
+    "FOREGROUND",
+    "LUM_HIGH",
+    "LUM_LOW",
+    "MIN_CONTRAST",
+    "ErrorAxis",
+    "LegendPlot",
+    "StepAxis",
+    "contrast",
+    "edge_colours",
+    "luminance",
+    "node_colours",
+]
+
+#: The plots' background and text colours (dark theme of the window).
+BACKGROUND = "#000000"
+FOREGROUND = "#ffffff"
+#: Lowest WCAG contrast ratio of any label colour against its background (large text
+#: and graphics, WCAG 2.1 1.4.11).
+MIN_CONTRAST = 3.0
+#: Relative luminance range of trace colours: >= 3:1 against black (L >= 0.10) and
+#: against white (L <= 0.30) alike.
+LUM_LOW, LUM_HIGH = 0.11, 0.28
+
+
+def luminance(colour: Any) -> float:
+    """WCAG 2 relative luminance in [0, 1] of a colour (anything `pg.mkColor` takes)."""
+    c = pg.mkColor(colour)
+    rgb = np.array([c.redF(), c.greenF(), c.blueF()])
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    return float(lin @ np.array([0.2126, 0.7152, 0.0722]))
+
+
+def contrast(a: Any, b: Any) -> float:
+    """WCAG 2 contrast ratio (1..21) of two colours."""
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _at_luminance(hue: float, target: float) -> QColor:
+    """The colour of ``hue`` (0..1), full saturation, whose luminance is ``target``."""
+    lo, hi = 0.0, 1.0
+    for _ in range(30):  # luminance grows with HSL lightness: bisect
+        mid = (lo + hi) / 2
+        if luminance(QColor.fromHslF(hue, 1.0, mid)) < target:
+            lo = mid
+        else:
+            hi = mid
+    return QColor.fromHslF(hue, 1.0, (lo + hi) / 2)
+
+
+def edge_colours(n: int) -> list[QColor]:
+    """``n`` distinct colours (evenly spaced hues, luminance alternating between two
+    levels in [`LUM_LOW`, `LUM_HIGH`] so neighbours differ in lightness too), each with
+    contrast >= `MIN_CONTRAST` on black and on white."""
+    return [QColor(c) for c in _edge_colours(n)]
+
+
+@functools.lru_cache(maxsize=16)
+def _edge_colours(n: int) -> tuple[str, ...]:
+    levels = (0.14, 0.25)
+    return tuple(_at_luminance((i / max(n, 1)) % 1.0, levels[i % 2]).name()
+                 for i in range(n))
+
+
+def node_colours(n: int) -> list[QColor]:
+    """Colours of ``n`` output nodes: few, far-apart hues (orange, sky blue, pink, ...) at
+    luminance 0.25, readable on black and white."""
+    hues = (0.08, 0.55, 0.9, 0.33, 0.75, 0.15)
+    return [_at_luminance(hues[j % len(hues)] + 0.03 * (j // len(hues)), 0.25)
+            for j in range(n)]
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_of_ten(value: float) -> str:
+    """``value`` > 0 as 10ⁿ or m×10ⁿ (one significant digit of mantissa)."""
+    if not value > 0 or not math.isfinite(value):
+        return ""
+    e = math.floor(math.log10(value) + 1e-9)
+    m = round(value / 10.0 ** e)
+    if m >= 10:
+        m, e = 1, e + 1
+    exp = f"10{str(e).translate(_SUPERSCRIPT)}"
+    return exp if m == 1 else f"{m}×{exp}"
+
+
+class ErrorAxis(pg.AxisItem):
+    """A log axis whose every tick reads 10ⁿ or m×10ⁿ (one style); linear ticks as usual."""
+
+    def __init__(self, orientation: str = "left", **kwargs: Any) -> None:
+        super().__init__(orientation, **kwargs)
+        self.enableAutoSIPrefix(False)
+
+    def logTickStrings(self, values: list[float], scale: float,
+                       spacing: float) -> list[str]:
+        return [power_of_ten(10.0 ** float(v) * scale) for v in values]
+
+
+class StepAxis(pg.AxisItem):
+    """A step axis: integer ticks in one style for the whole axis (123, 50k, 1.5M), no
+    scale factor in the label."""
+
+    def __init__(self, orientation: str = "bottom", **kwargs: Any) -> None:
+        super().__init__(orientation, **kwargs)
+        self.enableAutoSIPrefix(False)
+
+    def tickStrings(self, values: list[float], scale: float,
+                    spacing: float) -> list[str]:
+        if not values or spacing < 1:
+            return super().tickStrings(values, scale, spacing)
+        top = max(abs(v) for v in values)
+        div, suffix = (1e6, "M") if top >= 1e6 else (1e3, "k") if top >= 1e4 else (1, "")
+        return [f"{v / div:g}{suffix}" if v else "0" for v in values]
+
+
+class LegendPlot(pg.PlotWidget):
+    """A plot with its legend (``legend``, a `pg.LegendItem`) in a column of its own right
+    of the plot item, in the same scene (exported together: ``centralWidget``).
+
+    ``axisItems``/``title`` go to the `pg.PlotItem`; `set_legend` fills the legend with
+    (pen or symbol options, name) samples."""
+
+    def __init__(self, title: str = "", axisItems: dict[str, pg.AxisItem] | None = None,
+                 legend_width: int = 110) -> None:
+        super().__init__(title=title, axisItems=axisItems)
+        grid = pg.GraphicsLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        self.setCentralItem(grid)
+        grid.addItem(self.plotItem, 0, 0)
+        self.legend = pg.LegendItem(labelTextColor=FOREGROUND, verSpacing=-4)
+        # fixed height (its rows' own): else the layout spreads the entries over the plot's
+        # height
+        self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        grid.addItem(self.legend, 0, 1)
+        grid.layout.setColumnStretchFactor(0, 1)
+        grid.layout.setColumnFixedWidth(1, legend_width)
+        grid.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop)
+        self.grid = grid
+        self._samples: list[pg.PlotDataItem] = []  # the legend's sample items (not drawn)
+
+    def set_legend(self, entries: Sequence[tuple[dict[str, Any], str]]) -> None:
+        """Replace the legend's entries: ``(PlotDataItem options, name)`` each, e.g.
+        ``({"pen": pen}, "V_F")`` or ``({"pen": None, "symbol": "o", ...}, "test")``."""
+        self.legend.clear()
+        self._samples = [pg.PlotDataItem(**opts) for opts, _ in entries]
+        for sample, (_, name) in zip(self._samples, entries, strict=True):
+            self.legend.addItem(sample, name)
+
+    def legend_names(self) -> list[str]:
+        """The legend's entry names, in order."""
+        return [label.text for _, label in self.legend.items]
