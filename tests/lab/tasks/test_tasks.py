@@ -19,7 +19,7 @@ from lab.tasks import (
     regression_task,
 )
 
-SHIPPED = ["ii", "iii", "iv", "v", "iris", "regression", "random-allostery", "chain3", "bridge5"]
+SHIPPED = ["ii", "iii", "iv", "v", "iris", "regression", "random-allostery", "chain3", "bridge5", "lines"]
 
 # The seed table (PHYSICS.md, "Tasks"): inputs (node: V), outputs (node: desired V).
 SEED_TABLE = {
