@@ -69,5 +69,6 @@ def test_bad_lines_file_is_one_line_naming_file_and_field(
     msg = str(exc.value)
     assert msg.startswith(f"{bad}") or "bad.toml" in msg
     assert "\n" not in msg
-    field = {"n_per_pattern = 8": "n_per_pattern", "levels = [1, 5]": "levels"}.get(edit, "patterns")
+    fields = {"n_per_pattern = 8": "n_per_pattern", "levels = [1, 5]": "levels"}
+    field = fields.get(edit, "patterns")
     assert field in msg
