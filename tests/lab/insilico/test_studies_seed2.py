@@ -47,6 +47,13 @@ def test_bridge_error_after_three_steps_and_lines_accuracy(summary: dict) -> Non
     stats = summary["statistics"]
     bridge = _row(stats, "bridge5", "ideal", "voltage")
     assert 0 < bridge["error_after_3_steps"]["mean"] < 0.5  # both start 0.5 V off
+    fig = next(f for f in stats["seed_figures"]
+               if f["system"] == "bridge5" and f["board"] == "ideal")  # fmt: skip
+    assert set(fig["all_readings"]) == {
+        "amplitude (swing / 2)", "swing (peak to peak)", "largest |V_F - V_D| after convergence",
+        "largest |V_F - V_D| after 3 steps",
+    }  # fmt: skip
+    assert fig["ours"] == min(fig["all_readings"].values(), key=lambda x: abs(x - 0.14))
     for board in ("ideal", "full"):
         for rule in ("voltage", "power"):
             acc = _row(stats, "lines", board, rule)["test_accuracy"]
