@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.core.network import Network
+from lab.core.rules import RuleKind
 from lab.errors import ConfigError, validation_line
 from lab.hal import Bench, Channel, Limits, check_channel_map, check_channel_name
 from lab.hal import clock_protocol as proto
@@ -85,6 +86,9 @@ class InstrumentsBenchFile(BaseModel):
     kind: Literal["instruments"]
     network: str = "twin16"
     network_seed: int = 0
+    rule: RuleKind = Field(
+        "voltage", description="what the board's comparators compare (lab.core.rules.RULES)"
+    )
     daq: _DaqSection
     bias: _BiasSection
     clock: _ClockSection
@@ -188,6 +192,7 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
         probe=probe,
         bias_limits=bias_limits,
         config=config,
+        rule=spec.rule,
     )
 
 

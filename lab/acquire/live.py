@@ -367,7 +367,10 @@ def _run_child(
         if spec.bench_factory is not None:
             bench = spec.bench_factory()
         else:
-            bench = load_bench(spec.bench, seed=spec.bench_seed, network=task.network)
+            bench = load_bench(spec.bench, seed=spec.bench_seed, network=task.network,
+                               rule=spec.settings.get("rule"))  # fmt: skip
+        if spec.settings.get("rule") is None:  # no rule asked: the board's own
+            settings = settings.model_copy(update={"rule": bench.rule})
         try:
             trainer = Trainer(bench, task, settings, [RunWriter(Path(spec.out)), batcher])
             orphan.attach(trainer)

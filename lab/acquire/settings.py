@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lab.core.rules import RuleKind
 from lab.errors import ConfigError, validation_line
 
 
@@ -26,6 +27,12 @@ class TrainSettings(BaseModel):
     test_every: int = Field(100, ge=0, description="steps between test evaluations; 0 = off")
     class_margin: float = Field(
         0.0, ge=0, description="classification: extra V on the own-class output of a target"
+    )
+    rule: RuleKind = Field(
+        "voltage",
+        description="the board's comparison (lab.core.learning.RULES): 'voltage' drops or "
+        "'power' dissipated in the twins; the default emulator bench is built with it, "
+        "any other bench must implement it",
     )
     estimate: Literal["auto", "on", "off"] = Field(
         "auto",

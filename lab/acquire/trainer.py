@@ -192,6 +192,11 @@ class Trainer:
     def _check(self) -> None:
         """Refuse, before any voltage is applied, what the bench cannot do or must not do."""
         net, task, bench = self.bench.network, self.task, self.bench
+        if self.settings.rule != bench.rule:
+            raise ConfigError(
+                f"settings field 'rule': {self.settings.rule!r}, but the bench's board "
+                f"implements {bench.rule!r} (a bench file's [emulator] rule sets it)"
+            )
         if task.network != net.name:
             raise TaskError(
                 f"task {task.name!r} is for network {task.network!r}, the bench has {net.name!r}"

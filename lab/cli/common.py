@@ -43,7 +43,9 @@ def _out_path(value: str | None, what: str = "--out") -> Path | None:
     return Path(value)
 
 
-def open_bench(spec: str | None, seed: int | None, network: str | None = None) -> Bench:
+def open_bench(
+    spec: str | None, seed: int | None, network: str | None = None, rule: str | None = None
+) -> Bench:
     """`load_bench` (``network``: the default emulator bench's network), with a failure
     to open an instrument (a missing port or resource: nothing was applied yet) reported
     as bad input (exit 2)."""
@@ -52,7 +54,7 @@ def open_bench(spec: str | None, seed: int | None, network: str | None = None) -
     from lab.hal.benchfile import load_bench
 
     try:
-        return load_bench(spec, seed=seed, network=network)
+        return load_bench(spec, seed=seed, network=network, rule=rule)
     except BenchError as exc:
         raise ConfigError(str(exc)) from None
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``twinlab train`` to the command line's sub-parsers."""
     from lab.acquire.settings import TrainSettings
+    from lab.core.rules import RULES
 
     defaults = TrainSettings()
     train = sub.add_parser("train", help="train on the emulator (default) or a bench")
@@ -43,6 +44,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="a bench without a resistance probe: estimate the codes from node voltages "
         "(auto, the default: when the bench supports it; on: refuse a bench that cannot; "
         "off: never)",
+    )
+    train.add_argument(
+        "--rule", choices=list(RULES), default=None,
+        help="what each edge compares: the twins' voltage drops or the power dissipated in "
+        "them (default: the bench's; the default emulator bench: voltage, or built with this)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
@@ -75,12 +81,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         order=args.order,
         test_every=args.test_every,
         estimate=args.estimate,
+        rule=args.rule,
     )
     out = _out_path(args.out) or _default_out(settings)
     task = load_task(settings.task, seed=settings.seed)
     if args.eta is None and task.eta is not None:  # the task's own nudge (iris: the paper's)
         settings = settings.model_copy(update={"eta": task.eta})
-    bench = open_bench(args.bench, args.bench_seed, network=task.network)
+    bench = open_bench(args.bench, args.bench_seed, network=task.network, rule=args.rule)
+    if args.rule is None:  # the board's own comparison (wired on it)
+        settings = settings.model_copy(update={"rule": bench.rule})
     try:
         observers: list[Observer] = [RunWriter(out)]
         if not args.quiet:

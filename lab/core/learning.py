@@ -15,11 +15,13 @@ import numpy as np
 
 # re-exported for the modules that take them from here; defined in lab.core.digipot
 from lab.core.digipot import N_POSITIONS, code_resistance  # noqa: F401
+from lab.core.rules import RULES, RuleKind  # noqa: F401
 
 #: Upper end of the comparator offset sigma, drawn uniform on [0, SIGMA_MAX] V per edge.
 SIGMA_MAX = 0.05
 
 MaskMode = Literal["bernoulli", "fixed"]
+
 
 
 def clamped_outputs(v_free: np.ndarray, v_desired: np.ndarray, eta: float) -> np.ndarray:
@@ -34,6 +36,49 @@ def discrete_direction(dv_clamped: float, dv_free: float, sigma: float) -> int: 
     A ufunc: drops (..., E) and sigma broadcastable (typically (E,)), V; returns int8.
     """
     return 1 if abs(dv_clamped) + sigma > abs(dv_free) else -1
+
+
+@nb.vectorize(
+    ["int8(float64, float64, float64, float64, float64)"], cache=True
+)
+def power_direction(  # type: ignore[misc]
+    dv_clamped: float, dv_free: float, r_clamped: float, r_free: float, sigma: float
+) -> int:
+    """Direction of the power rule: +1 (resistance up) if |P_C| > |P_F| else -1.
+
+    P = dV^2 / R is the power dissipated in the edge's digipot of each twin (``r_clamped``,
+    ``r_free`` in Ohm, > 0). The comparator offset ``sigma`` (V) enters as in eq. 10, on
+    the free twin's voltage scale: the comparator sees each twin's power as the drop that
+    would dissipate it in the free twin's part, sqrt(P R_F), so the test is
+
+        |dV_C| sqrt(R_F / R_C) + sigma > |dV_F|.
+
+    With sigma = 0 this is exactly |P_C| > |P_F|; with equal twins (R_C = R_F) it is the
+    voltage rule `discrete_direction` exactly, sigma included; with mismatched twins the
+    two rules disagree where |dV_C| / |dV_F| lies between 1 and sqrt(R_C / R_F) (shifted
+    by sigma). A ufunc: any broadcastable shapes (..., E); returns int8.
+    """
+    return 1 if abs(dv_clamped) * np.sqrt(r_free / r_clamped) + sigma > abs(dv_free) else -1
+
+
+def rule_direction(
+    rule: str,
+    dv_clamped: np.ndarray,
+    dv_free: np.ndarray,
+    sigma: np.ndarray | float,
+    r_clamped: np.ndarray | float = 1.0,
+    r_free: np.ndarray | float = 1.0,
+) -> np.ndarray:
+    """The discrete rule's direction (int8, (..., E)) for ``rule`` in `RULES`: drops V,
+    ``sigma`` V, the twins' resistances Ohm (used by "power" only)."""
+    if rule == "voltage":
+        return discrete_direction(dv_clamped, dv_free, sigma)
+    if rule == "power":
+        dv_c, dv_f, r_c, r_f, sig = np.broadcast_arrays(
+            *(np.asarray(x, dtype=float) for x in (dv_clamped, dv_free, r_clamped, r_free, sigma))
+        )
+        return power_direction(dv_c, dv_f, r_c, r_f, sig)
+    raise ValueError(f"rule: expected one of {', '.join(map(repr, RULES))}, got {rule!r}")
 
 
 @nb.vectorize(
@@ -70,6 +115,20 @@ def discrete_step_from_nodes(v_free, v_clamped, edges, sigma, codes, enabled, to
         a = edges[e, 0]
         b = edges[e, 1]
         d = discrete_direction(v_clamped[a] - v_clamped[b], v_free[a] - v_free[b], sigma[e])
+        direction[e] = d
+        codes[e] = step_code(codes[e], d, enabled[e], top)
+
+
+@nb.njit(cache=True, nogil=True)
+def power_step_from_nodes(v_free, v_clamped, edges, sigma, codes, enabled, top, direction,
+                          r_free, r_clamped):  # fmt: skip
+    """`discrete_step_from_nodes` with the power rule (`power_direction`): ``r_free``,
+    ``r_clamped`` (E,) Ohm are each twin's digipot resistance at the current codes."""
+    for e in range(len(codes)):
+        a = edges[e, 0]
+        b = edges[e, 1]
+        d = power_direction(v_clamped[a] - v_clamped[b], v_free[a] - v_free[b], r_clamped[e],
+                            r_free[e], sigma[e])  # fmt: skip
         direction[e] = d
         codes[e] = step_code(codes[e], d, enabled[e], top)
 

@@ -186,4 +186,5 @@ def emulator_bench(
             "emulator": cfg.model_dump(mode="json"),
             "limits": list(limits),
         },
+        rule=cfg.rule,
     )

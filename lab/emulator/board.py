@@ -3,7 +3,9 @@
 Twin 0 is the free twin, twin 1 the clamped twin. The board holds what the DAQ
 applies to each node, solves each twin's Kirchhoff state on demand (cached until
 something changes), and on a clock edge lets every enabled edge step its digipot
-pair with the discrete rule of `lab.core.learning` (the same code the studies use).
+pair with the discrete rule of `lab.core.learning` (the same code the studies use):
+the voltage rule, or the power rule when ``config.rule`` is "power" (the board's
+comparators are wired for one of them).
 
 Edge faults (`lab.emulator.faults`) live here: `stick_edge` (its digipots never step),
 `open_edge` (no current in either twin). `on_pulse` callbacks see every clock edge
@@ -19,7 +21,7 @@ from collections.abc import Callable
 import numba as nb
 import numpy as np
 
-from lab.core.learning import discrete_step_from_nodes, update_mask
+from lab.core.learning import discrete_step_from_nodes, power_step_from_nodes, update_mask
 from lab.core.network import Network, Solver
 from lab.emulator.components import Converter, Digipots, NormalStream, Oscillators
 from lab.emulator.config import EmulatorConfig
@@ -31,12 +33,17 @@ FREE, CLAMPED = 0, 1
 
 @nb.njit(cache=True, nogil=True)
 def _clock_edge(v_free, v_clamped, edges, sigma, codes, enabled, direction, k_table, k,
-                positions):  # fmt: skip
-    """The discrete rule on every edge (lab.core.learning), codes clipped to
+                positions, power, k_now):  # fmt: skip
+    """The discrete rule on every edge (lab.core.learning; the power rule if ``power``,
+    with the twins' resistances 1 / ``k_now`` (2, E) before the step), codes clipped to
     0..positions - 1, then the new conductances ``k`` (2, E) looked up in ``k_table``
     (2 * E * positions,) for the new codes."""
-    discrete_step_from_nodes(v_free, v_clamped, edges, sigma, codes, enabled, positions - 1,
-                             direction)  # fmt: skip
+    if power:
+        power_step_from_nodes(v_free, v_clamped, edges, sigma, codes, enabled, positions - 1,
+                              direction, 1.0 / k_now[0], 1.0 / k_now[1])  # fmt: skip
+    else:
+        discrete_step_from_nodes(v_free, v_clamped, edges, sigma, codes, enabled,
+                                 positions - 1, direction)  # fmt: skip
     n = len(codes)
     for e in range(n):
         k[0, e] = k_table[e * positions + codes[e]]
@@ -52,6 +59,8 @@ def compile_kernels() -> None:
     for twin in (FREE, CLAMPED):
         board.drive(twin, nodes, [1.0, 0.0])
     board.bias = board.config.osc_low
+    board.clock_edge()
+    board.config = board.config.model_copy(update={"rule": "power"})
     board.clock_edge()
     board.measure(FREE, nodes)
     board.network.solve(np.ones((2, board.network.n_edges)), {1: 1.0, 9: 0.0})
@@ -108,6 +117,17 @@ class EmulatedBoard:
         self._stuck: np.ndarray | None = None  # (E,) bool: digipots that never step
         #: called after every clock edge with the board (codes, last_mask, last_direction new)
         self.on_pulse: list[Callable[[EmulatedBoard], None]] = []
+
+    def use_parts(self, r_end_to_end: np.ndarray, r_wiper: np.ndarray) -> None:
+        """Replace the drawn parts by given ones, (2, E) Ohm each (row 0 free, row 1
+        clamped; a measured board, or a hand-worked case); the codes stay."""
+        r_ab = np.broadcast_to(np.asarray(r_end_to_end, dtype=float), self.pots.r_end_to_end.shape)
+        r_w = np.broadcast_to(np.asarray(r_wiper, dtype=float), self.pots.r_wiper.shape)
+        self.pots = Digipots(r_ab.copy(), r_w.copy())
+        self._k_table = (1.0 / self.digipot.table(r_ab, r_w)).ravel()
+        self._k = self._conductance()
+        self._changed(FREE)
+        self._changed(CLAMPED)
 
     # -- faults ----------------------------------------------------------------------------
     def stick_edge(self, edge: int) -> None:
@@ -214,6 +234,8 @@ class EmulatedBoard:
             self._k_table,
             k,
             self.positions,
+            self.config.rule == "power",
+            self._k,
         )
         self.codes, self._k = codes, k
         self.last_mask, self.last_direction = mask, direction

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lab.core.digipot import MAX_POSITIONS, Digipot
+from lab.core.rules import RuleKind
 
 
 class EmulatorConfig(BaseModel):
@@ -51,6 +52,12 @@ class EmulatorConfig(BaseModel):
     )
     initial_code: int = Field(
         64, ge=0, description="power-on code; default mid-scale, positions // 2"
+    )
+
+    rule: RuleKind = Field(
+        "voltage",
+        description="what each edge's comparator compares (lab.core.learning.RULES): the "
+        "twins' voltage drops, or the power dissipated in them (the CircuitLab variant)",
     )
 
     # comparators (PHYSICS.md: sigma ~ U[0, 0.05] V, fixed per edge; part of the ideal rule)

@@ -78,6 +78,9 @@ class Bench:
     probe: ResistanceProbe | None = None
     bias_limits: tuple[float, float] = (-10.0, 10.0)
     config: dict[str, Any] = field(default_factory=dict)
+    #: What the board's comparators compare (`lab.core.rules.RULES`): wired on the board,
+    #: so a run's `TrainSettings.rule` must equal it (the trainer refuses otherwise).
+    rule: str = "voltage"
     _routes: dict[tuple[str, Twin, tuple[int, ...]], _Route] = field(
         default_factory=dict, init=False, repr=False
     )

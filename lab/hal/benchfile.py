@@ -67,7 +67,11 @@ def emulator_config(spec: str | Path | None = None, *, seed: int | None = None) 
 
 
 def load_bench(
-    spec: str | Path | None = None, *, seed: int | None = None, network: str | None = None
+    spec: str | Path | None = None,
+    *,
+    seed: int | None = None,
+    network: str | None = None,
+    rule: str | None = None,
 ) -> Bench:
     """A ready `Bench` from ``None``/``"emulator"`` (the default emulated board) or a bench
     TOML file. Everything in the file is checked before any instrument is opened; opening
@@ -75,10 +79,13 @@ def load_bench(
     bench's seed. The file's ``kind`` names a bench kind registered as an entry point
     (`lab.plugins.BENCHES`). ``network`` (canonical spelling, `lab.core.netfile.network_ref`)
     replaces the default emulator bench's network (not a named file's), so a task for any
-    network trains on the default emulated board."""
+    network trains on the default emulated board. ``rule`` (`lab.core.rules.RULES`) likewise
+    replaces the default emulator bench's rule (a named file's board has its own)."""
     path, raw = read_bench_file(spec)
     if network is not None and (spec is None or str(spec) == "emulator"):
         raw.setdefault("emulator", {})["network"] = network
+    if rule is not None and (spec is None or str(spec) == "emulator"):
+        raw.setdefault("emulator", {})["rule"] = rule
     kind = raw.get("kind", "emulator")
     kinds = plugins.names(plugins.BENCHES)
     if not isinstance(kind, str) or kind not in kinds:

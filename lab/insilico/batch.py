@@ -33,10 +33,12 @@ from lab.core.learning import (
     batch_mask,
     continuous_delta,
     discrete_direction,
+    power_direction,
     step_code,
     update_mask,
 )
 from lab.core.network import Network, factor, substitute_many
+from lab.core.rules import RULES, RuleKind
 from lab.tasks import Task
 
 RuleName = Literal["continuous", "discrete"]
@@ -55,7 +57,11 @@ class Rule:
     * r_end_to_end (`lab.core.digipot.Digipot`: f(code) = code / n_positions for the
     ``"linear"`` ``spacing``, geometric for ``"log"``), comparator offsets
     sigma ~ U[0, sigma_max] V per edge and network;
-    one training example per step, drawn at random (as on the board).
+    one training example per step, drawn at random (as on the board). ``compare``: what
+    each edge compares (`lab.core.rules.RULES`), the voltage drops or the power dissipated
+    (`lab.core.learning.power_direction`). The batch's twins are identical (one resistance
+    per edge), so here "power" decides exactly as "voltage" does; the rules differ only
+    with mismatched twins (the emulator's ``mismatch``).
     """
 
     name: RuleName = "continuous"
@@ -68,6 +74,7 @@ class Rule:
     r_wiper: float = 40.0
     sigma_max: float = SIGMA_MAX
     spacing: Spacing = "linear"
+    compare: RuleKind = "voltage"
 
     @property
     def digipot(self) -> Digipot:
@@ -83,6 +90,11 @@ class Rule:
             raise ValueError("rule fields 'r_min', 'r_max': need 0 < r_min < r_max")
         if self.n_positions < 2:
             raise ValueError(f"rule field 'n_positions': expected >= 2, got {self.n_positions}")
+        if self.compare not in RULES:
+            raise ValueError(
+                f"rule field 'compare': expected one of {', '.join(map(repr, RULES))}, "
+                f"got {self.compare!r}"
+            )
         if self.spacing not in ("linear", "log"):
             raise ValueError(
                 f"rule field 'spacing': expected 'linear' or 'log', got {self.spacing!r}"
@@ -322,7 +334,7 @@ def _lanes_error(xs, ys, k, vals, colptr, rowidx, rhs_row, rhs_node, in_pos, v_t
 
 
 @nb.njit(cache=True, nogil=True)
-def _train_lanes(nets, n_steps_run, discrete, resistance, codes, k_table, sigma, top, gamma,
+def _train_lanes(nets, n_steps_run, discrete, power, resistance, codes, k_table, sigma, top, gamma,
                  r_min, r_max, eta, edges, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots,
                  rhs_row, rhs_node, factor_out, out_rows, out_nodes, in_pos, v_template, x_train,
                  y_train, edge_mode, keys, p, t0, edge_mask, pick_one, example_mask, x_test,
@@ -446,7 +458,10 @@ def _train_lanes(nets, n_steps_run, discrete, resistance, codes, k_table, sigma,
                 for w in range(n_lanes):
                     dv_free = v_free[a, w] - v_free[b, w]
                     dv_clamped = v_clamped[a, w] - v_clamped[b, w]
-                    if discrete:
+                    if discrete and power:  # identical twins: R_C = R_F = 1 / k
+                        r_e = 1.0 / k[e, w]
+                        step = power_direction(dv_clamped, dv_free, r_e, r_e, sig[e, w])
+                    elif discrete:
                         step = discrete_direction(dv_clamped, dv_free, sig[e, w])
                     else:
                         step = continuous_delta(r[e, w], dv_clamped, dv_free, gamma)
@@ -476,7 +491,7 @@ def _train_lanes(nets, n_steps_run, discrete, resistance, codes, k_table, sigma,
 
 
 @nb.njit(cache=True, parallel=True)
-def _train_chunk(discrete, resistance, codes, k_table, sigma, top, gamma, r_min, r_max, eta,
+def _train_chunk(discrete, power, resistance, codes, k_table, sigma, top, gamma, r_min, r_max, eta,
                  edges, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots, rhs_row, rhs_node,
                  factor_out, out_rows, out_nodes, in_pos, v_template, x_train, y_train,
                  edge_mode, keys, p, t0, edge_mask, pick_one, example_mask, x_test, y_test,
@@ -500,10 +515,10 @@ def _train_chunk(discrete, resistance, codes, k_table, sigma, top, gamma, r_min,
         nets = np.empty(lanes, dtype=np.int64)
         for w in range(lanes):
             nets[w] = min(grp * lanes + w, n_net - 1)
-        _train_lanes(nets, n_steps, discrete, resistance, codes, k_table, sigma, top, gamma, r_min,
-                     r_max, eta, edges, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots,
-                     rhs_row, rhs_node, factor_out, out_rows, out_nodes, in_pos, v_template,
-                     x_train, y_train, edge_mode, keys, p, t0, edge_mask, pick_one,
+        _train_lanes(nets, n_steps, discrete, power, resistance, codes, k_table, sigma, top,
+                     gamma, r_min, r_max, eta, edges, colptr, rowidx, rowptr, rowcol, rowpos,
+                     edge_slots, rhs_row, rhs_node, factor_out, out_rows, out_nodes, in_pos,
+                     v_template, x_train, y_train, edge_mode, keys, p, t0, edge_mask, pick_one,
                      example_mask, x_test, y_test, evaluate, errors, ok)  # fmt: skip
     return ok
 
@@ -581,7 +596,8 @@ def train_batch(
     eval_steps, errors = [], []
     t = 0
     args = (
-        discrete, resistance, codes, k_table, sigma, rule.n_positions - 1, rule.gamma,
+        discrete, rule.compare == "power", resistance, codes, k_table, sigma,
+        rule.n_positions - 1, rule.gamma,
         rule.r_min, rule.r_max, rule.eta, network.edges.astype(np.int64), *setup.pattern,
         setup.out_rows, setup.out_nodes, setup.in_pos, setup.v_template,
         task.train_inputs, task.train_desired,

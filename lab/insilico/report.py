@@ -42,6 +42,10 @@ CLAIMS: dict[str, str] = {
     "allostery ends lower for p < 1 than for p = 1 (averaged over tasks).",
     "iris": "Dillavou et al. 2022: Iris classification on the 16-edge board reaches over 95 % "
     "test accuracy with eta = 1.",
+    "seed2": "The second seed (circuit simulators): the three-edge chain's output oscillates "
+    "+-0.263 V around its target with 16-position digipots (+-0.1 V with 128), the five-edge "
+    "network is within +-0.14 V after three steps; lines are told apart; the power rule "
+    "(CircuitLab) learns as the voltage rule does.",
 }
 
 
@@ -235,6 +239,35 @@ def verdict_iris(s: dict[str, Any]) -> Verdict:
     )
 
 
+def verdict_seed2(s: dict[str, Any]) -> Verdict:
+    """From ``seed_figures`` on the ideal board (the seed simulated ideal parts): reproduced
+    if every seed figure is matched (ours within the study's tolerance), depends on an
+    unstated parameter if some are (the seed's networks and readings are partly ours:
+    the five-edge figure, the meaning of "+-"), else not reproduced. The reason also
+    quotes the lines accuracy and the largest power-minus-voltage difference."""
+    figures = [f for f in s.get("seed_figures") or [] if f.get("board") == "ideal"]
+    if not figures:
+        return Verdict(NOT_RUN, "no seed figures in the statistics")
+    text = "; ".join(
+        f"{f.get('system')} {_num(f.get('ours')):.3g} V ({f.get('ours_is')}) vs "
+        f"{_num(f.get('seed_figure')):g} V" for f in figures
+    )
+    lines = [r for r in s.get("systems") or [] if r.get("system") == "lines"
+             and r.get("board") == "ideal" and r.get("rule") == "voltage"]  # fmt: skip
+    if lines:
+        text += f"; lines accuracy {_num(lines[0]['test_accuracy'].get('mean')):.0%}"
+    diffs = [abs(_num(c.get("power_minus_voltage"))) for c in s.get("rule_comparison") or []]
+    diffs = [d for d in diffs if math.isfinite(d)]
+    if diffs:
+        text += f"; power - voltage at most {max(diffs):.3g}"
+    matched = [bool(f.get("matched")) for f in figures]
+    if all(matched):
+        return Verdict(REPRODUCED, text)
+    if any(matched):
+        return Verdict(DEPENDS, f"the reading of the seed's figures ({text})")
+    return Verdict(NOT_REPRODUCED, text)
+
+
 #: study name -> its verdict from its ``statistics``.
 VERDICTS: dict[str, Callable[[dict[str, Any]], Verdict]] = {
     "collapse": verdict_collapse,
@@ -243,6 +276,7 @@ VERDICTS: dict[str, Callable[[dict[str, Any]], Verdict]] = {
     "discrete-allostery": verdict_discrete_allostery,
     "experiment-allostery": verdict_experiment,
     "iris": verdict_iris,
+    "seed2": verdict_seed2,
 }
 
 

@@ -303,7 +303,8 @@ def _with_channels(bench: Bench, channels: list[Channel]) -> Bench:
     """The same instruments under another channel map (a corrected one)."""
     return Bench(network=bench.network, daq=bench.daq, bias=bench.bias, clock=bench.clock,
                  channels=channels, calibration=bench.calibration, probe=None,
-                 bias_limits=bench.bias_limits, config=bench.config)  # fmt: skip
+                 bias_limits=bench.bias_limits, config=bench.config,
+                 rule=bench.rule)  # fmt: skip
 
 
 def _what(ch: Channel) -> str:

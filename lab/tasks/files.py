@@ -20,6 +20,7 @@ from lab.tasks.schema import (
     _check_node_spellings,
     _Classification,
     _FixedAllostery,
+    _Lines,
     _parse,
     _RandomAllostery,
     _Regression,
@@ -88,6 +89,8 @@ def load_task(name_or_path: str, *, seed: int = 0) -> Task:
         task = replace(task, source=f"{where} (seed={seed}): {task.source}")
     elif kind == "regression":
         task = _regression(where, _parse(where, _Regression, raw), seed)
+    elif raw.get("generator") == "lines":
+        task = _lines(where, _parse(where, _Lines, raw), seed)
     else:
         task = _classification(where, path, _parse(where, _Classification, raw), seed)
 
@@ -104,7 +107,7 @@ def _with_where(where: str, make: Any) -> Task:
         return make()
     except TaskError as e:
         msg = str(e)
-        for prefix in ("random_allostery: ", "regression_task: "):
+        for prefix in ("random_allostery: ", "regression_task: ", "lines: "):
             if msg.startswith(prefix):
                 msg = f"{where}: " + msg[len(prefix) :]
         raise TaskError(msg) from None
@@ -167,3 +170,48 @@ def _regression(where: str, spec: _Regression, seed: int) -> Task:
         ),
     )
     return replace(task, metric=spec.metric, source=f"{where} (seed={seed}): {task.source}")
+
+
+def _lines(where: str, spec: _Lines, seed: int) -> Task:
+    """The line-classification task (`lab.tasks.lines`): the data set from the file's
+    ``data_seed`` (the same for every run), the training split from ``seed``."""
+    from lab.tasks.lines import balanced_split
+
+    roles = {"inputs": tuple(spec.inputs), "outputs": tuple(spec.outputs),
+             "fixed": tuple(spec.fixed)}  # fmt: skip
+    _check_nodes(where, spec.network, _network_size(spec.network, where), roles,
+                 required=("inputs", "outputs"))  # fmt: skip
+    patterns = {c: tuple(tuple(p) for p in pats) for c, pats in spec.patterns.items()}
+    x, labels, _ = _with_where(where, lambda: _lines_data(spec, patterns))
+    train, test = balanced_split(labels, spec.n_train_per_class, seed, where)
+    n_out = len(spec.outputs)
+    return Task(
+        name=spec.name or "",
+        kind="classification",
+        network=spec.network,
+        input_nodes=tuple(spec.inputs),
+        output_nodes=tuple(spec.outputs),
+        fixed_nodes=tuple(spec.fixed),
+        fixed_volts=np.array(list(spec.fixed.values()), dtype=float),
+        train_inputs=x[train],
+        train_desired=np.full((len(train), n_out), spec.initial_desired),
+        test_inputs=x[test],
+        test_desired=np.full((len(test), n_out), spec.initial_desired),
+        train_labels=labels[train],
+        test_labels=labels[test],
+        class_names=tuple(spec.patterns),
+        metric=spec.metric,
+        description=spec.description,
+        source=f"{where} (seed={seed}; lines_dataset(seed={spec.data_seed}, "
+        f"patterns={ {c: [list(p) for p in ps] for c, ps in patterns.items()} }, "
+        f"n_per_pattern={spec.n_per_pattern}, levels={tuple(spec.levels)}))",
+        targets=spec.targets,
+        eta=spec.eta,
+    )
+
+
+def _lines_data(spec: _Lines, patterns: dict[str, tuple[tuple[int, ...], ...]]) -> Any:
+    from lab.tasks.lines import lines_dataset
+
+    return lines_dataset(seed=spec.data_seed, patterns=patterns,
+                         n_per_pattern=spec.n_per_pattern, levels=spec.levels)  # fmt: skip

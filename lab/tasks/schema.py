@@ -157,6 +157,31 @@ class _Classification(_Base):
     )
 
 
+class _Lines(_Base):
+    """kind = "classification", generator = "lines" (`lab.tasks.lines`)."""
+
+    generator: Literal["lines"]
+    inputs: list[Node] = Field(
+        min_length=4, max_length=4, description="the input nodes of pixels 1-4 (row by row)"
+    )
+    outputs: list[Node] = Field(min_length=1, description="list of output nodes")
+    fixed: dict[int, Volts] = Field(
+        default_factory=dict, description="table of held node = volts, e.g. { 9 = 2.5 }"
+    )
+    patterns: dict[str, list[list[StrictInt]]] = Field(
+        min_length=2, description="table of class = its patterns (lit pixels 1-4)"
+    )
+    levels: tuple[StrictInt, StrictInt] = Field(
+        default=(1, 5), description="[low, high] integer volts of a lit pixel"
+    )
+    n_per_pattern: PositiveInt = 8
+    data_seed: StrictInt = Field(default=0, ge=0, description="seeds the data set itself")
+    n_train_per_class: PositiveInt
+    targets: Literal["class-means"] = "class-means"
+    initial_desired: Volts = 2.5
+    eta: float | None = Field(default=None, gt=0, le=1)
+
+
 def _parse(where: str, model: type[BaseModel], raw: dict[str, Any]) -> Any:
     try:
         return model.model_validate(raw)

@@ -150,6 +150,7 @@ class WireEmulator:
             channel_limits=limits,
             clock_timeouts=timeouts,
             probe=self.probe,
+            rule=board.config.rule,
         )
 
     def bench_toml(self, limits: tuple[float, float] = (-1.0, 6.0)) -> str:
@@ -174,13 +175,15 @@ def bench_document(
     channel_limits: tuple[float, float],
     clock_timeouts: dict[str, float] | None = None,
     probe: bool = False,
+    rule: str = "voltage",
 ) -> dict[str, Any]:
     """An "instruments" bench file (as a dict) for the real drivers talking to a
     `WireEmulator`: the VISA ``resource`` of its SCPI server, the serial ``port`` of its
     clock board, its ``calibration``, a drive and a sense channel on each of ``n_nodes``
     nodes of both twins (the server's numbering, `OFFSETS`) with ``channel_limits`` V,
     the bias on `BIAS_CHANNEL` with ``bias_limits`` V (safe at the top: p = 0); a
-    ``[probe]`` table (the emulator's code read-back) only with ``probe``."""
+    ``[probe]`` table (the emulator's code read-back) only with ``probe``; ``rule`` the
+    board's comparison (`lab.core.rules.RULES`), written only when not "voltage"."""
     channels = [
         {
             "name": channel_name(offset, node),
@@ -214,6 +217,8 @@ def bench_document(
     }
     if not probe:
         del document["probe"]
+    if rule != "voltage":
+        document["rule"] = rule
     return document
 
 

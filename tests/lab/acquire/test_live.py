@@ -74,3 +74,21 @@ def test_messages_are_frozen_picklable_dataclasses() -> None:
     back = pickle.loads(pickle.dumps(Batch(steps)))
     np.testing.assert_array_equal(back.steps["step"], steps["step"])
     assert back.tests == ()
+
+
+def test_live_run_passes_the_rule_on_to_the_default_emulator_bench(tmp_path: Path) -> None:
+    out = tmp_path / "live.h5"
+    spec = LiveSpec(settings={"task": "chain3", "steps": 5, "rule": "power"}, out=str(out))
+    run = LiveRun(spec)
+    seen: list[Message] = []
+    try:
+        assert run.wait(90)
+        seen += run.messages()
+    finally:
+        run.end()
+        run.close()
+    assert [m for m in seen if isinstance(m, Stopped)], seen
+    assert not [m for m in seen if isinstance(m, Failed)], seen
+    with RunReader(out) as reader:
+        assert reader.complete and reader.settings["rule"] == "power"
+        assert reader.info["bench_json"]["emulator"]["rule"] == "power"

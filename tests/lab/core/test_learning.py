@@ -582,3 +582,92 @@ def test_edge_correlation_synthetic() -> None:
     own = rng.random((STEPS, EDGES)) < 0.5
     mixed = np.where(rng.random((STEPS, EDGES)) < 0.8, common, own)
     assert edge_correlation(mixed) > 0.5
+
+
+# --------------------------------------------------------------------------------------
+# The power rule (second seed, CircuitLab): +1 if |P_C| > |P_F| else -1, P = dV^2 / R;
+# sigma on the free twin's voltage scale: |dV_C| sqrt(R_F / R_C) + sigma > |dV_F|
+# --------------------------------------------------------------------------------------
+
+# (dV_C, dV_F, R_C, R_F, sigma, power, voltage), each worked by hand
+POWER_TABLE = [
+    # P_C = 1/2 = 0.5 W/kOhm < P_F = 0.81: power down; voltage 1.0 > 0.9: up
+    (1.0, 0.9, 2.0, 1.0, 0.0, -1, +1),
+    # P_C = 0.81 / 0.5 = 1.62 > P_F = 1: power up; voltage 0.9 < 1.0: down
+    (0.9, 1.0, 0.5, 1.0, 0.0, +1, -1),
+    # equal twins: the voltage rule exactly, sigma included (0.1 + 0.05 > 0.12)
+    (0.1, 0.12, 3.0, 3.0, 0.05, +1, +1),
+    (-0.1, 0.2, 3.0, 3.0, 0.05, -1, -1),
+    # sigma on the free scale: 1.0 sqrt(1/4) + 0.6 = 1.1 > 1.0 -> up; without it, down
+    (1.0, 1.0, 4.0, 1.0, 0.6, +1, +1),
+    (1.0, 1.0, 4.0, 1.0, 0.0, -1, -1),
+    # signs do not matter (|P|)
+    (-1.0, 0.9, 2.0, 1.0, 0.0, -1, +1),
+]
+
+
+@pytest.mark.parametrize(("dvc", "dvf", "rc", "rf", "sigma", "power", "voltage"), POWER_TABLE)
+def test_power_direction_hand_cases(dvc, dvf, rc, rf, sigma, power, voltage) -> None:
+    from lab.core.learning import power_direction, rule_direction
+
+    assert power_direction(dvc, dvf, rc, rf, sigma) == power
+    assert rule_direction("power", dvc, dvf, sigma, rc, rf) == power
+    assert rule_direction("voltage", dvc, dvf, sigma, rc, rf) == voltage
+    assert discrete_direction(dvc, dvf, sigma) == voltage
+
+
+def test_power_rule_without_sigma_compares_dissipated_power() -> None:
+    from lab.core.learning import power_direction
+
+    rng = np.random.default_rng(4)
+    dvc, dvf = rng.normal(size=(2, 1000))
+    rc, rf = rng.uniform(0.5, 2.0, size=(2, 1000))
+    expected = np.where(dvc**2 / rc > dvf**2 / rf, 1, -1)
+    assert np.array_equal(power_direction(dvc, dvf, rc, rf, np.zeros(1000)), expected)
+    # equal twins: identical to the voltage rule for any sigma
+    sigma = rng.uniform(0, 0.05, 1000)
+    assert np.array_equal(
+        power_direction(dvc, dvf, rf, rf, sigma), discrete_direction(dvc, dvf, sigma)
+    )
+
+
+def test_rule_direction_refuses_an_unknown_rule() -> None:
+    from lab.core.learning import rule_direction
+
+    with pytest.raises(ValueError, match="'voltage', 'power'"):
+        rule_direction("current", 1.0, 1.0, 0.0)
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero")
+def test_emulated_board_clock_edge_implements_the_configured_rule() -> None:
+    """The three-edge chain 1-2-3-4 (5 V at 1, 0 V at 4, output 3), worked by hand.
+
+    Free twin: R_F = (8, 8, 8) kOhm: node voltages 5, 10/3, 5/3, 0; every drop 5/3 V.
+    Clamped twin: R_C = (9.6, 8, 6.4) kOhm (x1.2, x1, x0.8), output 3 clamped at 1.5 V:
+    V2 = (5/9.6 + 1.5/8) / (1/9.6 + 1/8) = 3.0909 V; drops 1.9091, 1.5909, 1.5 V.
+    voltage: (+1, -1, -1). power: P_C = 1.9091^2/9.6 = 0.3797, 1.5909^2/8 = 0.3164,
+    1.5^2/6.4 = 0.3516 mW vs P_F = (5/3)^2/8 = 0.3472 mW each: (+1, -1, +1).
+    The rules disagree on edge 3 only.
+    """
+    from lab.emulator import EmulatedBoard, EmulatorConfig
+    from lab.emulator.board import CLAMPED, FREE
+
+    expected = {"voltage": [1, -1, -1], "power": [1, -1, 1]}
+    for rule, directions in expected.items():
+        config = EmulatorConfig.ideal(
+            network="data/networks/chain3.toml", positions=16, r_wiper=0.0, r_wiper_max=0.0,
+            sigma_max=0.0, rule=rule,
+        )  # fmt: skip
+        board = EmulatedBoard(config)
+        assert board.codes.tolist() == [8, 8, 8]  # mid-scale: R = R_AB / 2
+        board.use_parts(np.array([[16e3] * 3, [19.2e3, 16e3, 12.8e3]]), 0.0)
+        np.testing.assert_allclose(board.resistance(), [[8e3] * 3, [9.6e3, 8e3, 6.4e3]])
+        board.drive(FREE, np.array([0, 3]), [5.0, 0.0])
+        board.drive(CLAMPED, np.array([0, 3, 2]), [5.0, 0.0, 1.5])
+        np.testing.assert_allclose(board.node_voltages(FREE), [5, 10 / 3, 5 / 3, 0])
+        np.testing.assert_allclose(board.node_voltages(CLAMPED)[1], 3.0909090909, rtol=1e-9)
+        board.bias = config.osc_low  # p = 1
+        board.clock_edge()
+        assert board.last_direction.tolist() == directions, rule
+        assert board.last_mask.all()
+        assert board.codes.tolist() == [8 + d for d in directions]

@@ -19,7 +19,9 @@ from lab.tasks import (
     regression_task,
 )
 
-SHIPPED = ["ii", "iii", "iv", "v", "iris", "regression", "random-allostery", "chain3", "bridge5"]
+SHIPPED = [
+    "ii", "iii", "iv", "v", "iris", "regression", "random-allostery", "chain3", "bridge5", "lines",
+]  # fmt: skip
 
 # The seed table (PHYSICS.md, "Tasks"): inputs (node: V), outputs (node: desired V).
 SEED_TABLE = {

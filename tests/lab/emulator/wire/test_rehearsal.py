@@ -63,6 +63,26 @@ def test_training_on_the_honest_bench_records_no_codes(tmp_path: Path) -> None:
         assert run.codes == "unknown"
 
 
+def test_power_rule_board_over_the_wire_trains_with_the_power_rule(tmp_path: Path) -> None:
+    """The rehearsal's bench file says what its board implements; train adopts it and
+    refuses another rule before anything is applied."""
+    chain = str(ROOT / "data" / "networks" / "chain3.toml")
+    config = EmulatorConfig(seed=1, network=chain, positions=16, rule="power")
+    with WireEmulator(config, probe=True) as emu:
+        assert emu.bench_data()["rule"] == "power"
+        bench = emu.write_bench(tmp_path / "wire.toml")
+        argv = ["train", "--quiet", "--bench", str(bench), "--task", "chain3", "--steps", "10",
+                "--test-every", "0"]  # fmt: skip
+        assert main([*argv, "--rule", "voltage", "--out", str(tmp_path / "no.h5")]) == 2
+        assert not (tmp_path / "no.h5").exists()
+        out = tmp_path / "run.h5"
+        assert main([*argv, "--out", str(out)]) == 0
+    with RunReader(out) as run:
+        assert run.complete and run.settings["rule"] == "power"
+    with WireEmulator(EmulatorConfig(seed=0)) as plain:
+        assert "rule" not in plain.bench_data()  # voltage: the bench files stay as they were
+
+
 # -- the truth ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP],
                          ids=lambda s: s.name)  # fmt: skip
