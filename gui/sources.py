@@ -204,6 +204,7 @@ class LiveSource(RunSource):
         self.run_info: RunInfo | None = None  # as the training process sent it
         self.summary: RunSummary | None = None  # how the run ended
         self.run_seconds = float("nan")  # wall time of Trainer.run, s
+        self.cpu_seconds = float("nan")  # the training process's CPU time in it, s
         self.error: str | None = None  # the training process's error line
         self.detached: tuple[str, ...] = ()  # observers that failed (not critical)
         self._running = True
@@ -246,8 +247,10 @@ class LiveSource(RunSource):
                 case Started(info=info):
                     notices.append(self._started(info))
                     h = self.history
-                case Stopped(summary=summary, run_seconds=seconds, detached=detached):
+                case Stopped(summary=summary, run_seconds=seconds, detached=detached,
+                             cpu_seconds=cpu):
                     self.summary, self.run_seconds = summary, float(seconds)
+                    self.cpu_seconds = float(cpu)
                     self.detached = tuple(detached)
                 case Failed(phase="setup", text=text):
                     self.error = text
