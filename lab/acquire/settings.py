@@ -27,6 +27,11 @@ class TrainSettings(BaseModel):
     class_margin: float = Field(
         0.0, ge=0, description="classification: extra V on the own-class output of a target"
     )
+    rate: float = Field(
+        0.0, ge=0, le=1e6,
+        description="real-time pace: at most this many steps per second (a demonstration, "
+        "or a bench's own rate); 0 = as fast as the bench allows",
+    )
     estimate: Literal["auto", "on", "off"] = Field(
         "auto",
         description="a bench without a resistance probe: estimate every code and update "

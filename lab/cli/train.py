@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(auto, the default: when the bench supports it; on: refuse a bench that cannot; "
         "off: never)",
     )
+    train.add_argument("--rate", type=float,
+                       help="real-time pace: at most this many steps per second "
+                       "(default: 0 = as fast as the bench allows)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
@@ -75,6 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         order=args.order,
         test_every=args.test_every,
         estimate=args.estimate,
+        rate=args.rate,
     )
     out = _out_path(args.out) or _default_out(settings)
     task = load_task(settings.task, seed=settings.seed)
