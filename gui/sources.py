@@ -131,6 +131,8 @@ class RunSource:
     codes: str = "exact"
     #: why the codes are unknown ("" otherwise)
     codes_note: str = ""
+    #: the run's settings (`TrainSettings` fields; a run file's also ``bias_volts``)
+    settings: dict[str, Any]
 
     @property
     def running(self) -> bool:
@@ -196,6 +198,7 @@ class LiveSource(RunSource):
     def __init__(self, spec: LiveSpec, task: Task) -> None:
         self.run = LiveRun(spec)
         self.spec, self.path = spec, Path(spec.out)
+        self.settings = dict(spec.settings)
         network = _network_of(task)
         self.history = History(network.n_edges, task.n_outputs, task.n_inputs)
         self.layout = Layout(network, tuple(task.input_nodes), tuple(task.output_nodes),
@@ -324,7 +327,7 @@ class ReplaySource(RunSource):
         self.history = History(network.n_edges, n_out, n_in)
         self.layout = Layout.of_task(network, task)
         self.free_setup = FreeSetup.from_run(network, task, info.get("bench_json") or {})
-        s = reader.settings
+        s = self.settings = dict(reader.settings)
         self.title = (f"replay {info.get('task')} p={s.get('p')} eta={s.get('eta')} "
                       f"seed={s.get('seed')} "
                       f"({'complete' if reader.complete else 'incomplete'})")

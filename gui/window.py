@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent
 from PyQt6.QtWidgets import (
@@ -105,6 +106,7 @@ class MainWindow(QMainWindow):
         self.timeline = Timeline()
         self.timeline.slider.valueChanged.connect(self.show_step)
         self.timeline.follow_box.toggled.connect(self._follow_toggled)
+        self.timeline.window_box.valueChanged.connect(self._window_changed)
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.addWidget(self.plots, 1)
@@ -112,10 +114,11 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self._set_layout(Layout(Network.twin16()))
 
-        self.status_step, self.status_rate = QLabel("step -"), QLabel("- steps/s")
-        self.status_error, self.status_file = QLabel("error -"), QLabel("no run file")
+        # the run as a whole; the shown step's readout is the timeline's (one readout)
+        self.status_step, self.status_rate = QLabel("no steps"), QLabel("- steps/s")
+        self.status_file = QLabel("no run file")
         for w, width in ((self.status_step, 110), (self.status_rate, 160),
-                         (self.status_error, 150), (self.status_file, 200)):
+                         (self.status_file, 200)):
             w.setMinimumWidth(width)
             self.statusBar().addPermanentWidget(w)
 
@@ -177,13 +180,22 @@ class MainWindow(QMainWindow):
                                          for i in range(len(labels))])
 
     def _attach(self, source: RunSource) -> None:
-        """Show ``source`` (the previous one closed; a live one must have ended)."""
+        """Show ``source`` (the previous one closed; a live one must have ended). Nothing
+        of the previous run stays: its curves, cursors, timeline, readouts and network
+        state are cleared; a replayed run's own settings show in the run panel."""
         if self.source is not None:
             self.source.close()
         self.source = source
         self._set_layout(source.layout)
-        self.plots.netview.set_free_state(None, None)
+        self.plots.clear_data()
+        self.timeline.reset()
+        view = self.plots.netview
+        view.set_state(np.zeros(view.network.n_edges, np.int16), None)
+        view.set_free_state(None, None)
         self._net_shown = None
+        self.status_step.setText("no steps")
+        self.status_rate.setText("- steps/s")
+        self.controls.show_run_settings(source.settings if source.kind == "replay" else None)
         self.status_file.setText(source.path.name)
         self.status_file.setToolTip(str(source.path.resolve()))
         self.statusBar().showMessage(source.title)
@@ -319,8 +331,15 @@ class MainWindow(QMainWindow):
         view.set_free_state(self.free_setup, partial(self.source.step_state, int(row["step"])))
         self._net_shown = None
         self.plots.set_cursor(float(row["step"]))
-        self.timeline.step_label.setText(
-            f"step {int(row['step'])}, error {float(row['error']):.4g} V²")
+        self.plots.follow_window(float(row["step"]), self.timeline.window_box.value())
+        self.timeline.show_readout(int(row["step"]), float(row["error"]))
+
+    def _window_changed(self, half: int) -> None:
+        """The follow window changed: around the shown step now (0: the whole run)."""
+        if self.source is not None and self.history is not None and self.history.total:
+            self.show_step(self.timeline.slider.value())
+        else:
+            self.plots.follow_window(0.0, 0.0)
 
     # -- timer -----------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -359,6 +378,11 @@ class MainWindow(QMainWindow):
         if source.running:
             at_end = self.timeline.extend(h.total)
             shown = (h.last["positions"].tobytes(), h.last["update_mask"].tobytes())
+            if at_end:  # the readout and the follow window keep up with the run
+                last = int(h.last["step"])
+                self.timeline.show_readout(last, float(h.last["error"]))
+                self.plots.set_cursor(float(last))
+                self.plots.follow_window(float(last), self.timeline.window_box.value())
             if at_end and shown != self._net_shown:
                 self._net_shown = shown
                 view = self.plots.netview
@@ -374,8 +398,7 @@ class MainWindow(QMainWindow):
             self.status_rate.setText(f"{self._rate:.0f} steps/s")
         elif source.kind == "replay":
             self.status_rate.setText(f"replay, {h.total} steps")
-        self.status_step.setText(f"step {int(h.last['step'])}")
-        self.status_error.setText(f"error {float(h.last['error']):.4g} V²")
+        self.status_step.setText(f"{h.total} steps")
 
     # -- export ----------------------------------------------------------------------------
     def export_png(self, directory: str | Path, width: int = 1200) -> list[Path]:

@@ -108,7 +108,8 @@ def test_live_run_of_200_steps_fills_the_plots_and_completes_the_file(qtbot, tmp
     assert "complete" in w.statusBar().currentMessage()
     assert w.status_file.text() == out.name and w.status_file.toolTip() == str(out.resolve())
     assert w.status_rate.text().endswith("steps/s (mean)")
-    assert w.status_step.text() == "step 199"
+    assert w.status_step.text() == "200 steps"  # the run; the shown step: the timeline
+    assert w.timeline.step_label.text().startswith("step 199,")
 
 
 @pytest.mark.parametrize(("field", "value", "words"), [
