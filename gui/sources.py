@@ -177,6 +177,24 @@ class RunSource:
         yield {k: getattr(snap, k)[keep] for k in _HISTORY_COLUMNS
                if getattr(snap, k) is not None}
 
+    def window_history(self, lo: float, hi: float) -> History | None:
+        """The stored steps with lo <= step <= hi as a `History` of their own, at the
+        resolution `blocks` gives (a file: full), with the tests inside; None when none.
+        The plots draw it when they follow the cursor and the run's history is decimated
+        there. Its error sums start at ``lo`` (smoothing looks back no further)."""
+        blocks = list(self.blocks(lo, hi))
+        n = sum(len(b["step"]) for b in blocks)
+        if not n:
+            return None
+        h = self.history
+        out = History(h.n_edges, h.n_outputs, h.n_inputs, recent=n, archive=2)
+        for block in blocks:
+            out.extend(block)
+        for step, error in zip(h.test_step, h.test_error, strict=True):
+            if lo <= step <= hi:
+                out.add_test(step, error)
+        return out
+
     def close(self) -> None:
         """Release what the source holds (a live run must have ended)."""
 

@@ -88,6 +88,8 @@ class MainWindow(QMainWindow):
         self.message_box: QMessageBox | None = None
         self._rate, self._rate_mark = 0.0, (time.monotonic(), 0)
         self._net_shown: tuple[bytes, bytes] | None = None
+        #: the follow window's own history (replay of a decimated run) and its key
+        self._window: tuple[tuple[int, int, int], History | None] | None = None
 
         self.controls = Controls(settings)
         dock = QDockWidget("run", self)
@@ -193,6 +195,7 @@ class MainWindow(QMainWindow):
         view.set_state(np.zeros(view.network.n_edges, np.int16), None)
         view.set_free_state(None, None)
         self._net_shown = None
+        self._window = None
         self.status_step.setText("no steps")
         self.status_rate.setText("- steps/s")
         self.controls.show_run_settings(source.settings if source.kind == "replay" else None)
@@ -367,10 +370,26 @@ class MainWindow(QMainWindow):
         self.plots.invalidate()
         self.redraw()
 
+    def _drawn(self, source: RunSource) -> History:
+        """What the plots draw: the run's history, or, in replay with a follow window
+        where that history is decimated, the window's steps at full resolution from the
+        file (`RunSource.window_history`, rebuilt when the window moves)."""
+        h, half = source.history, self.timeline.window_box.value()
+        if source.kind != "replay" or half <= 0 or h.stride == 1:
+            self._window = None
+            return h
+        k = self.timeline.slider.value()
+        key = (k - half, k + half, h.total)
+        if self._window is None or self._window[0] != key:
+            self._window = (key, source.window_history(k - half, k + half))
+            self.plots.invalidate()
+        return self._window[1] or h
+
     def redraw(self) -> None:
         """Redraw every panel from the source's history (skipped when nothing changed)."""
         source = self.source
-        if source is None or not self.plots.redraw(source.history, self.controls.options()):
+        if source is None or not self.plots.redraw(self._drawn(source),
+                                                   self.controls.options()):
             return
         h = source.history
         if h.last is None:

@@ -8,6 +8,8 @@ import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,8 @@ pytest.importorskip("PyQt6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 
+import gui.sources
+from gui.model import History
 from gui.window import MainWindow
 from lab.runs import RunReader
 from tests.gui.test_window import live_window, make_run, wait_run
@@ -102,6 +106,30 @@ def test_the_plots_follow_the_cursor_with_a_window_around_it(window, tmp_path):
     window._tick()
     lo, hi = p.step_range()
     assert lo <= 0 and hi >= 1999
+
+
+def test_following_a_decimated_replay_draws_the_window_at_full_resolution(
+        window, tmp_path, monkeypatch):
+    """A run longer than the history's full-resolution ring is decimated in the overview;
+    the follow window around the cursor is read from the file at every step."""
+    monkeypatch.setattr(gui.sources, "History", partial(History, recent=256, archive=256))
+    path = make_run(tmp_path / "run.h5", steps=3000)
+    assert window.open_run(path)
+    assert window.history.stride > 1  # the overview is decimated
+    t, p = window.timeline, window.plots
+    t.window_box.setValue(50)
+    t.slider.setValue(100)
+    window._tick()
+    np.testing.assert_array_equal(p.error_curve.xData, np.arange(50, 151))
+    with RunReader(path) as reader:
+        np.testing.assert_allclose(p.error_curve.yData, reader.steps["error"][50:151])
+        codes = reader.steps["positions"][50:151]
+    for i, curve in enumerate(p.trace_curves):
+        np.testing.assert_array_equal(curve.yData, codes[:, i])
+    assert p.test_curve.xData is not None and list(p.test_curve.xData) == [100]
+    t.window_box.setValue(0)  # the whole run: the decimated overview again
+    window._tick()
+    assert len(p.error_curve.xData) < 3000 and p.error_curve.xData[-1] == 2999
 
 
 def test_a_paced_live_run_keeps_the_chosen_rate(qtbot, tmp_path):
