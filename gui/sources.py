@@ -131,8 +131,10 @@ class RunSource:
     codes: str = "exact"
     #: why the codes are unknown ("" otherwise)
     codes_note: str = ""
-    #: the run's settings (`TrainSettings` fields; a run file's also ``bias_volts``)
+    #: the run's settings (`TrainSettings` fields; once recorded also ``bias_volts``)
     settings: dict[str, Any]
+    #: the run records which edges updated at each step (``update_mask``)
+    has_updates: bool = True
 
     @property
     def running(self) -> bool:
@@ -166,7 +168,7 @@ class RunSource:
         prev = h.row_at(k - 1) if k > 0 else None
         exact = prev is not None and int(prev["step"]) == k - 1
         codes = prev["positions"] if exact and prev is not None else row["positions"]
-        return StepState(k, codes, exact, row["inputs"], row["v_free"])
+        return StepState(k, codes, exact, row["inputs"], row["v_free"], row["v_clamped"])
 
     def blocks(self, lo: float, hi: float) -> Iterator[dict[str, np.ndarray]]:
         """Every stored step with lo <= step <= hi, in blocks of columns ``step``, ``error``,
@@ -286,6 +288,7 @@ class LiveSource(RunSource):
         """The run began: the network, roles and parts from the bench's description."""
         self.run_info = info
         self.codes, self.codes_note = str(info.codes), str(info.codes_note)
+        self.settings, self.has_updates = dict(info.settings), bool(info.has_updates)
         network = network_from_dict(info.network)
         old = self.layout.network
         changed = network.n_edges != old.n_edges or not np.array_equal(network.edges, old.edges)
@@ -342,6 +345,7 @@ class ReplaySource(RunSource):
             raise
         self.reader, self.path, self.follow = reader, Path(path), follow
         self.codes, self.codes_note = reader.codes, reader.codes_note
+        self.has_updates = "update_mask" in reader.steps
         self.history = History(network.n_edges, n_out, n_in)
         self.layout = Layout.of_task(network, task)
         self.free_setup = FreeSetup.from_run(network, task, info.get("bench_json") or {})
@@ -399,7 +403,7 @@ class ReplaySource(RunSource):
         if before is None and "update_mask" in cols and "direction" in cols:
             before = codes_before(after, cols["update_mask"][k], cols["direction"][k])
         return StepState(k, after if before is None else before, before is not None,
-                         cols["inputs"][k], cols["v_free"][k])
+                         cols["inputs"][k], cols["v_free"][k], cols["v_clamped"][k])
 
     def blocks(self, lo: float, hi: float) -> Iterator[dict[str, np.ndarray]]:
         """The file's rows with lo <= step <= hi at full resolution, `READ_BLOCK` at a time."""

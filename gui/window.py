@@ -6,7 +6,9 @@
 * `gui.sources`: the run shown, live (`LiveSource`: the trainer in its own process,
   `lab.acquire.live`, sending batches at most ~30 times a second) or from a file
   (`ReplaySource`: read lazily, tailed in follow mode), behind one interface;
-* `gui.export`: PNG and CSV export.
+* `gui.export`: PNG and CSV export;
+* `gui.watch`: what users watch (effective p, bias, each edge's learning signal), a
+  strip below the plots.
 
 A ~30 Hz `QTimer` polls the source (batches into its bounded `History`) and redraws. The
 window and the trainer do not share a GIL, so painting never slows training. Hovering a
@@ -52,6 +54,7 @@ from gui.sources import (
     Status,
     default_run_path,
 )
+from gui.watch import WatchPanel
 from lab import paths
 from lab.acquire.live import LiveRun, LiveSpec
 from lab.acquire.records import RunSummary
@@ -109,9 +112,11 @@ class MainWindow(QMainWindow):
         self.timeline.slider.valueChanged.connect(self.show_step)
         self.timeline.follow_box.toggled.connect(self._follow_toggled)
         self.timeline.window_box.valueChanged.connect(self._window_changed)
+        self.watch = WatchPanel()
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.addWidget(self.plots, 1)
+        lay.addWidget(self.watch)
         lay.addWidget(self.timeline)
         self.setCentralWidget(central)
         self._set_layout(Layout(Network.twin16()))
@@ -199,6 +204,11 @@ class MainWindow(QMainWindow):
         self.status_step.setText("no steps")
         self.status_rate.setText("- steps/s")
         self.controls.show_run_settings(source.settings if source.kind == "replay" else None)
+        self._watch_run(source)
+
+    def _watch_run(self, source: RunSource) -> None:
+        self.watch.set_run(source.settings, source.has_updates, source.codes,
+                           source.codes_note, source.free_setup)
         self.status_file.setText(source.path.name)
         self.status_file.setToolTip(str(source.path.resolve()))
         self.statusBar().showMessage(source.title)
@@ -336,6 +346,7 @@ class MainWindow(QMainWindow):
         self.plots.set_cursor(float(row["step"]))
         self.plots.follow_window(float(row["step"]), self.timeline.window_box.value())
         self.timeline.show_readout(int(row["step"]), float(row["error"]))
+        self.watch.show_step(self.source.step_state(int(row["step"])))
 
     def _window_changed(self, half: int) -> None:
         """The follow window changed: around the shown step now (0: the whole run)."""
@@ -358,6 +369,7 @@ class MainWindow(QMainWindow):
                         if changed:
                             self._set_layout(source.layout)
                         self._show_codes(source)
+                        self._watch_run(source)
                         self._net_shown = None  # the next frame hands the view its hover
                     case Grew():
                         self.timeline.extend(source.history.total)
@@ -392,6 +404,7 @@ class MainWindow(QMainWindow):
                                                    self.controls.options()):
             return
         h = source.history
+        self.watch.redraw(h)
         if h.last is None:
             return
         if source.running:
@@ -409,6 +422,7 @@ class MainWindow(QMainWindow):
                                h.last.get("positions_sd"))
                 view.set_free_state(self.free_setup,
                                     partial(source.step_state, int(h.last["step"])))
+                self.watch.show_step(source.step_state(int(h.last["step"])))
             now = time.monotonic()
             t_mark, n_mark = self._rate_mark
             if now - t_mark >= 0.5:
