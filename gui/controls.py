@@ -139,7 +139,8 @@ class Controls(QWidget):
             self.steps_box.setValue(int(values["steps"]))
             self.seed_box.setValue(int(values["seed"]))
             self.rate_box.setValue(float(values["rate"]))
-            others = [f"{k} {v}" for k, v in values.items() if k not in SETTING_BOXES]
+            others = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in values.items() if k not in SETTING_BOXES]
             self.run_note.setText("also: " + ", ".join(others))
         self.settings_title.setText("settings of the replayed run (read-only)"
                                     if self.replaying else "settings")

@@ -128,6 +128,10 @@ class WatchPanel(QWidget):
         self.bias_label.setText(f"bias V_B = {float(bias):.4g} V (set for p = {p})"
                                 if bias is not None else "bias: not recorded yet")
         self.bars.setOpts(x=[], height=[])
+        if setup is not None:  # every other edge's label under its bar (room)
+            labels = setup.network.edge_labels()
+            self.signal_plot.getPlotItem().getAxis("bottom").setTicks(
+                [[(i, labels[i]) for i in range(0, len(labels), 2)]])
         self.signal, self.signal_step = None, None
         if codes == "unknown":
             self.signal_note.setText("learning signal unavailable: the codes are unknown ("

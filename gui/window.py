@@ -430,7 +430,7 @@ class MainWindow(QMainWindow):
                 self._rate_mark = (now, h.total)
             self.status_rate.setText(f"{self._rate:.0f} steps/s")
         elif source.kind == "replay":
-            self.status_rate.setText(f"replay, {h.total} steps")
+            self.status_rate.setText("replay")
         self.status_step.setText(f"{h.total} steps")
 
     # -- export ----------------------------------------------------------------------------
