@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
@@ -26,10 +28,12 @@ from gui.freestate import FreeSetup, StepState, solve_free_state
 from gui.model import History
 from lab.core.learning import code_resistance
 
-__all__ = ["P_BINS", "WatchPanel", "effective_p", "learning_signal"]
+__all__ = ["P_BINS", "REDRAW_S", "WatchPanel", "effective_p", "learning_signal"]
 
 #: The panel's height at most, px (a strip below the plots).
 HEIGHT = 190
+#: Seconds between two redraws of the effective-p curve at most (while a run grows).
+REDRAW_S = 0.25
 #: Bins of the effective-p curve (each the mean over its steps and edges).
 P_BINS = 400
 
@@ -41,7 +45,11 @@ def effective_p(step: np.ndarray, mask: np.ndarray, bins: int = P_BINS
     n = len(step)
     if not n:
         return np.empty(0), np.empty(0)
-    per_step = np.asarray(mask, dtype=np.float64).mean(axis=1)
+    mask = np.asarray(mask, dtype=bool)
+    per_step = np.zeros(n, np.float64)  # edge by edge: each column is contiguous (History)
+    for j in range(mask.shape[1]):
+        per_step += mask[:, j]
+    per_step /= max(mask.shape[1], 1)
     k = -(-n // bins)
     m = -(-n // k)
     padded = np.full(m * k, np.nan)
@@ -104,7 +112,7 @@ class WatchPanel(QWidget):
         self.has_updates, self.codes, self.setup = True, "exact", None
         self.signal: np.ndarray | None = None  # the shown step's, (E,) V
         self.signal_step: int | None = None
-        self._drawn = -1
+        self._drawn, self._drawn_at = -1, 0.0
         self.set_run({}, True, "exact", "", None)
 
     def set_run(self, settings: dict, has_updates: bool, codes: str, codes_note: str,
@@ -112,7 +120,7 @@ class WatchPanel(QWidget):
         """A run is shown: its ``settings`` (p, ``bias_volts``), whether it records
         updates, where its codes come from (and why unknown), its free-state setup."""
         self.has_updates, self.codes, self.setup = has_updates, codes, setup
-        self._drawn = -1
+        self._drawn, self._drawn_at = -1, 0.0
         self.p_curve.setData([], [])
         p = settings.get("p")
         self.p_set.setVisible(p is not None)
@@ -139,11 +147,16 @@ class WatchPanel(QWidget):
         else:
             self.signal_note.setText("no step shown yet")
 
-    def redraw(self, h: History) -> None:
-        """The effective-p curve from ``h`` (skipped when ``h`` has not changed)."""
+    def redraw(self, h: History, force: bool = False) -> None:
+        """The effective-p curve from ``h``: skipped when ``h`` has not changed, and
+        (unless ``force``) at most every `REDRAW_S` seconds: a curve of bin means needs
+        no 30 Hz, and the window's core is shared with the training process."""
         if not self.has_updates or h.version == self._drawn:
             return
-        self._drawn = h.version
+        now = time.monotonic()
+        if not force and now - self._drawn_at < REDRAW_S:
+            return
+        self._drawn, self._drawn_at = h.version, now
         snap = h.snapshot(("step", "update_mask"))
         self.p_curve.setData(*effective_p(snap.step, snap.update_mask))
 

@@ -404,7 +404,7 @@ class MainWindow(QMainWindow):
                                                    self.controls.options()):
             return
         h = source.history
-        self.watch.redraw(h)
+        self.watch.redraw(h, force=not source.running)
         if h.last is None:
             return
         if source.running:
