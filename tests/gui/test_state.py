@@ -19,17 +19,8 @@ pytest.importorskip("pytestqt")
 
 import gui.sources
 from gui.model import History
-from gui.window import MainWindow
 from lab.runs import RunReader
 from tests.gui.test_window import live_window, make_run, wait_run
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    return w
 
 
 def assert_nothing_shown(w) -> None:

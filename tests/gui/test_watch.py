@@ -15,7 +15,6 @@ pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 
 from gui.watch import effective_p
-from gui.window import MainWindow
 from lab.acquire.settings import settings_from
 from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig
@@ -23,14 +22,6 @@ from lab.runs import RunReader, RunWriter
 from lab.tasks import load_task
 from tests.gui import benches
 from tests.gui.test_window import make_run
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    return w
 
 
 def test_effective_p_is_the_mean_fraction_of_edges_updated_per_bin():

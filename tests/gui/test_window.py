@@ -61,16 +61,6 @@ def assert_safe(record: Path) -> None:
     assert state["bias"] > state["oscillator_max"]
 
 
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    if w.live is not None:
-        w.stop_run()
-
-
 def live_window(qtbot, out: Path, factory: Callable[[], Bench] | None = None,
                 **settings) -> MainWindow:
     """A shown window whose live runs use ``factory`` (None: the default emulator bench,
