@@ -15,6 +15,10 @@ Run: ``PYTHONPATH=. /tmp/venv/bin/python bench/bench_gui.py [--steps N] [--repea
   adds the training process's start (``live_start_s``: start -> first batch shown:
   importing numpy/numba/h5py in a fresh interpreter and a 64-step warm-up run).
   ``process_only_steps_per_s``/``_ratio``: the training process without a window.
+* ``live_cpu_per_wall_s``: CPU seconds (every thread) of the training process per wall
+  second of its `Trainer.run` (`lab.acquire.live.Stopped.cpu_seconds`), median over the
+  live runs: about 1.0, one core (issue 16: numba's pool is not launched by a
+  one-network run).
 * ``live_fps``: frames redrawn per second during the first live run (after its first
   batch); ``live_frame_ms_median``: `MainWindow.redraw` (setData) per frame.
 * ``event_latency_ms_max``/``_median``: during the first live run, a Python thread posts
@@ -144,6 +148,7 @@ def live(app: Any, steps: int, tmp: Path, tag: str,
     frames = list(w.plots.frame_times)
     out = {
         "rate": steps / w.run_seconds,
+        "cpu_per_wall": w.source.cpu_seconds / w.run_seconds,
         "wall_rate": steps / (mark["end"] - t0),
         "start_s": mark["first"] - t0,
         "fps": (mark["frames_end"] - mark["frames"]) / max(mark["end"] - mark["first"], 1e-9),
@@ -313,6 +318,7 @@ def main() -> None:
         out["process_only_ratio"] = round(max(po) / max(hl), 3)
         out["live_wall_steps_per_s"] = round(max(x["wall_rate"] for x in lv))
         out["live_start_s"] = round(statistics.median(x["start_s"] for x in lv), 2)
+        out["live_cpu_per_wall_s"] = round(statistics.median(x["cpu_per_wall"] for x in lv), 2)
         out["live_fps"] = round(statistics.median(x["fps"] for x in lv), 1)
         out["live_frame_ms_median"] = round(statistics.median(
             x["frame_ms_live_median"] for x in lv), 2)

@@ -26,13 +26,22 @@ from gui.plots import DisplayOptions
 from lab.acquire.settings import TrainSettings, settings_from
 from lab.tasks import list_tasks
 
-__all__ = ["Controls", "Timeline"]
+__all__ = ["SETTING_BOXES", "Controls", "Timeline"]
+
+
+#: The settings boxes of the run panel: `TrainSettings` field -> attribute of `Controls`.
+SETTING_BOXES = {"task": "task_box", "eta": "eta_box", "p": "p_box", "steps": "steps_box",
+                 "seed": "seed_box", "rate": "rate_box"}
 
 
 class Controls(QWidget):
     """The run panel. ``settings`` (`TrainSettings` fields) preset the boxes (None or
     missing: the defaults). Signals: ``display_changed()`` when a display option changes,
-    ``edge_toggled(i, shown)`` when edge ``i``'s trace is checked or unchecked."""
+    ``edge_toggled(i, shown)`` when edge ``i``'s trace is checked or unchecked.
+
+    In replay (`show_run_settings`) the boxes show the replayed run's own settings,
+    read-only, and the other settings it ran with are listed below them; "Edit settings"
+    (or the end of replay) makes them editable again, starting from the values shown."""
 
     display_changed = pyqtSignal()
     edge_toggled = pyqtSignal(int, bool)
@@ -55,9 +64,30 @@ class Controls(QWidget):
         self.steps_box.setValue(int(settings.get("steps") or defaults.steps))
         self.seed_box = QSpinBox(minimum=-1, maximum=2**31 - 1)
         self.seed_box.setValue(int(settings.get("seed") or defaults.seed))
+        # above 1e6 steps/s: the CLI's message on Start
+        self.rate_box = QDoubleSpinBox(decimals=1, minimum=0, maximum=1e7, singleStep=10)
+        self.rate_box.setSpecialValueText("full speed")  # shown at 0 (the minimum) only
+        self.rate_box.setValue(float(settings.get("rate") or defaults.rate))
+        self.rate_box.setToolTip("real-time pace: at most this many steps per second "
+                                 "(0 = as fast as the bench allows)")
+        self.settings_title = QLabel("settings")
+        form.addRow(self.settings_title)
         for label, box in (("task", self.task_box), ("eta", self.eta_box), ("p", self.p_box),
-                           ("steps", self.steps_box), ("seed", self.seed_box)):
+                           ("steps", self.steps_box), ("seed", self.seed_box),
+                           ("rate (steps/s)", self.rate_box)):
             form.addRow(label, box)
+        self.run_note = QLabel("")  # replay: the run's other settings
+        self.run_note.setWordWrap(True)
+        self.run_note.setVisible(False)
+        form.addRow(self.run_note)
+        self.edit_button = QPushButton("Edit settings")
+        self.edit_button.setToolTip("leave the replayed run's settings: edit them for a "
+                                    "new run")
+        self.edit_button.setVisible(False)
+        self.edit_button.clicked.connect(lambda: self.show_run_settings(None))
+        form.addRow(self.edit_button)
+        self.replaying = False  # the boxes show a replayed run's settings (read-only)
+        self._running = False
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
         self.resume_button = QPushButton("Resume")
@@ -86,19 +116,51 @@ class Controls(QWidget):
         """Settings from the boxes, validated like the CLI (ConfigError naming the field)."""
         return settings_from(task=self.task_box.currentText().strip(),
                              eta=self.eta_box.value(), p=self.p_box.value(),
-                             steps=self.steps_box.value(), seed=self.seed_box.value())
+                             steps=self.steps_box.value(), seed=self.seed_box.value(),
+                             rate=self.rate_box.value())
+
+    def shown_settings(self) -> dict[str, Any]:
+        """What the settings boxes show now, by `TrainSettings` field."""
+        return {"task": self.task_box.currentText().strip(), "eta": self.eta_box.value(),
+                "p": self.p_box.value(), "steps": self.steps_box.value(),
+                "seed": self.seed_box.value(), "rate": self.rate_box.value()}
+
+    def show_run_settings(self, settings: dict[str, Any] | None) -> None:
+        """``settings`` (a run file's `TrainSettings` fields): show them read-only, the
+        boxes' fields in the boxes (a field the file lacks: its default) and the others
+        listed below; None: editable boxes again, keeping the values shown."""
+        self.replaying = settings is not None
+        if settings is not None:
+            values = TrainSettings().model_dump() | {k: v for k, v in settings.items()
+                                                    if v is not None}
+            self.task_box.setCurrentText(str(values["task"]))
+            self.eta_box.setValue(float(values["eta"]))
+            self.p_box.setValue(float(values["p"]))
+            self.steps_box.setValue(int(values["steps"]))
+            self.seed_box.setValue(int(values["seed"]))
+            self.rate_box.setValue(float(values["rate"]))
+            others = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in values.items() if k not in SETTING_BOXES]
+            self.run_note.setText("also: " + ", ".join(others))
+        self.settings_title.setText("settings of the replayed run (read-only)"
+                                    if self.replaying else "settings")
+        self.run_note.setVisible(self.replaying)
+        self.edit_button.setVisible(self.replaying)
+        self.set_running(self._running)
 
     def options(self) -> DisplayOptions:
         return DisplayOptions(log=self.log_box.isChecked(), scaled=self.scaled_box.isChecked(),
                               smoothing=self.smooth_box.value())
 
     def set_running(self, running: bool) -> None:
-        """Start and the settings while no run is going on; pause/resume/stop while one is."""
+        """Start and the settings while no run is going on (the settings stay read-only in
+        replay); pause/resume/stop while one is."""
+        self._running = running
         self.start_button.setEnabled(not running)
         for b in (self.pause_button, self.resume_button, self.stop_button):
             b.setEnabled(running)
-        for box in (self.task_box, self.eta_box, self.p_box, self.steps_box, self.seed_box):
-            box.setEnabled(not running)
+        for name in SETTING_BOXES.values():
+            getattr(self, name).setEnabled(not running and not self.replaying)
 
     def set_edges(self, labels: list[str], colours: list[Any]) -> None:
         """One checked entry per edge, in its trace's colour."""
@@ -118,7 +180,9 @@ class Controls(QWidget):
 
 
 class Timeline(QWidget):
-    """The step slider, the shown step's line and the follow-file box."""
+    """The step slider, the shown step's readout (the window's one step readout), the
+    plots' follow window (``window_box``: show steps ``k - N .. k + N`` around the shown
+    step k; 0 = the whole run) and the follow-file box."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -128,12 +192,33 @@ class Timeline(QWidget):
         self.follow_box = QCheckBox("follow file")
         self.step_label = QLabel("")
         self.step_label.setMinimumWidth(240)
+        self.window_box = QSpinBox(minimum=0, maximum=10**9, singleStep=100)
+        self.window_box.setPrefix("± ")
+        self.window_box.setSuffix(" steps")
+        self.window_box.setSpecialValueText("whole run")
+        self.window_box.setToolTip("the plots follow the shown step with this many steps "
+                                   "either side (whole run: the decimated overview)")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("timeline"))
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.step_label)
+        lay.addWidget(QLabel("plots show"))
+        lay.addWidget(self.window_box)
         lay.addWidget(self.follow_box)
+
+    def reset(self) -> None:
+        """No run shown yet: an empty, disabled slider and no readout (emits nothing)."""
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, 0)
+        self.slider.setValue(0)
+        self.slider.blockSignals(False)
+        self.slider.setEnabled(False)
+        self.step_label.setText("")
+
+    def show_readout(self, step: int, error: float) -> None:
+        """The readout of the shown step: its number and training error (V^2)."""
+        self.step_label.setText(f"step {step}, error {error:.4g} V²")
 
     def at_end(self) -> bool:
         return self.slider.value() >= self.slider.maximum()

@@ -75,13 +75,15 @@ class StepState:
     """One step as recorded: ``codes`` (E,) the free state was measured with,
     ``before`` True if those are the codes before the step's pulse (exact) and False if
     they are the codes after it (stand-in), ``inputs`` (n_in,) V applied, ``v_free``
-    (n_out,) V measured at the output nodes."""
+    (n_out,) V measured at the output nodes, ``v_clamped`` (n_out,) V the clamped twin's
+    outputs were held at (None: not at hand)."""
 
     step: int
     codes: np.ndarray
     before: bool
     inputs: np.ndarray
     v_free: np.ndarray
+    v_clamped: np.ndarray | None = None
 
 
 def codes_before(after: np.ndarray, mask: np.ndarray | None,

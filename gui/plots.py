@@ -528,6 +528,26 @@ class Plots(QSplitter):
             line.setPos(step)
             line.setVisible(True)
 
+    def clear_data(self) -> None:
+        """Forget the shown run's data: every curve empty, no cursor, x axis automatic."""
+        curves = [self.error_curve, self.test_curve, *self.trace_curves, *self.bands,
+                  *(c for group in self.output_curves for c in group)]
+        for c in curves:
+            c.setData([], [])
+        for line in self.vlines:
+            line.setVisible(False)
+        self.follow_window(0.0, 0.0)
+        self.invalidate()
+
+    def follow_window(self, step: float, half: float) -> None:
+        """Show steps ``step - half .. step + half`` on the linked x axes; ``half`` 0: the
+        whole run (auto range, the decimated overview)."""
+        item = self.error_plot.getPlotItem()
+        if half > 0:
+            item.setXRange(step - half, step + half, padding=0)
+        else:
+            item.enableAutoRange(x=True)
+
     def step_range(self) -> tuple[float, float]:
         """The visible step range (x axis of the linked plots)."""
         lo, hi = self.error_plot.getPlotItem().viewRange()[0]

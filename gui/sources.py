@@ -131,6 +131,10 @@ class RunSource:
     codes: str = "exact"
     #: why the codes are unknown ("" otherwise)
     codes_note: str = ""
+    #: the run's settings (`TrainSettings` fields; once recorded also ``bias_volts``)
+    settings: dict[str, Any]
+    #: the run records which edges updated at each step (``update_mask``)
+    has_updates: bool = True
 
     @property
     def running(self) -> bool:
@@ -164,7 +168,7 @@ class RunSource:
         prev = h.row_at(k - 1) if k > 0 else None
         exact = prev is not None and int(prev["step"]) == k - 1
         codes = prev["positions"] if exact and prev is not None else row["positions"]
-        return StepState(k, codes, exact, row["inputs"], row["v_free"])
+        return StepState(k, codes, exact, row["inputs"], row["v_free"], row["v_clamped"])
 
     def blocks(self, lo: float, hi: float) -> Iterator[dict[str, np.ndarray]]:
         """Every stored step with lo <= step <= hi, in blocks of columns ``step``, ``error``,
@@ -174,6 +178,24 @@ class RunSource:
         keep = (snap.step >= lo) & (snap.step <= hi)
         yield {k: getattr(snap, k)[keep] for k in _HISTORY_COLUMNS
                if getattr(snap, k) is not None}
+
+    def window_history(self, lo: float, hi: float) -> History | None:
+        """The stored steps with lo <= step <= hi as a `History` of their own, at the
+        resolution `blocks` gives (a file: full), with the tests inside; None when none.
+        The plots draw it when they follow the cursor and the run's history is decimated
+        there. Its error sums start at ``lo`` (smoothing looks back no further)."""
+        blocks = list(self.blocks(lo, hi))
+        n = sum(len(b["step"]) for b in blocks)
+        if not n:
+            return None
+        h = self.history
+        out = History(h.n_edges, h.n_outputs, h.n_inputs, recent=n, archive=2)
+        for block in blocks:
+            out.extend(block)
+        for step, error in zip(h.test_step, h.test_error, strict=True):
+            if lo <= step <= hi:
+                out.add_test(step, error)
+        return out
 
     def close(self) -> None:
         """Release what the source holds (a live run must have ended)."""
@@ -196,6 +218,7 @@ class LiveSource(RunSource):
     def __init__(self, spec: LiveSpec, task: Task) -> None:
         self.run = LiveRun(spec)
         self.spec, self.path = spec, Path(spec.out)
+        self.settings = dict(spec.settings)
         network = _network_of(task)
         self.history = History(network.n_edges, task.n_outputs, task.n_inputs)
         self.layout = Layout(network, tuple(task.input_nodes), tuple(task.output_nodes),
@@ -204,6 +227,7 @@ class LiveSource(RunSource):
         self.run_info: RunInfo | None = None  # as the training process sent it
         self.summary: RunSummary | None = None  # how the run ended
         self.run_seconds = float("nan")  # wall time of Trainer.run, s
+        self.cpu_seconds = float("nan")  # the training process's CPU time in it, s
         self.error: str | None = None  # the training process's error line
         self.detached: tuple[str, ...] = ()  # observers that failed (not critical)
         self._running = True
@@ -246,8 +270,10 @@ class LiveSource(RunSource):
                 case Started(info=info):
                     notices.append(self._started(info))
                     h = self.history
-                case Stopped(summary=summary, run_seconds=seconds, detached=detached):
+                case Stopped(summary=summary, run_seconds=seconds, detached=detached,
+                             cpu_seconds=cpu):
                     self.summary, self.run_seconds = summary, float(seconds)
+                    self.cpu_seconds = float(cpu)
                     self.detached = tuple(detached)
                 case Failed(phase="setup", text=text):
                     self.error = text
@@ -262,6 +288,7 @@ class LiveSource(RunSource):
         """The run began: the network, roles and parts from the bench's description."""
         self.run_info = info
         self.codes, self.codes_note = str(info.codes), str(info.codes_note)
+        self.settings, self.has_updates = dict(info.settings), bool(info.has_updates)
         network = network_from_dict(info.network)
         old = self.layout.network
         changed = network.n_edges != old.n_edges or not np.array_equal(network.edges, old.edges)
@@ -318,10 +345,11 @@ class ReplaySource(RunSource):
             raise
         self.reader, self.path, self.follow = reader, Path(path), follow
         self.codes, self.codes_note = reader.codes, reader.codes_note
+        self.has_updates = "update_mask" in reader.steps
         self.history = History(network.n_edges, n_out, n_in)
         self.layout = Layout.of_task(network, task)
         self.free_setup = FreeSetup.from_run(network, task, info.get("bench_json") or {})
-        s = reader.settings
+        s = self.settings = dict(reader.settings)
         self.title = (f"replay {info.get('task')} p={s.get('p')} eta={s.get('eta')} "
                       f"seed={s.get('seed')} "
                       f"({'complete' if reader.complete else 'incomplete'})")
@@ -375,7 +403,7 @@ class ReplaySource(RunSource):
         if before is None and "update_mask" in cols and "direction" in cols:
             before = codes_before(after, cols["update_mask"][k], cols["direction"][k])
         return StepState(k, after if before is None else before, before is not None,
-                         cols["inputs"][k], cols["v_free"][k])
+                         cols["inputs"][k], cols["v_free"][k], cols["v_clamped"][k])
 
     def blocks(self, lo: float, hi: float) -> Iterator[dict[str, np.ndarray]]:
         """The file's rows with lo <= step <= hi at full resolution, `READ_BLOCK` at a time."""

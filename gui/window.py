@@ -6,7 +6,9 @@
 * `gui.sources`: the run shown, live (`LiveSource`: the trainer in its own process,
   `lab.acquire.live`, sending batches at most ~30 times a second) or from a file
   (`ReplaySource`: read lazily, tailed in follow mode), behind one interface;
-* `gui.export`: PNG and CSV export.
+* `gui.export`: PNG and CSV export;
+* `gui.watch`: what users watch (effective p, bias, each edge's learning signal), a
+  strip below the plots.
 
 A ~30 Hz `QTimer` polls the source (batches into its bounded `History`) and redraws. The
 window and the trainer do not share a GIL, so painting never slows training. Hovering a
@@ -22,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent
 from PyQt6.QtWidgets import (
@@ -51,6 +54,7 @@ from gui.sources import (
     Status,
     default_run_path,
 )
+from gui.watch import WatchPanel
 from lab import paths
 from lab.acquire.live import LiveRun, LiveSpec
 from lab.acquire.records import RunSummary
@@ -87,6 +91,8 @@ class MainWindow(QMainWindow):
         self.message_box: QMessageBox | None = None
         self._rate, self._rate_mark = 0.0, (time.monotonic(), 0)
         self._net_shown: tuple[bytes, bytes] | None = None
+        #: the follow window's own history (replay of a decimated run) and its key
+        self._window: tuple[tuple[int, int, int], History | None] | None = None
 
         self.controls = Controls(settings)
         dock = QDockWidget("run", self)
@@ -105,17 +111,21 @@ class MainWindow(QMainWindow):
         self.timeline = Timeline()
         self.timeline.slider.valueChanged.connect(self.show_step)
         self.timeline.follow_box.toggled.connect(self._follow_toggled)
+        self.timeline.window_box.valueChanged.connect(self._window_changed)
+        self.watch = WatchPanel()
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.addWidget(self.plots, 1)
+        lay.addWidget(self.watch)
         lay.addWidget(self.timeline)
         self.setCentralWidget(central)
         self._set_layout(Layout(Network.twin16()))
 
-        self.status_step, self.status_rate = QLabel("step -"), QLabel("- steps/s")
-        self.status_error, self.status_file = QLabel("error -"), QLabel("no run file")
+        # the run as a whole; the shown step's readout is the timeline's (one readout)
+        self.status_step, self.status_rate = QLabel("no steps"), QLabel("- steps/s")
+        self.status_file = QLabel("no run file")
         for w, width in ((self.status_step, 110), (self.status_rate, 160),
-                         (self.status_error, 150), (self.status_file, 200)):
+                         (self.status_file, 200)):
             w.setMinimumWidth(width)
             self.statusBar().addPermanentWidget(w)
 
@@ -178,13 +188,28 @@ class MainWindow(QMainWindow):
                                          for i in range(len(labels))])
 
     def _attach(self, source: RunSource) -> None:
-        """Show ``source`` (the previous one closed; a live one must have ended)."""
+        """Show ``source`` (the previous one closed; a live one must have ended). Nothing
+        of the previous run stays: its curves, cursors, timeline, readouts and network
+        state are cleared; a replayed run's own settings show in the run panel."""
         if self.source is not None:
             self.source.close()
         self.source = source
         self._set_layout(source.layout)
-        self.plots.netview.set_free_state(None, None)
+        self.plots.clear_data()
+        self.timeline.reset()
+        view = self.plots.netview
+        view.set_state(np.zeros(view.network.n_edges, np.int16), None)
+        view.set_free_state(None, None)
         self._net_shown = None
+        self._window = None
+        self.status_step.setText("no steps")
+        self.status_rate.setText("- steps/s")
+        self.controls.show_run_settings(source.settings if source.kind == "replay" else None)
+        self._watch_run(source)
+
+    def _watch_run(self, source: RunSource) -> None:
+        self.watch.set_run(source.settings, source.has_updates, source.codes,
+                           source.codes_note, source.free_setup)
         self.status_file.setText(source.path.name)
         self.status_file.setToolTip(str(source.path.resolve()))
         self.statusBar().showMessage(source.title)
@@ -321,8 +346,16 @@ class MainWindow(QMainWindow):
         view.set_free_state(self.free_setup, partial(self.source.step_state, int(row["step"])))
         self._net_shown = None
         self.plots.set_cursor(float(row["step"]))
-        self.timeline.step_label.setText(
-            f"step {int(row['step'])}, error {float(row['error']):.4g} V²")
+        self.plots.follow_window(float(row["step"]), self.timeline.window_box.value())
+        self.timeline.show_readout(int(row["step"]), float(row["error"]))
+        self.watch.show_step(self.source.step_state(int(row["step"])))
+
+    def _window_changed(self, half: int) -> None:
+        """The follow window changed: around the shown step now (0: the whole run)."""
+        if self.source is not None and self.history is not None and self.history.total:
+            self.show_step(self.timeline.slider.value())
+        else:
+            self.plots.follow_window(0.0, 0.0)
 
     # -- timer -----------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -338,6 +371,7 @@ class MainWindow(QMainWindow):
                         if changed:
                             self._set_layout(source.layout)
                         self._show_codes(source)
+                        self._watch_run(source)
                         self._net_shown = None  # the next frame hands the view its hover
                     case Grew():
                         self.timeline.extend(source.history.total)
@@ -350,17 +384,39 @@ class MainWindow(QMainWindow):
         self.plots.invalidate()
         self.redraw()
 
+    def _drawn(self, source: RunSource) -> History:
+        """What the plots draw: the run's history, or, in replay with a follow window
+        where that history is decimated, the window's steps at full resolution from the
+        file (`RunSource.window_history`, rebuilt when the window moves)."""
+        h, half = source.history, self.timeline.window_box.value()
+        if source.kind != "replay" or half <= 0 or h.stride == 1:
+            self._window = None
+            return h
+        k = self.timeline.slider.value()
+        key = (k - half, k + half, h.total)
+        if self._window is None or self._window[0] != key:
+            self._window = (key, source.window_history(k - half, k + half))
+            self.plots.invalidate()
+        return self._window[1] or h
+
     def redraw(self) -> None:
         """Redraw every panel from the source's history (skipped when nothing changed)."""
         source = self.source
-        if source is None or not self.plots.redraw(source.history, self.controls.options()):
+        if source is None or not self.plots.redraw(self._drawn(source),
+                                                   self.controls.options()):
             return
         h = source.history
+        self.watch.redraw(h, force=not source.running)
         if h.last is None:
             return
         if source.running:
             at_end = self.timeline.extend(h.total)
             shown = (h.last["positions"].tobytes(), h.last["update_mask"].tobytes())
+            if at_end:  # the readout and the follow window keep up with the run
+                last = int(h.last["step"])
+                self.timeline.show_readout(last, float(h.last["error"]))
+                self.plots.set_cursor(float(last))
+                self.plots.follow_window(float(last), self.timeline.window_box.value())
             if at_end and shown != self._net_shown:
                 self._net_shown = shown
                 view = self.plots.netview
@@ -368,6 +424,7 @@ class MainWindow(QMainWindow):
                                h.last.get("positions_sd"))
                 view.set_free_state(self.free_setup,
                                     partial(source.step_state, int(h.last["step"])))
+                self.watch.show_step(source.step_state(int(h.last["step"])))
             now = time.monotonic()
             t_mark, n_mark = self._rate_mark
             if now - t_mark >= 0.5:
@@ -375,9 +432,8 @@ class MainWindow(QMainWindow):
                 self._rate_mark = (now, h.total)
             self.status_rate.setText(f"{self._rate:.0f} steps/s")
         elif source.kind == "replay":
-            self.status_rate.setText(f"replay, {h.total} steps")
-        self.status_step.setText(f"step {int(h.last['step'])}")
-        self.status_error.setText(f"error {float(h.last['error']):.4g} V²")
+            self.status_rate.setText("replay")
+        self.status_step.setText(f"{h.total} steps")
 
     # -- export ----------------------------------------------------------------------------
     def export_png(self, directory: str | Path, width: int = 1200) -> list[Path]:

@@ -12,7 +12,8 @@ frozen, picklable dataclasses, defined here only), in order:
     Batch(steps, tests)                steps: {column: array (n, ...)} of consecutive steps
                                        or None; tests: ((step, error V^2), ...); ~30/s at most
     Stopped(summary, run_seconds,      bench safe, run file closed (complete or not);
-            detached)                  wall seconds of `Trainer.run`; `Trainer.detached`
+            detached, cpu_seconds)     wall and CPU (all threads) seconds of `Trainer.run`;
+                                       `Trainer.detached`
     Failed(phase, text)                one line; phase "setup" (nothing was applied, the text
                                        is the CLI's message) or "run" (after Started)
     Exited()                           always last
@@ -39,6 +40,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -125,11 +127,14 @@ class Batch:
 class Stopped:
     """The run ended: bench safe (unless ``summary.message`` says a safe state failed),
     run file closed. ``run_seconds``: wall time of `Trainer.run`; ``detached``: one line
-    per non-critical observer that failed during the run (`Trainer.detached`)."""
+    per non-critical observer that failed during the run (`Trainer.detached`);
+    ``cpu_seconds``: CPU time of the training process (every thread, user + system)
+    during `Trainer.run` (``cpu_seconds / run_seconds`` is about 1.0: one core)."""
 
     summary: RunSummary
     run_seconds: float
     detached: tuple[str, ...] = ()
+    cpu_seconds: float = float("nan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +304,12 @@ class _Orphan:
 
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system, every thread) this process has used so far."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
 def _warm_up() -> None:
     """A throwaway 64-step run on a fresh emulator (run file in a temporary directory):
     the compiled kernels' first calls and h5py's first file happen here, at process start,
@@ -378,13 +389,13 @@ def _run_child(
             threading.Thread(target=_control, args=(ctrl, trainer, batcher), daemon=True,
                              name="twinlab-control").start()
             freeze_imported()  # this process's entry point: every import is done
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), _cpu_seconds()
             try:
                 trainer.run()
             finally:  # the trainer stopped its observers: bench safe, file closed
                 if batcher.summary is not None:
                     send(Stopped(batcher.summary, time.perf_counter() - t0,
-                                 tuple(trainer.detached)))
+                                 tuple(trainer.detached), _cpu_seconds() - cpu0))
         finally:
             bench.close()
     except BaseException as exc:  # reported to the window as one line

@@ -34,6 +34,11 @@ class TrainSettings(BaseModel):
         "'power' dissipated in the twins; the default emulator bench is built with it, "
         "any other bench must implement it",
     )
+    rate: float = Field(
+        0.0, ge=0, le=1e6,
+        description="real-time pace: at most this many steps per second (a demonstration, "
+        "or a bench's own rate); 0 = as fast as the bench allows",
+    )
     estimate: Literal["auto", "on", "off"] = Field(
         "auto",
         description="a bench without a resistance probe: estimate every code and update "

@@ -271,7 +271,11 @@ class Trainer:
             bench.release("free", outputs)
             current = -1
             order = self._order(rng)
+            period = 1.0 / s.rate if s.rate > 0 else 0.0
+            due = time.perf_counter()
             for step in range(s.steps):
+                if period:
+                    due = self._pace(due, period)
                 if self._stop or not self._running.is_set():
                     self._wait_or_stop()
                 if n_train > 1 and step % n_train == 0:
@@ -370,6 +374,18 @@ class Trainer:
                 break
         if self._stop:
             raise StopRequested
+
+    def _pace(self, due: float, period: float) -> float:
+        """`TrainSettings.rate`: wait until ``due`` (a `time.perf_counter` time, s) unless a
+        stop comes; the next step's due time. A run that fell behind (a pause, a slow
+        bench) starts a new schedule instead of catching up in a burst."""
+        while not self._stop:
+            left = due - time.perf_counter()
+            if left <= 0:
+                break
+            time.sleep(min(left, 0.1))
+        now = time.perf_counter()
+        return now + period if now > due + period else due + period
 
     def _order(self, rng: np.random.Generator) -> np.ndarray:
         n = self.task.n_train

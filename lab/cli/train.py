@@ -50,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="what each edge compares: the twins' voltage drops or the power dissipated in "
         "them (default: the bench's; the default emulator bench: voltage, or built with this)",
     )
+    train.add_argument("--rate", type=float,
+                       help="real-time pace: at most this many steps per second "
+                       "(default: 0 = as fast as the bench allows)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
@@ -82,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         test_every=args.test_every,
         estimate=args.estimate,
         rule=args.rule,
+        rate=args.rate,
     )
     out = _out_path(args.out) or _default_out(settings)
     task = load_task(settings.task, seed=settings.seed)

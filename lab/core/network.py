@@ -275,6 +275,23 @@ def _solve_one_kernel(k, v_nodes, colptr, rowidx, rowptr, rowcol, rowpos, edge_s
     return out
 
 
+@nb.njit(cache=True, nogil=True)
+def _solve_serial_kernel(k, v_nodes, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots,
+                         rhs_row, rhs_node, factor_out, out):  # fmt: skip
+    """`_solve_batch_kernel` on the calling thread: a few networks (a board's two twins)
+    without launching numba's thread pool, whose idle OpenMP workers spin."""
+    for i in range(k.shape[0]):
+        if not _solve_into(k[i], v_nodes[i], colptr, rowidx, rowptr, rowcol, rowpos, edge_slots,
+                           rhs_row, rhs_node, factor_out, out[i]):  # fmt: skip
+            out[i, :] = np.nan
+
+
+#: Batches of fewer networks than this are solved on the calling thread
+#: (`_solve_serial_kernel`): one-network paths (the emulator, the trainer, the live
+#: process, the window's hover) never launch the thread pool; batched simulation keeps it.
+PARALLEL_MIN_BATCH = 64
+
+
 @nb.njit(cache=True, parallel=True)
 def _solve_batch_kernel(k, v_nodes, colptr, rowidx, rowptr, rowcol, rowpos, edge_slots, rhs_row,
                         rhs_node, factor_out, out):  # fmt: skip
@@ -540,7 +557,8 @@ class Solver:
             -1, self.n_fixed
         )
         out = np.empty_like(v_nodes)
-        _solve_batch_kernel(k, v_nodes, *self._args, out)
+        kernel = _solve_batch_kernel if len(k) >= PARALLEL_MIN_BATCH else _solve_serial_kernel
+        kernel(k, v_nodes, *self._args, out)
         return out.reshape(*lead, n_nodes)
 
     def solve_nodes(self, k: np.ndarray, v_nodes: np.ndarray) -> np.ndarray:

@@ -61,16 +61,6 @@ def assert_safe(record: Path) -> None:
     assert state["bias"] > state["oscillator_max"]
 
 
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    if w.live is not None:
-        w.stop_run()
-
-
 def live_window(qtbot, out: Path, factory: Callable[[], Bench] | None = None,
                 **settings) -> MainWindow:
     """A shown window whose live runs use ``factory`` (None: the default emulator bench,
@@ -108,7 +98,8 @@ def test_live_run_of_200_steps_fills_the_plots_and_completes_the_file(qtbot, tmp
     assert "complete" in w.statusBar().currentMessage()
     assert w.status_file.text() == out.name and w.status_file.toolTip() == str(out.resolve())
     assert w.status_rate.text().endswith("steps/s (mean)")
-    assert w.status_step.text() == "step 199"
+    assert w.status_step.text() == "200 steps"  # the run; the shown step: the timeline
+    assert w.timeline.step_label.text().startswith("step 199,")
 
 
 @pytest.mark.parametrize(("field", "value", "words"), [

@@ -63,7 +63,7 @@ def test_messages_are_frozen_picklable_dataclasses() -> None:
                          scaled_error=0.1, end_time="t", final_test_error=0.2,
                          final_accuracy=1.0)  # not NaN: NaN != NaN
     messages = [Ready(), Started(info), Batch(None, ((0, 0.5),)),
-                Stopped(summary, 1.5, ("Progress at step 2: OSError: EPIPE",)),
+                Stopped(summary, 1.5, ("Progress at step 2: OSError: EPIPE",), 1.4),
                 Failed("run", "clock board: no reply"), Exited()]
     for msg in messages:
         assert pickle.loads(pickle.dumps(msg)) == msg

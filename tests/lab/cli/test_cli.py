@@ -61,6 +61,22 @@ def test_train_defaults_then_info_json(tmp_path: Path, capsys: pytest.CaptureFix
     assert info["final_error"] == pytest.approx(err[-50:].mean())
 
 
+@pytest.mark.parametrize("rate", [20.0, 100.0])
+def test_rate_paces_the_run_and_is_recorded(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                            rate: float) -> None:
+    """``--rate``: the recorded step times (the file's ``time`` column, not the test's wall
+    clock) advance at the chosen rate within 10 %; the setting is in the file."""
+    out = tmp_path / "paced.h5"
+    n = int(2 * rate) + 1  # about two seconds
+    assert main(["train", "--quiet", "--rate", str(rate), "--steps", str(n),
+                 "--out", str(out)]) == 0
+    with RunReader(out) as run:
+        t = run.steps["time"][:]
+        assert run.settings["rate"] == rate
+    measured = (n - 1) / (t[-1] - t[0])
+    assert abs(measured - rate) <= 0.1 * rate, measured
+
+
 def test_run_file_opens_in_plain_h5py_as_nexus(tmp_path: Path) -> None:
     out = tmp_path / "run.h5"
     assert main(["train", "--quiet", "--steps", "300", "--p", "0.5", "--out", str(out)]) == 0
@@ -97,6 +113,7 @@ def test_default_output_lands_in_data_runs(tmp_path: Path) -> None:
         (["--eta", "0"], "'eta'"),
         (["--eta", "-1"], "'eta'"),
         (["--steps", "0"], "'steps'"),
+        (["--rate", "-1"], "'rate'"),
         (["--out", "/proc/nonexistent/run.h5"], "/proc/nonexistent/run.h5"),
         (["--bench", "nope.toml"], "nope.toml"),
     ],

@@ -1,0 +1,176 @@
+"""What users watch during a run (issue 16, item 9): a small panel of three readings.
+
+* **effective p**: the fraction of edges that updated at each step (the run's recorded
+  ``update_mask``; estimated on a bench whose codes are estimated), as a mean over bins
+  of steps against the set p. Unavailable when the run records no updates (a bench
+  without a resistance probe and without the estimator).
+* **bias**: the bias voltage V_B the run set for its p (``bias_volts`` of the run's
+  settings, `lab.acquire.trainer.Trainer._info`; constant over a run).
+* **learning signal** of the shown step, per edge: |dV_C| - |dV_F| (V), the clamped
+  drop's size minus the free drop's, each edge's drive in the discrete rule
+  (`lab.core.learning.discrete_direction`: +1 when |dV_C| + sigma > |dV_F|). A run file
+  records only the output voltages, so both states are solved here (`learning_signal`)
+  from the codes the step's free state was measured with, nominal parts, as the hover's
+  free state is (`gui.freestate`). Unavailable when the codes are unknown; from the
+  estimated codes when they are estimated.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from gui.freestate import FreeSetup, StepState, solve_free_state
+from gui.model import History
+from lab.core.learning import code_resistance
+
+__all__ = ["P_BINS", "REDRAW_S", "WatchPanel", "effective_p", "learning_signal"]
+
+#: The panel's height at most, px (a strip below the plots).
+HEIGHT = 190
+#: Seconds between two redraws of the effective-p curve at most (while a run grows).
+REDRAW_S = 0.25
+#: Bins of the effective-p curve (each the mean over its steps and edges).
+P_BINS = 400
+
+
+def effective_p(step: np.ndarray, mask: np.ndarray, bins: int = P_BINS
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Fraction of edges updated, ``mask`` (n, E) bool, averaged over at most ``bins``
+    bins of consecutive rows: (first step of each bin (m,), fraction (m,) in [0, 1])."""
+    n = len(step)
+    if not n:
+        return np.empty(0), np.empty(0)
+    mask = np.asarray(mask, dtype=bool)
+    per_step = np.zeros(n, np.float64)  # edge by edge: each column is contiguous (History)
+    for j in range(mask.shape[1]):
+        per_step += mask[:, j]
+    per_step /= max(mask.shape[1], 1)
+    k = -(-n // bins)
+    m = -(-n // k)
+    padded = np.full(m * k, np.nan)
+    padded[:n] = per_step
+    return step[::k].astype(np.float64), np.nanmean(padded.reshape(m, k), axis=1)
+
+
+def learning_signal(setup: FreeSetup, codes: np.ndarray, inputs: np.ndarray,
+                    v_clamped: np.ndarray) -> np.ndarray:
+    """|dV_C| - |dV_F| (E,) V of every edge: the free state with ``inputs`` (n_in,) V
+    applied, the clamped one with the outputs also held at ``v_clamped`` (n_out,) V, both
+    for digipot ``codes`` (E,) with nominal parts (`gui.freestate.solve_free_state`)."""
+    net = setup.network
+    v_free = solve_free_state(setup, codes, inputs)
+    resistance = code_resistance(np.asarray(codes, dtype=float), setup.r_end_to_end,
+                                 setup.r_wiper)
+    held = dict(zip(setup.input_nodes, np.asarray(inputs, float).tolist(), strict=True))
+    held.update(zip(setup.fixed_nodes, setup.fixed_volts.tolist(), strict=True))
+    held.update(zip(setup.output_nodes, np.asarray(v_clamped, float).tolist(), strict=True))
+    v_clamp = net.solve(1.0 / resistance, held)
+    return np.abs(net.drops(v_clamp)) - np.abs(net.drops(v_free))
+
+
+class WatchPanel(QWidget):
+    """The three readings of the module doc. `set_run` when a run is shown (or its
+    metadata arrives), `redraw` with its history, `show_step` with the shown step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMaximumHeight(HEIGHT)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        self.p_plot = pg.PlotWidget(title="effective p: fraction of edges updated")
+        self.p_plot.setLabel("bottom", "step")
+        self.p_plot.setLabel("left", "fraction updated")
+        self.p_plot.setYRange(0, 1, padding=0.02)
+        self.p_plot.getPlotItem().enableAutoRange(y=False)
+        self.p_curve = self.p_plot.plot(pen=pg.mkPen("#1f77b4", width=1))
+        self.p_set = pg.InfiniteLine(angle=0, movable=False,
+                                     pen=pg.mkPen("#999999", style=Qt.PenStyle.DashLine))
+        self.p_plot.addItem(self.p_set)
+        self.p_note = QLabel("")
+        self.bias_label = QLabel("bias: -")
+        self.signal_plot = pg.PlotWidget(title="learning signal |dV_C| - |dV_F| per edge")
+        self.signal_plot.setLabel("bottom", "edge")
+        self.signal_plot.setLabel("left", "|dV_C| - |dV_F|", units="V")
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#2ca02c")
+        self.signal_plot.addItem(self.bars)
+        self.signal_note = QLabel("")
+        for label in (self.p_note, self.signal_note):
+            label.setWordWrap(True)
+        notes = QVBoxLayout()
+        for label in (self.bias_label, self.p_note, self.signal_note):
+            label.setMaximumWidth(260)
+            notes.addWidget(label)
+        notes.addStretch(1)
+        lay.addWidget(self.p_plot, 1)
+        lay.addWidget(self.signal_plot, 1)
+        lay.addLayout(notes)
+        self.has_updates, self.codes, self.setup = True, "exact", None
+        self.signal: np.ndarray | None = None  # the shown step's, (E,) V
+        self.signal_step: int | None = None
+        self._drawn, self._drawn_at = -1, 0.0
+        self.set_run({}, True, "exact", "", None)
+
+    def set_run(self, settings: dict, has_updates: bool, codes: str, codes_note: str,
+                setup: FreeSetup | None) -> None:
+        """A run is shown: its ``settings`` (p, ``bias_volts``), whether it records
+        updates, where its codes come from (and why unknown), its free-state setup."""
+        self.has_updates, self.codes, self.setup = has_updates, codes, setup
+        self._drawn, self._drawn_at = -1, 0.0
+        self.p_curve.setData([], [])
+        p = settings.get("p")
+        self.p_set.setVisible(p is not None)
+        if p is not None:
+            self.p_set.setPos(float(p))
+        if not has_updates:
+            why = codes_note or "no resistance probe"
+            self.p_note.setText(f"effective p unavailable: this run records no updates ({why})")
+        else:
+            est = " (estimated from node voltages)" if codes == "estimated" else ""
+            self.p_note.setText(f"set p {p} (dashed){est}" if p is not None else est)
+        bias = settings.get("bias_volts")
+        self.bias_label.setText(f"bias V_B = {float(bias):.4g} V (set for p = {p})"
+                                if bias is not None else "bias: not recorded yet")
+        self.bars.setOpts(x=[], height=[])
+        if setup is not None:  # every other edge's label under its bar (room)
+            labels = setup.network.edge_labels()
+            self.signal_plot.getPlotItem().getAxis("bottom").setTicks(
+                [[(i, labels[i]) for i in range(0, len(labels), 2)]])
+        self.signal, self.signal_step = None, None
+        if codes == "unknown":
+            self.signal_note.setText("learning signal unavailable: the codes are unknown ("
+                                     f"{codes_note or 'no resistance probe'})")
+        else:
+            self.signal_note.setText("no step shown yet")
+
+    def redraw(self, h: History, force: bool = False) -> None:
+        """The effective-p curve from ``h``: skipped when ``h`` has not changed, and
+        (unless ``force``) at most every `REDRAW_S` seconds: a curve of bin means needs
+        no 30 Hz, and the window's core is shared with the training process."""
+        if not self.has_updates or h.version == self._drawn:
+            return
+        now = time.monotonic()
+        if not force and now - self._drawn_at < REDRAW_S:
+            return
+        self._drawn, self._drawn_at = h.version, now
+        snap = h.snapshot(("step", "update_mask"))
+        self.p_curve.setData(*effective_p(snap.step, snap.update_mask))
+
+    def show_step(self, state: StepState | None) -> None:
+        """The learning signal of ``state``'s step (its codes, inputs and V_C)."""
+        if self.codes == "unknown" or self.setup is None or state is None \
+                or state.v_clamped is None or np.any(np.asarray(state.codes) < 0):
+            return
+        signal = learning_signal(self.setup, state.codes, state.inputs, state.v_clamped)
+        self.signal, self.signal_step = signal, state.step
+        self.bars.setOpts(x=np.arange(len(signal)), height=signal)
+        which = "codes before the step's pulse" if state.before else \
+            "codes after the step's pulse (those before it are not stored)"
+        est = "estimated " if self.codes == "estimated" else ""
+        self.signal_note.setText(f"step {state.step}: solved from the {est}{which}, "
+                                 "nominal parts; > 0: the code steps up (+1) at an enabled pulse "
+                                 "(up to the edge's comparator offset)")

@@ -1,0 +1,88 @@
+"""The watch panel (issue 16, item 9): effective p, bias, each edge's learning signal,
+from what the run records; what a probe-less bench cannot show is said (pytest-qt)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PyQt6")
+pytest.importorskip("pyqtgraph")
+pytest.importorskip("pytestqt")
+
+from gui.watch import effective_p
+from lab.acquire.settings import settings_from
+from lab.acquire.trainer import Trainer
+from lab.emulator import EmulatorConfig
+from lab.runs import RunReader, RunWriter
+from lab.tasks import load_task
+from tests.gui import benches
+from tests.gui.test_window import make_run
+
+
+def test_effective_p_is_the_mean_fraction_of_edges_updated_per_bin():
+    mask = np.zeros((10, 4), bool)
+    mask[:5, :2] = True  # steps 0-4: half the edges
+    mask[5:, :] = True  # steps 5-9: every edge
+    x, y = effective_p(np.arange(10), mask, bins=2)
+    np.testing.assert_array_equal(x, [0, 5])
+    np.testing.assert_allclose(y, [0.5, 1.0])
+    x, y = effective_p(np.arange(10), mask, bins=3)  # bins of 4, 4, 2 steps
+    np.testing.assert_allclose(y, [0.5, (2 + 4 + 4 + 4) / 16, 1.0])
+
+
+def test_replay_watch_shows_the_runs_effective_p_bias_and_learning_signal(window, tmp_path):
+    path = make_run(tmp_path / "run.h5", steps=300, p=0.5)
+    assert window.open_run(path)
+    watch = window.watch
+    with RunReader(path) as reader:
+        mask = reader.steps["update_mask"][:]
+        direction = reader.steps["direction"][:]
+        bias = reader.settings["bias_volts"]
+    np.testing.assert_allclose(watch.p_curve.yData, mask.mean(axis=1))
+    assert watch.p_set.value() == 0.5
+    assert f"V_B = {bias:.4g} V" in watch.bias_label.text()
+    # the signal's sign is the rule's decision wherever it exceeds every comparator
+    # offset (direction +1 when |dV_C| + sigma > |dV_F|, 0 <= sigma <= sigma_max)
+    margin = EmulatorConfig().sigma_max + 0.01
+    checked = 0
+    for k in range(1, 300, 7):
+        window.timeline.slider.setValue(k)
+        assert watch.signal_step == k and watch.signal.shape == (16,)
+        clear = mask[k] & (np.abs(watch.signal) > margin)
+        np.testing.assert_array_equal(np.sign(watch.signal[clear]), direction[k][clear])
+        checked += int(clear.sum())
+    assert checked > 5
+    assert "step 295" in watch.signal_note.text()
+
+
+def test_a_probeless_run_says_what_the_watch_cannot_show(window, tmp_path):
+    path = tmp_path / "probeless.h5"
+    bench = benches.probeless()
+    try:
+        Trainer(bench, load_task("ii"), settings_from(task="ii", steps=50, estimate="off"),
+                [RunWriter(path)]).run()
+    finally:
+        bench.close()
+    assert window.open_run(path)
+    watch = window.watch
+    assert "effective p unavailable" in watch.p_note.text()
+    assert "learning signal unavailable" in watch.signal_note.text()
+    assert watch.p_curve.xData is None or len(watch.p_curve.xData) == 0
+    window.timeline.slider.setValue(20)
+    assert watch.signal is None
+    assert "bias V_B" in watch.bias_label.text()  # the bias is recorded all the same
+
+
+def test_a_live_run_fills_the_watch(qtbot, tmp_path):
+    from tests.gui.test_window import live_window, wait_run
+
+    w = live_window(qtbot, tmp_path / "live.h5", steps=200, p=0.5)
+    assert w.start_run(), w.last_message
+    wait_run(qtbot, w)
+    assert len(w.watch.p_curve.yData) == 200
+    assert "V_B" in w.watch.bias_label.text() and w.watch.signal_step == 199
