@@ -142,6 +142,10 @@ class StepAxis(pg.AxisItem):
         return [f"{v / div:g}{suffix}" if v else "0" for v in values]
 
 
+#: legend entries in one column at most; more go in two (`LegendPlot.set_legend`)
+LEGEND_ROWS = 8
+
+
 class LegendPlot(pg.PlotWidget):
     """A plot with its legend (``legend``, a `pg.LegendItem`) in a column of its own right
     of the plot item, in the same scene (exported together: ``centralWidget``).
@@ -169,8 +173,12 @@ class LegendPlot(pg.PlotWidget):
 
     def set_legend(self, entries: Sequence[tuple[dict[str, Any], str]]) -> None:
         """Replace the legend's entries: ``(PlotDataItem options, name)`` each, e.g.
-        ``({"pen": pen}, "V_F")`` or ``({"pen": None, "symbol": "o", ...}, "test")``."""
+        ``({"pen": pen}, "V_F")`` or ``({"pen": None, "symbol": "o", ...}, "test")``.
+        More than `LEGEND_ROWS` entries go in two columns (16 edges in a 230 px panel).
+        """
         self.legend.clear()
+        columns = 1 if len(entries) <= LEGEND_ROWS else 2
+        self.legend.setColumnCount(columns)
         self._samples = [pg.PlotDataItem(**opts) for opts, _ in entries]
         for sample, (_, name) in zip(self._samples, entries, strict=True):
             self.legend.addItem(sample, name)
