@@ -45,16 +45,6 @@ def runs(tmp_path_factory) -> dict[str, Path]:
             "unknown": _run(d / "unknown.h5", sense_clamped=False)}
 
 
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    if w.live is not None:
-        w.stop_run()
-
-
 def test_replay_of_an_estimated_run_says_estimated_and_shows_the_uncertainty(window, runs):
     path = runs["estimated"]
     assert window.open_run(path)

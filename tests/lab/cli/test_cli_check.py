@@ -17,7 +17,7 @@ import pytest
 from lab.cli import main
 from lab.emulator import EmulatorConfig
 from lab.emulator.wire.rehearsal import WireEmulator
-from tests.proctree import wait_for
+from tests.proctree import end_session, wait_for
 
 pytest.importorskip("pyvisa")
 pytest.importorskip("serial")
@@ -152,9 +152,7 @@ def test_a_stop_signal_ends_the_check_with_the_bench_safe(tmp_path: Path,
             os.kill(proc.pid, sig)
             _, err = proc.communicate(timeout=120)
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(30)
+            end_session(proc)
         assert not emu.board.driven.any()
     assert proc.returncode == 128 + sig, err
     assert f"check interrupted by {sig.name}; bench safe".encode() in err

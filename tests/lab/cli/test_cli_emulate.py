@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.proctree import open_ttys_and_sockets, read_until
+from tests.proctree import end_session, open_ttys_and_sockets, read_until
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -55,9 +55,7 @@ def test_signal_stops_serving_and_exits_128_plus_signal(
         os.kill(proc.pid, sig)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
+        end_session(proc)
     assert proc.returncode == 128 + sig
     assert err.decode().strip().splitlines() == [f"emulator stopped ({sig.name})"]
     assert _refused(port)  # the server is closed, not just abandoned

@@ -24,7 +24,7 @@ from lab.emulator.wire.rehearsal import WireEmulator, channel_names
 from lab.errors import ConfigError
 from lab.hal.benchfile import load_bench
 from lab.runs import RunReader
-from tests.proctree import read_until, wait_for
+from tests.proctree import end_session, read_until, wait_for
 
 pytest.importorskip("pyvisa")
 pytest.importorskip("serial")
@@ -114,9 +114,7 @@ def test_truth_row_k_is_step_k_of_a_run_and_survives_the_signal(
         os.kill(proc.pid, sig)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
+        end_session(proc)
     assert proc.returncode == 128 + sig, err
     with h5py.File(truth, "r") as f, RunReader(out) as run:
         assert f.attrs["complete"] and f.attrs["pulses"] == steps == run.n_steps
