@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,12 +80,25 @@ def _classification(where: str, path: Path, spec: _Classification, seed: int) ->
         train_idx.append(rng.choice(members, size=spec.n_train_per_class, replace=False))
     train = np.sort(np.concatenate(train_idx))
     test = np.setdiff1d(np.arange(len(rows)), train)
+    return classification_task(
+        spec, tuple(spec.inputs.values()), volts, labels, train, test, tuple(spec.classes),
+        f"{where} (seed={seed}; data {csv_name}; columns {', '.join(spec.inputs)} "
+        f"min-max scaled to [{lo}, {hi}] V)",
+    )
+
+
+def classification_task(spec: Any, input_nodes: tuple[int, ...], volts: np.ndarray,
+                        labels: np.ndarray, train: np.ndarray, test: np.ndarray,
+                        class_names: tuple[str, ...], source: str) -> Task:  # fmt: skip
+    """The classification `Task` of a task file's ``spec`` (roles, metric, targets, eta,
+    initial desired V): examples ``volts`` (M, n_inputs) V on ``input_nodes`` with
+    ``labels`` (M,) class indices, split into the ``train`` and ``test`` rows."""
     n_out = len(spec.outputs)
     return Task(
         name=spec.name or "",
         kind="classification",
         network=spec.network,
-        input_nodes=tuple(spec.inputs.values()),
+        input_nodes=input_nodes,
         output_nodes=tuple(spec.outputs),
         fixed_nodes=tuple(spec.fixed),
         fixed_volts=np.array(list(spec.fixed.values()), dtype=float),
@@ -94,11 +108,10 @@ def _classification(where: str, path: Path, spec: _Classification, seed: int) ->
         test_desired=np.full((len(test), n_out), spec.initial_desired),
         train_labels=labels[train],
         test_labels=labels[test],
-        class_names=tuple(spec.classes),
+        class_names=class_names,
         metric=spec.metric,
         description=spec.description,
-        source=f"{where} (seed={seed}; data {csv_name}; columns {', '.join(spec.inputs)} "
-        f"min-max scaled to [{lo}, {hi}] V)",
+        source=source,
         targets=spec.targets,
         eta=spec.eta,
     )

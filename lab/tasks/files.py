@@ -14,7 +14,7 @@ import numpy as np
 from lab.errors import short_repr
 from lab.paths import data_dir
 from lab.tasks.checks import _check_nodes, _display, _network_size
-from lab.tasks.dataset import _classification
+from lab.tasks.dataset import _classification, classification_task
 from lab.tasks.generators import random_allostery, regression_task
 from lab.tasks.schema import (
     _check_node_spellings,
@@ -184,29 +184,11 @@ def _lines(where: str, spec: _Lines, seed: int) -> Task:
     patterns = {c: tuple(tuple(p) for p in pats) for c, pats in spec.patterns.items()}
     x, labels, _ = _with_where(where, lambda: _lines_data(spec, patterns))
     train, test = balanced_split(labels, spec.n_train_per_class, seed, where)
-    n_out = len(spec.outputs)
-    return Task(
-        name=spec.name or "",
-        kind="classification",
-        network=spec.network,
-        input_nodes=tuple(spec.inputs),
-        output_nodes=tuple(spec.outputs),
-        fixed_nodes=tuple(spec.fixed),
-        fixed_volts=np.array(list(spec.fixed.values()), dtype=float),
-        train_inputs=x[train],
-        train_desired=np.full((len(train), n_out), spec.initial_desired),
-        test_inputs=x[test],
-        test_desired=np.full((len(test), n_out), spec.initial_desired),
-        train_labels=labels[train],
-        test_labels=labels[test],
-        class_names=tuple(spec.patterns),
-        metric=spec.metric,
-        description=spec.description,
-        source=f"{where} (seed={seed}; lines_dataset(seed={spec.data_seed}, "
+    return classification_task(
+        spec, tuple(spec.inputs), x, labels, train, test, tuple(spec.patterns),
+        f"{where} (seed={seed}; lines_dataset(seed={spec.data_seed}, "
         f"patterns={ {c: [list(p) for p in ps] for c, ps in patterns.items()} }, "
         f"n_per_pattern={spec.n_per_pattern}, levels={tuple(spec.levels)}))",
-        targets=spec.targets,
-        eta=spec.eta,
     )
 
 
