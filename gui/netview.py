@@ -9,8 +9,8 @@ and fixed (ground) nodes get different symbols. Hovering a node shows the shown 
 free-state node voltage, solved from the digipot positions (`gui.freestate`), and the
 measured V_F at output nodes; hovering an edge shows its code ("code 87 ± 0.4
 (estimated)" for estimated codes). Unknown codes (-1, a bench without a probe) are drawn
-grey with "?" and the title says "codes unknown". Estimated codes read "87±0.4" (the
-standard deviation in code steps). Before any data every edge reads "-" and is drawn
+grey with "?" and the title says "codes unknown". Estimated codes read "87±0.7" where
+uncertain (the standard deviation in code steps). Before any data every edge reads "-" and is drawn
 grey. A colour bar (0..the run's top code, `set_digipot`) and a legend of the node roles
 sit beside the drawing.
 """
@@ -38,13 +38,15 @@ SYMBOLS = {"input": "t1", "output": "s", "fixed": "d", "free": "o"}
 ROLE_COLOURS = {"input": "#e6550d", "output": "#3182bd", "fixed": "#636363", "free": "#f0f0f0"}
 #: The role legend's names.
 ROLE_NAMES = {"input": "input", "output": "output", "fixed": "ground", "free": "free"}
+#: An estimated code's standard deviation (code steps) from which its edge label shows it.
+SD_SHOWN = 0.5
 #: An edge's label before any data.
 NO_DATA = "-"
 
 #: The view's title by where the codes come from (`lab.acquire.records.Codes`).
 TITLES = {
     "exact": "network (colour: code; red outline: updated)",
-    "estimated": "network (colour: estimated code; red: estimated update)",
+    "estimated": "network (estimated codes; red: updated)",
     "unknown": "network: codes unknown (no resistance probe)",
 }
 #: Colour of an edge whose code is unknown.
@@ -207,15 +209,16 @@ class NetworkView(LegendPlot):
             self.hover_edge(self.hovered_edge)
 
     def label_text(self, i: int) -> str:
-        """The label drawn on edge ``i``: "-" before data, "?" unknown, "87", or for
-        estimated codes "87±0.4" (standard deviation, code steps)."""
+        """The label drawn on edge ``i``: "-" before data, "?" unknown, "87", or for an
+        estimated code whose standard deviation reaches `SD_SHOWN` code steps "87±0.7"
+        (smaller ones only in the hover text: 16 labels "87±0.0" overlap in a small view)."""
         if not self.has_data:
             return NO_DATA
         code = int(self.codes[i])
         if code < 0:
             return "?"
         sd = self.sd[i] if self.sd is not None and i < len(self.sd) else float("nan")
-        if self.codes_kind == "estimated" and np.isfinite(sd):
+        if self.codes_kind == "estimated" and np.isfinite(sd) and sd >= SD_SHOWN:
             return f"{code}±{sd:.1f}"
         return str(code)
 

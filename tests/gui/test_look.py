@@ -231,8 +231,11 @@ def test_the_network_view_has_a_colour_scale_a_role_legend_and_shows_uncertainty
     top = view._edges[15].opts["pen"].color()  # code 15 of 16 positions: the top colour
     assert top.name() == view.cmap.map(1.0, mode="qcolor").name()
     view.set_codes("estimated")
-    view.set_state(codes, None, sd=np.full(16, 0.4))
-    assert view._labels[7].textItem.toPlainText() == "7±0.4"
+    sd = np.full(16, 0.2)
+    sd[7] = 0.7
+    view.set_state(codes, None, sd=sd)
+    assert view._labels[7].textItem.toPlainText() == "7±0.7"  # uncertain: on the edge
+    assert view._labels[6].textItem.toPlainText() == "6"  # 0.2 code: only in the hover text
     view.set_codes("exact")
     view.set_state(codes, None)
     assert view._labels[7].textItem.toPlainText() == "7"
