@@ -15,6 +15,9 @@ window shows the estimated codes (`lab.observe`), as on a real board.
     python bench/screenshot.py --out shot.png
     python bench/screenshot.py --update         # refresh the README's data/window.png
     python bench/screenshot.py --rehearsal --update   # data/window-estimated.png
+    twinlab train --steps 200000 --quiet --out long.h5
+    python bench/screenshot.py --replay long.h5 --around 100 --at 100 \
+        --out data/window-replay.png            # replay zoomed on the first steps
     python bench/screenshot.py --task bench/networks/board30-task.toml \
         --out data/window-network.png           # a network drawn at its automatic layout
 
@@ -67,9 +70,11 @@ def rehearsal(directory: Path) -> Iterator[Path]:
 
 
 def shoot(shot: Path, steps: int, run_file: Path, bench: Path | None = None,
-          task: str = "ii") -> dict:
-    """Train ``task`` live in the window (on ``bench``, default the emulator), grab it
-    into ``shot``; what was written."""
+          task: str = "ii", replay: Path | None = None, around: int = 0,
+          at: int = 40) -> dict:  # fmt: skip
+    """Train ``task`` live in the window (on ``bench``, default the emulator), or open the
+    run file ``replay`` with the plots following the cursor ± ``around`` steps (0: the
+    whole run); the cursor at step ``at``; grab it into ``shot``; what was written."""
     from PyQt6.QtCore import QEventLoop, QTimer
     from PyQt6.QtWidgets import QApplication
 
@@ -85,7 +90,10 @@ def shoot(shot: Path, steps: int, run_file: Path, bench: Path | None = None,
                    bench=None if bench is None else str(bench))
     w.resize(1400, 900)
     w.show()
-    if not w.start_run():
+    if replay is not None:  # a run file, its plots following the cursor at step `at`
+        if not w.open_run(replay):
+            raise SystemExit(f"screenshot: {w.last_message}")
+    elif not w.start_run():
         raise SystemExit(f"screenshot: {w.last_message}")
 
     def wait(until: float | None = None) -> None:
@@ -98,10 +106,12 @@ def shoot(shot: Path, steps: int, run_file: Path, bench: Path | None = None,
         loop.exec()
         timer.stop()
 
-    wait()
-    if w.summary is None or not w.summary.complete:
-        raise SystemExit(f"screenshot: the run did not complete: {w.last_message}")
-    w.timeline.slider.setValue(40)  # an early step, while many edges still update
+    if replay is None:
+        wait()
+        if w.summary is None or not w.summary.complete:
+            raise SystemExit(f"screenshot: the run did not complete: {w.last_message}")
+    w.timeline.window_box.setValue(around)
+    w.timeline.slider.setValue(at)  # an early step, while many edges still update
     wait(time.monotonic() + 0.5)  # the deferred auto-range and repaints, before grabbing
     shot.parent.mkdir(parents=True, exist_ok=True)
     image = w.grab()
@@ -112,7 +122,8 @@ def shoot(shot: Path, steps: int, run_file: Path, bench: Path | None = None,
     codes = w.source.codes if w.source is not None else "?"
     return {"screenshot": str(shot), "platform": platform, "width": image.width(),
             "height": image.height(), "bytes": shot.stat().st_size, "steps": steps,
-            "codes": codes, "run_seconds": w.run_seconds, "task": task}
+            "codes": codes, "run_seconds": w.run_seconds, "task": task,
+            "replay": None if replay is None else str(replay), "around": around, "at": at}
 
 
 def main() -> None:
@@ -132,6 +143,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps (default 3000, 400 with --rehearsal)")
     parser.add_argument("--task", default="ii", help="task name or file (default ii)")
+    parser.add_argument("--replay", type=Path, help="open this run file instead of training")
+    parser.add_argument("--around", type=int, default=0,
+                        help="plots follow the cursor +- this many steps (0: whole run)")
+    parser.add_argument("--at", type=int, default=40, help="the cursor's step (default 40)")
     parser.add_argument("--display", help="an X display to use instead of a new Xvfb")
     args = parser.parse_args()
     name = "window-estimated.png" if args.rehearsal else "window.png"
@@ -148,7 +163,8 @@ def main() -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         bench = stack.enter_context(rehearsal(tmp)) if args.rehearsal else None
         task = str(Path(args.task).resolve()) if Path(args.task).suffix == ".toml" else args.task
-        result = shoot(shot, steps, tmp / "shot.h5", bench, task)
+        result = shoot(shot, steps, tmp / "shot.h5", bench, task, args.replay, args.around,
+                       args.at)  # fmt: skip
     print(json.dumps({**result, "display": display}))
 
 
