@@ -19,6 +19,8 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lab.insilico.sweep import run_sweep
 from lab.paths import studies_dir
 
@@ -128,3 +130,36 @@ def run_study(study: Study, args: StudyArgs) -> dict:
     }
     (out_dir / f"{study.name}.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+# -- helpers every study's statistics and figure use ------------------------------------------
+def rounded(x: Any, digits: int = 5) -> Any:
+    """JSON-able copy of a number or nested array with ``digits`` significant digits;
+    non-finite numbers become None."""
+    if isinstance(x, np.ndarray | list | tuple):
+        return [rounded(v, digits) for v in x]
+    if isinstance(x, np.integer | int) and not isinstance(x, bool):
+        return int(x)
+    v = float(x)
+    return float(f"{v:.{digits}g}") if math.isfinite(v) else None
+
+
+def mean_ci(x: np.ndarray) -> tuple[float, float, float]:
+    """Mean of ``x`` (n,) and its two-sided 95 % t confidence interval (NaN if n < 2)."""
+    from scipy import stats
+
+    x = np.asarray(x, dtype=float)
+    m = float(np.mean(x))
+    if len(x) < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(x) - 1) * np.std(x, ddof=1) / math.sqrt(len(x)))
+    return m, m - half, m + half
+
+
+def figure(width: float, n_axes: int):
+    """A figure with ``n_axes`` side by side, drawn by Agg without pyplot (no global state,
+    no backend switch in the caller's process)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, 4.2))
+    return fig, fig.subplots(1, n_axes)

@@ -51,9 +51,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.insilico.studies.base import Study, StudyArgs
+from lab.insilico.studies.base import Study, StudyArgs, rounded
 
 # ----------------------------------------------------------------------------- shared
+
+
+def _r(x: float) -> float | None:
+    """`rounded` to the 4 significant digits of this module's statistics."""
+    return rounded(x, 4)
 
 
 def _seed(*parts: int) -> int:
@@ -80,14 +85,6 @@ def _ci_text(ci: list[float | None]) -> str:
     if any(c is None for c in ci):
         return "[n/a]"
     return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
-
-
-def _r(x: float, digits: int = 4) -> float | None:
-    """Round to ``digits`` significant digits for the JSON (None for NaN)."""
-    x = float(x)
-    if not math.isfinite(x):
-        return None
-    return float(f"{x:.{digits}g}")
 
 
 def _task_points(study: str, args: StudyArgs, network: str, *, tasks: tuple[int, int],

@@ -36,7 +36,7 @@ import numpy as np
 from scipy import stats
 
 from lab.core.learning import N_POSITIONS, SIGMA_MAX
-from lab.insilico.studies.base import Study, StudyArgs
+from lab.insilico.studies.base import Study, StudyArgs, figure, mean_ci, rounded
 
 #: Update probabilities of the in-silico studies (ascending; the last is synchronous).
 P_VALUES = (0.05, 0.1, 0.2, 0.5, 1.0)
@@ -61,27 +61,6 @@ O_INPUT_SCALE = 2
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _r(x: Any, digits: int = 5) -> Any:
-    """JSON-able copy of a number or nested array with ``digits`` significant digits;
-    non-finite numbers become None."""
-    if isinstance(x, np.ndarray | list | tuple):
-        return [_r(v, digits) for v in x]
-    if isinstance(x, np.integer | int) and not isinstance(x, bool):
-        return int(x)
-    v = float(x)
-    return float(f"{v:.{digits}g}") if math.isfinite(v) else None
-
-
-def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
-    """Mean of ``x`` (n,) and its two-sided 95 % t confidence interval (NaN if n < 2)."""
-    x = np.asarray(x, dtype=float)
-    m = float(np.mean(x))
-    if len(x) < 2:
-        return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(x) - 1) * np.std(x, ddof=1) / math.sqrt(len(x)))
-    return m, m - half, m + half
 
 
 def final_window(scaled: np.ndarray, eval_steps: np.ndarray, steps: int) -> np.ndarray:
@@ -116,25 +95,25 @@ def trend_statistics(final: np.ndarray, p_values: np.ndarray) -> dict[str, Any]:
         raise ValueError("p_values must be strictly ascending")
     x = np.log10(p_values)
     slopes = np.polyfit(x, final.T, 1)[0] if len(final) else np.array([])
-    mean, lo, hi = _mean_ci(slopes)
+    mean, lo, hi = mean_ci(slopes)
     t_p = float(stats.ttest_1samp(slopes, 0.0).pvalue) if len(slopes) > 1 else float("nan")
     if len(final) >= 2 and final.shape[1] >= 3:
         page = stats.page_trend_test(final)
         page_l, page_p = float(page.statistic), float(page.pvalue)
     else:
         page_l = page_p = float("nan")
-    by_p = [_mean_ci(final[:, j]) for j in range(final.shape[1])]
+    by_p = [mean_ci(final[:, j]) for j in range(final.shape[1])]
     return {
         "tasks": len(final),
-        "p": _r(p_values),
-        "mean_final_by_p": _r([b[0] for b in by_p]),
-        "ci95_final_by_p": _r([[b[1], b[2]] for b in by_p]),
-        "slope_per_decade_p": _r(mean),
-        "slope_ci95": _r([lo, hi]),
-        "slope_t_p_value": _r(t_p, 3),
-        "page_L": _r(page_l),
-        "page_p_value": _r(page_p, 3),
-        "fraction_tasks_lowest_p_better": _r(float(np.mean(final[:, 0] < final[:, -1]))),
+        "p": rounded(p_values),
+        "mean_final_by_p": rounded([b[0] for b in by_p]),
+        "ci95_final_by_p": rounded([[b[1], b[2]] for b in by_p]),
+        "slope_per_decade_p": rounded(mean),
+        "slope_ci95": rounded([lo, hi]),
+        "slope_t_p_value": rounded(t_p, 3),
+        "page_L": rounded(page_l),
+        "page_p_value": rounded(page_p, 3),
+        "fraction_tasks_lowest_p_better": rounded(float(np.mean(final[:, 0] < final[:, -1]))),
     }
 
 
@@ -146,11 +125,11 @@ def _linregress(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     half = float(stats.t.ppf(0.975, len(x) - 2) * fit.stderr) if len(x) > 2 else float("nan")
     rho = stats.spearmanr(x, y)
     return {
-        "slope": _r(fit.slope),
-        "slope_ci95": _r([fit.slope - half, fit.slope + half]),
-        "p_value": _r(fit.pvalue, 3),
-        "spearman_rho": _r(rho.statistic, 3),
-        "spearman_p_value": _r(rho.pvalue, 3),
+        "slope": rounded(fit.slope),
+        "slope_ci95": rounded([fit.slope - half, fit.slope + half]),
+        "p_value": rounded(fit.pvalue, 3),
+        "spearman_rho": rounded(rho.statistic, 3),
+        "spearman_p_value": rounded(rho.pvalue, 3),
     }
 
 
@@ -170,14 +149,14 @@ def allostery_statistics(log_final: dict[int, np.ndarray], p_values: np.ndarray)
         lf = np.asarray(log_final[o], dtype=float)
         benefit = lf[:, -1] - lf[:, 0]
         spread = lf.std(axis=1, ddof=0)
-        m, lo, hi = _mean_ci(benefit)
+        m, lo, hi = mean_ci(benefit)
         trend = trend_statistics(lf, p_values)
         per_o[str(o)] = {
             "tasks": len(lf),
-            "geomean_final_by_p": _r(10 ** lf.mean(axis=0)),
-            "benefit_ratio": _r(10**m),
-            "benefit_ratio_ci95": _r([10**lo, 10**hi]),
-            "spread_log10": _r(float(spread.mean())),
+            "geomean_final_by_p": rounded(10 ** lf.mean(axis=0)),
+            "benefit_ratio": rounded(10**m),
+            "benefit_ratio_ci95": rounded([10**lo, 10**hi]),
+            "spread_log10": rounded(float(spread.mean())),
             "page_p_value": trend["page_p_value"],
             "fraction_tasks_lowest_p_better": trend["fraction_tasks_lowest_p_better"],
         }
@@ -206,19 +185,20 @@ def monotonicity_in_p(log_final: np.ndarray, p_values: np.ndarray) -> dict[str, 
     pairs = []
     for j in range(lf.shape[1] - 1):
         d = lf[:, j] - lf[:, j + 1]  # log10 E(p_lo) - log10 E(p_hi): < 0 when lower p is better
-        m, lo, hi = _mean_ci(d)
+        m, lo, hi = mean_ci(d)
         testable = len(d) > 1 and np.ptp(d) > 0
         t_p = float(stats.ttest_1samp(d, 0.0).pvalue) if testable else float("nan")
         pairs.append({
-            "p_lo": _r(p_values[j]), "p_hi": _r(p_values[j + 1]),
-            "ratio": _r(10**m), "ratio_ci95": _r([10**lo, 10**hi]), "t_p_value": _r(t_p, 3),
+            "p_lo": rounded(p_values[j]), "p_hi": rounded(p_values[j + 1]),
+            "ratio": rounded(10**m), "ratio_ci95": rounded([10**lo, 10**hi]),
+            "t_p_value": rounded(t_p, 3),
         })  # fmt: skip
     reversals = [q for q in pairs if q["ratio_ci95"][0] is not None and q["ratio_ci95"][0] > 1]
     geo = lf.mean(axis=0)
     return {
         "monotone": not reversals,
         "ordered": bool(np.all(np.diff(geo) >= 0)),
-        "best_p": _r(p_values[int(np.argmin(geo))]),
+        "best_p": rounded(p_values[int(np.argmin(geo))]),
         "neighbours": pairs,
         "reversals": reversals,
     }
@@ -241,18 +221,18 @@ def benefit_vs_input_scale(records: list[dict]) -> list[dict[str, Any]]:
     for v_max in sorted(by_v):
         recs = by_v[v_max]
         ps = np.asarray(recs[0]["point"]["p"], dtype=float)
-        lf = np.array([_per_task(r, log=True) for r in recs])  # (tasks, P)
-        m, lo, hi = _mean_ci(lf[:, -1] - lf[:, 0])
-        rail = np.array([_per_task(r, "codes_at_top") + _per_task(r, "codes_at_bottom")
+        lf = np.array([per_task(r, log=True) for r in recs])  # (tasks, P)
+        m, lo, hi = mean_ci(lf[:, -1] - lf[:, 0])
+        rail = np.array([per_task(r, "codes_at_top") + per_task(r, "codes_at_bottom")
                          for r in recs])  # fmt: skip
         rows.append({
             "v_max": v_max,
-            "benefit": _r(10**m),
-            "benefit_ci95": _r([10**lo, 10**hi]),
+            "benefit": rounded(10**m),
+            "benefit_ci95": rounded([10**lo, 10**hi]),
             "tasks": len(recs),
-            "fraction_codes_at_rail": _r(float(rail.mean()), 3),
-            "fraction_codes_at_rail_by_p": _r(rail.mean(axis=0), 3),
-            "geomean_final_by_p": _r(10 ** lf.mean(axis=0)),
+            "fraction_codes_at_rail": rounded(float(rail.mean()), 3),
+            "fraction_codes_at_rail_by_p": rounded(rail.mean(axis=0), 3),
+            "geomean_final_by_p": rounded(10 ** lf.mean(axis=0)),
             "monotone_in_p": monotonicity_in_p(lf, ps),
         })  # fmt: skip
     return rows
@@ -310,19 +290,20 @@ def paired_statistics(final: np.ndarray, p_values: np.ndarray) -> dict[str, Any]
     def compare(x: np.ndarray) -> dict[str, Any]:
         d = x - sync
         lr = np.log10(np.maximum(x, tiny)) - np.log10(np.maximum(sync, tiny))
-        m, lo, hi = _mean_ci(d)
-        lm, llo, lhi = _mean_ci(lr)
+        m, lo, hi = mean_ci(d)
+        lm, llo, lhi = mean_ci(lr)
         return {
-            "mean": _r(float(x.mean())),
-            "sem": _r(float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")),
-            "geomean": _r(float(10 ** np.log10(np.maximum(x, tiny)).mean())),
-            "mean_minus_sync": _r(m),
-            "mean_minus_sync_ci95": _r([lo, hi]),
-            "fraction_tasks_lower": _r(float(np.mean(d < 0))),
-            "wilcoxon_p_value": _r(_wilcoxon_less(d), 3),
-            "geomean_ratio_to_sync": _r(10**lm),
-            "geomean_ratio_ci95": _r([10**llo, 10**lhi]),
-            "wilcoxon_log_p_value": _r(_wilcoxon_less(lr), 3),
+            "mean": rounded(float(x.mean())),
+            "sem": rounded(float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1
+                           else float("nan")),
+            "geomean": rounded(float(10 ** np.log10(np.maximum(x, tiny)).mean())),
+            "mean_minus_sync": rounded(m),
+            "mean_minus_sync_ci95": rounded([lo, hi]),
+            "fraction_tasks_lower": rounded(float(np.mean(d < 0))),
+            "wilcoxon_p_value": rounded(_wilcoxon_less(d), 3),
+            "geomean_ratio_to_sync": rounded(10**lm),
+            "geomean_ratio_ci95": rounded([10**llo, 10**lhi]),
+            "wilcoxon_log_p_value": rounded(_wilcoxon_less(lr), 3),
         }
 
     by_p = {f"{p:g}": compare(final[:, j]) for j, p in enumerate(p_values)}
@@ -332,15 +313,6 @@ def paired_statistics(final: np.ndarray, p_values: np.ndarray) -> dict[str, Any]
         "mean_final_sync": by_p["1"]["mean"],
         "pooled_p_below_1": compare(final[:, :-1].mean(axis=1)),
     }
-
-
-def _figure(width: float, n_axes: int):
-    """A figure with ``n_axes`` side by side, drawn by Agg without pyplot (no global state,
-    no backend switch in the caller's process)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, 4.2))
-    return fig, fig.subplots(1, n_axes)
 
 
 def _arms(records: list[dict]) -> dict[float, list[dict]]:
@@ -353,7 +325,7 @@ def _arms(records: list[dict]) -> dict[float, list[dict]]:
     return arms
 
 
-def _per_task(rec: dict, key: str = "final", log: bool = False) -> np.ndarray:
+def per_task(rec: dict, key: str = "final", log: bool = False) -> np.ndarray:
     """(P,) mean over seeds of a record's per-network ``key`` values (P x S, p-major)."""
     vals = np.asarray(rec["result"][key], dtype=float)
     n_p = len(rec["point"]["p"])
@@ -390,14 +362,14 @@ def _run_batch(point: dict, task) -> dict[str, Any]:
     scaled = res.scaled("test")
     top = rule.n_positions - 1
     return {
-        "p": _r(np.repeat(ps, point["seeds"])),
+        "p": rounded(np.repeat(ps, point["seeds"])),
         "seed": _seeds(point).tolist(),
         "eval_steps": res.eval_steps.tolist(),
-        "scaled": _r(scaled, 4),
-        "final": _r(final_window(scaled, res.eval_steps, steps)),
-        "initial_error": _r(res.test_error[0]),
-        "codes_at_top": _r((res.codes == top).mean(axis=1), 3),
-        "codes_at_bottom": _r((res.codes == 0).mean(axis=1), 3),
+        "scaled": rounded(scaled, 4),
+        "final": rounded(final_window(scaled, res.eval_steps, steps)),
+        "initial_error": rounded(res.test_error[0]),
+        "codes_at_top": rounded((res.codes == top).mean(axis=1), 3),
+        "codes_at_bottom": rounded((res.codes == 0).mean(axis=1), 3),
         "wall_s": round(time.perf_counter() - t0, 2),
     }
 
@@ -467,10 +439,10 @@ def run_regression_point(point: dict) -> dict:
 def _arm_regression(recs: list[dict]) -> dict[str, Any]:
     ps = np.asarray(recs[0]["point"]["p"], dtype=float)
     steps = recs[0]["point"]["steps"]
-    final = np.array([_per_task(r) for r in recs])
+    final = np.array([per_task(r) for r in recs])
     out = trend_statistics(final, ps)
     out["steps"] = steps
-    out["updates_per_edge_at_lowest_p"] = _r(steps * ps[0])
+    out["updates_per_edge_at_lowest_p"] = rounded(steps * ps[0])
     # the same statistic had training stopped earlier (equal steps, shorter runs)
     by_time = {}
     for frac in (0.1, 0.25, 0.5):
@@ -484,7 +456,7 @@ def _arm_regression(recs: list[dict]) -> dict[str, Any]:
         by_time[str(t)] = {k: s[k] for k in ("mean_final_by_p", "slope_per_decade_p",
                                              "slope_ci95", "page_p_value")}  # fmt: skip
     out["at_earlier_steps"] = by_time
-    out["fraction_codes_at_top_by_p"] = _r(np.mean([_per_task(r, "codes_at_top") for r in recs],
+    out["fraction_codes_at_top_by_p"] = rounded(np.mean([per_task(r, "codes_at_top") for r in recs],
                                                    axis=0), 3)  # fmt: skip
     return out
 
@@ -494,8 +466,8 @@ def _control_benefit(arms: dict[float, list[dict]]) -> float | None:
     recs = arms.get(CONTROL_SIGMA)
     if not recs:
         return None
-    lf = np.array([_per_task(r, log=True) for r in recs])
-    return _r(10 ** float(np.mean(lf[:, -1] - lf[:, 0])))
+    lf = np.array([per_task(r, log=True) for r in recs])
+    return rounded(10 ** float(np.mean(lf[:, -1] - lf[:, 0])))
 
 
 def _input_scale_summary(rows: list[dict], control: float | None) -> dict[str, Any]:
@@ -504,7 +476,7 @@ def _input_scale_summary(rows: list[dict], control: float | None) -> dict[str, A
     out: dict[str, Any] = {"benefit_vs_input_scale": rows, "benefit_sigma_0": control}
     if len(rows) >= 2:
         lo, hi = rows[0], rows[-1]
-        out["benefit_largest_over_smallest_range"] = _r(hi["benefit"] / lo["benefit"])
+        out["benefit_largest_over_smallest_range"] = rounded(hi["benefit"] / lo["benefit"])
         out["benefit_rises_with_input_range"] = bool(hi["benefit"] > lo["benefit"])
     return out
 
@@ -523,12 +495,12 @@ def summarize_regression(records: list[dict], args: StudyArgs, out_dir: Path) ->
         )  # fmt: skip
     control = _control_benefit(arms)
     result.update(_input_scale_summary(benefit_vs_input_scale(records), control))
-    fig, axes = _figure(16, 3)
+    fig, axes = figure(16, 3)
     _input_scale_axes(axes[2], result["benefit_vs_input_scale"], control,
                       "benefit of low p against the input range")  # fmt: skip
     for (sigma, recs), style in zip(arms.items(), ("-", "--"), strict=False):
         ps = np.asarray(recs[0]["point"]["p"])
-        final = np.array([_per_task(r) for r in recs])
+        final = np.array([per_task(r) for r in recs])
         if sigma == SIGMA_MAX:
             for row in final:
                 axes[0].plot(ps, row, color="0.8", lw=0.6)
@@ -580,7 +552,7 @@ def run_allostery_point(point: dict) -> dict:
 def summarize_allostery(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
     arms = _arms(records)
     result: dict[str, Any] = {}
-    fig, axes = _figure(20, 4)
+    fig, axes = figure(20, 4)
     scale_recs = [r for r in records if r["point"]["n_io"] == O_INPUT_SCALE]
     control_recs = [r for r in arms.get(CONTROL_SIGMA, []) if r["point"]["n_io"] == O_INPUT_SCALE]
     control = _control_benefit({CONTROL_SIGMA: control_recs})
@@ -595,12 +567,13 @@ def summarize_allostery(records: list[dict], args: StudyArgs, out_dir: Path) -> 
         tops: dict[int, list[np.ndarray]] = {}
         for r in recs:
             o = r["point"]["n_io"]
-            by_o.setdefault(o, []).append(_per_task(r, log=True))
-            tops.setdefault(o, []).append(_per_task(r, "codes_at_top"))
+            by_o.setdefault(o, []).append(per_task(r, log=True))
+            tops.setdefault(o, []).append(per_task(r, "codes_at_top"))
         log_final = {o: np.array(v) for o, v in by_o.items()}
         stat = allostery_statistics(log_final, ps)
         for o in log_final:
-            stat["by_O"][str(o)]["fraction_codes_at_top_by_p"] = _r(np.mean(tops[o], axis=0), 3)
+            stat["by_O"][str(o)]["fraction_codes_at_top_by_p"] = rounded(
+                np.mean(tops[o], axis=0), 3)
         result[key] = {"sigma_max": sigma, "steps": recs[0]["point"]["steps"], **stat}
         ax = axes[0] if sigma == SIGMA_MAX else axes[1]
         for i, o in enumerate(sorted(log_final)):
@@ -712,30 +685,30 @@ def run_experiment_point(point: dict) -> dict:
             scaled = err / err[0]
             out["p"].append(p)
             out["board"].append(board)
-            out["p_observed"].append(_r(enables.on / max(enables.seen, 1), 4))
+            out["p_observed"].append(rounded(enables.on / max(enables.seen, 1), 4))
             n_last = max(1, round(FINAL_FRACTION * steps))
-            out["final"].append(_r(scaled[-n_last:].mean()))
-            out["initial_error"].append(_r(err[0]))
+            out["final"].append(rounded(scaled[-n_last:].mean()))
+            out["initial_error"].append(rounded(err[0]))
             curve = scaled[: bins * (steps // bins)].reshape(bins, -1).mean(axis=1)
-            out["curve"].append(_r(curve, 4))
-    return {**out, "curve_steps": _r((np.arange(bins) + 0.5) * (steps // bins)),
+            out["curve"].append(rounded(curve, 4))
+    return {**out, "curve_steps": rounded((np.arange(bins) + 0.5) * (steps // bins)),
             "wall_s": round(time.perf_counter() - t0, 2)}  # fmt: skip
 
 
 def summarize_experiment(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
     ps = np.asarray(records[0]["point"]["p"], dtype=float)
-    final = np.array([_per_task(r) for r in records])
+    final = np.array([per_task(r) for r in records])
     result = paired_statistics(final, ps)
     result["steps"] = records[0]["point"]["steps"]
     result["boards"] = records[0]["point"]["boards"]
-    p_obs = np.array([_per_task(r, "p_observed") for r in records]).mean(axis=0)
-    result["p_observed"] = _r(p_obs, 3)
+    p_obs = np.array([per_task(r, "p_observed") for r in records]).mean(axis=0)
+    result["p_observed"] = rounded(p_obs, 3)
     pooled = result["pooled_p_below_1"]
     result["reproduced"] = bool(
         pooled["mean"] is not None and pooled["mean"] < result["mean_final_sync"]
         and pooled["wilcoxon_p_value"] is not None and pooled["wilcoxon_p_value"] < 0.05
     )  # fmt: skip
-    fig, axes = _figure(11, 2)
+    fig, axes = figure(11, 2)
     for row in final:
         axes[0].plot(ps, row, color="0.85", lw=0.6)
     m = np.array([result["by_p"][f"{p:g}"]["mean"] for p in ps], dtype=float)

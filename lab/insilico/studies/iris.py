@@ -38,8 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.insilico.studies.base import Study, StudyArgs
-from lab.insilico.studies.discrete import _figure, _mean_ci, _r
+from lab.insilico.studies.base import Study, StudyArgs, figure, mean_ci, rounded
 
 #: Epochs between test evaluations (the accuracy curve's resolution).
 EVAL_EVERY = 5
@@ -248,8 +247,8 @@ def run_point(point: dict) -> dict:
     for board in range(point["boards"]):
         if config["rule"] == "continuous":  # in silico: the board seed orders the examples
             a, e = run_continuous(task, config["eta"], config["gamma"], point["epochs"], board)
-            acc.append(_r(a, 4))
-            err.append(_r(e, 4))
+            acc.append(rounded(a, 4))
+            err.append(rounded(e, 4))
             continue
         bench = _bench(config["board"], board, config["sigma_max"])
         tests = Tests()
@@ -262,13 +261,13 @@ def run_point(point: dict) -> dict:
             _trainer(bench, task, settings, [tests], config["targets"]).run()
         finally:
             bench.close()
-        acc.append(_r(tests.acc, 4))
-        err.append(_r(tests.err, 4))
+        acc.append(rounded(tests.acc, 4))
+        err.append(rounded(tests.err, 4))
     return {
         "eval_epochs": list(range(0, point["epochs"] + 1, EVAL_EVERY)),
         "accuracy": acc,
         "test_error": err,
-        "nearest_mean_accuracy": _r(nearest_mean_accuracy(task), 4),
+        "nearest_mean_accuracy": rounded(nearest_mean_accuracy(task), 4),
         "wall_s": round(time.perf_counter() - t0, 2),
     }
 
@@ -286,8 +285,8 @@ def points(args: StudyArgs) -> list[dict]:
 
 
 def _ci(x: np.ndarray) -> list[Any]:
-    _, lo, hi = _mean_ci(x)
-    return _r([lo, hi], 4)
+    _, lo, hi = mean_ci(x)
+    return rounded([lo, hi], 4)
 
 
 def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
@@ -320,16 +319,17 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
                 "splits": int(acc.shape[0]),
                 "boards": int(acc.shape[1]),
                 "epochs": int(epochs[-1]),
-                "accuracy_before": _r(per_split[:, 0].mean(), 4),
-                "accuracy_final": _r(mean[-1], 4),
+                "accuracy_before": rounded(per_split[:, 0].mean(), 4),
+                "accuracy_final": rounded(mean[-1], 4),
                 "accuracy_final_ci95": _ci(per_split[:, -1]),
-                "accuracy_final_min_run": _r(acc[:, :, -1].min(), 4),
-                "accuracy_final_max_run": _r(acc[:, :, -1].max(), 4),
-                "accuracy_best": _r(mean[best], 4),
+                "accuracy_final_min_run": rounded(acc[:, :, -1].min(), 4),
+                "accuracy_final_max_run": rounded(acc[:, :, -1].max(), 4),
+                "accuracy_best": rounded(mean[best], 4),
                 "best_epoch": int(epochs[best]),
-                "accuracy_at_epoch": {str(e): _r(mean[list(epochs).index(e)], 4) for e in marks},
-                "test_error_final": _r(test_error_final, 4),
-                "nearest_mean_accuracy": _r(nearest, 4),
+                "accuracy_at_epoch": {str(e): rounded(mean[list(epochs).index(e)], 4)
+                                      for e in marks},
+                "test_error_final": rounded(test_error_final, 4),
+                "nearest_mean_accuracy": rounded(nearest, 4),
             }
         )
     rows = {row["choice"]: row for row in table}
@@ -346,11 +346,11 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
     }
     if paper is not None:
         gains = {
-            r["choice"]: _r(r["accuracy_final"] - paper["accuracy_final"], 3)
+            r["choice"]: rounded(r["accuracy_final"] - paper["accuracy_final"], 3)
             for r in table if r is not paper
         }  # fmt: skip
         out["gain_over_papers_config"] = gains
-        out["gap_to_paper"] = _r(PAPER_ACCURACY - paper["accuracy_final"], 3)
+        out["gap_to_paper"] = rounded(PAPER_ACCURACY - paper["accuracy_final"], 3)
         out["largest_gain_choice"] = max(gains, key=lambda k: gains[k]) if gains else None
         out["headline"] = (
             f"papers' configuration {paper['accuracy_final']:.1%} (before training "
@@ -362,7 +362,7 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
 
 
 def _draw(table: list[dict], curves: dict, out_dir: Path) -> None:
-    fig, axes = _figure(15, 2)
+    fig, axes = figure(15, 2)
     names = [r["choice"] for r in table]
     y = np.arange(len(names))
     fin = np.array([r["accuracy_final"] for r in table], float)

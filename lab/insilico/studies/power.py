@@ -134,12 +134,12 @@ def power_statement(final: np.ndarray, p_values: np.ndarray) -> dict[str, Any]:
 
 def with_power(study: Study) -> Study:
     """``experiment-allostery`` whose statistics gain ``power`` (`power_statement`)."""
-    from lab.insilico.studies.discrete import _per_task
+    from lab.insilico.studies.discrete import per_task
 
     def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
         result = study.summarize(records, args, out_dir)
         ps = np.asarray(records[0]["point"]["p"], dtype=float)
-        final = np.array([_per_task(rec) for rec in records])
+        final = np.array([per_task(rec) for rec in records])
         result["power"] = power_statement(final, ps)
         return result
 

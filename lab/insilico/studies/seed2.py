@@ -39,8 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.insilico.studies.base import Study, StudyArgs
-from lab.insilico.studies.discrete import _figure, _mean_ci, _r
+from lab.insilico.studies.base import Study, StudyArgs, figure, mean_ci, rounded
 
 #: The seed's figures, V.
 SEED_FIGURES: dict[str, float] = {"chain3-16": 0.263, "chain3-128": 0.1, "bridge5": 0.14}
@@ -109,10 +108,10 @@ def run_point(point: dict) -> dict:
         bench.close()
     out: dict[str, Any] = {"wall_s": round(time.perf_counter() - t0, 2)}
     if classify:
-        out["accuracy"] = _r(rec.accuracy, 4)
+        out["accuracy"] = rounded(rec.accuracy, 4)
     else:
-        out["v_free"] = _r(np.asarray(rec.v_free), 6)
-        out["v_desired"] = _r(np.asarray(rec.v_desired[0]), 6)
+        out["v_free"] = rounded(np.asarray(rec.v_free), 6)
+        out["v_desired"] = rounded(np.asarray(rec.v_desired[0]), 6)
     return out
 
 
@@ -146,9 +145,9 @@ def points(args: StudyArgs) -> list[dict]:
 
 
 def _stat(x: list[float]) -> dict[str, Any]:
-    m, lo, hi = _mean_ci(np.asarray(x, dtype=float))
-    return {"mean": _r(m, 4), "ci95": _r([lo, hi], 4), "min": _r(min(x), 4),
-            "max": _r(max(x), 4), "runs": len(x)}  # fmt: skip
+    m, lo, hi = mean_ci(np.asarray(x, dtype=float))
+    return {"mean": rounded(m, 4), "ci95": rounded([lo, hi], 4), "min": rounded(min(x), 4),
+            "max": rounded(max(x), 4), "runs": len(x)}  # fmt: skip
 
 
 def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
@@ -210,11 +209,11 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
         volt = np.asarray(per_seed[(system, board, "voltage")])
         powr = np.asarray(vals)
         what = "test accuracy" if system == "lines" else "oscillation amplitude (V)"
-        m, lo, hi = _mean_ci(powr - volt)
+        m, lo, hi = mean_ci(powr - volt)
         comparison.append({
             "system": system, "board": board, "quantity": what,
-            "voltage": _r(volt.mean(), 4), "power": _r(powr.mean(), 4),
-            "power_minus_voltage": _r(m, 4), "ci95": _r([lo, hi], 4),
+            "voltage": rounded(volt.mean(), 4), "power": rounded(powr.mean(), 4),
+            "power_minus_voltage": rounded(m, 4), "ci95": rounded([lo, hi], 4),
             "identical_runs": int(np.sum(powr == volt)), "runs": len(volt),
         })  # fmt: skip
 
@@ -247,7 +246,7 @@ def _num(x: Any) -> float:
 def _plot(curves: dict, table: list[dict], path: Path) -> None:
     """The free output of the first seed's run of each oscillating system (ideal board),
     both rules; and the lines accuracy per board and rule."""
-    fig, axes = _figure(12.0, 4)
+    fig, axes = figure(12.0, 4)
     for ax, system in zip(axes[:3], ("chain3-16", "chain3-128", "bridge5"), strict=True):
         for rule, style in (("voltage", "-"), ("power", "--")):
             v = curves.get((system, "ideal", rule))
