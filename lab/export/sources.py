@@ -59,14 +59,17 @@ def _ohms(r_ab: np.ndarray | float) -> str:
     return f"{r.min():g}..{r.max():g} Ohm per edge (network file)"
 
 
-def _uncertainty_note(network: Network, sd: np.ndarray, r_ab: np.ndarray | float,
-                      positions: int) -> str:
-    """One line: the estimated codes' standard deviations ``sd`` (E,) in code steps, their
-    range in Ohm (one linear step of the mean R_AB over ``positions``), and each edge's."""
+def _uncertainty_note(network: Network, sd: np.ndarray, codes: np.ndarray, digipot: Digipot,
+                      r_ab: np.ndarray | float) -> str:
+    """One line: the estimated codes' standard deviations ``sd`` (E,) in code steps, what
+    one step is in Ohm at each edge's code ``codes`` (E,) (`Digipot.resistance`: one value
+    on a linear part, a range on a log one or with per-edge R_AB), and each edge's sd."""
     per_edge = ", ".join(f"{e} {v:.2f}" for e, v in zip(network.edge_labels(), sd.tolist(),
                                                           strict=True))
-    step = float(np.mean(r_ab)) / positions
-    return (f"estimated code uncertainty (1 sd, code steps; 1 step = {step:g} Ohm): "
+    step = digipot.resistance(codes + 1, r_ab, 0.0) - digipot.resistance(codes, r_ab, 0.0)
+    ohm = (f"{step[0]:g} Ohm" if np.allclose(step, step[0])
+           else f"{step.min():g}..{step.max():g} Ohm")  # fmt: skip
+    return (f"estimated code uncertainty (1 sd, code steps; 1 step = {ohm}): "
             f"{sd.min():.2f}..{sd.max():.2f}, mean {sd.mean():.2f}; per edge: {per_edge}")
 
 
@@ -154,7 +157,7 @@ def run_state(path: str | Path, step: int | None = None, state: State = "free") 
         f"R_W = {r_w:g} Ohm ({pots_from}); {codes_from}"
         + ("; codes estimated from node voltages (lab.observe), not read back"
            if estimated else ""),
-        *([] if sd is None else [_uncertainty_note(network, sd, r_ab, digipot.positions)]),
+        *([] if sd is None else [_uncertainty_note(network, sd, codes, digipot, r_ab)]),
         f"inputs: {_roles(inputs_nodes)}; held: {_roles(list(held))}; outputs: "
         f"{_roles(output_nodes)} ({outputs_are})",
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lab.acquire.settings import settings_from
@@ -43,3 +44,21 @@ def test_a_run_without_codes_has_no_netlist(tmp_path: Path) -> None:
     with pytest.raises(RunFileError, match="no digipot codes recorded at step 2") as err:
         run_state(path, step=3)
     assert "\n" not in str(err.value)
+
+
+def test_the_uncertainty_note_gives_the_step_of_a_log_part_at_each_code() -> None:
+    """On a log-spaced part a code step is not R_AB / positions: the note gives the range
+    of one step in Ohm at the edges' own codes (`Digipot.resistance`)."""
+    from lab.core.digipot import Digipot
+    from lab.core.network import Network
+    from lab.export.sources import _uncertainty_note
+
+    network = Network.from_name("twin16")
+    digipot = Digipot(16, "log")
+    codes = np.arange(16) % 16
+    step = digipot.resistance(codes + 1, 1e5, 0.0) - digipot.resistance(codes, 1e5, 0.0)
+    line = _uncertainty_note(network, np.full(16, 0.3), codes, digipot, 1e5)
+    assert f"1 step = {step.min():g}..{step.max():g} Ohm" in line
+    assert step.max() > 2 * step.min()  # not one linear step (R_AB / 16 = 6250 Ohm)
+    linear = _uncertainty_note(network, np.full(16, 0.3), codes, Digipot(128), 1e5)
+    assert "1 step = 781.25 Ohm)" in linear
