@@ -2,7 +2,7 @@
 
 A run file records only the output voltages. The free twin's other node voltages at step
 k are solved here with lab's Kirchhoff solve: each edge's resistance from its digipot
-code with *nominal* parts (`lab.core.learning.code_resistance` with the bench's nominal R_AB
+code with *nominal* parts (`FreeSetup.resistance`: the run's digipot, the bench's nominal R_AB
 and wiper resistance, not the board's individual parts), inputs held at the step's
 applied input voltages, fixed nodes at the task's fixed voltages, outputs floating (the
 free twin's outputs are only sensed). The free state of step k was measured *before* the
@@ -18,14 +18,11 @@ from typing import Any
 import numpy as np
 
 from lab.core.digipot import AD5220, Digipot
-from lab.core.learning import code_resistance
 from lab.core.network import Network
 from lab.emulator.config import EmulatorConfig
 
 __all__ = ["FreeSetup", "StepState", "codes_before", "hover_text", "solve_free_state"]
 
-#: Digipot codes run 0..CODE_MAX.
-CODE_MAX = 127
 
 
 @dataclass(frozen=True)
@@ -61,6 +58,11 @@ class FreeSetup:
                    np.asarray(task.get("fixed_volts", ()), dtype=float).reshape(-1),
                    float(config.r_end_to_end), float(config.r_wiper), config.digipot)
 
+    def resistance(self, codes: np.ndarray) -> np.ndarray:
+        """Nominal resistances (E,) Ohm of digipot ``codes`` (E,) on this run's digipot."""
+        return self.digipot.resistance(np.asarray(codes, dtype=float), self.r_end_to_end,
+                                       self.r_wiper)
+
     def role(self, node: int) -> str:
         """``input``, ``output``, ``fixed`` or ``free`` for a 1-based node label."""
         for role, nodes in (("input", self.input_nodes), ("output", self.output_nodes),
@@ -86,16 +88,16 @@ class StepState:
     v_clamped: np.ndarray | None = None
 
 
-def codes_before(after: np.ndarray, mask: np.ndarray | None,
-                 direction: np.ndarray | None) -> np.ndarray | None:
+def codes_before(after: np.ndarray, mask: np.ndarray | None, direction: np.ndarray | None,
+                 digipot: Digipot = AD5220) -> np.ndarray | None:
     """Codes (E,) before a pulse from the codes after it and the pulse's ``mask`` (E,) bool
     and ``direction`` (E,) in {-1, 0, +1}; None when unknown or ambiguous (an edge pushed
-    against its end stop may or may not have moved)."""
+    against its end stop, 0 or ``digipot.top``, may or may not have moved)."""
     if mask is None or direction is None:
         return None
     after = np.asarray(after, dtype=np.int64)
     step = np.where(np.asarray(mask, bool), np.asarray(direction, np.int64), 0)
-    if np.any(((after == CODE_MAX) & (step > 0)) | ((after == 0) & (step < 0))):
+    if np.any(((after == digipot.top) & (step > 0)) | ((after == 0) & (step < 0))):
         return None
     return after - step
 
@@ -103,8 +105,7 @@ def codes_before(after: np.ndarray, mask: np.ndarray | None,
 def solve_free_state(setup: FreeSetup, codes: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     """Node voltages (N,) V of the free twin for digipot ``codes`` (E,) and applied
     ``inputs`` (n_in,) V, nominal parts (see module doc)."""
-    resistance = code_resistance(np.asarray(codes, dtype=float), setup.r_end_to_end,
-                                 setup.r_wiper)
+    resistance = setup.resistance(codes)
     fixed = dict(zip(setup.input_nodes, np.asarray(inputs, float).tolist(), strict=True))
     fixed.update(zip(setup.fixed_nodes, setup.fixed_volts.tolist(), strict=True))
     return setup.network.solve(1.0 / resistance, fixed)

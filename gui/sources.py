@@ -28,6 +28,7 @@ from lab import paths
 from lab.acquire.live import Batch, Exited, Failed, LiveRun, LiveSpec, Ready, Started, Stopped
 from lab.acquire.records import RunInfo, RunSummary
 from lab.acquire.settings import TrainSettings
+from lab.core.digipot import AD5220
 from lab.core.network import Network
 from lab.runs import RunFileError, RunReader
 from lab.runs.schema import LIVE_COLUMNS
@@ -401,7 +402,8 @@ class ReplaySource(RunSource):
         after = cols["positions"][k]
         before: np.ndarray | None = cols["positions"][k - 1] if k > 0 else None
         if before is None and "update_mask" in cols and "direction" in cols:
-            before = codes_before(after, cols["update_mask"][k], cols["direction"][k])
+            before = codes_before(after, cols["update_mask"][k], cols["direction"][k],
+                                  self.free_setup.digipot if self.free_setup else AD5220)
         return StepState(k, after if before is None else before, before is not None,
                          cols["inputs"][k], cols["v_free"][k], cols["v_clamped"][k])
 

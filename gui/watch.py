@@ -26,7 +26,6 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from gui.freestate import FreeSetup, StepState, solve_free_state
 from gui.model import History
-from lab.core.learning import code_resistance
 
 __all__ = ["P_BINS", "REDRAW_S", "WatchPanel", "effective_p", "learning_signal"]
 
@@ -64,8 +63,7 @@ def learning_signal(setup: FreeSetup, codes: np.ndarray, inputs: np.ndarray,
     for digipot ``codes`` (E,) with nominal parts (`gui.freestate.solve_free_state`)."""
     net = setup.network
     v_free = solve_free_state(setup, codes, inputs)
-    resistance = code_resistance(np.asarray(codes, dtype=float), setup.r_end_to_end,
-                                 setup.r_wiper)
+    resistance = setup.resistance(codes)
     held = dict(zip(setup.input_nodes, np.asarray(inputs, float).tolist(), strict=True))
     held.update(zip(setup.fixed_nodes, setup.fixed_volts.tolist(), strict=True))
     held.update(zip(setup.output_nodes, np.asarray(v_clamped, float).tolist(), strict=True))
