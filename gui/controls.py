@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
@@ -24,14 +25,26 @@ from PyQt6.QtWidgets import (
 
 from gui.plots import DisplayOptions
 from lab.acquire.settings import TrainSettings, settings_from
+from lab.core.rules import RULES
 from lab.tasks import list_tasks
 
-__all__ = ["SETTING_BOXES", "Controls", "Timeline"]
+__all__ = ["BENCH_RULE", "ESTIMATE_TIPS", "SETTING_BOXES", "Controls", "Timeline"]
 
 
 #: The settings boxes of the run panel: `TrainSettings` field -> attribute of `Controls`.
 SETTING_BOXES = {"task": "task_box", "eta": "eta_box", "p": "p_box", "steps": "steps_box",
-                 "seed": "seed_box", "rate": "rate_box"}
+                 "seed": "seed_box", "rate": "rate_box", "rule": "rule_box",
+                 "estimate": "estimate_box"}
+#: The rule box's first entry: no rule asked, the bench's own (`lab.hal.Bench.rule`; the
+#: CLI without ``--rule``).
+BENCH_RULE = "bench's own"
+#: What each `TrainSettings.estimate` value does (the estimate box's tooltip).
+ESTIMATE_TIPS = {
+    "auto": "estimate the codes from node voltages when the bench has no resistance probe "
+            "and supports it; else train with codes unknown (one line says why)",
+    "on": "estimate the codes; refuse a bench that cannot support it",
+    "off": "never estimate: without a resistance probe the codes are unknown",
+}
 
 
 class Controls(QWidget):
@@ -70,11 +83,28 @@ class Controls(QWidget):
         self.rate_box.setValue(float(settings.get("rate") or defaults.rate))
         self.rate_box.setToolTip("real-time pace: at most this many steps per second "
                                  "(0 = as fast as the bench allows)")
+        self.rule_box = QComboBox()
+        self.rule_box.addItem(BENCH_RULE, None)
+        for rule in RULES:
+            self.rule_box.addItem(rule, rule)
+        self.rule_box.setToolTip(
+            "what each edge's comparator compares: voltage, the twins' voltage drops "
+            "|dV_C| vs |dV_F|; power, the power dissipated in them. The board is wired for "
+            f"one: {BENCH_RULE} uses it, another choice is refused unless the bench is the "
+            "default emulator (built with the rule chosen)")
+        self.estimate_box = QComboBox()
+        self.estimate_box.addItems(list(ESTIMATE_TIPS))
+        self.estimate_box.setToolTip(
+            "a bench without a resistance probe (a bench with one always uses it):\n"
+            + "\n".join(f"{k}: {v}" for k, v in ESTIMATE_TIPS.items()))
+        self._set_rule(settings.get("rule"))
+        self.estimate_box.setCurrentText(_estimate(settings.get("estimate", defaults.estimate)))
         self.settings_title = QLabel("settings")
         form.addRow(self.settings_title)
         for label, box in (("task", self.task_box), ("eta", self.eta_box), ("p", self.p_box),
                            ("steps", self.steps_box), ("seed", self.seed_box),
-                           ("rate (steps/s)", self.rate_box)):
+                           ("rate (steps/s)", self.rate_box), ("rule", self.rule_box),
+                           ("estimate codes", self.estimate_box)):
             form.addRow(label, box)
         self.run_note = QLabel("")  # replay: the run's other settings
         self.run_note.setWordWrap(True)
@@ -113,17 +143,26 @@ class Controls(QWidget):
         self.set_running(False)
 
     def settings(self) -> TrainSettings:
-        """Settings from the boxes, validated like the CLI (ConfigError naming the field)."""
-        return settings_from(task=self.task_box.currentText().strip(),
-                             eta=self.eta_box.value(), p=self.p_box.value(),
-                             steps=self.steps_box.value(), seed=self.seed_box.value(),
-                             rate=self.rate_box.value())
+        """Settings from the boxes, validated like the CLI (ConfigError naming the field).
+        With the rule box at `BENCH_RULE` the rule is the default: see `rule_asked`."""
+        return settings_from(**self.shown_settings())
+
+    def rule_asked(self) -> str | None:
+        """The rule chosen (`lab.core.rules.RULES`), or None for the bench's own (then a
+        run's settings leave ``rule`` out and the training process takes the bench's)."""
+        return self.rule_box.currentData()
 
     def shown_settings(self) -> dict[str, Any]:
-        """What the settings boxes show now, by `TrainSettings` field."""
+        """What the settings boxes show now, by `TrainSettings` field (``rule`` None: the
+        bench's own)."""
         return {"task": self.task_box.currentText().strip(), "eta": self.eta_box.value(),
                 "p": self.p_box.value(), "steps": self.steps_box.value(),
-                "seed": self.seed_box.value(), "rate": self.rate_box.value()}
+                "seed": self.seed_box.value(), "rate": self.rate_box.value(),
+                "rule": self.rule_asked(), "estimate": self.estimate_box.currentText()}
+
+    def _set_rule(self, rule: str | None) -> None:
+        """Show ``rule`` in the rule box (None: the bench's own)."""
+        self.rule_box.setCurrentIndex(max(self.rule_box.findData(rule), 0))
 
     def show_run_settings(self, settings: dict[str, Any] | None) -> None:
         """``settings`` (a run file's `TrainSettings` fields): show them read-only, the
@@ -139,6 +178,8 @@ class Controls(QWidget):
             self.steps_box.setValue(int(values["steps"]))
             self.seed_box.setValue(int(values["seed"]))
             self.rate_box.setValue(float(values["rate"]))
+            self._set_rule(str(values["rule"]))
+            self.estimate_box.setCurrentText(_estimate(values["estimate"]))
             others = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in values.items() if k not in SETTING_BOXES]
             self.run_note.setText("also: " + ", ".join(others))
@@ -240,3 +281,11 @@ class Timeline(QWidget):
         self.follow_box.setChecked(on)
         self.follow_box.blockSignals(False)
         self.follow_box.setEnabled(enabled)
+
+
+def _estimate(value: Any) -> str:
+    """A `TrainSettings.estimate` value as the estimate box shows it (a run file's old
+    boolean setting: True "on", False "off")."""
+    if isinstance(value, bool | np.bool_):
+        return "on" if value else "off"
+    return str(value)

@@ -241,8 +241,9 @@ class MainWindow(QMainWindow):
         """Validate the controls (settings, task, bench file, run file) and start training
         in a new process. False (and the CLI's message) when anything is wrong: nothing is
         applied then. What only the bench can check (channel limits, instruments) is
-        checked in the training process, before any voltage is applied; its message
-        arrives as a status-bar line."""
+        checked in the training process, before any voltage is applied (a rule the bench's
+        board does not implement, `Trainer._check`, too); its message arrives as the
+        window's one-line error, with no run file written."""
         if self.live is not None:
             return False
         try:
@@ -253,7 +254,10 @@ class MainWindow(QMainWindow):
             out = self._next_out or default_run_path(settings)
             if out.exists():
                 raise RunFileError(f"{out}: run file already exists (refusing to overwrite)")
-            spec = LiveSpec(settings=settings.model_dump(), out=str(out),
+            values = settings.model_dump()
+            if self.controls.rule_asked() is None:  # the bench's own: the process takes it
+                del values["rule"]
+            spec = LiveSpec(settings=values, out=str(out),
                             bench=self.bench_spec, bench_seed=self.bench_seed,
                             bench_factory=self._bench_factory)
             source = LiveSource(spec, task)

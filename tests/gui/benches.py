@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.emulator import emulator_bench
+from lab.emulator import EmulatorConfig, emulator_bench
 from lab.hal import Bench, BenchError, Unsafe
 from lab.hal.benchfile import load_bench
 
@@ -61,6 +61,11 @@ def recorded(path: str, fail_after: int | None = None) -> Bench:
     (JSON); with ``fail_after``, the clock raises BenchError after that many pulses."""
     bench = load_bench(None)
     return replace(bench, clock=_Clock(bench, path, fail_after))
+
+
+def power_board() -> Bench:
+    """An emulator bench whose board's comparators compare power (`Bench.rule` "power")."""
+    return emulator_bench(EmulatorConfig(rule="power"))
 
 
 def narrow_limits() -> Bench:

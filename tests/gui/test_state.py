@@ -62,9 +62,11 @@ def test_replay_shows_the_runs_own_settings_read_only(window, tmp_path):
     with RunReader(path) as reader:
         settings = reader.settings
     assert c.shown_settings() == {k: settings[k] for k in
-                                  ("task", "eta", "p", "steps", "seed", "rate")}
+                                  ("task", "eta", "p", "steps", "seed", "rate", "rule",
+                                   "estimate")}
     assert c.p_box.value() == 0.5 and c.steps_box.value() == 300
-    boxes = (c.task_box, c.eta_box, c.p_box, c.steps_box, c.seed_box, c.rate_box)
+    boxes = (c.task_box, c.eta_box, c.p_box, c.steps_box, c.seed_box, c.rate_box,
+             c.rule_box, c.estimate_box)
     assert not any(box.isEnabled() for box in boxes)
     assert "read-only" in c.settings_title.text()
     assert f"order {settings['order']}" in c.run_note.text()
