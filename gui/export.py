@@ -30,8 +30,11 @@ FORMATS = ("png", "svg")
 
 def _figure(widget: Any) -> Any:
     """The scene item a panel is exported from: a `gui.look.LegendPlot`'s whole grid (the
-    plot and its legend), else the plot item (with an inserted colour bar)."""
+    plot and its legend), a `pg.GraphicsLayoutWidget`'s whole layout (the watch strip),
+    else the plot item (with an inserted colour bar)."""
     grid = getattr(widget, "grid", None)
+    if grid is None and isinstance(widget, pg.GraphicsLayoutWidget):
+        grid = widget.ci
     return grid if grid is not None else widget.getPlotItem()
 
 
@@ -66,7 +69,7 @@ def themed(widget: Any, theme: str) -> Iterator[str | None]:
 def export_figures(panels: dict[str, Any], directory: str | Path, stem: str,
                    formats: Sequence[str] = FORMATS, theme: str = "light",
                    width: int = 1200) -> list[Path]:
-    """Save each panel (a pyqtgraph PlotWidget, by name) as
+    """Save each panel (a pyqtgraph PlotWidget or GraphicsLayoutWidget, by name) as
     ``<directory>/<stem>_<name>.<format>`` for each of ``formats`` (`FORMATS`), drawn in
     ``theme`` (`THEMES`; "light": black on white, for papers); PNG ``width`` pixels wide.
     Returns the paths. ValueError for an unknown theme or format (nothing written)."""

@@ -27,7 +27,8 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from gui.freestate import FreeSetup, StepState, solve_free_state
 from gui.model import History
 
-__all__ = ["P_BINS", "REDRAW_S", "WatchPanel", "effective_p", "learning_signal"]
+__all__ = ["P_BINS", "P_TITLE", "REDRAW_S", "SIGNAL_TITLE", "WatchPanel", "effective_p",
+           "learning_signal"]
 
 #: The panel's height at most, px (a strip below the plots).
 HEIGHT = 190
@@ -71,27 +72,42 @@ def learning_signal(setup: FreeSetup, codes: np.ndarray, inputs: np.ndarray,
     return np.abs(net.drops(v_clamp)) - np.abs(net.drops(v_free))
 
 
+#: The effective-p plot's title; the set p and bias V_B follow it once known (so the
+#: exported figure carries them).
+P_TITLE = "effective p: fraction of edges updated"
+#: The learning-signal plot's title; the shown step follows it.
+SIGNAL_TITLE = "learning signal |dV_C| - |dV_F| per edge"
+
+
 class WatchPanel(QWidget):
     """The three readings of the module doc. `set_run` when a run is shown (or its
-    metadata arrives), `redraw` with its history, `show_step` with the shown step."""
+    metadata arrives), `redraw` with its history, `show_step` with the shown step.
+
+    ``strip`` (one pyqtgraph scene) holds the effective-p plot, titled with the bias, and
+    the learning-signal plot: the figure `gui.export` saves as the "watch" panel. The
+    notes beside it are the screen's only."""
 
     def __init__(self) -> None:
         super().__init__()
         self.setMaximumHeight(HEIGHT)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
-        self.p_plot = pg.PlotWidget(title="effective p: fraction of edges updated")
+        self.strip = pg.GraphicsLayoutWidget()
+        self.strip.ci.setContentsMargins(0, 0, 0, 0)
+        self.p_plot = self.strip.addPlot(row=0, col=0, title=P_TITLE)
         self.p_plot.setLabel("bottom", "step")
         self.p_plot.setLabel("left", "fraction updated")
         self.p_plot.setYRange(0, 1, padding=0.02)
-        self.p_plot.getPlotItem().enableAutoRange(y=False)
+        self.p_plot.enableAutoRange(y=False)
         self.p_curve = self.p_plot.plot(pen=pg.mkPen("#1f77b4", width=1))
         self.p_set = pg.InfiniteLine(angle=0, movable=False,
                                      pen=pg.mkPen("#999999", style=Qt.PenStyle.DashLine))
         self.p_plot.addItem(self.p_set)
         self.p_note = QLabel("")
         self.bias_label = QLabel("bias: -")
-        self.signal_plot = pg.PlotWidget(title="learning signal |dV_C| - |dV_F| per edge")
+        self.signal_plot = self.strip.addPlot(row=0, col=1, title=SIGNAL_TITLE)
+        for col in (0, 1):  # side by side, equal widths
+            self.strip.ci.layout.setColumnStretchFactor(col, 1)
         self.signal_plot.setLabel("bottom", "edge")
         self.signal_plot.setLabel("left", "|dV_C| - |dV_F|", units="V")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#2ca02c")
@@ -104,8 +120,7 @@ class WatchPanel(QWidget):
             label.setMaximumWidth(260)
             notes.addWidget(label)
         notes.addStretch(1)
-        lay.addWidget(self.p_plot, 1)
-        lay.addWidget(self.signal_plot, 1)
+        lay.addWidget(self.strip, 1)
         lay.addLayout(notes)
         self.has_updates, self.codes, self.setup = True, "exact", None
         self.signal: np.ndarray | None = None  # the shown step's, (E,) V
@@ -133,10 +148,13 @@ class WatchPanel(QWidget):
         bias = settings.get("bias_volts")
         self.bias_label.setText(f"bias V_B = {float(bias):.4g} V (set for p = {p})"
                                 if bias is not None else "bias: not recorded yet")
+        self.p_plot.setTitle(P_TITLE if bias is None
+                             else f"effective p; set p = {p} at bias V_B = {float(bias):.4g} V")
         self.bars.setOpts(x=[], height=[])
+        self.signal_plot.setTitle(SIGNAL_TITLE)
         if setup is not None:  # every other edge's label under its bar (room)
             labels = setup.network.edge_labels()
-            self.signal_plot.getPlotItem().getAxis("bottom").setTicks(
+            self.signal_plot.getAxis("bottom").setTicks(
                 [[(i, labels[i]) for i in range(0, len(labels), 2)]])
         self.signal, self.signal_step = None, None
         if codes == "unknown":
@@ -166,6 +184,7 @@ class WatchPanel(QWidget):
         signal = learning_signal(self.setup, state.codes, state.inputs, state.v_clamped)
         self.signal, self.signal_step = signal, state.step
         self.bars.setOpts(x=np.arange(len(signal)), height=signal)
+        self.signal_plot.setTitle(f"learning signal |dV_C| - |dV_F| at step {state.step}")
         which = "codes before the step's pulse" if state.before else \
             "codes after the step's pulse (those before it are not stored)"
         est = "estimated " if self.codes == "estimated" else ""

@@ -440,16 +440,22 @@ class MainWindow(QMainWindow):
         self.status_step.setText(f"{h.total} steps")
 
     # -- export ----------------------------------------------------------------------------
+    def panels(self) -> dict[str, Any]:
+        """Every figure the window exports, by name: the plots' panels (`Plots.panels`)
+        and the watch strip ("watch": effective p with the bias, the learning signal)."""
+        return self.plots.panels() | {"watch": self.watch.strip}
+
     def export_png(self, directory: str | Path, width: int = 1200) -> list[Path]:
-        """Save each panel as ``<directory>/<run>_<panel>.png``; returns the paths."""
+        """Save each panel (`panels`) as ``<directory>/<run>_<panel>.png``; returns the
+        paths."""
         stem = self.run_path.stem if self.run_path else "twinlab"
-        return export.export_png(self.plots.panels(), directory, stem, width)
+        return export.export_png(self.panels(), directory, stem, width)
 
     def export_figures(self, directory: str | Path, theme: str = "light") -> list[Path]:
-        """Save each panel as ``<directory>/<run>_<panel>.png`` and ``.svg`` in ``theme``
-        (`gui.export.export_figures`; "light": for papers); returns the paths."""
+        """Save each panel (`panels`) as ``<directory>/<run>_<panel>.png`` and ``.svg`` in
+        ``theme`` (`gui.export.export_figures`; "light": for papers); returns the paths."""
         stem = self.run_path.stem if self.run_path else "twinlab"
-        return export.export_figures(self.plots.panels(), directory, stem, theme=theme)
+        return export.export_figures(self.panels(), directory, stem, theme=theme)
 
     def export_csv(self, path: str | Path) -> int:
         """Write every step inside the visible step range as CSV (`gui.export.export_csv`);

@@ -270,6 +270,6 @@ def test_the_light_export_theme_writes_png_and_svg_and_restores_the_screen(windo
         export.export_figures(plots.panels(), tmp_path / "bad", "run", theme="sepia")
     assert not (tmp_path / "bad").exists()
     saved = window.export_figures(tmp_path / "menu")  # File > Export figures
-    assert {p.suffix for p in saved} == {".png", ".svg"} and len(saved) == 10
+    assert {p.suffix for p in saved} == {".png", ".svg"} and len(saved) == 12  # + watch
     assert all(p.name.startswith(runs["128"].stem) for p in saved)
 

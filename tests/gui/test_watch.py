@@ -86,3 +86,40 @@ def test_a_live_run_fills_the_watch(qtbot, tmp_path):
     wait_run(qtbot, w)
     assert len(w.watch.p_curve.yData) == 200
     assert "V_B" in w.watch.bias_label.text() and w.watch.signal_step == 199
+
+
+def _colours(path) -> set[str]:
+    """Every pixel colour of a PNG, as #rrggbb."""
+    from PyQt6.QtGui import QImage
+
+    image = QImage(str(path)).convertToFormat(QImage.Format.Format_RGB32)
+    assert not image.isNull()
+    bits = image.constBits()
+    bits.setsize(image.sizeInBytes())
+    bgra = np.frombuffer(bits, np.uint8).reshape(image.height(), -1, 4)[:, :image.width()]
+    rgb = {tuple(int(c) for c in px) for px in bgra[..., 2::-1].reshape(-1, 3)}
+    return {f"#{r:02x}{g:02x}{b:02x}" for r, g, b in rgb}
+
+
+def test_the_exported_figures_hold_the_watch_strip(window, tmp_path):
+    """File > Export figures (light PNG + SVG) and the screen's PNG export: the watch
+    strip is one figure, effective p titled with the bias, and the learning signal."""
+    path = make_run(tmp_path / "run.h5", steps=300, p=0.5)
+    assert window.open_run(path)
+    window.timeline.slider.setValue(150)
+    with RunReader(path) as reader:
+        bias = reader.settings["bias_volts"]
+    saved = window.export_figures(tmp_path / "fig")
+    png, svg = tmp_path / "fig" / "run_watch.png", tmp_path / "fig" / "run_watch.svg"
+    assert png in saved and svg in saved
+    text = svg.read_text()
+    for words in ("effective p", f"V_B = {bias:.4g} V", "set p = 0.5", "fraction updated",
+                  "learning signal", "step 150", "edge"):
+        assert words in text, words
+    colours = _colours(png)
+    assert "#ffffff" in colours  # the light theme's ground
+    assert "#2ca02c" in colours  # the learning-signal bars
+    assert "#1f77b4" in colours  # the effective-p curve
+    screen = window.export_png(tmp_path / "screen")
+    assert tmp_path / "screen" / "run_watch.png" in screen
+    assert "#000000" in _colours(tmp_path / "screen" / "run_watch.png")  # the dark screen
