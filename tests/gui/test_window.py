@@ -299,7 +299,8 @@ def test_export_png_and_visible_csv(window, tmp_path):
     path = make_run(tmp_path / "run.h5", steps=400)
     assert window.open_run(path)
     pngs = window.export_png(tmp_path / "png")
-    assert len(pngs) == len(window.plots.panels()) == 5  # error, codes, heat map, outputs, network
+    # error, codes, heat map, outputs, network, and the watch strip
+    assert len(pngs) == len(window.panels()) == len(window.plots.panels()) + 1 == 6
     assert all(p.stat().st_size > 1000 for p in pngs)
     assert pngs[0].read_bytes()[:4] == b"\x89PNG"
     window.plots.error_plot.setXRange(100, 199, padding=0)
