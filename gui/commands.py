@@ -15,6 +15,12 @@ WINDOW_MAX_SEED = 2**31 - 1
 
 def add_gui(sub: argparse._SubParsersAction) -> None:
     """Add ``twinlab gui`` to the command line's sub-parsers."""
+    from typing import get_args
+
+    from lab.acquire.settings import TrainSettings
+    from lab.core.rules import RULES
+
+    estimates = get_args(TrainSettings.model_fields["estimate"].annotation)
     window = sub.add_parser(
         "gui",
         help="live window: train and watch",
@@ -28,6 +34,15 @@ def add_gui(sub: argparse._SubParsersAction) -> None:
     window.add_argument("--eta", type=float, help="nudge eta in (0, 1] (default: 0.5)")
     window.add_argument("--steps", type=int, help="training steps (default: 2000)")
     window.add_argument("--seed", type=int, help="seed of example order and generated tasks")
+    window.add_argument(
+        "--rule", choices=list(RULES), default=None,
+        help="what each edge compares, as for twinlab train (default: the bench's own)",
+    )
+    window.add_argument(
+        "--estimate", choices=list(estimates), default=None,
+        help="a bench without a resistance probe: estimate the codes, as for twinlab train "
+        "(default: auto)",
+    )
     window.add_argument(
         "--out", help="run file of the first run (default: named as twinlab train names it)"
     )
@@ -59,7 +74,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
             pass
     else:
         settings = settings_from(
-            task=args.task, p=args.p, eta=args.eta, steps=args.steps, seed=args.seed
+            task=args.task, p=args.p, eta=args.eta, steps=args.steps, seed=args.seed,
+            rule=args.rule, estimate=args.estimate,
         )
         if settings.seed > WINDOW_MAX_SEED:
             raise ConfigError(f"--seed: the window takes seeds up to {WINDOW_MAX_SEED}, "
@@ -76,7 +92,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
         ) from None
     if args.command == "replay":
         return int(app.replay(args.run, follow=args.follow) or 0)
-    window = {k: getattr(args, k) for k in ("task", "p", "eta", "steps", "seed")}
+    window = {k: getattr(args, k)
+              for k in ("task", "p", "eta", "steps", "seed", "rule", "estimate")}
     return int(
         app.live(bench=args.bench, bench_seed=args.bench_seed, out=args.out,
                  settings=window, start=args.start) or 0

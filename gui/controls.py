@@ -4,7 +4,7 @@ the window's business (it connects the signals)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
@@ -93,12 +93,15 @@ class Controls(QWidget):
             f"one: {BENCH_RULE} uses it, another choice is refused unless the bench is the "
             "default emulator (built with the rule chosen)")
         self.estimate_box = QComboBox()
-        self.estimate_box.addItems(list(ESTIMATE_TIPS))
+        estimates = get_args(TrainSettings.model_fields["estimate"].annotation)
+        self.estimate_box.addItems(list(estimates))
         self.estimate_box.setToolTip(
             "a bench without a resistance probe (a bench with one always uses it):\n"
-            + "\n".join(f"{k}: {v}" for k, v in ESTIMATE_TIPS.items()))
+            + "\n".join(f"{k}: {ESTIMATE_TIPS[k]}" for k in estimates))
         self._set_rule(settings.get("rule"))
-        self.estimate_box.setCurrentText(_estimate(settings.get("estimate", defaults.estimate)))
+        estimate = settings.get("estimate")
+        self.estimate_box.setCurrentText(_estimate(defaults.estimate if estimate is None
+                                                   else estimate))
         self.settings_title = QLabel("settings")
         form.addRow(self.settings_title)
         for label, box in (("task", self.task_box), ("eta", self.eta_box), ("p", self.p_box),

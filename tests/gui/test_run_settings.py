@@ -98,3 +98,29 @@ def test_replay_shows_the_runs_rule_and_estimate_read_only(window, tmp_path):
     c.edit_button.click()  # editable again, from the values shown
     assert c.rule_box.isEnabled() and c.estimate_box.isEnabled()
     assert c.rule_asked() == "power" and c.settings().estimate == "off"
+
+
+def test_twinlab_gui_presets_the_rule_and_estimate_boxes(qtbot, tmp_path, monkeypatch):
+    """``twinlab gui --rule power --estimate off --start``: the boxes show them and the
+    run is trained with them (the default emulator bench, built with the power rule)."""
+    from PyQt6.QtWidgets import QApplication
+
+    from gui.app import main
+    from gui.window import MainWindow
+
+    out = tmp_path / "cli.h5"
+    seen: list[tuple[str, str]] = []
+
+    def fake_exec() -> int:
+        w = next(w for w in QApplication.topLevelWidgets()
+                 if isinstance(w, MainWindow) and w.run_path == out)
+        seen.append((w.controls.rule_box.currentText(), w.controls.estimate_box.currentText()))
+        wait_run(qtbot, w)
+        w.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", staticmethod(fake_exec))
+    assert main(["--rule", "power", "--estimate", "off", "--steps", "40", "--out", str(out),
+                 "--start"]) == 0
+    assert seen == [("power", "off")]
+    assert _attrs(out) == ("power", "off")
