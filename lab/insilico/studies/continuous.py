@@ -537,6 +537,35 @@ def alpha_vs_gamma(records: list[dict]) -> list[dict]:
     return rows
 
 
+def alpha_trend(records: list[dict], variant: str = "p", key: str = "distance") -> dict:
+    """The trend of alpha (``variant``'s Bernoulli exponent, fitted on ``key``) against the
+    learning rate: the least-squares slope of alpha(gamma) against ln gamma, d alpha / d ln
+    gamma, with a 95 % bootstrap interval over tasks, paired (a task's slopes at every
+    gamma are resampled together; every gamma has the same task seeds). Returns
+    ``{slope, ci95, tasks}``; slope NaN for fewer than 2 gammas or no common task."""
+    by_gamma: dict[float, dict[int, dict]] = {}
+    for rec in records:
+        by_gamma.setdefault(float(rec["point"]["gamma"]), {})[rec["point"]["task_seed"]] = rec
+    gammas = sorted(by_gamma)
+    common = sorted(set.intersection(*(set(v) for v in by_gamma.values()))) if gammas else []
+    if len(gammas) < 2 or not common:
+        return {"slope": None, "ci95": [None, None], "tasks": len(common)}
+    u = 1.0 - np.asarray(records[0]["result"]["x"])
+    slopes = np.column_stack([
+        fit_exponent(u, np.array([by_gamma[g][t]["result"]["variants"][variant][key]
+                                  for t in common]))[2]
+        for g in gammas
+    ])  # (tasks, G) per-task exponents  # fmt: skip
+    lg = np.log(gammas)
+    lgc = lg - lg.mean()
+
+    def trend(rows: np.ndarray) -> float:
+        return float(rows.mean(axis=0) @ lgc / (lgc @ lgc))
+
+    return {"slope": _r(trend(slopes)), "ci95": [_r(c) for c in _bootstrap(slopes, trend)],
+            "tasks": len(common)}  # fmt: skip
+
+
 def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
     gammas = sorted({float(r["point"]["gamma"]) for r in records})
     median = float(records[0]["point"].get("median_gamma", gammas[(len(gammas) - 1) // 2]))
@@ -557,6 +586,9 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
         ),
         "alpha_vs_gamma": by_gamma,
         "alpha_p_spearman_vs_gamma": _r(_spearman(gammas, rising)),
+        # d alpha_p / d ln gamma, paired bootstrap over tasks: converged and early
+        "alpha_p_trend_vs_log_gamma": alpha_trend(records),
+        "alpha_p_early_trend_vs_log_gamma": alpha_trend(records, key="distance_early"),
         "median_gamma": median,
         "median_gamma_alpha_b": mid["alpha_b"],
         "median_gamma_r2_b": mid["r2_b"],

@@ -13,6 +13,7 @@ from lab.cli import main
 from lab.insilico.studies import STUDIES, StudyArgs, run_study
 from lab.insilico.studies.continuous import (
     _powerlaw_points,
+    alpha_trend,
     alpha_vs_gamma,
     collapse_spread,
     curve_r2,
@@ -55,6 +56,35 @@ def test_fit_exponent_recovers_a_known_power_with_a_covering_interval() -> None:
     assert alpha == pytest.approx(0.6, abs=0.06)
     assert ci[0] < 0.6 < ci[1] and ci[1] - ci[0] < 0.2
     assert slopes.shape == (12,)
+
+
+def test_alpha_trend_recovers_a_known_slope_in_log_gamma_paired_by_task() -> None:
+    """Synthetic distances with alpha = 0.5 + 0.2 ln(gamma / 0.0125) and a large task
+    scale: the trend is 0.2 per ln gamma with a covering interval; a flat alpha gives an
+    interval covering 0; one gamma gives no trend."""
+    rng = np.random.default_rng(1)
+    u = np.array([1, 2, 3, 4, 6, 8, 11, 14]) / 16
+    gammas = (0.0125, 0.025, 0.05, 0.1)
+
+    def records(slope: float) -> list[dict]:
+        out = []
+        for t in range(10):
+            amp = rng.lognormal(0, 1)
+            for g in gammas:
+                a = 0.5 + slope * np.log(g / 0.0125) + rng.normal(0, 0.05)
+                d = amp * u[:, None] ** a * rng.lognormal(0, 0.1, size=(len(u), 2))
+                out.append({"point": {"gamma": g, "task_seed": t},
+                            "result": {"x": (1 - u).tolist(),
+                                       "variants": {"p": {"distance": d.tolist()}}}})
+        return out
+
+    rising = alpha_trend(records(0.2))
+    assert rising["slope"] == pytest.approx(0.2, abs=0.03) and rising["tasks"] == 10
+    assert 0.0 < rising["ci95"][0] < 0.2 < rising["ci95"][1]
+    flat = alpha_trend(records(0.0))
+    assert flat["ci95"][0] < 0.0 < flat["ci95"][1]
+    one = [r for r in records(0.2) if r["point"]["gamma"] == 0.025]
+    assert alpha_trend(one)["slope"] is None
 
 
 # ----------------------------------------------------------------------------- physics
