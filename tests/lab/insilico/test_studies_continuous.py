@@ -164,6 +164,23 @@ def test_alpha_vs_gamma_rises_with_gamma_and_b_is_a_power_law() -> None:
         assert row["reference_scaled_train_error_early_median"] > 1e-6  # not yet converged
 
 
+def test_alpha_vs_gamma_flags_desynchronised_networks_that_diverge_near_the_limit() -> None:
+    """Task seed 4 (of the default 10), 2 seeds, the study's scaled time gamma x steps =
+    150: at gamma 0.05 every network converges; at 0.1 the reference still converges but
+    some Bernoulli-p networks end above their initial train error (measured 5 of 16;
+    default size: 4 of 160 at 0.07, 16 of 160 at 0.1), and `alpha_vs_gamma` says so."""
+    pts = _powerlaw_points(StudyArgs(tasks=5, seeds=2, gamma=(0.05, 0.1)))
+    records = [{"point": p} for p in pts if p["task_seed"] == 4]
+    assert [(r["point"]["gamma"], r["point"]["steps"]) for r in records] == [
+        (0.05, 3000), (0.1, 1500)]  # fmt: skip
+    for rec in records:
+        rec["result"] = run_powerlaw_point(rec["point"])
+        assert rec["result"]["reference"]["scaled_train_error"] < 1e-8
+    low, high = alpha_vs_gamma(records)
+    assert low["diverged_fraction_p"] == 0.0 and low["diverged_fraction_b"] == 0.0
+    assert high["diverged_fraction_p"] > 0.0 and high["diverged_fraction_b"] == 0.0
+
+
 def test_the_network_argument_replaces_the_papers_network() -> None:
     for name, paper in (("collapse", "planar143"), ("powerlaw", "twin16")):
         points = STUDIES[name].points
