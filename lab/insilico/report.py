@@ -135,8 +135,10 @@ def _benefit_vs_scale(rows: list[dict], what: str) -> Verdict | None:
 
 def verdict_discrete_regression(s: dict[str, Any]) -> Verdict:
     """``benefit_vs_input_scale`` if present (see `_benefit_vs_scale`), else the
-    primary arm's trend: slope per decade of p above 0 and Page's p < 0.05."""
-    by_scale = _benefit_vs_scale(s.get("benefit_vs_input_scale") or [], "E(p=1)/E(p_min)")
+    primary arm's trend: slope per decade of p above 0 and Page's p < 0.05 (the reason
+    then also quotes the benefit at each input range, if there are any)."""
+    rows = s.get("benefit_vs_input_scale") or []
+    by_scale = _benefit_vs_scale(rows, "E(p=1)/E(p_min)")
     if by_scale is not None:
         return by_scale
     prim = s.get("primary") or {}
@@ -149,6 +151,11 @@ def verdict_discrete_regression(s: dict[str, Any]) -> Verdict:
         f"slope of final error per decade of p {_num(slope):.3g} (95 % CI {_ci_text(ci)}), "
         f"Page p = {_num(page):.3g}"
     )
+    if rows:  # no range's interval above 1: say so with the numbers
+        text += "; E(p=1)/E(p_min) " + ", ".join(
+            f"{_num(r.get('benefit')):.2f} ({_ci_text(r.get('benefit_ci95'))}) at "
+            f"{_num(r.get('v_max')):g} V" for r in rows
+        )  # fmt: skip
     if _ci_above(ci, 0.0) and _num(page) < 0.05:
         return Verdict(REPRODUCED, text)
     return Verdict(NOT_REPRODUCED, text)

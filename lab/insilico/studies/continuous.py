@@ -256,9 +256,12 @@ def _collapse_figure(path: Path, steps, mean_log, ps, grid, stats) -> None:
 
 POWERLAW_KS = (1, 2, 3, 4, 6, 8, 11, 14)  # 1 - x = k / 16
 POWERLAW_RULE = {"eta": 0.5}
-#: learning rates of the gamma axis, Ohm^3 / V^2 per example (16 summed a step): 4x span,
-#: the median (0.025) in the list; 0.07 is near the full batch's stability limit
-POWERLAW_GAMMAS = (0.0125, 0.0177, 0.025, 0.035, 0.05)
+#: learning rates of the gamma axis, Ohm^3 / V^2 per example (16 summed a step): 5.6x span,
+#: the median (0.025) in the list, up to 0.07, where the first desynchronised networks
+#: diverge (``diverged_fraction_p``; at 0.1 a reference does not converge either)
+POWERLAW_GAMMAS = (0.0125, 0.0177, 0.025, 0.035, 0.05, 0.07)
+#: a network whose final train error exceeds its initial one has diverged
+POWERLAW_DIVERGED = 1.0
 #: scaled time gamma x steps of every run (enough for p = 1/8 to converge at any gamma)
 POWERLAW_TAU = 150.0
 POWERLAW_TAU_PAPER = 300.0
@@ -511,7 +514,10 @@ def alpha_vs_gamma(records: list[dict]) -> list[dict]:
     """The exponents of p and b (Bernoulli masks, Fig. 2A) at each learning rate:
     ``[{gamma, alpha_p, alpha_p_ci95, alpha_b, alpha_b_ci95, r2_p, r2_b, alpha_p_early,
     alpha_p_early_ci95, alpha_b_early, alpha_b_early_ci95, r2_p_early, r2_b_early,
-    tasks, steps, early_steps}]``, ascending gamma. alpha from `fit_exponent` (95 %
+    diverged_fraction_p, diverged_fraction_b, tasks, steps, early_steps}]``, ascending
+    gamma; ``diverged_fraction``: of the variant's networks, those whose final scaled train
+    error exceeds `POWERLAW_DIVERGED` (their distances are in the fit: they show where
+    gamma is too large). alpha from `fit_exponent` (95 %
     bootstrap over tasks), r2 from `curve_r2`; ``_early``: the same on the distances at
     ``early_steps`` (the same scaled time gamma x step at every gamma, before convergence)."""
     by_gamma: dict[float, list[dict]] = {}
@@ -529,12 +535,44 @@ def alpha_vs_gamma(records: list[dict]) -> list[dict]:
                 row[f"alpha_{name}{suffix}"] = _r(alpha)
                 row[f"alpha_{name}{suffix}_ci95"] = [_r(c) for c in ci]
                 row[f"r2_{name}{suffix}"] = _r(curve_r2(u, dist))
+        for name in ("p", "b"):  # scaled train error > POWERLAW_DIVERGED: unstable at gamma
+            err = np.array([r["result"]["variants"][name]["scaled_train_error"] for r in recs])
+            row[f"diverged_fraction_{name}"] = _r(np.mean(err > POWERLAW_DIVERGED))
         row.update(tasks=len(recs), steps=recs[0]["point"]["steps"],
                    early_steps=recs[0]["point"].get("early_steps"))  # fmt: skip
         row["reference_scaled_train_error_early_median"] = _r(np.median(
             [r["result"]["reference"]["scaled_train_error_early"] for r in recs]))  # fmt: skip
         rows.append(row)
     return rows
+
+
+def alpha_trend(records: list[dict], variant: str = "p", key: str = "distance") -> dict:
+    """The trend of alpha (``variant``'s Bernoulli exponent, fitted on ``key``) against the
+    learning rate: the least-squares slope of alpha(gamma) against ln gamma, d alpha / d ln
+    gamma, with a 95 % bootstrap interval over tasks, paired (a task's slopes at every
+    gamma are resampled together; every gamma has the same task seeds). Returns
+    ``{slope, ci95, tasks}``; slope NaN for fewer than 2 gammas or no common task."""
+    by_gamma: dict[float, dict[int, dict]] = {}
+    for rec in records:
+        by_gamma.setdefault(float(rec["point"]["gamma"]), {})[rec["point"]["task_seed"]] = rec
+    gammas = sorted(by_gamma)
+    common = sorted(set.intersection(*(set(v) for v in by_gamma.values()))) if gammas else []
+    if len(gammas) < 2 or not common:
+        return {"slope": None, "ci95": [None, None], "tasks": len(common)}
+    u = 1.0 - np.asarray(records[0]["result"]["x"])
+    slopes = np.column_stack([
+        fit_exponent(u, np.array([by_gamma[g][t]["result"]["variants"][variant][key]
+                                  for t in common]))[2]
+        for g in gammas
+    ])  # (tasks, G) per-task exponents  # fmt: skip
+    lg = np.log(gammas)
+    lgc = lg - lg.mean()
+
+    def trend(rows: np.ndarray) -> float:
+        return float(rows.mean(axis=0) @ lgc / (lgc @ lgc))
+
+    return {"slope": _r(trend(slopes)), "ci95": [_r(c) for c in _bootstrap(slopes, trend)],
+            "tasks": len(common)}  # fmt: skip
 
 
 def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
@@ -557,6 +595,9 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
         ),
         "alpha_vs_gamma": by_gamma,
         "alpha_p_spearman_vs_gamma": _r(_spearman(gammas, rising)),
+        # d alpha_p / d ln gamma, paired bootstrap over tasks: converged and early
+        "alpha_p_trend_vs_log_gamma": alpha_trend(records),
+        "alpha_p_early_trend_vs_log_gamma": alpha_trend(records, key="distance_early"),
         "median_gamma": median,
         "median_gamma_alpha_b": mid["alpha_b"],
         "median_gamma_r2_b": mid["r2_b"],

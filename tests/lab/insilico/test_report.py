@@ -48,6 +48,22 @@ def test_collapse_and_discrete_regression_verdicts_follow_their_numbers() -> Non
     assert v.status == DEPENDS and "200 V" in v.reason and "applied-voltage" in v.reason
 
 
+def test_discrete_regression_verdict_quotes_every_range_when_no_interval_is_above_one() -> None:
+    """The shipped default run: no range's benefit interval lies above 1 (1.71 [0.84, 3.50]
+    at 200 V); the verdict falls back to the primary arm and still quotes each range."""
+    stats = {
+        "primary": {"slope_per_decade_p": 0.003, "slope_ci95": [-0.006, 0.012],
+                    "page_p_value": 0.016},
+        "benefit_vs_input_scale": [
+            {"v_max": 5, "benefit": 1.01, "benefit_ci95": [0.95, 1.08]},
+            {"v_max": 200, "benefit": 1.71, "benefit_ci95": [0.84, 3.5]},
+        ],
+    }  # fmt: skip
+    v = verdict("discrete-regression", _summary("x", stats))
+    assert v.status == NOT_REPRODUCED
+    assert "1.71 (0.84-3.5) at 200 V" in v.reason and "1.01 (0.95-1.08) at 5 V" in v.reason
+
+
 def test_powerlaw_verdict_depends_on_gamma_when_only_some_intervals_cover_two_thirds() -> None:
     rows = [
         {"gamma": 0.0125, "alpha_p": 0.54, "alpha_p_ci95": [0.50, 0.58]},
