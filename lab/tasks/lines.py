@@ -82,6 +82,17 @@ def lines_dataset(
     return np.array(rows), np.array(labels, dtype=np.int64), np.array(which, dtype=np.int64)
 
 
+def pattern_groups(
+    patterns: dict[str, tuple[tuple[int, ...], ...]], labels: np.ndarray, pattern: np.ndarray
+) -> np.ndarray:
+    """Global pattern index (M,) of examples with class ``labels`` (M,) and ``pattern``
+    (M,) (its index within the class; `lines_dataset`): the patterns numbered class by
+    class in the order of ``patterns`` (straight {1,2} = 0, {1,3} = 1, diagonal {1,4} = 2,
+    {2,3} = 3 for `PATTERNS`). `Task.train_groups` of the "pattern-means" targets."""
+    offsets = np.cumsum([0, *(len(p) for p in patterns.values())])[:-1]
+    return offsets[np.asarray(labels)] + np.asarray(pattern)
+
+
 def balanced_split(
     labels: np.ndarray, n_train_per_class: int, seed: int, where: str = "lines"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -101,4 +112,4 @@ def balanced_split(
     return train_idx, np.setdiff1d(np.arange(len(labels)), train_idx)
 
 
-__all__ = ["N_PIXELS", "PATTERNS", "balanced_split", "lines_dataset"]
+__all__ = ["N_PIXELS", "PATTERNS", "balanced_split", "lines_dataset", "pattern_groups"]

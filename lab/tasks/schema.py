@@ -177,7 +177,11 @@ class _Lines(_Base):
     n_per_pattern: PositiveInt = 8
     data_seed: StrictInt = Field(default=0, ge=0, description="seeds the data set itself")
     n_train_per_class: PositiveInt
-    targets: Literal["class-means"] = "class-means"
+    targets: Literal["class-means", "pattern-means"] = Field(
+        default="class-means",
+        description="'class-means': one target per class; 'pattern-means': one per "
+        "pattern, the nearest pattern target's class wins",
+    )
     initial_desired: Volts = 2.5
     eta: float | None = Field(default=None, gt=0, le=1)
 
