@@ -19,6 +19,10 @@ any two straight lines at equal brightness; the nearest class-mean target (the I
 scheme, `lab.acquire.trainer`) is an affine test in output space and can. With two
 vertical (or two horizontal) lines as the straight class both classes' mean inputs are
 the same uniform image, and the class-means targets would coincide.
+
+The task's ``targets = "pattern-means"`` (`lab.acquire.trainer`) keeps one target per
+pattern instead (`pattern_groups` numbers them); `readout_ceilings` bounds what each
+kind of readout of a linear network can reach on the data set.
 """
 
 from __future__ import annotations

@@ -49,6 +49,25 @@ Classification (a CSV data set, class-balanced training split drawn with ``seed`
     initial_desired = 2.5       # placeholder desired outputs until then
     eta = 1.0                   # optional: the task's nudge when a run gives none
 
+Generated lines (`lab.tasks.lines`; the patterns of each class lit at integer volts)::
+
+    kind = "classification"
+    generator = "lines"
+    network = "../networks/layer4x2x2.toml"
+    inputs = [1, 2, 3, 4]       # the nodes of pixels 1-4, row by row
+    outputs = [7, 8]
+    patterns = { straight = [[1, 2], [1, 3]], diagonal = [[1, 4], [2, 3]] }
+    levels = [1, 5]             # a lit pixel: an integer low..high V; the others 0 V
+    n_per_pattern = 8
+    data_seed = 0               # the data set; the split is drawn with ``seed``
+    n_train_per_class = 8
+    targets = "class-means"     # or "pattern-means": one target per pattern
+
+``targets`` (`lab.tasks.task.TARGETS`, the trainer's schemes): ``"class-means"`` one
+target per class, the nearest class target wins; ``"pattern-means"`` (lines only: it
+needs each example's pattern, `Task.train_groups`) one per pattern, the nearest
+pattern target's class wins.
+
 Errors are :class:`TaskError` with one-line messages naming the file and the field.
 """
 
