@@ -150,6 +150,10 @@ class Trainer:
         self._fixed = tuple(task.fixed_nodes)
         self.desired = np.array(task.train_desired, dtype=float)  # (n_train, n_out), may be re-set
         self.class_targets: np.ndarray | None = None  # (n_classes, n_out) for classification
+        #: "pattern-means" targets: one per group of `Task.train_groups` that has training
+        #: examples, (n_groups, n_out) V, and each one's class (n_groups,)
+        self.group_targets: np.ndarray | None = None
+        self.group_class: np.ndarray | None = None
         #: After `run`: the bench's safe-state report, one line per channel (or instrument)
         #: that could not be made safe and verified; empty means the bench is safe.
         self.unsafe: list[str] = []
@@ -254,7 +258,7 @@ class Trainer:
         observers = self._active
         inputs, outputs, eta = self._inputs, self._outputs, s.eta
         n_train = task.n_train
-        retarget = task.targets == "class-means"
+        retarget = task.targets in ("class-means", "pattern-means")
         if retarget and n_train == 1:
             self._retarget()
         step = 0
@@ -401,8 +405,12 @@ class Trainer:
 
     def _retarget(self) -> None:
         """Classification (after Dillavou et al.): each class's targets become the free
-        response to that class's mean training input (+ ``class_margin`` V on its own output)."""
+        response to that class's mean training input (+ ``class_margin`` V on its own
+        output). ``targets = "pattern-means"``: the same per group (`_retarget_groups`)."""
         task = self.task
+        if task.targets == "pattern-means":
+            self._retarget_groups()
+            return
         labels = task.train_labels
         n_classes = int(labels.max()) + 1
         means = np.stack([task.train_inputs[labels == c].mean(axis=0) for c in range(n_classes)])
@@ -414,11 +422,52 @@ class Trainer:
         self.class_targets = targets
         self.desired = targets[labels]
 
+    def _retarget_groups(self) -> None:
+        """``targets = "pattern-means"``: one target per group (pattern) with training
+        examples: the free response to the group's mean training input, + ``class_margin``
+        V on its class's own output (output ``c mod n_out`` for class ``c``); every
+        training example's desired output is its group's target."""
+        task = self.task
+        groups, labels = task.train_groups, task.train_labels
+        assert groups is not None and labels is not None  # Task checks it
+        present = np.unique(groups)
+        means = np.stack([task.train_inputs[groups == g].mean(axis=0) for g in present])
+        classes = np.array([labels[groups == g][0] for g in present], dtype=np.int64)
+        targets = self._free_response(means)
+        margin = self.settings.class_margin
+        if margin:
+            targets[np.arange(len(present)), classes % targets.shape[1]] += margin
+        self.group_targets, self.group_class = targets, classes
+        self.desired = targets[np.searchsorted(present, groups)]
+
+    def classify(self, v_free: np.ndarray) -> np.ndarray:
+        """Class indices (M,) of free responses ``v_free`` (M, n_out) V: the class of the
+        nearest target (squared distance, V^2): the group targets ("pattern-means"),
+        else the class targets. Before any retarget: RuntimeError."""
+        if self.group_targets is not None and self.group_class is not None:
+            targets, classes = self.group_targets, self.group_class
+        elif self.class_targets is not None:
+            targets = self.class_targets
+            classes = np.arange(len(targets))
+        else:
+            raise RuntimeError("no class targets yet (classify after the first retarget)")
+        dist = ((np.asarray(v_free)[:, None, :] - targets[None]) ** 2).sum(-1)
+        return classes[dist.argmin(axis=1)]
+
     def _evaluate(self, step: int, t0: float) -> None:
-        """Test-set error (free states only) and, for classification, accuracy."""
+        """Test-set error (free states only) and, for classification, accuracy (the
+        nearest target's class, `classify`); the test error of "pattern-means" is the
+        distance to the nearest target of the example's own class."""
         task = self.task
         v_free = self._free_response(task.test_inputs)
-        if self.class_targets is not None and task.test_labels is not None:
+        if self.group_targets is not None and task.test_labels is not None:
+            assert self.group_class is not None
+            dist = ((v_free[:, None, :] - self.group_targets[None]) ** 2).sum(-1)
+            own = self.group_class[None, :] == task.test_labels[:, None]
+            nearest_own = np.where(own, dist, np.inf).argmin(axis=1)
+            desired = self.group_targets[nearest_own]
+            accuracy = float(np.mean(self.classify(v_free) == task.test_labels))
+        elif self.class_targets is not None and task.test_labels is not None:
             desired = self.class_targets[task.test_labels]
             dist = ((v_free[:, None, :] - self.class_targets[None]) ** 2).sum(-1)
             accuracy = float(np.mean(dist.argmin(axis=1) == task.test_labels))

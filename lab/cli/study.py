@@ -26,6 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     study.add_argument("--steps", type=int, help="training steps")
     study.add_argument("--paper", action="store_true", help="the paper's sizes (long)")
     study.add_argument(
+        "--network", metavar="NAME|FILE",
+        help="the network of a study that takes one (twin16, planar<E>, lattice<R>x<C>, a "
+        "shipped network's name or a network .toml file); default: the paper's",
+    )  # fmt: skip
+    study.add_argument(
         "--gamma", metavar="G[,G...]",
         help="continuous rule's learning rate(s), Ohm^3/V^2 per example and step "
         "(collapse: one; powerlaw: its axis)",
@@ -59,6 +64,33 @@ def _floats(option: str, text: str | None) -> tuple[float, ...] | None:
         raise ConfigError(f"{option}: expected numbers separated by commas, got {text!r}") from None
 
 
+def _check_network(name: str, study, study_args) -> None:
+    """``--network``: a network that loads (`Network.from_name`: a bad name or network file
+    is its one-line `ConfigError`), for a study whose points take it (each point's
+    ``"network"`` is the given one, `lab.core.netfile.network_ref`); a study that fixes its
+    network (its own task's board, the seed's networks) refuses it in one line."""
+    from lab.core.netfile import network_ref
+    from lab.core.network import Network
+    from lab.errors import ConfigError
+
+    ref = network_ref(study_args.network)
+    try:
+        Network.from_name(ref)
+    except ConfigError as exc:
+        raise ConfigError(f"--network: {exc}") from None
+    try:
+        points = study.points(study_args)
+    except ConfigError:
+        raise
+    except ValueError as exc:  # a study that states why it fixes its network
+        if "network" not in str(exc):
+            raise
+        raise ConfigError(f"--network: study {name!r}: {exc}") from None
+    if not any(p.get("network") == ref for p in points):
+        raise ConfigError(f"--network: study {name!r} fixes its networks (the task's or the "
+                          f"paper's board); leave --network out")  # fmt: skip
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     """Run an in-silico study (a sweep, resumable), write its figure and statistics."""
     from lab.errors import ConfigError
@@ -80,6 +112,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         tasks=args.tasks,
         seeds=args.seeds,
         steps=args.steps,
+        network=args.network,
         paper=args.paper,
         out=Path(args.out),
         scheduler=args.scheduler,
@@ -95,6 +128,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         if getattr(study_args, field) is not None and field not in study.axes:
             raise ConfigError(f"{option}: study {args.name!r} has no such parameter "
                               f"(it takes: {', '.join(study.axes) or 'neither'})")  # fmt: skip
+    if args.network is not None:
+        _check_network(args.name, study, study_args)
     study.points(study_args)  # every other bad value (a field's range) before any work
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers: expected an integer >= 1, got {args.workers}")

@@ -89,10 +89,12 @@ def _classification(where: str, path: Path, spec: _Classification, seed: int) ->
 
 def classification_task(spec: Any, input_nodes: tuple[int, ...], volts: np.ndarray,
                         labels: np.ndarray, train: np.ndarray, test: np.ndarray,
-                        class_names: tuple[str, ...], source: str) -> Task:  # fmt: skip
+                        class_names: tuple[str, ...], source: str,
+                        groups: np.ndarray | None = None) -> Task:  # fmt: skip
     """The classification `Task` of a task file's ``spec`` (roles, metric, targets, eta,
     initial desired V): examples ``volts`` (M, n_inputs) V on ``input_nodes`` with
-    ``labels`` (M,) class indices, split into the ``train`` and ``test`` rows."""
+    ``labels`` (M,) class indices and optionally ``groups`` (M,) sub-class indices
+    (`Task.train_groups`), split into the ``train`` and ``test`` rows."""
     n_out = len(spec.outputs)
     return Task(
         name=spec.name or "",
@@ -114,4 +116,6 @@ def classification_task(spec: Any, input_nodes: tuple[int, ...], volts: np.ndarr
         source=source,
         targets=spec.targets,
         eta=spec.eta,
+        train_groups=None if groups is None else groups[train],
+        test_groups=None if groups is None else groups[test],
     )

@@ -175,20 +175,21 @@ def _regression(where: str, spec: _Regression, seed: int) -> Task:
 def _lines(where: str, spec: _Lines, seed: int) -> Task:
     """The line-classification task (`lab.tasks.lines`): the data set from the file's
     ``data_seed`` (the same for every run), the training split from ``seed``."""
-    from lab.tasks.lines import balanced_split
+    from lab.tasks.lines import balanced_split, pattern_groups
 
     roles = {"inputs": tuple(spec.inputs), "outputs": tuple(spec.outputs),
              "fixed": tuple(spec.fixed)}  # fmt: skip
     _check_nodes(where, spec.network, _network_size(spec.network, where), roles,
                  required=("inputs", "outputs"))  # fmt: skip
     patterns = {c: tuple(tuple(p) for p in pats) for c, pats in spec.patterns.items()}
-    x, labels, _ = _with_where(where, lambda: _lines_data(spec, patterns))
+    x, labels, pattern = _with_where(where, lambda: _lines_data(spec, patterns))
     train, test = balanced_split(labels, spec.n_train_per_class, seed, where)
     return classification_task(
         spec, tuple(spec.inputs), x, labels, train, test, tuple(spec.patterns),
         f"{where} (seed={seed}; lines_dataset(seed={spec.data_seed}, "
         f"patterns={ {c: [list(p) for p in ps] for c, ps in patterns.items()} }, "
         f"n_per_pattern={spec.n_per_pattern}, levels={tuple(spec.levels)}))",
+        groups=pattern_groups(patterns, labels, pattern),
     )
 
 

@@ -19,6 +19,10 @@ any two straight lines at equal brightness; the nearest class-mean target (the I
 scheme, `lab.acquire.trainer`) is an affine test in output space and can. With two
 vertical (or two horizontal) lines as the straight class both classes' mean inputs are
 the same uniform image, and the class-means targets would coincide.
+
+The task's ``targets = "pattern-means"`` (`lab.acquire.trainer`) keeps one target per
+pattern instead (`pattern_groups` numbers them); `readout_ceilings` bounds what each
+kind of readout of a linear network can reach on the data set.
 """
 
 from __future__ import annotations
@@ -82,6 +86,17 @@ def lines_dataset(
     return np.array(rows), np.array(labels, dtype=np.int64), np.array(which, dtype=np.int64)
 
 
+def pattern_groups(
+    patterns: dict[str, tuple[tuple[int, ...], ...]], labels: np.ndarray, pattern: np.ndarray
+) -> np.ndarray:
+    """Global pattern index (M,) of examples with class ``labels`` (M,) and ``pattern``
+    (M,) (its index within the class; `lines_dataset`): the patterns numbered class by
+    class in the order of ``patterns`` (straight {1,2} = 0, {1,3} = 1, diagonal {1,4} = 2,
+    {2,3} = 3 for `PATTERNS`). `Task.train_groups` of the "pattern-means" targets."""
+    offsets = np.cumsum([0, *(len(p) for p in patterns.values())])[:-1]
+    return offsets[np.asarray(labels)] + np.asarray(pattern)
+
+
 def balanced_split(
     labels: np.ndarray, n_train_per_class: int, seed: int, where: str = "lines"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -101,4 +116,52 @@ def balanced_split(
     return train_idx, np.setdiff1d(np.arange(len(labels)), train_idx)
 
 
-__all__ = ["N_PIXELS", "PATTERNS", "balanced_split", "lines_dataset"]
+#: Readouts of a two-output network whose outputs are linear in the pixels, V_k = w_k . x
+#: (no ground: each w_k >= 0 sums to 1), as tests u . x + c > 0 in pixel space
+#: (`readout_ceilings`): "affine": any affine test in output space (the nearest of two
+#: targets, e.g. class means; u = a w_7 + b w_8 is any vector); "difference": V_7 - V_8
+#: against a threshold (sum u = 0); "argmax": V_7 > V_8 (sum u = 0, c = 0); "one output":
+#: a threshold on one output, or on both when they are equal (u >= 0).
+READOUTS: tuple[str, ...] = ("affine", "difference", "argmax", "one output")
+
+
+def readout_ceilings(x: np.ndarray, labels: np.ndarray, bound: float = 50.0) -> dict[str, float]:
+    """The best accuracy any test of each `READOUTS` family reaches on examples ``x``
+    (M, n) V with two classes ``labels`` (M,): exact mixed-integer programs (scipy
+    ``milp``), weights bounded by ``bound`` per volt (the test's scale is free, so the
+    bound only caps the ratio of the largest weight to the margin, 1)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    x = np.asarray(x, dtype=float)
+    m, n = x.shape
+    s = np.where(np.asarray(labels) == 0, 1.0, -1.0)
+    big = 4 * bound * (np.abs(x).sum(axis=1).max() + 1)
+    out: dict[str, float] = {}
+    for readout in READOUTS:
+        best = 0.0
+        for sign in (1.0, -1.0) if readout == "one output" else (1.0,):
+            # variables: u (n), c, z (m) in {0, 1}: z_i = 1 lets example i be wrong
+            a = np.zeros((m, n + 1 + m))
+            a[:, :n] = sign * s[:, None] * x
+            a[:, n] = sign * s
+            a[np.arange(m), n + 1 + np.arange(m)] = big
+            cons = [LinearConstraint(a, lb=1.0, ub=np.inf)]
+            lo_u = 0.0 if readout == "one output" else -bound
+            c_bound = 0.0 if readout == "argmax" else big
+            if readout in ("difference", "argmax"):
+                row = np.zeros(n + 1 + m)
+                row[:n] = 1.0
+                cons.append(LinearConstraint(row[None], 0.0, 0.0))
+            lb = np.r_[np.full(n, lo_u), -c_bound, np.zeros(m)]
+            ub = np.r_[np.full(n, bound), c_bound, np.ones(m)]
+            res = milp(np.r_[np.zeros(n + 1), np.ones(m)], constraints=cons,
+                       integrality=np.r_[np.zeros(n + 1), np.ones(m)],
+                       bounds=Bounds(lb, ub))  # fmt: skip
+            if res.x is not None:
+                best = max(best, 1.0 - float(np.round(res.x[n + 1 :]).sum()) / m)
+        out[readout] = best
+    return out
+
+
+__all__ = ["N_PIXELS", "PATTERNS", "READOUTS", "balanced_split", "lines_dataset",
+           "pattern_groups", "readout_ceilings"]

@@ -49,6 +49,25 @@ Classification (a CSV data set, class-balanced training split drawn with ``seed`
     initial_desired = 2.5       # placeholder desired outputs until then
     eta = 1.0                   # optional: the task's nudge when a run gives none
 
+Generated lines (`lab.tasks.lines`; the patterns of each class lit at integer volts)::
+
+    kind = "classification"
+    generator = "lines"
+    network = "../networks/layer4x2x2.toml"
+    inputs = [1, 2, 3, 4]       # the nodes of pixels 1-4, row by row
+    outputs = [7, 8]
+    patterns = { straight = [[1, 2], [1, 3]], diagonal = [[1, 4], [2, 3]] }
+    levels = [1, 5]             # a lit pixel: an integer low..high V; the others 0 V
+    n_per_pattern = 8
+    data_seed = 0               # the data set; the split is drawn with ``seed``
+    n_train_per_class = 8
+    targets = "class-means"     # or "pattern-means": one target per pattern
+
+``targets`` (`lab.tasks.task.TARGETS`, the trainer's schemes): ``"class-means"`` one
+target per class, the nearest class target wins; ``"pattern-means"`` (lines only: it
+needs each example's pattern, `Task.train_groups`) one per pattern, the nearest
+pattern target's class wins.
+
 Errors are :class:`TaskError` with one-line messages naming the file and the field.
 """
 
@@ -177,7 +196,11 @@ class _Lines(_Base):
     n_per_pattern: PositiveInt = 8
     data_seed: StrictInt = Field(default=0, ge=0, description="seeds the data set itself")
     n_train_per_class: PositiveInt
-    targets: Literal["class-means"] = "class-means"
+    targets: Literal["class-means", "pattern-means"] = Field(
+        default="class-means",
+        description="'class-means': one target per class; 'pattern-means': one per "
+        "pattern, the nearest pattern target's class wins",
+    )
     initial_desired: Volts = 2.5
     eta: float | None = Field(default=None, gt=0, le=1)
 

@@ -14,6 +14,11 @@ import numpy as np
 
 Kind = Literal["allostery", "regression", "classification"]
 KINDS: tuple[str, ...] = ("allostery", "regression", "classification")
+#: How a task's targets are set: ``"fixed"`` (as given), ``"class-means"`` (each class's
+#: target is the free response to its mean training input, re-set every epoch; nearest
+#: class target wins) or ``"pattern-means"`` (the same per group, e.g. a line pattern, of
+#: `Task.train_groups`; nearest group target -> its class). `lab.acquire.trainer`.
+TARGETS: tuple[str, ...] = ("fixed", "class-means", "pattern-means")
 
 
 class TaskError(ValueError):
@@ -35,7 +40,11 @@ class Task:
     ``train_desired`` (n_train, n_outputs); ``test_inputs`` (n_test, n_inputs);
     ``test_desired`` (n_test, n_outputs); labels (n_train,) / (n_test,) class indices
     into ``class_names`` (classification only). For classification, ``train_desired``
-    holds initial targets; with ``targets == "class-means"`` the trainer re-sets them.
+    holds initial targets; with ``targets`` in `TARGETS` other than ``"fixed"`` the
+    trainer re-sets them (`lab.acquire.trainer.Trainer`). ``train_groups`` (n_train,) /
+    ``test_groups`` (n_test,): each example's sub-class (its pattern: the lines data set
+    has two per class), global indices 0..G-1, every group inside one class; required
+    by ``targets == "pattern-means"``.
     """
 
     name: str
@@ -55,8 +64,10 @@ class Task:
     metric: str = "mse"
     description: str = ""
     source: str = ""
-    targets: str = "fixed"  # "fixed" or "class-means" (classification)
+    targets: str = "fixed"  # one of TARGETS
     eta: float | None = None  # the task's own nudge (its paper's); runs giving none use it
+    train_groups: np.ndarray | None = None
+    test_groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -68,7 +79,7 @@ class Task:
         put("fixed_volts", _as_array(self.fixed_volts, 1, "fixed_volts"))
         for f in ("train_inputs", "train_desired", "test_inputs", "test_desired"):
             put(f, _as_array(getattr(self, f), 2, f))
-        for f in ("train_labels", "test_labels"):
+        for f in ("train_labels", "test_labels", "train_groups", "test_groups"):
             if getattr(self, f) is not None:
                 put(f, _as_array(getattr(self, f), 1, f, dtype=np.int64))
         checks = [
@@ -84,11 +95,22 @@ class Task:
             checks.append((len(self.train_labels), self.n_train, "train_labels", "n_train"))
         if self.test_labels is not None:
             checks.append((len(self.test_labels), self.n_test, "test_labels", "n_test"))
+        if self.train_groups is not None:
+            checks.append((len(self.train_groups), self.n_train, "train_groups", "n_train"))
+        if self.test_groups is not None:
+            checks.append((len(self.test_groups), self.n_test, "test_groups", "n_test"))
         for got, want, what, dim in checks:
             if got != want:
                 raise ValueError(
                     f"task {self.name!r}: field {what!r} has {got} where {dim} = {want}"
                 )
+        if self.targets not in TARGETS:
+            raise ValueError(f"task {self.name!r}: field 'targets': expected one of "
+                             f"{', '.join(map(repr, TARGETS))}, got {self.targets!r}")
+        if self.targets == "pattern-means" and (self.train_groups is None
+                                                or self.train_labels is None):
+            raise ValueError(f"task {self.name!r}: field 'targets': 'pattern-means' needs "
+                             f"train_labels and train_groups")  # fmt: skip
 
     @property
     def n_inputs(self) -> int:

@@ -21,7 +21,12 @@ Systems (`SYSTEMS`), each with the seed's figure (`SEED_FIGURES`):
   |V_F - V_D| over both outputs after three steps (the fourth free measurement), and the
   same readings after convergence as the chain.
 - ``lines``: line classification on the layered network (``data/tasks/lines.toml``,
-  128 positions, eta 1, class-means targets): the test accuracy at the end, over seeds.
+  128 positions, eta 1, class-means targets): the test accuracy at the end, over seeds;
+  ``lines-patterns``: the same with ``targets = "pattern-means"`` (one target per
+  pattern, the nearest pattern target's class wins). ``scheme_comparison``: each
+  scheme's accuracy against chance (1/2) and pattern-means against class-means, paired
+  by seed (the same split and board), with 95 % t intervals over seeds. ``ceiling``:
+  what any setting of the network could reach (`ceiling`).
 
 A seed figure is matched (`matches`) when ours lies within `TOLERANCE` of it
 (relative). The seed does not say what its "+-" measures, so each figure is compared
@@ -32,6 +37,7 @@ after convergence, and for bridge5 after three steps) and the closest is reporte
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -55,7 +61,13 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "chain3-128": {"task": "chain3", "positions": 128, "eta": 1.0, "steps": 600},
     "bridge5": {"task": "bridge5", "positions": 16, "eta": 1.0, "steps": 200},
     "lines": {"task": "lines", "positions": 128, "eta": 1.0, "steps": 1600},
+    "lines-patterns": {"task": "lines", "positions": 128, "eta": 1.0, "steps": 1600,
+                       "targets": "pattern-means"},
 }
+#: The line systems: classification, their readings the test accuracy.
+LINES = ("lines", "lines-patterns")
+#: Chance accuracy of the two balanced classes.
+CHANCE = 0.5
 
 
 def _bench(board: str, seed: int, positions: int, rule: str, network: str):
@@ -94,6 +106,8 @@ def run_point(point: dict) -> dict:
     t0 = time.perf_counter()
     system = SYSTEMS[point["system"]]
     task = load_task(system["task"], seed=point["seed"])
+    if "targets" in system:
+        task = dataclasses.replace(task, targets=system["targets"])
     classify = task.kind == "classification"
     settings = settings_from(
         task=system["task"], p=1.0, eta=system["eta"], steps=point["steps"],
@@ -165,7 +179,7 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
         recs = sorted(recs, key=lambda r: r["point"]["seed"])
         row: dict[str, Any] = {"system": system, "board": board, "rule": rule,
                                "steps": recs[0]["point"]["steps"]}  # fmt: skip
-        if system == "lines":
+        if system in LINES:
             acc = [r["result"]["accuracy"][-1] for r in recs]
             row["test_accuracy"] = _stat(acc)
             per_seed[(system, board, rule)] = acc
@@ -208,7 +222,7 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
             continue
         volt = np.asarray(per_seed[(system, board, "voltage")])
         powr = np.asarray(vals)
-        what = "test accuracy" if system == "lines" else "oscillation amplitude (V)"
+        what = "test accuracy" if system in LINES else "oscillation amplitude (V)"
         m, lo, hi = mean_ci(powr - volt)
         comparison.append({
             "system": system, "board": board, "quantity": what,
@@ -217,15 +231,37 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
             "identical_runs": int(np.sum(powr == volt)), "runs": len(volt),
         })  # fmt: skip
 
-    lines = [r for r in table if r["system"] == "lines"]
+    schemes: list[dict[str, Any]] = []
+    for (system, board, rule), acc in per_seed.items():
+        if system not in LINES:
+            continue
+        a = np.asarray(acc)
+        m, lo, hi = mean_ci(a - CHANCE)
+        entry: dict[str, Any] = {
+            "system": system, "board": board, "rule": rule, "accuracy": rounded(a.mean(), 4),
+            "minus_chance": rounded(m, 4), "minus_chance_ci95": rounded([lo, hi], 4),
+            "beats_chance": bool(lo > 0),
+        }  # fmt: skip
+        base = per_seed.get(("lines", board, rule))
+        if system != "lines" and base is not None:
+            m, lo, hi = mean_ci(a - np.asarray(base))
+            entry.update({"minus_class_means": rounded(m, 4),
+                          "minus_class_means_ci95": rounded([lo, hi], 4),
+                          "beats_class_means": bool(lo > 0)})  # fmt: skip
+        schemes.append(entry)
+
+    lines = [r for r in table if r["system"] in LINES]
     headline = "; ".join(
         f"{f['system']} ({f['board']}): {_num(f['ours']):.3g} V ({f['ours_is']}) vs the "
         f"seed's {f['seed_figure']:g} V" for f in figures if f["board"] == "ideal"
     )
     if lines:
-        headline += "; lines accuracy " + ", ".join(
-            f"{r['board']}/{r['rule']} {_num(r['test_accuracy']['mean']):.0%}" for r in lines
-        )
+        headline += "; " + "; ".join(
+            f"{system} accuracy " + ", ".join(
+                f"{r['board']}/{r['rule']} {_num(r['test_accuracy']['mean']):.0%}"
+                for r in lines if r["system"] == system)
+            for system in LINES if any(r["system"] == system for r in lines)
+        )  # fmt: skip
     _plot(curves, table, out_dir / "seed2.png")
     return {
         "headline": headline,
@@ -233,6 +269,73 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
         "seed_figures": figures,
         "systems": table,
         "rule_comparison": comparison,
+        "scheme_comparison": schemes,
+        "ceiling": ceiling() if lines else {},
+    }
+
+
+def ceiling(task: str = "lines", positions: int = 128, starts: int = 6) -> dict[str, Any]:
+    """What any setting of the layered network could reach on the line data set.
+
+    ``readouts``: the best accuracy of each readout family over all examples
+    (`lab.tasks.lines.readout_ceilings`; the outputs are linear in the pixels). ``fit``:
+    resistances fitted within the digipot's span (the emulator's nominal part: wiper to
+    wiper + R_AB top / positions, Ohm) by the layered network's own solver, an affine
+    test of (V_7, V_8) fitted with them (logistic loss, Powell, ``starts`` random starts
+    from a fixed seed): its accuracy over all examples, with continuous resistances and
+    rounded to the nearest code."""
+    from scipy.optimize import minimize
+
+    from lab.core.digipot import Digipot
+    from lab.core.network import Network
+    from lab.emulator.config import EmulatorConfig
+    from lab.tasks import load_task
+    from lab.tasks.lines import readout_ceilings
+
+    t = load_task(task, seed=0)
+    x = np.concatenate([t.train_inputs, t.test_inputs])
+    y = np.concatenate([t.train_labels, t.test_labels])
+    s = np.where(y == 0, 1.0, -1.0)
+    net = Network.from_name(t.network)
+    cfg = EmulatorConfig()
+    pot = Digipot(positions)
+    r_lo = float(pot.resistance(np.array(0), cfg.r_end_to_end, cfg.r_wiper))
+    r_hi = float(pot.resistance(np.array(pot.top), cfg.r_end_to_end, cfg.r_wiper))
+    out_idx = net.index_of(t.output_nodes)
+    fixed = (list(t.input_nodes), x)
+
+    def outputs(r: np.ndarray) -> np.ndarray:
+        g = np.broadcast_to(1.0 / r, (len(x), net.n_edges))
+        return net.solve(g, fixed)[:, out_idx]
+
+    def resist(p: np.ndarray) -> np.ndarray:
+        return np.exp(np.clip(p[: net.n_edges], np.log(r_lo), np.log(r_hi)))
+
+    def loss(p: np.ndarray) -> float:
+        f = outputs(resist(p)) @ p[net.n_edges : -1] + p[-1]
+        return float(np.mean(np.logaddexp(0.0, -5.0 * s * f)))
+
+    def accuracy(r: np.ndarray, p: np.ndarray) -> float:
+        f = outputs(r) @ p[net.n_edges : -1] + p[-1]
+        return float(np.mean((f > 0) == (s > 0)))
+
+    rng = np.random.default_rng(17)
+    best: tuple[float, float, Any] = (-1.0, -1.0, None)
+    for _ in range(starts):
+        p0 = np.r_[rng.uniform(np.log(r_lo), np.log(r_hi), net.n_edges),
+                   rng.normal(size=t.n_outputs + 1)]  # fmt: skip
+        p = minimize(loss, p0, method="Powell",
+                     options={"maxiter": 4000, "xtol": 1e-3, "ftol": 1e-6}).x  # fmt: skip
+        r = resist(p)
+        codes = np.clip(np.rint(pot.code(r, cfg.r_end_to_end, cfg.r_wiper)), 0, pot.top)
+        r_codes = pot.resistance(codes, cfg.r_end_to_end, cfg.r_wiper)
+        best = max(best, (accuracy(r, p), accuracy(r_codes, p), codes.astype(int).tolist()),
+                   key=lambda b: b[:2])  # fmt: skip
+    return {
+        "examples": len(x),
+        "readouts": readout_ceilings(x, y),
+        "fit": {"accuracy": best[0], "accuracy_codes": best[1], "codes": best[2],
+                "positions": positions, "starts": starts},
     }
 
 
@@ -256,8 +359,8 @@ def _plot(curves: dict, table: list[dict], path: Path) -> None:
         ax.set_xlabel("step")
         ax.set_ylabel("V_F (V)")
         ax.legend(fontsize=7)
-    rows = [r for r in table if r["system"] == "lines"]
-    axes[3].bar([f"{r['board']}\n{r['rule']}" for r in rows],
+    rows = [r for r in table if r["system"] in LINES]
+    axes[3].bar([f"{r['system'][6:] or 'classes'}\n{r['board']}/{r['rule']}" for r in rows],
                 [_num(r["test_accuracy"]["mean"]) for r in rows])  # fmt: skip
     axes[3].set_ylim(0, 1)
     axes[3].set_title("lines: final test accuracy")

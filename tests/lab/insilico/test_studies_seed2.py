@@ -54,21 +54,58 @@ def test_bridge_error_after_three_steps_and_lines_accuracy(summary: dict) -> Non
         "largest |V_F - V_D| after 3 steps",
     }  # fmt: skip
     assert fig["ours"] == min(fig["all_readings"].values(), key=lambda x: abs(x - 0.14))
-    for board in ("ideal", "full"):
-        for rule in ("voltage", "power"):
-            acc = _row(stats, "lines", board, rule)["test_accuracy"]
-            assert acc["runs"] == 2 and 0 <= acc["min"] <= acc["max"] <= 1
-            assert acc["min"] * 16 == pytest.approx(round(acc["min"] * 16))  # 16 test examples
+    for system in ("lines", "lines-patterns"):
+        for board in ("ideal", "full"):
+            for rule in ("voltage", "power"):
+                acc = _row(stats, system, board, rule)["test_accuracy"]
+                assert acc["runs"] == 2 and 0 <= acc["min"] <= acc["max"] <= 1
+                assert acc["min"] * 16 == pytest.approx(round(acc["min"] * 16))  # 16 tests
 
 
 def test_identical_twins_make_the_power_rule_the_voltage_rule(summary: dict) -> None:
     comparison = summary["statistics"]["rule_comparison"]
     assert {(c["system"], c["board"]) for c in comparison} == {
-        (s, b) for s in ("chain3-16", "chain3-128", "bridge5", "lines") for b in ("ideal", "full")
-    }
+        (s, b) for s in ("chain3-16", "chain3-128", "bridge5", "lines", "lines-patterns")
+        for b in ("ideal", "full")
+    }  # fmt: skip
     for c in comparison:
         if c["board"] == "ideal":  # R_C = R_F: the same decisions, the same runs
             assert c["identical_runs"] == c["runs"] == 2 and c["power_minus_voltage"] == 0
+
+
+def test_schemes_are_compared_with_chance_and_each_other_paired_by_seed(summary: dict) -> None:
+    stats = summary["statistics"]
+    entries = {(e["system"], e["board"], e["rule"]): e for e in stats["scheme_comparison"]}
+    assert set(entries) == {(s, b, r) for s in ("lines", "lines-patterns")
+                            for b in ("ideal", "full") for r in ("voltage", "power")}  # fmt: skip
+    for (system, board, rule), e in entries.items():
+        mean = _row(stats, system, board, rule)["test_accuracy"]["mean"]
+        assert e["accuracy"] == pytest.approx(mean, abs=1e-3)
+        assert e["minus_chance"] == pytest.approx(mean - 0.5, abs=1e-3)
+        lo, _ = e["minus_chance_ci95"]
+        assert e["beats_chance"] == (lo is not None and lo > 0)
+        if system == "lines":
+            assert "minus_class_means" not in e
+            continue
+        base = _row(stats, "lines", board, rule)["test_accuracy"]["mean"]
+        assert e["minus_class_means"] == pytest.approx(mean - base, abs=1e-3)
+        lo, _ = e["minus_class_means_ci95"]
+        assert e["beats_class_means"] == (lo is not None and lo > 0)
+
+
+def test_ceiling_any_network_setting_separates_the_lines(summary: dict) -> None:
+    ceiling = summary["statistics"]["ceiling"]
+    assert ceiling["examples"] == 32
+    r = ceiling["readouts"]
+    # an affine test of the outputs (the nearest of two targets) can be perfect ...
+    assert r["affine"] == 1.0
+    # ... and the network reaches it within the digipots' span, to the code
+    assert ceiling["fit"]["accuracy"] == ceiling["fit"]["accuracy_codes"] == 1.0
+    codes = np.asarray(ceiling["fit"]["codes"])
+    assert codes.shape == (12,) and codes.min() >= 0 and codes.max() <= 127
+    # comparing the two outputs (weights summing to zero, no threshold) cannot
+    assert r["argmax"] < r["difference"] <= 1.0 and r["argmax"] < 1.0
+    assert r["one output"] < 1.0
 
 
 def test_report_verdict_quotes_the_figures(summary: dict) -> None:
