@@ -26,9 +26,12 @@ Run: ``PYTHONPATH=. /tmp/venv/bin/python bench/bench_gui.py [--steps N] [--repea
 * ``cpu_us_per_step_*`` (``headless``, ``same_work``, ``live``, ``process_only``): CPU
   microseconds (user + system, every thread of the process that trains; the definition of
   `Stopped.cpu_seconds`) per step of the same timed `Trainer.run`, median over the
-  repeats. Unlike steps per wall second, CPU per step hardly depends on what else the
-  machine runs: ``cpu_ratio`` = headless / live CPU per step and ``cpu_ratio_same_work``
-  = same-work / live are the load-proof forms of ``ratio`` and ``ratio_same_work``.
+  repeats. Unlike steps per wall second it leaves out the time the process waits for a
+  core (the load of other processes), though not the slower steps of a busy host (shared
+  caches; on this VM a step's floor swings ~1.6x within a minute, in every process
+  alike): ``cpu_ratio`` = headless / live CPU per step and ``cpu_ratio_same_work`` =
+  same-work / live are the ratios to read on a loaded machine, next to
+  ``ratio_pairs_median``.
   ``loadavg``: the 1-minute load average at the start and at the end.
 * ``live_cpu_per_wall_s``: CPU seconds (every thread) of the training process per wall
   second of its `Trainer.run` (`lab.acquire.live.Stopped.cpu_seconds`), median over the
