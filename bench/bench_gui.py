@@ -5,7 +5,12 @@ Prints one JSON line. Runs offscreen (``QT_QPA_PLATFORM=offscreen`` unless set).
 Run: ``PYTHONPATH=. /tmp/venv/bin/python bench/bench_gui.py [--steps N] [--repeats R]``.
 
 * ``headless_steps_per_s``: `Trainer.run` of task ii on the emulator bench with a
-  `RunWriter`, no window, in this process (best of ``repeats``).
+  `RunWriter`, no window, in this process (best of ``repeats``): what ``twinlab train``
+  times (less its progress bar).
+* ``same_work_steps_per_s``: the same with the training process's second observer too (a
+  `Batcher` whose messages are dropped), in this process: the work of the live training
+  process, without the process. ``batcher_cpu_share``: the Batcher's share of that work
+  (1 - headless / same-work CPU per step, medians).
 * ``live_steps_per_s``: the same run started from `MainWindow.start_run`: the trainer in
   its own process (`lab.acquire.live`, with the window's `Batcher` as a second observer), the
   window shown, its 30 Hz redraw timer and the Qt event loop running here; steps / wall
@@ -15,6 +20,19 @@ Run: ``PYTHONPATH=. /tmp/venv/bin/python bench/bench_gui.py [--steps N] [--repea
   adds the training process's start (``live_start_s``: start -> first batch shown:
   importing numpy/numba/h5py in a fresh interpreter and a 64-step warm-up run).
   ``process_only_steps_per_s``/``_ratio``: the training process without a window.
+  ``ratio_pairs_median``: median over the repeats of live / headless of the same repeat
+  (interleaved, so each pair shares the machine's load); ``ratio_same_work``: live /
+  same-work (best over best): the cost of the process and the window alone.
+* ``cpu_us_per_step_*`` (``headless``, ``same_work``, ``live``, ``process_only``): CPU
+  microseconds (user + system, every thread of the process that trains; the definition of
+  `Stopped.cpu_seconds`) per step of the same timed `Trainer.run`, median over the
+  repeats. Unlike steps per wall second it leaves out the time the process waits for a
+  core (the load of other processes), though not the slower steps of a busy host (shared
+  caches; on this VM a step's floor swings ~1.6x within a minute, in every process
+  alike): ``cpu_ratio`` = headless / live CPU per step and ``cpu_ratio_same_work`` =
+  same-work / live are the ratios to read on a loaded machine, next to
+  ``ratio_pairs_median``.
+  ``loadavg``: the 1-minute load average at the start and at the end.
 * ``live_cpu_per_wall_s``: CPU seconds (every thread) of the training process per wall
   second of its `Trainer.run` (`lab.acquire.live.Stopped.cpu_seconds`), median over the
   live runs: about 1.0, one core (issue 16: numba's pool is not launched by a
@@ -58,6 +76,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from lab.acquire.live import Batcher, cpu_seconds
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord
 from lab.acquire.settings import settings_from
 from lab.acquire.trainer import Trainer
@@ -70,20 +89,26 @@ from lab.tasks import load_task
 FREEZE = True
 
 
-def headless(steps: int, tmp: Path, tag: str) -> float:
-    """steps/s of one run of task ii with a RunWriter only."""
+def headless(steps: int, tmp: Path, tag: str, batcher: bool = False) -> dict:
+    """One run of task ii in this process with a RunWriter (and, ``batcher``, the live
+    process's `Batcher`, its messages dropped): ``rate`` steps/s, ``cpu_us`` CPU us/step."""
+    observers: list[Observer] = [RunWriter(tmp / f"headless{tag}{'b' * batcher}.h5")]
+    if batcher:
+        observers.append(Batcher(lambda message: None))
     trainer = Trainer(load_bench(None), load_task("ii"), settings_from(task="ii", steps=steps),
-                      [RunWriter(tmp / f"headless{tag}.h5")])
+                      observers)
     if FREEZE:
         freeze_imported()  # as `twinlab train` does
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()  # what `run_child` times
     trainer.run()
-    return steps / (time.perf_counter() - t0)
+    cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - t0
+    return {"rate": steps / wall, "cpu_us": 1e6 * cpu / steps}
 
 
-def process_only(steps: int, tmp: Path, tag: str) -> float:
-    """steps/s of `Trainer.run` in the training process of `lab.acquire.live`, no window (the
-    parent only receives the batches): the cost of the process and its `Batcher`."""
+def process_only(steps: int, tmp: Path, tag: str) -> dict:
+    """`Trainer.run` in the training process of `lab.acquire.live`, no window (the parent
+    only receives the batches): the cost of the process and its `Batcher`; ``rate``
+    steps/s and ``cpu_us`` CPU us/step (`Stopped`)."""
     from lab.acquire.live import LiveRun, LiveSpec, Stopped
 
     run = LiveRun(LiveSpec(settings={"task": "ii", "steps": steps},
@@ -91,7 +116,7 @@ def process_only(steps: int, tmp: Path, tag: str) -> float:
     assert run.wait(600)
     stop = next(m for m in run.messages() if isinstance(m, Stopped))
     run.close()
-    return steps / stop.run_seconds
+    return {"rate": steps / stop.run_seconds, "cpu_us": 1e6 * stop.cpu_seconds / steps}
 
 
 def live(app: Any, steps: int, tmp: Path, tag: str,
@@ -149,6 +174,7 @@ def live(app: Any, steps: int, tmp: Path, tag: str,
     out = {
         "rate": steps / w.run_seconds,
         "cpu_per_wall": w.source.cpu_seconds / w.run_seconds,
+        "cpu_us": 1e6 * w.source.cpu_seconds / steps,
         "wall_rate": steps / (mark["end"] - t0),
         "start_s": mark["first"] - t0,
         "fps": (mark["frames_end"] - mark["frames"]) / max(mark["end"] - mark["first"], 1e-9),
@@ -299,23 +325,42 @@ def main() -> None:
     out: dict = {"bench": "gui", "task": "ii", "steps": args.steps, "cpus": os.cpu_count(),
                  "freeze": args.freeze}
     latencies: list[float] = []
+    out["loadavg"] = [round(os.getloadavg()[0], 2)]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         headless(2000, tmp, "warm")  # numba compilation, first-run caches
+        headless(2000, tmp, "warm", batcher=True)
         live(app, 2000, tmp, "warm")
-        hl, lv, po = [], [], []
+        hl, sw, lv, po = [], [], [], []
         for r in range(args.repeats):  # interleaved, so drifts hit all alike
             hl.append(headless(args.steps, tmp, str(r)))
+            sw.append(headless(args.steps, tmp, str(r), batcher=True))
             lv.append(live(app, args.steps, tmp, str(r), latencies, args.events))
             po.append(process_only(args.steps, tmp, str(r)))
-        best = max(lv, key=lambda x: x["rate"])
-        out["headless_steps_per_s"] = round(max(hl))
-        out["live_steps_per_s"] = round(best["rate"])
-        out["ratio"] = round(best["rate"] / max(hl), 3)
+
+        def best(runs: list[dict]) -> float:
+            return max(x["rate"] for x in runs)
+
+        def cpu(runs: list[dict]) -> float:
+            return statistics.median(x["cpu_us"] for x in runs)
+
+        out["headless_steps_per_s"] = round(best(hl))
+        out["same_work_steps_per_s"] = round(best(sw))
+        out["live_steps_per_s"] = round(best(lv))
+        out["ratio"] = round(best(lv) / best(hl), 3)
         out["ratio_median"] = round(statistics.median(x["rate"] for x in lv)
-                                    / statistics.median(hl), 3)
-        out["process_only_steps_per_s"] = round(max(po))
-        out["process_only_ratio"] = round(max(po) / max(hl), 3)
+                                    / statistics.median(x["rate"] for x in hl), 3)
+        out["ratio_pairs_median"] = round(statistics.median(
+            a["rate"] / b["rate"] for a, b in zip(lv, hl, strict=True)), 3)
+        out["ratio_same_work"] = round(best(lv) / best(sw), 3)
+        out["process_only_steps_per_s"] = round(best(po))
+        out["process_only_ratio"] = round(best(po) / best(hl), 3)
+        for name, runs in (("headless", hl), ("same_work", sw), ("live", lv),
+                           ("process_only", po)):
+            out[f"cpu_us_per_step_{name}"] = round(cpu(runs), 2)
+        out["cpu_ratio"] = round(cpu(hl) / cpu(lv), 3)
+        out["cpu_ratio_same_work"] = round(cpu(sw) / cpu(lv), 3)
+        out["batcher_cpu_share"] = round(1 - cpu(hl) / cpu(sw), 3)
         out["live_wall_steps_per_s"] = round(max(x["wall_rate"] for x in lv))
         out["live_start_s"] = round(statistics.median(x["start_s"] for x in lv), 2)
         out["live_cpu_per_wall_s"] = round(statistics.median(x["cpu_per_wall"] for x in lv), 2)
@@ -331,6 +376,7 @@ def main() -> None:
         out["run_steps"] = args.run_steps
         out["write_run_s"] = round(write_run(path, args.run_steps), 1)
         out.update(open_time(app, path))
+    out["loadavg"].append(round(os.getloadavg()[0], 2))
     print(json.dumps(out))
 
 

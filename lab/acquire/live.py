@@ -71,6 +71,7 @@ __all__ = [
     "Started",
     "Stopped",
     "batch_columns",
+    "cpu_seconds",
 ]
 
 log = logging.getLogger(__name__)
@@ -304,7 +305,7 @@ class _Orphan:
 
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
     """CPU seconds (user + system, every thread) this process has used so far."""
     use = resource.getrusage(resource.RUSAGE_SELF)
     return use.ru_utime + use.ru_stime
@@ -389,13 +390,13 @@ def _run_child(
             threading.Thread(target=_control, args=(ctrl, trainer, batcher), daemon=True,
                              name="twinlab-control").start()
             freeze_imported()  # this process's entry point: every import is done
-            t0, cpu0 = time.perf_counter(), _cpu_seconds()
+            t0, cpu0 = time.perf_counter(), cpu_seconds()
             try:
                 trainer.run()
             finally:  # the trainer stopped its observers: bench safe, file closed
                 if batcher.summary is not None:
                     send(Stopped(batcher.summary, time.perf_counter() - t0,
-                                 tuple(trainer.detached), _cpu_seconds() - cpu0))
+                                 tuple(trainer.detached), cpu_seconds() - cpu0))
         finally:
             bench.close()
     except BaseException as exc:  # reported to the window as one line

@@ -92,3 +92,64 @@ def test_live_run_passes_the_rule_on_to_the_default_emulator_bench(tmp_path: Pat
     with RunReader(out) as reader:
         assert reader.complete and reader.settings["rule"] == "power"
         assert reader.info["bench_json"]["emulator"]["rule"] == "power"
+
+
+def _loaded_kernels() -> dict[str, int]:
+    """Compiled signatures of every numba kernel of ``lab`` in this process: name -> count."""
+    import sys
+
+    from numba.core.dispatcher import Dispatcher
+
+    out: dict[str, int] = {}
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("lab.") or module is None:
+            continue
+        for attr, value in vars(module).items():
+            if isinstance(value, Dispatcher):
+                out[f"{name}.{attr}"] = len(value.overloads)
+    return out
+
+
+def _kernel_watched_bench() -> object:
+    """Training-process bench factory (runs after the process's warm-up): the default
+    emulator bench, whose `safe_state` (the end of `Trainer.run`) writes to the file
+    ``$TWINLAB_TEST_KERNELS`` every kernel signature compiled or loaded from numba's cache
+    since this factory was called."""
+    import json
+
+    from lab.emulator import emulator_bench
+
+    before = _loaded_kernels()
+    bench = emulator_bench()
+    safe_state = bench.safe_state
+
+    def watched() -> list[str]:
+        after = _loaded_kernels()
+        new = {k: n - before.get(k, 0) for k, n in after.items() if n > before.get(k, 0)}
+        Path(os.environ["TWINLAB_TEST_KERNELS"]).write_text(json.dumps(new))
+        return safe_state()
+
+    bench.safe_state = watched  # type: ignore[method-assign]
+    return bench
+
+
+def test_the_timed_run_loads_no_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The training process's warm-up loads (from numba's cache, or compiles) every kernel
+    the run calls, so `Stopped.run_seconds`/`cpu_seconds` (and bench_gui's live rate)
+    time training steps only, as the in-process run that bench_gui compares them with."""
+    import json
+
+    report = tmp_path / "kernels.json"
+    monkeypatch.setenv("TWINLAB_TEST_KERNELS", str(report))
+    run = LiveRun(LiveSpec(settings={"task": "ii", "steps": 300}, out=str(tmp_path / "k.h5"),
+                           bench_factory=_kernel_watched_bench))
+    try:
+        assert run.wait(120)
+        seen = run.messages()
+    finally:
+        run.end()
+        run.close()
+    stops = [m for m in seen if isinstance(m, Stopped)]
+    assert len(stops) == 1 and stops[0].summary.complete, seen
+    assert stops[0].cpu_seconds > 0
+    assert json.loads(report.read_text()) == {}
