@@ -410,7 +410,9 @@ class RunReader:
         when present; otherwise (a killed run) they are computed from the rows present by
         `lab.runs.summary.summary_errors`, the trainer's own rule (training errors for a
         single-example task, first/last test error for a multi-example task tested twice).
-        ``steps`` is always the number of rows in the file.
+        ``steps`` is always the number of rows in the file. ``codes`` says where the
+        digipot codes come from (exact / estimated / unknown), with ``codes_note`` (why
+        unknown) when the file gives one.
         """
         info = self.info
         settings = info.get("settings_json") or {}
@@ -431,9 +433,12 @@ class RunReader:
             "start_time": info.get("start_time") or None,
             "end_time": info.get("end_time") or None,
             "message": info.get("message", ""),
+            "codes": self.codes,
             "final_test_error": info.get("final_test_error", math.nan),
             "final_accuracy": info.get("final_accuracy", math.nan),
         }
+        if self.codes_note:
+            out["codes_note"] = self.codes_note
         if "final_error" in info:
             out["initial_error"] = info["initial_error"]
             out["final_error"] = info["final_error"]

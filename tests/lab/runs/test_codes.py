@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import h5py
@@ -107,3 +108,20 @@ def test_codes_of_infers_what_old_files_meant() -> None:
     assert codes_of({"positions_estimated": True}, ["positions", "update_mask"]) == "estimated"
     assert codes_of({"positions_estimated": True}, ["positions"]) == "unknown"
     assert codes_of({"codes": "unknown", "positions_estimated": False}, []) == "unknown"
+
+
+@pytest.mark.parametrize("codes", ["exact", "estimated", "unknown"])
+def test_twinlab_info_says_where_the_codes_come_from(
+    tmp_path: Path, codes: str, capsys: pytest.CaptureFixture
+) -> None:
+    from lab.cli import main
+
+    path = tmp_path / f"{codes}.h5"
+    note = "no resistance probe, and the estimator is off (estimate = off)"
+    _write(path, codes=codes, note=note if codes == "unknown" else "")
+    assert main(["info", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[1] for ln in lines if ln.split()[0] == "codes"] == [codes]
+    assert any(note in ln for ln in lines) == (codes == "unknown")
+    assert main(["info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["codes"] == codes
