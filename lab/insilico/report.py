@@ -417,6 +417,11 @@ img{max-width:100%;border:1px solid #eee} pre{font-size:.75em;max-height:30em;ov
 """
 
 
+#: ``args`` of a ``NAME.json`` the page leaves out (kept in the JSON): the progress bar,
+#: and ``out``, a path local to the machine that ran the study.
+HIDDEN_ARGS = ("progress", "out")
+
+
 def _status_class(status: str) -> str:
     return {REPRODUCED: "reproduced", DEPENDS: "depends", NOT_REPRODUCED: "not-reproduced"}.get(
         status, "not-run"
@@ -455,9 +460,11 @@ def render(folder: Path) -> str:
         stats = s.get("statistics") or {}
         if stats.get("headline"):
             parts.append(f"<p><b>{html.escape(str(stats['headline']))}</b></p>")
+        shown = {k: v for k, v in (s.get("args") or {}).items()
+                 if v is not None and k not in HIDDEN_ARGS}  # fmt: skip
         parts.append(
             f"<p class='small'>{s.get('points')} points, {s.get('wall_s')} s; args "
-            f"{html.escape(json.dumps({k: v for k, v in (s.get('args') or {}).items() if v is not None and k != 'progress'}))}</p>"  # noqa: E501
+            f"{html.escape(json.dumps(shown))}</p>"
         )
         fig = folder / str(s.get("figure") or f"{n}.png")
         if fig.is_file():

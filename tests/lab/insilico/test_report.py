@@ -209,3 +209,17 @@ def test_seed2_verdict_of_the_shipped_results_names_the_training_as_the_limit() 
     assert "class-means 59 %" in r and "pattern-means 48 %" in r, r
     assert "beats chance in 0 of 8" in r and "ceiling 100 %" in r, r
     assert "the training, not the network, is the limit" in r, r
+
+
+def test_report_page_shows_the_args_but_not_the_machine_local_out_path(tmp_path) -> None:
+    """The page quoted ``out: /tmp/...`` of whoever ran the study; it stays in the JSON."""
+    from lab.insilico.report import render
+
+    summary = _summary("collapse", {"spread_ratio": 8.0, "spread_ratio_ci95": [6.0, 11.0]})
+    summary["args"] = {"tasks": 3, "out": "/tmp/someone/full", "workers": 2, "progress": False}
+    text = json.dumps(summary)
+    (tmp_path / "collapse.json").write_text(text)
+    page = render(tmp_path)
+    assert "/tmp/someone" not in page and "&quot;out&quot;" not in page
+    assert "&quot;tasks&quot;: 3" in page and "&quot;workers&quot;: 2" in page
+    assert (tmp_path / "collapse.json").read_text() == text
