@@ -246,12 +246,69 @@ def verdict_iris(s: dict[str, Any]) -> Verdict:
     )
 
 
+#: seed-2 line system -> the name of its classification scheme (its task's ``targets``).
+LINE_SCHEMES = {"lines": "class-means", "lines-patterns": "pattern-means"}
+
+
+def _pct(x: Any) -> str:
+    """A fraction as a whole percentage: 0.5875 -> '59 %'."""
+    return f"{_num(x):.0%}"[:-1] + " %"
+
+
+def _lines_text(s: dict[str, Any]) -> str:
+    """Line classification in the seed-2 verdict: each scheme's accuracy on the ideal
+    board with the voltage rule, minus chance with its 95 % interval (percentage points),
+    how many scheme x board x rule runs beat chance, and the ``ceiling`` (the affine
+    readout's, and the fitted setting's at its digipot codes). When no scheme's interval
+    reaches the ceiling, it says the training, not the network, is the limit. Without a
+    ``scheme_comparison`` (older results): the class-means accuracy from ``systems``."""
+    schemes = s.get("scheme_comparison") or []
+    if not schemes:
+        lines = [r for r in s.get("systems") or [] if r.get("system") == "lines"
+                 and r.get("board") == "ideal" and r.get("rule") == "voltage"]  # fmt: skip
+        return f"lines accuracy {_pct(lines[0]['test_accuracy'].get('mean'))}" if lines else ""
+    shown, chosen = [], []
+    for system in dict.fromkeys(r.get("system") for r in schemes):
+        rows = [r for r in schemes if r.get("system") == system]
+        row = next((r for r in rows if (r.get("board"), r.get("rule")) == ("ideal", "voltage")),
+                   rows[0])  # fmt: skip
+        chosen.append(row)
+        lo, hi = (100 * _num(v) for v in ((row.get("minus_chance_ci95") or []) + [None] * 2)[:2])
+        shown.append(
+            f"{LINE_SCHEMES.get(str(system), system)} {_pct(row.get('accuracy'))} (minus chance "
+            f"{100 * _num(row.get('minus_chance')):+.1f} points, 95 % CI {lo:+.1f} to {hi:+.1f})"
+        )
+    first = chosen[0]
+    wins = sum(bool(r.get("beats_chance")) for r in schemes)
+    text = (
+        f"line classification ({first.get('board')} board, {first.get('rule')} rule): "
+        f"{', '.join(shown)}; beats chance in {wins} of {len(schemes)} scheme x board x rule runs"
+    )
+    ceiling = s.get("ceiling") or {}
+    affine = _num((ceiling.get("readouts") or {}).get("affine"))
+    fit = ceiling.get("fit") or {}
+    if not math.isfinite(affine):
+        return text
+    text += f"; ceiling {_pct(affine)} (affine readout of the outputs"
+    if fit:
+        text += (f"; a setting fitted in the digipot span {_pct(fit.get('accuracy_codes'))} "
+                 f"at its {fit.get('positions')}-position codes")  # fmt: skip
+    text += ")"
+    # each run's accuracy interval's top: chance (accuracy - minus_chance) + the CI's top
+    tops = [_num(r.get("accuracy")) - _num(r.get("minus_chance"))
+            + _num((r.get("minus_chance_ci95") or [None, None])[1]) for r in schemes]  # fmt: skip
+    if all(math.isfinite(t) and t < affine for t in tops):
+        text += ": the training, not the network, is the limit"
+    return text
+
+
 def verdict_seed2(s: dict[str, Any]) -> Verdict:
     """From ``seed_figures`` on the ideal board (the seed simulated ideal parts): reproduced
     if every seed figure is matched (ours within the study's tolerance), depends on an
     unstated parameter if some are (the seed's networks and readings are partly ours:
     the five-edge figure, the meaning of "+-"), else not reproduced. The reason also
-    quotes the lines accuracy and the largest power-minus-voltage difference."""
+    quotes line classification (`_lines_text`: both schemes against chance, and the
+    ceiling) and the largest power-minus-voltage difference."""
     figures = [f for f in s.get("seed_figures") or [] if f.get("board") == "ideal"]
     if not figures:
         return Verdict(NOT_RUN, "no seed figures in the statistics")
@@ -259,10 +316,9 @@ def verdict_seed2(s: dict[str, Any]) -> Verdict:
         f"{f.get('system')} {_num(f.get('ours')):.3g} V ({f.get('ours_is')}) vs "
         f"{_num(f.get('seed_figure')):g} V" for f in figures
     )
-    lines = [r for r in s.get("systems") or [] if r.get("system") == "lines"
-             and r.get("board") == "ideal" and r.get("rule") == "voltage"]  # fmt: skip
+    lines = _lines_text(s)
     if lines:
-        text += f"; lines accuracy {_num(lines[0]['test_accuracy'].get('mean')):.0%}"
+        text += f"; {lines}"
     diffs = [abs(_num(c.get("power_minus_voltage"))) for c in s.get("rule_comparison") or []]
     diffs = [d for d in diffs if math.isfinite(d)]
     if diffs:
@@ -361,6 +417,11 @@ img{max-width:100%;border:1px solid #eee} pre{font-size:.75em;max-height:30em;ov
 """
 
 
+#: ``args`` of a ``NAME.json`` the page leaves out (kept in the JSON): the progress bar,
+#: and ``out``, a path local to the machine that ran the study.
+HIDDEN_ARGS = ("progress", "out")
+
+
 def _status_class(status: str) -> str:
     return {REPRODUCED: "reproduced", DEPENDS: "depends", NOT_REPRODUCED: "not-reproduced"}.get(
         status, "not-run"
@@ -399,9 +460,11 @@ def render(folder: Path) -> str:
         stats = s.get("statistics") or {}
         if stats.get("headline"):
             parts.append(f"<p><b>{html.escape(str(stats['headline']))}</b></p>")
+        shown = {k: v for k, v in (s.get("args") or {}).items()
+                 if v is not None and k not in HIDDEN_ARGS}  # fmt: skip
         parts.append(
             f"<p class='small'>{s.get('points')} points, {s.get('wall_s')} s; args "
-            f"{html.escape(json.dumps({k: v for k, v in (s.get('args') or {}).items() if v is not None and k != 'progress'}))}</p>"  # noqa: E501
+            f"{html.escape(json.dumps(shown))}</p>"
         )
         fig = folder / str(s.get("figure") or f"{n}.png")
         if fig.is_file():

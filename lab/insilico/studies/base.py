@@ -25,6 +25,11 @@ from lab.insilico.sweep import run_sweep
 from lab.paths import studies_dir
 
 
+def option(field: str) -> str:
+    """The ``twinlab study`` option of `StudyArgs` field ``field`` ('v_max' -> '--v-max')."""
+    return "--" + field.replace("_", "-")
+
+
 @dataclass(frozen=True)
 class StudyArgs:
     """Sizes and where to run. ``None`` sizes take the study's default (a few minutes on
@@ -48,15 +53,20 @@ class StudyArgs:
     gamma: tuple[float, ...] | None = None
     v_max: tuple[float, ...] | None = None
 
-    def size(self, field: str, default: int, paper: int) -> int:
+    def size(self, field: str, default: int, paper: int, *, least: int = 1,
+             why: str = "") -> int:  # fmt: skip
         """The value of ``field`` ('tasks', 'seeds' or 'steps'): given, else the default
-        for this size (paper or quick); `ConfigError` naming the field if not positive."""
+        for this size (paper or quick); `ConfigError` naming the field, its option and
+        the allowed range if below ``least`` (a study whose statistics need more than one
+        states its bound there, and ``why`` in the message)."""
         value = getattr(self, field)
         value = (paper if self.paper else default) if value is None else value
-        if value < 1:
+        if value < least:
             from lab.errors import ConfigError
 
-            raise ConfigError(f"field {field!r}: expected a positive integer, got {value}")
+            expected = "a positive integer" if least <= 1 else f"an integer >= {least}"
+            raise ConfigError(f"field {field!r} ({option(field)}): expected {expected}"
+                              f"{why}, got {value}")  # fmt: skip
         return int(value)
 
     def values(self, field: str, default: tuple[float, ...], *, most: int | None = None,

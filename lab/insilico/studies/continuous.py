@@ -110,10 +110,16 @@ COLLAPSE_RULE = {"eta": 0.5, "gamma": 0.05 / 16}  # per example; 16 summed a ste
 COLLAPSE_EVALS = 200  # evaluations per run (eval_every = steps // 200)
 COLLAPSE_GRID = 40  # x values of the spread statistic
 COLLAPSE_NETWORK = "planar143"  # the paper's (StudyArgs.network replaces it)
+#: The fewest steps with a spread grid: p_min x steps above the first evaluated step.
+COLLAPSE_MIN_STEPS = next(
+    s for s in range(1, 10**6) if min(COLLAPSE_PS) * s > max(1, s // COLLAPSE_EVALS)
+)
 
 
 def _collapse_points(args: StudyArgs) -> list[dict]:
-    steps = args.size("steps", 4000, 10000)
+    steps = args.size("steps", 4000, 10000, least=COLLAPSE_MIN_STEPS,
+                      why=f" (the smallest p, {min(COLLAPSE_PS):g}, x steps must pass the first "
+                      "evaluated step)")
     (gamma,) = args.values("gamma", (COLLAPSE_RULE["gamma"],), most=1)
     return _task_points(
         "collapse", args, COLLAPSE_NETWORK, tasks=(16, 64), seeds=(2, 4), steps=steps,

@@ -162,3 +162,64 @@ def test_study_report_refuses_a_broken_file_and_a_missing_folder(tmp_path) -> No
     assert not (tmp_path / "report.html").exists()
     r = _twinlab("study", "report", "--out", str(tmp_path / "nope"))
     assert r.returncode == 2 and "--out" in r.stderr
+
+
+def _seed2_stats(accuracy: dict[str, float], ceiling: float) -> dict:
+    """Seed-2 statistics with one matched figure, both line schemes on the ideal board's
+    voltage rule (``accuracy``: system -> mean, 5 seeds, +-0.12 interval) and a ceiling."""
+    schemes = []
+    for system, a in accuracy.items():
+        m = a - 0.5
+        schemes.append({"system": system, "board": "ideal", "rule": "voltage", "accuracy": a,
+                        "minus_chance": m, "minus_chance_ci95": [m - 0.12, m + 0.12],
+                        "beats_chance": m - 0.12 > 0})  # fmt: skip
+    return {
+        "seed_figures": [{"system": "chain3-16", "board": "ideal", "seed_figure": 0.263,
+                          "ours": 0.2665, "ours_is": "swing (peak to peak)", "matched": True}],
+        "systems": [{"system": s, "board": "ideal", "rule": "voltage",
+                     "test_accuracy": {"mean": a}} for s, a in accuracy.items()],
+        "scheme_comparison": schemes,
+        "ceiling": {"examples": 32, "readouts": {"affine": ceiling, "argmax": 0.8125},
+                    "fit": {"accuracy": ceiling, "accuracy_codes": ceiling, "positions": 128}},
+    }  # fmt: skip
+
+
+def test_seed2_verdict_quotes_both_line_schemes_against_chance_and_the_ceiling() -> None:
+    """Issue 15 item 7 / issue 17: the verdict quoted only the class-means accuracy; a
+    reader must see both schemes with their intervals against chance, and the ceiling,
+    so that training (not the network) is seen to be the limit."""
+    stats = _seed2_stats({"lines": 0.59, "lines-patterns": 0.47}, ceiling=1.0)
+    v = verdict("seed2", _summary("seed2", stats))
+    assert v.status == REPRODUCED and "chain3-16 0.267 V" in v.reason
+    r = v.reason
+    assert "class-means 59 % (minus chance +9.0 points, 95 % CI -3.0 to +21.0)" in r, r
+    assert "pattern-means 47 % (minus chance -3.0 points, 95 % CI -15.0 to +9.0)" in r, r
+    assert "beats chance in 0 of 2" in r, r
+    assert "ceiling 100 % (affine readout of the outputs" in r, r
+    assert "the training, not the network, is the limit" in r, r
+    # a network whose training reaches its ceiling is not said to be limited by training
+    reached = _seed2_stats({"lines": 0.97, "lines-patterns": 0.96}, ceiling=1.0)
+    r = verdict("seed2", _summary("seed2", reached)).reason
+    assert "beats chance in 2 of 2" in r and "is the limit" not in r, r
+
+
+def test_seed2_verdict_of_the_shipped_results_names_the_training_as_the_limit() -> None:
+    summary = json.loads((ROOT / "docs/studies/results/seed2.json").read_text())
+    r = verdict("seed2", summary).reason
+    assert "class-means 59 %" in r and "pattern-means 48 %" in r, r
+    assert "beats chance in 0 of 8" in r and "ceiling 100 %" in r, r
+    assert "the training, not the network, is the limit" in r, r
+
+
+def test_report_page_shows_the_args_but_not_the_machine_local_out_path(tmp_path) -> None:
+    """The page quoted ``out: /tmp/...`` of whoever ran the study; it stays in the JSON."""
+    from lab.insilico.report import render
+
+    summary = _summary("collapse", {"spread_ratio": 8.0, "spread_ratio_ci95": [6.0, 11.0]})
+    summary["args"] = {"tasks": 3, "out": "/tmp/someone/full", "workers": 2, "progress": False}
+    text = json.dumps(summary)
+    (tmp_path / "collapse.json").write_text(text)
+    page = render(tmp_path)
+    assert "/tmp/someone" not in page and "&quot;out&quot;" not in page
+    assert "&quot;tasks&quot;: 3" in page and "&quot;workers&quot;: 2" in page
+    assert (tmp_path / "collapse.json").read_text() == text
