@@ -65,11 +65,14 @@ class Topology:
 
     ``incident`` (N, E) int8: +1 where the node is an edge's first end, -1 its second.
     ``neighbours`` (N, N) bool: which nodes an edge joins.
+    ``other`` (N, E) int: the 0-based other end of each edge at a node (the node itself
+    where the edge does not touch it; masked by ``incident``).
     """
 
     network: Network
     incident: np.ndarray
     neighbours: np.ndarray  # (N, N) bool
+    other: np.ndarray  # (N, E) int
 
     @classmethod
     def of(cls, network: Network) -> Topology:
@@ -80,7 +83,10 @@ class Topology:
         inc[b, np.arange(e)] = -1
         nb = np.zeros((n, n), dtype=bool)
         nb[a, b] = nb[b, a] = True
-        return cls(network, inc, nb)
+        other = np.repeat(np.arange(n)[:, None], e, axis=1)
+        other[a, np.arange(e)] = b
+        other[b, np.arange(e)] = a
+        return cls(network, inc, nb, other)
 
     def equation_nodes(self, floating: np.ndarray, sensed: np.ndarray) -> np.ndarray:
         """0-based nodes that give an equation: floating and sensed, every neighbour
@@ -99,12 +105,8 @@ class Topology:
     ) -> np.ndarray:
         """Variance (len(nodes),) of each row . k from read noise ``noise`` V rms on the
         ``noisy`` (N,) bool nodes (the sensed floating ones; driven ones are requested)."""
-        inc = np.abs(self.incident[nodes]).astype(float)  # (n, E)
+        inc = self.incident[nodes] != 0  # (n, E)
         own = (inc @ k) ** 2  # the node's own error enters every term alike
-        var = own.copy()
-        for j, n in enumerate(nodes.tolist()):
-            at = np.flatnonzero(inc[j])
-            ends = self.network.edges[at]
-            other = np.where(ends[:, 0] == n, ends[:, 1], ends[:, 0])
-            var[j] += float(np.sum(k[at] ** 2 * noisy[other]))
+        # each neighbour's error enters its edge's term: k_e^2 where that end is noisy
+        var = own + (inc & noisy[self.other[nodes]]) @ (k * k)
         return noise**2 * np.maximum(var, 1e-300)

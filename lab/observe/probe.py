@@ -215,9 +215,12 @@ class EstimatedProbe:
                     for v in (lo, hi):
                         options.append(("drive", node, v, {**bc[t], node: v}))
             for kind, node, v, new in options:
-                v1, v2 = net.solve(k1[t], new), net.solve(k2[t], new)
+                solver = net.solver(tuple(new))  # prepared once per node set, then cached
+                fixed = np.zeros(net.n_nodes)
+                fixed[solver.fixed_idx] = list(new.values())
+                v1, v2 = solver.solve_nodes(k1[t], fixed), solver.solve_nodes(k2[t], fixed)
                 obs = self.sensed[t].copy()
-                obs[[n - 1 for n in new]] = False
+                obs[solver.fixed_idx] = False
                 sep = float(np.sum(((v1 - v2)[obs] / noise) ** 2))
                 if sep > best[0]:
                     best = (sep, (t, twin, kind, node, v, new))

@@ -13,7 +13,7 @@ from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard
 from lab.observe.probe import EstimatedProbe
-from lab.observe.tracking import _search
+from lab.observe.tracking import search
 from lab.tasks import load_task
 
 
@@ -72,19 +72,9 @@ def test_last_update_reports_the_moves() -> None:
     assert set(np.unique(direction)) <= {-1, 1}
 
 
-def test_search_is_the_exhaustive_map() -> None:
-    """The compiled search against brute force over every combination, min-marginals too."""
-    rng = np.random.default_rng(0)
-    nv, m = 6, 5
-    r0 = rng.normal(size=m)
-    cols = rng.normal(size=(nv, 3, m))
-    prior = rng.uniform(0, 3, size=(nv, 3))
-    n_opt = rng.integers(1, 4, nv).astype(np.int64)
-    choice = np.zeros(nv, dtype=np.int64)
-    marg = np.empty((nv, 3))
-    marg_choice = np.zeros((nv, 3, nv), dtype=np.int64)
-    best = _search(r0, cols, prior, n_opt, choice, marg, marg_choice)
-    want = np.full((nv, 3), np.inf)
+def _brute(r0, cols, prior, n_opt):
+    """Every combination's cost and the exact min-marginals (V, 3)."""
+    want = np.full((len(n_opt), 3), np.inf)
     costs = {}
     for combo in itertools.product(*[range(n) for n in n_opt]):
         r = r0 + sum(cols[j, o] for j, o in enumerate(combo))
@@ -92,12 +82,54 @@ def test_search_is_the_exhaustive_map() -> None:
         costs[combo] = c
         for j, o in enumerate(combo):
             want[j, o] = min(want[j, o], c)
+    return costs, want
+
+
+@pytest.mark.parametrize(("nv", "m", "seed"), [(6, 5, 0), (7, 3, 1), (5, 9, 2), (4, 0, 3)])
+def test_search_is_the_exhaustive_map(nv: int, m: int, seed: int) -> None:
+    """The branch and bound against brute force over every combination, min-marginals
+    too, with no cap (nothing may be pruned wrongly), with fewer rows than variables
+    (the remaining columns span everything until the last few), more, and none."""
+    rng = np.random.default_rng(seed)
+    r0 = rng.normal(size=m)
+    cols = rng.normal(size=(nv, 3, m))
+    cols[:, 0] = 0.0  # option 0, no move, adds nothing (as in the tracker)
+    prior = rng.uniform(0, 3, size=(nv, 3))
+    n_opt = rng.integers(1, 4, nv).astype(np.int64)
+    best, choice, marg, marg_choice = search(r0, cols, prior, n_opt, cap=np.inf)
+    costs, want = _brute(r0, cols, prior, n_opt)
     assert best == pytest.approx(min(costs.values()))
     assert costs[tuple(choice)] == pytest.approx(best)
     assert np.allclose(marg, want)
     for j in range(nv):
         for o in range(int(n_opt[j])):
             assert costs[tuple(marg_choice[j, o])] == pytest.approx(want[j, o])
+
+
+def test_search_with_a_cap_prunes_only_beyond_it() -> None:
+    """A tracker-like problem (12 moves, each column a scaled row pattern, a few strong):
+    the MAP and every min-marginal below best + cap are exact, the rest read best + cap."""
+    rng = np.random.default_rng(5)
+    nv, m = 12, 8
+    pattern = rng.normal(size=(nv, m))
+    scale = rng.choice([0.3, 1.0, 30.0], nv)[:, None]
+    cols = np.zeros((nv, 3, m))
+    cols[:, 1], cols[:, 2] = scale * pattern, -1.02 * scale * pattern
+    truth = rng.integers(0, 3, nv)
+    r0 = -sum(cols[j, truth[j]] for j in range(nv)) + rng.normal(size=m)
+    prior = np.tile(-2 * np.log([0.5, 0.3, 0.2]), (nv, 1))
+    n_opt = np.full(nv, 3, dtype=np.int64)
+    cap = 10.0
+    best, choice, marg, marg_choice = search(r0, cols, prior, n_opt, cap=cap)
+    costs, want = _brute(r0, cols, prior, n_opt)
+    assert best == pytest.approx(min(costs.values()))
+    assert costs[tuple(choice)] == pytest.approx(best)
+    below = want < best + cap
+    assert 0 < below.sum() < below.size  # the cap matters here
+    assert np.allclose(marg[below], want[below])
+    assert np.allclose(marg[~below], best + cap)
+    for j, o in zip(*np.nonzero(below), strict=True):
+        assert costs[tuple(marg_choice[j, o])] == pytest.approx(want[j, o])
 
 
 def test_resync_at_the_rail_keeps_the_codes() -> None:
