@@ -44,7 +44,16 @@ from lab.observe.tracking import Decision, Read, Tracker, TrackerSettings
 
 @dataclass(frozen=True)
 class EstimatorSettings:
-    """``resync_every``: pulses between tomographies (0 = only when lost);
+    """``resync_every``: pulses between tomographies (0 = only when lost). The default
+    400 is from the sweep ``bench/bench_estimator.py --only track --seeds 2 --steps 500
+    --resync-every 100,400,0`` over the 9 task x p cells (docs/physics.md 6.3): the
+    accuracy was the same at every N (within +-0.2 % in every cell; the resyncs that
+    matter are the ones the residual asks for, and a periodic one after exact tracking
+    finds the same codes), while each periodic resync costs about 40 DAQ transactions
+    and 0.1-0.2 s of controller CPU: N = 100 added 0.4 transactions and about 1 ms per
+    step, N = 400 adds 0.1 and 0.3 ms. 400 rather than 0 keeps a periodic check for a
+    drift the residual cannot see (an edge no read sees on a bench with fewer sense
+    channels, a digipot that missed a step);
     ``sense_before``: read both twins before each pulse too (2 more transactions per
     step); ``disambiguate``: when some edge's -2 log posterior odds fall below it, one
     extra pattern that best separates the two likeliest explanations is applied to one
@@ -53,7 +62,7 @@ class EstimatorSettings:
     codes at `EstimatedProbe.start`;
     ``calibration_budget``: DAQ transactions of that calibration."""
 
-    resync_every: int = 100
+    resync_every: int = 400
     sense_before: bool = False
     disambiguate: float = 8.0
     rounds: int = 3

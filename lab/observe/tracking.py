@@ -18,9 +18,12 @@ Per pulse (`Tracker.begin` with the pre-pulse node voltages of both twins, then
   A k(c + x) are linear in the per-edge choices (k(c +- 1) - k(c) per twin), weighted
   by their read noise. Both twins share the codes, so their rows stack.
 - MAP. The move of every edge minimises |r(x)|^2 - 2 sum log P(x_e) (P from p and the
-  direction prior); an exhaustive search over every combination of the allowed moves
-  (compiled, incremental residuals; 2^16 is about a millisecond) that also returns each
-  edge's min-marginal cost, so each edge's posterior odds of being wrong.
+  direction prior); a compiled, exact branch and bound over every combination of the
+  allowed moves (`search`: a partial assignment is dropped when its prior cost and the
+  part of its residual the remaining edges' columns cannot cancel already exceed the
+  best by ``CAP``) that also returns each edge's min-marginal cost, so each edge's
+  posterior odds of being wrong (exact up to ``CAP``). Most of the 2^16 masks are
+  dropped near the root: a wrong move of a well-seen edge costs hundreds of chi^2.
 - Repair. An earlier pulse's miss (a weakly seen move the prior p talked the search
   out of) leaves the code one off and a residual that that edge's +-1 column removes:
   when the best such one-edge correction lowers the residual's chi^2 by more than

@@ -136,7 +136,9 @@ def test_resync_at_the_rail_keeps_the_codes() -> None:
     """Task ii at p = 1 drives 14 codes to the top rail (board 1 ends at 127 x 14, 32,
     66). Those codes also sit near integers at 0.969 times the scale (123, 64, 31); the
     resync after pulse 300 used to jump there (4 codes off until the prior walked back)."""
-    _, score = _train("ii", 1.0, 301, seed=1)
+    from lab.observe.probe import EstimatorSettings
+
+    _, score = _train_with("ii", 1.0, 301, 1, EstimatorSettings(resync_every=100))
     assert (score.true[-1] == 127).sum() >= 12
     for k in (99, 199, 299):  # the records right after each resync
         assert np.array_equal(score.est[k], score.true[k])
@@ -186,3 +188,20 @@ def test_no_repairs_at_high_p() -> None:
 
     trainer, _ = _train_with("ii", 0.5, 60, 1, EstimatorSettings())
     assert trainer.probe.tracker.repairs == 0
+
+
+@pytest.mark.parametrize(("every", "resyncs"), [(10, 2), (0, 0)])
+def test_resync_every_counts_pulses(every: int, resyncs: int) -> None:
+    """A resync every ``every`` pulses (0: only when lost; task ii at p = 1 is never
+    lost), each one a tomography's transactions on top of the two reads per step."""
+    from lab.observe.probe import EstimatorSettings
+
+    trainer, score = _train_with("ii", 1.0, 25, 0, EstimatorSettings(resync_every=every))
+    probe = trainer.probe
+    assert probe.resyncs == resyncs and not probe.tracker.lost
+    assert np.array_equal(score.est[-1], score.true[-1])
+    per_step = probe.transactions - probe.settings.calibration_budget
+    if every:
+        assert per_step > 2 * 25 + resyncs * 10  # each resync reads several patterns
+    else:
+        assert per_step <= 2 * 25 + 3 * 25  # two reads a step and any disambiguation
