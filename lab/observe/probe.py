@@ -49,8 +49,8 @@ class EstimatorSettings:
     --resync-every 100,400,0`` over the 9 task x p cells (docs/physics.md 6.3): the
     accuracy was the same at every N (within +-0.2 % in every cell; the resyncs that
     matter are the ones the residual asks for, and a periodic one after exact tracking
-    finds the same codes), while each periodic resync costs about 40 DAQ transactions
-    and 0.1-0.2 s of controller CPU: N = 100 added 0.4 transactions and about 1 ms per
+    finds the same codes), while each periodic resync costs about 45 DAQ transactions
+    and 0.1 s of controller CPU: N = 100 added 0.4 transactions and about 1 ms per
     step, N = 400 adds 0.1 and 0.3 ms. 400 rather than 0 keeps a periodic check for a
     drift the residual cannot see (an edge no read sees on a bench with fewer sense
     channels, a digipot that missed a step);
