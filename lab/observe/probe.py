@@ -47,7 +47,7 @@ class EstimatorSettings:
     """``resync_every``: pulses between tomographies (0 = only when lost). The default
     400 is from the sweep ``bench/bench_estimator.py --only track --seeds 2 --steps 500
     --resync-every 100,400,0`` over the 9 task x p cells (docs/physics.md 6.3). In 8
-    cells the accuracy was the same at every N (within +-0.2 %: the resyncs that matter
+    cells the accuracy was the same at every N (within +-0.4 %: the resyncs that matter
     are the ones the residual asks for). Regression at p = 0.1 is the exception: within
     +-1 / exact 98.4 / 96.1 % at N = 100, 97.3 / 93.2 % at 400, 97.7 / 94.3 % at 0; on
     the full set (3 boards x 2000 steps) at 400 it reached 99.1 / 96.3 %, above the
