@@ -1,7 +1,8 @@
 """The estimator's figures of issue 14, as JSON lines.
 
     python bench/bench_estimator.py [--boards 5] [--states 3] [--steps 2000] [--seeds 3]
-        [--tasks ii,iv,regression] [--ps 1,0.5,0.1] [--resync-every 100] [--only tomo|track]
+        [--tasks ii,iv,regression] [--ps 1,0.5,0.1] [--resync-every 100[,200,0...]]
+        [--only tomo|track]
 
 Emulator with every non-ideality on (EmulatorConfig defaults), the wiring
 `emulator_bench` gives (every node of both twins driven and sensed, limits -1..6 V),
@@ -16,7 +17,12 @@ for scoring.
   continuous code error, exact codes, DAQ transactions.
 - ``tracking``: the real `Trainer` with `EstimatedProbe` over task x p x board; codes
   within +-1 / exact on edge-steps, each code's step-to-step change right, resyncs,
-  extra DAQ transactions and controller time per step.
+  extra DAQ transactions and controller time per step. ``--resync-every`` takes a
+  list (0 = only when lost): every N is run over the same cells, for the sweep that
+  chose `EstimatorSettings.resync_every`. Controller time is CPU time
+  (``time.process_time``) in the probe's hooks less the CPU time inside the emulated
+  instruments' calls (sense, drive, release), so it does not count other processes
+  sharing the cores; ``wall_ms_per_step`` is the hooks' wall time, instruments included.
 """
 
 from __future__ import annotations
@@ -82,6 +88,46 @@ def bench_tomography(boards: int, states: int) -> None:
                 }), flush=True)  # fmt: skip
 
 
+class _InstrumentClock:
+    """CPU seconds spent inside a bench's instrument calls (the emulated DAQ's work,
+    which a real bench does in the instrument, not the controller)."""
+
+    def __init__(self, bench) -> None:
+        self.seconds = 0.0
+        for name in ("sense", "drive", "release"):
+            setattr(bench, name, self._timed(getattr(bench, name)))
+
+    def _timed(self, call):
+        def timed(*args, **kwargs):
+            t0 = time.process_time()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.seconds += time.process_time() - t0
+
+        return timed
+
+
+class _CpuProbe(EstimatedProbe):
+    """`EstimatedProbe` with the CPU time of its hooks counted (``cpu``, s)."""
+
+    cpu = 0.0
+
+    def before_pulse(self, bench) -> None:
+        t0 = time.process_time()
+        try:
+            super().before_pulse(bench)
+        finally:
+            self.cpu += time.process_time() - t0
+
+    def after_pulse(self, bench) -> None:
+        t0 = time.process_time()
+        try:
+            super().after_pulse(bench)
+        finally:
+            self.cpu += time.process_time() - t0
+
+
 class _Score(Observer):
     def __init__(self, board: EmulatedBoard) -> None:
         self.board = board
@@ -105,8 +151,9 @@ def bench_tracking(
                 bench.probe = None
                 train = settings_from(task=task, p=p, steps=steps, seed=seed, test_every=0)
                 trainer = Trainer(bench, load_task(task, seed=seed), train)
-                probe = EstimatedProbe(bench, p, settings)
+                probe = _CpuProbe(bench, p, settings)
                 trainer.probe = probe
+                clock = _InstrumentClock(bench)
                 score = _Score(board)
                 trainer.observers = [score]
                 t0 = time.perf_counter()
@@ -118,22 +165,26 @@ def bench_tracking(
                 d_est = np.diff(np.concatenate([start, est]), axis=0)
                 row = {
                     "bench": "tracking", "task": task, "p": p, "board": seed, "steps": steps,
+                    "resync_every": settings.resync_every,
                     "within1": float(np.mean(np.abs(true - est) <= 1)),
                     "exact": float(np.mean(true == est)),
                     "change_right": float(np.mean(d_true == d_est)),
                     "resyncs": probe.resyncs,
                     "disambiguations_per_step": probe.disambiguations / steps,
                     "extra_transactions_per_step": probe.transactions / steps,
-                    "controller_ms_per_step": 1e3 * probe.seconds / steps,
+                    "controller_ms_per_step": 1e3 * (probe.cpu - clock.seconds) / steps,
+                    "instrument_cpu_ms_per_step": 1e3 * clock.seconds / steps,
+                    "wall_ms_per_step": 1e3 * probe.seconds / steps,
                     "wall_s": wall,
                 }  # fmt: skip
                 rows.append(row)
                 print(json.dumps({k: round(v, 4) if isinstance(v, float) else v
                                   for k, v in row.items()}), flush=True)  # fmt: skip
-            keys = ("within1", "exact", "change_right", "extra_transactions_per_step",
-                    "controller_ms_per_step")  # fmt: skip
+            keys = ("within1", "exact", "change_right", "resyncs",
+                    "extra_transactions_per_step", "controller_ms_per_step")  # fmt: skip
             summary = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in keys}
             print(json.dumps({"bench": "tracking-summary", "task": task, "p": p,
+                              "resync_every": settings.resync_every,
                               "boards": seeds, "steps": steps, **summary}), flush=True)  # fmt: skip
 
 
@@ -145,15 +196,20 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--tasks", default="ii,iv,regression")
     ap.add_argument("--ps", default="1,0.5,0.1")
-    ap.add_argument("--resync-every", type=int, default=EstimatorSettings().resync_every)
+    ap.add_argument(
+        "--resync-every",
+        default=str(EstimatorSettings().resync_every),
+        help="pulses between resyncs, a comma list to sweep (0 = only when lost)",
+    )
     ap.add_argument("--only", choices=("tomo", "track"))
     args = ap.parse_args()
     if args.only != "track":
         bench_tomography(args.boards, args.states)
     if args.only != "tomo":
-        settings = EstimatorSettings(resync_every=args.resync_every)
         ps = [float(x) for x in args.ps.split(",")]
-        bench_tracking(args.tasks.split(","), ps, args.seeds, args.steps, settings)
+        for every in (int(x) for x in args.resync_every.split(",")):
+            settings = EstimatorSettings(resync_every=every)
+            bench_tracking(args.tasks.split(","), ps, args.seeds, args.steps, settings)
 
 
 if __name__ == "__main__":

@@ -65,11 +65,16 @@ class Topology:
 
     ``incident`` (N, E) int8: +1 where the node is an edge's first end, -1 its second.
     ``neighbours`` (N, N) bool: which nodes an edge joins.
+    ``at_edge``/``at_other`` (N, D) int: each node's edges in ascending order and their
+    other ends, padded (``at_ok`` (N, D) bool) to the largest degree D.
     """
 
     network: Network
     incident: np.ndarray
     neighbours: np.ndarray  # (N, N) bool
+    at_edge: np.ndarray  # (N, D) int
+    at_other: np.ndarray  # (N, D) int
+    at_ok: np.ndarray  # (N, D) bool
 
     @classmethod
     def of(cls, network: Network) -> Topology:
@@ -80,7 +85,16 @@ class Topology:
         inc[b, np.arange(e)] = -1
         nb = np.zeros((n, n), dtype=bool)
         nb[a, b] = nb[b, a] = True
-        return cls(network, inc, nb)
+        at = [np.flatnonzero(inc[x]) for x in range(n)]
+        deg = max((len(x) for x in at), default=0)
+        at_edge = np.zeros((n, deg), dtype=np.intp)
+        at_other = np.zeros((n, deg), dtype=np.intp)
+        at_ok = np.zeros((n, deg), dtype=bool)
+        for x, edges in enumerate(at):
+            at_edge[x, : len(edges)] = edges
+            at_other[x, : len(edges)] = np.where(a[edges] == x, b[edges], a[edges])
+            at_ok[x, : len(edges)] = True
+        return cls(network, inc, nb, at_edge, at_other, at_ok)
 
     def equation_nodes(self, floating: np.ndarray, sensed: np.ndarray) -> np.ndarray:
         """0-based nodes that give an equation: floating and sensed, every neighbour
@@ -101,10 +115,9 @@ class Topology:
         ``noisy`` (N,) bool nodes (the sensed floating ones; driven ones are requested)."""
         inc = np.abs(self.incident[nodes]).astype(float)  # (n, E)
         own = (inc @ k) ** 2  # the node's own error enters every term alike
-        var = own.copy()
-        for j, n in enumerate(nodes.tolist()):
-            at = np.flatnonzero(inc[j])
-            ends = self.network.edges[at]
-            other = np.where(ends[:, 0] == n, ends[:, 1], ends[:, 0])
-            var[j] += float(np.sum(k[at] ** 2 * noisy[other]))
+        # each neighbour's error enters its edge's term: k_e^2 where that end is noisy
+        # (summed per node in edge order, padded with exact zeros)
+        at = self.at_edge[nodes]
+        terms = np.where(self.at_ok[nodes], k[at] ** 2 * noisy[self.at_other[nodes]], 0.0)
+        var = own + terms.sum(axis=1)
         return noise**2 * np.maximum(var, 1e-300)

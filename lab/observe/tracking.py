@@ -18,9 +18,12 @@ Per pulse (`Tracker.begin` with the pre-pulse node voltages of both twins, then
   A k(c + x) are linear in the per-edge choices (k(c +- 1) - k(c) per twin), weighted
   by their read noise. Both twins share the codes, so their rows stack.
 - MAP. The move of every edge minimises |r(x)|^2 - 2 sum log P(x_e) (P from p and the
-  direction prior); an exhaustive search over every combination of the allowed moves
-  (compiled, incremental residuals; 2^16 is about a millisecond) that also returns each
-  edge's min-marginal cost, so each edge's posterior odds of being wrong.
+  direction prior); a compiled, exact branch and bound over every combination of the
+  allowed moves (`search`: a partial assignment is dropped when its prior cost and the
+  part of its residual the remaining edges' columns cannot cancel already exceed the
+  best by ``CAP``) that also returns each edge's min-marginal cost, so each edge's
+  posterior odds of being wrong (exact up to ``CAP``). Most of the 2^16 masks are
+  dropped near the root: a wrong move of a well-seen edge costs hundreds of chi^2.
 - Repair. An earlier pulse's miss (a weakly seen move the prior p talked the search
   out of) leaves the code one off and a residual that that edge's +-1 column removes:
   when the best such one-edge correction lowers the residual's chi^2 by more than
@@ -69,12 +72,103 @@ class TrackerSettings:
     repair_max_p: float = 0.2
 
 
+#: Min-marginal costs are exact up to this far (chi^2 units) above the best; beyond it
+#: they are reported as ``best + CAP``. 40 would do for the variance growth and
+#: ``confident`` (odds below e^-20) and prunes far more (task ii at p = 0.5: 12.5 ms per
+#: step against 31), but the disambiguation's choice of alternative reads these large
+#: marginals and the trajectories then change (a 150-step run of task iv at p = 0.5
+#: fell to 96.3 % within +-1); 1000 reproduces the exhaustive search's decisions.
+CAP = 1000.0
+
+
+def search(
+    r0: np.ndarray, cols: np.ndarray, prior: np.ndarray, n_opt: np.ndarray, cap: float = CAP
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """MAP over mixed-radix choices with min-marginals: ``r0`` (m,) base residual,
+    ``cols`` (V, 3, m) each variable's option columns, ``prior`` (V, 3) option costs
+    (options beyond ``n_opt`` (V,) are ignored). Minimises |r0 + sum_j cols[j, o_j]|^2 +
+    sum_j prior[j, o_j] over every combination. Returns (best cost, choice (V,) int,
+    min-marginals marg (V, 3), the combination reaching each marg_choice (V, 3, V));
+    marg is exact where it is below best + ``cap`` and clipped to it elsewhere (also
+    for options beyond n_opt), where marg_choice is then undefined.
+
+    Branch and bound, exact: a partial assignment of variables 0..d-1 is pruned when
+    its cost so far, the least prior cost of the rest and the part of its residual
+    that no combination of the remaining columns can cancel (the residual's component
+    orthogonal to their span) reach best + ``cap``."""
+    nv, m = cols.shape[0], r0.shape[0]
+    n_opt = np.asarray(n_opt, dtype=np.int64)
+    cols = np.ascontiguousarray(cols, dtype=float)
+    basis = np.zeros((m, m))
+    n_span = np.zeros(nv + 1, dtype=np.int64)
+    _spans(cols, n_opt, basis, n_span)
+    big = np.where(np.arange(3)[None, :] < n_opt[:, None], prior, np.inf)
+    rest = np.zeros(nv + 1)
+    rest[:nv] = np.cumsum(big.min(axis=1)[::-1])[::-1]
+    choice = np.zeros(nv, dtype=np.int64)
+    marg = np.empty((nv, 3))
+    marg_choice = np.zeros((nv, 3, nv), dtype=np.int64)
+    best = _search(
+        np.ascontiguousarray(r0, dtype=float), cols, np.ascontiguousarray(prior, dtype=float),
+        n_opt, basis, n_span, rest, float(cap),
+        choice, marg, marg_choice,
+    )  # fmt: skip
+    np.minimum(marg, best + cap, out=marg)
+    return best, choice, marg, marg_choice
+
+
 @nb.njit(cache=True, nogil=True)
-def _search(r0, cols, prior, n_opt, choice, marg, marg_choice):
-    """Exhaustive MAP over mixed-radix choices: ``r0`` (m,) base residual, ``cols``
-    (V, 3, m) each variable's option columns, ``prior`` (V, 3) option costs, ``n_opt``
-    (V,) options per variable. Fills ``choice`` (V,), min-marginals ``marg`` (V, 3) and
-    the assignment reaching each ``marg_choice`` (V, 3, V); returns the best cost."""
+def _add(basis, k, w, tol):
+    """Orthogonalise ``w`` (m,) against rows 0..k-1 of ``basis`` (twice: Kahan-Parlett)
+    and append it when its norm^2 keeps more than ``tol`` of the start; returns new k."""
+    m = w.shape[0]
+    norm0 = 0.0
+    for i in range(m):
+        norm0 += w[i] * w[i]
+    if norm0 == 0.0 or k == m:
+        return k
+    for _ in range(2):
+        for q in range(k):
+            x = 0.0
+            for i in range(m):
+                x += basis[q, i] * w[i]
+            for i in range(m):
+                w[i] -= x * basis[q, i]
+    norm = 0.0
+    for i in range(m):
+        norm += w[i] * w[i]
+    if norm <= tol * norm0:
+        return k
+    norm = np.sqrt(norm)
+    for i in range(m):
+        basis[k, i] = w[i] / norm
+    return k + 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _spans(cols, n_opt, basis, n_span):
+    """Nested spans by Gram-Schmidt from the last variable back: fills ``basis`` (m, m)
+    orthonormal rows, the first ``n_span[d]`` spanning the options of variables d..V-1
+    (``n_span`` (V + 1,)), the rest completing the space."""
+    nv, m = cols.shape[0], cols.shape[2]
+    k = 0
+    n_span[nv] = 0
+    for d in range(nv - 1, -1, -1):
+        for o in range(n_opt[d]):
+            k = _add(basis, k, cols[d, o].copy(), 1e-20)
+        n_span[d] = k
+    for e in range(m):  # complete the basis with the unit vectors
+        w = np.zeros(m)
+        w[e] = 1.0
+        k = _add(basis, k, w, 1e-8)
+
+
+@nb.njit(cache=True, nogil=True)
+def _search(r0, cols, prior, n_opt, basis, n_span, rest, cap, choice, marg, marg_choice):
+    """The depth-first branch and bound of `search`: ``basis`` (m, m) orthonormal rows,
+    rows n_span[d].. spanning the complement of the span of cols[d:],
+    ``rest`` (V + 1,) the least prior cost of variables d.. . Fills ``choice``, ``marg``
+    (unclipped), ``marg_choice``; returns the best cost."""
     nv, m = cols.shape[0], r0.shape[0]
     partial = np.empty((nv + 1, m))
     pcost = np.empty(nv + 1)
@@ -83,31 +177,41 @@ def _search(r0, cols, prior, n_opt, choice, marg, marg_choice):
     idx = np.zeros(nv, dtype=np.int64)
     marg[:] = np.inf
     best = np.inf
-    d = 0
+    d = 0  # the variable whose option idx[d] is tried next
     while True:
-        for j in range(d, nv):
-            o = idx[j]
+        if d == nv:  # a leaf: every variable chosen
+            cost = pcost[nv]
             for i in range(m):
-                partial[j + 1, i] = partial[j, i] + cols[j, o, i]
-            pcost[j + 1] = pcost[j] + prior[j, o]
-        cost = pcost[nv]
-        for i in range(m):
-            cost += partial[nv, i] * partial[nv, i]
-        if cost < best:
-            best = cost
-            choice[:] = idx
-        for j in range(nv):
-            if cost < marg[j, idx[j]]:
-                marg[j, idx[j]] = cost
-                marg_choice[j, idx[j]] = idx
-        j = nv - 1
-        while j >= 0 and idx[j] + 1 >= n_opt[j]:
-            idx[j] = 0
-            j -= 1
-        if j < 0:
+                cost += partial[nv, i] * partial[nv, i]
+            if cost < best:
+                best = cost
+                choice[:] = idx
+            for j in range(nv):
+                if cost < marg[j, idx[j]]:
+                    marg[j, idx[j]] = cost
+                    marg_choice[j, idx[j]] = idx
+            d -= 1
+        else:
+            o = idx[d]
+            for i in range(m):
+                partial[d + 1, i] = partial[d, i] + cols[d, o, i]
+            pcost[d + 1] = pcost[d] + prior[d, o]
+            bound = pcost[d + 1] + rest[d + 1]
+            for q in range(n_span[d + 1], m):
+                x = 0.0
+                for i in range(m):
+                    x += basis[q, i] * partial[d + 1, i]
+                bound += x * x
+            if bound < best + cap:
+                d += 1  # descend: the next variable starts at its first option
+                continue
+        # next option at depth d, backtracking past exhausted variables
+        while d >= 0 and idx[d] + 1 >= n_opt[d]:
+            idx[d] = 0
+            d -= 1
+        if d < 0:
             break
-        idx[j] += 1
-        d = j
+        idx[d] += 1
     return best
 
 
@@ -223,16 +327,16 @@ class Tracker:
         order = np.argsort(-prob, axis=1, kind="stable")  # options by prior probability
         n_opt = allowed.sum(axis=1)
         informative = np.sqrt((cols**2).sum(axis=2)).max(axis=1)  # (E,)
-        search = n_opt > 1  # too many combinations: the least informative keep their mode
-        while np.prod(np.where(search, n_opt, 1).astype(float)) > MAX_LEAVES:
-            cand = np.flatnonzero(search)
-            search[cand[np.argmin(informative[cand])]] = False
-        fixed = ~search
+        searched = n_opt > 1  # too many combinations: the least informative keep their mode
+        while np.prod(np.where(searched, n_opt, 1).astype(float)) > MAX_LEAVES:
+            cand = np.flatnonzero(searched)
+            searched[cand[np.argmin(informative[cand])]] = False
+        fixed = ~searched
         base = r0.copy()
         best_opt = order[:, 0].copy()
         for j in np.flatnonzero(fixed):
             base += cols[j, best_opt[j]]
-        var_idx = np.flatnonzero(search)
+        var_idx = np.flatnonzero(searched)
         change = moves[best_opt].copy()
         odds_cost = np.full(e, np.inf)  # min-marginal cost of the best other option
         alternative = change.copy()
@@ -246,10 +350,7 @@ class Tracker:
                     o = order[j, q]
                     sub_cols[i, q] = cols[j, o]
                     sub_prior[i, q] = cost[j, o]
-            choice = np.zeros(nv, dtype=np.int64)
-            marg = np.empty((nv, 3))
-            marg_choice = np.zeros((nv, 3, nv), dtype=np.int64)
-            best = _search(base, sub_cols, sub_prior, sub_n, choice, marg, marg_choice)
+            best, choice, marg, marg_choice = search(base, sub_cols, sub_prior, sub_n)
             worst_i, worst = -1, np.inf
             for i, j in enumerate(var_idx.tolist()):
                 change[j] = moves[order[j, choice[i]]]
@@ -259,7 +360,7 @@ class Tracker:
                     odds_cost[j] = m_cost - best
                     if odds_cost[j] < worst:
                         worst_i, worst = i, odds_cost[j]
-            if worst_i >= 0:
+            if worst_i >= 0 and worst < CAP:  # beyond CAP marg_choice is undefined
                 q = min(
                     (marg[worst_i, q], q)
                     for q in range(int(sub_n[worst_i]))

@@ -13,7 +13,7 @@ from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard
 from lab.observe.probe import EstimatedProbe
-from lab.observe.tracking import _search
+from lab.observe.tracking import search
 from lab.tasks import load_task
 
 
@@ -72,19 +72,9 @@ def test_last_update_reports_the_moves() -> None:
     assert set(np.unique(direction)) <= {-1, 1}
 
 
-def test_search_is_the_exhaustive_map() -> None:
-    """The compiled search against brute force over every combination, min-marginals too."""
-    rng = np.random.default_rng(0)
-    nv, m = 6, 5
-    r0 = rng.normal(size=m)
-    cols = rng.normal(size=(nv, 3, m))
-    prior = rng.uniform(0, 3, size=(nv, 3))
-    n_opt = rng.integers(1, 4, nv).astype(np.int64)
-    choice = np.zeros(nv, dtype=np.int64)
-    marg = np.empty((nv, 3))
-    marg_choice = np.zeros((nv, 3, nv), dtype=np.int64)
-    best = _search(r0, cols, prior, n_opt, choice, marg, marg_choice)
-    want = np.full((nv, 3), np.inf)
+def _brute(r0, cols, prior, n_opt):
+    """Every combination's cost and the exact min-marginals (V, 3)."""
+    want = np.full((len(n_opt), 3), np.inf)
     costs = {}
     for combo in itertools.product(*[range(n) for n in n_opt]):
         r = r0 + sum(cols[j, o] for j, o in enumerate(combo))
@@ -92,6 +82,22 @@ def test_search_is_the_exhaustive_map() -> None:
         costs[combo] = c
         for j, o in enumerate(combo):
             want[j, o] = min(want[j, o], c)
+    return costs, want
+
+
+@pytest.mark.parametrize(("nv", "m", "seed"), [(6, 5, 0), (7, 3, 1), (5, 9, 2), (4, 0, 3)])
+def test_search_is_the_exhaustive_map(nv: int, m: int, seed: int) -> None:
+    """The branch and bound against brute force over every combination, min-marginals
+    too, with no cap (nothing may be pruned wrongly), with fewer rows than variables
+    (the remaining columns span everything until the last few), more, and none."""
+    rng = np.random.default_rng(seed)
+    r0 = rng.normal(size=m)
+    cols = rng.normal(size=(nv, 3, m))
+    cols[:, 0] = 0.0  # option 0, no move, adds nothing (as in the tracker)
+    prior = rng.uniform(0, 3, size=(nv, 3))
+    n_opt = rng.integers(1, 4, nv).astype(np.int64)
+    best, choice, marg, marg_choice = search(r0, cols, prior, n_opt, cap=np.inf)
+    costs, want = _brute(r0, cols, prior, n_opt)
     assert best == pytest.approx(min(costs.values()))
     assert costs[tuple(choice)] == pytest.approx(best)
     assert np.allclose(marg, want)
@@ -100,11 +106,39 @@ def test_search_is_the_exhaustive_map() -> None:
             assert costs[tuple(marg_choice[j, o])] == pytest.approx(want[j, o])
 
 
+def test_search_with_a_cap_prunes_only_beyond_it() -> None:
+    """A tracker-like problem (12 moves, each column a scaled row pattern, a few strong):
+    the MAP and every min-marginal below best + cap are exact, the rest read best + cap."""
+    rng = np.random.default_rng(5)
+    nv, m = 12, 8
+    pattern = rng.normal(size=(nv, m))
+    scale = rng.choice([0.3, 1.0, 30.0], nv)[:, None]
+    cols = np.zeros((nv, 3, m))
+    cols[:, 1], cols[:, 2] = scale * pattern, -1.02 * scale * pattern
+    truth = rng.integers(0, 3, nv)
+    r0 = -sum(cols[j, truth[j]] for j in range(nv)) + rng.normal(size=m)
+    prior = np.tile(-2 * np.log([0.5, 0.3, 0.2]), (nv, 1))
+    n_opt = np.full(nv, 3, dtype=np.int64)
+    cap = 10.0
+    best, choice, marg, marg_choice = search(r0, cols, prior, n_opt, cap=cap)
+    costs, want = _brute(r0, cols, prior, n_opt)
+    assert best == pytest.approx(min(costs.values()))
+    assert costs[tuple(choice)] == pytest.approx(best)
+    below = want < best + cap
+    assert 0 < below.sum() < below.size  # the cap matters here
+    assert np.allclose(marg[below], want[below])
+    assert np.allclose(marg[~below], best + cap)
+    for j, o in zip(*np.nonzero(below), strict=True):
+        assert costs[tuple(marg_choice[j, o])] == pytest.approx(want[j, o])
+
+
 def test_resync_at_the_rail_keeps_the_codes() -> None:
     """Task ii at p = 1 drives 14 codes to the top rail (board 1 ends at 127 x 14, 32,
     66). Those codes also sit near integers at 0.969 times the scale (123, 64, 31); the
     resync after pulse 300 used to jump there (4 codes off until the prior walked back)."""
-    _, score = _train("ii", 1.0, 301, seed=1)
+    from lab.observe.probe import EstimatorSettings
+
+    _, score = _train_with("ii", 1.0, 301, 1, EstimatorSettings(resync_every=100))
     assert (score.true[-1] == 127).sum() >= 12
     for k in (99, 199, 299):  # the records right after each resync
         assert np.array_equal(score.est[k], score.true[k])
@@ -154,3 +188,20 @@ def test_no_repairs_at_high_p() -> None:
 
     trainer, _ = _train_with("ii", 0.5, 60, 1, EstimatorSettings())
     assert trainer.probe.tracker.repairs == 0
+
+
+@pytest.mark.parametrize(("every", "resyncs"), [(10, 2), (0, 0)])
+def test_resync_every_counts_pulses(every: int, resyncs: int) -> None:
+    """A resync every ``every`` pulses (0: only when lost; task ii at p = 1 is never
+    lost), each one a tomography's transactions on top of the two reads per step."""
+    from lab.observe.probe import EstimatorSettings
+
+    trainer, score = _train_with("ii", 1.0, 25, 0, EstimatorSettings(resync_every=every))
+    probe = trainer.probe
+    assert probe.resyncs == resyncs and not probe.tracker.lost
+    assert np.array_equal(score.est[-1], score.true[-1])
+    per_step = probe.transactions - probe.settings.calibration_budget
+    if every:
+        assert per_step > 2 * 25 + resyncs * 10  # each resync reads several patterns
+    else:
+        assert per_step <= 2 * 25 + 3 * 25  # two reads a step and any disambiguation
