@@ -371,10 +371,10 @@ def scheme_map(records: list[dict]) -> list[dict[str, Any]]:
                             "beats_class_means": bool(lo > 0)})  # fmt: skip
             res = [by_seed[s] for s in seeds]
             if board == "continuous":
-                row["output_edges_at_top"] = rounded(float(np.mean([r["at_top"] for r in res])), 2)
+                row["output_edges_at_top"] = rounded(float(np.mean([r["at_top"] for r in res])), 3)
             else:
                 row["output_code_mean"] = rounded(
-                    float(np.mean([r["output_codes"] for r in res])), 2)
+                    float(np.mean([r["output_codes"] for r in res])))
                 row["up_first_epoch"] = rounded(
                     float(np.mean([r["up_first_epoch"] for r in res])), 3)
             row["v7_v8_max_mean"] = rounded(float(np.mean([r["v7_v8_max"] for r in res])), 4)
