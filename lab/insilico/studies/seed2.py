@@ -522,7 +522,8 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
                 for r in lines if r["system"] == system)
             for system in LINES if any(r["system"] == system for r in lines)
         )  # fmt: skip
-    _plot(curves, table, out_dir / "seed2.png")
+    mapped = scheme_map(records)
+    _plot(curves, table, mapped, out_dir / "seed2.png")
     return {
         "headline": headline,
         "tolerance": TOLERANCE,
@@ -531,7 +532,7 @@ def summarize(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
         "rule_comparison": comparison,
         "scheme_comparison": schemes,
         "ceiling": ceiling() if lines else {},
-        "scheme_map": scheme_map(records),
+        "scheme_map": mapped,
     }
 
 
@@ -607,10 +608,12 @@ def _num(x: Any) -> float:
         return math.nan
 
 
-def _plot(curves: dict, table: list[dict], path: Path) -> None:
+def _plot(curves: dict, table: list[dict], mapped: list[dict], path: Path) -> None:
     """The free output of the first seed's run of each oscillating system (ideal board),
-    both rules; and the lines accuracy per board and rule."""
-    fig, axes = figure(12.0, 4)
+    both rules; the lines accuracy per scheme, board and rule; and the map of target
+    schemes (`scheme_map`: one readout per scheme, the nudges' nearest centroid), mean
+    and 95 % interval over seeds per board."""
+    fig, axes = figure(15.0, 5)
     for ax, system in zip(axes[:3], ("chain3-16", "chain3-128", "bridge5"), strict=True):
         for rule, style in (("voltage", "-"), ("power", "--")):
             v = curves.get((system, "ideal", rule))
@@ -621,10 +624,34 @@ def _plot(curves: dict, table: list[dict], path: Path) -> None:
         ax.set_ylabel("V_F (V)")
         ax.legend(fontsize=7)
     rows = [r for r in table if r["system"] in LINES]
-    axes[3].bar([f"{r['system'][6:] or 'classes'}\n{r['board']}/{r['rule']}" for r in rows],
-                [_num(r["test_accuracy"]["mean"]) for r in rows])  # fmt: skip
-    axes[3].set_ylim(0, 1)
+    labels = [f"{'patterns' if r['system'] == 'lines-patterns' else 'classes'} "
+              f"{r['board']}/{r['rule']}" for r in rows]  # fmt: skip
+    axes[3].barh(labels, [_num(r["test_accuracy"]["mean"]) for r in rows])
+    axes[3].axvline(CHANCE, color="k", lw=0.8, ls=":")
+    axes[3].set_xlim(0, 1)
+    axes[3].tick_params(axis="y", labelsize=7)
     axes[3].set_title("lines: final test accuracy")
+    ax = axes[4]
+    shown = [r for r in mapped if r["readout"] in ("nearest target", "nearest centroid")]
+    schemes = list(dict.fromkeys(r["scheme"] for r in shown))
+    for k, board in enumerate(MAP_BOARDS):
+        ys, xs, err = [], [], []
+        for r in shown:
+            if r["board"] != board:
+                continue
+            m, (lo, hi) = _num(r["test_accuracy"]["mean"]), r["test_accuracy"]["ci95"]
+            ys.append(schemes.index(r["scheme"]) + (k - 1) * 0.27)
+            xs.append(m)
+            err.append([m - _num(lo), _num(hi) - m])
+        if xs:
+            ax.barh(ys, xs, height=0.27, xerr=np.asarray(err).T, label=board,
+                    error_kw={"lw": 0.8})  # fmt: skip
+    ax.set_yticks(range(len(schemes)), schemes, fontsize=7)
+    ax.axvline(CHANCE, color="k", lw=0.8, ls=":")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("test accuracy")
+    ax.set_title("lines: target schemes")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
