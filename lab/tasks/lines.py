@@ -23,6 +23,10 @@ the same uniform image, and the class-means targets would coincide.
 The task's ``targets = "pattern-means"`` (`lab.acquire.trainer`) keeps one target per
 pattern instead (`pattern_groups` numbers them); `readout_ceilings` bounds what each
 kind of readout of a linear network can reach on the data set.
+Other schemes (a margin, brightness-scaled targets, brightness-normalised inputs,
+per-example nudges) are mapped by ``twinlab study seed2`` (``lines-map``); none beats
+class-means on the full board: from the symmetric power-on setting the output edges
+step up until they saturate, whatever the targets (docs/physics.md 4.6).
 """
 
 from __future__ import annotations
