@@ -311,7 +311,9 @@ class NetworkView(LegendPlot):
               ) -> tuple[float, float] | None:
         """The scene point (px) for edge ``i``'s label of ``w`` x ``h`` px: the first
         candidate clear of ``taken`` boxes (k, 4) and inside ``bounds``, preferring one that
-        covers no other edge's ``samples`` (E, K, 2); None without room."""
+        covers no other edge's ``samples`` (E, K, 2); beside the edge only where the label
+        is nearer its own edge than any other (so it reads as that edge's); None without
+        room."""
         a, b = self.network.edges[i].tolist()
         u, v = pts[a], pts[b]
         d = v - u
@@ -330,6 +332,8 @@ class NetworkView(LegendPlot):
                     continue
                 crossed = np.any((others[:, 0] > x0) & (others[:, 0] < x1)
                                  & (others[:, 1] > y0) & (others[:, 1] < y1))
+                if off and (crossed or np.hypot(*(others - (x, y)).T).min() < 2 * side):
+                    continue  # beside its edge only where no other edge is as near
                 if not crossed:
                     return float(x), float(y)
                 if fallback is None:
