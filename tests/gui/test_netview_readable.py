@@ -24,9 +24,12 @@ from gui.netview import NetworkView
 from gui.window import MainWindow
 from lab.acquire.settings import settings_from
 from lab.acquire.trainer import Trainer
+from lab.core.network import Network
 from lab.hal.benchfile import load_bench
 from lab.runs import RunWriter
 from lab.tasks import load_task
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +119,20 @@ def test_the_drawing_fills_its_panel_at_an_equal_aspect(window, run, qtbot):
     (x0, x1), (y0, y1) = box.viewRange()
     rect = box.sceneBoundingRect()
     assert rect.width() / (x1 - x0) == pytest.approx(rect.height() / (y1 - y0), rel=1e-2)
+
+
+def test_a_30_edge_network_shows_the_labels_it_has_room_for(qtbot):
+    """Labels without room are hidden, not stacked; a larger view shows more of them."""
+    net = Network.from_name(str(REPO / "bench" / "networks" / "board30.toml"))
+    view = NetworkView(net)
+    qtbot.addWidget(view)
+    view.set_state(np.full(net.n_edges, 127), None)
+    view.show()
+    counts = []
+    for size in ((549, 201), (1100, 700)):
+        view.resize(*size)
+        qtbot.wait(50)
+        assert overlaps(view) == []
+        counts.append(len(label_rects(view)))
+    assert 0 < counts[0] < counts[1]
+
