@@ -284,13 +284,16 @@ class NetworkView(LegendPlot):
         half = (NODE_PX * max(ROLE_SCALE.values()) / 2 + GAP_PX)
         taken = [np.column_stack([pts - half, pts + half])]  # (k, 4) x0 y0 x1 y1 boxes
         edges = self.network.edges
-        k = np.linspace(0.0, 1.0, 24)[:, None]  # points along every edge, (E, 24, 2)
         start, step = pts[edges[:, 0]], pts[edges[:, 1]] - pts[edges[:, 0]]
-        samples = start[:, None, :] + k * step[:, None, :]
+        length = np.hypot(step[:, 0], step[:, 1])
+        count = np.clip(np.ceil(length / 3).astype(int) + 1, 2, 200)  # a point every <= 3 px
+        owner = np.repeat(np.arange(len(edges)), count)  # (P,) edge of each point
+        first = np.cumsum(count) - count
+        t = (np.arange(len(owner)) - first[owner]) / (count[owner] - 1)
+        samples = (owner, start[owner] + t[:, None] * step[owner])  # (P,), (P, 2) px
         bounds = (area.left(), area.top(), area.right(), area.bottom())
         metrics = QFontMetricsF(self._font)
         widest = metrics.horizontalAdvance(str(self.digipot.top)) + 2
-        length = np.linalg.norm(pts[edges[:, 1]] - pts[edges[:, 0]], axis=1)
         for i in np.argsort(length, kind="stable").tolist():  # short edges have least room
             label = self._labels[i]
             rect = label.boundingRect()
@@ -307,38 +310,47 @@ class NetworkView(LegendPlot):
             label.setPos(view.x(), view.y())
 
     def _spot(self, i: int, pts: np.ndarray, w: float, h: float, taken: np.ndarray,
-              samples: np.ndarray, bounds: tuple[float, float, float, float]
+              samples: tuple[np.ndarray, np.ndarray],
+              bounds: tuple[float, float, float, float]
               ) -> tuple[float, float] | None:
         """The scene point (px) for edge ``i``'s label of ``w`` x ``h`` px: the first
         candidate clear of ``taken`` boxes (k, 4) and inside ``bounds``, preferring one that
-        covers no other edge's ``samples`` (E, K, 2); beside the edge only where the label
-        is nearer its own edge than any other (so it reads as that edge's); None without
-        room."""
+        covers no other edge's ``samples`` (owning edge (P,), points (P, 2) px); beside the
+        edge only where the label is nearer its own edge than any other (so it reads as
+        that edge's); None without room."""
         a, b = self.network.edges[i].tolist()
         u, v = pts[a], pts[b]
         d = v - u
         n = np.array([-d[1], d[0]]) / max(float(np.hypot(*d)), 1e-9)
         side = 0.5 * (abs(n[0]) * w + abs(n[1]) * h) + 3  # beside the line, clear of it
-        others = np.delete(samples, i, axis=0).reshape(-1, 2)
-        fallback = None
-        for off in (0.0, side, -side):
-            for t in ALONG:
-                x, y = u + t * d + off * n
-                x0, y0, x1, y1 = x - w / 2, y - h / 2, x + w / 2, y + h / 2
-                if x0 < bounds[0] or y0 < bounds[1] or x1 > bounds[2] or y1 > bounds[3]:
-                    continue
-                if np.any((taken[:, 0] < x1) & (taken[:, 2] > x0)
-                          & (taken[:, 1] < y1) & (taken[:, 3] > y0)):
-                    continue
-                crossed = np.any((others[:, 0] > x0) & (others[:, 0] < x1)
-                                 & (others[:, 1] > y0) & (others[:, 1] < y1))
-                if off and (crossed or np.hypot(*(others - (x, y)).T).min() < 2 * side):
-                    continue  # beside its edge only where no other edge is as near
-                if not crossed:
-                    return float(x), float(y)
-                if fallback is None:
-                    fallback = (float(x), float(y))
-        return fallback
+        offs = np.repeat([0.0, side, -side], len(ALONG))  # on the edge first, then beside
+        c = u + np.tile(ALONG, 3)[:, None] * d + offs[:, None] * n  # (C, 2) candidate centres
+        x0, y0, x1, y1 = c[:, 0] - w / 2, c[:, 1] - h / 2, c[:, 0] + w / 2, c[:, 1] + h / 2
+        ok = (x0 >= bounds[0]) & (y0 >= bounds[1]) & (x1 <= bounds[2]) & (y1 <= bounds[3])
+        ok &= ~np.any((taken[None, :, 0] < x1[:, None]) & (taken[None, :, 2] > x0[:, None])
+                      & (taken[None, :, 1] < y1[:, None]) & (taken[None, :, 3] > y0[:, None]),
+                      axis=1)
+        if not ok.any():
+            return None
+        c, offs = c[ok], offs[ok]
+        x0, y0, x1, y1 = x0[ok], y0[ok], x1[ok], y1[ok]
+        ok = np.ones(len(c), dtype=bool)
+        reach = 0.5 * max(w, h) + 2 * side + 1  # only points this near a candidate matter
+        lo, hi = c.min(axis=0) - reach, c.max(axis=0) + reach
+        owner, points = samples
+        others = points[(owner != i) & np.all((points > lo) & (points < hi), axis=1)]
+        crossed = np.zeros(len(c), dtype=bool)
+        if len(others):
+            px, py = others[None, :, 0], others[None, :, 1]
+            crossed = np.any((px > x0[:, None]) & (px < x1[:, None])
+                             & (py > y0[:, None]) & (py < y1[:, None]), axis=1)
+            near = np.hypot(px - c[:, :1], py - c[:, 1:]).min(axis=1) < 2 * side
+            ok &= (offs == 0) | ~(crossed | near)  # beside its edge only where no other is near
+        for wanted in (ok & ~crossed, ok):
+            if wanted.any():
+                k = int(np.argmax(wanted))
+                return float(c[k, 0]), float(c[k, 1])
+        return None
 
     def label_text(self, i: int) -> str:
         """The label drawn on edge ``i``: "-" before data, "?" unknown, "87", or for an
