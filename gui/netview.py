@@ -11,8 +11,13 @@ measured V_F at output nodes; hovering an edge shows its code ("code 87 ± 0.4
 (estimated)" for estimated codes). Unknown codes (-1, a bench without a probe) are drawn
 grey with "?" and the title says "codes unknown". Estimated codes read "87±0.7" where
 uncertain (the standard deviation in code steps). Before any data every edge reads "-" and is drawn
-grey. A colour bar (0..the run's top code, `set_digipot`) and a legend of the node roles
-sit beside the drawing.
+grey. A colour bar (0..the run's top code, `set_digipot`) and a compact legend of the node
+roles sit beside the drawing, which keeps an equal aspect.
+
+Code labels (`place_labels`, on every resize and range change) are placed in the view's
+pixels: each at the first point of its edge (`ALONG`, then beside the edge) where its box
+covers no node marker, no other label and, if it can, no other edge; a label with no such
+point is hidden (its code stays in the edge's hover text). Nodes are drawn above labels.
 """
 
 from __future__ import annotations
@@ -21,21 +26,36 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QEvent, QPointF
-from PyQt6.QtGui import QMouseEvent
+from PyQt6.QtCore import QEvent, QPointF, QRectF
+from PyQt6.QtGui import QFont, QFontMetricsF, QMouseEvent
 
 from gui.freestate import FreeSetup, StepState, hover_text, solve_free_state
-from gui.look import LegendPlot
+from gui.look import LegendPlot, contrast
 from lab.core.digipot import AD5220, Digipot
 from lab.core.layout import auto_layout
 from lab.core.network import Network
 
 #: A node is hovered when the pointer is within this many pixels of its centre.
 HOVER_PX = 16
+#: Node marker size (px); code label and node number font sizes (pt).
+NODE_PX = 20
+LABEL_PT = 8
+#: Where a code label may sit along its edge (fraction from the first node), in order of
+#: preference; then the same points beside the edge.
+ALONG = (0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74)
+#: Clearance (px) kept between a code label and a node marker or another label.
+GAP_PX = 2
+#: The title's font size (pt) and row height (px).
+TITLE_PT, TITLE_PX = 9, 20
+#: Width (px) of the role legend's column.
+LEGEND_PX = 78
 
 #: Node symbols by role (pyqtgraph symbol names).
 SYMBOLS = {"input": "t1", "output": "s", "fixed": "d", "free": "o"}
 ROLE_COLOURS = {"input": "#e6550d", "output": "#3182bd", "fixed": "#636363", "free": "#f0f0f0"}
+#: Marker size of each role relative to `NODE_PX` (a triangle or diamond fills less of its
+#: square than a disc).
+ROLE_SCALE = {"input": 1.3, "output": 1.0, "fixed": 1.25, "free": 1.0}
 #: The role legend's names.
 ROLE_NAMES = {"input": "input", "output": "output", "fixed": "ground", "free": "free"}
 #: An estimated code's standard deviation (code steps) from which its edge label shows it.
@@ -77,7 +97,7 @@ class NetworkView(LegendPlot):
     (`set_state`); ``has_data`` False until the first state."""
 
     def __init__(self, network: Network, parent: object = None) -> None:
-        super().__init__(legend_width=120)
+        super().__init__(legend_width=LEGEND_PX)
         if parent is not None:
             self.setParent(parent)
         self.network = network
@@ -95,7 +115,11 @@ class NetworkView(LegendPlot):
         item.hideAxis("bottom")
         item.setAspectLocked(True)
         item.setMenuEnabled(False)
-        item.setTitle(TITLES["exact"])
+        item.getViewBox().setDefaultPadding(0.0)  # the markers' own pixel padding suffices
+        self._title(TITLES["exact"])
+        font = QFont()
+        font.setPointSizeF(LABEL_PT)
+        self._font = font
         xy = np.asarray(network.layout, dtype=float)
         self._halo: list[pg.PlotDataItem] = []
         self._edges: list[pg.PlotDataItem] = []
@@ -109,18 +133,24 @@ class NetworkView(LegendPlot):
             line = pg.PlotDataItem(x, y, pen=pg.mkPen("w", width=4))
             item.addItem(line)
             self._edges.append(line)
-            text = pg.TextItem("", color="w", anchor=(0.5, 0.5), fill=pg.mkBrush(0, 0, 0, 170))
+            text = pg.TextItem("", color="w", anchor=(0.5, 0.5), fill=pg.mkBrush(0, 0, 0, 200))
+            text.setFont(font)
+            text.textItem.document().setDocumentMargin(1)
             text.setZValue(5)
             text.setPos(float(x.mean()), float(y.mean()))
-            item.addItem(text)
+            item.addItem(text, ignoreBounds=True)
             self._labels.append(text)
-        self._nodes = pg.ScatterPlotItem(size=22, pen=pg.mkPen("k", width=1.5))
+        self._nodes = pg.ScatterPlotItem(size=NODE_PX, pen=pg.mkPen("k", width=1.5))
+        self._nodes.setZValue(8)  # above the code labels
         item.addItem(self._nodes)
+        self._numbers: list[pg.TextItem] = []  # node numbers, on the markers
         for i, (x, y) in enumerate(xy.tolist()):
             label = pg.TextItem(str(i + 1), color="k", anchor=(0.5, 0.5))
+            label.setFont(font)
             label.setPos(x, y)
             label.setZValue(10)
-            item.addItem(label)
+            item.addItem(label, ignoreBounds=True)
+            self._numbers.append(label)
         self.hover_label = pg.TextItem("", color="w", anchor=(0, 1),
                                        fill=pg.mkBrush(20, 20, 20, 220),
                                        border=pg.mkPen("#aaaaaa"))
@@ -143,6 +173,18 @@ class NetworkView(LegendPlot):
         for i in range(network.n_edges):
             self._edges[i].setPen(pg.mkPen(UNKNOWN_COLOUR, width=4))
             self._labels[i].setText(NO_DATA)
+        self._room = np.zeros(network.n_edges)  # (E,) label widths (px) placed for
+        self._placing = False
+        box = item.getViewBox()
+        box.sigResized.connect(self.place_labels)
+        box.sigRangeChanged.connect(self.place_labels)
+
+    def _title(self, text: str) -> None:
+        """The title, in a row of `TITLE_PX` (pyqtgraph's own is 30 px of the panel)."""
+        item = self.getPlotItem()
+        item.setTitle(text, size=f"{TITLE_PT}pt")
+        item.titleLabel.setMaximumHeight(TITLE_PX)
+        item.layout.setRowFixedHeight(0, TITLE_PX)
 
     def set_digipot(self, digipot: Digipot) -> None:
         """The run's digipot: edge colours and the colour bar span codes 0..top."""
@@ -165,19 +207,24 @@ class NetworkView(LegendPlot):
         xy = np.asarray(self.network.layout, dtype=float)
         spots = [
             {"pos": (float(xy[n - 1, 0]), float(xy[n - 1, 1])), "symbol": SYMBOLS[role],
-             "brush": pg.mkBrush(ROLE_COLOURS[role])}
+             "brush": pg.mkBrush(ROLE_COLOURS[role]), "size": NODE_PX * ROLE_SCALE[role]}
             for n, role in roles.items()
         ]
         self._nodes.setData(spots)
+        for n, role in roles.items():  # black or white, whichever reads better on the fill
+            fill = ROLE_COLOURS[role]
+            self._numbers[n - 1].setColor("k" if contrast("k", fill) >= contrast("w", fill)
+                                          else "w")
 
     def set_codes(self, kind: str, note: str = "") -> None:
         """Where the codes come from: "exact", "estimated" or "unknown" (the title; the
         edge hover says "estimated"); ``note``: why unknown (the title's tooltip)."""
         self.codes_kind = kind
-        self.getPlotItem().setTitle(TITLES.get(kind, TITLES["exact"]))
+        self._title(TITLES.get(kind, TITLES["exact"]))
         self.setToolTip(note if kind == "unknown" else "")
         for i, label in enumerate(self._labels):  # "87±0.4" or "87"
             label.setText(self.label_text(i))
+        self.place_labels()
         if self.hovered_edge is not None:
             self.hover_edge(self.hovered_edge)
 
@@ -205,8 +252,105 @@ class NetworkView(LegendPlot):
             self._edges[i].setPen(pg.mkPen(colour, width=7 if hot else 4))
             self._halo[i].setVisible(hot)
             self._labels[i].setText(self.label_text(i))
+        if any(self._labels[i].boundingRect().width() > self._room[i]
+               for i in np.flatnonzero(changed).tolist()):
+            self.place_labels()  # a label grew beyond the room it was placed with
         if self.hovered_edge is not None:
             self.hover_edge(self.hovered_edge)
+
+    def place_labels(self) -> None:
+        """Place every code label where it covers no node marker and no other label
+        (module doc), in the view's pixels at its current size; hide those without room.
+        Each label is placed with room for the widest of its text and the run's top code,
+        so changing codes do not move labels."""
+        if self._placing:
+            return
+        box = self.getPlotItem().getViewBox()
+        area = box.sceneBoundingRect()
+        if area.width() < 2 or area.height() < 2:
+            return
+        self._placing = True
+        try:
+            self._place(box, area)
+        finally:
+            self._placing = False
+
+    def _place(self, box: pg.ViewBox, area: QRectF) -> None:
+        xy = np.asarray(self.network.layout, float)
+        pts = np.array([[q.x(), q.y()] for q in
+                        (box.mapViewToScene(QPointF(x, y)) for x, y in xy.tolist())])
+        if not np.isfinite(pts).all():
+            return
+        half = (NODE_PX * max(ROLE_SCALE.values()) / 2 + GAP_PX)
+        taken = [np.column_stack([pts - half, pts + half])]  # (k, 4) x0 y0 x1 y1 boxes
+        edges = self.network.edges
+        start, step = pts[edges[:, 0]], pts[edges[:, 1]] - pts[edges[:, 0]]
+        length = np.hypot(step[:, 0], step[:, 1])
+        count = np.clip(np.ceil(length / 3).astype(int) + 1, 2, 200)  # a point every <= 3 px
+        owner = np.repeat(np.arange(len(edges)), count)  # (P,) edge of each point
+        first = np.cumsum(count) - count
+        t = (np.arange(len(owner)) - first[owner]) / (count[owner] - 1)
+        samples = (owner, start[owner] + t[:, None] * step[owner])  # (P,), (P, 2) px
+        bounds = (area.left(), area.top(), area.right(), area.bottom())
+        metrics = QFontMetricsF(self._font)
+        widest = metrics.horizontalAdvance(str(self.digipot.top)) + 2
+        for i in np.argsort(length, kind="stable").tolist():  # short edges have least room
+            label = self._labels[i]
+            rect = label.boundingRect()
+            w, h = max(rect.width(), widest), rect.height()
+            self._room[i] = w
+            at = self._spot(i, pts, w, h, np.concatenate(taken), samples, bounds)
+            label.setVisible(at is not None)
+            if at is None:
+                continue
+            x, y = at
+            taken.append(np.array([[x - w / 2 - GAP_PX, y - h / 2 - GAP_PX,
+                                    x + w / 2 + GAP_PX, y + h / 2 + GAP_PX]]))
+            view = box.mapSceneToView(QPointF(x, y))
+            label.setPos(view.x(), view.y())
+
+    def _spot(self, i: int, pts: np.ndarray, w: float, h: float, taken: np.ndarray,
+              samples: tuple[np.ndarray, np.ndarray],
+              bounds: tuple[float, float, float, float]
+              ) -> tuple[float, float] | None:
+        """The scene point (px) for edge ``i``'s label of ``w`` x ``h`` px: the first
+        candidate clear of ``taken`` boxes (k, 4) and inside ``bounds``, preferring one that
+        covers no other edge's ``samples`` (owning edge (P,), points (P, 2) px); beside the
+        edge only where the label is nearer its own edge than any other (so it reads as
+        that edge's); None without room."""
+        a, b = self.network.edges[i].tolist()
+        u, v = pts[a], pts[b]
+        d = v - u
+        n = np.array([-d[1], d[0]]) / max(float(np.hypot(*d)), 1e-9)
+        side = 0.5 * (abs(n[0]) * w + abs(n[1]) * h) + 3  # beside the line, clear of it
+        offs = np.repeat([0.0, side, -side], len(ALONG))  # on the edge first, then beside
+        c = u + np.tile(ALONG, 3)[:, None] * d + offs[:, None] * n  # (C, 2) candidate centres
+        x0, y0, x1, y1 = c[:, 0] - w / 2, c[:, 1] - h / 2, c[:, 0] + w / 2, c[:, 1] + h / 2
+        ok = (x0 >= bounds[0]) & (y0 >= bounds[1]) & (x1 <= bounds[2]) & (y1 <= bounds[3])
+        ok &= ~np.any((taken[None, :, 0] < x1[:, None]) & (taken[None, :, 2] > x0[:, None])
+                      & (taken[None, :, 1] < y1[:, None]) & (taken[None, :, 3] > y0[:, None]),
+                      axis=1)
+        if not ok.any():
+            return None
+        c, offs = c[ok], offs[ok]
+        x0, y0, x1, y1 = x0[ok], y0[ok], x1[ok], y1[ok]
+        ok = np.ones(len(c), dtype=bool)
+        reach = 0.5 * max(w, h) + 2 * side + 1  # only points this near a candidate matter
+        lo, hi = c.min(axis=0) - reach, c.max(axis=0) + reach
+        owner, points = samples
+        others = points[(owner != i) & np.all((points > lo) & (points < hi), axis=1)]
+        crossed = np.zeros(len(c), dtype=bool)
+        if len(others):
+            px, py = others[None, :, 0], others[None, :, 1]
+            crossed = np.any((px > x0[:, None]) & (px < x1[:, None])
+                             & (py > y0[:, None]) & (py < y1[:, None]), axis=1)
+            near = np.hypot(px - c[:, :1], py - c[:, 1:]).min(axis=1) < 2 * side
+            ok &= (offs == 0) | ~(crossed | near)  # beside its edge only where no other is near
+        for wanted in (ok & ~crossed, ok):
+            if wanted.any():
+                k = int(np.argmax(wanted))
+                return float(c[k, 0]), float(c[k, 1])
+        return None
 
     def label_text(self, i: int) -> str:
         """The label drawn on edge ``i``: "-" before data, "?" unknown, "87", or for an
