@@ -283,9 +283,11 @@ VARIANTS: dict[str, tuple[str, str]] = {
 
 
 def teacher_task(network_name: str, seed: int, n_train: int = 16, n_test: int = 64,
-                 r_range: tuple[float, float] = POWERLAW_TEACHER):  # fmt: skip
-    """A realisable regression task: `regression_task`'s nodes and inputs, desired outputs
-    the free response of a teacher network with resistances log-uniform on ``r_range``.
+                 r_range: tuple[float, float] = POWERLAW_TEACHER, n_inputs: int = 2,
+                 n_outputs: int = 2):  # fmt: skip
+    """A realisable regression task: `regression_task`'s nodes and inputs (``n_inputs`` in,
+    ``n_outputs`` out, 1 ground), desired outputs the free response of a teacher network
+    with resistances log-uniform on ``r_range`` (Ohm).
 
     Returns (task, teacher resistances (E,) Ohm).
     """
@@ -293,7 +295,8 @@ def teacher_task(network_name: str, seed: int, n_train: int = 16, n_test: int = 
     from lab.tasks import regression_task
 
     net = Network.from_name(network_name)
-    task = regression_task(network_name, seed=seed, n_train=n_train, n_test=n_test)
+    task = regression_task(network_name, seed=seed, n_train=n_train, n_test=n_test,
+                           n_inputs=n_inputs, n_outputs=n_outputs)  # fmt: skip
     rng = np.random.default_rng([seed, 7])
     r = np.exp(rng.uniform(np.log(r_range[0]), np.log(r_range[1]), net.n_edges))
     fixed = (*task.input_nodes, *task.fixed_nodes)
@@ -314,6 +317,36 @@ def teacher_task(network_name: str, seed: int, n_train: int = 16, n_test: int = 
         source=f"teacher_task({network_name!r}, seed={seed}, r_range={r_range})",
     )
     return task, r
+
+
+#: task families of the powerlaw study (issue 15's unstated choice of task): ``teacher``
+#: (the default, `teacher_task`), ``regression`` (`regression_task`'s random linear map,
+#: usually not realisable on 16 edges), ``allostery`` (`random_allostery`, one example,
+#: targets inside the applied range; b variants are then trivial: one example always joins)
+POWERLAW_FAMILIES = ("teacher", "regression", "allostery")
+#: 1 - x = k / POWERLAW_GRID (16: the twin16 edges and the 16 examples)
+POWERLAW_GRID = 16
+
+
+def powerlaw_task(point: dict):
+    """The task of a powerlaw point: ``point["family"]`` (default ``teacher``) of
+    `POWERLAW_FAMILIES`, with ``n_inputs``/``n_outputs`` (default 2) for the regression
+    families and ``n_io`` for allostery. Returns a `lab.tasks.Task`."""
+    from lab.tasks import random_allostery, regression_task
+
+    family = point.get("family", "teacher")
+    net, seed = point["network"], point["task_seed"]
+    n_in, n_out = point.get("n_inputs", 2), point.get("n_outputs", 2)
+    if family == "teacher":
+        return teacher_task(net, seed, point["n_train"], point["n_test"],
+                            tuple(point["teacher_r"]), n_in, n_out)[0]  # fmt: skip
+    if family == "regression":
+        return regression_task(net, seed=seed, n_train=point["n_train"],
+                               n_test=point["n_test"], n_inputs=n_in, n_outputs=n_out)  # fmt: skip
+    if family == "allostery":
+        return random_allostery(net, point.get("n_io", 2), seed=seed)
+    raise ValueError(f"powerlaw: field 'family': expected one of {POWERLAW_FAMILIES}, "
+                     f"got {family!r}")  # fmt: skip
 
 
 def _powerlaw_points(args: StudyArgs) -> list[dict]:
@@ -365,10 +398,9 @@ def run_powerlaw_point(point: dict) -> dict:
     from lab.insilico.batch import Rule
 
     net = Network.from_name(point["network"])
-    task, _ = teacher_task(point["network"], point["task_seed"], point["n_train"],
-                           point["n_test"], tuple(point["teacher_r"]))  # fmt: skip
+    task = powerlaw_task(point)
     rule = Rule("continuous", eta=point["eta"], gamma=point["gamma"])
-    xs = np.array([1.0 - k / task.n_train for k in point["ks"]])
+    xs = np.array([1.0 - k / POWERLAW_GRID for k in point["ks"]])
     steps, n_seeds, tseed = point["steps"], point["seeds"], point["task_seed"]
     n_x = len(xs)
     x_rep = np.repeat(xs, n_seeds)  # (X * S,) x-major

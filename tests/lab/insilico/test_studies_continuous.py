@@ -18,6 +18,7 @@ from lab.insilico.studies.continuous import (
     collapse_spread,
     curve_r2,
     fit_exponent,
+    powerlaw_task,
     run_powerlaw_point,
 )
 
@@ -128,6 +129,28 @@ def test_powerlaw_one_task_distances_grow_with_desynchronisation() -> None:
     assert dp > 10 * db
     alpha, _, _ = fit_exponent(u, np.array([v["p"]["distance"], v["p fixed"]["distance"]]))
     assert 0.25 < alpha < 0.8  # a random walk along the manifold: 1/2 (default size ~0.5)
+
+
+def test_powerlaw_task_families_give_the_tasks_they_name() -> None:
+    """The default family is the teacher task (realisable: a network reaches zero error);
+    ``regression`` is `regression_task`'s linear map; ``allostery`` one example with its
+    targets inside the applied range; ``n_outputs`` is passed on; a bad family is named."""
+    base = dict(_powerlaw_points(StudyArgs(tasks=1, seeds=1, gamma=(0.0125,)))[0])
+    teacher = powerlaw_task(base)
+    assert teacher.name == "teacher-regression" and teacher.train_desired.shape == (16, 2)
+    assert powerlaw_task({**base, "n_outputs": 1}).train_desired.shape == (16, 1)
+    reg = powerlaw_task({**base, "family": "regression"})
+    assert reg.name == "regression" and not np.allclose(reg.train_desired, teacher.train_desired)
+    allo = powerlaw_task({**base, "family": "allostery"})
+    assert allo.kind == "allostery" and allo.train_inputs.shape == (1, 2)
+    applied = np.append(allo.train_inputs[0], allo.fixed_volts)
+    assert np.all((allo.train_desired >= applied.min()) & (allo.train_desired <= applied.max()))
+    with pytest.raises(ValueError, match="field 'family'"):
+        powerlaw_task({**base, "family": "iris"})
+    res = run_powerlaw_point({**base, "family": "allostery", "steps": 40, "early_steps": 10,
+                              "gamma": 0.2, "ks": [1, 8]})  # fmt: skip
+    assert np.all(np.array(res["variants"]["p"]["distance"]) > 0)
+    assert np.all(np.array(res["variants"]["b"]["distance"]) == 0)  # one example: b is moot
 
 
 def test_curve_r2_is_one_on_a_power_law_and_lower_off_it() -> None:
