@@ -322,8 +322,10 @@ def teacher_task(network_name: str, seed: int, n_train: int = 16, n_test: int = 
 #: task families of the powerlaw study (issue 15's unstated choice of task): ``teacher``
 #: (the default, `teacher_task`), ``regression`` (`regression_task`'s random linear map,
 #: usually not realisable on 16 edges), ``allostery`` (`random_allostery`, one example,
-#: targets inside the applied range; b variants are then trivial: one example always joins)
-POWERLAW_FAMILIES = ("teacher", "regression", "allostery")
+#: targets inside the applied range, not guaranteed realisable), ``teacher-allostery``
+#: (`teacher_task` with one example: realisable allostery). With one example the b variants
+#: are trivial (the one example always joins)
+POWERLAW_FAMILIES = ("teacher", "regression", "allostery", "teacher-allostery")
 #: 1 - x = k / POWERLAW_GRID (16: the twin16 edges and the 16 examples)
 POWERLAW_GRID = 16
 
@@ -340,6 +342,8 @@ def powerlaw_task(point: dict):
     if family == "teacher":
         return teacher_task(net, seed, point["n_train"], point["n_test"],
                             tuple(point["teacher_r"]), n_in, n_out)[0]  # fmt: skip
+    if family == "teacher-allostery":
+        return teacher_task(net, seed, 1, 1, tuple(point["teacher_r"]), n_in, n_out)[0]
     if family == "regression":
         return regression_task(net, seed=seed, n_train=point["n_train"],
                                n_test=point["n_test"], n_inputs=n_in, n_outputs=n_out)  # fmt: skip

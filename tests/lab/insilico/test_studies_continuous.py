@@ -145,6 +145,9 @@ def test_powerlaw_task_families_give_the_tasks_they_name() -> None:
     assert allo.kind == "allostery" and allo.train_inputs.shape == (1, 2)
     applied = np.append(allo.train_inputs[0], allo.fixed_volts)
     assert np.all((allo.train_desired >= applied.min()) & (allo.train_desired <= applied.max()))
+    one = powerlaw_task({**base, "family": "teacher-allostery"})
+    assert one.train_desired.shape == (1, 2)
+    np.testing.assert_allclose(one.train_desired[0], teacher.train_desired[0])  # same teacher
     with pytest.raises(ValueError, match="field 'family'"):
         powerlaw_task({**base, "family": "iris"})
     res = run_powerlaw_point({**base, "family": "allostery", "steps": 40, "early_steps": 10,
