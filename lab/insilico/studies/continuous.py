@@ -611,6 +611,78 @@ def alpha_trend(records: list[dict], variant: str = "p", key: str = "distance") 
             "tasks": len(common)}  # fmt: skip
 
 
+#: the unstated choices mapped against alpha_p(gamma) (issue 15; docs/studies/powerlaw.md):
+#: name -> point fields replaced, with ``gamma_mult`` (gamma x this, the same steps) and
+#: ``steps_mult`` (steps x this, the same gamma)
+POWERLAW_CHOICES: dict[str, dict] = {
+    "teacher_eta0.5": {},
+    "teacher_eta1": {"eta": 1.0},
+    "teacher_eta1_halfgamma": {"eta": 1.0, "gamma_mult": 0.5},
+    "teacher_1out_eta0.5": {"n_outputs": 1},
+    "teacher_wide_eta0.5": {"teacher_r": [0.2, 5.0]},
+    "teacher_tau50_eta0.5": {"steps_mult": 1 / 3},
+    "regression_eta0.5": {"family": "regression"},
+    "allostery_eta0.5": {"family": "allostery"},
+    "allostery_eta1": {"family": "allostery", "eta": 1.0},
+    "tallostery_eta0.5": {"family": "teacher-allostery"},
+    "tallostery_g4_eta0.5": {"family": "teacher-allostery", "gamma_mult": 4},
+    "tallostery_g4_eta1": {"family": "teacher-allostery", "gamma_mult": 4, "eta": 1.0},
+}
+POWERLAW_CHOICE_GAMMAS = (0.0125, 0.025, 0.035, 0.05)  # 4x, below the instability (0.07)
+
+
+def powerlaw_choice_points(
+    choice: str, tasks: int = 6, seeds: int = 1,
+    gammas: tuple[float, ...] = POWERLAW_CHOICE_GAMMAS,
+) -> list[dict]:  # fmt: skip
+    """The study's points at ``gammas`` (the same scaled time gamma x steps each) with the
+    fields of ``POWERLAW_CHOICES[choice]`` replaced."""
+    fields = dict(POWERLAW_CHOICES[choice])
+    g_mult, s_mult = fields.pop("gamma_mult", 1.0), fields.pop("steps_mult", 1.0)
+    out = []
+    for p in _powerlaw_points(StudyArgs(tasks=tasks, seeds=seeds, gamma=gammas)):
+        steps = max(4, round(p["steps"] * s_mult))
+        out.append({**p, **fields, "gamma": p["gamma"] * g_mult, "steps": steps,
+                    "early_steps": min(steps, p["early_steps"])})  # fmt: skip
+    return out
+
+
+def powerlaw_choice_map(choice: str, tasks: int = 6, seeds: int = 1,
+                        out: Path | None = None) -> dict:  # fmt: skip
+    """Run `powerlaw_choice_points` (resumable from ``out/CHOICE_TxS.jsonl`` if given) and
+    print and return ``{choice, rows: alpha_vs_gamma, trend, trend_early, converged_p}``:
+    the slope of alpha_p against ln gamma (`alpha_trend`) and, per gamma, the fraction of
+    p networks whose drift over the last quarter is < 5 % of their distance."""
+    import json
+
+    path = None if out is None else Path(out) / f"{choice}_{tasks}x{seeds}.jsonl"
+    records = ([json.loads(line) for line in path.read_text().splitlines()]
+               if path is not None and path.exists() else [])  # fmt: skip
+    done = {(r["point"]["gamma"], r["point"]["task_seed"]) for r in records}
+    for point in powerlaw_choice_points(choice, tasks, seeds):
+        if (point["gamma"], point["task_seed"]) not in done:
+            records.append({"point": point, "result": run_powerlaw_point(point)})
+            if path is not None:
+                with path.open("a") as fh:
+                    fh.write(json.dumps(records[-1]) + "\n")
+    conv: dict[float, list[float]] = {}
+    for rec in records:
+        v = rec["result"]["variants"]["p"]
+        rel = np.array(v["drift"]) / np.maximum(np.array(v["distance"]), 1e-300)
+        conv.setdefault(float(rec["point"]["gamma"]), []).append(float(np.mean(rel < 0.05)))
+    res = {"choice": choice, "rows": alpha_vs_gamma(records), "trend": alpha_trend(records),
+           "trend_early": alpha_trend(records, key="distance_early"),
+           "converged_p": {g: _r(np.mean(c)) for g, c in sorted(conv.items())}}  # fmt: skip
+    t, te = res["trend"], res["trend_early"]
+    print(f"{choice}: d alpha_p / d ln gamma {t['slope']} {t['ci95']}; early {te['slope']} "
+          f"{te['ci95']}")  # fmt: skip
+    for row in res["rows"]:
+        print(f"  gamma {row['gamma']:g}: alpha_p {row['alpha_p']} {row['alpha_p_ci95']} r2_p "
+              f"{row['r2_p']} diverged {row['diverged_fraction_p']} converged "
+              f"{res['converged_p'][row['gamma']]} early {row['alpha_p_early']}")  # fmt: skip
+    return res
+
+
 def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
     gammas = sorted({float(r["point"]["gamma"]) for r in records})
     median = float(records[0]["point"].get("median_gamma", gammas[(len(gammas) - 1) // 2]))

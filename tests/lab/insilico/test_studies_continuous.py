@@ -18,6 +18,8 @@ from lab.insilico.studies.continuous import (
     collapse_spread,
     curve_r2,
     fit_exponent,
+    POWERLAW_CHOICES,
+    powerlaw_choice_points,
     powerlaw_task,
     run_powerlaw_point,
 )
@@ -154,6 +156,22 @@ def test_powerlaw_task_families_give_the_tasks_they_name() -> None:
                               "gamma": 0.2, "ks": [1, 8]})  # fmt: skip
     assert np.all(np.array(res["variants"]["p"]["distance"]) > 0)
     assert np.all(np.array(res["variants"]["b"]["distance"]) == 0)  # one example: b is moot
+
+
+def test_powerlaw_choice_points_replace_the_fields_they_name() -> None:
+    """A choice of the map changes only its fields: gamma x ``gamma_mult`` at the same
+    steps, steps x ``steps_mult`` at the same gamma; every choice's points build a task."""
+    base = powerlaw_choice_points("teacher_eta0.5", tasks=2)
+    assert [p["gamma"] for p in base] == [0.0125] * 2 + [0.025] * 2 + [0.035] * 2 + [0.05] * 2
+    g4 = powerlaw_choice_points("tallostery_g4_eta1", tasks=2)
+    assert [p["gamma"] for p in g4] == pytest.approx([4 * p["gamma"] for p in base])
+    assert [p["steps"] for p in g4] == [p["steps"] for p in base]
+    assert {(p["family"], p["eta"]) for p in g4} == {("teacher-allostery", 1.0)}
+    short = powerlaw_choice_points("teacher_tau50_eta0.5", tasks=1)
+    assert [p["steps"] for p in short] == [4000, 2000, 1429, 1000]
+    assert all(p["early_steps"] <= p["steps"] for p in short)
+    for choice in POWERLAW_CHOICES:
+        powerlaw_task(powerlaw_choice_points(choice, tasks=1)[0])
 
 
 def test_curve_r2_is_one_on_a_power_law_and_lower_off_it() -> None:
