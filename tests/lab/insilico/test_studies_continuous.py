@@ -12,13 +12,13 @@ import pytest
 from lab.cli import main
 from lab.insilico.studies import STUDIES, StudyArgs, run_study
 from lab.insilico.studies.continuous import (
+    POWERLAW_CHOICES,
     _powerlaw_points,
     alpha_trend,
     alpha_vs_gamma,
     collapse_spread,
     curve_r2,
     fit_exponent,
-    POWERLAW_CHOICES,
     powerlaw_choice_points,
     powerlaw_task,
     run_powerlaw_point,
