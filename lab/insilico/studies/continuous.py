@@ -289,9 +289,11 @@ VARIANTS: dict[str, tuple[str, str]] = {
 
 
 def teacher_task(network_name: str, seed: int, n_train: int = 16, n_test: int = 64,
-                 r_range: tuple[float, float] = POWERLAW_TEACHER):  # fmt: skip
-    """A realisable regression task: `regression_task`'s nodes and inputs, desired outputs
-    the free response of a teacher network with resistances log-uniform on ``r_range``.
+                 r_range: tuple[float, float] = POWERLAW_TEACHER, n_inputs: int = 2,
+                 n_outputs: int = 2):  # fmt: skip
+    """A realisable regression task: `regression_task`'s nodes and inputs (``n_inputs`` in,
+    ``n_outputs`` out, 1 ground), desired outputs the free response of a teacher network
+    with resistances log-uniform on ``r_range`` (Ohm).
 
     Returns (task, teacher resistances (E,) Ohm).
     """
@@ -299,7 +301,8 @@ def teacher_task(network_name: str, seed: int, n_train: int = 16, n_test: int = 
     from lab.tasks import regression_task
 
     net = Network.from_name(network_name)
-    task = regression_task(network_name, seed=seed, n_train=n_train, n_test=n_test)
+    task = regression_task(network_name, seed=seed, n_train=n_train, n_test=n_test,
+                           n_inputs=n_inputs, n_outputs=n_outputs)  # fmt: skip
     rng = np.random.default_rng([seed, 7])
     r = np.exp(rng.uniform(np.log(r_range[0]), np.log(r_range[1]), net.n_edges))
     fixed = (*task.input_nodes, *task.fixed_nodes)
@@ -320,6 +323,40 @@ def teacher_task(network_name: str, seed: int, n_train: int = 16, n_test: int = 
         source=f"teacher_task({network_name!r}, seed={seed}, r_range={r_range})",
     )
     return task, r
+
+
+#: task families of the powerlaw study (issue 15's unstated choice of task): ``teacher``
+#: (the default, `teacher_task`), ``regression`` (`regression_task`'s random linear map,
+#: usually not realisable on 16 edges), ``allostery`` (`random_allostery`, one example,
+#: targets inside the applied range, not guaranteed realisable), ``teacher-allostery``
+#: (`teacher_task` with one example: realisable allostery). With one example the b variants
+#: are trivial (the one example always joins)
+POWERLAW_FAMILIES = ("teacher", "regression", "allostery", "teacher-allostery")
+#: 1 - x = k / POWERLAW_GRID (16: the twin16 edges and the 16 examples)
+POWERLAW_GRID = 16
+
+
+def powerlaw_task(point: dict):
+    """The task of a powerlaw point: ``point["family"]`` (default ``teacher``) of
+    `POWERLAW_FAMILIES`, with ``n_inputs``/``n_outputs`` (default 2) for the regression
+    families and ``n_io`` for allostery. Returns a `lab.tasks.Task`."""
+    from lab.tasks import random_allostery, regression_task
+
+    family = point.get("family", "teacher")
+    net, seed = point["network"], point["task_seed"]
+    n_in, n_out = point.get("n_inputs", 2), point.get("n_outputs", 2)
+    if family == "teacher":
+        return teacher_task(net, seed, point["n_train"], point["n_test"],
+                            tuple(point["teacher_r"]), n_in, n_out)[0]  # fmt: skip
+    if family == "teacher-allostery":
+        return teacher_task(net, seed, 1, 1, tuple(point["teacher_r"]), n_in, n_out)[0]
+    if family == "regression":
+        return regression_task(net, seed=seed, n_train=point["n_train"],
+                               n_test=point["n_test"], n_inputs=n_in, n_outputs=n_out)  # fmt: skip
+    if family == "allostery":
+        return random_allostery(net, point.get("n_io", 2), seed=seed)
+    raise ValueError(f"powerlaw: field 'family': expected one of {POWERLAW_FAMILIES}, "
+                     f"got {family!r}")  # fmt: skip
 
 
 def _powerlaw_points(args: StudyArgs) -> list[dict]:
@@ -371,10 +408,9 @@ def run_powerlaw_point(point: dict) -> dict:
     from lab.insilico.batch import Rule
 
     net = Network.from_name(point["network"])
-    task, _ = teacher_task(point["network"], point["task_seed"], point["n_train"],
-                           point["n_test"], tuple(point["teacher_r"]))  # fmt: skip
+    task = powerlaw_task(point)
     rule = Rule("continuous", eta=point["eta"], gamma=point["gamma"])
-    xs = np.array([1.0 - k / task.n_train for k in point["ks"]])
+    xs = np.array([1.0 - k / POWERLAW_GRID for k in point["ks"]])
     steps, n_seeds, tseed = point["steps"], point["seeds"], point["task_seed"]
     n_x = len(xs)
     x_rep = np.repeat(xs, n_seeds)  # (X * S,) x-major
@@ -579,6 +615,78 @@ def alpha_trend(records: list[dict], variant: str = "p", key: str = "distance") 
 
     return {"slope": _r(trend(slopes)), "ci95": [_r(c) for c in _bootstrap(slopes, trend)],
             "tasks": len(common)}  # fmt: skip
+
+
+#: the unstated choices mapped against alpha_p(gamma) (issue 15; docs/studies/powerlaw.md):
+#: name -> point fields replaced, with ``gamma_mult`` (gamma x this, the same steps) and
+#: ``steps_mult`` (steps x this, the same gamma)
+POWERLAW_CHOICES: dict[str, dict] = {
+    "teacher_eta0.5": {},
+    "teacher_eta1": {"eta": 1.0},
+    "teacher_eta1_halfgamma": {"eta": 1.0, "gamma_mult": 0.5},
+    "teacher_1out_eta0.5": {"n_outputs": 1},
+    "teacher_wide_eta0.5": {"teacher_r": [0.2, 5.0]},
+    "teacher_tau50_eta0.5": {"steps_mult": 1 / 3},
+    "regression_eta0.5": {"family": "regression"},
+    "allostery_eta0.5": {"family": "allostery"},
+    "allostery_eta1": {"family": "allostery", "eta": 1.0},
+    "tallostery_eta0.5": {"family": "teacher-allostery"},
+    "tallostery_g4_eta0.5": {"family": "teacher-allostery", "gamma_mult": 4},
+    "tallostery_g4_eta1": {"family": "teacher-allostery", "gamma_mult": 4, "eta": 1.0},
+}
+POWERLAW_CHOICE_GAMMAS = (0.0125, 0.025, 0.035, 0.05)  # 4x, below the instability (0.07)
+
+
+def powerlaw_choice_points(
+    choice: str, tasks: int = 6, seeds: int = 1,
+    gammas: tuple[float, ...] = POWERLAW_CHOICE_GAMMAS,
+) -> list[dict]:  # fmt: skip
+    """The study's points at ``gammas`` (the same scaled time gamma x steps each) with the
+    fields of ``POWERLAW_CHOICES[choice]`` replaced."""
+    fields = dict(POWERLAW_CHOICES[choice])
+    g_mult, s_mult = fields.pop("gamma_mult", 1.0), fields.pop("steps_mult", 1.0)
+    out = []
+    for p in _powerlaw_points(StudyArgs(tasks=tasks, seeds=seeds, gamma=gammas)):
+        steps = max(4, round(p["steps"] * s_mult))
+        out.append({**p, **fields, "gamma": p["gamma"] * g_mult, "steps": steps,
+                    "early_steps": min(steps, p["early_steps"])})  # fmt: skip
+    return out
+
+
+def powerlaw_choice_map(choice: str, tasks: int = 6, seeds: int = 1,
+                        out: Path | None = None) -> dict:  # fmt: skip
+    """Run `powerlaw_choice_points` (resumable from ``out/CHOICE_TxS.jsonl`` if given) and
+    print and return ``{choice, rows: alpha_vs_gamma, trend, trend_early, converged_p}``:
+    the slope of alpha_p against ln gamma (`alpha_trend`) and, per gamma, the fraction of
+    p networks whose drift over the last quarter is < 5 % of their distance."""
+    import json
+
+    path = None if out is None else Path(out) / f"{choice}_{tasks}x{seeds}.jsonl"
+    records = ([json.loads(line) for line in path.read_text().splitlines()]
+               if path is not None and path.exists() else [])  # fmt: skip
+    done = {(r["point"]["gamma"], r["point"]["task_seed"]) for r in records}
+    for point in powerlaw_choice_points(choice, tasks, seeds):
+        if (point["gamma"], point["task_seed"]) not in done:
+            records.append({"point": point, "result": run_powerlaw_point(point)})
+            if path is not None:
+                with path.open("a") as fh:
+                    fh.write(json.dumps(records[-1]) + "\n")
+    conv: dict[float, list[float]] = {}
+    for rec in records:
+        v = rec["result"]["variants"]["p"]
+        rel = np.array(v["drift"]) / np.maximum(np.array(v["distance"]), 1e-300)
+        conv.setdefault(float(rec["point"]["gamma"]), []).append(float(np.mean(rel < 0.05)))
+    res = {"choice": choice, "rows": alpha_vs_gamma(records), "trend": alpha_trend(records),
+           "trend_early": alpha_trend(records, key="distance_early"),
+           "converged_p": {g: _r(np.mean(c)) for g, c in sorted(conv.items())}}  # fmt: skip
+    t, te = res["trend"], res["trend_early"]
+    print(f"{choice}: d alpha_p / d ln gamma {t['slope']} {t['ci95']}; early {te['slope']} "
+          f"{te['ci95']}")  # fmt: skip
+    for row in res["rows"]:
+        print(f"  gamma {row['gamma']:g}: alpha_p {row['alpha_p']} {row['alpha_p_ci95']} r2_p "
+              f"{row['r2_p']} diverged {row['diverged_fraction_p']} converged "
+              f"{res['converged_p'][row['gamma']]} early {row['alpha_p_early']}")  # fmt: skip
+    return res
 
 
 def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:

@@ -12,12 +12,15 @@ import pytest
 from lab.cli import main
 from lab.insilico.studies import STUDIES, StudyArgs, run_study
 from lab.insilico.studies.continuous import (
+    POWERLAW_CHOICES,
     _powerlaw_points,
     alpha_trend,
     alpha_vs_gamma,
     collapse_spread,
     curve_r2,
     fit_exponent,
+    powerlaw_choice_points,
+    powerlaw_task,
     run_powerlaw_point,
 )
 
@@ -128,6 +131,47 @@ def test_powerlaw_one_task_distances_grow_with_desynchronisation() -> None:
     assert dp > 10 * db
     alpha, _, _ = fit_exponent(u, np.array([v["p"]["distance"], v["p fixed"]["distance"]]))
     assert 0.25 < alpha < 0.8  # a random walk along the manifold: 1/2 (default size ~0.5)
+
+
+def test_powerlaw_task_families_give_the_tasks_they_name() -> None:
+    """The default family is the teacher task (realisable: a network reaches zero error);
+    ``regression`` is `regression_task`'s linear map; ``allostery`` one example with its
+    targets inside the applied range; ``n_outputs`` is passed on; a bad family is named."""
+    base = dict(_powerlaw_points(StudyArgs(tasks=1, seeds=1, gamma=(0.0125,)))[0])
+    teacher = powerlaw_task(base)
+    assert teacher.name == "teacher-regression" and teacher.train_desired.shape == (16, 2)
+    assert powerlaw_task({**base, "n_outputs": 1}).train_desired.shape == (16, 1)
+    reg = powerlaw_task({**base, "family": "regression"})
+    assert reg.name == "regression" and not np.allclose(reg.train_desired, teacher.train_desired)
+    allo = powerlaw_task({**base, "family": "allostery"})
+    assert allo.kind == "allostery" and allo.train_inputs.shape == (1, 2)
+    applied = np.append(allo.train_inputs[0], allo.fixed_volts)
+    assert np.all((allo.train_desired >= applied.min()) & (allo.train_desired <= applied.max()))
+    one = powerlaw_task({**base, "family": "teacher-allostery"})
+    assert one.train_desired.shape == (1, 2)
+    np.testing.assert_allclose(one.train_desired[0], teacher.train_desired[0])  # same teacher
+    with pytest.raises(ValueError, match="field 'family'"):
+        powerlaw_task({**base, "family": "iris"})
+    res = run_powerlaw_point({**base, "family": "allostery", "steps": 40, "early_steps": 10,
+                              "gamma": 0.2, "ks": [1, 8]})  # fmt: skip
+    assert np.all(np.array(res["variants"]["p"]["distance"]) > 0)
+    assert np.all(np.array(res["variants"]["b"]["distance"]) == 0)  # one example: b is moot
+
+
+def test_powerlaw_choice_points_replace_the_fields_they_name() -> None:
+    """A choice of the map changes only its fields: gamma x ``gamma_mult`` at the same
+    steps, steps x ``steps_mult`` at the same gamma; every choice's points build a task."""
+    base = powerlaw_choice_points("teacher_eta0.5", tasks=2)
+    assert [p["gamma"] for p in base] == [0.0125] * 2 + [0.025] * 2 + [0.035] * 2 + [0.05] * 2
+    g4 = powerlaw_choice_points("tallostery_g4_eta1", tasks=2)
+    assert [p["gamma"] for p in g4] == pytest.approx([4 * p["gamma"] for p in base])
+    assert [p["steps"] for p in g4] == [p["steps"] for p in base]
+    assert {(p["family"], p["eta"]) for p in g4} == {("teacher-allostery", 1.0)}
+    short = powerlaw_choice_points("teacher_tau50_eta0.5", tasks=1)
+    assert [p["steps"] for p in short] == [4000, 2000, 1429, 1000]
+    assert all(p["early_steps"] <= p["steps"] for p in short)
+    for choice in POWERLAW_CHOICES:
+        powerlaw_task(powerlaw_choice_points(choice, tasks=1)[0])
 
 
 def test_curve_r2_is_one_on_a_power_law_and_lower_off_it() -> None:
