@@ -184,13 +184,14 @@ def test_curve_r2_is_one_on_a_power_law_and_lower_off_it() -> None:
     assert curve_r2(u, plateau) == pytest.approx(r**2) and r**2 < 0.9
 
 
-def test_alpha_vs_gamma_rises_with_gamma_and_b_is_a_power_law() -> None:
+def test_alpha_vs_gamma_at_equal_scaled_time_and_b_is_a_power_law() -> None:
     """3 realisable tasks x 2 seeds at gamma 0.0125 and 0.05 (4x), the same scaled time
-    gamma x steps = 50: alpha_p rises with gamma (measured 0.53 -> 0.84), b gives a clean
-    power law with alpha_b near 1 (1.13 and 0.91, r2_b 0.97 and 0.99). Before eq. 7's sum
-    (the mean) alpha_b was ~1.2 with a bent curve. Tolerances: half the observed gaps.
-    The rise is of this short run: at the default tau = 150, converged, alpha_p is flat
-    (d alpha_p / d ln gamma 0.026 [-0.027, 0.079] over 0.0125-0.05; docs/studies/powerlaw.md)."""
+    gamma x steps = 50: one row per gamma with its intervals, and b gives a clean power
+    law with alpha_b near 1 (measured 1.13 and 0.91, r2_b 0.97 and 0.99); before eq. 7's
+    sum (the mean) alpha_b was ~1.2 with a bent curve. Tolerances: half the observed gaps.
+    No trend of alpha_p with gamma is asserted: this small run showed 0.53 -> 0.84, but 6
+    tasks at the same tau and the default converged run are flat (d alpha_p / d ln gamma
+    0.015 [-0.049, 0.093] and 0.026 [-0.027, 0.079]; docs/studies/powerlaw.md)."""
     pts = _powerlaw_points(StudyArgs(tasks=3, seeds=2, steps=4000, gamma=(0.05, 0.0125)))
     assert [p["gamma"] for p in pts] == [0.0125] * 3 + [0.05] * 3
     assert [p["steps"] for p in pts] == [4000] * 3 + [1000] * 3  # equal scaled time
@@ -202,7 +203,6 @@ def test_alpha_vs_gamma_rises_with_gamma_and_b_is_a_power_law() -> None:
     assert [r["gamma"] for r in rows] == [0.0125, 0.05]
     keys = {"gamma", "alpha_p", "alpha_p_ci95", "alpha_b", "alpha_b_ci95", "r2_p", "r2_b"}
     assert keys <= set(rows[0])
-    assert rows[1]["alpha_p"] > rows[0]["alpha_p"] + 0.15
     for row in rows:
         assert 0.8 <= row["alpha_b"] <= 1.3 and row["r2_b"] >= 0.93, row
         assert row["alpha_p_ci95"][0] < row["alpha_p"] < row["alpha_p_ci95"][1]
