@@ -81,8 +81,10 @@ class CheckSettings:
     ``inset``: fraction of each channel's span kept inside its limits;
     ``candidates``: random patterns per search; ``seed``: of that search;
     ``tomography_budget``: DAQ transactions per tomography (twice that when a dead
-    channel is left out); ``initial_code``: the codes' common level assumed at the
-    start (node voltages cannot see it; the AD5220 powers up at midscale, 64)."""
+    channel is left out; a second round of as many when the patterns leave some
+    conductances fixed only in combination, `_tomography`); ``initial_code``: the
+    codes' common level assumed at the start (node voltages cannot see it; the AD5220
+    powers up at midscale, 64)."""
 
     test_volts: float = 0.5
     pulses: int = 3
@@ -482,8 +484,10 @@ def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None
         cut = (k_fit < 0.05 * np.median(k_fit, axis=1, keepdims=True)).all(axis=0)
         k_struct = np.where(cut[None, :], 0.0, _design(settings, e, None))
         unseen = [_unseen(bench, topo, twin, reads, k_struct[t]) for t, twin in enumerate(TWINS)]
-        if all(u.shape[1] == 0 for u in unseen) or attempt == 1:
-            break
+        wiring = [_unseen(bench, topo, twin, _every_pattern(bench, twin), k_struct[t]).shape[1]
+                  for t, twin in enumerate(TWINS)]  # fmt: skip
+        if all(u.shape[1] <= w for u, w in zip(unseen, wiring, strict=True)) or attempt == 1:
+            break  # nothing more to see, or what is left no pattern of this wiring sees
         _stop_point(should_stop)
         # the next design: each twin's fit, or the other's where its own is unfixed
         design = np.stack([k_fit[1 - t] if unseen[t].shape[1] and not unseen[1 - t].shape[1]
@@ -499,6 +503,19 @@ def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None
         fits[t] = _fit_with_reference(bench, topo, twin, reads, ref,
                                       _unseen(bench, topo, twin, reads, ref), budget.noise)
     return Tomo((fits[0], fits[1]), calls, None if seen.all() else seen)
+
+
+def _every_pattern(bench: Bench, twin: Twin) -> list[tuple[str, dict[int, float], None]]:
+    """Reads (no volts) of every pattern with two drive channels of ``twin`` at 1 and 0 V
+    and of every one with all but one driven: with `_unseen`, what the wiring itself
+    leaves unseen, whatever the patterns."""
+    nodes = sorted(c.node for c in bench.channels if c.kind == "drive" and c.twin == twin)
+    out: list[tuple[str, dict[int, float], None]] = []
+    for a in nodes:
+        out += [(twin, {a: 1.0, b: 0.0}, None) for b in nodes if b != a]
+        rest = [n for n in nodes if n != a]
+        out += [(twin, {n: float(n == b) for n in rest}, None) for b in rest]
+    return out
 
 
 def _design(settings: CheckSettings, e: int, design: np.ndarray | None) -> np.ndarray:
@@ -525,7 +542,8 @@ def _twin_reads(bench: Bench, twin: Twin, reads: list) -> tuple[np.ndarray, list
         if tw != twin:
             continue
         v = np.zeros(n)
-        v[[x - 1 for x in sensed_nodes]] = volts
+        if volts is not None:
+            v[[x - 1 for x in sensed_nodes]] = volts
         floating = np.ones(n, dtype=bool)
         for node, x in driven.items():
             v[node - 1] = x
@@ -706,13 +724,17 @@ def _codes(result: Tomo, conducts: np.ndarray | None, level: float) -> np.ndarra
     """Continuous codes (2, E) of each twin's measured conductances through the nominal
     digipot model, the common factor set so that the median code of the ``conducts``
     edges is ``level`` (node voltages cannot see that factor; an open or shorted edge
-    must not set it, which is why this does not use the tomography's own codes)."""
+    must not set it, which is why this does not use the tomography's own codes). The
+    median is over the edges both twins see, so that an edge one twin cannot see takes
+    the other twin's code on the same level."""
     k = np.stack([f.conductance for f in result.fits])
     seen = result.seen_by
     use = np.ones(k.shape[1], dtype=bool) if conducts is None else conducts
     g = DigipotModel.nominal(k.shape[1]).step
     inv = 1.0 / np.maximum(k, 1e-300)
-    lam = np.array([(level * g[t, 0] + R_WIPER) / np.median(inv[t, use & seen[t]])
+    both = use & seen.all(axis=0)  # one set for both twins: the same common level
+    pin = [both if both.any() else use & seen[t] for t in range(2)]
+    lam = np.array([(level * g[t, 0] + R_WIPER) / np.median(inv[t, pin[t]])
                     for t in range(2)])  # fmt: skip
     codes = (lam[:, None] * inv - R_WIPER) / g
     for t in range(2):  # an edge one twin cannot see: the other twin's code (shared)
