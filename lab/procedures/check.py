@@ -479,10 +479,15 @@ def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None
         reads, calls = reads + got, calls + used
         fits = list(fit_reads(bench, reads, k_design, budget.noise))
         # what the patterns could see, structurally: on nominal conductances with every
-        # edge both twins' fits find open cut (an open edge's current is no equation)
+        # edge cut that the fits of the twins that see it find open (an open edge's
+        # current is no equation; a fit's value along an unseen direction means nothing)
         k_fit = np.stack([f.conductance for f in fits])
-        cut = (k_fit < 0.05 * np.median(k_fit, axis=1, keepdims=True)).all(axis=0)
-        k_struct = np.where(cut[None, :], 0.0, _design(settings, e, None))
+        k_struct = _design(settings, e, None).copy()  # (2, E)
+        first = [_unseen(bench, topo, twin, reads, k_struct[t]) for t, twin in enumerate(TWINS)]
+        sees = np.stack([_support(first[t], k_struct[t]) == 0 for t in range(2)])
+        low = k_fit < 0.05 * np.median(k_fit, axis=1, keepdims=True)
+        cut = sees.any(axis=0) & (low | ~sees).all(axis=0)
+        k_struct[:, cut] = 0.0
         unseen = [_unseen(bench, topo, twin, reads, k_struct[t]) for t, twin in enumerate(TWINS)]
         wiring = [_unseen(bench, topo, twin, _every_pattern(bench, twin), k_struct[t]).shape[1]
                   for t, twin in enumerate(TWINS)]  # fmt: skip
@@ -708,7 +713,7 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
         where = ", ".join(f"{twin} twin node {n}" for n in undriven)
         other = TWINS[1 - t]
         alone = (f"open/shorted on the {other} twin alone, no twin mismatch"
-                 if seen[1 - t][~seen[t]].all() else "not at all")  # fmt: skip
+                 if seen[1 - t][~seen[t]].all() else "on neither twin")  # fmt: skip
         gaps.append(f"the {twin} twin's reads fix edge(s) "
                     f"{name(labels[i] for i in np.flatnonzero(~seen[t]))} only in "
                     f"combination ({where} without a working drive channel, never driven): "

@@ -201,3 +201,18 @@ def test_the_bias_section_runs_with_an_open_edge(tmp_path: Path) -> None:
         assert section["not checked"]["ok"] is None
         assert "edge(s) 5-8 left out (open" in section["not checked"]["detail"]
     assert report["figures"]["clock"]["end_minus_start"][4 + 9] is None  # 5-8: no figure
+
+
+def test_a_node_neither_twin_can_drive_leaves_its_edges_out_named(tmp_path: Path) -> None:
+    """Both drive channels of node 3 dead: 3-4, 3-6 and 4-6 are fixed by neither twin's
+    reads, so they are left out of every verdict (not called open: a fit's value along
+    what it cannot see means nothing) and a stuck edge elsewhere is still named."""
+    status, report, _ = _check(tmp_path, 1, ("dead-channel:3", "dead-channel:1003",
+                                             "stuck-edge:2-7"))  # fmt: skip
+    assert status == 1
+    failed = _failed(report)
+    assert "edge(s) 2-7 stuck" in failed and "drive channel '1003'" in failed, failed
+    assert not any(w in failed for w in ("open", "shorted", "mismatch", "chi2")), failed
+    clock = {i["name"]: i for i in _items(report, "clock")}
+    assert "edge(s) 3-4, 3-6, 4-6 left out (fixed by neither twin's reads)" in (
+        clock["not checked"]["detail"])
