@@ -1,7 +1,10 @@
 """The first-day bench check (``twinlab check``): headless, through the HAL only.
 
 Sections, in order (each needs the ones before it; a failed section stops the rest,
-except that a channel map the check can explain is corrected and the rest runs on it):
+except that a channel map the check can explain is corrected and the rest runs on it,
+a dead channel is left out and the rest runs on the others, and an open or shorted
+edge is left out of the clock and bias sections, so that every other fault is still
+found; a skipped item ``not checked`` says what each section could not check):
 
 1. ``identify``: the DAQ's and the clock board's identity strings.
 2. ``channels``: every drive output of both twins at a base level (0 V clipped into its
@@ -18,7 +21,10 @@ except that a channel map the check can explain is corrected and the rest runs o
    mismatch: the twins' median-normalised conductances differing beyond ``mismatch``.
    Codes come from the conductances through the nominal digipot model with the common
    factor set so that the median code is ``initial_code`` (64 at power-up): node
-   voltages cannot see that factor, so every code figure is relative to it.
+   voltages cannot see that factor, so every code figure is relative to it. A twin whose
+   reads leave some conductances fixed only in combination (a node without a drive
+   channel: `_unseen`) is fitted with those held at the other twin's fit
+   (`_fit_with_reference`); those edges are judged on the other twin alone.
 4. ``clock``: at p = 1 every enabled edge steps each pulse, up if |dV_C| + sigma >
    |dV_F|, else down (sigma in [0, sigma_max]). Node voltages cannot see every code
    moving alike (one common factor), so the check uses a pair of boundary conditions
@@ -30,8 +36,8 @@ except that a channel map the check can explain is corrected and the rest runs o
    ``pulses`` / 2 codes from the expected +-``pulses`` is stuck; the end state must be
    the start within one code. The per-pulse tracker (`lab.observe.tracking.Tracker`)
    runs alongside; its agreement with the planned moves is a figure, not a verdict.
-   Skipped when the tomography found an open or shorted edge (the displacement fit is
-   ill-conditioned then).
+   An open or shorted edge (no measurable conductance change: its moves are invisible)
+   is left out of the patterns' score, the offset and the verdicts, and named.
 5. ``bias``: ``bias_pulses`` pulses at each of two p values (the bench calibration's
    bias), the first under the first half's patterns, the second under the other
    (going back). Each stepping edge moves Binomial(m, p) codes in its known direction
@@ -75,8 +81,10 @@ class CheckSettings:
     ``inset``: fraction of each channel's span kept inside its limits;
     ``candidates``: random patterns per search; ``seed``: of that search;
     ``tomography_budget``: DAQ transactions per tomography (twice that when a dead
-    channel is left out); ``initial_code``: the codes' common level assumed at the
-    start (node voltages cannot see it; the AD5220 powers up at midscale, 64)."""
+    channel is left out; a second round of as many when the patterns leave some
+    conductances fixed only in combination, `_tomography`); ``initial_code``: the
+    codes' common level assumed at the start (node voltages cannot see it; the AD5220
+    powers up at midscale, 64)."""
 
     test_volts: float = 0.5
     pulses: int = 3
@@ -221,14 +229,18 @@ def _candidates(bench: Bench, k: np.ndarray, settings: CheckSettings) -> tuple[l
 
 
 def clock_patterns(
-    bench: Bench, k: np.ndarray, settings: CheckSettings
+    bench: Bench, k: np.ndarray, settings: CheckSettings, use: np.ndarray | None = None
 ) -> tuple[Pattern, Pattern, np.ndarray, float] | None:
     """(F, C, direction (E,) int8 of the first half, score V): the pair of patterns for the
     clock check (module docstring, 4) on conductances ``k`` (2, E); None if no candidate
-    keeps every edge's drops ``margin`` beyond the rule's thresholds both ways."""
+    keeps every edge's drops ``margin`` beyond the rule's thresholds both ways. ``use``
+    (E,) bool: the edges the check can observe (default all); the others (open, or
+    unseen by a tomography) are left out of the score and may move either way."""
     patterns, d = _candidates(bench, k, settings)
     if not patterns:
         return None
+    if use is not None:
+        d = d[:, :, use]
     a = np.abs(d)  # (2, M, E)
     g1 = a[0][:, None, :] - a[1][None, :, :]  # (F, C, E): |dF| - |dC| with F free, C clamped
     g2 = a[0][None, :, :] - a[1][:, None, :]  # exchanged: C on the free twin, F clamped
@@ -245,6 +257,10 @@ def clock_patterns(
     if not np.isfinite(score[i, j]) or score[i, j] <= 0:
         return None
     direction = np.where(up[i, j] > down[i, j], 1, -1).astype(np.int8)
+    if use is not None:  # the unobserved edges' direction is not known: 0
+        full = np.zeros(len(use), dtype=np.int8)
+        full[use] = direction
+        direction = full
     return patterns[i], patterns[j], direction, float(score[i, j])
 
 
@@ -421,6 +437,14 @@ class Tomo:
 
     fits: tuple[TwinFit, TwinFit]
     transactions: int
+    seen: np.ndarray | None = None  # (2, E) bool: the twin's reads fix the edge; None: all
+
+    @property
+    def seen_by(self) -> np.ndarray:
+        """(2, E) bool: which twin's reads fix each edge's conductance (`_unseen`)."""
+        if self.seen is None:
+            return np.ones((2, len(self.fits[0].conductance)), dtype=bool)
+        return self.seen
 
     @property
     def conductance(self) -> np.ndarray:
@@ -436,37 +460,221 @@ def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None
                 should_stop: Callable[[], bool] | None = None) -> Tomo:  # fmt: skip
     """`lab.observe.tomography.measure` + `fit_reads` (clock idle, drive state restored),
     designed on ``design`` (2, E) conductances, S (default: every code 64): the last
-    measurement, so that an open edge does not spoil the design of the next."""
+    measurement, so that an open edge does not spoil the design of the next.
+
+    When the patterns leave some conductances fixed only in combination (`_unseen`: a
+    node without a drive channel, or an open edge that cuts the equations tying a group
+    of edges to the rest), a second measurement designed on the first's fit is added
+    (its reads fitted with the first's); what stays unseen on one twin is fitted with
+    the other twin's values (`_fit_with_reference`) and marked in ``seen``."""
     _stop_point(should_stop)
     e = bench.network.n_edges
-    model = DigipotModel.nominal(e)
-    k0 = model.conductance(np.full(e, settings.initial_code))
-    if design is None:
-        k_design = k0
-    else:  # the measured ratios at the nominal level, an open edge kept regular
-        mid = np.median(design, axis=1, keepdims=True)
-        ratios = np.clip(design / mid, 1e-2, 1e2)
-        k_design = ratios * k0 / np.exp(np.log(ratios).mean(axis=1, keepdims=True))
     budget = TomographySettings(budget=settings.tomography_budget, inset=settings.inset)
-    reads, calls = measure(bench, k_design, budget)
-    return Tomo(fit_reads(bench, reads, k_design, budget.noise), calls)
+    topo = Topology.of(bench.network)
+    reads: list = []
+    calls = 0
+    for attempt in range(2):
+        k_design = _design(settings, e, design)
+        got, used = measure(bench, k_design, budget)
+        reads, calls = reads + got, calls + used
+        fits = list(fit_reads(bench, reads, k_design, budget.noise))
+        # what the patterns could see, structurally: on nominal conductances with every
+        # edge cut that the fits of the twins that see it find open (an open edge's
+        # current is no equation; a fit's value along an unseen direction means nothing)
+        k_fit = np.stack([f.conductance for f in fits])
+        k_struct = _design(settings, e, None).copy()  # (2, E)
+        first = [_unseen(bench, topo, twin, reads, k_struct[t]) for t, twin in enumerate(TWINS)]
+        sees = np.stack([_support(first[t], k_struct[t]) == 0 for t in range(2)])
+        low = k_fit < 0.05 * np.median(k_fit, axis=1, keepdims=True)
+        cut = sees.any(axis=0) & (low | ~sees).all(axis=0)
+        k_struct[:, cut] = 0.0
+        unseen = [_unseen(bench, topo, twin, reads, k_struct[t]) for t, twin in enumerate(TWINS)]
+        wiring = [_unseen(bench, topo, twin, _every_pattern(bench, twin), k_struct[t]).shape[1]
+                  for t, twin in enumerate(TWINS)]  # fmt: skip
+        if all(u.shape[1] <= w for u, w in zip(unseen, wiring, strict=True)) or attempt == 1:
+            break  # nothing more to see, or what is left no pattern of this wiring sees
+        _stop_point(should_stop)
+        # the next design: each twin's fit, or the other's where its own is unfixed
+        design = np.stack([k_fit[1 - t] if unseen[t].shape[1] and not unseen[1 - t].shape[1]
+                           else k_fit[t] for t in range(2)])  # fmt: skip
+    seen = np.ones((2, e), dtype=bool)
+    for t, twin in enumerate(TWINS):
+        if unseen[t].shape[1] == 0:
+            continue
+        seen[t] = _support(unseen[t], k_struct[t]) == 0
+        other = fits[1 - t]
+        ref = other.conductance if unseen[1 - t].shape[1] == 0 and np.isfinite(other.chi2) \
+            else k_struct[t]  # fmt: skip
+        fits[t] = _fit_with_reference(bench, topo, twin, reads, ref,
+                                      _unseen(bench, topo, twin, reads, ref), budget.noise)
+    return Tomo((fits[0], fits[1]), calls, None if seen.all() else seen)
+
+
+def _every_pattern(bench: Bench, twin: Twin) -> list[tuple[str, dict[int, float], None]]:
+    """Reads (no volts) of every pattern with two drive channels of ``twin`` at 1 and 0 V
+    and of every one with all but one driven: with `_unseen`, what the wiring itself
+    leaves unseen, whatever the patterns."""
+    nodes = sorted(c.node for c in bench.channels if c.kind == "drive" and c.twin == twin)
+    out: list[tuple[str, dict[int, float], None]] = []
+    for a in nodes:
+        out += [(twin, {a: 1.0, b: 0.0}, None) for b in nodes if b != a]
+        rest = [n for n in nodes if n != a]
+        out += [(twin, {n: float(n == b) for n in rest}, None) for b in rest]
+    return out
+
+
+def _design(settings: CheckSettings, e: int, design: np.ndarray | None) -> np.ndarray:
+    """(2, E) conductances, S, to design a tomography on: every code at
+    ``initial_code``, or the measured ratios ``design`` (2, E) at that level (an open
+    edge kept regular, at 1 %)."""
+    k0 = DigipotModel.nominal(e).conductance(np.full(e, settings.initial_code))
+    if design is None:
+        return k0
+    mid = np.median(design, axis=1, keepdims=True)
+    ratios = np.clip(design / mid, 1e-2, 1e2)
+    return ratios * k0 / np.exp(np.log(ratios).mean(axis=1, keepdims=True))
+
+
+def _twin_reads(bench: Bench, twin: Twin, reads: list) -> tuple[np.ndarray, list]:
+    """(sensed (N,) bool, [(driven {node: V}, volts (N,), floating (N,) bool)]) of one
+    twin's reads from `measure`."""
+    n = bench.network.n_nodes
+    sensed_nodes = sorted(c.node for c in bench.channels if c.kind == "sense" and c.twin == twin)
+    sensed = np.zeros(n, dtype=bool)
+    sensed[[x - 1 for x in sensed_nodes]] = True
+    out = []
+    for tw, driven, volts in reads:
+        if tw != twin:
+            continue
+        v = np.zeros(n)
+        if volts is not None:
+            v[[x - 1 for x in sensed_nodes]] = volts
+        floating = np.ones(n, dtype=bool)
+        for node, x in driven.items():
+            v[node - 1] = x
+            floating[node - 1] = False
+        out.append((driven, v, floating))
+    return sensed, out
+
+
+def _unseen(bench: Bench, topo: Topology, twin: Twin, reads: list,
+            k: np.ndarray) -> np.ndarray:  # fmt: skip
+    """(E, m) orthonormal directions theta of conductance change k -> k + s theta (s =
+    `_floor` (k), the common factor k / s removed) that ``twin``'s patterns in ``reads``
+    cannot see, found noise-free on ``k`` (E,). E.g. a node that is never driven, with
+    two edges into a triangle, leaves the triangle's three conductances fixed only in two
+    combinations; an open edge can leave a group of edges whose common scale no
+    equation ties to the rest. m = 0: every edge is fixed."""
+    sensed, mine = _twin_reads(bench, twin, reads)
+    e = len(k)
+    med = float(np.median(k))
+    s = _floor(np.where(k > 0, k, 0.0))
+    k_solve = np.where(k < 0.05 * med, 1e-9 * med, k)  # an open edge stays open
+    info = np.zeros((e, e))
+    for driven in {tuple(sorted(d.items())) for d, _, _ in mine}:
+        if len({v for _, v in driven}) < 2:
+            continue
+        volts = bench.network.solve(k_solve, dict(driven))
+        floating = np.ones(len(volts), dtype=bool)
+        floating[[d - 1 for d, _ in driven]] = False
+        rows = topo.rows(volts, topo.equation_nodes(floating, sensed)) * s[None, :]
+        info += rows.T @ rows
+    gauge = k_solve / s
+    gauge /= np.linalg.norm(gauge)
+    proj = np.eye(e) - np.outer(gauge, gauge)
+    w, v = np.linalg.eigh(proj @ info @ proj)
+    null = proj @ v[:, w <= 1e-9 * max(float(w.max()), 1e-300)]
+    u, sv, _ = np.linalg.svd(null, full_matrices=False)
+    return u[:, sv > 1e-6]
+
+
+def _floor(k: np.ndarray) -> np.ndarray:
+    """(E,) ``k`` with every edge at least 1 % of the median: the unit of a relative
+    change that an open edge (k ~ 0) can still make."""
+    return np.maximum(np.asarray(k, dtype=float), 1e-2 * np.median(k))
+
+
+def _support(directions: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(E,) int: how many of the unseen ``directions`` (E, m) (`_unseen` on ``k`` (E,))
+    move each edge against the rest: against the level most edges share (the common
+    factor moves them together). An open edge (below 5 % of the median) is judged by its
+    absolute conductance, which they do not move, so it never counts."""
+    e, m = directions.shape
+    count = np.zeros(e, dtype=int)
+    regular = np.asarray(k) >= 0.05 * np.median(k)
+    for j in range(m):
+        v = directions[:, j]
+        tol = 0.1 * float(np.abs(v).max())
+        near = np.abs(v[:, None] - v[None, :]) <= tol
+        level = v[int(np.argmax((near & regular[None, :]).sum(axis=1) * regular))]
+        count += (np.abs(v - level) > tol) & regular
+    return count
+
+
+def _fit_with_reference(bench: Bench, topo: Topology, twin: Twin, reads: list,
+                        k_ref: np.ndarray, unseen: np.ndarray,
+                        noise: float) -> TwinFit:  # fmt: skip
+    """One twin's fit when its reads leave the ``unseen`` directions (E, m) open: the
+    conductances k = k_ref + s theta (s = `_floor` (k_ref); linear in theta, exact) with
+    theta orthogonal to the unseen directions and to the common factor, by weighted
+    least squares on the Kirchhoff rows; what the reads cannot see stays at the
+    reference ``k_ref`` (E,) (the other twin's fit: the twins share codes). Those edges
+    get ``rel_sd`` inf."""
+    sensed, mine = _twin_reads(bench, twin, reads)
+    e = len(k_ref)
+    base = _floor(k_ref)  # the unit of `_unseen`'s directions
+    fixed = np.column_stack([np.asarray(k_ref) / base, unseen])
+    basis = np.linalg.svd(np.eye(e) - fixed @ np.linalg.pinv(fixed), full_matrices=False)[0]
+    basis = basis[:, : e - fixed.shape[1]]  # (E, E - 1 - m): the directions fitted
+    k = np.asarray(k_ref, dtype=float).copy()
+    blocks = []
+    for _, v, floating in mine:
+        nodes = topo.equation_nodes(floating, sensed)
+        if len(nodes):
+            blocks.append((topo.rows(v, nodes), nodes, floating & sensed))
+    if not blocks:
+        return TwinFit(base / np.exp(np.mean(np.log(base))), np.full(e, np.inf), np.inf, 0)
+    rows = np.concatenate([b[0] for b in blocks])
+    cov = np.zeros((basis.shape[1], basis.shape[1]))
+    for _ in range(3):
+        var = np.concatenate([topo.row_variance(np.abs(k), b[1], b[2], noise) for b in blocks])
+        sd = np.sqrt(var)
+        a = rows * base[None, :] / sd[:, None]  # rows . k / sd, per unit theta
+        design = a @ basis
+        phi, *_ = np.linalg.lstsq(design, -(rows @ k_ref) / sd, rcond=None)
+        k = k_ref + base * (basis @ phi)
+        cov = np.linalg.pinv(design.T @ design)
+    k = np.maximum(k, 1e-12 * np.abs(base).max())
+    var = np.concatenate([topo.row_variance(k, b[1], b[2], noise) for b in blocks])
+    resid = (rows @ k) / np.sqrt(var)
+    dof = max(len(rows) - basis.shape[1], 1)
+    rel_sd = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", basis, cov, basis), 0.0))
+    rel_sd = np.where(_support(unseen, k_ref) > 0, np.inf, rel_sd * base / k)
+    scale = np.exp(np.mean(np.log(k)))
+    return TwinFit(k / scale, rel_sd, float(resid @ resid / dof), len(rows))
 
 
 def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
                      result: Tomo) -> np.ndarray:  # fmt: skip
-    """Section 3 on a measured ``result``. Returns the edges that conduct (E,) bool."""
+    """Section 3 on a measured ``result``. Returns the edges the later sections can
+    observe (E,) bool: conducting, and fixed by at least one twin's reads. An edge one
+    twin's reads leave open (``result.seen``: a node without a drive channel) is judged
+    open or shorted on the other twin alone, with no twin mismatch (a skipped item
+    says which and why)."""
     labels = bench.network.edge_labels()
     model = DigipotModel.nominal(bench.network.n_edges)
+    seen = result.seen_by
     k = np.stack([f.conductance for f in result.fits])  # (2, E) relative
-    ratio = k / np.median(k, axis=1, keepdims=True)
-    is_open = (ratio < 1.0 / settings.open_ratio).any(axis=0)
-    shorted = (ratio > settings.open_ratio).any(axis=0) & ~is_open
+    ratio = k / np.stack([np.median(k[t, seen[t]]) for t in range(2)])[:, None]
+    is_open = ((ratio < 1.0 / settings.open_ratio) & seen).any(axis=0)
+    shorted = ((ratio > settings.open_ratio) & seen).any(axis=0) & ~is_open
     codes = _codes(result, ~is_open & ~shorted, settings.initial_code)
     resistance = model.resistance(codes)
     conducting = ~is_open & ~shorted
-    norm = k / np.median(k[:, conducting], axis=1, keepdims=True)
-    mismatch = np.abs(norm[1] / norm[0] - 1.0)
-    bad_twins = (mismatch > settings.mismatch) & ~is_open & ~shorted
+    both = conducting & seen.all(axis=0)
+    norm = k / np.stack([np.median(k[t, both]) for t in range(2)])[:, None]
+    mismatch = np.where(both, np.abs(norm[1] / norm[0] - 1.0), 0.0)
+    bad_twins = (mismatch > settings.mismatch) & both
     report.data["tomography"] = {
         "edges": labels,
         "resistance_ohm": np.round(resistance, 1).tolist(),
@@ -491,25 +699,52 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
                f"{int(shorted.sum())} shorted",
                f"edge(s) {name(labels[i] for i in np.flatnonzero(shorted))} shorted or at "
                f"code 0 (conductance above {settings.open_ratio:g}x the median)")  # fmt: skip
-    worst = float(mismatch[~is_open & ~shorted].max(initial=0.0))
+    worst = float(mismatch[both].max(initial=0.0))
     report.add("tomography", "twin mismatch", not bad_twins.any(),
                f"worst {100 * worst:.1f} %",
                f"edge(s) {name(labels[i] for i in np.flatnonzero(bad_twins))}: the twins "
                f"differ by more than {100 * settings.mismatch:g} %")  # fmt: skip
-    return ~is_open & ~shorted
+    gaps = []
+    chans = _Channels.of(list(bench.channels))
+    for t, twin in enumerate(TWINS):
+        if seen[t].all():
+            continue
+        undriven = [n for n in range(1, bench.network.n_nodes + 1) if n not in chans.drive[twin]]
+        where = ", ".join(f"{twin} twin node {n}" for n in undriven)
+        other = TWINS[1 - t]
+        alone = (f"open/shorted on the {other} twin alone, no twin mismatch"
+                 if seen[1 - t][~seen[t]].all() else "on neither twin")  # fmt: skip
+        gaps.append(f"the {twin} twin's reads fix edge(s) "
+                    f"{name(labels[i] for i in np.flatnonzero(~seen[t]))} only in "
+                    f"combination ({where} without a working drive channel, never driven): "
+                    f"checked {alone}")  # fmt: skip
+    report.data["tomography"]["seen"] = seen.tolist()
+    if gaps:
+        report.add("tomography", "not checked", None,
+                   f"{int((~seen).sum())} twin-edge(s)", "; ".join(gaps))  # fmt: skip
+    return conducting & seen.any(axis=0)
 
 
 def _codes(result: Tomo, conducts: np.ndarray | None, level: float) -> np.ndarray:
     """Continuous codes (2, E) of each twin's measured conductances through the nominal
     digipot model, the common factor set so that the median code of the ``conducts``
     edges is ``level`` (node voltages cannot see that factor; an open or shorted edge
-    must not set it, which is why this does not use the tomography's own codes)."""
+    must not set it, which is why this does not use the tomography's own codes). The
+    median is over the edges both twins see, so that an edge one twin cannot see takes
+    the other twin's code on the same level."""
     k = np.stack([f.conductance for f in result.fits])
+    seen = result.seen_by
     use = np.ones(k.shape[1], dtype=bool) if conducts is None else conducts
     g = DigipotModel.nominal(k.shape[1]).step
     inv = 1.0 / np.maximum(k, 1e-300)
-    lam = (level * g[:, 0] + R_WIPER) / np.median(inv[:, use], axis=1)
-    return (lam[:, None] * inv - R_WIPER) / g
+    both = use & seen.all(axis=0)  # one set for both twins: the same common level
+    pin = [both if both.any() else use & seen[t] for t in range(2)]
+    lam = np.array([(level * g[t, 0] + R_WIPER) / np.median(inv[t, pin[t]])
+                    for t in range(2)])  # fmt: skip
+    codes = (lam[:, None] * inv - R_WIPER) / g
+    for t in range(2):  # an edge one twin cannot see: the other twin's code (shared)
+        codes[t] = np.where(~seen[t] & seen[1 - t], codes[1 - t], codes[t])
+    return codes
 
 
 def _model_of(codes: np.ndarray) -> tuple[DigipotModel, np.ndarray]:
@@ -574,6 +809,14 @@ def _aligned(moved: np.ndarray, want: np.ndarray, use: np.ndarray) -> np.ndarray
     return moved - offset
 
 
+def _figure(values: np.ndarray, keep: np.ndarray) -> list:
+    """``values`` (..., E) rounded to 0.01 as JSON lists, None where ``keep`` (E,) is
+    False (an edge the check cannot observe: its figure would mean nothing)."""
+    out = np.round(values, 2).astype(object)
+    out[..., ~keep] = None
+    return out.tolist()
+
+
 def _release_all(bench: Bench) -> None:
     for t in TWINS:
         now = tuple(bench.drive_state(t))
@@ -587,7 +830,7 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     """Section 4. Returns what the bias section needs (None: it cannot run)."""
     labels = bench.network.edge_labels()
     k = np.stack([f.conductance for f in start.fits])
-    found = clock_patterns(bench, k, settings)
+    found = clock_patterns(bench, k, settings, conducts)
     if found is None:
         report.add("clock", "patterns", False, "none",
                    "no boundary conditions move every edge both ways within the limits")
@@ -614,7 +857,7 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
         for _ in range(n):
             seen[half] += pulser.pulse(pats)
         _release_all(bench)
-        after = _tomography(bench, settings, None, should_stop)
+        after = _tomography(bench, settings, before.conductance, should_stop)
         moved[half] = _aligned(_moves(before, after, conducts, level), want[half], conducts)
         before = after
     stuck = (np.abs(moved - want) > n / 2).any(axis=0) & conducts
@@ -625,8 +868,8 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     report.data["clock"] = {
         "pulses": n, "score_volts": score, "direction_first": direction.tolist(),
         "patterns": [{str(k_): v for k_, v in p.items()} for p in (f_pat, c_pat)],
-        "tomography_moves": np.round(moved, 2).tolist(), "tracker_moves": seen.tolist(),
-        "tracker_agreement": agree, "end_minus_start": np.round(end, 2).tolist(),
+        "tomography_moves": _figure(moved, conducts), "tracker_moves": seen.tolist(),
+        "tracker_agreement": agree, "end_minus_start": _figure(end, conducts),
         "stuck": [labels[i] for i in np.flatnonzero(stuck)],
         "not_observable": [labels[i] for i in np.flatnonzero(~conducts)],
     }  # fmt: skip
@@ -639,7 +882,27 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
                f"worst {float(np.abs(end[conducts]).max(initial=0.0)):.2f} code",
                f"edge(s) {name(labels[i] for i in np.flatnonzero(~back))} more than one "
                "code from the start")  # fmt: skip
+    _not_checked(report, "clock", labels, ~conducts)
     return _Clock(halves, direction, conducts & ~stuck, before, conducts)
+
+
+def _not_checked(report: CheckReport, section: str, labels: list[str],
+                 left_out: np.ndarray) -> None:  # fmt: skip
+    """A skipped item naming the edges (E,) bool ``section`` left out, and why."""
+    if not left_out.any():
+        return
+    tomo = report.data.get("tomography", {})
+    stuck = set(report.data.get("clock", {}).get("stuck", [])) if section == "bias" else set()
+    why = {**{x: "open: no measurable conductance, its code moves are invisible"
+              for x in tomo.get("open", [])},
+           **{x: "shorted: its code moves are invisible" for x in tomo.get("shorted", [])},
+           **{x: "stuck" for x in stuck}}  # fmt: skip
+    groups: dict[str, list[str]] = {}
+    for i in np.flatnonzero(left_out):
+        groups.setdefault(why.get(labels[i], "fixed by neither twin's reads"), []).append(
+            labels[i])
+    detail = "; ".join(f"edge(s) {', '.join(g)} left out ({w})" for w, g in groups.items())
+    report.add(section, "not checked", None, f"{int(left_out.sum())} edge(s)", detail)
 
 
 @dataclass
@@ -679,7 +942,7 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
                 _apply(bench, twin, clock.halves[half][t])
             bench.pulse()
         _release_all(bench)
-        after = _tomography(bench, settings, None, should_stop)
+        after = _tomography(bench, settings, before.conductance, should_stop)
         level = settings.initial_code
         c0 = _codes(before, clock.conducts, level).mean(axis=0)
         c1 = _codes(after, clock.conducts, level).mean(axis=0)
@@ -697,13 +960,14 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
         ok = bool(abs(measured - expected) <= tol)
         figures.append({"p": p, "bias_volts": volts, "pulses": pulses, "measured": measured,
                         "expected": expected, "tolerance": tol,
-                        "moves": np.round(moved, 2).tolist()})  # fmt: skip
+                        "moves": _figure(moved, clock.conducts)})  # fmt: skip
         report.add("bias", f"p at {volts:.3f} V", ok,
                    f"{measured:.2f} (calibration {expected:.2f})",
                    f"p measured {measured:.3f}, the calibration says {expected:.3f} "
                    f"(+-{tol:.3f}): recalibrate (twinlab calibrate) or check the bias wiring")
         before = after
     report.data["bias"] = figures
+    _not_checked(report, "bias", bench.network.edge_labels(), ~clock.steps)
     report.data["final"] = {
         "codes": np.round(_codes(before, clock.conducts, settings.initial_code), 2).tolist()}
 
@@ -747,14 +1011,15 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
         why = check_supports_estimation(
             candidate, TomographySettings(budget=mine.tomography_budget, inset=mine.inset)
         ) or ""
-        if why:
-            continue
-        fits.append((_tomography(candidate, mine, None, should_stop), candidate, mine))
+        have = _Channels.of(channels)
+        if why and any(len(have.drive[t]) < 2 or not have.sense[t] for t in TWINS):
+            continue  # no tomography at all; else the rest runs on what it can see
+        fits.append((_tomography(candidate, mine, None, should_stop), candidate, mine, why))
     if not fits:
         report.add("tomography", "skipped", None, "",
                    f"fix the channels first; without them: {why}")  # fmt: skip
         return
-    start, checked, settings = min(fits, key=lambda f: f[0].chi2)
+    start, checked, settings, support = min(fits, key=lambda f: f[0].chi2)
     if len(maps) > 1:
         chosen = [c for c in checked.channels if c not in bench.channels]
         report.data["channels"]["corrected"] = [
@@ -765,12 +1030,9 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
                    ", ".join(f"{c.kind} {c.name!r} is {c.twin} node {c.node}" for c in chosen),
                    "")  # fmt: skip
     conducts = check_tomography(checked, settings, report, start)
+    # why the per-pulse estimator could not train on this map (None: it can)
+    report.data["tomography"]["estimator_unsupported"] = support or None
     if not all(i.ok for i in report.items if i.section == "tomography" and i.name == "fit"):
-        return
-    if not conducts.all():  # the later tomographies are ill-conditioned with an edge open
-        report.add("clock", "skipped", None, "",
-                   "fix the edge(s) the tomography named first: the clock check measures "
-                   "every edge's steps")  # fmt: skip
         return
     clock = check_clock(checked, settings, report, start, conducts, should_stop)
     if clock is None:

@@ -156,3 +156,63 @@ def test_a_stop_signal_ends_the_check_with_the_bench_safe(tmp_path: Path,
         assert not emu.board.driven.any()
     assert proc.returncode == 128 + sig, err
     assert f"check interrupted by {sig.name}; bench safe".encode() in err
+
+
+# A fault that leaves a section something to measure must not hide the others (issue 14,
+# item 3): the rest of the board is checked on what still works, and what could not be
+# checked is named as a skipped item.
+def _items(report: dict, section: str) -> list[dict]:
+    return [i for i in report["items"] if i["section"] == section]
+
+
+def test_a_dead_drive_channel_and_a_stuck_edge_are_both_named(tmp_path: Path) -> None:
+    status, report, _ = _check(tmp_path, 1, ("dead-channel:3", "stuck-edge:2-7"))
+    assert status == 1
+    failed = _failed(report)
+    assert "drive channel '3' (free twin node 3) drives nothing" in failed, failed
+    assert "edge(s) 2-7 stuck" in failed, failed
+    assert not any(w in failed for w in ("open", "shorted", "mismatch", "swapped")), failed
+    skipped = " | ".join(i["detail"] for i in report["items"] if i["ok"] is None)
+    assert "free twin node 3" in skipped, skipped  # what could not be checked, and why
+    assert {"tomography", "clock", "bias"} <= {i["section"] for i in report["items"]
+                                               if i["ok"] is True}  # fmt: skip
+
+
+def test_an_open_edge_and_a_stuck_edge_are_both_named(tmp_path: Path) -> None:
+    status, report, _ = _check(tmp_path, 1, ("open-edge:1-4", "stuck-edge:2-7"))
+    assert status == 1
+    failed = _failed(report)
+    assert "edge(s) 1-4 open" in failed and "edge(s) 2-7 stuck" in failed, failed
+    assert not any(w in failed for w in ("shorted", "mismatch", "swapped", "nothing")), failed
+    assert "1-4" not in report["figures"]["clock"]["stuck"]  # excluded, not a stuck edge
+
+
+def test_the_bias_section_runs_with_an_open_edge(tmp_path: Path) -> None:
+    status, report, _ = _check(tmp_path, 2, ("open-edge:5-8",))
+    assert status == 1
+    assert _failed(report) == "tomography: edge(s) 5-8 open (conductance below 1/20 of the median)"
+    bias = {i["name"]: i for i in _items(report, "bias")}
+    measured = [i for name, i in bias.items() if name.startswith("p at ")]
+    assert len(measured) == 2 and all(i["ok"] for i in measured), bias
+    assert [b["p"] for b in report["figures"]["bias"]] == [0.5, 0.25]
+    clock = {i["name"]: i for i in _items(report, "clock")}
+    assert clock["every edge steps"]["ok"] and clock["back where it started"]["ok"]
+    for section in (clock, bias):  # the open edge left out, and said so
+        assert section["not checked"]["ok"] is None
+        assert "edge(s) 5-8 left out (open" in section["not checked"]["detail"]
+    assert report["figures"]["clock"]["end_minus_start"][4 + 9] is None  # 5-8: no figure
+
+
+def test_a_node_neither_twin_can_drive_leaves_its_edges_out_named(tmp_path: Path) -> None:
+    """Both drive channels of node 3 dead: 3-4, 3-6 and 4-6 are fixed by neither twin's
+    reads, so they are left out of every verdict (not called open: a fit's value along
+    what it cannot see means nothing) and a stuck edge elsewhere is still named."""
+    status, report, _ = _check(tmp_path, 1, ("dead-channel:3", "dead-channel:1003",
+                                             "stuck-edge:2-7"))  # fmt: skip
+    assert status == 1
+    failed = _failed(report)
+    assert "edge(s) 2-7 stuck" in failed and "drive channel '1003'" in failed, failed
+    assert not any(w in failed for w in ("open", "shorted", "mismatch", "chi2")), failed
+    clock = {i["name"]: i for i in _items(report, "clock")}
+    assert "edge(s) 3-4, 3-6, 4-6 left out (fixed by neither twin's reads)" in (
+        clock["not checked"]["detail"])
