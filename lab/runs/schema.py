@@ -4,7 +4,9 @@ A :class:`StepRecord` becomes one row of columns in three places: the run file
 (`lab.runs.writer`, one dataset per column of /entry/steps), the live batches the training
 process sends the window (`lab.acquire.live.batch_columns`) and the window's step history
 (`gui.model.History`, and the CSV export built from it). All three take their columns
-from here; `columns` turns a list of records into the arrays.
+from here; `columns` turns a list of records into the arrays. In the training process
+each step's columns are built once: the writer builds them for the file and the live
+batches are sliced from them (`RunWriter.shared_columns`, `Batcher(source=...)`).
 
 Columns, in the order the writer creates (and appends) the datasets (``step`` last: a
 live reader takes the minimum length over datasets and ``step``'s fill value is -1)::
