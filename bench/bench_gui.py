@@ -9,8 +9,9 @@ Run: ``PYTHONPATH=. /tmp/venv/bin/python bench/bench_gui.py [--steps N] [--repea
   times (less its progress bar).
 * ``same_work_steps_per_s``: the same with the training process's second observer too (a
   `Batcher` whose messages are dropped), in this process: the work of the live training
-  process, without the process. ``batcher_cpu_share``: the Batcher's share of that work
-  (1 - headless / same-work CPU per step, medians).
+  process, without the process (the Batcher slicing its batches from the writer's
+  columns, `RunWriter.shared_columns`, as there). ``batcher_cpu_share``: the Batcher's
+  share of that work (1 - headless / same-work CPU per step, medians).
 * ``live_steps_per_s``: the same run started from `MainWindow.start_run`: the trainer in
   its own process (`lab.acquire.live`, with the window's `Batcher` as a second observer), the
   window shown, its 30 Hz redraw timer and the Qt event loop running here; steps / wall
@@ -92,9 +93,10 @@ FREEZE = True
 def headless(steps: int, tmp: Path, tag: str, batcher: bool = False) -> dict:
     """One run of task ii in this process with a RunWriter (and, ``batcher``, the live
     process's `Batcher`, its messages dropped): ``rate`` steps/s, ``cpu_us`` CPU us/step."""
-    observers: list[Observer] = [RunWriter(tmp / f"headless{tag}{'b' * batcher}.h5")]
-    if batcher:
-        observers.append(Batcher(lambda message: None))
+    writer = RunWriter(tmp / f"headless{tag}{'b' * batcher}.h5")
+    observers: list[Observer] = [writer]
+    if batcher:  # wired as `lab.acquire.live.run_child` does: the writer's columns
+        observers.append(Batcher(lambda message: None, source=writer))
     trainer = Trainer(load_bench(None), load_task("ii"), settings_from(task="ii", steps=steps),
                       observers)
     if FREEZE:

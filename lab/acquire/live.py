@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -62,6 +62,7 @@ __all__ = [
     "BATCH_INTERVAL",
     "Batch",
     "Batcher",
+    "ColumnSource",
     "Exited",
     "Failed",
     "LiveRun",
@@ -166,10 +167,23 @@ def batch_columns(rows: list[StepRecord], schema: StepSchema) -> dict[str, np.nd
     return columns(rows, schema, LIVE_COLUMNS)
 
 
+class ColumnSource(Protocol):
+    """Who builds a batch's step columns for a `Batcher`: `lab.runs.RunWriter`, which
+    builds them anyway for the run file (`RunWriter.shared_columns`)."""
+
+    def shared_columns(self, rows: list[StepRecord]) -> dict[str, np.ndarray] | None:
+        """Every step column of the consecutive records ``rows``, or None (build them)."""
+
+
 class Batcher(Observer):
     """Observer that sends what the trainer emits as `Started` and `Batch` messages, at
     most one batch per ``interval`` seconds (or every `BATCH_MAX_ROWS` steps), through
     ``send``. ``step`` only keeps the record (the trainer never mutates it).
+
+    ``source`` (the run's `RunWriter`, an observer before this one): a batch's columns
+    are sliced from the columns the writer builds for its file (`ColumnSource`), so each
+    step's columns are built once; when it has not got them all (None), or without a
+    source, the batcher builds them (`batch_columns`). Either way the batch is the same.
 
     `pause` (from another thread) makes the next ``step`` send its batch and then block
     until `resume`: the trainer's loop halts between two steps with the window up to date.
@@ -184,8 +198,9 @@ class Batcher(Observer):
     critical = False
 
     def __init__(self, send: Callable[[Message], None],
-                 interval: float = BATCH_INTERVAL) -> None:
+                 interval: float = BATCH_INTERVAL, source: ColumnSource | None = None) -> None:
         self._send = send
+        self.source = source
         self.interval = float(interval)
         self._rows: list[StepRecord] = []
         self._tests: list[tuple[int, float]] = []
@@ -230,9 +245,16 @@ class Batcher(Observer):
         if self._rows:
             if self._schema is None:
                 raise RuntimeError("Batcher got steps before start")
-            steps = batch_columns(self._rows, self._schema)
+            steps = self._columns(self._rows, self._schema)
         tests, self._rows, self._tests = tuple(self._tests), [], []
         self._send(Batch(steps, tests))
+
+    def _columns(self, rows: list[StepRecord], schema: StepSchema) -> dict[str, np.ndarray]:
+        """`batch_columns` of ``rows``: the source's (sliced) when it has them."""
+        cols = self.source.shared_columns(rows) if self.source is not None else None
+        if cols is None:
+            return batch_columns(rows, schema)
+        return {c.name: cols[c.name] for c in schema.live}
 
     def stop(self, summary: RunSummary) -> None:
         self.summary = summary  # first: kept even if a broken batcher fails again here
@@ -327,8 +349,9 @@ def _warm_up() -> None:
     with contextlib.suppress(Exception), tempfile.TemporaryDirectory() as tmp:
         bench = emulator_bench()
         try:
+            writer = RunWriter(Path(tmp) / "warm.h5")
             Trainer(bench, load_task("ii"), settings_from(task="ii", steps=64),
-                    [RunWriter(Path(tmp) / "warm.h5"), Batcher(lambda msg: None)]).run()
+                    [writer, Batcher(lambda msg: None, source=writer)]).run()
         finally:
             bench.close()
 
@@ -384,7 +407,9 @@ def _run_child(
         if spec.settings.get("rule") is None:  # no rule asked: the board's own
             settings = settings.model_copy(update={"rule": bench.rule})
         try:
-            trainer = Trainer(bench, task, settings, [RunWriter(Path(spec.out)), batcher])
+            writer = RunWriter(Path(spec.out))
+            batcher.source = writer  # the batches' columns are the file's (built once)
+            trainer = Trainer(bench, task, settings, [writer, batcher])
             orphan.attach(trainer)
             send(Ready())
             threading.Thread(target=_control, args=(ctrl, trainer, batcher), daemon=True,

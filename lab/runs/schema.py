@@ -4,7 +4,9 @@ A :class:`StepRecord` becomes one row of columns in three places: the run file
 (`lab.runs.writer`, one dataset per column of /entry/steps), the live batches the training
 process sends the window (`lab.acquire.live.batch_columns`) and the window's step history
 (`gui.model.History`, and the CSV export built from it). All three take their columns
-from here; `columns` turns a list of records into the arrays.
+from here; `columns` turns a list of records into the arrays. In the training process
+each step's columns are built once: the writer builds them for the file and the live
+batches are sliced from them (`RunWriter.shared_columns`, `Batcher(source=...)`).
 
 Columns, in the order the writer creates (and appends) the datasets (``step`` last: a
 live reader takes the minimum length over datasets and ``step``'s fill value is -1)::
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -177,12 +180,29 @@ def columns(rows: Sequence[StepRecord], schema: StepSchema,
         schema.check(rows[0], [c.name for c in specs])
     for c in specs:
         name = c.name
+        values = map(attrgetter(name), rows)
         if not c.shape:
-            out[name] = np.fromiter((getattr(r, name) for r in rows), c.dtype, n)
+            out[name] = np.fromiter(values, c.dtype, n)
         elif n == 0:
             out[name] = np.zeros((0, *c.shape), c.dtype)
         else:
-            # one concatenate of the small 1-D arrays: ~30 % cheaper than np.array(list)
-            out[name] = np.concatenate([getattr(r, name) for r in rows]) \
-                .astype(c.dtype, copy=False).reshape(n, *c.shape)
+            out[name] = _stacked(list(values)).astype(c.dtype, copy=False).reshape(n, *c.shape)
     return out
+
+
+def _stacked(values: list) -> np.ndarray:
+    """The row arrays ``values`` end to end (1-D): their bytes joined when all are
+    C-contiguous arrays of one dtype (~2x cheaper than ``np.concatenate`` of small
+    arrays), else ``np.concatenate`` (which casts mixed dtypes). Rows of another size make
+    the caller's reshape raise ValueError either way."""
+    try:
+        dtypes = set(map(_DTYPE, values))
+        joined = bytearray().join(values) if len(dtypes) == 1 else None
+    except (AttributeError, TypeError, BufferError, ValueError):
+        joined = None  # not all arrays, or one not contiguous
+    if joined is None:
+        return np.concatenate(values)
+    return np.frombuffer(joined, dtypes.pop())  # writeable: a bytearray
+
+
+_DTYPE = attrgetter("dtype")

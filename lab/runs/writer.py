@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -96,6 +97,26 @@ def _append(ds: h5py.Dataset, start: int, rows: np.ndarray) -> None:
     ds.id.write(h5py.h5s.create_simple(shape), space, np.ascontiguousarray(rows, ds.dtype))
 
 
+class _Piece:
+    """Step columns built from consecutive records ``first`` .. ``last`` (``n`` rows):
+    name -> read-only (n, *shape) array, every column of the run's schema."""
+
+    __slots__ = ("cols", "first", "last", "n")
+
+    def __init__(self, rows: Sequence[StepRecord], schema: StepSchema) -> None:
+        cols = columns(rows, schema)
+        for a in cols.values():
+            a.flags.writeable = False  # shared: whoever reads it must not change the file
+        self.cols, self.first, self.last, self.n = cols, rows[0], rows[-1], len(rows)
+
+
+def _joined(pieces: Sequence[_Piece], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The columns ``names`` of consecutive ``pieces``, in order (no copy for one piece)."""
+    if len(pieces) == 1:
+        return {name: pieces[0].cols[name] for name in names}
+    return {name: np.concatenate([p.cols[name] for p in pieces]) for name in names}
+
+
 def _nxdata(group: h5py.Group) -> None:
     group.attrs["NX_class"] = "NXdata"
     group.attrs["signal"] = "error"
@@ -129,7 +150,11 @@ class RunWriter(Observer):
         self._f: h5py.File | None = None
         self._stopped = False
         self._written = 0       # step rows in the file
-        self._rows: list[StepRecord] = []  # steps kept for the next flush
+        self._rows: list[StepRecord] = []  # steps kept for the next flush, not yet built
+        self._pieces: list[_Piece] = []  # steps kept for the next flush, built (shared_columns)
+        self._built = 0          # rows in _pieces
+        self._tail: _Piece | None = None  # the last piece written, while shared_columns is used
+        self._sharing = False    # shared_columns was called: keep _tail
         self._tests: list[tuple[int, float, float, float, np.ndarray]] = []
         self._tests_written = 0
         self._test_rows = TEST_CHUNK_ROWS
@@ -148,7 +173,45 @@ class RunWriter(Observer):
     @property
     def buffered_steps(self) -> int:
         """Number of step rows waiting in memory for the next flush."""
-        return len(self._rows)
+        return self._built + len(self._rows)
+
+    def shared_columns(self, rows: Sequence[StepRecord]) -> dict[str, np.ndarray] | None:
+        """Every step column (`lab.runs.schema`) of ``rows``, built once for this writer
+        and its caller, or None when this writer does not hold them all (the caller then
+        builds its own with `lab.runs.schema.columns`).
+
+        ``rows``: consecutive records the caller got, the last one the last this writer got
+        (a second observer after the writer, the live `Batcher`, asking for its batch
+        since its previous call). The records this writer holds and has not built yet
+        become one piece of its next write block (one `columns` call for both); the
+        arrays returned are that piece's (read-only: they go to the file as they are) or,
+        when ``rows`` began in the block written last, a copy joining the two. Nothing
+        here writes or flushes: the file, its blocks and its flush times are those of a
+        writer nobody asks (memory: a built row is smaller than its record; one written
+        piece is kept until the next call). Raises ValueError (and keeps the records) when
+        a record does not fit the schema, as the next write would.
+        """
+        n = len(rows)
+        if not n or self._f is None or self._stopped:
+            return None
+        self._sharing = True
+        if self._rows:
+            piece = _Piece(self._rows, self._schema)  # may raise: nothing changed yet
+            self._pieces.append(piece)
+            self._built += piece.n
+            self._rows = []
+        have = [*([self._tail] if self._tail is not None else []), *self._pieces]
+        self._tail = None  # asked once: the caller has moved past it
+        if not have or have[-1].last is not rows[-1]:
+            return None
+        count = 0
+        for k in range(len(have) - 1, -1, -1):
+            count += have[k].n
+            if count >= n:
+                if count > n or have[k].first is not rows[0]:
+                    return None  # rows starts inside a piece, or is not ours
+                return _joined(have[k:], self._schema.names)
+        return None
 
     # -- Observer -----------------------------------------------------------------------
 
@@ -253,6 +316,7 @@ class RunWriter(Observer):
                               compression=self.compression)
             self._columns.append((ds, c.name))
         self._rows: list[StepRecord] = []
+        self._pieces, self._built, self._tail = [], 0, None
         g["positions"].attrs["estimated"] = bool(info.positions_estimated)
         g["positions"].attrs["codes"] = str(info.codes)
         for ds, name in sorted(self._columns, key=lambda col: col[1] != "positions"):
@@ -291,7 +355,8 @@ class RunWriter(Observer):
         if not rows:
             self._check(record)
         rows.append(record)
-        if len(rows) >= self.chunk_rows or monotonic() - self._t_flush >= self.flush_interval:
+        if (len(rows) + self._built >= self.chunk_rows
+                or monotonic() - self._t_flush >= self.flush_interval):
             self._flush()
 
     def test(self, record: TestRecord) -> None:
@@ -316,7 +381,7 @@ class RunWriter(Observer):
         def new_chunks(done: int, more: int, per: int) -> int:
             return -(-(done + more) // per) - -(-done // per) if more else 0
 
-        steps = new_chunks(self._written, len(self._rows), self.chunk_rows)
+        steps = new_chunks(self._written, self.buffered_steps, self.chunk_rows)
         tests = new_chunks(self._tests_written, len(self._tests), self._test_rows)
         return (steps * self._step_chunk_bytes + tests * self._test_chunk_bytes
                 + FLUSH_SLACK)
@@ -330,14 +395,14 @@ class RunWriter(Observer):
         the close will fit, else raise RunStorageError."""
         if self._full:
             raise RunStorageError(self._full)
-        if self._rows or self._tests:
+        if self.buffered_steps or self._tests:
             growth = self._growth()
             room, where = room_left(self.path)
             if growth > room:
                 # The disk filled up behind our back (or the file-size limit was lowered):
                 # writing now would leave HDF5 unable to close the file. Keep the file as
                 # it is, with every earlier block, and drop this one.
-                self._lost = len(self._rows)
+                self._lost = self.buffered_steps
                 self._give_up(
                     f"no room for the next block of rows ({mb(growth)}): {where}; run stopped "
                     f"with {self._written} steps in the file ({self._lost} steps not written)")
@@ -360,15 +425,21 @@ class RunWriter(Observer):
                     "write a block and close the file)")
 
     def _write(self) -> None:
-        rows = self._rows
-        if rows:
+        if self._rows:
+            piece = _Piece(self._rows, self._schema)
+            self._pieces.append(piece)
+            self._built += piece.n
+            self._rows = []
+        pieces = self._pieces
+        if pieces:
             # Readers take the min length over datasets; ``step`` (fill -1) goes last.
-            w0 = self._written
-            cols = columns(rows, self._schema)
+            w0, n = self._written, self._built
+            cols = _joined(pieces, self._schema.names)
             for ds, name in self._columns:
                 _append(ds, w0, cols[name])
-            self._written = w0 + len(rows)
-            self._rows = []
+            self._written = w0 + n
+            self._tail = pieces[-1] if self._sharing else None
+            self._pieces, self._built = [], 0
         if self._tests:
             rows = self._tests
             t0 = self._tests_written
@@ -403,6 +474,7 @@ class RunWriter(Observer):
             error = exc
         finally:
             self._f = None
+            self._tail = None
             self._release_reserve()  # its bytes are the room to close the file
             try:
                 f.close()

@@ -153,3 +153,137 @@ def test_the_timed_run_loads_no_kernel(tmp_path: Path, monkeypatch: pytest.Monke
     assert len(stops) == 1 and stops[0].summary.complete, seen
     assert stops[0].cpu_seconds > 0
     assert json.loads(report.read_text()) == {}
+
+
+class _Keep:
+    """Observer keeping every record; every ``every``-th step it flushes ``batcher`` (a
+    batch boundary that does not depend on the clock)."""
+
+    critical = True
+
+    def __init__(self, batcher: object = None, every: int = 0) -> None:
+        self.rows: list = []
+        self.batcher, self.every = batcher, every
+
+    def start(self, info: object) -> None:
+        self.info = info
+
+    def step(self, record: object) -> None:
+        self.rows.append(record)
+        if self.every and len(self.rows) % self.every == 0:
+            self.batcher.flush()  # type: ignore[union-attr]
+
+    def test(self, record: object) -> None:
+        pass
+
+    def stop(self, summary: object) -> None:
+        pass
+
+
+def test_batches_sliced_from_the_writers_columns_are_the_batches_and_the_file(
+        tmp_path: Path) -> None:
+    """With the run's writer as its column source, the batcher sends what it would build
+    itself (`batch_columns` of the same steps, dtypes included) and what the file holds;
+    every batch but the last is the writer's columns (the last, sent after the writer
+    closed, the batcher builds itself)."""
+    import numpy as np
+
+    from lab.acquire.live import Batcher, batch_columns
+    from lab.acquire.settings import settings_from
+    from lab.acquire.trainer import Trainer
+    from lab.emulator import EmulatorConfig, emulator_bench
+    from lab.runs import RunWriter
+    from lab.runs.schema import StepSchema
+    from lab.tasks import load_task
+
+    out = tmp_path / "run.h5"
+    sent: list[Message] = []
+    writer = RunWriter(out, chunk_rows=64, flush_interval=1e9)
+    answers: list[bool] = []
+
+    class Counted:  # the writer, counting its answers
+        def shared_columns(self, rows: list) -> dict | None:
+            cols = writer.shared_columns(rows)
+            answers.append(cols is not None)
+            return cols
+
+    batcher = Batcher(sent.append, interval=1e9, source=Counted())
+    keep = _Keep(batcher, every=37)
+    bench = emulator_bench(EmulatorConfig(seed=0))
+    try:
+        Trainer(bench, load_task("ii"), settings_from(task="ii", steps=700, test_every=0),
+                [writer, batcher, keep]).run()
+    finally:
+        bench.close()
+    batches = [m.steps for m in sent if isinstance(m, Batch) and m.steps is not None]
+    assert len(answers) == len(batches) > 10 and answers == [True] * (len(batches) - 1) \
+        + [False], answers
+    want = batch_columns(keep.rows, StepSchema.of(keep.info))
+    with RunReader(out) as reader:
+        assert reader.complete and reader.n_steps == 700
+        for name, a in want.items():
+            got = np.concatenate([b[name] for b in batches])
+            assert got.dtype == a.dtype and list(batches[0]) == list(want), name
+            np.testing.assert_array_equal(got, a, err_msg=name)
+            np.testing.assert_array_equal(reader.array(name, 0, 700), a, err_msg=name)
+
+
+def test_a_failing_column_source_detaches_the_batcher_never_the_writer(
+        tmp_path: Path) -> None:
+    """The batcher's source failing is the batcher's failure: it is detached (the run
+    names it), the run goes on and its file is complete."""
+    from lab.acquire.live import Batcher
+    from lab.acquire.settings import settings_from
+    from lab.acquire.trainer import Trainer
+    from lab.emulator import EmulatorConfig, emulator_bench
+    from lab.runs import RunWriter
+    from lab.tasks import load_task
+
+    class Broken:
+        def shared_columns(self, rows: list) -> None:
+            raise RuntimeError("column source broke")
+
+    out = tmp_path / "run.h5"
+    sent: list[Message] = []
+    batcher = Batcher(sent.append, interval=0.0, source=Broken())
+    bench = emulator_bench(EmulatorConfig(seed=0))
+    try:
+        trainer = Trainer(bench, load_task("ii"),
+                          settings_from(task="ii", steps=300, test_every=0),
+                          [RunWriter(out), batcher])
+        summary = trainer.run()
+    finally:
+        bench.close()
+    assert summary.complete
+    assert len(trainer.detached) == 1 and "column source broke" in trainer.detached[0]
+    with RunReader(out) as reader:
+        assert reader.complete and reader.n_steps == 300
+
+
+def test_the_training_process_batches_hold_the_run_files_steps(tmp_path: Path) -> None:
+    """Through the process (its batcher's columns the writer's, pickled on the way):
+    the batches, joined, are the file's steps, every live column, writeable copies."""
+    import numpy as np
+
+    from lab.runs.schema import LIVE_COLUMNS
+
+    out = tmp_path / "live.h5"
+    run = LiveRun(LiveSpec(settings={"task": "ii", "steps": 3000}, out=str(out)))
+    try:
+        assert run.wait(120)
+        seen = run.messages()
+    finally:
+        run.end()
+        run.close()
+    assert any(isinstance(m, Stopped) and m.summary.complete for m in seen), seen
+    batches = [m.steps for m in seen if isinstance(m, Batch) and m.steps is not None]
+    assert len(batches) >= 1
+    with RunReader(out) as reader:
+        assert reader.n_steps == 3000
+        names = [n for n in LIVE_COLUMNS if n in reader.steps]
+        assert list(batches[0]) == names
+        for name in names:
+            got = np.concatenate([b[name] for b in batches])
+            np.testing.assert_array_equal(got, reader.array(name, 0, 3000), err_msg=name)
+            assert got.dtype == reader.array(name, 0, 1).dtype
+        assert all(b["positions"].flags.writeable for b in batches)
