@@ -71,8 +71,9 @@ class TomographySettings:
     adaptive pattern may put through any edge (at the fitted conductances, a near-short
     taken at code 0 on a part 30 % under nominal). 5 mA: a USB DAQ's analog output
     drives a few mA, and the AD5220's terminal current rating is not in the repo (not
-    checked here; small digipots are rated a few mA); a near-short (40-100 Ohm) across the full 7 V span would take 70-170
-    mA. The ordinary round is not limited (see docs/physics.md, section 6.2).
+    checked here; small digipots are rated a few mA); a near-short (40-100 Ohm) across
+    the full 7 V span would take 70-170 mA. The ordinary round is not limited (see
+    docs/physics.md, section 6.2).
     ``adaptive``: run the adaptive round when the first fit flags near-shorts."""
 
     budget: int = 40
