@@ -12,6 +12,18 @@ Method (one definition):
    the read) or reads again (1). Both twins run in lockstep, each on half the budget,
    and the budget includes restoring the drive state found at the start (which nodes
    were driven at which volts; the rest released). The clock is never pulsed.
+   Trouble (`_trouble`, only in `tomography`, which has the digipot model): when the
+   first round's fit puts one or two edges below ``NEAR_SHORT`` = 2 codes (or the prior
+   does), those near-shorts' neighbours are seen only as parallel sums (the short's
+   ends sit at one voltage). Then each twin first spends up to ``ADAPT_BUDGET`` = 6
+   transactions on an adaptive round (`_adaptive_round`): patterns over the shorts'
+   ends and their neighbours that drive both ends of a short with one moved in by the
+   voltage ``max_current`` takes through it at code 0 (a part 30 % under nominal), so
+   the ends sit 0.1-0.2 V apart and the neighbours' split shows; chosen greedily on the
+   voltage-likelihood Fisher information of both twins together (they share the codes)
+   to lower sum_e v_e^2 (v_e the code variances) per transaction, every candidate held
+   to ``max_current`` per edge at the fitted conductances. The ordinary round then
+   spends what is left. Ordinary states (no near-short) run exactly as before.
 2. Fit. Every read gives one Kirchhoff row per sensed floating node whose neighbours
    are known (`lab.observe.model.Topology`); driven nodes take their requested volts.
    Rows are weighted by their noise (read noise ``settings.noise`` propagated through
@@ -19,7 +31,10 @@ Method (one definition):
    squares (smallest right singular vector), twice re-weighted. Each twin's conductances
    come out up to one factor (fixed here at geometric mean 1); their relative
    uncertainty is the gauge-projected inverse of the weighted normal matrix, scaled up
-   by chi^2 per degree of freedom when that exceeds 1.
+   by chi^2 per degree of freedom when that exceeds 1. After an adaptive round the
+   likelihood refinement also starts from the first round's fit and, left above
+   ``REFIT_CHI2``, is refitted longer (patterns around a near-short leave it a second
+   minimum).
 3. Codes. With the digipot model (R = R_W + code g, g per part), each twin's codes are
    c = (lambda / k - R_W) / g with one unknown factor lambda per twin. lambda comes from
    the prior codes when there are some (the tracker's, or 64 at power-up): a robust
@@ -52,11 +67,20 @@ _BIG = 1e9  # weight that pins the gauge direction in the design's covariance
 class TomographySettings:
     """``budget``: DAQ transactions (drive, release and sense calls), both twins, the
     restore included; ``noise``: assumed rms read noise, V; ``inset``: fraction of each
-    channel's span kept inside its limits."""
+    channel's span kept inside its limits; ``max_current``: the most current, A, an
+    adaptive pattern may put through any edge (at the fitted conductances, a near-short
+    taken at code 0 on a part 30 % under nominal). 5 mA: a USB DAQ's analog output
+    drives a few mA, and the AD5220's terminal current rating is not in the repo (not
+    checked here; small digipots are rated a few mA); a near-short (40-100 Ohm) across
+    the full 7 V span would take 70-170 mA. The ordinary round is not limited (see
+    docs/physics.md, section 6.2).
+    ``adaptive``: run the adaptive round when the first fit flags near-shorts."""
 
     budget: int = 40
     noise: float = 0.5e-3
     inset: float = 0.01
+    max_current: float = 5e-3
+    adaptive: bool = True
 
 
 @dataclass
@@ -272,9 +296,13 @@ def fit_twin(
     reads: list[tuple[dict[int, float], dict[int, float]]],
     k0: np.ndarray,
     noise: float,
+    starts: tuple[np.ndarray, ...] = (),
+    refit: bool = False,
 ) -> TwinFit:
     """Fit one twin's relative conductances from ``reads`` [(driven {node: V}, sensed
-    {node: V}), ...] by weighted total least squares, starting from ``k0`` (E,)."""
+    {node: V}), ...] by weighted total least squares, starting from ``k0`` (E,); the
+    likelihood refinement also starts from each of ``starts`` (E,) and keeps the best,
+    and with ``refit`` a fit left above ``REFIT_CHI2`` is refitted longer."""
     n = topo.network.n_nodes
     blocks = []
     for driven, sensed in reads:
@@ -306,7 +334,27 @@ def fit_twin(
         (_refine(topo, reads, start, noise) for start in (k, np.asarray(k0, dtype=float))),
         key=lambda fit: fit[2],
     )
+    if refit and best[2] > REFIT_CHI2:
+        # a bad minimum (seen next to near-shorts): more iterations from every start
+        for start in (best[0], k, np.asarray(k0, dtype=float)):
+            got = _refine(topo, reads, start, noise, iterations=REFIT_ITERATIONS)
+            best = min(best, got, key=lambda fit: fit[2])
+    for start in starts:
+        x = np.asarray(start, dtype=float)
+        if not (np.isfinite(x).all() and (x > 0).all()):
+            continue
+        x = np.clip(x / np.exp(np.mean(np.log(x))), 1e-4, 1e4)  # a digipot's range
+        try:
+            best = min(best, _refine(topo, reads, x, noise), key=lambda fit: fit[2])
+        except np.linalg.LinAlgError:
+            continue
     return TwinFit(*best)
+
+
+#: a likelihood fit whose chi^2 per dof exceeds this is refitted (`fit_twin`)
+REFIT_CHI2 = 3.0
+#: iterations of that refit
+REFIT_ITERATIONS = 200
 
 
 def _refine(
@@ -474,12 +522,19 @@ def _integer_factor(
     nearest = np.clip(np.rint(mean), 0, TOP)
     cost = np.sum(np.minimum((codes - nearest[None]) ** 2 / var, 25.0), axis=(0, 2))
     base = scale[:, None] * a - b
-    shift = (codes - base[:, None, :]).mean(axis=(0, 2))
+    with np.errstate(invalid="ignore"):  # an edge at conductance 0: inf - inf
+        shift = (codes - base[:, None, :]).mean(axis=(0, 2))
     cost = cost + (shift / common_sd) ** 2
     # Clustered codes (e.g. most at a rail) also sit near integers at other factors
     # (127, 66, 32 -> 123, 64, 31): leave the prior's neighbourhood only on strong evidence.
     near = np.abs(shift) <= 0.5
-    best, local = int(np.argmin(cost)), int(np.flatnonzero(near)[np.argmin(cost[near])])
+    cost = np.where(np.isfinite(cost), cost, np.inf)
+    if not np.isfinite(cost).any():
+        return 1.0  # nothing to go on (e.g. an edge fitted at conductance 0): the prior's
+    best = int(np.argmin(cost))
+    if not near.any():  # the shift is NaN, or jumps over the window: the best overall
+        return float(f[best])
+    local = int(np.flatnonzero(near)[np.argmin(cost[near])])
     return float(f[local] if cost[local] - cost[best] < 10.0 else f[best])
 
 
@@ -497,17 +552,273 @@ def _integer_scale(a: np.ndarray, b: np.ndarray, rel: np.ndarray) -> np.ndarray:
     return lam[:, int(np.argmin(cost))]
 
 
+# ----------------------------------------------------------------------------- adaptive
+#: most candidate patterns enumerated per twin (3^n for n driveable nodes; above this a
+#: fixed pseudo-random sample of that many)
+_MAX_CANDIDATES = 25000
+
+
+@dataclass
+class _Candidates:
+    """Every pattern the adaptive round may jump to, with its Fisher information.
+
+    ``states`` [{node: V}, ...] (M,): each driveable node floating or at its low or high
+    (inset) limit, at least one low and one high; and, for every edge the fit sees so
+    stiff that the full span would push more than ``max_current`` through it (a
+    near-short), the patterns that drive both its ends alike with one end moved inwards
+    by 0.9 of the voltage that current would take: a near-short's neighbours are told
+    apart by the difference of its ends' volts, which driving both makes hundreds of mV
+    instead of the tens a floating end shows. Patterns whose current through any edge
+    exceeds ``max_current`` at the fitted conductances are left out. ``info`` (M, E, E):
+    the information on the relative conductances (log k) from one read (`_read_info`).
+    """
+
+    nodes: np.ndarray  # (n,) the driveable nodes' labels
+    volts: np.ndarray  # (M, n) V, NaN where the node floats
+    info: np.ndarray
+
+    def state(self, i: int) -> dict[int, float]:
+        """Candidate ``i`` as {node: V}."""
+        row = self.volts[i]
+        return {int(d): float(v) for d, v in zip(self.nodes, row, strict=True) if v == v}
+
+    def cost(self, current: dict[int, float]) -> np.ndarray:
+        """(M,) DAQ transactions from ``current`` to each candidate, its read included:
+        one release for every node it frees, one drive for every node it sets."""
+        now = np.array([current.get(int(d), np.nan) for d in self.nodes])
+        floating = np.isnan(self.volts)
+        release = (~np.isnan(now)[None, :] & floating).any(axis=1)
+        drive = (~floating & ~(self.volts == now[None, :])).any(axis=1)
+        extra = any(n not in set(self.nodes.tolist()) for n in current)  # not driveable here
+        return release.astype(int) + drive.astype(int) + 1 + int(extra)
+
+    def restore_cost(self, start: dict[int, float]) -> np.ndarray:
+        """(M,) DAQ transactions from each candidate back to ``start`` (`_restore_cost`)."""
+        want = np.array([start.get(int(d), np.nan) for d in self.nodes])
+        driven = ~np.isnan(self.volts)
+        release = (driven & np.isnan(want)[None, :]).any(axis=1)
+        drive = (~np.isnan(want)[None, :] & ~(self.volts == want[None, :])).any(axis=1)
+        extra = any(n not in set(self.nodes.tolist()) for n in start)
+        return release.astype(int) + (drive | extra).astype(int)
+
+    @classmethod
+    def merge(cls, parts: list[_Candidates], e: int) -> _Candidates:
+        """One candidate set of every part's patterns, on the union of their nodes."""
+        nodes = np.array(sorted({int(d) for c in parts for d in c.nodes}), dtype=int)
+        volts = [np.full((0, len(nodes)), np.nan)]
+        for c in parts:
+            v = np.full((len(c.volts), len(nodes)), np.nan)
+            v[:, np.searchsorted(nodes, c.nodes)] = c.volts
+            volts.append(v)
+        info = [np.zeros((0, e, e))] + [c.info for c in parts]
+        return cls(nodes, np.concatenate(volts), np.concatenate(info))
+
+    @classmethod
+    def of(
+        cls,
+        topo: Topology,
+        plan: _TwinPlan,
+        k: np.ndarray,
+        noise: float,
+        max_current: float,
+        only: set[int] | None = None,
+        variants_only: bool = False,
+    ) -> _Candidates:
+        """``k`` (E,) conductances, S (the fit in the nominal-lot unit); ``max_current`` A;
+        ``only`` the driveable nodes (labels) the patterns may drive (the rest float), all
+        of them when None; ``variants_only``: only the near-short patterns (ends apart)."""
+        net = topo.network
+        nodes = np.array(sorted(n for n in plan.low if only is None or n in only), dtype=int)
+        col = {int(d): i for i, d in enumerate(nodes)}
+        assign = _assignments(len(nodes))  # (M, n_drive) 0 floating, 1 low, 2 high
+        lo = np.array([plan.low[d] for d in nodes])
+        hi = np.array([plan.high[d] for d in nodes])
+        volts = np.where(assign == 1, lo, np.where(assign == 2, hi, np.nan))  # (M, n)
+        extra = []
+        for e in np.flatnonzero(k * np.min(hi - lo) > max_current):
+            ends = [col.get(int(x) + 1) for x in net.edges[e]]
+            if None in ends:
+                continue
+            i, j = ends
+            alike = (assign[:, i] == assign[:, j]) & (assign[:, i] > 0)
+            step = 0.9 * max_current / k[e]
+            for end in (i, j):
+                moved = volts[alike].copy()
+                moved[:, end] += np.where(assign[alike, end] == 1, step, -step)
+                extra.append(moved)
+        volts = np.concatenate(extra if variants_only else [volts, *extra])
+        if not len(volts):
+            return cls(nodes, np.zeros((0, len(nodes))), np.zeros((0, net.n_edges, net.n_edges)))
+        rows, infos = [], []
+        masks, inverse = np.unique(~np.isnan(volts), axis=0, return_inverse=True)
+        for g, mask in enumerate(masks):
+            v = volts[inverse.reshape(-1) == g][:, mask]  # (m, F)
+            got = _read_info(topo, plan.sensed, k, nodes[mask], v, noise)
+            if got is None:
+                continue
+            info, current = got
+            ok = np.abs(current).max(axis=1) <= max_current
+            infos.append(info[ok])
+            full = np.full((int(ok.sum()), len(nodes)), np.nan)
+            full[:, mask] = v[ok]
+            rows.append(full)
+        e = net.n_edges
+        if not infos:
+            return cls(nodes, np.zeros((0, len(nodes))), np.zeros((0, e, e)))
+        return cls(nodes, np.concatenate(rows), np.concatenate(infos))
+
+
+def _read_info(
+    topo: Topology,
+    sensed: tuple[int, ...],
+    k: np.ndarray,
+    fixed: np.ndarray,
+    volts: np.ndarray,
+    noise: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Fisher information (m, E, E) on log k (E,) of one read of each of m patterns that
+    drive the nodes ``fixed`` (F,) (labels) at ``volts`` (m, F) V, read noise ``noise`` V
+    rms on every sensed floating node (the voltage likelihood `_refine` maximises, so a
+    near-short's neighbours get what the small drops really carry), and the currents
+    (m, E) through the edges, A for ``k`` in S; None if the free nodes' system is
+    singular."""
+    net = topo.network
+    n = net.n_nodes
+    inc = topo.incident.astype(float)  # (N, E)
+    lap = (inc * k) @ inc.T
+    idx = np.asarray(fixed, dtype=int) - 1
+    is_fixed = np.zeros(n, dtype=bool)
+    is_fixed[idx] = True
+    free = np.flatnonzero(~is_fixed)
+    is_sensed = np.zeros(n, dtype=bool)
+    is_sensed[[s - 1 for s in sensed]] = True
+    obs = np.flatnonzero(is_sensed[free])
+    volts = np.atleast_2d(np.asarray(volts, dtype=float))
+    v = np.zeros((len(volts), n))
+    v[:, idx] = volts
+    green = np.zeros((0, net.n_edges))
+    if len(free):
+        lff = lap[np.ix_(free, free)]
+        try:
+            v[:, free] = -np.linalg.solve(lff, lap[np.ix_(free, idx)] @ volts.T).T
+            green = np.linalg.solve(lff, inc[free])[obs]  # (n_obs, E)
+        except np.linalg.LinAlgError:
+            return None
+    drops = v @ inc  # (m, E)
+    # dV_f / dlog k_e = -L_ff^-1 inc_f[:, e] drop_e k_e (the sign drops out of J^T J)
+    jac = green[None, :, :] * (drops * k)[:, None, :] / noise  # (m, n_obs, E)
+    return np.einsum("mie,mif->mef", jac, jac), drops * k
+
+
+def _assignments(n: int) -> np.ndarray:
+    """(M, n) int8: each of n driveable nodes floating (0), low (1) or high (2), at least
+    one low and one high; every such pattern, or a fixed sample when there are many."""
+    if 3**n <= _MAX_CANDIDATES:
+        grid = np.indices((3,) * n).reshape(n, -1).T.astype(np.int8)
+    else:
+        grid = np.random.default_rng(14).integers(0, 3, (_MAX_CANDIDATES, n)).astype(np.int8)
+    ok = (grid == 1).any(axis=1) & (grid == 2).any(axis=1)
+    return grid[ok]
+
+
+def _gauge_info(weight: np.ndarray) -> np.ndarray:
+    """Information (E, E) before any read: 100 % relative sd on every conductance, and
+    the one unobservable factor pinned on the code-weighted mean of log k (the codes'
+    scale comes from the prior or integers, set by the edges that carry codes; a
+    near-short's poorly known conductance must not spread onto every edge)."""
+    u = weight / weight.sum()
+    return _BIG * np.outer(u, u) + np.eye(len(weight))
+
+
+def _adapt(
+    cands: _Candidates,
+    prior_info: np.ndarray,
+    weight: np.ndarray,
+    state: dict[int, float],
+    used: int,
+    start: dict[int, float],
+    budget: int,
+    shortlist: int = 200,
+) -> tuple[list[tuple], np.ndarray]:
+    """The adaptive round for one twin: greedily, the pattern (any candidate, or reading
+    the current state again) that most lowers sum_e v_e^2 per DAQ transaction, v_e =
+    w_e^2 cov_ee the code variances (so the worst edges lead), until ``budget`` (the
+    restore to ``start`` included) is spent or no pattern helps. Each step ranks every
+    candidate by the first-order change and evaluates the best ``shortlist`` exactly.
+    ``prior_info`` (E, E) what the reads so far give, gauge pinned; ``weight`` (E,)
+    codes per relative conductance change. Returns ([("set", 0, 0.0, state), ...], the
+    information (E, E) those reads add)."""
+    if not len(cands.volts):
+        return [], np.zeros_like(prior_info)
+    info = prior_info.copy()
+    w2 = weight**2
+    restore = cands.restore_cost(start)
+
+    def objective(m: np.ndarray) -> np.ndarray:
+        var = np.diagonal(np.linalg.inv(m), axis1=-2, axis2=-1) * w2  # code^2
+        return np.sum(var**2, axis=-1)
+
+    now = float(objective(info))
+    seq: list[tuple] = []
+    while True:
+        cost = cands.cost(state)
+        idx = np.flatnonzero(used + cost + restore <= budget)
+        if not len(idx):
+            break
+        cov = np.linalg.inv(info)
+        var = np.diag(cov) * w2
+        # d(sum v^2) = -2 sum_e v_e w_e^2 (C I C)_ee for a small added information I
+        lead = (cov * (var * w2)[None, :]) @ cov  # C diag(v w^2) C
+        first = cands.info[idx].reshape(len(idx), -1) @ lead.ravel()
+        short = idx[np.argsort(-first / cost[idx])[:shortlist]]
+        new = objective(info[None] + cands.info[short])
+        gain = (np.log(now) - np.log(new)) / cost[short]
+        best = int(np.argmax(gain))
+        if gain[best] <= 1e-6:
+            break
+        i = int(short[best])
+        state = cands.state(i)
+        seq.append(("set", 0, 0.0, dict(state)))
+        info = info + cands.info[i]
+        now, used = float(new[best]), used + int(cost[i])
+    return seq, info - prior_info
+
+
 # ----------------------------------------------------------------------------- bench
 def measure(
     bench: Bench,
     k_design: np.ndarray,
     settings: TomographySettings = TomographySettings(),
     weight: np.ndarray | None = None,
+    model: DigipotModel | None = None,
+    prior: np.ndarray | None = None,
+    prior_sd: np.ndarray | float = 1.0,
 ) -> tuple[list[tuple[str, dict[int, float], np.ndarray]], int]:
+    """`_measure` without its third value."""
+    reads, calls, _ = _measure(bench, k_design, settings, weight, model, prior, prior_sd)
+    return reads, calls
+
+
+def _measure(
+    bench: Bench,
+    k_design: np.ndarray,
+    settings: TomographySettings = TomographySettings(),
+    weight: np.ndarray | None = None,
+    model: DigipotModel | None = None,
+    prior: np.ndarray | None = None,
+    prior_sd: np.ndarray | float = 1.0,
+) -> tuple[list[tuple[str, dict[int, float], np.ndarray]], int, np.ndarray | None]:
     """Apply the designed patterns to both twins (clock idle), read every sensed node,
     restore the drive state found at the start. ``k_design`` (2, E) conductances the
-    design assumes; ``weight`` (E,) codes per relative conductance change. Returns the
-    reads [(twin, driven {node: V}, sensed volts (n_sensed,))] and the transactions."""
+    design assumes; ``weight`` (E,) codes per relative conductance change. With a
+    ``model`` (and the resync's ``prior`` codes (E,) / ``prior_sd``, if any) the first
+    round's codes are checked for trouble (`_trouble`) and, when there is some, the rest
+    of the budget goes to the adaptive round (`_adapt`) instead of the ordinary one.
+    Returns the reads [(twin, driven {node: V}, sensed volts (n_sensed,))], the
+    transactions and, when the adaptive round ran or a current limit bound the design
+    (near-shorts), the first round's conductances (2, E) (a further start for the final
+    fit, refitted longer when bad: patterns around a near-short can leave the likelihood
+    a second minimum), else None (ordinary states: today's fit, unchanged)."""
     topo = Topology.of(bench.network)
     e = bench.network.n_edges
     weight = np.full(e, 64.0) if weight is None else weight
@@ -522,25 +833,164 @@ def measure(
     reads: list[tuple[str, dict[int, float], np.ndarray]] = []
     calls = 0
     states = [dict(s) for s in starts]
+    adapted = False
     try:
         used = _execute(bench, plans, seqs, states, reads)
         calls += sum(used)
         fits = fit_reads(bench, reads, k_design, settings.noise)
+        shorts = []
+        if settings.adaptive and model is not None:
+            shorts = _trouble(fits, model, prior, prior_sd)
+        done = [[d for tw, d, _ in reads if tw == TWINS[t]] for t in range(2)]
         seqs = []
-        for t in range(2):
-            done = [d for tw, d, _ in reads if tw == TWINS[t]]
-            k_fit = fits[t].conductance if np.isfinite(fits[t].chi2) else k_design[t]
-            k_fit = k_fit * (k_design[t] / k_fit).mean()
-            second = _Designer(topo, plans[t], k_fit, weight, settings.noise)
-            if done:
-                seqs.append(_plan_twin(second, starts[t], half, (states[t], used[t], done)))
-            else:
-                seqs.append(_plan_twin(second, starts[t], half))
+        if shorts and all(done):
+            seqs = _adaptive_round(
+                topo, plans, fits, k_design, _short_conductance(model), weight, settings, shorts,
+                [(states[t], used[t], done[t]) for t in range(2)], starts, half,
+            )  # fmt: skip
+            if seqs:
+                adapted = True
+                for t in range(2):
+                    state, spent, seen = states[t], used[t], list(done[t])
+                    for _, _, _, new in seqs[t]:
+                        spent += _set_cost(state, new)
+                        state = new
+                        seen.append(new)
+                    k_fit = fits[t].conductance if np.isfinite(fits[t].chi2) else k_design[t]
+                    k_fit = k_fit * (k_design[t] / k_fit).mean()
+                    second = _Designer(topo, plans[t], k_fit, weight, settings.noise)
+                    seqs[t] = seqs[t] + _plan_twin(second, starts[t], half, (state, spent, seen))
+        if not seqs:
+            for t in range(2):
+                k_fit = fits[t].conductance if np.isfinite(fits[t].chi2) else k_design[t]
+                k_fit = k_fit * (k_design[t] / k_fit).mean()
+                second = _Designer(topo, plans[t], k_fit, weight, settings.noise)
+                if done[t]:
+                    current = (states[t], used[t], done[t])
+                    seqs.append(_plan_twin(second, starts[t], half, current))
+                else:
+                    seqs.append(_plan_twin(second, starts[t], half))
         calls += sum(_execute(bench, plans, seqs, states, reads))
     finally:
         for t, plan in enumerate(plans):
             calls += _restore(bench, plan.twin, states[t], starts[t])
-    return reads, calls
+    return reads, calls, np.stack([f.conductance for f in fits]) if adapted else None
+
+
+def _short_conductance(model: DigipotModel) -> np.ndarray:
+    """(2, E) S: what a near-short is taken to conduct when currents are limited. Its
+    fitted conductance is barely known (its drop is below the noise), so code 0 on a
+    part whose wiper is 1/1.5 of the model's (R_W 70 Ohm nominal; the emulator's are
+    40-100 Ohm)."""
+    return 1.5 * model.conductance(np.zeros(model.step.shape[1]))
+
+
+#: a first-round code below this (code steps) flags a near-short (`_trouble`)
+NEAR_SHORT = 2.0
+#: at most this many near-shorts are taken as trouble (`_trouble`)
+MAX_SHORTS = 2
+
+
+def _trouble(
+    fits: tuple[TwinFit, TwinFit],
+    model: DigipotModel,
+    prior: np.ndarray | None,
+    prior_sd: np.ndarray | float,
+) -> list[int]:
+    """Edges (indices) the first round's fit puts below ``NEAR_SHORT`` codes: near-shorts,
+    whose neighbours the ordinary design sees only as parallel sums, and those the
+    ``prior`` puts there; [] when there are none or more than ``MAX_SHORTS``."""
+    if not all(np.isfinite(f.conductance).all() for f in fits):
+        return []
+    mean = codes_from_fits(fits, model, prior, prior_sd)[4]
+    shorts = {int(i) for i in np.flatnonzero(mean < NEAR_SHORT)}
+    # more than MAX_SHORTS is a first fit gone wrong (e.g. a node's whole star fitted
+    # stiff), not shorts: then only the prior's near-shorts count
+    if len(shorts) > MAX_SHORTS:
+        shorts = set()
+    if prior is not None:
+        shorts |= {int(i) for i in np.flatnonzero(np.asarray(prior) < NEAR_SHORT)}
+    return sorted(shorts) if len(shorts) <= MAX_SHORTS else []
+
+
+def _adaptive_round(
+    topo: Topology,
+    plans: list[_TwinPlan],
+    fits: tuple[TwinFit, TwinFit],
+    k_design: np.ndarray,
+    k_short: np.ndarray,
+    weight: np.ndarray,
+    settings: TomographySettings,
+    shorts: list[int],
+    current: list[tuple[dict[int, float], int, list[dict[int, float]]]],
+    starts: list[dict[int, float]],
+    budget: int,
+) -> list[list[tuple]]:
+    """Both twins' adaptive rounds around the near-shorts ``shorts`` (edge indices).
+
+    Candidates (`_Candidates`): per near-short, patterns of its ends and their neighbours
+    (every other node floating), so only the trouble's neighbourhood is evaluated. The
+    twins share the codes, so the design is joint: the information (on log k, the twins'
+    conductances alike up to the +-2 % part mismatch) of both twins' reads so far is
+    summed, twin 0's round is chosen on it (`_adapt`), then twin 1's on that plus twin
+    0's choice; each within ``budget`` transactions from ``current[t]`` = (state,
+    transactions used, states already read), the restore to ``starts[t]`` included.
+    ``k_short`` (2, E) S, the conductance each near-short is assumed to have at least
+    when the candidates are held to ``settings.max_current``.
+    Returns both twins' sequences, or [] when either twin has no candidate."""
+    e = topo.network.n_edges
+    ks, ws, infos, cands = [], [], [], []
+    for t, plan in enumerate(plans):
+        k_fit = fits[t].conductance if np.isfinite(fits[t].chi2) else k_design[t]
+        # in the design's unit (the median: robust to an edge fitted as open), and
+        # within what a digipot can be (a few reads can leave a node's star unscaled)
+        k_fit = k_fit * np.median(k_design[t] / k_fit)
+        k_fit = np.clip(k_fit, k_design[t].min() / 3, k_design[t].max() * 1e3)
+        # codes per relative change at the fitted conductances; a near-short's code
+        # hardly moves with its conductance (R_W is 0.1 code step)
+        ws.append(np.maximum(weight * k_design[t] / k_fit, 0.1))
+        k_fit[shorts] = np.maximum(k_fit[shorts], k_short[t][shorts])
+        ks.append(k_fit)
+        info = np.zeros((e, e))
+        for d in current[t][2]:
+            nodes = np.array(list(d), dtype=int)
+            got = _read_info(topo, plan.sensed, k_fit, nodes, [list(d.values())], settings.noise)
+            if got is not None:
+                info = info + got[0][0]
+        infos.append(info)
+        parts = []
+        for i in shorts:
+            ends = {int(x) + 1 for x in topo.network.edges[i]}
+            near = set(ends)
+            for n in ends:
+                near |= {int(m) + 1 for m in np.flatnonzero(topo.neighbours[n - 1])}
+            parts.append(
+                _Candidates.of(topo, plan, k_fit, settings.noise, settings.max_current, near, True)
+            )
+        cands.append(_Candidates.merge(parts, e))
+    if not all(len(c.volts) for c in cands):
+        return []
+    w = np.sqrt((ws[0] ** 2 + ws[1] ** 2) / 2)
+    known = _gauge_info(w) + infos[0] + infos[1]
+    seqs = []
+    for t in range(2):
+        state, used, _ = current[t]
+        cap = min(budget, used + ADAPT_BUDGET)
+        seq, added = _adapt(cands[t], known, w, state, used, starts[t], cap)
+        seqs.append(seq)
+        known = known + added
+    return seqs
+
+
+#: transactions per twin the adaptive round may take; the ordinary design spends the rest
+ADAPT_BUDGET = 6
+
+
+def _set_cost(current: dict[int, float], new: dict[int, float]) -> int:
+    """DAQ transactions of a "set" move from ``current`` to ``new``, its read included."""
+    release = any(n not in new for n in current)
+    drive = any(current.get(n) != v for n, v in new.items())
+    return int(release) + int(drive) + 1
 
 
 def _execute(
@@ -601,8 +1051,11 @@ def fit_reads(
     reads: list[tuple[str, dict[int, float], np.ndarray]],
     k0: np.ndarray,
     noise: float,
+    starts: tuple[np.ndarray, ...] = (),
+    refit: bool = False,
 ) -> tuple[TwinFit, TwinFit]:
-    """Both twins' fits from the reads of `measure`; ``k0`` (2, E) starting conductances."""
+    """Both twins' fits from the reads of `measure`; ``k0`` (2, E) starting conductances,
+    ``starts`` further (2, E) starts and ``refit`` for the refinement (`fit_twin`)."""
     topo = Topology.of(bench.network)
     fits = []
     for t, twin in enumerate(TWINS):
@@ -614,7 +1067,7 @@ def fit_reads(
             for tw, driven, volts in reads
             if tw == twin
         ]
-        fits.append(fit_twin(topo, mine, k0[t], noise))
+        fits.append(fit_twin(topo, mine, k0[t], noise, tuple(x[t] for x in starts), refit))
     return fits[0], fits[1]
 
 
@@ -632,8 +1085,9 @@ def tomography(
     guess = np.full(bench.network.n_edges, 64) if prior is None else np.asarray(prior)
     k_design = model.conductance(guess)
     weight = np.maximum(model.resistance(guess).mean(axis=0) / model.step.mean(axis=0), 1.0)
-    reads, calls = measure(bench, k_design, settings, weight)
-    fits = fit_reads(bench, reads, k_design, settings.noise)
+    reads, calls, first = _measure(bench, k_design, settings, weight, model, prior, prior_sd)
+    starts = () if first is None else (first,)
+    fits = fit_reads(bench, reads, k_design, settings.noise, starts, first is not None)
     codes, code_float, sd, scale, mean = codes_from_fits(fits, model, prior, prior_sd)
     return TomographyResult(
         codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads, mean
