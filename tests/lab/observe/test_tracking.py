@@ -272,3 +272,47 @@ def test_resync_every_counts_pulses(every: int, resyncs: int) -> None:
         assert per_step > 2 * 25 + resyncs * 10  # each resync reads several patterns
     else:
         assert per_step <= 2 * 25 + 3 * 25  # two reads a step and any disambiguation
+
+
+def test_every_daq_call_of_the_estimator_is_counted() -> None:
+    """The probe's ``transactions`` are the DAQ calls (sense, drive, release) made inside
+    its hooks, and they add up: the calibration's budget, one read of both twins before
+    the first pulse and after every pulse, 3 per disambiguation read and a resync's
+    tomography budget (40, the drive-state restore included) per resync."""
+    from lab.observe.probe import EstimatorSettings
+
+    board = EmulatedBoard(EmulatorConfig(seed=0))
+    bench = emulator_bench(board=board)
+    bench.probe = None
+    train = settings_from(task="ii", p=1.0, steps=25, seed=0, test_every=0)
+    trainer = Trainer(bench, load_task("ii", seed=0), train)
+    probe = trainer.probe = EstimatedProbe(bench, 1.0, EstimatorSettings(resync_every=10))
+    inside, calls = [False], [0]
+
+    def counted(call):
+        def wrapper(*args, **kwargs):
+            calls[0] += inside[0]
+            return call(*args, **kwargs)
+
+        return wrapper
+
+    def flagged(hook):
+        def wrapper(*args, **kwargs):
+            inside[0] = True
+            try:
+                return hook(*args, **kwargs)
+            finally:
+                inside[0] = False
+
+        return wrapper
+
+    for name in ("sense", "drive", "release"):
+        setattr(bench, name, counted(getattr(bench, name)))
+    for name in ("start", "before_pulse", "after_pulse"):
+        setattr(probe, name, flagged(getattr(probe, name)))
+    trainer.run()
+    budget = probe.settings.tomography.budget
+    assert budget == 40 and probe.resyncs == 2
+    assert probe.transactions == calls[0]
+    reads = 2 + 2 * 25 + 3 * probe.disambiguations
+    assert calls[0] == probe.settings.calibration_budget + reads + budget * probe.resyncs
