@@ -345,10 +345,6 @@ class Tracker:
         for j in np.flatnonzero(fixed & seen):
             base += cols[j, best_opt[j]]
         var_idx = np.flatnonzero(searched)
-        # the best-seen first: their wrong moves are pruned near the root (the MAP and
-        # the marginals do not depend on the order; about half the time of edge order)
-        strength = np.sqrt((cols[var_idx] ** 2).sum(axis=2)).max(axis=1)
-        var_idx = var_idx[np.argsort(-strength, kind="stable")]
         change = moves[best_opt].copy()
         odds_cost = np.full(e, np.inf)  # min-marginal cost of the best other option
         for j in np.flatnonzero(fixed & (n_opt > 1)):
@@ -381,7 +377,7 @@ class Tracker:
         alternative = change.copy()
         if odds_cost[worst] < CAP:  # the least certain edge's best other explanation
             if searched[worst]:
-                i = int(np.flatnonzero(var_idx == worst)[0])
+                i = int(np.searchsorted(var_idx, worst))
                 alt = marg_choice[i, second_q[i]]  # exact: its marg is below best + CAP
                 for i2, j in enumerate(var_idx.tolist()):
                     alternative[j] = moves[order[j, alt[i2]]]
