@@ -9,6 +9,7 @@ the reduced weighted graph-Laplacian system ``L_ff V_f = -L_fc V_c``.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -488,12 +489,18 @@ class Network:
         return np.sum(conductance * self.drops(voltages) ** 2, axis=-1)
 
     def solver(self, fixed_nodes: Sequence[int] | np.ndarray) -> Solver:
-        """A solver prepared (and cached) for one set of fixed nodes (1-based labels)."""
+        """A solver for fixed nodes given as 1-based labels; its fixed volts are taken in
+        this order. Prepared once per node set (the same set in another order shares the
+        prepared factorisation pattern) and cached per order."""
         key = tuple(int(n) for n in np.asarray(fixed_nodes).reshape(-1))
         solver = self._solvers.get(key)
         if solver is None:
-            solver = Solver(self, self.index_of(key))
-            self._solvers[key] = solver
+            canon = tuple(sorted(key))
+            solver = self._solvers.get(canon)
+            if solver is None:
+                solver = self._solvers[canon] = Solver(self, self.index_of(canon))
+            if canon != key:
+                solver = self._solvers[key] = solver.in_order(self.index_of(key))
         return solver
 
     def solve(self, conductance: np.ndarray, fixed: FixedSpec) -> np.ndarray:
@@ -533,6 +540,16 @@ class Solver:
         self.n_free, self.n_fixed = len(self.free_idx), len(fixed_idx)
         self.pattern = CholeskyPattern.build(network.edges, is_fixed)
         self._args = self.pattern.kernel_args()
+
+    def in_order(self, fixed_idx: np.ndarray) -> Solver:
+        """This solver with its fixed volts taken in another order of the same fixed
+        nodes ``fixed_idx`` (F,) 0-based; shares the prepared pattern (no new build)."""
+        fixed_idx = np.asarray(fixed_idx, dtype=np.intp)
+        if not np.array_equal(np.sort(fixed_idx), np.sort(self.fixed_idx)):
+            raise ValueError("in_order needs the same fixed nodes")
+        other = copy.copy(self)
+        other.fixed_idx = fixed_idx
+        return other
 
     def __call__(self, conductance: np.ndarray, fixed_volts: np.ndarray) -> np.ndarray:
         """Node voltages (..., N) for conductances (..., E) S and fixed volts (..., F) V."""

@@ -51,7 +51,7 @@ class EstimatorSettings:
     are the ones the residual asks for). Regression at p = 0.1 is the exception: within
     +-1 / exact 98.4 / 96.1 % at N = 100, 97.3 / 93.2 % at 400, 97.7 / 94.3 % at 0; on
     the full set (3 boards x 2000 steps) at 400 it reached 99.1 / 96.3 %, above the
-    targets (98 / 90 %). Each periodic resync costs about 45 DAQ transactions and 0.1 s
+    targets (98 / 90 %). Each periodic resync costs 40 DAQ transactions and 0.1 s
     of controller CPU: N = 100 adds 0.4 transactions and about 1 ms per step, 400 a
     quarter of that. 400 rather than 0 keeps a periodic check for a drift the residual
     cannot see (an edge no read sees on a bench with fewer sense channels, a digipot

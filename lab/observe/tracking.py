@@ -11,8 +11,9 @@ Per pulse (`Tracker.begin` with the pre-pulse node voltages of both twins, then
 
 - Direction prior. gap_e = |dV_F,e| - |dV_C,e| from the pre-pulse voltages; P(d_e = +1)
   = P(sigma_e > gap_e) with sigma_e uniform on the edge's learned interval [lo_e, hi_e]
-  (initially [0, 0.05] V) and the gap blurred by its measurement noise. Every confident
-  decision narrows the interval: a +1 step at gap g says sigma > g, a -1 step sigma <= g.
+  (initially [0, 0.05] V) and the gap blurred by its measurement noise, kept within
+  ``direction_floor`` of 0 and 1. Every confident decision narrows the interval: a +1
+  step at gap g says sigma > g, a -1 step sigma <= g.
 - Likelihood. The post-pulse read gives one Kirchhoff row per sensed floating node
   (`lab.observe.model.Topology`); with the codes c + x the rows' residuals r(x) =
   A k(c + x) are linear in the per-edge choices (k(c +- 1) - k(c) per twin), weighted
@@ -22,8 +23,10 @@ Per pulse (`Tracker.begin` with the pre-pulse node voltages of both twins, then
   allowed moves (`search`: a partial assignment is dropped when its prior cost and the
   part of its residual the remaining edges' columns cannot cancel already exceed the
   best by ``CAP``) that also returns each edge's min-marginal cost, so each edge's
-  posterior odds of being wrong (exact up to ``CAP``). Most of the 2^16 masks are
-  dropped near the root: a wrong move of a well-seen edge costs hundreds of chi^2.
+  posterior odds of being wrong (exact up to ``CAP``). Every edge some row sees is
+  searched; an edge no row sees is independent and its prior decides it. Most of the
+  3^16 combinations are dropped near the root: a wrong move of a well-seen edge costs
+  hundreds of chi^2.
 - Repair. An earlier pulse's miss (a weakly seen move the prior p talked the search
   out of) leaves the code one off and a residual that that edge's +-1 column removes:
   when the best such one-edge correction lowers the residual's chi^2 by more than
@@ -46,10 +49,6 @@ import numpy as np
 from lab.core.learning import SIGMA_MAX
 from lab.observe.model import TOP, DigipotModel, Topology
 
-#: Largest number of move combinations searched exhaustively; beyond it the least
-#: informative edges keep their prior mode.
-MAX_LEAVES = 1 << 18
-
 
 @dataclass(frozen=True)
 class TrackerSettings:
@@ -58,9 +57,13 @@ class TrackerSettings:
     teaches sigma; ``lost_chi2``/``lost_steps``: when the tracker calls itself lost;
     ``repair``: the drop of the pulse's residual (chi^2 units) above which one edge's
     code is corrected by +-1 beyond the pulse's moves (a missed earlier move; 0 = never),
-    only when p <= ``repair_max_p`` (measured: at p = 0.1 it cuts task ii's resyncs
+    only when p <= ``repair_max_p`` (measured: at p = 0.1 it cut task ii's resyncs
     from 22 to 5 per 500 steps; at p = 0.5 a residual is more often several edges' moves
-    confused, and repairs took board 1 of task ii from 99.3 % to 88 % within +-1)."""
+    confused, and repairs took board 1 of task ii from 99.3 % to 88 % within +-1);
+    ``direction_floor``: least prior probability of either direction of an enabled move:
+    the learned sigma interval or a predicted gap can be wrong, and a move the prior
+    calls impossible is then explained by several wrong ones (regression at p = 0.1,
+    board 1, 500 steps: 96.7 % within +-1 with none, 99.99 % with 1e-3)."""
 
     noise: float = 0.5e-3
     gap_noise: float = 1.5e-3
@@ -70,15 +73,16 @@ class TrackerSettings:
     lost_steps: int = 3
     repair: float = 16.0
     repair_max_p: float = 0.2
+    direction_floor: float = 1e-3
 
 
 #: Min-marginal costs are exact up to this far (chi^2 units) above the best; beyond it
-#: they are reported as ``best + CAP``. 40 would do for the variance growth and
-#: ``confident`` (odds below e^-20) and prunes far more (task ii at p = 0.5: 12.5 ms per
-#: step against 31), but the disambiguation's choice of alternative reads these large
-#: marginals and the trajectories then change (a 150-step run of task iv at p = 0.5
-#: fell to 96.3 % within +-1); 1000 reproduces the exhaustive search's decisions.
-CAP = 1000.0
+#: they are reported as ``best + CAP`` and the edge counts as certain (posterior odds
+#: below e^-20: the variance growth, ``confident`` and the disambiguation's trigger,
+#: all below CAP, see no difference). Every edge some row sees is searched, so the
+#: trigger (the least odds) and the alternative (that edge's min-marginal assignment)
+#: come from the same exact marginals.
+CAP = 40.0
 
 
 def search(
@@ -271,7 +275,9 @@ class Tracker:
         """The pre-pulse node voltages (2, N) of the free and clamped twins, V."""
         drops = self.topo.network.drops(volts)  # (2, E)
         self._gap = np.abs(drops[0]) - np.abs(drops[1])
-        self._p_up = _p_up(self._gap, self.sigma_lo, self.sigma_hi, self.settings.gap_noise)
+        floor = self.settings.direction_floor
+        p_up = _p_up(self._gap, self.sigma_lo, self.sigma_hi, self.settings.gap_noise)
+        self._p_up = np.clip(p_up, floor, 1.0 - floor)
 
     def end(
         self, volts: np.ndarray, floating: np.ndarray, sensed: np.ndarray
@@ -326,20 +332,24 @@ class Tracker:
         cols[:, 2, :] = dn
         order = np.argsort(-prob, axis=1, kind="stable")  # options by prior probability
         n_opt = allowed.sum(axis=1)
-        informative = np.sqrt((cols**2).sum(axis=2)).max(axis=1)  # (E,)
-        searched = n_opt > 1  # too many combinations: the least informative keep their mode
-        while np.prod(np.where(searched, n_opt, 1).astype(float)) > MAX_LEAVES:
-            cand = np.flatnonzero(searched)
-            searched[cand[np.argmin(informative[cand])]] = False
+        # an edge no row sees (all its columns zero) is independent of the others: its
+        # prior decides it and its prior odds are its exact min-marginal; every other
+        # edge with a choice is searched jointly (exact up to CAP), so the odds of every
+        # edge, the trigger of a disambiguation and its alternative are one set of
+        # exact marginals
+        seen = np.abs(cols).max(axis=2).max(axis=1) > 0.0 if m else np.zeros(e, dtype=bool)
+        searched = (n_opt > 1) & seen
         fixed = ~searched
         base = r0.copy()
         best_opt = order[:, 0].copy()
-        for j in np.flatnonzero(fixed):
+        for j in np.flatnonzero(fixed & seen):
             base += cols[j, best_opt[j]]
         var_idx = np.flatnonzero(searched)
         change = moves[best_opt].copy()
         odds_cost = np.full(e, np.inf)  # min-marginal cost of the best other option
-        alternative = change.copy()
+        for j in np.flatnonzero(fixed & (n_opt > 1)):
+            second = np.sort(cost[j][allowed[j]])[1]
+            odds_cost[j] = second - cost[j, best_opt[j]]
         if len(var_idx):
             nv = len(var_idx)
             sub_cols = np.zeros((nv, 3, m))
@@ -351,29 +361,28 @@ class Tracker:
                     sub_cols[i, q] = cols[j, o]
                     sub_prior[i, q] = cost[j, o]
             best, choice, marg, marg_choice = search(base, sub_cols, sub_prior, sub_n)
-            worst_i, worst = -1, np.inf
+            second_q = np.zeros(nv, dtype=np.int64)
             for i, j in enumerate(var_idx.tolist()):
                 change[j] = moves[order[j, choice[i]]]
                 others = [(marg[i, q], q) for q in range(int(sub_n[i])) if q != choice[i]]
-                if others:
-                    m_cost, q = min(others)
-                    odds_cost[j] = m_cost - best
-                    if odds_cost[j] < worst:
-                        worst_i, worst = i, odds_cost[j]
-            if worst_i >= 0 and worst < CAP:  # beyond CAP marg_choice is undefined
-                q = min(
-                    (marg[worst_i, q], q)
-                    for q in range(int(sub_n[worst_i]))
-                    if q != choice[worst_i]
-                )[1]
-                alt = marg_choice[worst_i, q]
-                for i, j in enumerate(var_idx.tolist()):
-                    alternative[j] = moves[order[j, alt[i]]]
+                m_cost, second_q[i] = min(others)
+                # at the clip (best + CAP) certain; best + CAP - best may round below CAP
+                odds_cost[j] = CAP if m_cost >= best + CAP else m_cost - best
             resid = best - float(np.sum(cost[var_idx, order[var_idx, choice]]))
             final = base + sum((sub_cols[i, choice[i]] for i in range(nv)), np.zeros(m))
         else:
             resid = float(base @ base)
             final = base
+        worst = int(np.argmin(odds_cost))
+        alternative = change.copy()
+        if odds_cost[worst] < CAP:  # the least certain edge's best other explanation
+            if searched[worst]:
+                i = int(np.searchsorted(var_idx, worst))
+                alt = marg_choice[i, second_q[i]]  # exact: its marg is below best + CAP
+                for i2, j in enumerate(var_idx.tolist()):
+                    alternative[j] = moves[order[j, alt[i2]]]
+            else:  # independent of the rest: only its own move changes
+                alternative[worst] = moves[order[worst, 1]]
         repair = np.zeros(e, dtype=np.int8)
         if s.repair and m and self.p <= s.repair_max_p:
             # one edge off by a code since an earlier pulse (a move the prior talked the
@@ -391,10 +400,6 @@ class Tracker:
             if gain[which, j] > s.repair:
                 repair[j] = 1 if which == 0 else -1
                 resid -= float(gain[which, j])
-        for j in np.flatnonzero(fixed):
-            if n_opt[j] > 1:  # a fixed edge with options is as uncertain as its prior
-                second = np.sort(cost[j][allowed[j]])[1]
-                odds_cost[j] = second - cost[j, best_opt[j]]
         return Decision(change, odds_cost, alternative, resid / max(m, 1), p_up, repair)
 
     def commit(self, d: Decision) -> tuple[np.ndarray, np.ndarray]:
@@ -439,9 +444,12 @@ class Read:
 @dataclass
 class Decision:
     """A pulse's MAP: ``change`` (E,) int8 moves, ``odds_cost`` (E,) -2 log posterior
-    odds of each edge's best other move, ``alternative`` (E,) the best assignment with
-    the least certain edge changed, ``chi2`` per row, ``p_up`` (E,) P(d = +1),
-    ``repair`` (E,) int8 a correction of an earlier pulse's miss (not a move)."""
+    odds of each edge's best other move (exact below ``CAP``, at most ``CAP``; inf for an
+    edge with one allowed move), ``alternative`` (E,) the best assignment with the least
+    certain edge (``odds_cost.argmin()``) changed: it differs from ``change`` there
+    whenever ``odds_cost.min() < CAP``, and equals ``change`` otherwise; ``chi2`` per
+    row, ``p_up`` (E,) P(d = +1), ``repair`` (E,) int8 a correction of an earlier
+    pulse's miss (not a move)."""
 
     change: np.ndarray
     odds_cost: np.ndarray

@@ -623,3 +623,30 @@ def test_balanced_wheatstone_bridge_carries_no_current() -> None:
         k = 1 / np.array([1e3, 2e3, 3e3, 6e3, r_bridge])
         v = net.solve(k, {1: 10.0, 4: 0.0})
         np.testing.assert_allclose(v[1:3], [20 / 3, 20 / 3], rtol=0, atol=1e-12)
+
+
+def test_the_same_fixed_nodes_in_another_order_reuse_the_prepared_solver(monkeypatch) -> None:
+    """The estimator's disambiguation asks for one node set in many orders (a dict of
+    drives with one node added or removed): one factorisation pattern per set, and each
+    order's fixed volts still land on their own nodes."""
+    import lab.core.network as network
+
+    builds = []
+    build = network.CholeskyPattern.build.__func__
+
+    def counted(cls, edges, is_fixed):
+        builds.append(tuple(np.flatnonzero(is_fixed)))
+        return build(cls, edges, is_fixed)
+
+    monkeypatch.setattr(network.CholeskyPattern, "build", classmethod(counted))
+    net = Network.from_name("twin16")
+    k = np.random.default_rng(0).uniform(1e-5, 2e-5, net.n_edges)
+    bc = {1: 1.0, 2: 3.0, 9: 0.0}
+    want = net.solve(k, bc)
+    for order in ([9, 1, 2], [2, 9, 1], [1, 2, 9], [9, 1, 2]):
+        got = net.solve(k, {n: bc[n] for n in order})
+        assert np.allclose(got, want, rtol=0, atol=1e-12)
+        assert np.allclose(got[[n - 1 for n in order]], [bc[n] for n in order])
+    assert len(builds) == 1
+    with pytest.raises(ValueError, match="fixed twice"):
+        net.solver([2, 1, 2])

@@ -13,7 +13,7 @@ from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard
 from lab.observe.probe import EstimatedProbe
-from lab.observe.tracking import search
+from lab.observe.tracking import CAP, Tracker, search
 from lab.tasks import load_task
 
 
@@ -70,6 +70,32 @@ def test_last_update_reports_the_moves() -> None:
     assert np.array_equal(moved, diff != 0)
     assert np.array_equal(direction[moved], diff[moved])
     assert set(np.unique(direction)) <= {-1, 1}
+
+
+def test_the_alternative_changes_the_least_certain_edge(monkeypatch) -> None:
+    """Every decision of a training run (task iv at p = 0.5: edges often in doubt). The
+    disambiguation is triggered by the least odds over all edges and reads the
+    alternative, so the alternative must change that very edge (one set of marginals),
+    and nothing when every edge is certain (odds at CAP)."""
+    decisions = []
+    decide = Tracker.decide
+
+    def spy(self, reads):
+        decisions.append(decide(self, reads))
+        return decisions[-1]
+
+    monkeypatch.setattr(Tracker, "decide", spy)
+    _train("iv", 0.5, 40, seed=1)
+    in_doubt = 0
+    for d in decisions:
+        j = int(np.argmin(d.odds_cost))
+        assert d.odds_cost[j] <= CAP
+        if d.odds_cost[j] < CAP:
+            in_doubt += 1
+            assert d.alternative[j] != d.change[j]
+        else:
+            assert np.array_equal(d.alternative, d.change)
+    assert in_doubt > 10
 
 
 def _brute(r0, cols, prior, n_opt):
@@ -157,26 +183,67 @@ def _train_with(task: str, p: float, steps: int, seed: int, settings) -> tuple[T
     return trainer, score
 
 
+class _Meddle(Score):
+    """After record ``at`` calls ``meddle(tracker)`` (a simulated earlier failure)."""
+
+    def __init__(self, board: EmulatedBoard, probe: EstimatedProbe, at: int, meddle) -> None:
+        super().__init__(board)
+        self.probe, self.at, self.meddle = probe, at, meddle
+
+    def step(self, record) -> None:
+        super().step(record)
+        if len(self.true) == self.at:
+            self.meddle(self.probe.tracker)
+
+
+def _train_meddled(task: str, p: float, steps: int, seed: int, settings, at: int, meddle):
+    board = EmulatedBoard(EmulatorConfig(seed=seed))
+    bench = emulator_bench(board=board)
+    bench.probe = None
+    train = settings_from(task=task, p=p, steps=steps, seed=seed, test_every=0)
+    trainer = Trainer(bench, load_task(task, seed=seed), train)
+    trainer.probe = EstimatedProbe(bench, p, settings)
+    score = _Meddle(board, trainer.probe, at, meddle)
+    trainer.observers = [score]
+    trainer.run()
+    return trainer, np.array(score.true), np.array(score.est)
+
+
 @pytest.mark.parametrize("repair", [16.0, 0.0])
-def test_missed_moves_are_repaired_from_the_residual(repair: float) -> None:
-    """Task ii at p = 0.1 on board 1: the prior (p = 0.1) talks the search out of some
-    weakly seen +1 moves of edge 2, whose code then drifts 1-3 codes low until the
-    tracker calls itself lost (22 resyncs in 500 steps, exact on 93 %). The one-edge
-    repair from the residual catches the miss on the next pulse. With ``repair = 0``
-    (the old tracker) the drift must still show, so the test can tell the two apart."""
+def test_a_missed_move_is_caught_on_the_next_pulse(repair: float) -> None:
+    """Task ii at p = 0.1 on board 1, one code of a well-seen edge knocked one step off
+    after pulse 40 (an earlier pulse's miss): the next pulse puts it right (as a repair
+    or, the joint search seeing its column, as a move) and tracking stays exact."""
     from lab.observe.probe import EstimatorSettings
     from lab.observe.tracking import TrackerSettings
 
+    def miss(tracker: Tracker) -> None:
+        tracker.codes[2] -= 1
+
     settings = EstimatorSettings(tracker=TrackerSettings(repair=repair))
-    trainer, score = _train_with("ii", 0.1, 300, 1, settings)
-    true, est = np.array(score.true), np.array(score.est)
-    exact = np.mean(true == est)
-    resyncs = trainer.probe.resyncs
-    if repair:
-        assert exact >= 0.97 and resyncs <= 5
-        assert trainer.probe.tracker.repairs > 0
-    else:
-        assert exact < 0.97 or resyncs > 5
+    trainer, true, est = _train_meddled("ii", 0.1, 80, 1, settings, 40, miss)
+    assert np.array_equal(est[40:], true[40:])
+    assert trainer.probe.resyncs == 0
+
+
+@pytest.mark.parametrize(("floor", "ok"), [(1e-3, True), (0.0, False)])
+def test_a_wrongly_learned_offset_does_not_forbid_a_move(floor: float, ok: bool) -> None:
+    """Task iv at p = 0.5 on board 1 with every edge's learned comparator-offset interval
+    pinned at its top after pulse 20 (as if wrong confident decisions had taught it):
+    the direction prior then calls every -1 move at a gap below 0.05 V impossible, and
+    the search explains each by several wrong moves. With ``direction_floor`` the reads
+    win (measured: exact 96.6 %, 1 resync over the 40 pulses after); without it (the
+    old prior) 81 % and 6 resyncs."""
+    from lab.observe.probe import EstimatorSettings
+    from lab.observe.tracking import TrackerSettings
+
+    def pin(tracker: Tracker) -> None:
+        tracker.sigma_lo[:] = tracker.sigma_hi[:] = tracker.settings.sigma_max
+
+    settings = EstimatorSettings(tracker=TrackerSettings(direction_floor=floor))
+    trainer, true, est = _train_meddled("iv", 0.5, 60, 1, settings, 20, pin)
+    exact = np.mean(true[20:] == est[20:])
+    assert (exact >= 0.95 and trainer.probe.resyncs <= 2) == ok
 
 
 def test_no_repairs_at_high_p() -> None:
@@ -205,3 +272,47 @@ def test_resync_every_counts_pulses(every: int, resyncs: int) -> None:
         assert per_step > 2 * 25 + resyncs * 10  # each resync reads several patterns
     else:
         assert per_step <= 2 * 25 + 3 * 25  # two reads a step and any disambiguation
+
+
+def test_every_daq_call_of_the_estimator_is_counted() -> None:
+    """The probe's ``transactions`` are the DAQ calls (sense, drive, release) made inside
+    its hooks, and they add up: the calibration's budget, one read of both twins before
+    the first pulse and after every pulse, 3 per disambiguation read and a resync's
+    tomography budget (40, the drive-state restore included) per resync."""
+    from lab.observe.probe import EstimatorSettings
+
+    board = EmulatedBoard(EmulatorConfig(seed=0))
+    bench = emulator_bench(board=board)
+    bench.probe = None
+    train = settings_from(task="ii", p=1.0, steps=25, seed=0, test_every=0)
+    trainer = Trainer(bench, load_task("ii", seed=0), train)
+    probe = trainer.probe = EstimatedProbe(bench, 1.0, EstimatorSettings(resync_every=10))
+    inside, calls = [False], [0]
+
+    def counted(call):
+        def wrapper(*args, **kwargs):
+            calls[0] += inside[0]
+            return call(*args, **kwargs)
+
+        return wrapper
+
+    def flagged(hook):
+        def wrapper(*args, **kwargs):
+            inside[0] = True
+            try:
+                return hook(*args, **kwargs)
+            finally:
+                inside[0] = False
+
+        return wrapper
+
+    for name in ("sense", "drive", "release"):
+        setattr(bench, name, counted(getattr(bench, name)))
+    for name in ("start", "before_pulse", "after_pulse"):
+        setattr(probe, name, flagged(getattr(probe, name)))
+    trainer.run()
+    budget = probe.settings.tomography.budget
+    assert budget == 40 and probe.resyncs == 2
+    assert probe.transactions == calls[0]
+    reads = 2 + 2 * 25 + 3 * probe.disambiguations
+    assert calls[0] == probe.settings.calibration_budget + reads + budget * probe.resyncs
