@@ -629,6 +629,9 @@ class _Candidates:
         of them when None; ``variants_only``: only the near-short patterns (ends apart)."""
         net = topo.network
         nodes = np.array(sorted(n for n in plan.low if only is None or n in only), dtype=int)
+        empty = cls(nodes, np.zeros((0, len(nodes))), np.zeros((0, net.n_edges, net.n_edges)))
+        if len(nodes) < 2:  # no pattern can put a node between two driven voltages
+            return empty
         col = {int(d): i for i, d in enumerate(nodes)}
         assign = _assignments(len(nodes))  # (M, n_drive) 0 floating, 1 low, 2 high
         lo = np.array([plan.low[d] for d in nodes])
@@ -646,9 +649,11 @@ class _Candidates:
                 moved = volts[alike].copy()
                 moved[:, end] += np.where(assign[alike, end] == 1, step, -step)
                 extra.append(moved)
+        if variants_only and not extra:  # no stiff edge with both ends driveable here
+            return empty
         volts = np.concatenate(extra if variants_only else [volts, *extra])
         if not len(volts):
-            return cls(nodes, np.zeros((0, len(nodes))), np.zeros((0, net.n_edges, net.n_edges)))
+            return empty
         rows, infos = [], []
         masks, inverse = np.unique(~np.isnan(volts), axis=0, return_inverse=True)
         for g, mask in enumerate(masks):
@@ -662,9 +667,8 @@ class _Candidates:
             full = np.full((int(ok.sum()), len(nodes)), np.nan)
             full[:, mask] = v[ok]
             rows.append(full)
-        e = net.n_edges
         if not infos:
-            return cls(nodes, np.zeros((0, len(nodes))), np.zeros((0, e, e)))
+            return empty
         return cls(nodes, np.concatenate(rows), np.concatenate(infos))
 
 
