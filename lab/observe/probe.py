@@ -45,17 +45,16 @@ from lab.observe.tracking import Decision, Read, Tracker, TrackerSettings
 @dataclass(frozen=True)
 class EstimatorSettings:
     """``resync_every``: pulses between tomographies (0 = only when lost). The default
-    400 is from the sweep ``bench/bench_estimator.py --only track --seeds 2 --steps 500
-    --resync-every 100,400,0`` over the 9 task x p cells (docs/physics.md 6.3). In 8
-    cells the accuracy was the same at every N (within +-0.4 %: the resyncs that matter
-    are the ones the residual asks for). Regression at p = 0.1 is the exception: within
-    +-1 / exact 98.4 / 96.1 % at N = 100, 97.3 / 93.2 % at 400, 97.7 / 94.3 % at 0; on
-    the full set (3 boards x 2000 steps) at 400 it reached 99.1 / 96.3 %, above the
-    targets (98 / 90 %). Each periodic resync costs 40 DAQ transactions and 0.1 s
-    of controller CPU: N = 100 adds 0.4 transactions and about 1 ms per step, 400 a
-    quarter of that. 400 rather than 0 keeps a periodic check for a drift the residual
-    cannot see (an edge no read sees on a bench with fewer sense channels, a digipot
-    that missed a step);
+    100 is from ``bench/bench_estimator.py --only track`` (3 boards x 2000 steps, the 9
+    task x p cells, docs/physics.md 6.3): at 100 every cell meets issue 14's targets; at
+    400 regression at p = 0.5 gets 96.95 % of the code changes right (target 97 %)
+    against 97.27 % at 100, and in an earlier sweep (2 boards x 500 steps) regression at
+    p = 0.1 fell from 98.4 / 96.1 % (within +-1 / exact) at 100 to 97.3 / 93.2 % at 400.
+    Each periodic resync costs 40 DAQ transactions (the restore included) and ~0.1 s of
+    controller CPU: 0.4 transactions and about 1 ms a step at 100. 0 (only when the
+    residual says the tracker is lost) would miss a drift the residual cannot see (an
+    edge no read sees on a bench with fewer sense channels, a digipot that missed a
+    step);
     ``sense_before``: read both twins before each pulse too (2 more transactions per
     step); ``disambiguate``: when some edge's -2 log posterior odds fall below it, one
     extra pattern that best separates the two likeliest explanations is applied to one
@@ -64,7 +63,7 @@ class EstimatorSettings:
     codes at `EstimatedProbe.start`;
     ``calibration_budget``: DAQ transactions of that calibration."""
 
-    resync_every: int = 400
+    resync_every: int = 100
     sense_before: bool = False
     disambiguate: float = 8.0
     rounds: int = 3

@@ -884,9 +884,10 @@ def _measure(
 def _short_conductance(model: DigipotModel) -> np.ndarray:
     """(2, E) S: what a near-short is taken to conduct when currents are limited. Its
     fitted conductance is barely known (its drop is below the noise), so code 0 on a
-    part whose wiper is 1/1.5 of the model's (R_W 70 Ohm nominal; the emulator's are
-    40-100 Ohm)."""
-    return 1.5 * model.conductance(np.zeros(model.step.shape[1]))
+    part whose wiper is half the model's (R_W 70 Ohm nominal: 35 Ohm, below the
+    emulator's 40-100 Ohm and the AD5220's typical 40 Ohm, so the limit holds on the
+    lowest part)."""
+    return 2.0 * model.conductance(np.zeros(model.step.shape[1]))
 
 
 #: a first-round code below this (code steps) flags a near-short (`_trouble`)
