@@ -794,12 +794,10 @@ def measure(
     k_design: np.ndarray,
     settings: TomographySettings = TomographySettings(),
     weight: np.ndarray | None = None,
-    model: DigipotModel | None = None,
-    prior: np.ndarray | None = None,
-    prior_sd: np.ndarray | float = 1.0,
 ) -> tuple[list[tuple[str, dict[int, float], np.ndarray]], int]:
-    """`_measure` without its third value."""
-    reads, calls, _ = _measure(bench, k_design, settings, weight, model, prior, prior_sd)
+    """`_measure` without a digipot model (so no adaptive round): the reads and the DAQ
+    transactions."""
+    reads, calls, _ = _measure(bench, k_design, settings, weight)
     return reads, calls
 
 
