@@ -545,8 +545,13 @@ class Plots(QSplitter):
         item = self.error_plot.getPlotItem()
         if half > 0:
             item.setXRange(step - half, step + half, padding=0)
-        else:
+        elif not self.whole_run():
             item.enableAutoRange(x=True)
+            self.invalidate()  # the curves hold the zoomed rows only: redraw them all
+
+    def whole_run(self) -> bool:
+        """Whether the linked x axes show the whole run (auto range), not a zoom."""
+        return bool(self.error_plot.getPlotItem().getViewBox().autoRangeEnabled()[0])
 
     def step_range(self) -> tuple[float, float]:
         """The visible step range (x axis of the linked plots)."""

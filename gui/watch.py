@@ -125,7 +125,10 @@ class WatchPanel(QWidget):
         self.has_updates, self.codes, self.setup = True, "exact", None
         self.signal: np.ndarray | None = None  # the shown step's, (E,) V
         self.signal_step: int | None = None
-        self._drawn, self._drawn_at = -1, 0.0
+        self._drawn: object = None  # (history, version, steps) of the curve drawn
+        self._drawn_at = 0.0
+        #: the step range the plots show (`follow_steps`); None: the whole run
+        self.steps: tuple[float, float] | None = None
         self.set_run({}, True, "exact", "", None)
 
     def set_run(self, settings: dict, has_updates: bool, codes: str, codes_note: str,
@@ -133,7 +136,7 @@ class WatchPanel(QWidget):
         """A run is shown: its ``settings`` (p, ``bias_volts``), whether it records
         updates, where its codes come from (and why unknown), its free-state setup."""
         self.has_updates, self.codes, self.setup = has_updates, codes, setup
-        self._drawn, self._drawn_at = -1, 0.0
+        self._drawn, self._drawn_at = None, 0.0
         self.p_curve.setData([], [])
         p = settings.get("p")
         self.p_set.setVisible(p is not None)
@@ -163,18 +166,36 @@ class WatchPanel(QWidget):
         else:
             self.signal_note.setText("no step shown yet")
 
+    def follow_steps(self, lo: float, hi: float, whole: bool) -> None:
+        """Show steps ``lo .. hi`` on the effective-p plot's x axis, the range the other
+        plots show (zoom, pan, the replay's follow window); ``whole``: they show the whole
+        run. A zoomed range is re-binned at its next `redraw` (`P_BINS` bins over the
+        visible steps, not over the run)."""
+        self.p_plot.setXRange(lo, hi, padding=0)
+        steps = None if whole else (float(lo), float(hi))
+        if steps != self.steps:
+            self.steps = steps
+            self._drawn = None
+
     def redraw(self, h: History, force: bool = False) -> None:
-        """The effective-p curve from ``h``: skipped when ``h`` has not changed, and
-        (unless ``force``) at most every `REDRAW_S` seconds: a curve of bin means needs
-        no 30 Hz, and the window's core is shared with the training process."""
-        if not self.has_updates or h.version == self._drawn:
+        """The effective-p curve from ``h`` over the shown steps (`follow_steps`): skipped
+        when neither changed, and (unless ``force``) at most every `REDRAW_S` seconds: a
+        curve of bin means needs no 30 Hz, and the window's core is shared with the
+        training process."""
+        key = (id(h), h.version, self.steps)
+        if not self.has_updates or key == self._drawn:
             return
         now = time.monotonic()
         if not force and now - self._drawn_at < REDRAW_S:
             return
-        self._drawn, self._drawn_at = h.version, now
+        self._drawn, self._drawn_at = key, now
         snap = h.snapshot(("step", "update_mask"))
-        self.p_curve.setData(*effective_p(snap.step, snap.update_mask))
+        step, mask = snap.step, snap.update_mask
+        if self.steps is not None and len(step):  # the visible rows, one either side
+            a = max(int(np.searchsorted(step, self.steps[0])) - 1, 0)
+            b = int(np.searchsorted(step, self.steps[1], side="right")) + 1
+            step, mask = step[a:b], mask[a:b]
+        self.p_curve.setData(*effective_p(step, mask))
 
     def show_step(self, state: StepState | None) -> None:
         """The learning signal of ``state``'s step (its codes, inputs and V_C)."""

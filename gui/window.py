@@ -113,6 +113,8 @@ class MainWindow(QMainWindow):
         self.timeline.follow_box.toggled.connect(self._follow_toggled)
         self.timeline.window_box.valueChanged.connect(self._window_changed)
         self.watch = WatchPanel()
+        # the watch strip's step axis shows the plots' steps (zoom, pan, follow window)
+        self.plots.error_plot.getPlotItem().sigXRangeChanged.connect(self._steps_shown)
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.addWidget(self.plots, 1)
@@ -354,6 +356,11 @@ class MainWindow(QMainWindow):
         self.timeline.show_readout(int(row["step"]), float(row["error"]))
         self.watch.show_step(self.source.step_state(int(row["step"])))
 
+    def _steps_shown(self, *_: object) -> None:
+        """The plots' step range changed: the watch strip follows it."""
+        lo, hi = self.plots.step_range()
+        self.watch.follow_steps(lo, hi, self.plots.whole_run())
+
     def _window_changed(self, half: int) -> None:
         """The follow window changed: around the shown step now (0: the whole run)."""
         if self.source is not None and self.history is not None and self.history.total:
@@ -406,11 +413,13 @@ class MainWindow(QMainWindow):
     def redraw(self) -> None:
         """Redraw every panel from the source's history (skipped when nothing changed)."""
         source = self.source
-        if source is None or not self.plots.redraw(self._drawn(source),
-                                                   self.controls.options()):
+        if source is None:
+            return
+        drawn = self._drawn(source)
+        if not self.plots.redraw(drawn, self.controls.options()):
             return
         h = source.history
-        self.watch.redraw(h, force=not source.running)
+        self.watch.redraw(drawn, force=not source.running)
         if h.last is None:
             return
         if source.running:

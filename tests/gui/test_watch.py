@@ -123,3 +123,35 @@ def test_the_exported_figures_hold_the_watch_strip(window, tmp_path):
     screen = window.export_png(tmp_path / "screen")
     assert tmp_path / "screen" / "run_watch.png" in screen
     assert "#000000" in _colours(tmp_path / "screen" / "run_watch.png")  # the dark screen
+
+
+def test_effective_p_follows_the_replay_zoom_as_the_other_plots_do(window, tmp_path):
+    """Regression: zoomed or following the cursor in replay, the error and digipot plots
+    showed the window's steps, the effective-p plot the whole run, binned over it."""
+    path = make_run(tmp_path / "run.h5", steps=2000)
+    assert window.open_run(path)
+    watch, t = window.watch, window.timeline
+    t.window_box.setValue(50)
+    t.slider.setValue(100)
+    window._tick()
+    assert window.plots.step_range() == (50.0, 150.0)
+    lo, hi = watch.p_plot.getViewBox().viewRange()[0]
+    assert (lo, hi) == pytest.approx((50.0, 150.0))
+    x, y = watch.p_curve.getData()
+    assert x[0] >= 49 and x[-1] <= 151 and len(x) >= 90  # re-binned: one step per bin
+    with RunReader(path) as reader:
+        mask = reader.steps["update_mask"][:]
+    np.testing.assert_allclose(y, mask[x.astype(int)].mean(axis=1))
+    window.plots.error_plot.setXRange(1200, 1600, padding=0)  # a zoom by hand
+    window._tick()
+    lo, hi = watch.p_plot.getViewBox().viewRange()[0]
+    assert (lo, hi) == pytest.approx((1200.0, 1600.0))
+    x, _ = watch.p_curve.getData()
+    assert x[0] >= 1199 and x[-1] <= 1601
+    t.window_box.setValue(0)  # the whole run again (also after a zoom by hand)
+    window._tick()
+    lo, hi = window.plots.step_range()
+    assert lo <= 0 and hi >= 1999
+    lo, hi = watch.p_plot.getViewBox().viewRange()[0]
+    x, _ = watch.p_curve.getData()
+    assert lo <= 0 and hi >= 1990 and x[0] == 0 and x[-1] > 1900
