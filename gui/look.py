@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt
-from PyQt6.QtGui import QColor
+from PyQt6.QtCore import QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QResizeEvent
 from PyQt6.QtWidgets import QSizePolicy
 
 __all__ = [
@@ -142,8 +142,36 @@ class StepAxis(pg.AxisItem):
         return [f"{v / div:g}{suffix}" if v else "0" for v in values]
 
 
-#: legend entries in one column at most; more go in two (`LegendPlot.set_legend`)
+#: legend entries in one column at most; more go in two or more (`LegendPlot.fit_legend`)
 LEGEND_ROWS = 8
+#: the legend's entry sizes, largest first: (label font, sample square px, the label's
+#: text margin px, the rows' spacing px); and the share of its plot's width the legend may
+#: take before a smaller size is tried (`LegendPlot.fit_legend`)
+LEGEND_SIZES = (("9pt", 20, 4, -4), ("8pt", 16, 2, -2), ("7pt", 12, 1, 0))
+LEGEND_SHARE = 0.5
+
+
+class LegendSample(pg.ItemSample):
+    """A legend sample drawn in a ``px`` x ``px`` square (pyqtgraph's: 20 px, fixed)."""
+
+    def __init__(self, item: Any) -> None:
+        super().__init__(item)
+        self.px = 20
+
+    def set_px(self, px: int) -> None:
+        if px != self.px:
+            self.prepareGeometryChange()
+            self.px = px
+            self.setFixedWidth(px)
+            self.setFixedHeight(px)
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self.px, self.px)
+
+    def paint(self, p: Any, *args: Any) -> None:
+        p.scale(self.px / 20, self.px / 20)  # pyqtgraph paints in 20 x 20
+        super().paint(p, *args)
 
 
 class LegendPlot(pg.PlotWidget):
@@ -151,7 +179,12 @@ class LegendPlot(pg.PlotWidget):
     of the plot item, in the same scene (exported together: ``centralWidget``).
 
     ``axisItems``/``title`` go to the `pg.PlotItem`; `set_legend` fills the legend with
-    (pen or symbol options, name) samples."""
+    (pen or symbol options, name) samples. The legend never runs past the plot's bottom:
+    `fit_legend` (at every resize) gives it as many columns as its entries need at the
+    plot's height, and its column is as wide as they are (at least ``legend_width`` px);
+    `legend_resized` tells that width (px)."""
+
+    legend_resized = pyqtSignal(int)
 
     def __init__(self, title: str = "", axisItems: dict[str, pg.AxisItem] | None = None,
                  legend_width: int = 110) -> None:
@@ -160,7 +193,8 @@ class LegendPlot(pg.PlotWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         self.setCentralItem(grid)
         grid.addItem(self.plotItem, 0, 0)
-        self.legend = pg.LegendItem(labelTextColor=FOREGROUND, verSpacing=-4)
+        self.legend = pg.LegendItem(labelTextColor=FOREGROUND, verSpacing=-4,
+                                    sampleType=LegendSample)
         # fixed height (its rows' own): else the layout spreads the entries over the plot's
         # height
         self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
@@ -169,19 +203,61 @@ class LegendPlot(pg.PlotWidget):
         grid.layout.setColumnFixedWidth(1, legend_width)
         grid.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop)
         self.grid = grid
+        self.legend_width = legend_width  # px, the legend column's least width
+        self.legend_px = legend_width  # px, its width now (`fit_legend`)
         self._samples: list[pg.PlotDataItem] = []  # the legend's sample items (not drawn)
 
     def set_legend(self, entries: Sequence[tuple[dict[str, Any], str]]) -> None:
         """Replace the legend's entries: ``(PlotDataItem options, name)`` each, e.g.
         ``({"pen": pen}, "V_F")`` or ``({"pen": None, "symbol": "o", ...}, "test")``.
-        More than `LEGEND_ROWS` entries go in two columns (16 edges in a 230 px panel).
-        """
+        More than `LEGEND_ROWS` entries go in two columns (16 edges in a 230 px panel), or
+        more where the plot is too short for them (`fit_legend`)."""
         self.legend.clear()
-        columns = 1 if len(entries) <= LEGEND_ROWS else 2
-        self.legend.setColumnCount(columns)
         self._samples = [pg.PlotDataItem(**opts) for opts, _ in entries]
         for sample, (_, name) in zip(self._samples, entries, strict=True):
             self.legend.addItem(sample, name)
+        self.fit_legend()
+
+    def fit_legend(self) -> None:
+        """Columns enough for every entry to lie inside the plot's height (at least one,
+        two above `LEGEND_ROWS` entries), row-major as pyqtgraph fills them; the legend's
+        column as wide as its entries. Where that would take more than `LEGEND_SHARE` of
+        the widget's width, or the room the plot leaves at its minimum width, the entries get
+        smaller (`LEGEND_SIZES`, down to the last)."""
+        items = self.legend.items
+        if not items:
+            return
+        room = self.width() - self.plotItem.effectiveSizeHint(
+            Qt.SizeHint.MinimumSize).width() - 8  # px beside the plot at its narrowest
+        for size, px, margin, spacing in LEGEND_SIZES:
+            if self.legend.labelTextSize() != size:
+                self.legend.opts["labelTextSize"] = size
+                self.legend.layout.setVerticalSpacing(spacing)
+                for sample, label in items:
+                    sample.set_px(px)
+                    label.item.document().setDocumentMargin(margin)
+                    label.setText(label.text, size=size)
+            # the text's own height: a label's may be stretched while the layout settles
+            text = max(label.item.boundingRect().height() for _, label in items)
+            pitch = max(max(text, px) + spacing, 1.0)  # px per row
+            rows = max(1, int((self.height() - abs(spacing)) // pitch))
+            columns = max(1 if len(items) <= LEGEND_ROWS else 2, -(-len(items) // rows))
+            self.legend.setColumnCount(min(columns, len(items)))
+            self.legend.updateSize()
+            width = max(self.legend_width, int(np.ceil(self.legend.width())) + 2)
+            if width <= min(LEGEND_SHARE * self.width(), room):
+                break
+        self.legend.updateGeometry()  # its new size hint: the grid lays out again, at the
+        self.grid.setGeometry(self.range)  # view's size (clamped to the old legend's before)
+        if width != self.legend_px:
+            self.legend_px = width
+            self.grid.layout.setColumnFixedWidth(1, width)
+            self.legend_resized.emit(width)
+
+    def resizeEvent(self, ev: QResizeEvent | None) -> None:
+        if "grid" in self.__dict__:  # not while pyqtgraph builds the widget
+            self.fit_legend()  # first: the grid is fitted to the view within its minimum
+        super().resizeEvent(ev)
 
     def legend_names(self) -> list[str]:
         """The legend's entry names, in order."""

@@ -243,6 +243,7 @@ class Plots(QSplitter):
         self.heat_bar.setImageItem(self.heat_image, insert_in=heat)
         heat.layout.setColumnFixedWidth(5, SIDE_PX)  # as wide as the legends: the linked
         # x axes (aligned on screen by pyqtgraph) then show the same steps
+        self.trace_plot.legend_resized.connect(self._legend_resized)
         # dynamicRangeLimit=None: else every range change re-processes the curve's data
         error_pen = pg.mkPen("#ff7f0e", width=1)
         self.error_curve = self.error_plot.plot(pen=error_pen, name="training",
@@ -307,6 +308,13 @@ class Plots(QSplitter):
         self.addWidget(bottom)
         self._code_axis()
 
+    def _legend_resized(self, px: int) -> None:
+        """The traces' legend is ``px`` wide (more columns for many edges): the error plot
+        above and the heat map below get as wide a legend column, so that their linked x
+        axes, which pyqtgraph lines up on screen, show the same steps."""
+        self.heat_plot.getPlotItem().layout.setColumnFixedWidth(5, px)
+        self.error_plot.grid.layout.setColumnFixedWidth(1, px)
+
     def _xy(self) -> tuple[pg.PlotWidget, pg.PlotWidget, pg.PlotWidget]:
         return self.error_plot, self.trace_plot, self.output_plot
 
@@ -340,9 +348,6 @@ class Plots(QSplitter):
             curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), name=label)
             item.addItem(curve)
             self.trace_curves.append(curve)
-        legend = self.trace_plot.legend
-        legend.setColumnCount(max(1, -(-len(labels) // 16)))
-        self.trace_plot.grid.layout.setColumnFixedWidth(1, SIDE_PX * legend.columnCount)
         self.trace_plot.set_legend([({"pen": pg.mkPen(c, width=2)}, label)
                                     for c, label in zip(colours, labels, strict=True)])
         n = len(labels)

@@ -169,9 +169,12 @@ class WatchPanel(QWidget):
     def follow_steps(self, lo: float, hi: float, whole: bool) -> None:
         """Show steps ``lo .. hi`` on the effective-p plot's x axis, the range the other
         plots show (zoom, pan, the replay's follow window); ``whole``: they show the whole
-        run. A zoomed range is re-binned at its next `redraw` (`P_BINS` bins over the
-        visible steps, not over the run)."""
-        self.p_plot.setXRange(lo, hi, padding=0)
+        run (then the plot's own auto range: the whole run too). A zoomed range is re-binned
+        at its next `redraw` (`P_BINS` bins over the visible steps, not over the run)."""
+        if whole:
+            self.p_plot.enableAutoRange(x=True)
+        else:
+            self.p_plot.setXRange(lo, hi, padding=0)
         steps = None if whole else (float(lo), float(hi))
         if steps != self.steps:
             self.steps = steps
@@ -196,6 +199,7 @@ class WatchPanel(QWidget):
             b = int(np.searchsorted(step, self.steps[1], side="right")) + 1
             step, mask = step[a:b], mask[a:b]
         self.p_curve.setData(*effective_p(step, mask))
+        self.p_plot.getViewBox().prepareForPaint()  # auto-range now, as `gui.plots` does
 
     def show_step(self, state: StepState | None) -> None:
         """The learning signal of ``state``'s step (its codes, inputs and V_C)."""

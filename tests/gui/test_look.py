@@ -36,6 +36,8 @@ from lab.hal.benchfile import bench_dir, load_bench
 from lab.runs import RunReader, RunWriter
 from lab.tasks import load_task
 
+REPO = Path(__file__).resolve().parents[2]
+
 STEPS = 60
 SUPERSCRIPT_POWER = re.compile(r"([1-9]×)?10⁻?[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
 
@@ -180,6 +182,36 @@ def test_legends_lie_outside_the_data_area(window, runs, qtbot):
                 assert rect.width() > 0 and not rect.intersects(data), (w, label.text)
                 assert w.rect().contains(w.mapFromScene(rect.center())), label.text
     assert plots.trace_plot.legend_names() == plots.netview.network.edge_labels()
+
+
+@pytest.mark.parametrize("size", [(1400, 900), (1100, 700)])
+def test_every_edge_of_a_30_edge_network_is_in_the_legend_in_view(window, qtbot, size):
+    """Regression: with 30 edges the digipot legend (two fixed columns, taller than the
+    plot) was cut after 22 entries. Its columns now follow the plot's height."""
+    net = Network.from_name(str(REPO / "bench" / "networks" / "board30.toml"))
+    plots = window.plots
+    plots.set_network(net, [1], [7, 15], [2])
+    window.resize(*size)
+    qtbot.wait(100)  # the layouts settle at the next event loop passes, as on screen
+    w = plots.trace_plot
+    assert w.legend_names() == net.edge_labels()
+    data = w.getPlotItem().getViewBox().sceneBoundingRect()
+    shown = w.rect()
+    for sample, label in w.legend.items:
+        for part in (sample, label):
+            rect = w.mapFromScene(part.sceneBoundingRect()).boundingRect()
+            assert shown.contains(rect), (label.text, rect, shown)
+            assert not part.sceneBoundingRect().intersects(data), label.text
+    assert w.legend.columnCount >= 3
+    # the error plot above gets as wide a legend column: their linked step axes, lined up
+    # on screen by pyqtgraph, then show the same steps (not the traces' first 70 %)
+    above = plots.error_plot.getPlotItem().getViewBox().sceneBoundingRect()
+    left = plots.error_plot.mapToGlobal(plots.error_plot.mapFromScene(above.topLeft()))
+    assert left.x() == w.mapToGlobal(w.mapFromScene(data.topLeft())).x()
+    assert above.width() == pytest.approx(data.width(), abs=3)
+    plots.set_network(Network.twin16(), [1], [7, 8], [9])  # back to 16 edges: two columns
+    qtbot.wait(100)
+    assert w.legend.columnCount == 2
 
 
 def test_outputs_have_one_colour_per_node_and_a_line_style_per_voltage(qtbot):
