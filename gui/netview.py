@@ -12,7 +12,8 @@ measured V_F at output nodes; hovering an edge shows its code ("code 87 ± 0.4
 grey with "?" and the title says "codes unknown". Estimated codes read "87±0.7" where
 uncertain (the standard deviation in code steps). Before any data every edge reads "-" and is drawn
 grey. A colour bar (0..the run's top code, `set_digipot`) and a compact legend of the node
-roles sit beside the drawing, which keeps an equal aspect.
+roles sit beside the drawing, which keeps an equal aspect where that fills the view;
+else (a square drawing in a wide panel) it is stretched to fill it, up to `MAX_STRETCH`.
 
 Code labels (`place_labels`, on every resize and range change) are placed in the view's
 pixels: each at the first point of its edge (`ALONG`, then beside the edge) where its box
@@ -49,6 +50,12 @@ GAP_PX = 2
 TITLE_PT, TITLE_PX = 9, 20
 #: Width (px) of the role legend's column.
 LEGEND_PX = 78
+#: The drawing's pixels per unit may differ between x and y by at most this factor: where
+#: an equal aspect would leave the view's longer side emptier than `EQUAL_FILL` times the
+#: other (a square drawing in a wide panel: a 30-edge automatic layout), the drawing is
+#: stretched along it (an affine map: edges stay straight, crossings as drawn).
+MAX_STRETCH = 2.0
+EQUAL_FILL = 1 / 1.25
 
 #: Node symbols by role (pyqtgraph symbol names).
 SYMBOLS = {"input": "t1", "output": "s", "fixed": "d", "free": "o"}
@@ -176,8 +183,31 @@ class NetworkView(LegendPlot):
         self._room = np.zeros(network.n_edges)  # (E,) label widths (px) placed for
         self._placing = False
         box = item.getViewBox()
+        box.sigResized.connect(self.fit_drawing)
         box.sigResized.connect(self.place_labels)
         box.sigRangeChanged.connect(self.place_labels)
+
+    def stretch(self) -> float:
+        """The drawing's x : y pixels per unit for the view's size now: 1 (equal aspect)
+        where that fills both directions within `EQUAL_FILL` of each other, else as much
+        as fills the view, within 1 / `MAX_STRETCH` .. `MAX_STRETCH`."""
+        box = self.getPlotItem().getViewBox()
+        pad = NODE_PX * max(ROLE_SCALE.values()) + 2 * GAP_PX  # px: the markers at the rim
+        width, height = box.width() - pad, box.height() - pad
+        if width <= 1 or height <= 1:
+            return 1.0
+        w, h = np.ptp(np.asarray(self.network.layout, float), axis=0).tolist()
+        if w <= 0 and h <= 0:
+            return 1.0
+        ratio = (width * h) / (height * w) if w > 0 and h > 0 else (
+            MAX_STRETCH if h <= 0 else 1 / MAX_STRETCH)  # (px per unit x) / (px per unit y)
+        if EQUAL_FILL <= ratio <= 1 / EQUAL_FILL:
+            return 1.0
+        return float(np.clip(ratio, 1 / MAX_STRETCH, MAX_STRETCH))
+
+    def fit_drawing(self) -> None:
+        """Lock the drawing's aspect at `stretch` (at every resize of the view)."""
+        self.getPlotItem().getViewBox().setAspectLocked(True, ratio=self.stretch())
 
     def _title(self, text: str) -> None:
         """The title, in a row of `TITLE_PX` (pyqtgraph's own is 30 px of the panel)."""

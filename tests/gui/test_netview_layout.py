@@ -17,7 +17,9 @@ pytest.importorskip("PyQt6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 
-from gui.netview import NetworkView, network_from_dict
+from PyQt6.QtCore import QPointF
+
+from gui.netview import MAX_STRETCH, NetworkView, network_from_dict
 from gui.window import MainWindow
 from lab.core.layout import auto_layout
 from lab.core.network import Network
@@ -67,3 +69,53 @@ def test_live_run_of_a_network_file_task_in_the_window(qtbot, tmp_path: Path) ->
     assert w.summary is not None and w.summary.complete, w.last_message
     with RunReader(out) as reader:
         assert reader.info["network_json"]["name"] == "bridge5"
+
+
+def spread(view: NetworkView) -> tuple[float, float]:
+    """The nodes' extent (centre to centre) as fractions of the drawing area's width and
+    height, in the view's pixels."""
+    box = view.getPlotItem().getViewBox()
+    pts = np.array([[p.x(), p.y()] for p in (box.mapViewToScene(QPointF(x, y))
+                                             for x, y in view.network.layout.tolist())])
+    area = box.sceneBoundingRect()
+    return float(np.ptp(pts[:, 0]) / area.width()), float(np.ptp(pts[:, 1]) / area.height())
+
+
+@pytest.mark.parametrize("size", [(1400, 900), (1900, 1150)])
+def test_a_30_edge_automatic_layout_uses_the_whole_view(qtbot, tmp_path: Path, size) -> None:
+    """Regression: the 30-edge network file's automatic layout, about square, kept an equal
+    aspect in the wide panel and spanned 42 % of its width, crowded between empty bands."""
+    user_files(tmp_path)
+    net = Network.from_name(str(tmp_path / "nets" / "mine.toml"))
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    w.plots.set_network(net, [1], [20, 8], [5])
+    w.resize(*size)
+    qtbot.wait(100)  # the layouts settle at the next event loop passes, as on screen
+    view = w.plots.netview
+    assert view.network is net and view.isVisible()
+    x, y = spread(view)
+    assert x >= 0.7 and y >= 0.75, (x, y)
+    box = view.getPlotItem().getViewBox()
+    (x0, x1), (y0, y1) = box.viewRange()
+    rect = box.sceneBoundingRect()
+    stretch = (rect.width() / (x1 - x0)) / (rect.height() / (y1 - y0))
+    assert 1.0 < stretch <= MAX_STRETCH + 1e-6  # wider, within the bound
+    for p in view._nodes.points():  # every marker inside the drawing area
+        assert rect.contains(box.mapViewToScene(p.pos()))
+
+
+def test_a_drawing_that_fills_the_view_keeps_an_equal_aspect(qtbot) -> None:
+    view = NetworkView(Network.twin16())
+    qtbot.addWidget(view)
+    view.resize(549, 201)
+    view.show()
+    qtbot.wait(50)
+    assert view.stretch() == 1.0
+    chain = NetworkView(Network.from_name("chain3"))  # flat: stretched no more than the bound
+    qtbot.addWidget(chain)
+    chain.resize(549, 201)
+    chain.show()
+    qtbot.wait(50)
+    assert chain.stretch() == MAX_STRETCH
