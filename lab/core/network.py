@@ -318,6 +318,10 @@ class DisconnectedError(ValueError):
     """Some floating nodes are connected to no fixed node, so their voltage is undefined."""
 
 
+class _TooFewPlanarEdges(ValueError):
+    """`Network.random_planar`: the draw's triangulation has fewer edges than asked for."""
+
+
 @dataclass(frozen=True)
 class Network:
     """A resistor network: ``n_nodes`` nodes and ``edges`` (E, 2) of 0-based node indices.
@@ -362,9 +366,18 @@ class Network:
         Points are uniform in the unit square; edges are a random spanning tree of their
         Delaunay triangulation plus randomly chosen further Delaunay edges. The default
         node count gives mean degree 4.5 (64 nodes for 143 edges; our choice, the papers
-        do not state theirs).
+        do not state theirs); where that draw's triangulation has fewer than ``n_edges``
+        edges (few points: a triangulation of n points has 3n - 3 - hull edges, e.g. 29 for
+        planar30 at seed 0 on 13 points), the default takes the next node count whose draw
+        allows them, so every ``planar<E>`` with E >= 3 exists at every seed.
         """
-        n_nodes = n_nodes if n_nodes is not None else max(4, round(n_edges / 2.25))
+        if n_nodes is None:
+            n_nodes = max(4, round(n_edges / 2.25))
+            while True:
+                try:
+                    return cls.random_planar(n_edges, n_nodes, seed)
+                except _TooFewPlanarEdges:
+                    n_nodes += 1
         if n_edges < n_nodes - 1:
             raise ValueError(
                 f"{n_edges} edges cannot connect {n_nodes} nodes (need >= {n_nodes - 1})"
@@ -376,7 +389,7 @@ class Network:
         pairs = np.concatenate([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]])
         pairs = np.unique(np.sort(pairs, axis=1), axis=0)
         if n_edges > len(pairs):
-            raise ValueError(
+            raise _TooFewPlanarEdges(
                 f"{n_nodes} random points allow at most {len(pairs)} planar edges; "
                 f"ask for fewer edges or more nodes"
             )

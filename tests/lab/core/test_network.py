@@ -650,3 +650,20 @@ def test_the_same_fixed_nodes_in_another_order_reuse_the_prepared_solver(monkeyp
     assert len(builds) == 1
     with pytest.raises(ValueError, match="fixed twice"):
         net.solver([2, 1, 2])
+
+
+@pytest.mark.parametrize("n_edges", [12, 30, 40])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_planar_default_node_count_always_allows_the_edges(n_edges: int, seed: int) -> None:
+    """planar30 at seeds 0 and 1 raised "13 random points allow at most 29 planar edges":
+    the default node count now grows until its draw allows the edges."""
+    net = Network.from_name(f"planar{n_edges}", seed=seed)
+    _check_simple_connected_planar(net, n_edges)
+    assert net.n_nodes >= round(n_edges / 2.25)
+
+
+def test_random_planar_default_keeps_draws_that_already_fit() -> None:
+    """The growth rule leaves every draw that fitted at the default node count unchanged."""
+    net = Network.random_planar(143, seed=0)
+    assert net.n_nodes == 64
+    np.testing.assert_array_equal(net.edges, Network.random_planar(143, n_nodes=64, seed=0).edges)
