@@ -673,6 +673,7 @@ POWERLAW_CHOICES: dict[str, dict] = {
     "teacher_r0rand_eta0.5": {"initial_r": [0.5, 2.0]},
     "teacher_r02_eta0.5": {"initial_r": 2.0},
     "teacher_3in_eta0.5": {"n_inputs": 3},
+    "teacher_3in_tau300_eta0.5": {"n_inputs": 3, "steps_mult": 2},
     "teacher_1in1out_eta0.5": {"n_inputs": 1, "n_outputs": 1},
     "teacher_steps3000_eta0.5": {"fixed_steps": 3000},
     "teacher_quarter_eta0.5": {"quarter_samples": 9},
