@@ -378,14 +378,16 @@ def _powerlaw_points(args: StudyArgs) -> list[dict]:
     return points
 
 
-def _legs(net, task, rule, cuts: list[int], p, b, seeds: np.ndarray, mode: str):
-    """Train to each step count of ``cuts`` (ascending) in legs, each leg with fresh seeds
-    (the same Markov chain): (R (B, E) at each cut, train error (B,) at each cut, initial
-    train error (B,))."""
+def _legs(net, task, rule, cuts: list[int], p, b, seeds: np.ndarray, mode: str,
+          initial: np.ndarray | None = None):  # fmt: skip
+    """Train from ``initial`` (E,) Ohm (None: 1 Ohm) to each step count of ``cuts``
+    (ascending) in legs, each leg with fresh seeds (the same Markov chain): (R (B, E) at
+    each cut, train error (B,) at each cut, initial train error (B,))."""
     from lab.insilico.batch import train_batch
 
     kw = {"rule": rule, "p": p, "b": b, "p_mode": mode, "b_mode": mode}
-    states, errors, r, done, err0 = [], [], None, 0, None
+    states, errors, done, err0 = [], [], 0, None
+    r = None if initial is None else np.broadcast_to(initial, (len(seeds), len(initial))).copy()
     for i, cut in enumerate(cuts):
         if cut > done:
             res = train_batch(net, task, steps=cut - done, seeds=seeds + i, initial=r,
@@ -398,12 +400,35 @@ def _legs(net, task, rule, cuts: list[int], p, b, seeds: np.ndarray, mode: str):
     return states, errors, err0
 
 
+def powerlaw_initial(point: dict, n_edges: int) -> np.ndarray | None:
+    """The initial resistances (E,) Ohm of a powerlaw point, shared by the reference and
+    every variant: ``point["initial_r"]`` absent -> None (1 Ohm, `train_batch`'s default);
+    a number -> that many Ohm on every edge; ``[lo, hi]`` -> log-uniform on [lo, hi] Ohm,
+    drawn per task (``default_rng([task_seed, 11])``)."""
+    spec = point.get("initial_r")
+    if spec is None:
+        return None
+    if np.ndim(spec) == 0:
+        if not float(spec) > 0:
+            raise ValueError(f"powerlaw: field 'initial_r': expected > 0 Ohm, got {spec!r}")
+        return np.full(n_edges, float(spec))
+    lo, hi = (float(v) for v in spec)
+    if not 0 < lo <= hi:
+        raise ValueError(f"powerlaw: field 'initial_r': expected 0 < lo <= hi Ohm, got {spec!r}")
+    rng = np.random.default_rng([point["task_seed"], 11])
+    return np.exp(rng.uniform(np.log(lo), np.log(hi), n_edges))
+
+
 def run_powerlaw_point(point: dict) -> dict:
     """One task at one gamma: for each mask mode one batch of the reference (p = b = 1)
-    and every variant x value x seed, all trained ``steps`` steps from 1 Ohm; distances to
-    the reference end point, drifts over the last quarter, final scaled train errors; and
-    the distances at ``early_steps`` (a fixed scaled time before convergence) to the
-    reference at the same step."""
+    and every variant x value x seed, all trained ``steps`` steps from `powerlaw_initial`
+    (1 Ohm by default); distances to the reference end point, drifts over the last quarter,
+    final scaled train errors; and the distances at ``early_steps`` (a fixed scaled time
+    before convergence) to the reference at the same step. With ``quarter_samples`` = n
+    (> 1) the last quarter is also sampled at n equally spaced steps (3/4 ... end) and
+    ``distance_quarter`` is the mean over them of the distance to the reference's end
+    point (the time average over the last quarter; the extra legs draw other masks, so
+    ``distance`` is then not the same realisation as without)."""
     from lab.core.network import Network
     from lab.insilico.batch import Rule
 
@@ -427,11 +452,17 @@ def run_powerlaw_point(point: dict) -> dict:
         p_arr, b_arr = np.hstack(p), np.hstack(b)
         seeds = np.array([_seed(3, tseed, mi, i) for i in range(len(p_arr))], dtype=np.int64)
         early_steps = point.get("early_steps", steps)
-        cuts = sorted({min(early_steps, steps), max(1, (3 * steps) // 4), steps})
-        states, errs, err0 = _legs(net, task, rule, cuts, p_arr, b_arr, seeds, mode)
+        n_q = int(point.get("quarter_samples", 0))
+        quarter = sorted({max(1, (3 * steps) // 4) + round(j * (steps - (3 * steps) // 4)
+                                                              / (n_q - 1))
+                          for j in range(n_q)}) if n_q > 1 else []  # fmt: skip
+        cuts = sorted({min(early_steps, steps), max(1, (3 * steps) // 4), steps, *quarter})
+        states, errs, err0 = _legs(net, task, rule, cuts, p_arr, b_arr, seeds, mode,
+                                   initial=powerlaw_initial(point, net.n_edges))  # fmt: skip
         early = states[cuts.index(min(early_steps, steps))]
         early_err = errs[cuts.index(min(early_steps, steps))]
-        mid, end, err = states[-2] if len(cuts) > 1 else states[-1], states[-1], errs[-1]
+        mid = states[cuts.index(max(1, (3 * steps) // 4))]
+        end, err = states[-1], errs[-1]
         r_ref = end[0]
         if mi == 0:
             out["reference"] = {
@@ -449,6 +480,9 @@ def run_powerlaw_point(point: dict) -> dict:
         mean = diff.mean(axis=2)  # (V, X, E): seed-mean end point - reference
         spread = np.sqrt(np.mean(np.sum((diff - mean[:, :, None]) ** 2, axis=-1), axis=2))
         dist_early = np.linalg.norm(early[1:] - early[0], axis=-1).reshape(shape)
+        dist_quarter = (np.mean([np.linalg.norm(states[cuts.index(c)][1:] - r_ref, axis=-1)
+                                 for c in quarter], axis=0).reshape(shape)
+                        if quarter else None)  # fmt: skip
         for vi, name in enumerate(names):
             out["variants"][name] = {
                 "distance": dist[vi].tolist(),  # (X, S) Ohm
@@ -458,6 +492,8 @@ def run_powerlaw_point(point: dict) -> dict:
                 "spread": spread[vi].tolist(),  # (X,) rms distance from the seed mean
                 "distance_early": dist_early[vi].tolist(),  # (X, S) Ohm, at early_steps
             }
+            if dist_quarter is not None:  # (X, S) Ohm, mean over the last quarter's samples
+                out["variants"][name]["distance_quarter"] = dist_quarter[vi].tolist()
     return out
 
 
@@ -618,8 +654,9 @@ def alpha_trend(records: list[dict], variant: str = "p", key: str = "distance") 
 
 
 #: the unstated choices mapped against alpha_p(gamma) (issue 15; docs/studies/powerlaw.md):
-#: name -> point fields replaced, with ``gamma_mult`` (gamma x this, the same steps) and
-#: ``steps_mult`` (steps x this, the same gamma)
+#: name -> point fields replaced, with ``gamma_mult`` (gamma x this, the same steps),
+#: ``steps_mult`` (steps x this, the same gamma) and ``fixed_steps`` (this many steps at
+#: every gamma: not the same scaled time)
 POWERLAW_CHOICES: dict[str, dict] = {
     "teacher_eta0.5": {},
     "teacher_eta1": {"eta": 1.0},
@@ -633,6 +670,13 @@ POWERLAW_CHOICES: dict[str, dict] = {
     "tallostery_eta0.5": {"family": "teacher-allostery"},
     "tallostery_g4_eta0.5": {"family": "teacher-allostery", "gamma_mult": 4},
     "tallostery_g4_eta1": {"family": "teacher-allostery", "gamma_mult": 4, "eta": 1.0},
+    "teacher_r0rand_eta0.5": {"initial_r": [0.5, 2.0]},
+    "teacher_r02_eta0.5": {"initial_r": 2.0},
+    "teacher_3in_eta0.5": {"n_inputs": 3},
+    "teacher_3in_tau300_eta0.5": {"n_inputs": 3, "steps_mult": 2},
+    "teacher_1in1out_eta0.5": {"n_inputs": 1, "n_outputs": 1},
+    "teacher_steps3000_eta0.5": {"fixed_steps": 3000},
+    "teacher_quarter_eta0.5": {"quarter_samples": 9},
 }
 POWERLAW_CHOICE_GAMMAS = (0.0125, 0.025, 0.035, 0.05)  # 4x, below the instability (0.07)
 
@@ -645,9 +689,10 @@ def powerlaw_choice_points(
     fields of ``POWERLAW_CHOICES[choice]`` replaced."""
     fields = dict(POWERLAW_CHOICES[choice])
     g_mult, s_mult = fields.pop("gamma_mult", 1.0), fields.pop("steps_mult", 1.0)
+    fixed = fields.pop("fixed_steps", None)
     out = []
     for p in _powerlaw_points(StudyArgs(tasks=tasks, seeds=seeds, gamma=gammas)):
-        steps = max(4, round(p["steps"] * s_mult))
+        steps = max(4, round(p["steps"] * s_mult)) if fixed is None else int(fixed)
         out.append({**p, **fields, "gamma": p["gamma"] * g_mult, "steps": steps,
                     "early_steps": min(steps, p["early_steps"])})  # fmt: skip
     return out
@@ -656,8 +701,10 @@ def powerlaw_choice_points(
 def powerlaw_choice_map(choice: str, tasks: int = 6, seeds: int = 1,
                         out: Path | None = None) -> dict:  # fmt: skip
     """Run `powerlaw_choice_points` (resumable from ``out/CHOICE_TxS.jsonl`` if given) and
-    print and return ``{choice, rows: alpha_vs_gamma, trend, trend_early, converged_p}``:
-    the slope of alpha_p against ln gamma (`alpha_trend`) and, per gamma, the fraction of
+    print and return ``{choice, rows: alpha_vs_gamma, trend, trend_early, trend_p_fixed,
+    trend_quarter, converged_p}``: the slope of alpha_p against ln gamma (`alpha_trend`;
+    ``trend_p_fixed``: of the fixed-fraction ``p fixed`` variant; ``trend_quarter``: on
+    ``distance_quarter``, None without ``quarter_samples``) and, per gamma, the fraction of
     p networks whose drift over the last quarter is < 5 % of their distance."""
     import json
 
@@ -678,10 +725,17 @@ def powerlaw_choice_map(choice: str, tasks: int = 6, seeds: int = 1,
         conv.setdefault(float(rec["point"]["gamma"]), []).append(float(np.mean(rel < 0.05)))
     res = {"choice": choice, "rows": alpha_vs_gamma(records), "trend": alpha_trend(records),
            "trend_early": alpha_trend(records, key="distance_early"),
+           "trend_p_fixed": alpha_trend(records, variant="p fixed"),
+           "trend_quarter": (alpha_trend(records, key="distance_quarter")
+                             if all("distance_quarter" in r["result"]["variants"]["p"]
+                                    for r in records) else None),
            "converged_p": {g: _r(np.mean(c)) for g, c in sorted(conv.items())}}  # fmt: skip
-    t, te = res["trend"], res["trend_early"]
+    t, te, tf = res["trend"], res["trend_early"], res["trend_p_fixed"]
     print(f"{choice}: d alpha_p / d ln gamma {t['slope']} {t['ci95']}; early {te['slope']} "
-          f"{te['ci95']}")  # fmt: skip
+          f"{te['ci95']}; p fixed {tf['slope']} {tf['ci95']}")  # fmt: skip
+    if res["trend_quarter"] is not None:
+        tq = res["trend_quarter"]
+        print(f"  last-quarter time average: {tq['slope']} {tq['ci95']}")
     for row in res["rows"]:
         print(f"  gamma {row['gamma']:g}: alpha_p {row['alpha_p']} {row['alpha_p_ci95']} r2_p "
               f"{row['r2_p']} diverged {row['diverged_fraction_p']} converged "

@@ -20,6 +20,7 @@ from lab.insilico.studies.continuous import (
     curve_r2,
     fit_exponent,
     powerlaw_choice_points,
+    powerlaw_initial,
     powerlaw_task,
     run_powerlaw_point,
 )
@@ -170,8 +171,40 @@ def test_powerlaw_choice_points_replace_the_fields_they_name() -> None:
     short = powerlaw_choice_points("teacher_tau50_eta0.5", tasks=1)
     assert [p["steps"] for p in short] == [4000, 2000, 1429, 1000]
     assert all(p["early_steps"] <= p["steps"] for p in short)
+    fixed = powerlaw_choice_points("teacher_steps3000_eta0.5", tasks=1)
+    assert [p["steps"] for p in fixed] == [3000] * 4  # not the same scaled time
+    assert [p["early_steps"] for p in fixed] == [p["early_steps"] for p in short]
+    assert "fixed_steps" not in fixed[0] and "gamma_mult" not in fixed[0]
     for choice in POWERLAW_CHOICES:
         powerlaw_task(powerlaw_choice_points(choice, tasks=1)[0])
+
+
+def test_powerlaw_initial_state_and_last_quarter_average() -> None:
+    """``initial_r``: absent or 1 is the 1 Ohm start (the same distances), a number is that
+    many Ohm, ``[lo, hi]`` log-uniform per task; with ``quarter_samples`` = 2 the legs are
+    the default's and the time average over the last quarter lies within half the last
+    quarter's drift of the end distance."""
+    base = {**_powerlaw_points(StudyArgs(tasks=1, seeds=1, gamma=(0.05,)))[0],
+            "steps": 40, "early_steps": 8}  # fmt: skip
+    assert powerlaw_initial(base, 16) is None
+    np.testing.assert_array_equal(powerlaw_initial({**base, "initial_r": 2.0}, 16), 2.0)
+    r0 = powerlaw_initial({**base, "initial_r": [0.5, 2.0]}, 16)
+    assert np.all((r0 >= 0.5) & (r0 <= 2.0)) and r0.std() > 0.1
+    np.testing.assert_array_equal(r0, powerlaw_initial({**base, "initial_r": [0.5, 2.0]}, 16))
+    assert not np.allclose(r0, powerlaw_initial({**base, "initial_r": [0.5, 2.0],
+                                                 "task_seed": base["task_seed"] + 1}, 16))
+    with pytest.raises(ValueError, match="field 'initial_r'"):
+        powerlaw_initial({**base, "initial_r": [2.0, 0.5]}, 16)
+    plain = {**base, "ks": [8]}
+    ref = run_powerlaw_point(plain)["variants"]["p"]
+    assert run_powerlaw_point({**plain, "initial_r": 1.0})["variants"]["p"] == ref
+    two = run_powerlaw_point({**plain, "initial_r": 2.0})
+    assert two["reference"]["r_min"] > 1.0  # started at 2 Ohm (from 1 Ohm: 0.58 here)
+    assert two["variants"]["p"]["distance"] != ref["distance"]
+    q = run_powerlaw_point({**plain, "quarter_samples": 2})["variants"]["p"]
+    assert q["distance"] == ref["distance"] and "distance_quarter" not in ref
+    d, dq, drift = (np.array(q[k]) for k in ("distance", "distance_quarter", "drift"))
+    assert np.all(np.abs(dq - d) <= drift / 2 + 1e-12) and not np.allclose(dq, d)
 
 
 def test_curve_r2_is_one_on_a_power_law_and_lower_off_it() -> None:
