@@ -1,8 +1,9 @@
 """How much current the shipped tasks put through the emulated board's edges.
 
 For each shipped task on the default emulator bench (its network), at p = 1 and 0.5, a
-run of ``--steps`` steps with the exact probe (the emulator's truth) and no current
-check; after every drive the board's true edge currents (``k * drops``) and channel
+run of ``--steps`` steps with the exact probe (the emulator's truth) and the current
+check off (limits at 1 A; ``--check``: the bench's own); after every drive the board's
+true edge currents (``k * drops``) and channel
 currents are recorded. Prints one JSON line per run: the largest edge current, mA, the
 largest channel current, mA, and the number of steps at which some edge exceeded
 ``--limit`` mA. Run: ``.venv/bin/python bench/bench_currents.py [--steps N]``.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -21,6 +23,7 @@ import numpy as np
 
 from lab.acquire.settings import settings_from
 from lab.acquire.trainer import Trainer
+from lab.hal import CurrentLimits
 from lab.hal.benchfile import load_bench
 from lab.tasks import list_tasks, load_task
 
@@ -31,10 +34,9 @@ def measure(name: str, p: float, steps: int, limit: float, check: bool) -> dict:
     bench = load_bench(network=task.network, rule=None)
     board = bench.daq.board  # the emulated board
     worst = {"edge": 0.0, "channel": 0.0, "over": 0, "steps_over": set()}
-    pulses = [0]
     orig_drive = board.drive
 
-    def drive(twin, nodes, volts):  # noqa: ANN001, ANN202 - a measuring hook
+    def drive(twin, nodes, volts):
         orig_drive(twin, nodes, volts)
         v = board.node_voltages(twin)
         k = board._k[twin]
@@ -50,14 +52,18 @@ def measure(name: str, p: float, steps: int, limit: float, check: bool) -> dict:
             worst["steps_over"].add(board.pulses)
 
     board.drive = drive
-    if not check:
-        bench.currents = None
+    if not check:  # the largest limits the contract allows: nothing trips
+        bench.currents = CurrentLimits(1.0, 1.0)
     settings = settings_from(steps=steps, p=p, test_every=0)
-    summary = Trainer(bench, task, settings).run()
+    trainer = Trainer(bench, task, settings)
+    t0 = time.perf_counter()
+    summary = trainer.run()
+    seconds = time.perf_counter() - t0
     return {"task": name, "p": p, "steps": summary.steps, "complete": summary.complete,
             "max_edge_mA": round(worst["edge"] * 1e3, 3),
             "max_channel_mA": round(worst["channel"] * 1e3, 3),
             "steps_over_limit": len(worst["steps_over"]),
+            "us_per_step": round(seconds / max(summary.steps, 1) * 1e6, 1),
             "message": summary.message[:160]}
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from lab.errors import ConfigError
 from lab.hal.calibration import Calibration
 from lab.hal.channels import Channel, Limits, Twin, channel_key, check_all, check_channel_map
+from lab.hal.currents import CurrentLimits, Currents
 from lab.hal.protocols import (
     DAQ,
     BiasSource,
@@ -81,6 +82,10 @@ class Bench:
     #: What the board's comparators compare (`lab.core.rules.RULES`): wired on the board,
     #: so a run's `TrainSettings.rule` must equal it (the trainer refuses otherwise).
     rule: str = "voltage"
+    #: The most current, A, through any edge and out of each drive channel (the bench
+    #: file's ``[currents]`` table; `lab.hal.currents`). Checked by the procedures that
+    #: know the codes (`check_currents`), not by `drive` (it knows no resistances).
+    currents: CurrentLimits = field(default_factory=CurrentLimits)
     _routes: dict[tuple[str, Twin, tuple[int, ...]], _Route] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -147,6 +152,28 @@ class Bench:
             row, col = np.argwhere(outside)[0]
             route.limits[col].check(float(values[row, col]), route.whats[col], who=who,
                                     label=label)
+
+    def check_currents(
+        self,
+        twin: Twin,
+        drive: dict[int, float],
+        resistance: np.ndarray,
+        *,
+        what: str,
+        codes: np.ndarray | None = None,
+        code_sd: np.ndarray | None = None,
+    ) -> Currents:
+        """The predicted currents of drive state ``drive`` {node label: V} of ``twin`` at
+        edge resistances ``resistance`` (E,) Ohm; LimitError (`CurrentLimits.check`'s one
+        message, naming the edge or channel, the current, the limit and the bench file
+        field) if any would exceed `currents`. Writes nothing."""
+        names = {}
+        for node in drive:
+            ch = self._by_node.get(("drive", twin, node))
+            if ch is not None:
+                names[node] = ch.name
+        return self.currents.check(self.network, resistance, drive, twin=twin, what=what,
+                                   channel_names=names, codes=codes, code_sd=code_sd)
 
     def drive(self, twin: Twin, nodes: tuple[int, ...], volts: np.ndarray) -> None:
         """Hold ``nodes`` (n,) of ``twin`` at ``volts`` (n,) V; refuses (LimitError) before
