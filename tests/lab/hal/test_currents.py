@@ -195,3 +195,12 @@ def test_train_cli_stops_in_one_line_naming_the_field(tmp_path: Path) -> None:
     assert "'currents.edge'" in err[0] and f"run file {out} (incomplete)" in err[0]
     with RunReader(out) as run:
         assert not run.info["complete"] and "currents.edge" in run.info["message"]
+
+
+def test_the_estimators_tomography_takes_the_benchs_edge_limit(tmp_path: Path) -> None:
+    from lab.observe.probe import EstimatedProbe
+
+    path = tmp_path / "b.toml"
+    path.write_text('kind = "emulator"\n[currents]\nedge = 0.002\n')
+    probe = EstimatedProbe(load_bench(path), 1.0)
+    assert probe.settings.tomography.max_current == 0.002
