@@ -35,7 +35,7 @@ import numpy as np
 from lab.errors import ConfigError
 from lab.hal.calibration import Calibration
 from lab.hal.channels import Channel, Limits, Twin, channel_key, check_all, check_channel_map
-from lab.hal.currents import CurrentLimits, Currents
+from lab.hal.currents import CurrentLimits
 from lab.hal.protocols import (
     DAQ,
     BiasSource,
@@ -100,6 +100,7 @@ class Bench:
         self.bias_limits = Limits.parse(self.bias_limits, "bias")
         self._by_node = {(ch.kind, ch.twin, ch.node): ch for ch in self.channels}
         self._by_key = {channel_key(ch.name): ch for ch in self.channels}
+        self._drive_names: dict[str, dict[int, str]] = {}  # per twin: {node: channel name}
 
     # -- routing ---------------------------------------------------------------------------
     def _route(self, kind: str, twin: Twin, nodes: tuple[int, ...]) -> _Route:
@@ -162,17 +163,16 @@ class Bench:
         what: str,
         codes: np.ndarray | None = None,
         code_sd: np.ndarray | None = None,
-    ) -> Currents:
-        """The predicted currents of drive state ``drive`` {node label: V} of ``twin`` at
-        edge resistances ``resistance`` (E,) Ohm; LimitError (`CurrentLimits.check`'s one
-        message, naming the edge or channel, the current, the limit and the bench file
-        field) if any would exceed `currents`. Writes nothing."""
-        names = {}
-        for node in drive:
-            ch = self._by_node.get(("drive", twin, node))
-            if ch is not None:
-                names[node] = ch.name
-        return self.currents.check(self.network, resistance, drive, twin=twin, what=what,
+    ) -> None:
+        """LimitError (`CurrentLimits.check`'s one message, naming the edge or channel,
+        the current, the limit and the bench file field) if drive state ``drive`` {node
+        label: V} of ``twin`` at edge resistances ``resistance`` (E,) Ohm would exceed
+        `currents`. Writes nothing."""
+        names = self._drive_names.get(twin)
+        if names is None:
+            names = self._drive_names[twin] = {
+                ch.node: ch.name for ch in self.channels if ch.kind == "drive" and ch.twin == twin}
+        self.currents.check(self.network, resistance, drive, twin=twin, what=what,
                                    channel_names=names, codes=codes, code_sd=code_sd)
 
     def drive(self, twin: Twin, nodes: tuple[int, ...], volts: np.ndarray) -> None:

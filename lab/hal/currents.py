@@ -96,16 +96,16 @@ def predict_currents(
     r = np.asarray(resistance, dtype=float)
     if not drive:
         return Currents(np.zeros(network.n_edges), {})
-    nodes = tuple(int(n) for n in drive)
-    solver = network.solver(nodes)
+    nodes = tuple(drive)
+    solver = network.solver(nodes)  # cached per node order; fixed_idx in that order
     v_nodes = np.zeros(network.n_nodes)
-    v_nodes[network.index_of(nodes)] = [float(drive[n]) for n in nodes]
+    v_nodes[solver.fixed_idx] = list(drive.values())
     volts = solver.solve_nodes(1.0 / r, v_nodes)
-    current = network.drops(volts) / r
-    out = np.zeros(network.n_nodes)
-    np.add.at(out, network.edges[:, 0], current)
-    np.add.at(out, network.edges[:, 1], -current)
-    return Currents(current, {n: float(out[n - 1]) for n in nodes})
+    a, b = network.edges.T
+    current = (volts[a] - volts[b]) / r
+    n = network.n_nodes
+    out = np.bincount(a, current, n) - np.bincount(b, current, n)
+    return Currents(current, dict(zip(nodes, out[solver.fixed_idx].tolist(), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -146,15 +146,32 @@ class CurrentLimits:
         channel_names: Mapping[int, str] | None = None,
         codes: np.ndarray | None = None,
         code_sd: np.ndarray | None = None,
-    ) -> Currents:
-        """The predicted `Currents` of ``drive`` {node label: V} at ``resistance`` (E,)
-        Ohm on ``twin``; LimitError first if an edge or a drive channel (``channel_names``
-        {node label: channel name}) would exceed its limit. The one message format:
+    ) -> None:
+        """LimitError if, in drive state ``drive`` {node label: V} at ``resistance`` (E,)
+        Ohm on ``twin``, an edge or a drive channel (``channel_names`` {node label:
+        channel name}) would exceed its limit. First a bound that needs no solve: every
+        node's voltage lies between the driven ones (a resistor network has no interior
+        extremum), so an edge carries at most spread / R_e and a driven node's channel at
+        most spread x the sum of its edges' conductances; only when that bound does not
+        prove the state safe are the currents predicted (`predict_currents`, one solve).
+        The one message format:
         ``edge 1-6 of the free twin would carry 48.2 mA (estimated code 0 +- 0.4) at
         <what>, above the bench's edge current limit 5 mA (bench file field
         'currents.edge'); nothing was written`` (the code part only with ``codes``; "+-"
         only with ``code_sd``)."""
-        cur = predict_currents(network, resistance, drive)
+        r = np.asarray(resistance, dtype=float)
+        names = channel_names or {}
+        if drive:
+            values = list(drive.values())
+            spread = max(values) - min(values)
+            k = 1.0 / r
+            if spread * float(k.max()) <= self.edge:
+                a, b = network.edges.T
+                at_node = np.bincount(a, k, network.n_nodes) + np.bincount(b, k, network.n_nodes)
+                if all(spread * at_node[n - 1] <= (self.channel_limit(names[n]) if n in names
+                                                   else self.channel) for n in drive):
+                    return
+        cur = predict_currents(network, r, drive)
         mag = np.abs(cur.edge)
         worst = int(np.argmax(mag)) if len(mag) else 0
         if len(mag) and not mag[worst] <= self.edge:  # NaN refused too
@@ -171,7 +188,6 @@ class CurrentLimits:
                 f"{code} at {what}, above the bench's edge current limit "
                 f"{_amps(self.edge)} (bench file field '{FIELD_EDGE}'); nothing was written"
             )
-        names = channel_names or {}
         for node, amps in cur.injected.items():
             name = names.get(node, "")
             limit = self.channel_limit(name) if name else self.channel
@@ -183,7 +199,6 @@ class CurrentLimits:
                     f"{what}, above the bench's channel current limit {_amps(limit)} "
                     f"(bench file field '{field_name}'); nothing was written"
                 )
-        return cur
 
 
 __all__ = [

@@ -504,8 +504,9 @@ def _check_patterns(bench: Bench, resistance: np.ndarray,
     worst = 0.0
     for pats in halves:
         for t, twin in enumerate(TWINS):
-            cur = bench.check_currents(twin, dict(pats[t]), resistance[t], what=what)
-            worst = max(worst, float(np.abs(cur.edge).max(initial=0.0)))
+            bench.check_currents(twin, dict(pats[t]), resistance[t], what=what)
+    for pats in halves:
+        worst = max(worst, _max_current(bench, resistance, list(enumerate(pats))))
     return worst
 
 

@@ -80,8 +80,20 @@ def test_check_names_the_edge_the_current_the_limit_and_the_field() -> None:
                        r"limit 1 mA \(bench file field 'currents.channels.ao.free.8'\)"):
         bench.check_currents("free", {8: 5.0, 9: 0.0}, r, what="step 3")
     bench.currents = CurrentLimits(edge=1.0, channel=1.0)
-    cur = bench.check_currents("free", {8: 5.0, 9: 0.0}, r, what="step 3")
+    bench.check_currents("free", {8: 5.0, 9: 0.0}, r, what="step 3")  # within: no error
+    cur = predict_currents(net, r, {8: 5.0, 9: 0.0})
     assert cur.injected[8] > 0 > cur.injected[9]
+    # the bound that needs no solve never passes what the solve refuses: just above the
+    # predicted worst edge and channel currents passes, just below is refused
+    edge, chan = float(np.abs(cur.edge).max()), abs(cur.injected[8])
+    bench.currents = CurrentLimits(edge=edge * (1 + 1e-9), channel=chan * (1 + 1e-9))
+    bench.check_currents("free", {8: 5.0, 9: 0.0}, r, what="step 3")
+    bench.currents = CurrentLimits(edge=edge * (1 - 1e-6), channel=1.0)
+    with pytest.raises(LimitError, match="edge "):
+        bench.check_currents("free", {8: 5.0, 9: 0.0}, r, what="step 3")
+    bench.currents = CurrentLimits(edge=1.0, channel=chan * (1 - 1e-6))
+    with pytest.raises(LimitError, match="node 8 of the free twin"):
+        bench.check_currents("free", {8: 5.0, 9: 0.0}, r, what="step 3")
 
 
 @pytest.mark.parametrize(
