@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,10 +27,12 @@ from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestR
 from lab.acquire.settings import TrainSettings
 from lab.errors import ConfigError
 from lab.hal import TWINS, Bench
-from lab.observe.model import DigipotModel
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 from lab.signals import interrupt_name
 from lab.tasks import Task, TaskError
+
+if TYPE_CHECKING:  # numba (lab.core.network): loaded when a run starts, not on import
+    from lab.observe.model import DigipotModel
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +249,8 @@ class Trainer:
     def _part_model(self) -> DigipotModel:
         """The part model the checks take: the estimator's calibrated one, else nominal
         parts (the network file's ``r_end_to_end`` where it has one)."""
+        from lab.observe.model import DigipotModel
+
         model = getattr(self.probe, "model", None)
         if isinstance(model, DigipotModel):
             return model
