@@ -325,6 +325,7 @@ class Trainer:
         inputs, outputs, eta = self._inputs, self._outputs, s.eta
         n_train = task.n_train
         retarget = task.targets in ("class-means", "pattern-means")
+        self._refresh_currents()  # the codes as the probe knows them before anything moves
         if retarget and n_train == 1:
             self._retarget()
         step = 0

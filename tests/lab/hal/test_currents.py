@@ -216,3 +216,19 @@ def test_the_estimators_tomography_takes_the_benchs_edge_limit(tmp_path: Path) -
     path.write_text('kind = "emulator"\n[currents]\nedge = 0.002\n')
     probe = EstimatedProbe(load_bench(path), 1.0)
     assert probe.settings.tomography.max_current == 0.002
+
+
+def test_the_checks_take_the_lowest_parts_at_conservative_codes() -> None:
+    from lab.observe.model import LOT_LOW, WIPER_FLOOR, DigipotModel
+
+    model = DigipotModel.nominal(3)
+    r = model.lowest(np.array([1, 10, 64]), np.array([1.0, 0.5, 0.0]))
+    step = 100e3 / 128
+    np.testing.assert_allclose(r, np.broadcast_to(
+        WIPER_FLOOR + LOT_LOW * step * np.array([0.0, 9.0, 64.0]), (2, 3)))
+    # below every part the emulator draws (wiper 40-100 Ohm, R_AB within +-32 %)
+    board = EmulatedBoard(EmulatorConfig(seed=4))
+    for code in (0, 1, 64, 127):
+        board.codes = np.full(board.network.n_edges, code, dtype=np.int16)
+        lowest = DigipotModel.nominal(board.network.n_edges).lowest(board.codes)
+        assert (lowest <= board.resistance()).all()
