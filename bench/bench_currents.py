@@ -6,7 +6,8 @@ check off (limits at 1 A; ``--check``: the bench's own); after every drive the b
 true edge currents (``k * drops``) and channel
 currents are recorded. Prints one JSON line per run: the largest edge current, mA, the
 largest channel current, mA, and the number of steps at which some edge exceeded
-``--limit`` mA. Run: ``.venv/bin/python bench/bench_currents.py [--steps N]``.
+``--limit`` mA. ``--cost``: the check's controller time per step instead (`cost`).
+Run: ``.venv/bin/python bench/bench_currents.py [--steps N] [--tasks ii ...] [--cost]``.
 """
 
 from __future__ import annotations
@@ -67,14 +68,45 @@ def measure(name: str, p: float, steps: int, limit: float, check: bool) -> dict:
             "message": summary.message[:160]}
 
 
+def cost(name: str, steps: int, repeats: int = 3) -> dict:
+    """Controller time of the per-step current check: best steps/s of ``steps`` steps of
+    task ``name`` with the check on and with it off (no codes taken), and the difference
+    per step, us."""
+    from lab.procs import freeze_imported
+
+    rates = {}
+    for on in (False, True):
+        best = 0.0
+        for _ in range(repeats):
+            task = load_task(name)
+            trainer = Trainer(load_bench(network=task.network), task,
+                              settings_from(steps=steps, test_every=0))
+            if not on:
+                trainer._refresh_currents = lambda: None  # type: ignore[method-assign]
+            freeze_imported()
+            t0 = time.perf_counter()
+            trainer.run()
+            best = max(best, steps / (time.perf_counter() - t0))
+        rates[on] = best
+    return {"task": name, "steps_per_s_off": round(rates[False]),
+            "steps_per_s_on": round(rates[True]),
+            "check_us_per_step": round(1e6 / rates[True] - 1e6 / rates[False], 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--limit", type=float, default=5.0, help="mA")
     parser.add_argument("--tasks", nargs="*", default=None)
     parser.add_argument("--check", action="store_true", help="keep the bench's current check")
+    parser.add_argument("--cost", action="store_true",
+                        help="measure the per-step cost of the check instead")
     args = parser.parse_args()
     names = args.tasks or list_tasks()
+    if args.cost:
+        for name in names:
+            print(json.dumps(cost(name, args.steps)), flush=True)
+        return
     for name in names:
         for p in (1.0, 0.5):
             print(json.dumps(measure(name, p, args.steps, args.limit * 1e-3, args.check)),
