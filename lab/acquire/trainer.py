@@ -188,7 +188,7 @@ class Trainer:
             "per channel) are not enforced"
         )
         if self.currents_note:
-            log.info("%s", self.currents_note)
+            log.debug("%s", self.currents_note)  # the command line and the run file say it
         self._resistance: np.ndarray | None = None  # (2, E) Ohm the checks take, per pulse
         self._codes: np.ndarray | None = None
         self._code_sd: np.ndarray | None = None
