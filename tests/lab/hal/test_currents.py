@@ -232,3 +232,17 @@ def test_the_checks_take_the_lowest_parts_at_conservative_codes() -> None:
         board.codes = np.full(board.network.n_edges, code, dtype=np.int16)
         lowest = DigipotModel.nominal(board.network.n_edges).lowest(board.codes)
         assert (lowest <= board.resistance()).all()
+
+
+def test_the_bench_twinlab_emulate_writes_carries_the_limits() -> None:
+    from drivers.bench import InstrumentsBenchFile
+    from lab.emulator.wire.rehearsal import bench_document
+    from lab.hal.calibration import Calibration
+
+    doc = bench_document(network="twin16", network_seed=0, n_nodes=9, resource="x",
+                         port="/dev/null", calibration=Calibration.linear(0.5, 4.5, "ideal"),
+                         bias_limits=(0.0, 5.0), channel_limits=(-1.0, 6.0))  # fmt: skip
+    assert doc["currents"] == {"edge": 5e-3, "channel": 5e-3}
+    spec = InstrumentsBenchFile.model_validate(doc)
+    drives = [c["name"] for c in doc["channels"] if c["kind"] == "drive"]
+    assert spec.currents.limits("rehearsal.toml", drives) == CurrentLimits()
