@@ -16,6 +16,7 @@ from lab.errors import ConfigError, validation_line
 from lab.hal import Bench, Channel, Limits, check_channel_map, check_channel_name
 from lab.hal import clock_protocol as proto
 from lab.hal.calibration import Calibration, CalibrationError, read_calibration
+from lab.hal.currents import CurrentsSection
 
 
 class _DaqSection(BaseModel):
@@ -97,6 +98,10 @@ class InstrumentsBenchFile(BaseModel):
         description="calibration file (relative to the bench file) or an inline table"
     )
     channels: list[_ChannelEntry] = Field(min_length=1)
+    currents: CurrentsSection = Field(
+        default_factory=CurrentsSection,
+        description="current limits, A: edge, channel and per-channel channels (5 mA each)",
+    )
 
 
 def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> Bench:
@@ -124,6 +129,7 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
         check_channel_map(network, channels, bias=spec.bias.channel)
     except ValueError as err:
         raise ConfigError(f"{path}: field 'channels': {err}") from None
+    currents = spec.currents.limits(str(path), [c.name for c in channels if c.kind == "drive"])
     try:
         bias_limits = Limits.parse(spec.bias.limits, "bias")
     except ValueError as err:
@@ -193,6 +199,7 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
         bias_limits=bias_limits,
         config=config,
         rule=spec.rule,
+        currents=currents,
     )
 
 

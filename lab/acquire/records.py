@@ -91,6 +91,9 @@ class RunInfo:
     extra: dict[str, Any] = field(default_factory=dict)
     codes: Codes = "exact"
     codes_note: str = ""
+    #: "" when every drive state is checked against the bench's current limits; else one
+    #: line saying why not (the codes are unknown)
+    currents_note: str = ""
     has_uncertainty: bool = False
 
 

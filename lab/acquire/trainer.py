@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,10 +26,13 @@ from lab import __version__
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.acquire.settings import TrainSettings
 from lab.errors import ConfigError
-from lab.hal import Bench
+from lab.hal import TWINS, Bench
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 from lab.signals import interrupt_name
 from lab.tasks import Task, TaskError
+
+if TYPE_CHECKING:  # numba (lab.core.network): loaded when a run starts, not on import
+    from lab.observe.model import DigipotModel
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +180,19 @@ class Trainer:
             self.probe, self.codes_note = _estimator(bench, settings)
             if self.codes_note:
                 log.info("codes unknown: %s", self.codes_note)
+        #: Without knowledge of the codes: one line saying the currents are not checked
+        #: ("" when every drive state is checked against `Bench.currents`).
+        self.currents_note = "" if self.probe is not None else (
+            "currents not checked: the digipot codes are unknown, so the bench's limits "
+            f"({bench.currents.edge * 1e3:g} mA per edge, {bench.currents.channel * 1e3:g} mA "
+            "per channel) are not enforced"
+        )
+        if self.currents_note:
+            log.debug("%s", self.currents_note)  # the command line and the run file say it
+        self._resistance: np.ndarray | None = None  # (2, E) Ohm the checks take, per pulse
+        self._codes: np.ndarray | None = None
+        self._code_sd: np.ndarray | None = None
+        self._parts: DigipotModel | None = None
 
     # -- controls (from any thread) --------------------------------------------------------
     def request_stop(self, reason: str = "stopped on request") -> None:
@@ -229,6 +245,56 @@ class Trainer:
             bench.check_volts(twin, nodes, volts, who=f"task {task.name!r}",
                               label="the channel limits")
 
+    # -- currents ----------------------------------------------------------------------------
+    def _part_model(self) -> DigipotModel:
+        """The part model the checks take: the estimator's calibrated one, else nominal
+        parts (the network file's ``r_end_to_end`` where it has one)."""
+        from lab.observe.model import DigipotModel
+
+        model = getattr(self.probe, "model", None)
+        if isinstance(model, DigipotModel):
+            return model
+        if self._parts is None:
+            net = self.bench.network
+            r_ab = np.asarray(net.parts.get("r_end_to_end", 100e3), dtype=float)
+            base = DigipotModel.nominal(net.n_edges)
+            self._parts = DigipotModel(np.broadcast_to(r_ab / base.digipot.positions,
+                                                       base.step.shape).copy())
+        return self._parts
+
+    def _refresh_currents(self) -> None:
+        """After a pulse (or before the first): the lowest resistances (2, E) Ohm the
+        parts may have at the probe's codes (`DigipotModel.lowest`; an estimator's codes
+        lowered by 2 of their sd). Nothing without a probe."""
+        probe = self.probe
+        if probe is None:
+            return
+        codes = np.asarray(probe.positions())
+        sd = None
+        if probe.estimated:
+            unc = _uncertainty(probe)
+            sd = np.asarray(unc(), dtype=float) if unc is not None else None
+        self._codes, self._code_sd = codes, sd
+        self._resistance = self._part_model().lowest(codes, sd)
+
+    def _guard(self, twin: str, nodes: tuple[int, ...], volts: np.ndarray, what: str) -> None:
+        """Refuse (LimitError naming the edge or channel, the predicted current, the limit
+        and the bench file field) driving ``nodes`` of ``twin`` at ``volts`` (n,) V when
+        the drive state it makes would exceed the bench's current limits; one solve."""
+        if self._resistance is None:
+            return
+        state = self.bench.drive_state(twin)
+        for node, v in zip(nodes, np.asarray(volts, dtype=float).tolist(), strict=True):
+            state[node] = v
+        self.bench.check_currents(
+            twin, state, self._resistance[TWINS.index(twin)], what=what,
+            codes=self._codes, code_sd=self._code_sd)
+
+    def _drive(self, twin: str, nodes: tuple[int, ...], volts: np.ndarray, what: str) -> None:
+        """`Bench.drive` after `_guard`."""
+        self._guard(twin, nodes, volts, what)
+        self.bench.drive(twin, nodes, volts)
+
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> RunSummary:
         """Train for ``settings.steps`` steps; returns the summary also sent to observers."""
@@ -259,6 +325,7 @@ class Trainer:
         inputs, outputs, eta = self._inputs, self._outputs, s.eta
         n_train = task.n_train
         retarget = task.targets in ("class-means", "pattern-means")
+        self._refresh_currents()  # the codes as the probe knows them before anything moves
         if retarget and n_train == 1:
             self._retarget()
         step = 0
@@ -268,10 +335,11 @@ class Trainer:
         try:
             if start is not None:
                 start(bench)  # clock idle: before the bias allows any update
+            self._refresh_currents()
             bench.set_probability(s.p)
             for twin in ("free", "clamped"):
                 if self._fixed:
-                    bench.drive(twin, self._fixed, task.fixed_volts)
+                    self._drive(twin, self._fixed, task.fixed_volts, "the start (fixed nodes)")
             bench.release("free", outputs)
             current = -1
             order = self._order(rng)
@@ -296,18 +364,21 @@ class Trainer:
                 example = int(order[step % n_train])
                 if example != current:
                     x = task.train_inputs[example]
-                    bench.drive("free", inputs, x)
-                    bench.drive("clamped", inputs, x)
+                    self._drive("free", inputs, x, f"step {step} (example {example}'s inputs)")
+                    self._drive("clamped", inputs, x,
+                                f"step {step} (example {example}'s inputs)")
                     current = example
                 v_free = bench.sense("free", outputs)
                 v_desired = self.desired[example]
                 v_clamped = clamped_outputs(v_free, v_desired, eta)
-                bench.drive("clamped", outputs, v_clamped)
+                self._drive("clamped", outputs, v_clamped,
+                            f"step {step} (example {example}'s clamped outputs)")
                 if before_pulse is not None:
                     before_pulse(bench)
                 bench.pulse()
                 if after_pulse is not None:
                     after_pulse(bench)
+                self._refresh_currents()
                 diff = v_free - v_desired
                 error = float(diff @ diff) / len(diff)
                 self.errors.append(error)
@@ -399,7 +470,7 @@ class Trainer:
         """Free-twin outputs (M, n_out) V for input rows (M, n_in); leaves inputs changed."""
         out = np.empty((len(inputs), len(self._outputs)))
         for i, x in enumerate(inputs):
-            self.bench.drive("free", self._inputs, x)
+            self._drive("free", self._inputs, x, f"a free response (input row {i})")
             out[i] = self.bench.sense("free", self._outputs)
         return out
 
@@ -508,6 +579,7 @@ class Trainer:
             codes="unknown" if probe is None else
             "estimated" if probe.estimated else "exact",
             codes_note=self.codes_note,
+            currents_note=self.currents_note,
             has_uncertainty=_uncertainty(probe) is not None,
             start_time=_now(),
             twinlab_version=__version__,

@@ -70,7 +70,7 @@ def _default_out(settings: TrainSettings) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     from lab.acquire.settings import settings_from
     from lab.acquire.trainer import Trainer
-    from lab.hal import BenchError
+    from lab.hal import BenchError, LimitError
     from lab.procs import freeze_imported
     from lab.runs import RunStorageError, RunWriter
     from lab.tasks import load_task
@@ -101,6 +101,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(bench, task, settings, observers)  # validates before anything is applied
         if trainer.codes_note:  # the run goes on; its file says "codes unknown"
             print(f"twinlab: codes unknown: {trainer.codes_note}", file=sys.stderr)
+        if trainer.currents_note:  # the run goes on; its file says so too
+            print(f"twinlab: {trainer.currents_note}", file=sys.stderr)
 
         def stop(signum: int) -> None:
             trainer.request_stop(f"interrupted by {signal_name(signum)}")
@@ -117,7 +119,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
             _say_unsafe(trainer.unsafe)
             return interrupted_status(exc)
-        except (BenchError, RunStorageError) as exc:  # an instrument, or the disk, failed
+        except (BenchError, RunStorageError, LimitError) as exc:
+            # an instrument, or the disk, failed; or a step would exceed a current limit
             print(
                 f"twinlab: error: {exc}{_safe_note(trainer.unsafe)}; run file {out} "
                 "(incomplete)",

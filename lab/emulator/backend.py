@@ -13,7 +13,7 @@ import numpy as np
 
 from lab.emulator.board import CLAMPED, FREE, EmulatedBoard
 from lab.emulator.config import EmulatorConfig
-from lab.hal import TWINS, Bench, BenchError, Channel, Unsafe
+from lab.hal import TWINS, Bench, BenchError, Channel, CurrentLimits, Unsafe
 
 _TWIN_INDEX = {"free": FREE, "clamped": CLAMPED}
 
@@ -185,6 +185,7 @@ def emulator_bench(
             "kind": "emulator",
             "emulator": cfg.model_dump(mode="json"),
             "limits": list(limits),
+            "currents": CurrentLimits().to_dict(),
         },
         rule=cfg.rule,
     )

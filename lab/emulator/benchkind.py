@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.emulator.config import EmulatorConfig
 from lab.errors import ConfigError, validation_line
 from lab.hal import Bench
+from lab.hal.currents import CurrentsSection
 
 
 class EmulatorBenchFile(BaseModel):
@@ -21,6 +22,10 @@ class EmulatorBenchFile(BaseModel):
     kind: Literal["emulator"] = "emulator"
     limits: tuple[float, float] = (-1.0, 6.0)
     emulator: EmulatorConfig = EmulatorConfig()
+    currents: CurrentsSection = Field(
+        default_factory=CurrentsSection,
+        description="current limits, A: edge, channel and per-channel channels (5 mA each)",
+    )
 
 
 def parse(path: Path, raw: dict[str, Any]) -> EmulatorBenchFile:
@@ -47,7 +52,11 @@ def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> B
         )
     from lab.emulator.backend import emulator_bench  # the board model: only when opening
 
-    return emulator_bench(emu, limits=emu_file.limits)
+    bench = emulator_bench(emu, limits=emu_file.limits)
+    bench.currents = emu_file.currents.limits(
+        str(path), [c.name for c in bench.channels if c.kind == "drive"])
+    bench.config["currents"] = bench.currents.to_dict()
+    return bench
 
 
 __all__ = ["EmulatorBenchFile", "open_bench", "parse"]

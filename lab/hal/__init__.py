@@ -18,6 +18,7 @@ from lab.hal.channels import (
     check_channel_map,
     check_channel_name,
 )
+from lab.hal.currents import CurrentLimits, Currents, predict_currents
 from lab.hal.protocols import (
     DAQ,
     BenchError,
@@ -37,6 +38,8 @@ __all__ = [
     "BiasSource",
     "Channel",
     "ClockBoard",
+    "CurrentLimits",
+    "Currents",
     "LimitError",
     "Limits",
     "ResistanceProbe",
@@ -46,4 +49,5 @@ __all__ = [
     "check_all",
     "check_channel_map",
     "check_channel_name",
+    "predict_currents",
 ]

@@ -35,6 +35,7 @@ import numpy as np
 from lab.errors import ConfigError
 from lab.hal.calibration import Calibration
 from lab.hal.channels import Channel, Limits, Twin, channel_key, check_all, check_channel_map
+from lab.hal.currents import CurrentLimits
 from lab.hal.protocols import (
     DAQ,
     BiasSource,
@@ -81,6 +82,10 @@ class Bench:
     #: What the board's comparators compare (`lab.core.rules.RULES`): wired on the board,
     #: so a run's `TrainSettings.rule` must equal it (the trainer refuses otherwise).
     rule: str = "voltage"
+    #: The most current, A, through any edge and out of each drive channel (the bench
+    #: file's ``[currents]`` table; `lab.hal.currents`). Checked by the procedures that
+    #: know the codes (`check_currents`), not by `drive` (it knows no resistances).
+    currents: CurrentLimits = field(default_factory=CurrentLimits)
     _routes: dict[tuple[str, Twin, tuple[int, ...]], _Route] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -95,6 +100,7 @@ class Bench:
         self.bias_limits = Limits.parse(self.bias_limits, "bias")
         self._by_node = {(ch.kind, ch.twin, ch.node): ch for ch in self.channels}
         self._by_key = {channel_key(ch.name): ch for ch in self.channels}
+        self._drive_names: dict[str, dict[int, str]] = {}  # per twin: {node: channel name}
 
     # -- routing ---------------------------------------------------------------------------
     def _route(self, kind: str, twin: Twin, nodes: tuple[int, ...]) -> _Route:
@@ -147,6 +153,27 @@ class Bench:
             row, col = np.argwhere(outside)[0]
             route.limits[col].check(float(values[row, col]), route.whats[col], who=who,
                                     label=label)
+
+    def check_currents(
+        self,
+        twin: Twin,
+        drive: dict[int, float],
+        resistance: np.ndarray,
+        *,
+        what: str,
+        codes: np.ndarray | None = None,
+        code_sd: np.ndarray | None = None,
+    ) -> None:
+        """LimitError (`CurrentLimits.check`'s one message, naming the edge or channel,
+        the current, the limit and the bench file field) if drive state ``drive`` {node
+        label: V} of ``twin`` at edge resistances ``resistance`` (E,) Ohm would exceed
+        `currents`. Writes nothing."""
+        names = self._drive_names.get(twin)
+        if names is None:
+            names = self._drive_names[twin] = {
+                ch.node: ch.name for ch in self.channels if ch.kind == "drive" and ch.twin == twin}
+        self.currents.check(self.network, resistance, drive, twin=twin, what=what,
+                                   channel_names=names, codes=codes, code_sd=code_sd)
 
     def drive(self, twin: Twin, nodes: tuple[int, ...], volts: np.ndarray) -> None:
         """Hold ``nodes`` (n,) of ``twin`` at ``volts`` (n,) V; refuses (LimitError) before

@@ -26,6 +26,12 @@ from lab.core.network import Network
 #: Nominal wiper resistance, Ohm: the middle of the AD5220's 40 Ohm typical / 100 Ohm
 #: maximum (the estimator's code error from it is at most 30 Ohm = 0.04 code step).
 R_WIPER = 70.0
+#: The lowest wiper resistance the current checks assume, Ohm: half the nominal, below the
+#: emulator's 40-100 Ohm and the AD5220's typical 40 Ohm (its datasheet is not in the repo).
+WIPER_FLOOR = R_WIPER / 2
+#: The lowest R_AB of a lot the current checks assume, as a fraction of the model's: the
+#: AD5220's +-30 % lot tolerance (the emulator's default) less its 2 % part mismatch.
+LOT_LOW = 0.68
 #: Nominal step resistance of the 100 kOhm part, Ohm per code.
 NOMINAL_STEP = 100e3 / AD5220.positions
 TOP = AD5220.top
@@ -49,6 +55,17 @@ class DigipotModel:
     def resistance(self, codes: np.ndarray) -> np.ndarray:
         """R (2, E) in each twin's unit for codes (E,) (or (2, E))."""
         return self.digipot.resistance(codes, self.step * self.digipot.positions, self.r_wiper)
+
+    def lowest(self, codes: np.ndarray, sd: np.ndarray | None = None) -> np.ndarray:
+        """The lowest R (2, E), Ohm, the parts may have at codes (E,): each code lowered
+        by 2 of its ``sd`` (E,) code steps (floored at 0), the lot at `LOT_LOW` of the
+        model's scale (the lot's common scale is invisible to node voltages) and the wiper
+        at `WIPER_FLOOR`. What the current checks (`lab.hal.currents`) take."""
+        c = np.asarray(codes, dtype=float)
+        if sd is not None:
+            c = np.maximum(c - 2.0 * np.asarray(sd, dtype=float), 0.0)
+        return self.digipot.resistance(c, LOT_LOW * self.step * self.digipot.positions,
+                                       WIPER_FLOOR)
 
     def conductance(self, codes: np.ndarray) -> np.ndarray:
         """k = 1 / R (2, E) for codes (E,) (or (2, E))."""

@@ -32,7 +32,7 @@ Hooks the trainer calls (the whole contract):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -88,6 +88,9 @@ class EstimatedProbe:
         p: float,
         settings: EstimatorSettings = EstimatorSettings(),
     ) -> None:
+        # every tomography round holds its edges to the bench's edge current limit
+        settings = replace(settings, tomography=replace(
+            settings.tomography, max_current=bench.currents.edge))
         self.settings = settings
         self.p = float(p)
         self.topo = Topology.of(bench.network)
@@ -138,7 +141,8 @@ class EstimatedProbe:
         t0 = time.perf_counter()
         s = self.settings
         budget = TomographySettings(
-            budget=s.calibration_budget, noise=s.tomography.noise, inset=s.tomography.inset
+            budget=s.calibration_budget, noise=s.tomography.noise, inset=s.tomography.inset,
+            max_current=s.tomography.max_current,
         )
         self.model, result = calibrate(bench, s.initial_codes, budget)
         self.tracker.model = self.model

@@ -50,6 +50,18 @@ found; a skipped item ``not checked`` says what each section could not check):
 Every voltage is checked against the channel limits before anything is written
 (`plan` raises `ConfigError` when the limits leave no room for the test voltages); the
 bench goes to its safe state at the end, on an error and on a stop signal.
+
+Currents (the bench's ``[currents]`` limits, `lab.hal.currents`). Before the tomography
+the codes are unknown, so the channel-map step is held to what the worst case allows
+(`safe_step`): every edge at code 0 of a part at the wiper floor
+(`lab.observe.model.WIPER_FLOOR`, 35 Ohm), so that no edge carries more than
+``step / 35 Ohm`` and no channel more than its node's degree times that (every node's
+voltage lies between the driven ones). The tomography holds its patterns to the edge
+limit itself (`TomographySettings.max_current`, set from the bench). The clock and bias
+patterns are checked at the tomography's fit (each code on the lowest part,
+`DigipotModel.lowest`) before they are applied; one that would exceed a limit fails the
+section and is not applied. The JSON has each section's largest predicted current
+(``max_current_a``, A).
 """
 
 from __future__ import annotations
@@ -62,8 +74,8 @@ import numpy as np
 
 from lab.core.learning import SIGMA_MAX
 from lab.errors import ConfigError
-from lab.hal import TWINS, Bench, Channel, Twin
-from lab.observe.model import R_WIPER, TOP, DigipotModel, Topology
+from lab.hal import TWINS, Bench, Channel, LimitError, Twin, predict_currents
+from lab.observe.model import R_WIPER, TOP, WIPER_FLOOR, DigipotModel, Topology
 from lab.observe.requirements import check_supports_estimation
 from lab.observe.tomography import TomographySettings, TwinFit, fit_reads, measure
 from lab.observe.tracking import Tracker, TrackerSettings
@@ -182,6 +194,20 @@ def channel_levels(ch: Channel, volts: float, inset: float) -> tuple[float, floa
     return None
 
 
+def safe_step(bench: Bench, settings: CheckSettings) -> float:
+    """The channel-map step, V: ``settings.test_volts``, lowered so that with every edge
+    at the wiper floor (`WIPER_FLOOR` Ohm, code 0: the codes are not known yet) no edge
+    carries more than the bench's edge limit. (A stepped node's channel may carry up to
+    its degree times that in this worst case: not bounded before the tomography.)"""
+    return min(settings.test_volts, bench.currents.edge * WIPER_FLOOR)
+
+
+def _repeats(settings: CheckSettings, step: float) -> int:
+    """Reads averaged per channel-map state: as many as keep the 0.5 V step's
+    signal-to-noise ratio at a smaller ``step`` (at most 16)."""
+    return int(min(16, max(1, np.ceil((settings.test_volts / step) ** 2 - 1e-9))))
+
+
 @dataclass
 class _Channels:
     """The bench's channels by twin: drive and sense node labels, and the channels."""
@@ -270,14 +296,25 @@ def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
     clock patterns, a bias outside the bias limits, or too few channels."""
     if settings.pulses < 1 or settings.bias_pulses < 1:
         raise ConfigError("check: pulses and bias pulses must be >= 1")
+    step = safe_step(bench, settings)
     for ch in bench.channels:
-        if ch.kind == "drive" and channel_levels(ch, settings.test_volts, settings.inset) is None:
+        if ch.kind == "drive" and channel_levels(ch, step, settings.inset) is None:
             lo, hi = ch.limits
             raise ConfigError(
                 f"channel {ch.name!r} ({ch.twin} twin node {ch.node}): its limits "
-                f"[{lo:g}, {hi:g}] V leave no room for the check's {settings.test_volts:g} V "
-                "test step"
+                f"[{lo:g}, {hi:g}] V leave no room for the check's {step:g} V test step"
             )
+    bases = [channel_levels(ch, step, settings.inset) for ch in bench.channels
+             if ch.kind == "drive"]
+    spread = max(b[0] for b in bases if b) - min(b[0] for b in bases if b) if bases else 0.0
+    if spread + step > bench.currents.edge * WIPER_FLOOR * (1 + 1e-9):
+        raise ConfigError(
+            f"check: the drive channels' base levels are {spread:g} V apart (0 V clipped "
+            "into each channel's limits): with an edge at code 0 "
+            f"({WIPER_FLOOR:g} Ohm) that is more than the bench's edge current limit "
+            f"{bench.currents.edge * 1e3:g} mA (bench file field 'currents.edge'); give "
+            "every drive channel limits that include 0 V"
+        )
     why = check_supports_estimation(bench)
     if why is not None:
         raise ConfigError(f"check: the bench cannot support the estimator: {why}")
@@ -320,7 +357,7 @@ def _with_channels(bench: Bench, channels: list[Channel]) -> Bench:
     return Bench(network=bench.network, daq=bench.daq, bias=bench.bias, clock=bench.clock,
                  channels=channels, calibration=bench.calibration, probe=None,
                  bias_limits=bench.bias_limits, config=bench.config,
-                 rule=bench.rule)  # fmt: skip
+                 rule=bench.rule, currents=bench.currents)  # fmt: skip
 
 
 def _what(ch: Channel) -> str:
@@ -333,14 +370,18 @@ def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
     """Section 2. Returns the channel maps that explain what was seen (the bench's own
     first when it is right; several when a swap could be either kind), [] if none."""
     chans = _Channels.of(list(bench.channels))
-    levels = {(t, n): channel_levels(ch, settings.test_volts, settings.inset)
+    test_volts = safe_step(bench, settings)
+    levels = {(t, n): channel_levels(ch, test_volts, settings.inset)
               for t in TWINS for n, ch in chans.drive[t].items()}  # fmt: skip
     base = {t: {n: levels[t, n][0] for n in chans.drive[t]} for t in TWINS}  # type: ignore[index]
     sensed = {t: tuple(sorted(chans.sense[t])) for t in TWINS}
     cols = [(t, n) for t in TWINS for n in sensed[t]]
 
+    repeats = _repeats(settings, test_volts)
+
     def read() -> np.ndarray:
-        return np.concatenate([bench.sense(t, sensed[t]) for t in TWINS if sensed[t]])
+        return np.mean([np.concatenate([bench.sense(t, sensed[t]) for t in TWINS if sensed[t]])
+                        for _ in range(repeats)], axis=0)
 
     for t in TWINS:
         _apply(bench, t, base[t])
@@ -412,6 +453,13 @@ def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
         "rows": [f"{t}:{n}" for t, n in rows], "cols": [f"{t}:{n}" for t, n in cols],
         "response": np.round(rel, 4).tolist(),
         "dead": [ln for ln in problems if "nothing" in ln], "problems": problems,
+        "test_volts": test_volts, "reads_averaged": repeats,
+        # worst case (codes unknown): an edge at code 0 on the wiper floor across the step
+        # and the base levels' spread (every node lies between the driven voltages)
+        "max_current_a": _spread(levels) / WIPER_FLOOR,
+        # the same worst case on the most-connected stepped node's channel
+        "max_channel_current_a": _spread(levels) / WIPER_FLOOR * int(np.bincount(
+            bench.network.edges.ravel(), minlength=bench.network.n_nodes).max()),
     }  # fmt: skip
     report.add("channels", "channel map", not problems,
                f"{len(rows)} outputs x {len(cols)} inputs, {len(problems)} problem(s)",
@@ -430,6 +478,38 @@ def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
     return maps
 
 
+def _spread(levels: dict[tuple[str, int], tuple[float, float] | None]) -> float:
+    """The widest voltage difference, V, between any two drive levels of the channel map."""
+    values = [v for pair in levels.values() if pair for v in pair]
+    return max(values) - min(values) if values else 0.0
+
+
+def _max_current(bench: Bench, resistance: np.ndarray,
+                 states: list[tuple[int, dict[int, float]]]) -> float:  # fmt: skip
+    """The largest predicted edge current, A, of drive ``states`` [(twin index, {node:
+    V})] at ``resistance`` (2, E) Ohm (by the one solver, `lab.hal.predict_currents`)."""
+    worst = 0.0
+    for t, state in states:
+        if state:
+            edge = predict_currents(bench.network, resistance[t], state).edge
+            worst = max(worst, float(np.abs(edge).max()))
+    return worst
+
+
+def _check_patterns(bench: Bench, resistance: np.ndarray,
+                    halves: tuple[tuple[Pattern, Pattern], ...], what: str) -> float:
+    """LimitError (`Bench.check_currents`) if a (free, clamped) pattern pair of ``halves``
+    would exceed the bench's current limits at ``resistance`` (2, E) Ohm; else the
+    largest predicted edge current, A. Applies nothing."""
+    worst = 0.0
+    for pats in halves:
+        for t, twin in enumerate(TWINS):
+            bench.check_currents(twin, dict(pats[t]), resistance[t], what=what)
+    for pats in halves:
+        worst = max(worst, _max_current(bench, resistance, list(enumerate(pats))))
+    return worst
+
+
 @dataclass
 class Tomo:
     """One tomography of the check: each twin's fit (`TwinFit`: relative conductances,
@@ -438,6 +518,8 @@ class Tomo:
     fits: tuple[TwinFit, TwinFit]
     transactions: int
     seen: np.ndarray | None = None  # (2, E) bool: the twin's reads fix the edge; None: all
+    #: the reads: [(twin, {node: V} driven, sensed volts)] (`measure`)
+    reads: list = field(default_factory=list)
 
     @property
     def seen_by(self) -> np.ndarray:
@@ -469,7 +551,8 @@ def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None
     the other twin's values (`_fit_with_reference`) and marked in ``seen``."""
     _stop_point(should_stop)
     e = bench.network.n_edges
-    budget = TomographySettings(budget=settings.tomography_budget, inset=settings.inset)
+    budget = TomographySettings(budget=settings.tomography_budget, inset=settings.inset,
+                                max_current=bench.currents.edge)
     topo = Topology.of(bench.network)
     reads: list = []
     calls = 0
@@ -507,7 +590,7 @@ def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None
             else k_struct[t]  # fmt: skip
         fits[t] = _fit_with_reference(bench, topo, twin, reads, ref,
                                       _unseen(bench, topo, twin, reads, ref), budget.noise)
-    return Tomo((fits[0], fits[1]), calls, None if seen.all() else seen)
+    return Tomo((fits[0], fits[1]), calls, None if seen.all() else seen, reads)
 
 
 def _every_pattern(bench: Bench, twin: Twin) -> list[tuple[str, dict[int, float], None]]:
@@ -685,6 +768,11 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
         "transactions": int(result.transactions),
         "open": [labels[i] for i in np.flatnonzero(is_open)],
         "shorted": [labels[i] for i in np.flatnonzero(shorted)],
+        # its patterns at the fit, each code on the lowest part (after the fact: the
+        # tomography holds its rounds to the edge limit itself)
+        "max_current_a": _max_current(
+            bench, model.lowest(np.clip(codes, 0, TOP)),
+            [(TWINS.index(tw), dict(d)) for tw, d, _ in result.reads]),
     }
     name = ", ".join
     report.add("tomography", "fit", bool(result.chi2 < 10.0),
@@ -838,6 +926,14 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     f_pat, c_pat, direction, score = found
     level = settings.initial_code
     model, codes0 = _model_of(_codes(start, conducts, level))
+    halves = ((f_pat, c_pat), (c_pat, f_pat))
+    try:  # at the fit, before anything is applied (the codes move a few steps: the bias
+        # section checks again)
+        top_current = _check_patterns(bench, model.lowest(codes0), halves,
+                                      "the clock check's patterns")
+    except LimitError as err:
+        report.add("clock", "currents", False, "over the limit", str(err))
+        return None
     room = np.minimum(TOP - codes0.astype(int), codes0)
     n = int(min(settings.pulses, room[conducts].min(initial=TOP)))
     if n < 1:
@@ -848,7 +944,6 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     bench.set_probability(1.0)
     tracker = Tracker(Topology.of(bench.network), model, codes0, 1.0, TrackerSettings())
     pulser = _Pulser(bench, tracker, should_stop)
-    halves = ((f_pat, c_pat), (c_pat, f_pat))
     seen = np.zeros((2, len(codes0)), dtype=int)
     moved = np.zeros((2, len(codes0)))
     before = start
@@ -872,6 +967,7 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
         "tracker_agreement": agree, "end_minus_start": _figure(end, conducts),
         "stuck": [labels[i] for i in np.flatnonzero(stuck)],
         "not_observable": [labels[i] for i in np.flatnonzero(~conducts)],
+        "max_current_a": top_current,
     }  # fmt: skip
     name = ", ".join
     report.add("clock", "every edge steps", not stuck.any(),
@@ -933,9 +1029,17 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
         if not up.any() or not down.any():
             report.add("bias", f"p = {p:g}", None, "", "too few stepping edges each way")
             continue
-        _, now = _model_of(_codes(before, clock.conducts, settings.initial_code))
+        model, now = _model_of(_codes(before, clock.conducts, settings.initial_code))
         room = np.where(sign > 0, TOP - now.astype(int), now)[clock.steps].min()
         pulses = int(min(m, room))
+        # the codes may move up to ``pulses`` towards 0 during the half
+        lowest = model.lowest(now, np.full(len(now), pulses / 2.0))
+        try:
+            top_current = _check_patterns(bench, lowest, (clock.halves[half],),
+                                          f"the bias check's patterns (p = {p:g})")
+        except LimitError as err:
+            report.add("bias", f"p = {p:g}", False, "over the current limit", str(err))
+            continue
         for _ in range(pulses):
             _stop_point(should_stop)
             for t, twin in enumerate(TWINS):
@@ -960,7 +1064,8 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
         ok = bool(abs(measured - expected) <= tol)
         figures.append({"p": p, "bias_volts": volts, "pulses": pulses, "measured": measured,
                         "expected": expected, "tolerance": tol,
-                        "moves": _figure(moved, clock.conducts)})  # fmt: skip
+                        "moves": _figure(moved, clock.conducts),
+                        "max_current_a": top_current})  # fmt: skip
         report.add("bias", f"p at {volts:.3f} V", ok,
                    f"{measured:.2f} (calibration {expected:.2f})",
                    f"p measured {measured:.3f}, the calibration says {expected:.3f} "

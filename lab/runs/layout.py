@@ -7,6 +7,7 @@ reads::
                             settings_json, bench_json, task_json, network_json, extra_json,
                             positions_estimated, codes ("exact", "estimated" or "unknown":
                             `lab.acquire.records.Codes`), codes_note (why unknown, else ""),
+                            currents_note (why the currents were not checked, else ""),
                             every scalar setting (p, eta, steps, seed, ...)
                             and, after stop: steps (rows written), initial_error, final_error,
                             scaled_error, message, final_test_error, final_accuracy

@@ -27,7 +27,7 @@ _ATTR_KINDS: dict[str, str] = {
     "twinlab_schema": "int", "steps": "int", "seed": "int?",
     "complete": "bool", "positions_estimated": "bool",
     "twinlab_version": "str", "start_time": "str", "end_time": "str", "task": "str",
-    "message": "str", "default": "str", "codes": "str", "codes_note": "str",
+    "message": "str", "default": "str", "codes": "str", "codes_note": "str", "currents_note": "str",
     "initial_error": "float", "final_error": "float", "scaled_error": "float",
     "final_test_error": "float", "final_accuracy": "float", "p": "float", "eta": "float",
 }

@@ -50,7 +50,7 @@ __all__ = ["RunWriter"]
 
 _START_ATTRS = frozenset(
     {"default", "twinlab_schema", "twinlab_version", "start_time", "end_time", "complete",
-     "task", "positions_estimated", "codes", "codes_note", *JSON_ATTRS}
+     "task", "positions_estimated", "codes", "codes_note", "currents_note", *JSON_ATTRS}
 )
 _STOP_ATTRS = frozenset(
     {"end_time", "complete", "initial_error", "final_error", "scaled_error", "message",
@@ -287,6 +287,7 @@ class RunWriter(Observer):
         a["positions_estimated"] = bool(info.positions_estimated)
         a["codes"] = str(info.codes)
         a["codes_note"] = str(info.codes_note)
+        a["currents_note"] = str(info.currents_note)
         for key, value in info.settings.items():
             if _is_scalar(value) and key not in _RESERVED:
                 a[key] = value

@@ -32,6 +32,7 @@ from lab.emulator.wire.serial_board import SerialBoard
 from lab.hal import TWINS
 from lab.hal.calibration import Calibration, toml_text
 from lab.hal.clock_protocol import BAUD as CLOCK_BAUD
+from lab.hal.currents import DEFAULT_CHANNEL, DEFAULT_EDGE
 
 if TYPE_CHECKING:
     from lab.emulator.truth import TruthWriter
@@ -214,6 +215,7 @@ def bench_document(
             "p": calibration.p.tolist(),
         },
         "channels": channels,
+        "currents": {"edge": DEFAULT_EDGE, "channel": DEFAULT_CHANNEL},
     }
     if not probe:
         del document["probe"]

@@ -161,10 +161,14 @@ def test_train_on_the_rehearsal_bench_estimates_or_says_why_not(tmp_path: Path, 
         assert main(["train", "--quiet", "--bench", str(half), "--steps", "3",
                      "--test-every", "0", "--out", str(out)]) == 0  # fmt: skip
         err = capsys.readouterr().err.splitlines()
+        unchecked = ("currents not checked: the digipot codes are unknown, so the bench's "
+                     "limits (5 mA per edge, 5 mA per channel) are not enforced")
         assert err == ["twinlab: codes unknown: no resistance probe, and the bench cannot "
-                       "support the estimator: the clamped twin has no sense channel"]
+                       "support the estimator: the clamped twin has no sense channel",
+                       f"twinlab: {unchecked}"]
         with RunReader(out) as run:
             assert run.codes == "unknown" and np.all(run.steps["positions"][:] == -1)
+            assert run.info["currents_note"] == unchecked
 
         refused = tmp_path / "refused.h5"
         assert main(["train", "--quiet", "--bench", str(half), "--estimate", "on",

@@ -107,11 +107,12 @@ def test_a_swap_is_resolved_by_the_tomography_and_the_rest_runs(tmp_path: Path) 
 def test_limits_without_room_for_the_test_voltages_refused_nothing_applied(
     tmp_path: Path, capsys
 ) -> None:
-    status, report, emu = _check(tmp_path, 0, limits=(0.0, 0.3))
+    # the channel-map step is 0.175 V at the default 5 mA edge limit (35 Ohm worst case)
+    status, report, emu = _check(tmp_path, 0, limits=(0.0, 0.15))
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and report == {}
     assert len(err) == 1 and err[0].startswith("twinlab: error: channel '1'")
-    assert "leave no room" in err[0] and "[0, 0.3] V" in err[0]
+    assert "leave no room" in err[0] and "[0, 0.15] V" in err[0] and "0.175 V" in err[0]
     assert (emu.board.codes == 64).all() and not emu.board.driven.any()
 
 

@@ -1,0 +1,51 @@
+"""`twinlab check` under the bench's current limits (lab.hal.currents): the channel-map
+step held to the worst case before the codes are known, the clock patterns checked at the
+tomography's fit before they are applied, each section's largest predicted current in the
+figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lab.hal import Bench
+from lab.hal.benchfile import load_bench
+from lab.observe.model import WIPER_FLOOR
+from lab.procedures.check import CheckSettings, run_check
+
+
+def _bench(tmp_path: Path, edge: float) -> Bench:
+    path = tmp_path / "bench.toml"
+    path.write_text(f'kind = "emulator"\n[emulator]\nadc_noise = 0.0\n[currents]\nedge = {edge}\n')
+    return load_bench(path)
+
+
+def test_clock_patterns_over_the_limit_are_not_applied(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, 2e-5)  # 20 uA: the clock's patterns at code 64 carry ~0.2 mA
+    board = bench.daq.board
+    report = run_check(bench, CheckSettings(pulses=3, bias_pulses=8))
+    figures = report.data
+    # the channel map's step was held to the worst case: an edge at code 0 on 35 Ohm
+    assert figures["channels"]["test_volts"] == 2e-5 * WIPER_FLOOR
+    assert figures["channels"]["max_current_a"] <= 2e-5 * (1 + 1e-9)
+    assert {i.name: i.ok for i in report.items if i.section == "channels"} == {
+        "channel map": True}
+    failed = [i for i in report.items if i.ok is False]
+    assert [(i.section, i.name) for i in failed] == [("clock", "currents")]
+    assert failed[0].detail.startswith("edge ") and "'currents.edge'" in failed[0].detail
+    assert board.pulses == 0  # the clock section applied nothing
+    assert (board.codes == 64).all() and not board.driven.any()
+    assert not report.passed and report.unsafe == []
+
+
+def test_every_section_reports_its_largest_predicted_current(tmp_path: Path) -> None:
+    report = run_check(_bench(tmp_path, 5e-3), CheckSettings(pulses=3, bias_pulses=8))
+    assert report.passed, report.failures()
+    figures = report.data
+    assert abs(figures["channels"]["test_volts"] - 0.175) < 1e-12  # 5 mA x 35 Ohm, not 0.5 V
+    for value in (figures["channels"]["max_current_a"], figures["tomography"]["max_current_a"],
+                  figures["clock"]["max_current_a"],
+                  *(b["max_current_a"] for b in figures["bias"])):
+        assert 0.0 < value <= 5e-3
+    assert np.isfinite(figures["channels"]["max_channel_current_a"])
