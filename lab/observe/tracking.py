@@ -77,10 +77,11 @@ class TrackerSettings:
     ``budget``: the most nodes (partial assignments) one pulse's search evaluates before
     it settles for the best found so far and calls the tracker lost (0 = no bound).
     Measured on ``bench/bench_estimator.py --only track --resync-every 100`` (ii and
-    regression at p = 0.5, regression and iv at p = 0.1 and 1, 2 boards x 1000 steps,
-    every search of every decide counted): median 6e3 nodes, 99.9th percentile 3.9e6,
-    the most 8.8e6 (regression at p = 0.5), never hit at 2e7. A node costs 0.2-2.6 us
-    (more rows, more cost), so the bound is seconds, not unbounded."""
+    regression at p = 0.5, regression and iv at p = 0.1 and 1, boards 0 and 1 x 1000
+    steps, and regression at p = 0.5 on board 2 x 2000 steps; every search of every
+    decide counted): median 6e3-1.4e4 nodes, 99.9th percentile 0.7-6.5e6, the most
+    1.76e7 (regression at p = 0.5, board 2), never the budget. A node costs 0.2-2.6 us
+    of CPU (more rows, more cost): the bound is tens of seconds on one pulse, once."""
 
     noise: float = 0.5e-3
     gap_noise: float = 1.5e-3
@@ -91,7 +92,7 @@ class TrackerSettings:
     repair: float = 16.0
     repair_max_p: float = 0.2
     direction_floor: float = 1e-3
-    budget: int = 20_000_000
+    budget: int = 40_000_000
 
 
 #: Min-marginal costs are exact up to this far (chi^2 units) above the best; beyond it
