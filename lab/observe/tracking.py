@@ -26,7 +26,15 @@ Per pulse (`Tracker.begin` with the pre-pulse node voltages of both twins, then
   posterior odds of being wrong (exact up to ``CAP``). Every edge some row sees is
   searched; an edge no row sees is independent and its prior decides it. Most of the
   3^16 combinations are dropped near the root: a wrong move of a well-seen edge costs
-  hundreds of chi^2.
+  hundreds of chi^2. A pulse where many edges are in doubt at once (drops near zero, a
+  noisy read) could still take tens of millions of nodes: ``budget`` stops the search
+  there with the best combination found so far (the first one is the prior's mode),
+  and the decision is a guess: no disambiguation, and the tracker calls itself lost,
+  so the probe resyncs.
+- Disambiguation trigger (``Decision.odds_cost``): the least odds over the edges an
+  extra read could inform (`Tracker._informable`); an edge no pattern that changes one
+  node's drive puts in a row (on a bench with fewer sense channels) keeps its prior odds
+  for its variance (``Decision.posterior_odds``) but cannot capture the trigger.
 - Repair. An earlier pulse's miss (a weakly seen move the prior p talked the search
   out of) leaves the code one off and a residual that that edge's +-1 column removes:
   when the best such one-edge correction lowers the residual's chi^2 by more than
@@ -35,13 +43,15 @@ Per pulse (`Tracker.begin` with the pre-pulse node voltages of both twins, then
   talks the search out of moves; at p >= 0.5 it made things worse (TrackerSettings).
 - Uncertainty. Each edge's code variance grows by its posterior probability of a wrong
   move; a resync resets it to the tomography's. ``lost`` is set when the residual's
-  chi^2 per row stays above ``lost_chi2`` for ``lost_steps`` pulses in a row.
+  chi^2 per row stays above ``lost_chi2`` for ``lost_steps`` pulses in a row, or when
+  the search hit its budget.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -63,7 +73,15 @@ class TrackerSettings:
     ``direction_floor``: least prior probability of either direction of an enabled move:
     the learned sigma interval or a predicted gap can be wrong, and a move the prior
     calls impossible is then explained by several wrong ones (regression at p = 0.1,
-    board 1, 500 steps: 96.7 % within +-1 with none, 99.99 % with 1e-3)."""
+    board 1, 500 steps: 96.7 % within +-1 with none, 99.99 % with 1e-3);
+    ``budget``: the most nodes (partial assignments) one pulse's search evaluates before
+    it settles for the best found so far and calls the tracker lost (0 = no bound).
+    Measured on ``bench/bench_estimator.py --only track --resync-every 100`` (ii and
+    regression at p = 0.5, regression and iv at p = 0.1 and 1, boards 0 and 1 x 1000
+    steps, and regression at p = 0.5 on board 2 x 2000 steps; every search of every
+    decide counted): median 6e3-1.4e4 nodes, 99.9th percentile 0.7-6.5e6, the most
+    1.76e7 (regression at p = 0.5, board 2), never the budget. A node costs 0.2-2.6 us
+    of CPU (more rows, more cost): the bound is tens of seconds on one pulse, once."""
 
     noise: float = 0.5e-3
     gap_noise: float = 1.5e-3
@@ -74,6 +92,7 @@ class TrackerSettings:
     repair: float = 16.0
     repair_max_p: float = 0.2
     direction_floor: float = 1e-3
+    budget: int = 40_000_000
 
 
 #: Min-marginal costs are exact up to this far (chi^2 units) above the best; beyond it
@@ -85,21 +104,44 @@ class TrackerSettings:
 CAP = 40.0
 
 
+class Search(NamedTuple):
+    """What `search` found: ``best`` cost, ``choice`` (V,) int, min-marginals ``marg``
+    (V, 3), the combination reaching each ``marg_choice`` (V, 3, V), ``nodes`` the
+    partial assignments evaluated, ``truncated`` whether the node budget stopped it."""
+
+    best: float
+    choice: np.ndarray
+    marg: np.ndarray
+    marg_choice: np.ndarray
+    nodes: int
+    truncated: bool
+
+
 def search(
-    r0: np.ndarray, cols: np.ndarray, prior: np.ndarray, n_opt: np.ndarray, cap: float = CAP
-) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    r0: np.ndarray,
+    cols: np.ndarray,
+    prior: np.ndarray,
+    n_opt: np.ndarray,
+    cap: float = CAP,
+    budget: int = 0,
+) -> Search:
     """MAP over mixed-radix choices with min-marginals: ``r0`` (m,) base residual,
     ``cols`` (V, 3, m) each variable's option columns, ``prior`` (V, 3) option costs
-    (options beyond ``n_opt`` (V,) are ignored). Minimises |r0 + sum_j cols[j, o_j]|^2 +
-    sum_j prior[j, o_j] over every combination. Returns (best cost, choice (V,) int,
-    min-marginals marg (V, 3), the combination reaching each marg_choice (V, 3, V));
-    marg is exact where it is below best + ``cap`` and clipped to it elsewhere (also
-    for options beyond n_opt), where marg_choice is then undefined.
+    (options beyond ``n_opt`` (V,) are ignored; option 0 should be each variable's
+    likeliest). Minimises |r0 + sum_j cols[j, o_j]|^2 + sum_j prior[j, o_j] over every
+    combination. ``marg`` is exact where it is below best + ``cap`` and clipped to it
+    elsewhere (also for options beyond n_opt), where marg_choice is then undefined.
 
     Branch and bound, exact: a partial assignment of variables 0..d-1 is pruned when
     its cost so far, the least prior cost of the rest and the part of its residual
     that no combination of the remaining columns can cancel (the residual's component
-    orthogonal to their span) reach best + ``cap``."""
+    orthogonal to their span) reach best + ``cap``.
+
+    Work bound: ``budget`` > 0 stops the search once that many partial assignments
+    have been evaluated and a complete one found (so at most max(budget, V) nodes; the
+    first complete one is option 0 of every variable, the prior's mode). Then
+    ``truncated`` is set, ``choice`` is the best found so far and ``marg``/``marg_choice``
+    are what was found (each a real combination's cost, no longer the minimum)."""
     nv, m = cols.shape[0], r0.shape[0]
     n_opt = np.asarray(n_opt, dtype=np.int64)
     cols = np.ascontiguousarray(cols, dtype=float)
@@ -112,13 +154,14 @@ def search(
     choice = np.zeros(nv, dtype=np.int64)
     marg = np.empty((nv, 3))
     marg_choice = np.zeros((nv, 3, nv), dtype=np.int64)
+    stats = np.zeros(2, dtype=np.int64)
     best = _search(
         np.ascontiguousarray(r0, dtype=float), cols, np.ascontiguousarray(prior, dtype=float),
-        n_opt, basis, n_span, rest, float(cap),
-        choice, marg, marg_choice,
+        n_opt, basis, n_span, rest, float(cap), int(budget),
+        choice, marg, marg_choice, stats,
     )  # fmt: skip
     np.minimum(marg, best + cap, out=marg)
-    return best, choice, marg, marg_choice
+    return Search(best, choice, marg, marg_choice, int(stats[0]), bool(stats[1]))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -168,11 +211,14 @@ def _spans(cols, n_opt, basis, n_span):
 
 
 @nb.njit(cache=True, nogil=True)
-def _search(r0, cols, prior, n_opt, basis, n_span, rest, cap, choice, marg, marg_choice):
+def _search(
+    r0, cols, prior, n_opt, basis, n_span, rest, cap, budget, choice, marg, marg_choice, stats
+):
     """The depth-first branch and bound of `search`: ``basis`` (m, m) orthonormal rows,
     rows n_span[d].. spanning the complement of the span of cols[d:],
-    ``rest`` (V + 1,) the least prior cost of variables d.. . Fills ``choice``, ``marg``
-    (unclipped), ``marg_choice``; returns the best cost."""
+    ``rest`` (V + 1,) the least prior cost of variables d.. , ``budget`` the node budget
+    (0 = none). Fills ``choice``, ``marg`` (unclipped), ``marg_choice``, ``stats`` (2,)
+    (nodes evaluated, 1 if the budget stopped it); returns the best cost."""
     nv, m = cols.shape[0], r0.shape[0]
     partial = np.empty((nv + 1, m))
     pcost = np.empty(nv + 1)
@@ -182,7 +228,11 @@ def _search(r0, cols, prior, n_opt, basis, n_span, rest, cap, choice, marg, marg
     marg[:] = np.inf
     best = np.inf
     d = 0  # the variable whose option idx[d] is tried next
+    nodes = 0
     while True:
+        if budget > 0 and nodes >= budget and best < np.inf:
+            stats[1] = 1
+            break
         if d == nv:  # a leaf: every variable chosen
             cost = pcost[nv]
             for i in range(m):
@@ -197,6 +247,7 @@ def _search(r0, cols, prior, n_opt, basis, n_span, rest, cap, choice, marg, marg
             d -= 1
         else:
             o = idx[d]
+            nodes += 1
             for i in range(m):
                 partial[d + 1, i] = partial[d, i] + cols[d, o, i]
             pcost[d + 1] = pcost[d] + prior[d, o]
@@ -216,6 +267,7 @@ def _search(r0, cols, prior, n_opt, basis, n_span, rest, cap, choice, marg, marg
         if d < 0:
             break
         idx[d] += 1
+    stats[0] = nodes
     return best
 
 
@@ -264,6 +316,10 @@ class Tracker:
         self._p_up: np.ndarray | None = None
         self.pulses = 0
         self.repairs = 0
+        self.truncations = 0  # decisions whose search hit ``settings.budget``
+        self.nodes_max = 0  # the most nodes one committed decision's search evaluated
+        #: (2, N) bool nodes a disambiguation pattern may drive (None: any node)
+        self.driveable: np.ndarray | None = None
 
     def resync(self, codes: np.ndarray, variance: np.ndarray) -> None:
         """Adopt codes (E,) and their variance from a tomography."""
@@ -297,6 +353,7 @@ class Tracker:
         k_up = model.conductance(np.minimum(c + 1, TOP)) - k0
         k_dn = model.conductance(np.maximum(c - 1, 0)) - k0
         blocks_r, blocks_up, blocks_dn = [], [], []
+        informable = self._informable(reads)
         for read in reads:
             for t in range(2):
                 nodes = topo.equation_nodes(read.floating[t], read.sensed[t])
@@ -360,7 +417,8 @@ class Tracker:
                     o = order[j, q]
                     sub_cols[i, q] = cols[j, o]
                     sub_prior[i, q] = cost[j, o]
-            best, choice, marg, marg_choice = search(base, sub_cols, sub_prior, sub_n)
+            found = search(base, sub_cols, sub_prior, sub_n, budget=s.budget)
+            best, choice, marg, marg_choice, nodes, truncated = found
             second_q = np.zeros(nv, dtype=np.int64)
             for i, j in enumerate(var_idx.tolist()):
                 change[j] = moves[order[j, choice[i]]]
@@ -373,6 +431,16 @@ class Tracker:
         else:
             resid = float(base @ base)
             final = base
+            nodes, truncated = 0, False
+        # the disambiguation's trigger and alternative: only edges a read can inform (an
+        # edge no read can see under any pattern keeps its prior odds in posterior_odds)
+        posterior_odds = odds_cost
+        odds_cost = np.where(informable, odds_cost, np.maximum(odds_cost, CAP))
+        if truncated:
+            # a guess: every searched edge in doubt (no sigma learned from it), no
+            # disambiguation (more reads, more search): the commit calls itself lost
+            posterior_odds = np.where(searched, 0.0, posterior_odds)
+            odds_cost = np.maximum(odds_cost, CAP)
         worst = int(np.argmin(odds_cost))
         alternative = change.copy()
         if odds_cost[worst] < CAP:  # the least certain edge's best other explanation
@@ -384,7 +452,7 @@ class Tracker:
             else:  # independent of the rest: only its own move changes
                 alternative[worst] = moves[order[worst, 1]]
         repair = np.zeros(e, dtype=np.int8)
-        if s.repair and m and self.p <= s.repair_max_p:
+        if s.repair and m and self.p <= s.repair_max_p and not truncated:
             # one edge off by a code since an earlier pulse (a move the prior talked the
             # search out of) leaves a residual that its +-1 column removes
             gain = np.stack(
@@ -400,7 +468,34 @@ class Tracker:
             if gain[which, j] > s.repair:
                 repair[j] = 1 if which == 0 else -1
                 resid -= float(gain[which, j])
-        return Decision(change, odds_cost, alternative, resid / max(m, 1), p_up, repair)
+        return Decision(
+            change, odds_cost, alternative, resid / max(m, 1), p_up, repair,
+            posterior_odds, nodes, truncated,
+        )  # fmt: skip
+
+    def _informable(self, reads: list[Read]) -> np.ndarray:
+        """Edges (E,) bool a disambiguation read could put in a Kirchhoff row: those at a
+        sensed node n (of one of the reads, per twin) that is an equation node under
+        the read's boundary conditions changed at one node (the probe's patterns): n
+        floating with every neighbour known (sensed or driven; a seen edge, or one at
+        zero drop that other conditions move), n floating with one unknown neighbour (to
+        be driven, if ``driveable``) or n driven with every neighbour known (to be
+        released). Another edge (say at nodes a bench with fewer sense channels leaves
+        unsensed) no such read informs: the trigger skips it and its prior decides it."""
+        topo = self.topo
+        nbr = topo.neighbours
+        out = np.zeros(topo.network.n_edges, dtype=bool)
+        for read in reads:
+            for t in range(2):
+                sensed, floating = read.sensed[t], read.floating[t]
+                unknown = ~sensed & floating
+                n_unknown = (nbr & unknown[None, :]).sum(axis=1)
+                drivable = unknown if self.driveable is None else unknown & self.driveable[t]
+                ok = sensed & (n_unknown == 0)  # floating: an equation; driven: release it
+                one = sensed & floating & (n_unknown == 1)  # drive that neighbour
+                ok |= one & (nbr & drivable[None, :]).any(axis=1)
+                out |= np.abs(topo.incident[ok]).any(axis=0)
+        return out
 
     def commit(self, d: Decision) -> tuple[np.ndarray, np.ndarray]:
         """Apply a decision: codes, variances, sigma intervals, lost. Returns (change
@@ -411,9 +506,15 @@ class Tracker:
         self.chi2 = d.chi2
         self._high = self._high + 1 if self.chi2 > s.lost_chi2 else 0
         self.lost = self._high >= s.lost_steps
-        self.variance += 1.0 / (1.0 + np.exp(np.minimum(d.odds_cost, 700.0) / 2.0))
+        # a search stopped by its node budget decided on what it had found: uncertain,
+        # so lost (the probe resyncs)
+        self.lost = self.lost or d.truncated
+        self.truncations += int(d.truncated)
+        self.nodes_max = max(self.nodes_max, d.nodes)
+        odds = d.posterior_odds
+        self.variance += 1.0 / (1.0 + np.exp(np.minimum(odds, 700.0) / 2.0))
         gap = self._gap if self._gap is not None else np.zeros(e)
-        sure = d.odds_cost > s.confident
+        sure = odds > s.confident
         margin = 2.0 * s.gap_noise
         up_sure, dn_sure = sure & (d.change > 0), sure & (d.change < 0)
         self.sigma_lo[up_sure] = np.maximum(self.sigma_lo[up_sure], gap[up_sure] - margin)
@@ -443,13 +544,20 @@ class Read:
 
 @dataclass
 class Decision:
-    """A pulse's MAP: ``change`` (E,) int8 moves, ``odds_cost`` (E,) -2 log posterior
-    odds of each edge's best other move (exact below ``CAP``, at most ``CAP``; inf for an
-    edge with one allowed move), ``alternative`` (E,) the best assignment with the least
-    certain edge (``odds_cost.argmin()``) changed: it differs from ``change`` there
-    whenever ``odds_cost.min() < CAP``, and equals ``change`` otherwise; ``chi2`` per
-    row, ``p_up`` (E,) P(d = +1), ``repair`` (E,) int8 a correction of an earlier
-    pulse's miss (not a move)."""
+    """A pulse's MAP: ``change`` (E,) int8 moves, ``posterior_odds`` (E,) -2 log
+    posterior odds of each edge's best other move (exact below ``CAP``, at most ``CAP``;
+    inf for an edge with one allowed move; an edge no row sees: its prior odds),
+    ``odds_cost`` (E,) the same for the edges a read could inform (`Tracker._informable`)
+    and at least ``CAP`` for the others (the disambiguation's trigger: no pattern can
+    inform those), ``alternative`` (E,) the best assignment with the least certain
+    edge (``odds_cost.argmin()``) changed: it differs from ``change`` there whenever
+    ``odds_cost.min() < CAP``, and equals ``change`` otherwise; ``chi2`` per row,
+    ``p_up`` (E,) P(d = +1), ``repair`` (E,) int8 a correction of an earlier pulse's
+    miss (not a move); ``nodes`` the search's partial assignments, ``truncated`` whether
+    ``TrackerSettings.budget`` stopped it (then ``change`` is the best combination found
+    so far, no worse than the prior's mode, ``posterior_odds`` is 0 for every searched
+    edge, ``odds_cost`` at least ``CAP`` everywhere so no disambiguation follows, and
+    `Tracker.commit` calls the tracker lost: the probe resyncs)."""
 
     change: np.ndarray
     odds_cost: np.ndarray
@@ -457,7 +565,12 @@ class Decision:
     chi2: float
     p_up: np.ndarray
     repair: np.ndarray | None = None
+    posterior_odds: np.ndarray | None = None
+    nodes: int = 0
+    truncated: bool = False
 
     def __post_init__(self) -> None:
         if self.repair is None:
             self.repair = np.zeros_like(self.change)
+        if self.posterior_odds is None:
+            self.posterior_odds = self.odds_cost

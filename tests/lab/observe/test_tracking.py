@@ -74,9 +74,9 @@ def test_last_update_reports_the_moves() -> None:
 
 def test_the_alternative_changes_the_least_certain_edge(monkeypatch) -> None:
     """Every decision of a training run (task iv at p = 0.5: edges often in doubt). The
-    disambiguation is triggered by the least odds over all edges and reads the
-    alternative, so the alternative must change that very edge (one set of marginals),
-    and nothing when every edge is certain (odds at CAP)."""
+    disambiguation is triggered by the least odds (over the edges a read can inform)
+    and reads the alternative, so the alternative must change that very edge (one set
+    of marginals), and nothing when every edge is certain (odds at CAP)."""
     decisions = []
     decide = Tracker.decide
 
@@ -122,7 +122,7 @@ def test_search_is_the_exhaustive_map(nv: int, m: int, seed: int) -> None:
     cols[:, 0] = 0.0  # option 0, no move, adds nothing (as in the tracker)
     prior = rng.uniform(0, 3, size=(nv, 3))
     n_opt = rng.integers(1, 4, nv).astype(np.int64)
-    best, choice, marg, marg_choice = search(r0, cols, prior, n_opt, cap=np.inf)
+    best, choice, marg, marg_choice, _, _ = search(r0, cols, prior, n_opt, cap=np.inf)
     costs, want = _brute(r0, cols, prior, n_opt)
     assert best == pytest.approx(min(costs.values()))
     assert costs[tuple(choice)] == pytest.approx(best)
@@ -146,7 +146,7 @@ def test_search_with_a_cap_prunes_only_beyond_it() -> None:
     prior = np.tile(-2 * np.log([0.5, 0.3, 0.2]), (nv, 1))
     n_opt = np.full(nv, 3, dtype=np.int64)
     cap = 10.0
-    best, choice, marg, marg_choice = search(r0, cols, prior, n_opt, cap=cap)
+    best, choice, marg, marg_choice, _, _ = search(r0, cols, prior, n_opt, cap=cap)
     costs, want = _brute(r0, cols, prior, n_opt)
     assert best == pytest.approx(min(costs.values()))
     assert costs[tuple(choice)] == pytest.approx(best)
@@ -316,3 +316,130 @@ def test_every_daq_call_of_the_estimator_is_counted() -> None:
     assert probe.transactions == calls[0]
     reads = 2 + 2 * 25 + 3 * probe.disambiguations
     assert calls[0] == probe.settings.calibration_budget + reads + budget * probe.resyncs
+
+
+def _twin16_read(sensed_nodes: list[int], drive: list[dict[int, float]], codes: np.ndarray):
+    """A tracker on twin16 and the exact read of both twins at ``codes`` (E,) under the
+    boundary conditions ``drive`` (per twin, 1-based node -> V) with ``sensed_nodes``."""
+    from lab.observe.model import DigipotModel, Topology
+    from lab.observe.tracking import Read
+
+    net = emulator_bench(board=EmulatedBoard(EmulatorConfig(seed=0))).network
+    topo, model = Topology.of(net), DigipotModel.nominal(net.n_edges)
+    k = model.conductance(codes.astype(float))
+    volts = np.zeros((2, net.n_nodes))
+    floating = np.ones((2, net.n_nodes), dtype=bool)
+    sensed = np.zeros((2, net.n_nodes), dtype=bool)
+    sensed[:, [n - 1 for n in sensed_nodes]] = True
+    for t, bc in enumerate(drive):
+        solver = net.solver(tuple(bc))
+        fixed = np.zeros(net.n_nodes)
+        fixed[solver.fixed_idx] = list(bc.values())
+        volts[t] = solver.solve_nodes(k[t] if k.ndim == 2 else k, fixed)
+        floating[t, [n - 1 for n in bc]] = False
+    return topo, model, Read(volts, floating, sensed)
+
+
+def test_edges_no_pattern_can_inform_do_not_trigger_a_disambiguation() -> None:
+    """Twin16 with nodes 5 and 8 unsensed (a bench with fewer sense channels) and
+    neither driven: edges 1-5, 1-6, 1-8, 5-6, 5-8 and 6-8 are in no Kirchhoff row, and
+    no pattern that changes one node's drive puts them in one (nodes 1 and 6 each have
+    both as neighbours). Nothing moved and the read is exact, so every seen edge is
+    certain. Their prior odds at p = 0.5 (about 1.4) used to be the least odds: the
+    probe's trigger fired every pulse and spent its extra patterns on them. Now the
+    trigger skips them (odds_cost at CAP) and the variance still grows by their prior
+    (posterior_odds)."""
+    codes = np.random.default_rng(3).integers(20, 108, 16)
+    drive = [{1: 5.0, 2: 0.0}, {1: 5.0, 2: 0.0, 7: 1.2}]
+    topo, model, read = _twin16_read([1, 2, 3, 4, 6, 7, 9], drive, codes)
+    tracker = Tracker(topo, model, codes, 0.5)
+    tracker.begin(read.volts)
+    d = tracker.decide([read])
+    labels = topo.network.edge_labels()
+    blind = [labels.index(x) for x in ("1-5", "1-6", "1-8", "5-6", "5-8", "6-8")]
+    assert np.array_equal(d.change, np.zeros(16))
+    assert d.odds_cost.min() >= 8.0  # the probe's default trigger stays quiet
+    assert (d.posterior_odds[blind] < 8.0).all()  # the prior decides them, uncertain
+    assert np.array_equal(d.alternative[blind], d.change[blind])  # nor the alternative
+    before = tracker.variance[blind].copy()
+    tracker.commit(d)
+    assert (tracker.variance[blind] > before + 0.01).all()
+
+
+def test_an_edge_one_driven_node_makes_seen_still_triggers() -> None:
+    """Node 9 unsensed and floating: edges 2-9 and 7-9 are in no row now, but driving 9
+    (one more node) makes nodes 2 and 7 equations, so their odds may trigger; with no
+    drive channel at 9 (``Tracker.driveable``) they may not."""
+    codes = np.random.default_rng(4).integers(20, 108, 16)
+    drive = [{1: 5.0, 3: 3.0}, {1: 5.0, 3: 3.0, 4: 1.2}]
+    topo, model, read = _twin16_read([1, 2, 3, 4, 5, 6, 7, 8], drive, codes)
+    labels = topo.network.edge_labels()
+    ends = [labels.index(x) for x in ("2-9", "7-9")]
+    for driveable, triggers in ((None, True), (np.arange(1, 10) != 9, False)):
+        tracker = Tracker(topo, model, codes, 0.5)
+        if driveable is not None:
+            tracker.driveable = np.tile(driveable, (2, 1))
+        tracker.begin(read.volts)
+        d = tracker.decide([read])
+        assert (d.posterior_odds[ends] < 8.0).all()
+        if triggers:
+            assert np.array_equal(d.odds_cost[ends], d.posterior_odds[ends])
+        else:
+            assert (d.odds_cost[ends] >= CAP).all()
+
+
+def test_a_pathological_pulse_stops_at_the_node_budget() -> None:
+    """Every node sensed but the board at 0.1 mV (every drop near zero: no read tells
+    any edge's move apart, as after a resync that left every code near the rule's
+    threshold with a noisy read), p = 0.5: every one of the 16 edges is in doubt, all
+    3^16 combinations lie within CAP of each other and the exact search would evaluate
+    tens of millions of nodes. With a budget it stops there and returns a valid
+    decision (the best combination found so far, no worse than the prior's mode) that
+    says it is a guess: no disambiguation read asked for, every edge in doubt, and
+    committing it calls the tracker lost (so the probe resyncs rather than searching
+    again)."""
+    from lab.observe.tracking import TrackerSettings
+
+    codes = np.random.default_rng(5).integers(1, 127, 16)
+    drive = [{1: 1e-4, 2: 0.0}, {1: 1e-4, 2: 0.0, 7: 0.5e-4}]
+    topo, model, read = _twin16_read(list(range(1, 10)), drive, codes)
+    for budget in (5_000, 50_000):
+        tracker = Tracker(topo, model, codes, 0.5, TrackerSettings(budget=budget))
+        tracker.begin(read.volts)
+        d = tracker.decide([read])
+        assert d.truncated and d.nodes == budget
+        assert set(np.unique(d.change)) <= {-1, 0, 1}
+        assert ((codes + d.change >= 0) & (codes + d.change <= 127)).all()
+        assert np.isfinite(d.chi2)
+        # uncertain: no disambiguation (odds_cost.min() at CAP), every edge in doubt
+        assert (d.odds_cost >= CAP).all() and np.array_equal(d.alternative, d.change)
+        assert (d.posterior_odds == 0.0).all()
+        assert not tracker.lost
+        tracker.commit(d)
+        assert tracker.lost and tracker.truncations == 1 and tracker.nodes_max == budget
+        assert (tracker.variance == 0.5).all()
+        assert (tracker.sigma_lo == 0.0).all()  # nothing learned from a guess
+
+
+def test_the_search_under_a_budget_returns_the_best_found() -> None:
+    """`search` with a budget on a problem with nothing to prune (zero columns, a flat
+    prior): it stops after exactly ``budget`` nodes, and its choice is a real
+    combination whose cost is ``best``, no worse than option 0 everywhere (the prior's
+    mode, the first leaf); without a budget the same problem takes more nodes."""
+    rng = np.random.default_rng(6)
+    nv, m = 12, 4
+    cols = rng.normal(scale=1e-3, size=(nv, 3, m))
+    cols[:, 0] = 0.0
+    r0 = rng.normal(scale=1e-3, size=m)
+    prior = rng.uniform(0.0, 0.1, size=(nv, 3))
+    prior[:, 0] = 0.0
+    n_opt = np.full(nv, 3, dtype=np.int64)
+    full = search(r0, cols, prior, n_opt)
+    assert not full.truncated and full.nodes > 100_000
+    cut = search(r0, cols, prior, n_opt, budget=1_000)
+    assert cut.truncated and cut.nodes == 1_000
+    r = r0 + sum(cols[j, o] for j, o in enumerate(cut.choice))
+    cost = float(r @ r) + sum(prior[j, o] for j, o in enumerate(cut.choice))
+    assert cost == pytest.approx(cut.best)
+    assert cut.best <= float(r0 @ r0) + 1e-12
+    assert cut.best >= full.best - 1e-12
