@@ -101,6 +101,7 @@ class Bench:
         self._by_node = {(ch.kind, ch.twin, ch.node): ch for ch in self.channels}
         self._by_key = {channel_key(ch.name): ch for ch in self.channels}
         self._drive_names: dict[str, dict[int, str]] = {}  # per twin: {node: channel name}
+        self._node_limits: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # `safe_spread`'s
 
     # -- routing ---------------------------------------------------------------------------
     def _route(self, kind: str, twin: Twin, nodes: tuple[int, ...]) -> _Route:
@@ -168,12 +169,28 @@ class Bench:
         the current, the limit and the bench file field) if drive state ``drive`` {node
         label: V} of ``twin`` at edge resistances ``resistance`` (E,) Ohm would exceed
         `currents`. Writes nothing."""
+        self.currents.check(self.network, resistance, drive, twin=twin, what=what,
+                            channel_names=self._drive_channel_names(twin), codes=codes,
+                            code_sd=code_sd)
+
+    def _drive_channel_names(self, twin: Twin) -> dict[int, str]:
+        """{node label: drive channel name} of ``twin``."""
         names = self._drive_names.get(twin)
         if names is None:
             names = self._drive_names[twin] = {
                 ch.node: ch.name for ch in self.channels if ch.kind == "drive" and ch.twin == twin}
-        self.currents.check(self.network, resistance, drive, twin=twin, what=what,
-                                   channel_names=names, codes=codes, code_sd=code_sd)
+        return names
+
+    def safe_spread(self, twin: Twin, conductance: np.ndarray) -> float:
+        """The largest spread, V, of any drive state of ``twin`` (on any of its drive
+        channels) that `CurrentLimits.safe_spread` proves within `currents` at edge
+        conductances ``conductance`` (E,) S without a solve; a state within it needs no
+        `check_currents`."""
+        limits = self._node_limits.get(twin)
+        if limits is None:
+            names = self._drive_channel_names(twin)
+            limits = self._node_limits[twin] = self.currents.node_limits(names, names)
+        return self.currents.safe_spread(self.network, conductance, limits)
 
     def drive(self, twin: Twin, nodes: tuple[int, ...], volts: np.ndarray) -> None:
         """Hold ``nodes`` (n,) of ``twin`` at ``volts`` (n,) V; refuses (LimitError) before

@@ -17,10 +17,11 @@ currents leaving it through its edges.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numba as nb
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -108,6 +109,28 @@ def predict_currents(
     return Currents(current, dict(zip(nodes, out[solver.fixed_idx].tolist(), strict=True)))
 
 
+
+@nb.njit(cache=True, nogil=True)
+def _safe_spread(
+    k: np.ndarray, a: np.ndarray, b: np.ndarray, idx: np.ndarray, limits: np.ndarray,
+    edge: float,
+) -> float:
+    """`CurrentLimits.safe_spread`'s bound: min(edge / max k, min_j limits[j] / (sum of
+    the conductances k (E,) S at node index idx[j])), V; edges e join a[e] and b[e]."""
+    kmax = 0.0
+    for e in range(k.size):
+        kmax = max(kmax, k[e])
+    safe = edge / kmax if kmax > 0.0 else np.inf
+    for j in range(idx.size):
+        n = idx[j]
+        total = 0.0
+        for e in range(k.size):
+            if a[e] == n or b[e] == n:
+                total += k[e]
+        if total > 0.0:
+            safe = min(safe, limits[j] / total)
+    return safe
+
 @dataclass(frozen=True)
 class CurrentLimits:
     """The most current, A, through any edge's part (``edge``) and out of each drive
@@ -134,6 +157,31 @@ class CurrentLimits:
     def to_dict(self) -> dict[str, object]:
         """JSON-able: ``{"edge": A, "channel": A, "channels": {name: A}}``."""
         return {"edge": self.edge, "channel": self.channel, "channels": dict(self.channels)}
+
+    def node_limits(
+        self, nodes: Iterable[int], channel_names: Mapping[int, str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(node indices (n,) int, channel limits (n,) A) of driven ``nodes`` (labels),
+        ``channel_names`` {node label: channel name}: what `safe_spread` takes (build it
+        once per set of drive channels)."""
+        names = channel_names or {}
+        labels = list(nodes)
+        limits = [self.channel_limit(names[n]) if n in names else self.channel for n in labels]
+        return np.asarray(labels, dtype=np.intp) - 1, np.asarray(limits, dtype=float)
+
+    def safe_spread(
+        self, network: Network, conductance: np.ndarray,
+        node_limits: tuple[np.ndarray, np.ndarray],
+    ) -> float:
+        """The largest spread max(V) - min(V), V, of a drive state on (a subset of) the
+        nodes of ``node_limits`` (`node_limits`) that the maximum principle proves safe at
+        edge conductances ``conductance`` (E,) S without a solve: every node's voltage lies
+        between the driven ones, so an edge carries at most spread x k_e and a driven
+        node's channel at most spread x the sum of its edges' conductances."""
+        idx, limits = node_limits
+        a, b = network.edges.T
+        return float(_safe_spread(np.asarray(conductance, dtype=float), a, b, idx, limits,
+                                  float(self.edge)))
 
     def check(
         self,
@@ -163,14 +211,10 @@ class CurrentLimits:
         names = channel_names or {}
         if drive:
             values = list(drive.values())
-            spread = max(values) - min(values)
-            k = 1.0 / r
-            if spread * float(k.max()) <= self.edge:
-                a, b = network.edges.T
-                at_node = np.bincount(a, k, network.n_nodes) + np.bincount(b, k, network.n_nodes)
-                if all(spread * at_node[n - 1] <= (self.channel_limit(names[n]) if n in names
-                                                   else self.channel) for n in drive):
-                    return
+            if max(values) - min(values) <= self.safe_spread(
+                network, 1.0 / r, self.node_limits(drive, names)
+            ):
+                return
         cur = predict_currents(network, r, drive)
         mag = np.abs(cur.edge)
         worst = int(np.argmax(mag)) if len(mag) else 0

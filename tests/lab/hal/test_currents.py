@@ -246,3 +246,31 @@ def test_the_bench_twinlab_emulate_writes_carries_the_limits() -> None:
     spec = InstrumentsBenchFile.model_validate(doc)
     drives = [c["name"] for c in doc["channels"] if c["kind"] == "drive"]
     assert spec.currents.limits("rehearsal.toml", drives) == CurrentLimits()
+
+
+def test_the_trainers_per_pulse_bound_is_the_definitions_at_the_codes_of_each_pulse() -> None:
+    """The trainer's fast path (an exact probe's conductances from a table by code, the
+    no-solve spread per twin) equals `DigipotModel.lowest` and `CurrentLimits.safe_spread`
+    at each pulse's codes, and a state it lets through without a solve is within limits."""
+    from lab.observe.model import DigipotModel
+
+    bench = load_bench()
+    trainer = Trainer(bench, load_task("regression"), settings_from(steps=1, test_every=0))
+    model = DigipotModel.nominal(bench.network.n_edges)
+    rng = np.random.default_rng(5)
+    board = bench.daq.board
+    for _ in range(20):
+        board.codes = rng.integers(0, 128, board.codes.shape).astype(np.int16)
+        trainer._refresh_currents()
+        codes = np.asarray(bench.probe.positions())
+        np.testing.assert_allclose(trainer._conductance, 1.0 / model.lowest(codes), rtol=1e-12)
+        for t, twin in enumerate(("free", "clamped")):
+            names = bench._drive_channel_names(twin)
+            spread = bench.currents.safe_spread(
+                bench.network, trainer._conductance[t], bench.currents.node_limits(names, names))
+            assert trainer._safe_spread[t] == spread
+            nodes = sorted(names)[:3]  # a state just inside the spread: within the limits
+            drive = dict(zip(nodes, [0.0, 0.99 * spread, 0.5 * spread], strict=True))
+            cur = predict_currents(bench.network, 1.0 / trainer._conductance[t], drive)
+            assert np.abs(cur.edge).max() <= bench.currents.edge
+            assert all(abs(i) <= bench.currents.channel for i in cur.injected.values())
