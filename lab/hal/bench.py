@@ -101,7 +101,8 @@ class Bench:
         self._by_node = {(ch.kind, ch.twin, ch.node): ch for ch in self.channels}
         self._by_key = {channel_key(ch.name): ch for ch in self.channels}
         self._drive_names: dict[str, dict[int, str]] = {}  # per twin: {node: channel name}
-        self._node_limits: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # `safe_spread`'s
+        #: per twin: (the `currents` they are for, `CurrentLimits.node_limits`)
+        self._node_limits: dict[str, tuple[CurrentLimits, tuple[np.ndarray, np.ndarray]]] = {}
 
     # -- routing ---------------------------------------------------------------------------
     def _route(self, kind: str, twin: Twin, nodes: tuple[int, ...]) -> _Route:
@@ -186,11 +187,12 @@ class Bench:
         channels) that `CurrentLimits.safe_spread` proves within `currents` at edge
         conductances ``conductance`` (E,) S without a solve; a state within it needs no
         `check_currents`."""
-        limits = self._node_limits.get(twin)
-        if limits is None:
+        currents = self.currents
+        cached = self._node_limits.get(twin)
+        if cached is None or cached[0] is not currents:  # built once per limits object
             names = self._drive_channel_names(twin)
-            limits = self._node_limits[twin] = self.currents.node_limits(names, names)
-        return self.currents.safe_spread(self.network, conductance, limits)
+            cached = self._node_limits[twin] = (currents, currents.node_limits(names, names))
+        return currents.safe_spread(self.network, conductance, cached[1])
 
     def drive(self, twin: Twin, nodes: tuple[int, ...], volts: np.ndarray) -> None:
         """Hold ``nodes`` (n,) of ``twin`` at ``volts`` (n,) V; refuses (LimitError) before

@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numba as nb
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -110,27 +109,6 @@ def predict_currents(
 
 
 
-@nb.njit(cache=True, nogil=True)
-def _safe_spread(
-    k: np.ndarray, a: np.ndarray, b: np.ndarray, idx: np.ndarray, limits: np.ndarray,
-    edge: float,
-) -> float:
-    """`CurrentLimits.safe_spread`'s bound: min(edge / max k, min_j limits[j] / (sum of
-    the conductances k (E,) S at node index idx[j])), V; edges e join a[e] and b[e]."""
-    kmax = 0.0
-    for e in range(k.size):
-        kmax = max(kmax, k[e])
-    safe = edge / kmax if kmax > 0.0 else np.inf
-    for j in range(idx.size):
-        n = idx[j]
-        total = 0.0
-        for e in range(k.size):
-            if a[e] == n or b[e] == n:
-                total += k[e]
-        if total > 0.0:
-            safe = min(safe, limits[j] / total)
-    return safe
-
 @dataclass(frozen=True)
 class CurrentLimits:
     """The most current, A, through any edge's part (``edge``) and out of each drive
@@ -178,9 +156,11 @@ class CurrentLimits:
         edge conductances ``conductance`` (E,) S without a solve: every node's voltage lies
         between the driven ones, so an edge carries at most spread x k_e and a driven
         node's channel at most spread x the sum of its edges' conductances."""
+        from lab.hal.current_bound import safe_spread_bound  # numba: loaded at first use
+
         idx, limits = node_limits
         a, b = network.edges.T
-        return float(_safe_spread(np.asarray(conductance, dtype=float), a, b, idx, limits,
+        return float(safe_spread_bound(np.asarray(conductance, dtype=float), a, b, idx, limits,
                                   float(self.edge)))
 
     def check(

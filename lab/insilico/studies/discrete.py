@@ -36,7 +36,7 @@ import numpy as np
 from scipy import stats
 
 from lab.core.learning import N_POSITIONS, SIGMA_MAX
-from lab.insilico.studies.base import Study, StudyArgs, figure, mean_ci, rounded
+from lab.insilico.studies.base import Study, StudyArgs, figure, mean_ci, rounded, study_bench
 
 #: Update probabilities of the in-silico studies (ascending; the last is synchronous).
 P_VALUES = (0.05, 0.1, 0.2, 0.5, 1.0)
@@ -627,7 +627,7 @@ def _measured_calibration(board_seed: int, points: int, pulses: int):
     from lab.hal.benchfile import load_bench
     from lab.procedures.calibration import sweep
 
-    bench = load_bench(None, seed=board_seed)
+    bench = study_bench(load_bench(None, seed=board_seed))
     try:
         lo, hi = bench.bias_limits
         measured = sweep(bench, np.linspace(lo, hi, points), pulses)
@@ -670,7 +670,7 @@ def run_experiment_point(point: dict) -> dict:
             cal = _measured_calibration(
                 board, point["calibration_points"], point["calibration_pulses"]
             )
-            bench = load_bench(None, seed=board)
+            bench = study_bench(load_bench(None, seed=board))
             bench.calibration = cal
             enables = _Enables()
             settings = settings_from(

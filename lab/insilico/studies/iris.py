@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.insilico.studies.base import Study, StudyArgs, figure, mean_ci, rounded
+from lab.insilico.studies.base import Study, StudyArgs, figure, mean_ci, rounded, study_bench
 
 #: Epochs between test evaluations (the accuracy curve's resolution).
 EVAL_EVERY = 5
@@ -147,11 +147,11 @@ def _bench(board: str, seed: int, sigma_max: float | None = None):
 
     extra = {} if sigma_max is None else {"sigma_max": sigma_max}
     if board == "full" and not extra:
-        return load_bench(None, seed=seed)
+        return study_bench(load_bench(None, seed=seed))
     if board == "full":
-        return emulator_bench(EmulatorConfig(seed=seed, **extra))
+        return study_bench(emulator_bench(EmulatorConfig(seed=seed, **extra)))
     if board == "ideal":
-        return emulator_bench(EmulatorConfig.ideal(seed=seed, **extra))
+        return study_bench(emulator_bench(EmulatorConfig.ideal(seed=seed, **extra)))
     raise ValueError(f"unknown board {board!r}")
 
 

@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from lab.insilico.studies.base import Study, StudyArgs, figure, mean_ci, rounded
+from lab.insilico.studies.base import Study, StudyArgs, figure, mean_ci, rounded, study_bench
 
 #: The seed's figures, V.
 SEED_FIGURES: dict[str, float] = {"chain3-16": 0.263, "chain3-128": 0.1, "bridge5": 0.14}
@@ -112,9 +112,9 @@ def _bench(board: str, seed: int, positions: int, rule: str, network: str):
 
     values: dict[str, Any] = dict(seed=seed, positions=positions, rule=rule, network=network)
     if board == "ideal":
-        return emulator_bench(EmulatorConfig.ideal(**values))
+        return study_bench(emulator_bench(EmulatorConfig.ideal(**values)))
     if board == "full":
-        return emulator_bench(EmulatorConfig(**values))
+        return study_bench(emulator_bench(EmulatorConfig(**values)))
     raise ValueError(f"unknown board {board!r}")
 
 
