@@ -23,7 +23,20 @@ Method (one definition):
    voltage-likelihood Fisher information of both twins together (they share the codes)
    to lower sum_e v_e^2 (v_e the code variances) per transaction, every candidate held
    to ``max_current`` per edge at the fitted conductances. The ordinary round then
-   spends what is left. Ordinary states (no near-short) run exactly as before.
+   spends what is left.
+   Current limit (every round, `_Limit`): every state read, and the state between a
+   jump's release and drive calls, puts at most ``max_current`` through every edge at
+   conductances taken conservatively (`_limit_conductance`: codes lowered by
+   ``LIMIT_SD`` = 2 sd, at the part floor, R_W / 2 and 0.7 of each step): a
+   calibration's known codes; a resync's prior, and after the first round also the
+   fit where it finds a near-short the prior does not (`_fit_limit`: a near-short's
+   neighbour pair each at the pair's fitted sum); with no prior a blind round
+   (``BLIND_BUDGET`` transactions within `_blind_span` = 0.16 V, safe at any codes),
+   then a ramp refitted every ``RAMP_STEP`` transactions whose patterns are scaled down
+   about their middle volts to the limit (`_Designer.realize`) on the part floor of the
+   most conductive edge (`_floor_limit`) until the integers pin the scale
+   (`_ramp_limit`). With a prior a pattern beyond the limit is left out, not scaled.
+   `measure` without known codes (the bench check) is not limited.
 2. Fit. Every read gives one Kirchhoff row per sensed floating node whose neighbours
    are known (`lab.observe.model.Topology`); driven nodes take their requested volts.
    Rows are weighted by their noise (read noise ``settings.noise`` propagated through
@@ -67,13 +80,14 @@ _BIG = 1e9  # weight that pins the gauge direction in the design's covariance
 class TomographySettings:
     """``budget``: DAQ transactions (drive, release and sense calls), both twins, the
     restore included; ``noise``: assumed rms read noise, V; ``inset``: fraction of each
-    channel's span kept inside its limits; ``max_current``: the most current, A, an
-    adaptive pattern may put through any edge (at the fitted conductances, a near-short
-    taken at code 0 on a part 30 % under nominal). 5 mA: a USB DAQ's analog output
-    drives a few mA, and the AD5220's terminal current rating is not in the repo (not
-    checked here; small digipots are rated a few mA); a near-short (40-100 Ohm) across
-    the full 7 V span would take 70-170 mA. The ordinary round is not limited (see
-    docs/physics.md, section 6.2).
+    channel's span kept inside its limits; ``max_current``: the most current, A, any
+    transaction may put through any edge (at conductances taken conservatively: the
+    codes lowered 2 sd on the part floor). 5 mA: a USB DAQ's analog output drives a few
+    mA, and the AD5220's terminal current rating is not in the repo (not checked here;
+    small digipots are rated a few mA); a near-short (40-100 Ohm) across the full 7 V
+    span would take 70-170 mA (docs/physics.md, section 6.2). Every round of
+    `tomography` and `calibrate` is held to it (module docstring, step 1); `measure`
+    without known codes is not.
     ``adaptive``: run the adaptive round when the first fit flags near-shorts."""
 
     budget: int = 40
