@@ -73,6 +73,12 @@ def test_resync_recovers_every_code_within_budget(seed: int) -> None:
     assert (res.code_sd < 0.5).all()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="under the current limit a resync with no prior starts blind (0.16 V span) and "
+    "ramps on a scale only the part floor bounds; the integers are not reached within 40 "
+    "transactions (docs/physics.md, section 6.2). The estimator always passes a prior.",
+)
 def test_resync_without_prior_finds_the_scale_from_integers() -> None:
     board, bench = _bench(3)
     model, _ = calibrate(bench)
@@ -165,6 +171,13 @@ def test_codes_survive_one_twin_fitting_a_node_as_open() -> None:
     assert np.all(np.isfinite(code_sd))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="under the 5 mA limit the short's ends are driven at most 0.1-0.2 V apart and "
+    "its neighbours are seen less well: 2.19 code steps, rms 0.60 "
+    "(every code within 3 reported sd + 0.5); "
+    "docs/physics.md, section 6.2",
+)
 def test_resistance_next_to_a_near_short_within_one_code() -> None:
     """Board 2's first random state of the benchmark has an edge at code 0 (70-100 Ohm).
     One twin's own fit then leaves a neighbouring edge 65 code steps off (its
@@ -255,6 +268,13 @@ def test_near_shorts_get_an_adaptive_round_within_the_current_limit() -> None:
     assert all(_current_ok(bench, board, d, twin, limit) for twin, d in adaptive)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="under the 5 mA limit the short's ends are driven at most 0.1-0.2 V apart and "
+    "its neighbours are seen less well: 1.68 code steps, rms 0.42 "
+    "(every code within 3 reported sd + 0.5); "
+    "docs/physics.md, section 6.2",
+)
 def test_one_near_short_within_one_code() -> None:
     """Edge 1-6 set to code 0 on an emulated board (the rest 10-127), the prior off by up
     to 2 codes: every resistance within one code step (it used to leave 5-6, sharing
@@ -301,3 +321,87 @@ def test_a_near_short_at_an_undriven_node_resyncs() -> None:
     res = tomography(bench, model, prior, 2.0)
     assert res.transactions <= 40
     assert np.isfinite(res.resistance(model)).all()
+
+
+class PeakCurrent:
+    """The most current, A, through any edge of either twin (the emulator's truth) after
+    every drive and release call the bench makes."""
+
+    def __init__(self, bench, board: EmulatedBoard) -> None:
+        self.board, self.peak, self.calls = board, 0.0, 0
+        for name in ("drive", "release"):
+            setattr(bench, name, self._watched(getattr(bench, name)))
+
+    def _watched(self, call):
+        def watched(*args, **kwargs):
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.calls += 1
+                for t in (FREE, CLAMPED):
+                    drops = self.board.network.drops(self.board.node_voltages(t))
+                    self.peak = max(self.peak, float(np.abs(self.board._k[t] * drops).max()))
+
+        return watched
+
+
+@pytest.mark.parametrize("with_prior", [True, False])
+def test_every_transaction_of_a_resync_within_the_current_limit(with_prior: bool) -> None:
+    """Board 4 state 2 (edges 1-6 and 2-9 at code 0, 40-100 Ohm): after every drive and
+    release call of the resync, with the tracker's prior and with none (the blind round
+    first), no edge of either twin carries more than ``max_current`` (true conductances).
+    Before, the ordinary round put 158 mA (with the prior) and 110 mA (without) through
+    a near-short."""
+    board, bench, model, _, prior = _board4_state2()
+    peak = PeakCurrent(bench, board)
+    res = tomography(bench, model, prior if with_prior else None, 2.0)
+    assert peak.calls > 10 and res.transactions <= 40
+    assert peak.peak <= TomographySettings().max_current
+    assert bench.drive_state("free") == {} and bench.drive_state("clamped") == {}
+
+
+def test_a_calibration_within_the_current_limit() -> None:
+    """A calibration at power-up (every code 64, known) with a current limit so tight
+    (0.2 mA) that the full span would break it: every transaction stays within it."""
+    board, bench = _bench(0)
+    peak = PeakCurrent(bench, board)
+    calibrate(bench, settings=TomographySettings(budget=120, max_current=0.2e-3))
+    assert peak.calls > 10
+    assert peak.peak <= 0.2e-3
+
+
+def test_a_candidate_jump_counts_one_release_call() -> None:
+    """From a state that drives a node the candidates do not cover (3) and one they
+    float (1), a jump is one release call (both nodes), one drive and the read: 3
+    transactions (it counted 4)."""
+    from lab.observe.tomography import _Candidates
+
+    cands = _Candidates(np.array([1, 2]), np.array([[np.nan, 1.0]]), np.zeros((1, 16, 16)))
+    assert cands.cost({1: 0.0, 3: 1.0}).tolist() == [3]
+    assert cands.cost({2: 1.0}).tolist() == [1]  # already there: the read
+
+
+def test_fit_survives_a_singular_long_refit(monkeypatch) -> None:
+    """The longer refit of a bad likelihood minimum (``refit``) can meet a singular
+    system (a start leaving a node tied to nothing): that start is skipped and the fit
+    returned from the others (the LinAlgError stopped the resync)."""
+    import lab.observe.tomography as tomo
+    from lab.observe.model import Topology
+
+    _, bench = _bench(0)
+    model = tomo.DigipotModel.nominal(16)
+    k = model.conductance(np.full(16, 64))
+    reads, _ = tomo.measure(bench, k)
+    sensed = tuple(sorted(c.node for c in bench.channels if c.kind == "sense" and c.twin == "free"))
+    mine = [(d, dict(zip(sensed, v.tolist(), strict=True))) for tw, d, v in reads if tw == "free"]
+    real = tomo._refine
+
+    def refine(*args, iterations: int = 20, **kwargs):
+        if iterations == tomo.REFIT_ITERATIONS:
+            raise np.linalg.LinAlgError("singular")
+        return real(*args, iterations=iterations, **kwargs)
+
+    monkeypatch.setattr(tomo, "_refine", refine)
+    monkeypatch.setattr(tomo, "REFIT_CHI2", -1.0)  # every fit goes on to the long refit
+    fit = tomo.fit_twin(Topology.of(bench.network), mine, k[0], 0.5e-3, refit=True)
+    assert np.isfinite(fit.conductance).all() and np.isfinite(fit.chi2)
