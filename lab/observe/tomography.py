@@ -204,6 +204,7 @@ class _Designer:
         self.weight = weight  # (E,) code per relative conductance change
         self.info = _BIG * np.ones((e, e)) / e + np.eye(e)  # prior: 100 % relative sd
         self._cache: dict[tuple, np.ndarray] = {}
+        self._repaired: dict[tuple, dict[int, float]] = {}
 
     def realize(self, driven: dict[int, float]) -> dict[int, float]:
         """The volts applied for the pattern ``driven``: the pattern itself, or, when it
@@ -216,11 +217,45 @@ class _Designer:
         if peak <= self.limit.max_current:
             return driven
         if not self.scale:
-            return {}  # left out (`move_cost`)
+            return self._repair(driven)  # modified, or left out ({}: `move_cost`)
         s = 0.95 * self.limit.max_current / peak
         vals = list(driven.values())
         mid = (max(vals) + min(vals)) / 2
         return {n: mid + s * (v - mid) for n, v in driven.items()}
+
+    def _repair(self, driven: dict[int, float]) -> dict[int, float]:
+        """``driven`` modified, not scaled, until it is within the limit: current through
+        an edge is large only where a stiff path joins two driven nodes at different
+        volts, so, while the most loaded edge is over the limit, one driven node is set to
+        another of the pattern's volts (the node across the short's) or released, the
+        change that brings the peak within the limit with the most information (else the
+        lowest peak) taken; every other node keeps its volts, so the pattern keeps its
+        span and SNR. {} when no such change brings it within the limit."""
+        key = tuple(sorted(driven.items()))
+        got = self._repaired.get(key)
+        if got is not None:
+            return got
+        limit, state = self.limit, dict(driven)
+        assert limit is not None
+        out: dict[int, float] = {}
+        for _ in range(len(driven)):
+            levels = sorted(set(state.values()))
+            options = []
+            for node, v in state.items():
+                rest = {n: x for n, x in state.items() if n != node}
+                options.append(rest)
+                options += [{**state, node: x} for x in levels if x != v]
+            options = [o for o in options if len(o) >= 2 and len(set(o.values())) >= 2]
+            if not options:
+                break
+            peaks = [limit.peak(o) for o in options]
+            fine = [o for o, p in zip(options, peaks, strict=True) if p <= limit.max_current]
+            if fine:
+                out = min(fine, key=lambda o: self.cost(self.info + self.pattern_info_exact(o)))
+                break
+            state = options[int(np.argmin(peaks))]
+        self._repaired[key] = out
+        return out
 
     def move_cost(self, current: dict[int, float], new: dict[int, float]) -> int | None:
         """DAQ transactions from the applied ``current`` to pattern ``new`` (realized), the
@@ -237,6 +272,8 @@ class _Designer:
             real = self.realize(driven)
             if not real:
                 return np.zeros((len(self.k), len(self.k)))
+            if real is not driven and not self.scale:
+                return self.pattern_info_exact(real)  # a modified pattern (`_repair`)
             if real is not driven:
                 vals = list(driven.values())
                 span = max(vals) - min(vals)

@@ -405,3 +405,52 @@ def test_fit_survives_a_singular_long_refit(monkeypatch) -> None:
     monkeypatch.setattr(tomo, "REFIT_CHI2", -1.0)  # every fit goes on to the long refit
     fit = tomo.fit_twin(Topology.of(bench.network), mine, k[0], 0.5e-3, refit=True)
     assert np.isfinite(fit.conductance).all() and np.isfinite(fit.chi2)
+
+
+def _benchmark_state(seed: int, state: int):
+    """The benchmark's (`bench/bench_estimator.py --only tomo`) board ``seed`` at its
+    random state ``state``: (board, bench, model, codes, prior +-2)."""
+    board, bench = _bench(seed)
+    model, _ = calibrate(bench)
+    rng = np.random.default_rng([seed, 14])
+    for _ in range(state + 1):
+        codes = rng.integers(0, 128, bench.network.n_edges)
+        prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
+    _set_codes(board, codes)
+    return board, bench, model, codes, prior
+
+
+def test_a_pattern_over_the_limit_is_modified_not_dropped() -> None:
+    """A pattern whose conservative prediction breaks the current limit (a near-short
+    between two driven nodes at different volts) is modified, not dropped: the node
+    across the short takes the other end's volts or floats, every other driven node
+    keeps its volts, and the result is within the limit (it was left out, {})."""
+    from lab.observe.model import Topology
+    from lab.observe.tomography import _Designer, _Limit, _limit_conductance, _TwinPlan
+
+    _, bench, model, _, prior = _benchmark_state(4, 2)
+    topo = Topology.of(bench.network)
+    plan = _TwinPlan.of(bench, "free", 0.01)
+    k_limit = _limit_conductance(model, prior, 2.0)[0]
+    limit = _Limit(topo, k_limit, 5e-3)
+    designer = _Designer(topo, plan, model.conductance(prior)[0], np.full(16, 64.0), 5e-4,
+                         limit)  # fmt: skip
+    lo, hi = plan.low[1], plan.high[6]
+    pattern = {1: lo, 6: hi, 3: hi, 4: lo, 8: lo}  # across the short 1-6
+    assert limit.peak(pattern) > 5e-3
+    got = designer.realize(pattern)
+    assert got and limit.peak(got) <= 5e-3
+    assert {n: v for n, v in got.items() if n not in (1, 6)} == {3: hi, 4: lo, 8: lo}
+    assert got.get(1) == got.get(6) or (1 in got) != (6 in got)
+    assert designer.move_cost({}, pattern) is not None
+
+
+def test_a_fit_in_a_bad_basin_next_to_a_short_is_not_kept() -> None:
+    """Board 2 state 2 of the benchmark (an edge at code 3) with the +-2 prior: every
+    resistance within one code step (under the current limit a dropped pattern left
+    the fit in a bad basin, 65,000 code steps off; it passed before the limit)."""
+    board, bench, model, _, prior = _benchmark_state(2, 2)
+    res = tomography(bench, model, prior, 2.0)
+    err = _resistance_error(board, res, model)
+    assert res.transactions <= 40
+    assert np.abs(err).max() <= 1.0
