@@ -737,9 +737,12 @@ def _integer_factor(
 
 def _integer_scale(a: np.ndarray, b: np.ndarray, rel: np.ndarray) -> np.ndarray:
     """lambda (2,) without a prior: the twins aligned on a common mean code mu, mu
-    scanned over the code range for the one that puts every code nearest an integer."""
+    scanned over the code range for the one that puts every code nearest an integer.
+    The alignment is on the median edge: a mean is dominated by an edge fitted as open
+    (huge 1/k), which then put every other code at 0."""
     mus = np.arange(1.0, TOP, 0.005)
-    lam = (mus[None, :] + b.mean(axis=1)[:, None]) / a.mean(axis=1)[:, None]  # (2, M)
+    a_mid = np.median(np.where(np.isfinite(a), a, np.inf), axis=1)
+    lam = (mus[None, :] + np.median(b, axis=1)[:, None]) / a_mid[:, None]  # (2, M)
     codes = lam[:, :, None] * a[:, None, :] - b[:, None, :]  # (2, M, E)
     var = (lam[:, :, None] * a[:, None, :] * rel[:, None, :]) ** 2 + 1e-4
     var = np.where(np.isfinite(var), var, 1e6)

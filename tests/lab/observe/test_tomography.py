@@ -454,3 +454,21 @@ def test_a_fit_in_a_bad_basin_next_to_a_short_is_not_kept() -> None:
     err = _resistance_error(board, res, model)
     assert res.transactions <= 40
     assert np.abs(err).max() <= 1.0
+
+
+def test_integer_scale_is_not_dominated_by_an_edge_fitted_as_open() -> None:
+    """No prior: the codes' scale from integrality with one edge fitted as open (1/k a
+    million times the rest, its sd huge): every other code comes out at its integer
+    (the scan was aligned on the mean 1/k, which that edge dominates, so every other
+    code came out near 0: the benchmark's board 3 state 1, 11,800 code steps off)."""
+    from lab.observe.tomography import _integer_scale
+
+    rng = np.random.default_rng(3)
+    codes = rng.integers(10, 120, 16).astype(float)
+    b = np.full((2, 16), 70.0 / 781.0)
+    lam = np.array([2.0, 3.0])
+    a = (codes[None, :] + b) / lam[:, None]
+    rel = np.full((2, 16), 1e-3)
+    a[0, 5], rel[0, 5] = 1e6, 5.0
+    got = _integer_scale(a, b, rel)
+    assert np.allclose(got, lam, rtol=2e-3)
