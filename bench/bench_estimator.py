@@ -110,6 +110,7 @@ def bench_tomography(boards: int, states: int) -> None:
                     "code_err_max": round(float(np.abs(c_err).max()), 3),
                     "code_err_rms": round(float(np.sqrt(np.mean(c_err**2))), 3),
                     "codes_exact": float(np.mean(res.codes == codes)),
+                    "ok": bool(res.ok),
                     "min_true_code": int(codes.min()),
                     "max_edge_current_mA": round(1e3 * peak.peak, 2),
                     "calibration_max_edge_current_mA": round(1e3 * cal_peak, 2),

@@ -114,7 +114,11 @@ class TomographyResult:
     codes; ``code_sd`` (E,) uncertainty of the combined code, code steps; ``scale`` (2,)
     the factor lambda per twin; ``fits`` per twin; ``transactions`` DAQ calls made;
     ``seconds`` controller + instrument time; ``code_mean`` (E,) the combined continuous
-    code (both twins' parts share it), before rounding."""
+    code (both twins' parts share it), before rounding. ``ok`` False: the fit is not one
+    to adopt (`_sound`: non-finite, codes far outside 0..127, or chi^2 far above the
+    noise); then, with a prior, ``codes`` / ``code_sd`` are the prior's (nothing moves)
+    and ``code_float`` / ``code_mean`` the failed fit's; a tracker treats it as a failed
+    resync (still lost)."""
 
     codes: np.ndarray
     code_float: np.ndarray
@@ -125,6 +129,7 @@ class TomographyResult:
     seconds: float = 0.0
     reads: list[tuple[str, dict[int, float], np.ndarray]] = field(default_factory=list, repr=False)
     code_mean: np.ndarray | None = None
+    ok: bool = True
 
     def resistance(self, model: DigipotModel) -> np.ndarray:
         """Resistances (2, E), Ohm in each twin's nominal-lot unit: the digipot model at
@@ -657,16 +662,24 @@ def codes_from_fits(
         s0 = np.broadcast_to(np.asarray(prior_sd, dtype=float), c0.shape)
         scale = np.empty(2)
         for t in range(2):
-            # start from the median ratio: a least-squares start is dominated by an edge
-            # fitted as open (huge 1/k), which then pulls every other code to 0
-            lam = float(np.median((c0 + b[t]) / a[t]))
-            for _ in range(5):  # Huber-weighted refits
-                sd = np.sqrt(s0**2 + (lam * a[t] * rel[t]) ** 2 + 0.05)
-                sd = np.where(np.isfinite(sd), sd, 1e6)
-                r = (lam * a[t] - b[t] - c0) / sd
-                w = np.minimum(1.0, 1.5 / np.maximum(np.abs(r), 1e-12)) / sd**2
-                lam = float(np.sum(w * a[t] * (c0 + b[t])) / np.sum(w * a[t] ** 2))
-            scale[t] = lam
+            # each edge's own lambda, (c0 + b) / a, on a log scale, where every edge has
+            # the same leverage: a robust (Huber) mean from the median. In lambda itself
+            # an edge fitted as open (huge 1/k) has a lever of thousands and pulled every
+            # other code to 0 (the least-squares start, and the Huber refits after it)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = np.log((c0 + b[t]) / a[t])
+                sx = np.sqrt((s0**2 + 0.05) / (c0 + b[t]) ** 2 + rel[t] ** 2)
+            use = np.isfinite(x) & np.isfinite(sx)
+            if not use.any():
+                scale[t] = float(np.median((c0 + b[t]) / a[t]))
+                continue
+            x, sx = x[use], sx[use]
+            mu = float(np.median(x))
+            for _ in range(10):  # Huber-weighted refits
+                r = (x - mu) / sx
+                w = np.minimum(1.0, 1.5 / np.maximum(np.abs(r), 1e-12)) / sx**2
+                mu = float(np.sum(w * x) / np.sum(w))
+            scale[t] = np.exp(mu)
         scale = scale * _integer_factor(a, b, rel, scale)
     else:
         scale = _integer_scale(a, b, rel)
@@ -1491,9 +1504,99 @@ def tomography(
     starts = () if first is None else (first,)
     fits = fit_reads(bench, reads, k_design, settings.noise, starts, first is not None)
     codes, code_float, sd, scale, mean = codes_from_fits(fits, model, prior, prior_sd)
+    if prior is not None and _suspect(fits, mean, sd, prior, prior_sd):
+        # a bad minimum: refitted longer from the prior's conductances, the better kept
+        again = _refit_from(bench, reads, fits, k_design, settings.noise)
+        if again is not fits:
+            fits = again
+            codes, code_float, sd, scale, mean = codes_from_fits(fits, model, prior, prior_sd)
+    ok = _sound(fits, scale, model)
+    if not ok and prior is not None:  # not adopted: the prior stands
+        codes = np.clip(np.rint(np.asarray(prior, dtype=float)), 0, TOP).astype(np.int16)
+        sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), codes.shape).copy()
     return TomographyResult(
-        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads, mean
+        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads, mean, ok
     )
+
+
+#: a fit off the prior by more than ``SUSPECT_SD`` combined sd on at least
+#: ``SUSPECT_EDGES`` edges, or with chi^2 per dof above ``SUSPECT_CHI2``, is suspect
+#: (`_suspect`): refitted from the prior's conductances
+SUSPECT_SD = 4.0
+SUSPECT_EDGES = 3
+SUSPECT_CHI2 = 3.0
+#: a fit is not sound (`_sound`) with chi^2 per dof above ``BAD_CHI2`` or a code more than
+#: ``BAD_SD`` sd + ``BAD_MARGIN`` codes outside 0..127 on the twin that sees it best
+BAD_CHI2 = 10.0
+BAD_SD = 4.0
+BAD_MARGIN = 2.0
+
+
+def _suspect(
+    fits: tuple[TwinFit, TwinFit],
+    mean: np.ndarray,
+    sd: np.ndarray,
+    prior: np.ndarray,
+    prior_sd: np.ndarray | float,
+) -> bool:
+    """Whether the final fit looks like a bad minimum: off the ``prior`` (E,) codes by
+    more than ``SUSPECT_SD`` combined sd (``sd`` (E,) and ``prior_sd``) on
+    ``SUSPECT_EDGES`` edges or more, or either twin's chi^2 per dof above
+    ``SUSPECT_CHI2`` (the noise gives ~1)."""
+    if not all(np.isfinite(f.chi2) and f.chi2 <= SUSPECT_CHI2 for f in fits):
+        return True
+    gap = np.abs(np.asarray(mean, dtype=float) - np.asarray(prior, dtype=float))
+    width = np.sqrt(np.asarray(sd, dtype=float) ** 2 + np.asarray(prior_sd, dtype=float) ** 2)
+    return int(np.sum(~(gap <= SUSPECT_SD * width))) >= SUSPECT_EDGES
+
+
+def _refit_from(
+    bench: Bench,
+    reads: list[tuple[str, dict[int, float], np.ndarray]],
+    fits: tuple[TwinFit, TwinFit],
+    k_start: np.ndarray,
+    noise: float,
+) -> tuple[TwinFit, TwinFit]:
+    """Each twin's likelihood refitted for ``REFIT_ITERATIONS`` from ``k_start`` (2, E)
+    (the prior's conductances); per twin the lower chi^2 of that and ``fits`` kept.
+    Returns ``fits`` itself when neither refit is better."""
+    topo = Topology.of(bench.network)
+    out, changed = list(fits), False
+    for t, twin in enumerate(TWINS):
+        sensed = tuple(
+            sorted(ch.node for ch in bench.channels if ch.kind == "sense" and ch.twin == twin)
+        )
+        mine = [(d, dict(zip(sensed, v.tolist(), strict=True))) for tw, d, v in reads if tw == twin]
+        x = np.asarray(k_start[t], dtype=float)
+        if not mine or not (np.isfinite(x).all() and (x > 0).all()):
+            continue
+        try:
+            got = _refine(topo, mine, x / np.exp(np.mean(np.log(x))), noise, REFIT_ITERATIONS)
+        except np.linalg.LinAlgError:
+            continue
+        if np.isfinite(got[2]) and not got[2] >= fits[t].chi2:
+            out[t], changed = TwinFit(*got), True
+    return (out[0], out[1]) if changed else fits
+
+
+def _sound(fits: tuple[TwinFit, TwinFit], scale: np.ndarray, model: DigipotModel) -> bool:
+    """Whether a fit may be adopted: finite, both twins' chi^2 per dof within
+    ``BAD_CHI2``, and on every edge the code of the twin that sees it best (the smaller
+    sd) within ``BAD_SD`` sd + ``BAD_MARGIN`` codes of 0..127 (unclipped: a fit in a bad
+    minimum puts codes at thousands)."""
+    if not all(np.isfinite(f.chi2) and f.chi2 <= BAD_CHI2 for f in fits):
+        return False
+    k = np.stack([f.conductance for f in fits])
+    if not (np.isfinite(k).all() and (k > 0).all() and np.isfinite(scale).all()):
+        return False
+    raw = scale[:, None] / (k * model.step) - model.r_wiper / model.step  # (2, E) codes
+    sd = np.abs(scale[:, None] / (k * model.step)) * np.stack([f.rel_sd for f in fits])
+    sd = np.where(np.isfinite(sd), sd, np.inf)
+    best = np.argmin(sd, axis=0)
+    cols = np.arange(k.shape[1])
+    c, s = raw[best, cols], sd[best, cols]
+    room = BAD_SD * s + BAD_MARGIN
+    return bool(np.all(np.isfinite(c) & (c >= -room) & (c <= TOP + room)))
 
 
 def calibrate(

@@ -472,3 +472,68 @@ def test_integer_scale_is_not_dominated_by_an_edge_fitted_as_open() -> None:
     a[0, 5], rel[0, 5] = 1e6, 5.0
     got = _integer_scale(a, b, rel)
     assert np.allclose(got, lam, rtol=2e-3)
+
+
+def test_a_fit_in_a_bad_minimum_is_refitted_from_the_prior() -> None:
+    """A final fit far off the prior with chi^2 far above the noise (here: every
+    conductance of each twin reversed in order) is suspect and refitted from the
+    prior's conductances; the better fit (chi^2 ~ 1) is kept."""
+    from lab.observe.tomography import TwinFit, _refit_from, _suspect, codes_from_fits
+
+    _, bench, model, _, prior = _benchmark_state(0, 0)
+    res = tomography(bench, model, prior, 2.0)
+    bad = tuple(TwinFit(f.conductance[::-1].copy(), f.rel_sd, 50.0, f.n_rows) for f in res.fits)
+    _, _, sd, _, mean = codes_from_fits(bad, model, prior, 2.0)
+    assert _suspect(bad, mean, sd, prior, 2.0)
+    got = _refit_from(bench, res.reads, bad, model.conductance(prior), 0.5e-3)
+    assert all(f.chi2 < 2.0 for f in got)
+    _, _, _, _, mean = codes_from_fits(got, model, prior, 2.0)
+    assert np.abs(mean - res.code_mean).max() < 0.5  # the resync's own minimum
+
+
+def test_an_absurd_fit_is_flagged_and_not_adopted(monkeypatch) -> None:
+    """A fit that puts a code far beyond 0..127 (an edge fitted as open on both twins)
+    is flagged (``ok`` False) and, with a prior, its codes are not returned: the
+    prior's codes and sd are (a tracker must not adopt a fit in a bad minimum; it
+    handed on codes 65,000 steps off)."""
+    import lab.observe.tomography as tomo
+
+    _, bench, model, _, prior = _benchmark_state(1, 0)
+    real = tomo.fit_reads
+
+    def open_edge(*args, **kwargs):
+        fits = real(*args, **kwargs)
+        out = []
+        for f in fits:
+            k = f.conductance.copy()
+            k[3] *= 1e-4  # a thousand times code 127's resistance
+            out.append(tomo.TwinFit(k, f.rel_sd, f.chi2, f.n_rows))
+        return tuple(out)
+
+    good = tomography(bench, model, prior, 2.0)
+    assert good.ok
+    monkeypatch.setattr(tomo, "fit_reads", open_edge)
+    monkeypatch.setattr(tomo, "_refit_from", lambda bench, reads, fits, k, noise: fits)
+    res = tomography(bench, model, prior, 2.0)
+    assert not res.ok
+    assert np.array_equal(res.codes, prior) and np.allclose(res.code_sd, 2.0)
+
+
+def test_prior_scale_survives_an_edge_fitted_as_open() -> None:
+    """The scale from the prior with one edge fitted as open on both twins (1/k ten
+    thousand times its true value, a small fitted sd): every other code stays within
+    its prior's +-2 (the Huber refits in lambda gave that edge a lever of thousands and
+    went from the median's 51,000 to 30: every other code 0)."""
+    from lab.observe.tomography import TwinFit, codes_from_fits
+
+    _, bench, model, codes, prior = _benchmark_state(1, 0)
+    res = tomography(bench, model, prior, 2.0)
+    fits = []
+    for f in res.fits:
+        k = f.conductance.copy()
+        k[3] *= 1e-4
+        fits.append(TwinFit(k, f.rel_sd, f.chi2, f.n_rows))
+    got, _, _, scale, _ = codes_from_fits((fits[0], fits[1]), model, prior, 2.0)
+    others = np.arange(16) != 3
+    assert np.allclose(scale, res.scale, rtol=0.01)
+    assert np.abs(got[others].astype(int) - codes[others]).max() <= 2
