@@ -197,11 +197,13 @@ class _Designer:
 
     def __init__(self, topo: Topology, plan: _TwinPlan, k: np.ndarray, weight: np.ndarray,
                  noise: float, limit: _Limit | None = None,
-                 scale: bool = False) -> None:  # fmt: skip
+                 scale: bool = False, rescue: bool = False) -> None:  # fmt: skip
         self.topo, self.plan, self.k, self.noise = topo, plan, k, noise
         # every state read (and the one between a jump's calls) within ``limit``: a
-        # pattern beyond it is scaled down (``scale``) or left out
-        self.limit, self.scale = limit, scale
+        # pattern beyond it is scaled down (``scale``: the blind ramp), else modified
+        # (`_repair`), else scaled (``rescue``: known codes, where a limit tight on every
+        # edge leaves no modification) or left out
+        self.limit, self.scale, self.rescue = limit, scale, rescue
         n = topo.network.n_nodes
         self.sensed = np.zeros(n, dtype=bool)
         self.sensed[[s - 1 for s in plan.sensed]] = True
@@ -213,16 +215,22 @@ class _Designer:
 
     def realize(self, driven: dict[int, float]) -> dict[int, float]:
         """The volts applied for the pattern ``driven``: the pattern itself, or, when it
-        would put more than the limit's current through an edge, the pattern scaled
-        about its middle volts until it does not (currents and drops scale with it;
-        every volt stays between the pattern's own, so within the channels' limits)."""
+        would put more than the limit's current through an edge, the pattern modified
+        (`_repair`: a node across the short set to its other end's volts, or floated;
+        not in the blind ramp, ``scale``) or, in the ramp and (``rescue``) when no
+        modification brings it within the limit, the pattern scaled about its middle
+        volts until it does not
+        (currents and drops scale with it; every volt stays between the pattern's own,
+        so within the channels' limits)."""
         if self.limit is None:
             return driven
         peak = self.limit.peak(driven)
         if peak <= self.limit.max_current:
             return driven
         if not self.scale:
-            return self._repair(driven)  # modified, or left out ({}: `move_cost`)
+            repaired = self._repair(driven)  # modified, not scaled
+            if repaired or not self.rescue:
+                return repaired  # ({}: left out, `move_cost`)
         s = 0.95 * self.limit.max_current / peak
         vals = list(driven.values())
         mid = (max(vals) + min(vals)) / 2
@@ -272,18 +280,12 @@ class _Designer:
 
     def pattern_info(self, driven: dict[int, float]) -> np.ndarray:
         """Information (E, E) on the relative conductances from one read of ``driven``
-        (as realized: a scaled pattern carries the square of its scale)."""
+        as realized (`realize`: modified, or scaled)."""
         if self.limit is not None:
             real = self.realize(driven)
             if not real:
                 return np.zeros((len(self.k), len(self.k)))
-            if real is not driven and not self.scale:
-                return self.pattern_info_exact(real)  # a modified pattern (`_repair`)
-            if real is not driven:
-                vals = list(driven.values())
-                span = max(vals) - min(vals)
-                s = (max(real.values()) - min(real.values())) / span if span else 0.0
-                return s**2 * self.pattern_info_exact(driven)
+            return self.pattern_info_exact(real)  # modified or scaled, as applied
         return self.pattern_info_exact(driven)
 
     def pattern_info_exact(self, driven: dict[int, float]) -> np.ndarray:
@@ -1081,6 +1083,7 @@ def _measure(
     if not limited:
         k_limit = np.zeros_like(k_design)  # nothing is held back
     blind = k_limit is None  # nothing known: the first round's patterns are scaled down
+    rescue = known is not None  # known codes: what no modification fixes is scaled down
     reads: list[tuple[str, dict[int, float], np.ndarray]] = []
     calls = 0
     states = [dict(s) for s in starts]
@@ -1112,7 +1115,8 @@ def _measure(
         while True:
             limits = [_Limit(topo, k_limit[t], settings.max_current) for t in range(2)]
             designers = [
-                _Designer(topo, plan, k_design[t], weight, settings.noise, limits[t], blind)
+                _Designer(topo, plan, k_design[t], weight, settings.noise, limits[t],
+                          blind, rescue)
                 for t, plan in enumerate(plans)
             ]
             upto = min(cap, max(used) + RAMP_STEP) if blind else cap
@@ -1157,14 +1161,14 @@ def _measure(
                         mine.append(new)
                     second = _Designer(
                         topo, plans[t], _design_k(fits[t], k_design[t]), weight,
-                        settings.noise, limits[t],
+                        settings.noise, limits[t], rescue=rescue,
                     )  # fmt: skip
                     seqs[t] = seqs[t] + _plan_twin(second, starts[t], half, (state, spent, mine))
         if not seqs:
             for t in range(2):
                 second = _Designer(
                     topo, plans[t], _design_k(fits[t], k_design[t]), weight, settings.noise,
-                    limits[t],
+                    limits[t], rescue=rescue,
                 )  # fmt: skip
                 seqs.append(go_on(t, second, half))
         calls += sum(_execute(bench, plans, seqs, states, reads))
