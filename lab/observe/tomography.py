@@ -35,8 +35,14 @@ Method (one definition):
    then a ramp refitted every ``RAMP_STEP`` transactions whose patterns are scaled down
    about their middle volts to the limit (`_Designer.realize`) on the part floor of the
    most conductive edge (`_floor_limit`) until the integers pin the scale
-   (`_ramp_limit`). With a prior a pattern beyond the limit is left out, not scaled.
-   `measure` without known codes (the bench check) is not limited.
+   (`_ramp_limit`). Otherwise a pattern beyond the limit is modified, not dropped or
+   scaled (`_Designer._repair`: a node across the short set to its other end's volts,
+   or floated, the rest at full span); with known codes one no modification fixes is
+   scaled down, with a prior it is left out. `measure` without known codes is not
+   limited (the bench check passes the power-up codes).
+   Bad minima (`tomography`): a final fit far off the prior (`_suspect`) is refitted
+   from the prior's conductances (`_refit_from`); one that is not sound (`_sound`) is
+   flagged, ``TomographyResult.ok`` False, and the prior's codes stand.
 2. Fit. Every read gives one Kirchhoff row per sensed floating node whose neighbours
    are known (`lab.observe.model.Topology`); driven nodes take their requested volts.
    Rows are weighted by their noise (read noise ``settings.noise`` propagated through
@@ -1024,10 +1030,11 @@ def measure(
     known: np.ndarray | None = None,
 ) -> tuple[list[tuple[str, dict[int, float], np.ndarray]], int]:
     """`_measure` without a digipot model (so no adaptive round): the reads and the DAQ
-    transactions; ``known`` (E,) codes, if the board's are known (a calibration), hold
-    every transaction to ``settings.max_current`` at them. Without ``known`` the design is
-    NOT current-limited (the bench check's use, `lab.procedures.check`, which has no
-    codes to go on; docs/physics.md, section 6.2)."""
+    transactions; ``known`` (E,) codes, if the board's are known (a calibration, the
+    bench check's first tomography at power-up), hold every transaction to
+    ``settings.max_current`` at them. Without ``known`` the design is NOT
+    current-limited (the bench check's later tomographies, after codes moved;
+    docs/physics.md, section 6.2)."""
     reads, calls, _ = _measure(bench, k_design, settings, weight, known=known,
                                limited=known is not None)  # fmt: skip
     return reads, calls
