@@ -16,7 +16,9 @@ for scoring.
   truth (what tomography itself resolves: node voltages cannot see the +-30 % lot), the
   continuous code error, exact codes, DAQ transactions, and the max edge current, mA:
   the most current through any edge of either twin after every drive / release call of
-  the resync (and of the calibration), from the emulator's truth.
+  the resync (and of the calibration), from the emulator's truth; ``ok`` whether the
+  resync called its fit sound (`TomographyResult.ok`: False, the tracker must not adopt
+  it).
 - ``tracking``: the real `Trainer` with `EstimatedProbe` over task x p x board; codes
   within +-1 / exact on edge-steps, each code's step-to-step change right, resyncs,
   extra DAQ transactions and controller time per step. ``--resync-every`` takes a
