@@ -14,7 +14,11 @@ for scoring.
   +-2 error on every edge (what a drifting tracker hands over) and one without a prior.
   Figures: resistance error in code steps with each twin's common scale taken from the
   truth (what tomography itself resolves: node voltages cannot see the +-30 % lot), the
-  continuous code error, exact codes, DAQ transactions.
+  continuous code error, exact codes, DAQ transactions, and the max edge current, mA:
+  the most current through any edge of either twin after every drive / release call of
+  the resync (and of the calibration), from the emulator's truth; ``ok`` whether the
+  resync called its fit sound (`TomographyResult.ok`: False, the tracker must not adopt
+  it).
 - ``tracking``: the real `Trainer` with `EstimatedProbe` over task x p x board; codes
   within +-1 / exact on edge-steps, each code's step-to-step change right, resyncs,
   extra DAQ transactions and controller time per step. ``--resync-every`` takes a
@@ -51,12 +55,36 @@ def _set_codes(board: EmulatedBoard, codes: np.ndarray) -> None:
     board._changed(1)
 
 
+class _PeakCurrent:
+    """The most current, A, through any edge of either twin after every drive and
+    release call of a bench (the emulator's truth: true conductances, DAC output)."""
+
+    def __init__(self, bench, board: EmulatedBoard) -> None:
+        self.board, self.peak = board, 0.0
+        for name in ("drive", "release"):
+            setattr(bench, name, self._watched(getattr(bench, name)))
+
+    def _watched(self, call):
+        def watched(*args, **kwargs):
+            try:
+                return call(*args, **kwargs)
+            finally:
+                for t in range(2):
+                    drops = self.board.network.drops(self.board.node_voltages(t))
+                    now = float(np.abs(self.board._k[t] * drops).max())
+                    self.peak = max(self.peak, now)
+
+        return watched
+
+
 def bench_tomography(boards: int, states: int) -> None:
     for seed in range(boards):
         board = EmulatedBoard(EmulatorConfig(seed=seed))
         bench = emulator_bench(board=board)
         bench.probe = None
+        peak = _PeakCurrent(bench, board)
         model, cal = calibrate(bench)
+        cal_peak, peak.peak = peak.peak, 0.0
         rng = np.random.default_rng([seed, 14])
         step = board.pots.r_end_to_end / 128
         for state in range(states):
@@ -66,6 +94,7 @@ def bench_tomography(boards: int, states: int) -> None:
                 prior = None
                 if prior_kind != "none":
                     prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
+                peak.peak = 0.0
                 t0 = time.perf_counter()
                 res = tomography(bench, model, prior, 2.0)
                 seconds = time.perf_counter() - t0
@@ -83,7 +112,10 @@ def bench_tomography(boards: int, states: int) -> None:
                     "code_err_max": round(float(np.abs(c_err).max()), 3),
                     "code_err_rms": round(float(np.sqrt(np.mean(c_err**2))), 3),
                     "codes_exact": float(np.mean(res.codes == codes)),
+                    "ok": bool(res.ok),
                     "min_true_code": int(codes.min()),
+                    "max_edge_current_mA": round(1e3 * peak.peak, 2),
+                    "calibration_max_edge_current_mA": round(1e3 * cal_peak, 2),
                     "seconds": round(seconds, 4),
                 }), flush=True)  # fmt: skip
 

@@ -23,7 +23,26 @@ Method (one definition):
    voltage-likelihood Fisher information of both twins together (they share the codes)
    to lower sum_e v_e^2 (v_e the code variances) per transaction, every candidate held
    to ``max_current`` per edge at the fitted conductances. The ordinary round then
-   spends what is left. Ordinary states (no near-short) run exactly as before.
+   spends what is left.
+   Current limit (every round, `_Limit`): every state read, and the state between a
+   jump's release and drive calls, puts at most ``max_current`` through every edge at
+   conductances taken conservatively (`_limit_conductance`: codes lowered by
+   ``LIMIT_SD`` = 2 sd, at the part floor, R_W / 2 and 0.7 of each step): a
+   calibration's known codes; a resync's prior, and after the first round also the
+   fit where it finds a near-short the prior does not (`_fit_limit`: a near-short's
+   neighbour pair each at the pair's fitted sum); with no prior a blind round
+   (``BLIND_BUDGET`` transactions within `_blind_span` = 0.16 V, safe at any codes),
+   then a ramp refitted every ``RAMP_STEP`` transactions whose patterns are scaled down
+   about their middle volts to the limit (`_Designer.realize`) on the part floor of the
+   most conductive edge (`_floor_limit`) until the integers pin the scale
+   (`_ramp_limit`). Otherwise a pattern beyond the limit is modified, not dropped or
+   scaled (`_Designer._repair`: a node across the short set to its other end's volts,
+   or floated, the rest at full span); with known codes one no modification fixes is
+   scaled down, with a prior it is left out. `measure` without known codes is not
+   limited (the bench check passes the power-up codes).
+   Bad minima (`tomography`): a final fit far off the prior (`_suspect`) is refitted
+   from the prior's conductances (`_refit_from`); one that is not sound (`_sound`) is
+   flagged, ``TomographyResult.ok`` False, and the prior's codes stand.
 2. Fit. Every read gives one Kirchhoff row per sensed floating node whose neighbours
    are known (`lab.observe.model.Topology`); driven nodes take their requested volts.
    Rows are weighted by their noise (read noise ``settings.noise`` propagated through
@@ -58,7 +77,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lab.hal import TWINS, Bench, Twin
-from lab.observe.model import TOP, DigipotModel, Topology
+from lab.observe.model import R_WIPER, TOP, DigipotModel, Topology
 
 _BIG = 1e9  # weight that pins the gauge direction in the design's covariance
 
@@ -67,13 +86,14 @@ _BIG = 1e9  # weight that pins the gauge direction in the design's covariance
 class TomographySettings:
     """``budget``: DAQ transactions (drive, release and sense calls), both twins, the
     restore included; ``noise``: assumed rms read noise, V; ``inset``: fraction of each
-    channel's span kept inside its limits; ``max_current``: the most current, A, an
-    adaptive pattern may put through any edge (at the fitted conductances, a near-short
-    taken at code 0 on a part 30 % under nominal). 5 mA: a USB DAQ's analog output
-    drives a few mA, and the AD5220's terminal current rating is not in the repo (not
-    checked here; small digipots are rated a few mA); a near-short (40-100 Ohm) across
-    the full 7 V span would take 70-170 mA. The ordinary round is not limited (see
-    docs/physics.md, section 6.2).
+    channel's span kept inside its limits; ``max_current``: the most current, A, any
+    transaction may put through any edge (at conductances taken conservatively: the
+    codes lowered 2 sd on the part floor). 5 mA: a USB DAQ's analog output drives a few
+    mA, and the AD5220's terminal current rating is not in the repo (not checked here;
+    small digipots are rated a few mA); a near-short (40-100 Ohm) across the full 7 V
+    span would take 70-170 mA (docs/physics.md, section 6.2). Every round of
+    `tomography` and `calibrate` is held to it (module docstring, step 1); `measure`
+    without known codes is not.
     ``adaptive``: run the adaptive round when the first fit flags near-shorts."""
 
     budget: int = 40
@@ -100,7 +120,11 @@ class TomographyResult:
     codes; ``code_sd`` (E,) uncertainty of the combined code, code steps; ``scale`` (2,)
     the factor lambda per twin; ``fits`` per twin; ``transactions`` DAQ calls made;
     ``seconds`` controller + instrument time; ``code_mean`` (E,) the combined continuous
-    code (both twins' parts share it), before rounding."""
+    code (both twins' parts share it), before rounding. ``ok`` False: the fit is not one
+    to adopt (`_sound`: non-finite, codes far outside 0..127, or chi^2 far above the
+    noise); then, with a prior, ``codes`` / ``code_sd`` are the prior's (nothing moves)
+    and ``code_float`` / ``code_mean`` the failed fit's; a tracker treats it as a failed
+    resync (still lost)."""
 
     codes: np.ndarray
     code_float: np.ndarray
@@ -111,6 +135,7 @@ class TomographyResult:
     seconds: float = 0.0
     reads: list[tuple[str, dict[int, float], np.ndarray]] = field(default_factory=list, repr=False)
     code_mean: np.ndarray | None = None
+    ok: bool = True
 
     def resistance(self, model: DigipotModel) -> np.ndarray:
         """Resistances (2, E), Ohm in each twin's nominal-lot unit: the digipot model at
@@ -149,6 +174,17 @@ class _TwinPlan:
                 low[ch.node], high[ch.node] = lo + margin, hi - margin
         return cls(twin, sensed, low, high)
 
+    def narrowed(self, span: float) -> _TwinPlan:
+        """The same channels driven only within ``span`` V: a window around the middle of
+        the common range of the drive limits; nodes whose limits miss it are dropped."""
+        if not self.low:
+            return self
+        lo, hi = max(self.low.values()), min(self.high.values())
+        mid = (lo + hi) / 2 if hi >= lo else float(np.median(list(self.low.values())))
+        a, b = mid - span / 2, mid + span / 2
+        keep = [n for n in self.low if self.low[n] <= a and b <= self.high[n]]
+        return _TwinPlan(self.twin, self.sensed, {n: a for n in keep}, {n: b for n in keep})
+
 
 def _volts_vector(n_nodes: int, driven: dict[int, float], sensed_volts: dict[int, float]):
     """Full node vector (N,) and floating mask (N,) from a read."""
@@ -166,8 +202,14 @@ class _Designer:
     """Greedy A-optimal choice of the next move for one twin (see the module docstring)."""
 
     def __init__(self, topo: Topology, plan: _TwinPlan, k: np.ndarray, weight: np.ndarray,
-                 noise: float) -> None:  # fmt: skip
+                 noise: float, limit: _Limit | None = None,
+                 scale: bool = False, rescue: bool = False) -> None:  # fmt: skip
         self.topo, self.plan, self.k, self.noise = topo, plan, k, noise
+        # every state read (and the one between a jump's calls) within ``limit``: a
+        # pattern beyond it is scaled down (``scale``: the blind ramp), else modified
+        # (`_repair`), else scaled (``rescue``: known codes, where a limit tight on every
+        # edge leaves no modification) or left out
+        self.limit, self.scale, self.rescue = limit, scale, rescue
         n = topo.network.n_nodes
         self.sensed = np.zeros(n, dtype=bool)
         self.sensed[[s - 1 for s in plan.sensed]] = True
@@ -175,19 +217,100 @@ class _Designer:
         self.weight = weight  # (E,) code per relative conductance change
         self.info = _BIG * np.ones((e, e)) / e + np.eye(e)  # prior: 100 % relative sd
         self._cache: dict[tuple, np.ndarray] = {}
+        self._repaired: dict[tuple, dict[int, float]] = {}
+
+    def realize(self, driven: dict[int, float]) -> dict[int, float]:
+        """The volts applied for the pattern ``driven``: the pattern itself, or, when it
+        would put more than the limit's current through an edge, the pattern modified
+        (`_repair`: a node across the short set to its other end's volts, or floated;
+        not in the blind ramp, ``scale``) or, in the ramp and (``rescue``) when no
+        modification brings it within the limit, the pattern scaled about its middle
+        volts until it does not
+        (currents and drops scale with it; every volt stays between the pattern's own,
+        so within the channels' limits)."""
+        if self.limit is None:
+            return driven
+        peak = self.limit.peak(driven)
+        if peak <= self.limit.max_current:
+            return driven
+        if not self.scale:
+            repaired = self._repair(driven)  # modified, not scaled
+            if repaired or not self.rescue:
+                return repaired  # ({}: left out, `move_cost`)
+        s = 0.95 * self.limit.max_current / peak
+        vals = list(driven.values())
+        mid = (max(vals) + min(vals)) / 2
+        return {n: mid + s * (v - mid) for n, v in driven.items()}
+
+    def _repair(self, driven: dict[int, float]) -> dict[int, float]:
+        """``driven`` modified, not scaled, until it is within the limit: current through
+        an edge is large only where a stiff path joins two driven nodes at different
+        volts, so, while the most loaded edge is over the limit, one driven node is set to
+        another of the pattern's volts (the node across the short's) or released, the
+        change that brings the peak within the limit with the most information (else the
+        lowest peak) taken; every other node keeps its volts, so the pattern keeps its
+        span and SNR. {} when no such change brings it within the limit."""
+        key = tuple(sorted(driven.items()))
+        got = self._repaired.get(key)
+        if got is not None:
+            return got
+        limit, state = self.limit, dict(driven)
+        assert limit is not None
+        out: dict[int, float] = {}
+        for _ in range(len(driven)):
+            levels = sorted(set(state.values()))
+            options = []
+            for node, v in state.items():
+                rest = {n: x for n, x in state.items() if n != node}
+                options.append(rest)
+                options += [{**state, node: x} for x in levels if x != v]
+            options = [o for o in options if len(o) >= 2 and len(set(o.values())) >= 2]
+            if not options:
+                break
+            peaks = [limit.peak(o) for o in options]
+            fine = [o for o, p in zip(options, peaks, strict=True) if p <= limit.max_current]
+            if fine:
+                out = min(fine, key=lambda o: self.cost(self.info + self.pattern_info_exact(o)))
+                break
+            state = options[int(np.argmin(peaks))]
+        self._repaired[key] = out
+        return out
+
+    def move_cost(self, current: dict[int, float], new: dict[int, float]) -> int | None:
+        """DAQ transactions from the applied ``current`` to pattern ``new`` (realized), the
+        read included; None when the state between the calls breaks the limit."""
+        real = self.realize(new)
+        if not real or (self.limit is not None and not self.limit.ok(real, current)):
+            return None
+        return _set_cost(current, real)
 
     def pattern_info(self, driven: dict[int, float]) -> np.ndarray:
-        """Information (E, E) on the relative conductances from one read of ``driven``."""
+        """Information (E, E) on the relative conductances from one read of ``driven``
+        as realized (`realize`: modified, or scaled)."""
+        if self.limit is not None:
+            real = self.realize(driven)
+            if not real:
+                return np.zeros((len(self.k), len(self.k)))
+            return self.pattern_info_exact(real)  # modified or scaled, as applied
+        return self.pattern_info_exact(driven)
+
+    def pattern_info_exact(self, driven: dict[int, float]) -> np.ndarray:
+        """Information (E, E) of one read of ``driven`` exactly as given."""
         key = tuple(sorted(driven.items()))
         got = self._cache.get(key)
         if got is not None:
             return got
         vals = set(driven.values())
         e = len(self.k)
-        if len(driven) < 2 or len(vals) < 2:
+        try:
+            volts = None if len(driven) < 2 or len(vals) < 2 else self.topo.network.solve(
+                self.k, driven
+            )
+        except np.linalg.LinAlgError:  # a floating node tied to nothing (a star fitted 0)
+            volts = None
+        if volts is None:
             info = np.zeros((e, e))
         else:
-            volts = self.topo.network.solve(self.k, driven)
             floating = np.ones(len(volts), dtype=bool)
             floating[[d - 1 for d in driven]] = False
             nodes = self.topo.equation_nodes(floating, self.sensed)
@@ -231,7 +354,76 @@ class _Designer:
                 state = {a: plan.high[a], b: plan.low[b]}
                 release = any(n not in state for n in start)
                 out.append((2 + int(release), state))
+        if self.limit is not None:
+            out = [(c, st) for c, st in out if self.move_cost(start, st) is not None]
         return out
+
+
+#: the lowest wiper resistance a part is taken to have when currents are limited, as a
+#: fraction of the model's R_W (70 Ohm nominal: 35 Ohm, below the emulator's 40-100 Ohm
+#: and the AD5220's typical 40 Ohm)
+WIPER_FLOOR = 0.5
+#: the lowest step resistance, as a fraction of the model's (the +-30 % lot tolerance,
+#: which node voltages cannot see)
+STEP_FLOOR = 0.7
+#: how many of its sd a code is lowered by when currents are limited
+LIMIT_SD = 2.0
+
+
+def _limit_conductance(
+    model: DigipotModel, codes: np.ndarray, sd: np.ndarray | float
+) -> np.ndarray:
+    """(2, E) S: the conductances the current limit is checked at, each code (E,) lowered
+    by ``LIMIT_SD`` of its ``sd`` (code steps), at the part floor (``WIPER_FLOOR`` R_W,
+    ``STEP_FLOOR`` of each part's step)."""
+    c = np.asarray(codes, dtype=float) - LIMIT_SD * np.asarray(sd, dtype=float)
+    c = np.where(np.isfinite(c), np.clip(c, 0.0, float(TOP)), 0.0)
+    return 1.0 / (WIPER_FLOOR * model.r_wiper + c * STEP_FLOOR * model.step)
+
+
+def _blind_span(model: DigipotModel, max_current: float) -> float:
+    """V: the span a pattern may have when nothing is known of the codes: every edge at
+    code 0 on the part floor carries at most span / R (the maximum principle bounds every
+    drop by the span), held to 0.9 of ``max_current``."""
+    return 0.9 * max_current * WIPER_FLOOR * model.r_wiper
+
+
+def _via(current: dict[int, float], new: dict[int, float]) -> dict[int, float]:
+    """The drive state between the two calls of a jump from ``current`` to ``new``
+    (`_execute`: first the release of what ``new`` does not drive, then one drive)."""
+    return {n: v for n, v in current.items() if n in new}
+
+
+class _Limit:
+    """Checks a drive state against ``max_current`` A through every edge at the
+    conductances ``k`` (E,) S (`_limit_conductance`, taken conservatively)."""
+
+    def __init__(self, topo: Topology, k: np.ndarray, max_current: float) -> None:
+        # an edge fitted as open still conducts a little (the solve needs every node tied)
+        k = np.where(np.isfinite(k), np.asarray(k, dtype=float), 1.0 / (WIPER_FLOOR * R_WIPER))
+        self.topo, self.k, self.max_current = topo, np.maximum(k, 1e-8), max_current
+        self._cache: dict[tuple, float] = {}
+
+    def peak(self, state: dict[int, float]) -> float:
+        """The most current through any edge, A, with ``state`` driven (the rest floating)."""
+        if len(state) < 2 or len(set(state.values())) < 2:
+            return 0.0
+        key = tuple(sorted(state.items()))
+        got = self._cache.get(key)
+        if got is None:
+            try:
+                volts = self.topo.network.solve(self.k, state)
+                got = float(np.abs(self.k * self.topo.network.drops(volts)).max())
+            except np.linalg.LinAlgError:
+                got = np.inf  # not to be checked: not to be applied
+            self._cache[key] = got
+        return got
+
+    def ok(self, state: dict[int, float], current: dict[int, float] | None = None) -> bool:
+        """``state`` (and, from ``current``, the state between the calls) within the limit."""
+        if current is not None and self.peak(_via(current, state)) > self.max_current:
+            return False
+        return self.peak(state) <= self.max_current
 
 
 def _restore_cost(current: dict[int, float], start: dict[int, float]) -> int:
@@ -249,11 +441,14 @@ def _plan_twin(
     """The greedy sequence of states for one twin: [(kind, node, volts, state), ...],
     within ``budget`` transactions including the return to ``start``. From scratch the
     first entry is ("set", ...) with the first state; ``current`` = (state, transactions
-    used, states already read) continues a sequence."""
+    used, states already read) continues a sequence. With a current limit on the
+    designer every entry is ("set", 0, 0.0, the volts applied) (`_Designer.realize`)."""
+    real = designer.realize
+    limited = designer.limit is not None
     if current is None:
         best = None
         for cost, state in designer.first(start):
-            if cost + 1 + _restore_cost(state, start) > budget:
+            if cost + 1 + _restore_cost(real(state), start) > budget:
                 continue
             c = designer.cost(designer.info + designer.pattern_info(state))
             if best is None or c < best[0]:
@@ -262,7 +457,7 @@ def _plan_twin(
             return []
         _, used, state = best
         used += 1
-        seq: list[tuple] = [("set", 0, 0.0, state)]
+        seq: list[tuple] = [("set", 0, 0.0, real(state))]
         info = designer.info + designer.pattern_info(state)
     else:
         state, used, done = current
@@ -275,7 +470,12 @@ def _plan_twin(
         options = []
         for kind, node, volts, new in designer.moves(state):
             cost = 1 if kind == "read" else 2
-            if used + cost + _restore_cost(new, start) > budget:
+            if limited:
+                got = designer.move_cost(real(state), new)
+                if got is None:  # the state between the release and the drive
+                    continue
+                cost = got
+            if used + cost + _restore_cost(real(new), start) > budget:
                 continue
             c = designer.cost(info + designer.pattern_info(new))
             options.append(((now - c) / cost, kind, node, volts, new, c, cost))
@@ -284,7 +484,7 @@ def _plan_twin(
         gain, kind, node, volts, new, c, cost = max(options, key=lambda o: o[0])
         if gain <= 0:
             break
-        seq.append((kind, node, volts, new))
+        seq.append(("set", 0, 0.0, real(new)) if limited else (kind, node, volts, new))
         info = info + designer.pattern_info(new)
         now, state, used = c, new, used + cost
     return seq
@@ -329,25 +529,35 @@ def fit_twin(
         k /= np.exp(np.mean(np.log(k)))
     if np.linalg.matrix_rank(weighted, tol=sv[0] * 1e-10) < e - 1:
         return TwinFit(k, np.full(e, np.inf), np.inf, len(rows))  # some edge is unseen
-    # refine from the TLS solution and from the design's guess; keep the better one
-    best = min(
-        (_refine(topo, reads, start, noise) for start in (k, np.asarray(k0, dtype=float))),
-        key=lambda fit: fit[2],
-    )
-    if refit and best[2] > REFIT_CHI2:
+    # refine from the TLS solution and from the design's guess; keep the better one. A
+    # start can leave a free node tied to nothing (a star fitted or designed at 0): that
+    # start is skipped (every refinement path, the longer refit included)
+    def refine(start: np.ndarray, iterations: int = 20) -> tuple | None:
+        try:
+            return _refine(topo, reads, start, noise, iterations=iterations)
+        except np.linalg.LinAlgError:
+            return None
+
+    def better(best: tuple | None, got: tuple | None) -> tuple | None:
+        if got is None:
+            return best
+        return got if best is None or got[2] < best[2] else best
+
+    best = None
+    for start in (k, np.asarray(k0, dtype=float)):
+        best = better(best, refine(start))
+    if refit and (best is None or best[2] > REFIT_CHI2):
         # a bad minimum (seen next to near-shorts): more iterations from every start
-        for start in (best[0], k, np.asarray(k0, dtype=float)):
-            got = _refine(topo, reads, start, noise, iterations=REFIT_ITERATIONS)
-            best = min(best, got, key=lambda fit: fit[2])
+        for start in ((best[0],) if best is not None else ()) + (k, np.asarray(k0, float)):
+            best = better(best, refine(start, REFIT_ITERATIONS))
     for start in starts:
         x = np.asarray(start, dtype=float)
         if not (np.isfinite(x).all() and (x > 0).all()):
             continue
         x = np.clip(x / np.exp(np.mean(np.log(x))), 1e-4, 1e4)  # a digipot's range
-        try:
-            best = min(best, _refine(topo, reads, x, noise), key=lambda fit: fit[2])
-        except np.linalg.LinAlgError:
-            continue
+        best = better(best, refine(x))
+    if best is None:  # no start could be refined
+        return TwinFit(k, np.full(e, np.inf), np.inf, len(rows))
     return TwinFit(*best)
 
 
@@ -460,16 +670,24 @@ def codes_from_fits(
         s0 = np.broadcast_to(np.asarray(prior_sd, dtype=float), c0.shape)
         scale = np.empty(2)
         for t in range(2):
-            # start from the median ratio: a least-squares start is dominated by an edge
-            # fitted as open (huge 1/k), which then pulls every other code to 0
-            lam = float(np.median((c0 + b[t]) / a[t]))
-            for _ in range(5):  # Huber-weighted refits
-                sd = np.sqrt(s0**2 + (lam * a[t] * rel[t]) ** 2 + 0.05)
-                sd = np.where(np.isfinite(sd), sd, 1e6)
-                r = (lam * a[t] - b[t] - c0) / sd
-                w = np.minimum(1.0, 1.5 / np.maximum(np.abs(r), 1e-12)) / sd**2
-                lam = float(np.sum(w * a[t] * (c0 + b[t])) / np.sum(w * a[t] ** 2))
-            scale[t] = lam
+            # each edge's own lambda, (c0 + b) / a, on a log scale, where every edge has
+            # the same leverage: a robust (Huber) mean from the median. In lambda itself
+            # an edge fitted as open (huge 1/k) has a lever of thousands and pulled every
+            # other code to 0 (the least-squares start, and the Huber refits after it)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = np.log((c0 + b[t]) / a[t])
+                sx = np.sqrt((s0**2 + 0.05) / (c0 + b[t]) ** 2 + rel[t] ** 2)
+            use = np.isfinite(x) & np.isfinite(sx)
+            if not use.any():
+                scale[t] = float(np.median((c0 + b[t]) / a[t]))
+                continue
+            x, sx = x[use], sx[use]
+            mu = float(np.median(x))
+            for _ in range(10):  # Huber-weighted refits
+                r = (x - mu) / sx
+                w = np.minimum(1.0, 1.5 / np.maximum(np.abs(r), 1e-12)) / sx**2
+                mu = float(np.sum(w * x) / np.sum(w))
+            scale[t] = np.exp(mu)
         scale = scale * _integer_factor(a, b, rel, scale)
     else:
         scale = _integer_scale(a, b, rel)
@@ -540,9 +758,12 @@ def _integer_factor(
 
 def _integer_scale(a: np.ndarray, b: np.ndarray, rel: np.ndarray) -> np.ndarray:
     """lambda (2,) without a prior: the twins aligned on a common mean code mu, mu
-    scanned over the code range for the one that puts every code nearest an integer."""
+    scanned over the code range for the one that puts every code nearest an integer.
+    The alignment is on the median edge: a mean is dominated by an edge fitted as open
+    (huge 1/k), which then put every other code at 0."""
     mus = np.arange(1.0, TOP, 0.005)
-    lam = (mus[None, :] + b.mean(axis=1)[:, None]) / a.mean(axis=1)[:, None]  # (2, M)
+    a_mid = np.median(np.where(np.isfinite(a), a, np.inf), axis=1)
+    lam = (mus[None, :] + np.median(b, axis=1)[:, None]) / a_mid[:, None]  # (2, M)
     codes = lam[:, :, None] * a[:, None, :] - b[:, None, :]  # (2, M, E)
     var = (lam[:, :, None] * a[:, None, :] * rel[:, None, :]) ** 2 + 1e-4
     var = np.where(np.isfinite(var), var, 1e6)
@@ -590,7 +811,7 @@ class _Candidates:
         release = (~np.isnan(now)[None, :] & floating).any(axis=1)
         drive = (~floating & ~(self.volts == now[None, :])).any(axis=1)
         extra = any(n not in set(self.nodes.tolist()) for n in current)  # not driveable here
-        return release.astype(int) + drive.astype(int) + 1 + int(extra)
+        return (release | extra).astype(int) + drive.astype(int) + 1
 
     def restore_cost(self, start: dict[int, float]) -> np.ndarray:
         """(M,) DAQ transactions from each candidate back to ``start`` (`_restore_cost`)."""
@@ -623,10 +844,14 @@ class _Candidates:
         max_current: float,
         only: set[int] | None = None,
         variants_only: bool = False,
+        k_limit: np.ndarray | None = None,
     ) -> _Candidates:
         """``k`` (E,) conductances, S (the fit in the nominal-lot unit); ``max_current`` A;
         ``only`` the driveable nodes (labels) the patterns may drive (the rest float), all
-        of them when None; ``variants_only``: only the near-short patterns (ends apart)."""
+        of them when None; ``variants_only``: only the near-short patterns (ends apart);
+        ``k_limit`` (E,) S the conductances the current limit is checked at (``k`` when
+        None)."""
+        k_limit = k if k_limit is None else np.asarray(k_limit, dtype=float)
         net = topo.network
         nodes = np.array(sorted(n for n in plan.low if only is None or n in only), dtype=int)
         empty = cls(nodes, np.zeros((0, len(nodes))), np.zeros((0, net.n_edges, net.n_edges)))
@@ -638,13 +863,13 @@ class _Candidates:
         hi = np.array([plan.high[d] for d in nodes])
         volts = np.where(assign == 1, lo, np.where(assign == 2, hi, np.nan))  # (M, n)
         extra = []
-        for e in np.flatnonzero(k * np.min(hi - lo) > max_current):
+        for e in np.flatnonzero(k_limit * np.min(hi - lo) > max_current):
             ends = [col.get(int(x) + 1) for x in net.edges[e]]
             if None in ends:
                 continue
             i, j = ends
             alike = (assign[:, i] == assign[:, j]) & (assign[:, i] > 0)
-            step = 0.9 * max_current / k[e]
+            step = 0.9 * max_current / k_limit[e]
             for end in (i, j):
                 moved = volts[alike].copy()
                 moved[:, end] += np.where(assign[alike, end] == 1, step, -step)
@@ -662,6 +887,7 @@ class _Candidates:
             if got is None:
                 continue
             info, current = got
+            current = current / k * k_limit  # the drops at the limit's conductances
             ok = np.abs(current).max(axis=1) <= max_current
             infos.append(info[ok])
             full = np.full((int(ok.sum()), len(nodes)), np.nan)
@@ -743,6 +969,7 @@ def _adapt(
     start: dict[int, float],
     budget: int,
     shortlist: int = 200,
+    limit: _Limit | None = None,
 ) -> tuple[list[tuple], np.ndarray]:
     """The adaptive round for one twin: greedily, the pattern (any candidate, or reading
     the current state again) that most lowers sum_e v_e^2 per DAQ transaction, v_e =
@@ -750,8 +977,9 @@ def _adapt(
     restore to ``start`` included) is spent or no pattern helps. Each step ranks every
     candidate by the first-order change and evaluates the best ``shortlist`` exactly.
     ``prior_info`` (E, E) what the reads so far give, gauge pinned; ``weight`` (E,)
-    codes per relative conductance change. Returns ([("set", 0, 0.0, state), ...], the
-    information (E, E) those reads add)."""
+    codes per relative conductance change; ``limit`` (if any) also holds the state
+    between a jump's two calls (the candidates themselves are within it). Returns
+    ([("set", 0, 0.0, state), ...], the information (E, E) those reads add)."""
     if not len(cands.volts):
         return [], np.zeros_like(prior_info)
     info = prior_info.copy()
@@ -777,6 +1005,11 @@ def _adapt(
         short = idx[np.argsort(-first / cost[idx])[:shortlist]]
         new = objective(info[None] + cands.info[short])
         gain = (np.log(now) - np.log(new)) / cost[short]
+        if limit is not None:  # the state between the release and the drive
+            for j in np.argsort(-gain):
+                if gain[j] <= 1e-6 or limit.ok(cands.state(int(short[j])), state):
+                    break
+                gain[j] = -np.inf
         best = int(np.argmax(gain))
         if gain[best] <= 1e-6:
             break
@@ -794,10 +1027,16 @@ def measure(
     k_design: np.ndarray,
     settings: TomographySettings = TomographySettings(),
     weight: np.ndarray | None = None,
+    known: np.ndarray | None = None,
 ) -> tuple[list[tuple[str, dict[int, float], np.ndarray]], int]:
     """`_measure` without a digipot model (so no adaptive round): the reads and the DAQ
-    transactions."""
-    reads, calls, _ = _measure(bench, k_design, settings, weight)
+    transactions; ``known`` (E,) codes, if the board's are known (a calibration, the
+    bench check's first tomography at power-up), hold every transaction to
+    ``settings.max_current`` at them. Without ``known`` the design is NOT
+    current-limited (the bench check's later tomographies, after codes moved;
+    docs/physics.md, section 6.2)."""
+    reads, calls, _ = _measure(bench, k_design, settings, weight, known=known,
+                               limited=known is not None)  # fmt: skip
     return reads, calls
 
 
@@ -809,6 +1048,8 @@ def _measure(
     model: DigipotModel | None = None,
     prior: np.ndarray | None = None,
     prior_sd: np.ndarray | float = 1.0,
+    known: np.ndarray | None = None,
+    limited: bool = True,
 ) -> tuple[list[tuple[str, dict[int, float], np.ndarray]], int, np.ndarray | None]:
     """Apply the designed patterns to both twins (clock idle), read every sensed node,
     restore the drive state found at the start. ``k_design`` (2, E) conductances the
@@ -816,67 +1057,241 @@ def _measure(
     ``model`` (and the resync's ``prior`` codes (E,) / ``prior_sd``, if any) the first
     round's codes are checked for trouble (`_trouble`) and, when there is some, the rest
     of the budget goes to the adaptive round (`_adapt`) instead of the ordinary one.
+
+    Current limit: every state read, and the one between a jump's two calls, puts at
+    most ``settings.max_current`` through every edge at conductances taken
+    conservatively (`_limit_conductance`): ``known`` codes (a calibration) as they are,
+    else the ``prior`` lowered by ``LIMIT_SD`` sd, else (nothing known) a blind round of
+    ``BLIND_BUDGET`` transactions per twin within `_blind_span` (safe at any codes)
+    fitted first; after the first round the limit is re-planned on its fit
+    (`_fit_limit`). The restore's intermediate state is a part of the start state.
+    ``limited`` False: no current limit at all (`measure` without known codes).
+
     Returns the reads [(twin, driven {node: V}, sensed volts (n_sensed,))], the
-    transactions and, when the adaptive round ran or a current limit bound the design
-    (near-shorts), the first round's conductances (2, E) (a further start for the final
-    fit, refitted longer when bad: patterns around a near-short can leave the likelihood
-    a second minimum), else None (ordinary states: today's fit, unchanged)."""
+    transactions and, when the adaptive round ran or the current limit bound some
+    pattern (an edge it may take below the full span's current), the first round's
+    conductances
+    (2, E) (a further start for the final fit, refitted longer when bad: patterns
+    around a near-short can leave the likelihood a second minimum), else None."""
     topo = Topology.of(bench.network)
     e = bench.network.n_edges
     weight = np.full(e, 64.0) if weight is None else weight
+    limit_model = model if model is not None else DigipotModel.nominal(e)
     plans = [_TwinPlan.of(bench, twin, settings.inset) for twin in TWINS]
     starts = [bench.drive_state(twin) for twin in TWINS]
     half = settings.budget // 2
     first = max(half - half * 2 // 5, 4)  # the rest is designed on the first round's fit
-    designers = [
-        _Designer(topo, plan, k_design[t], weight, settings.noise) for t, plan in enumerate(plans)
-    ]
-    seqs = [_plan_twin(designers[t], starts[t], first) for t in range(2)]
+    if known is not None:
+        k_limit = _limit_conductance(limit_model, known, 0.0)
+    elif prior is not None:
+        k_limit = _limit_conductance(limit_model, prior, prior_sd)
+    else:
+        k_limit = None
+    if not limited:
+        k_limit = np.zeros_like(k_design)  # nothing is held back
+    blind = k_limit is None  # nothing known: the first round's patterns are scaled down
+    rescue = known is not None  # known codes: what no modification fixes is scaled down
     reads: list[tuple[str, dict[int, float], np.ndarray]] = []
     calls = 0
     states = [dict(s) for s in starts]
+    used = [0, 0]
     adapted = False
+
+    def done() -> list[list[dict[int, float]]]:
+        return [[d for tw, d, _ in reads if tw == TWINS[t]] for t in range(2)]
+
+    def go_on(t: int, designer: _Designer, budget: int) -> list[tuple]:
+        seen = done()[t]
+        current = (states[t], used[t], seen) if seen else None
+        return _plan_twin(designer, starts[t], budget, current)
+
     try:
-        used = _execute(bench, plans, seqs, states, reads)
-        calls += sum(used)
-        fits = fit_reads(bench, reads, k_design, settings.noise)
+        if k_limit is None:  # nothing known: a blind round at a span safe at any codes
+            blind = [p.narrowed(_blind_span(limit_model, settings.max_current)) for p in plans]
+            designers = [
+                _Designer(topo, blind[t], k_design[t], weight, settings.noise) for t in range(2)
+            ]
+            seqs = [_plan_twin(designers[t], starts[t], min(BLIND_BUDGET, half)) for t in range(2)]
+            used = _execute(bench, blind, seqs, states, reads)
+            calls = sum(used)
+            blind_fits = fit_reads(bench, reads, k_design, settings.noise)
+            k_limit = _floor_limit(blind_fits, limit_model)
+        cap = max(first, max(used) + first // 2)
+        # blind: a ramp, refitted every ``RAMP_STEP`` transactions, the limit re-planned
+        # on each fit (`_ramp_limit`); else the first round in one go
+        while True:
+            limits = [_Limit(topo, k_limit[t], settings.max_current) for t in range(2)]
+            designers = [
+                _Designer(topo, plan, k_design[t], weight, settings.noise, limits[t],
+                          blind, rescue)
+                for t, plan in enumerate(plans)
+            ]
+            upto = min(cap, max(used) + RAMP_STEP) if blind else cap
+            seqs = [go_on(t, designers[t], upto) for t in range(2)]
+            got = _execute(bench, plans, seqs, states, reads)
+            used = [used[t] + got[t] for t in range(2)]
+            calls = sum(used)
+            fits = fit_reads(bench, reads, k_design, settings.noise)
+            if not blind or upto >= cap or not any(got):
+                break
+            k_limit = _ramp_limit(topo, fits, limit_model, k_limit)
+        if limited and known is None:  # known codes need no fit to be known
+            k_fit_limit = _fit_limit(topo, fits, limit_model, prior, prior_sd, k_limit)
+            if prior is None:
+                k_limit = k_fit_limit
+            elif k_fit_limit is not k_limit:
+                # with a prior the fit may only add caution, and only where it finds a
+                # near-short the prior does not (a lost tracker): a poorly seen edge's
+                # wide sd must not bind the design
+                mean = codes_from_fits(fits, limit_model, prior, prior_sd)[4]
+                k_limit = np.where(
+                    mean < NEAR_SHORT + 1, np.maximum(k_limit, k_fit_limit), k_limit
+                )
+        limits = [_Limit(topo, k_limit[t], settings.max_current) for t in range(2)]
         shorts = []
         if settings.adaptive and model is not None:
             shorts = _trouble(fits, model, prior, prior_sd)
-        done = [[d for tw, d, _ in reads if tw == TWINS[t]] for t in range(2)]
+        seen = done()
         seqs = []
-        if shorts and all(done):
+        if shorts and all(seen):
             seqs = _adaptive_round(
                 topo, plans, fits, k_design, _short_conductance(model), weight, settings, shorts,
-                [(states[t], used[t], done[t]) for t in range(2)], starts, half,
+                [(states[t], used[t], seen[t]) for t in range(2)], starts, half, limits,
             )  # fmt: skip
             if seqs:
                 adapted = True
                 for t in range(2):
-                    state, spent, seen = states[t], used[t], list(done[t])
+                    state, spent, mine = states[t], used[t], list(seen[t])
                     for _, _, _, new in seqs[t]:
                         spent += _set_cost(state, new)
                         state = new
-                        seen.append(new)
-                    k_fit = fits[t].conductance if np.isfinite(fits[t].chi2) else k_design[t]
-                    k_fit = k_fit * (k_design[t] / k_fit).mean()
-                    second = _Designer(topo, plans[t], k_fit, weight, settings.noise)
-                    seqs[t] = seqs[t] + _plan_twin(second, starts[t], half, (state, spent, seen))
+                        mine.append(new)
+                    second = _Designer(
+                        topo, plans[t], _design_k(fits[t], k_design[t]), weight,
+                        settings.noise, limits[t], rescue=rescue,
+                    )  # fmt: skip
+                    seqs[t] = seqs[t] + _plan_twin(second, starts[t], half, (state, spent, mine))
         if not seqs:
             for t in range(2):
-                k_fit = fits[t].conductance if np.isfinite(fits[t].chi2) else k_design[t]
-                k_fit = k_fit * (k_design[t] / k_fit).mean()
-                second = _Designer(topo, plans[t], k_fit, weight, settings.noise)
-                if done[t]:
-                    current = (states[t], used[t], done[t])
-                    seqs.append(_plan_twin(second, starts[t], half, current))
-                else:
-                    seqs.append(_plan_twin(second, starts[t], half))
+                second = _Designer(
+                    topo, plans[t], _design_k(fits[t], k_design[t]), weight, settings.noise,
+                    limits[t], rescue=rescue,
+                )  # fmt: skip
+                seqs.append(go_on(t, second, half))
         calls += sum(_execute(bench, plans, seqs, states, reads))
     finally:
         for t, plan in enumerate(plans):
             calls += _restore(bench, plan.twin, states[t], starts[t])
-    return reads, calls, np.stack([f.conductance for f in fits]) if adapted else None
+    spans = [max(p.high[n] - p.low[n] for n in p.low) if p.low else 0.0 for p in plans]
+    bound = any((lim.k * spans[t] > settings.max_current).any() for t, lim in enumerate(limits))
+    return reads, calls, np.stack([f.conductance for f in fits]) if adapted or bound else None
+
+
+#: transactions per twin between the refits of the ramp that follows the blind round
+RAMP_STEP = 3
+
+
+def _ramp_limit(
+    topo: Topology, fits: tuple[TwinFit, TwinFit], model: DigipotModel, previous: np.ndarray
+) -> np.ndarray:
+    """(2, E) S: the limit during the ramp (no codes known): the codes' integer scale
+    (`_fit_limit`) once the fit pins it (chi^2 within ``LIMIT_CHI2``, median code sd
+    within ``RAMP_SD``), else the part floor on the most conductive edge
+    (`_floor_limit`), never above ``previous``'s conductance on an edge it had at the
+    floor's... (the floor is the one bound that holds at any codes)."""
+    ok = all(np.isfinite(f.conductance).all() and f.chi2 <= LIMIT_CHI2 for f in fits)
+    if ok:
+        sd = codes_from_fits(fits, model)[2]
+        if float(np.median(sd)) <= RAMP_SD:
+            return _fit_limit(topo, fits, model, None, 1.0, previous)
+    return _floor_limit(fits, model)
+
+
+#: median code sd (code steps) below which the ramp trusts the codes' integer scale
+RAMP_SD = 0.5
+#: transactions per twin of the blind round (no codes known: every pattern within
+#: `_blind_span`): three patterns, enough equations for a first fit of twin16
+BLIND_BUDGET = 8
+
+
+def _design_k(fit: TwinFit, k_design: np.ndarray) -> np.ndarray:
+    """(E,) S: a fit's conductances in the design's unit (``k_design`` when it failed)."""
+    k_fit = fit.conductance if np.isfinite(fit.chi2) else k_design
+    return k_fit * (k_design / k_fit).mean()
+
+
+#: the relative sd within which the blind round's fit of an edge bounds its conductance
+BLIND_TRUST = 0.1
+#: a fit worse than this (chi^2 per dof, either twin) does not set the current limit
+LIMIT_CHI2 = 5.0
+
+
+def _floor_limit(fits: tuple[TwinFit, TwinFit], model: DigipotModel) -> np.ndarray:
+    """(2, E) S: the limit's conductances from a fit with no code known (the blind
+    round's): node voltages give the conductances only up to one factor per twin, and
+    the one bound on it that holds at any codes is that no edge is below the part floor
+    at code 0 (``WIPER_FLOOR`` R_W). So the most conductive edge (at its fit less
+    ``LIMIT_SD`` sd) is taken at that floor, and every edge at its fit plus ``LIMIT_SD``
+    sd in that unit, none above the floor's conductance; an edge seen worse than
+    ``BLIND_TRUST`` (or not at all) at the floor; a twin whose fit is worse than
+    ``LIMIT_CHI2`` every edge at the floor."""
+    floor = 1.0 / (WIPER_FLOOR * model.r_wiper)
+    out = np.full(model.step.shape, floor)
+    for t, f in enumerate(fits):
+        if not f.chi2 <= LIMIT_CHI2:
+            continue
+        rel = np.where(np.isfinite(f.rel_sd), f.rel_sd, np.inf)
+        # a blind fit can sit in a wrong basin (a near-short fitted as open, with a
+        # linearised sd of 40 %): only an edge seen within ``BLIND_TRUST`` counts
+        rel = np.where(rel <= BLIND_TRUST, rel, np.inf)
+        k = np.where(np.isfinite(f.conductance), f.conductance, np.inf)
+        low = k * np.clip(1.0 - LIMIT_SD * rel, 0.0, 1.0)
+        if not np.isfinite(low).any() or np.nanmax(low[np.isfinite(low)]) <= 0:
+            continue  # nothing seen well: every edge at the floor
+        high = np.where(np.isfinite(rel), k * (1.0 + LIMIT_SD * rel), np.inf)
+        unit = floor / np.max(low[np.isfinite(low)])
+        out[t] = np.minimum(np.where(np.isfinite(high), high * unit, floor), floor)
+    return out
+
+
+def _fit_limit(
+    topo: Topology,
+    fits: tuple[TwinFit, TwinFit],
+    model: DigipotModel,
+    prior: np.ndarray | None,
+    prior_sd: np.ndarray | float,
+    previous: np.ndarray | None,
+) -> np.ndarray:
+    """(2, E) S: the limit's conductances from a fit: its combined codes lowered by
+    ``LIMIT_SD`` sd (`_limit_conductance`), except that the edges from a near-short's
+    ends to a common neighbour, seen only as a parallel sum, are each taken at that
+    (fitted, part-floor) sum when that is lower (the conservative split); ``previous``
+    (2, E) when the fit failed, disagrees with the ``prior`` at large (median gap above
+    2 codes + 2 median sd), or either twin's chi^2 per dof exceeds ``LIMIT_CHI2`` (a
+    first fit gone to a bad minimum puts codes anywhere), every code 0 when there is
+    none."""
+    ok = all(np.isfinite(f.conductance).all() and f.chi2 <= LIMIT_CHI2 for f in fits)
+    if not ok:
+        if previous is not None:
+            return previous
+        return _limit_conductance(model, np.zeros(model.step.shape[1]), 0.0)
+    _, _, sd, _, mean = codes_from_fits(fits, model, prior, prior_sd)
+    if prior is not None and previous is not None:
+        gap = np.abs(mean - np.asarray(prior, dtype=float))
+        if np.median(gap) > 2.0 + 2.0 * float(np.median(prior_sd)):
+            return previous  # a fit this far from the prior at large is not one to trust
+    k = _limit_conductance(model, mean, sd)
+    k_at = _limit_conductance(model, mean, 0.0)  # (2, E) the fitted codes, part floor
+    nb = topo.neighbours
+    edge_of = {(int(x), int(y)): j for j, (x, y) in enumerate(topo.network.edges)}
+    edge_of.update({(y, x): j for (x, y), j in list(edge_of.items())})
+    for i in np.flatnonzero(mean < NEAR_SHORT):
+        a, b = (int(x) for x in topo.network.edges[i])
+        for m in np.flatnonzero(nb[a] & nb[b]):
+            pair = [edge_of[(a, int(m))], edge_of[(b, int(m))]]
+            total = k_at[:, pair].sum(axis=1, keepdims=True)  # (2, 1)
+            k[:, pair] = np.minimum(k[:, pair], total)
+    return k
 
 
 def _short_conductance(model: DigipotModel) -> np.ndarray:
@@ -928,6 +1343,7 @@ def _adaptive_round(
     current: list[tuple[dict[int, float], int, list[dict[int, float]]]],
     starts: list[dict[int, float]],
     budget: int,
+    limits: list[_Limit] | None = None,
 ) -> list[list[tuple]]:
     """Both twins' adaptive rounds around the near-shorts ``shorts`` (edge indices).
 
@@ -939,7 +1355,10 @@ def _adaptive_round(
     0's choice; each within ``budget`` transactions from ``current[t]`` = (state,
     transactions used, states already read), the restore to ``starts[t]`` included.
     ``k_short`` (2, E) S, the conductance each near-short is assumed to have at least
-    when the candidates are held to ``settings.max_current``.
+    in the design; ``limits`` per twin, the conductances the candidates (and the state
+    between a jump's calls) are held to ``settings.max_current`` at (`_fit_limit`: a
+    near-short's neighbour pair each at the pair's fitted sum), by default the design's
+    conductances with the near-shorts at ``k_short``.
     Returns both twins' sequences, or [] when either twin has no candidate."""
     e = topo.network.n_edges
     ks, ws, infos, cands = [], [], [], []
@@ -967,8 +1386,11 @@ def _adaptive_round(
             near = set(ends)
             for n in ends:
                 near |= {int(m) + 1 for m in np.flatnonzero(topo.neighbours[n - 1])}
+            k_lim = k_fit if limits is None else limits[t].k
             parts.append(
-                _Candidates.of(topo, plan, k_fit, settings.noise, settings.max_current, near, True)
+                _Candidates.of(
+                    topo, plan, k_fit, settings.noise, settings.max_current, near, True, k_lim
+                )
             )
         cands.append(_Candidates.merge(parts, e))
     if not all(len(c.volts) for c in cands):
@@ -979,7 +1401,8 @@ def _adaptive_round(
     for t in range(2):
         state, used, _ = current[t]
         cap = min(budget, used + ADAPT_BUDGET)
-        seq, added = _adapt(cands[t], known, w, state, used, starts[t], cap)
+        limit = None if limits is None else limits[t]
+        seq, added = _adapt(cands[t], known, w, state, used, starts[t], cap, limit=limit)
         seqs.append(seq)
         known = known + added
     return seqs
@@ -1092,9 +1515,99 @@ def tomography(
     starts = () if first is None else (first,)
     fits = fit_reads(bench, reads, k_design, settings.noise, starts, first is not None)
     codes, code_float, sd, scale, mean = codes_from_fits(fits, model, prior, prior_sd)
+    if prior is not None and _suspect(fits, mean, sd, prior, prior_sd):
+        # a bad minimum: refitted longer from the prior's conductances, the better kept
+        again = _refit_from(bench, reads, fits, k_design, settings.noise)
+        if again is not fits:
+            fits = again
+            codes, code_float, sd, scale, mean = codes_from_fits(fits, model, prior, prior_sd)
+    ok = _sound(fits, scale, model)
+    if not ok and prior is not None:  # not adopted: the prior stands
+        codes = np.clip(np.rint(np.asarray(prior, dtype=float)), 0, TOP).astype(np.int16)
+        sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), codes.shape).copy()
     return TomographyResult(
-        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads, mean
+        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads, mean, ok
     )
+
+
+#: a fit off the prior by more than ``SUSPECT_SD`` combined sd on at least
+#: ``SUSPECT_EDGES`` edges, or with chi^2 per dof above ``SUSPECT_CHI2``, is suspect
+#: (`_suspect`): refitted from the prior's conductances
+SUSPECT_SD = 4.0
+SUSPECT_EDGES = 3
+SUSPECT_CHI2 = 3.0
+#: a fit is not sound (`_sound`) with chi^2 per dof above ``BAD_CHI2`` or a code more than
+#: ``BAD_SD`` sd + ``BAD_MARGIN`` codes outside 0..127 on the twin that sees it best
+BAD_CHI2 = 10.0
+BAD_SD = 4.0
+BAD_MARGIN = 2.0
+
+
+def _suspect(
+    fits: tuple[TwinFit, TwinFit],
+    mean: np.ndarray,
+    sd: np.ndarray,
+    prior: np.ndarray,
+    prior_sd: np.ndarray | float,
+) -> bool:
+    """Whether the final fit looks like a bad minimum: off the ``prior`` (E,) codes by
+    more than ``SUSPECT_SD`` combined sd (``sd`` (E,) and ``prior_sd``) on
+    ``SUSPECT_EDGES`` edges or more, or either twin's chi^2 per dof above
+    ``SUSPECT_CHI2`` (the noise gives ~1)."""
+    if not all(np.isfinite(f.chi2) and f.chi2 <= SUSPECT_CHI2 for f in fits):
+        return True
+    gap = np.abs(np.asarray(mean, dtype=float) - np.asarray(prior, dtype=float))
+    width = np.sqrt(np.asarray(sd, dtype=float) ** 2 + np.asarray(prior_sd, dtype=float) ** 2)
+    return int(np.sum(~(gap <= SUSPECT_SD * width))) >= SUSPECT_EDGES
+
+
+def _refit_from(
+    bench: Bench,
+    reads: list[tuple[str, dict[int, float], np.ndarray]],
+    fits: tuple[TwinFit, TwinFit],
+    k_start: np.ndarray,
+    noise: float,
+) -> tuple[TwinFit, TwinFit]:
+    """Each twin's likelihood refitted for ``REFIT_ITERATIONS`` from ``k_start`` (2, E)
+    (the prior's conductances); per twin the lower chi^2 of that and ``fits`` kept.
+    Returns ``fits`` itself when neither refit is better."""
+    topo = Topology.of(bench.network)
+    out, changed = list(fits), False
+    for t, twin in enumerate(TWINS):
+        sensed = tuple(
+            sorted(ch.node for ch in bench.channels if ch.kind == "sense" and ch.twin == twin)
+        )
+        mine = [(d, dict(zip(sensed, v.tolist(), strict=True))) for tw, d, v in reads if tw == twin]
+        x = np.asarray(k_start[t], dtype=float)
+        if not mine or not (np.isfinite(x).all() and (x > 0).all()):
+            continue
+        try:
+            got = _refine(topo, mine, x / np.exp(np.mean(np.log(x))), noise, REFIT_ITERATIONS)
+        except np.linalg.LinAlgError:
+            continue
+        if np.isfinite(got[2]) and not got[2] >= fits[t].chi2:
+            out[t], changed = TwinFit(*got), True
+    return (out[0], out[1]) if changed else fits
+
+
+def _sound(fits: tuple[TwinFit, TwinFit], scale: np.ndarray, model: DigipotModel) -> bool:
+    """Whether a fit may be adopted: finite, both twins' chi^2 per dof within
+    ``BAD_CHI2``, and on every edge the code of the twin that sees it best (the smaller
+    sd) within ``BAD_SD`` sd + ``BAD_MARGIN`` codes of 0..127 (unclipped: a fit in a bad
+    minimum puts codes at thousands)."""
+    if not all(np.isfinite(f.chi2) and f.chi2 <= BAD_CHI2 for f in fits):
+        return False
+    k = np.stack([f.conductance for f in fits])
+    if not (np.isfinite(k).all() and (k > 0).all() and np.isfinite(scale).all()):
+        return False
+    raw = scale[:, None] / (k * model.step) - model.r_wiper / model.step  # (2, E) codes
+    sd = np.abs(scale[:, None] / (k * model.step)) * np.stack([f.rel_sd for f in fits])
+    sd = np.where(np.isfinite(sd), sd, np.inf)
+    best = np.argmin(sd, axis=0)
+    cols = np.arange(k.shape[1])
+    c, s = raw[best, cols], sd[best, cols]
+    room = BAD_SD * s + BAD_MARGIN
+    return bool(np.all(np.isfinite(c) & (c >= -room) & (c <= TOP + room)))
 
 
 def calibrate(
@@ -1111,7 +1624,7 @@ def calibrate(
     base = model or DigipotModel.nominal(e)
     t0 = time.perf_counter()
     k_design = base.conductance(known)
-    reads, calls = measure(bench, k_design, settings, np.maximum(known, 1.0))
+    reads, calls = measure(bench, k_design, settings, np.maximum(known, 1.0), known)
     fits = fit_reads(bench, reads, k_design, settings.noise)
     step = np.empty((2, e))
     rw = base.r_wiper

@@ -539,10 +539,13 @@ class Tomo:
 
 
 def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None = None,
-                should_stop: Callable[[], bool] | None = None) -> Tomo:  # fmt: skip
+                should_stop: Callable[[], bool] | None = None,
+                known: np.ndarray | None = None) -> Tomo:  # fmt: skip
     """`lab.observe.tomography.measure` + `fit_reads` (clock idle, drive state restored),
     designed on ``design`` (2, E) conductances, S (default: every code 64): the last
-    measurement, so that an open edge does not spoil the design of the next.
+    measurement, so that an open edge does not spoil the design of the next. ``known``
+    (E,) codes, where the board's are known (before anything moved: the power-up
+    codes), hold every transaction to the edge limit at them (`measure`).
 
     When the patterns leave some conductances fixed only in combination (`_unseen`: a
     node without a drive channel, or an open edge that cuts the equations tying a group
@@ -558,7 +561,7 @@ def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None
     calls = 0
     for attempt in range(2):
         k_design = _design(settings, e, design)
-        got, used = measure(bench, k_design, budget)
+        got, used = measure(bench, k_design, budget, known=known)
         reads, calls = reads + got, calls + used
         fits = list(fit_reads(bench, reads, k_design, budget.noise))
         # what the patterns could see, structurally: on nominal conductances with every
@@ -1119,7 +1122,10 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
         have = _Channels.of(channels)
         if why and any(len(have.drive[t]) < 2 or not have.sense[t] for t in TWINS):
             continue  # no tomography at all; else the rest runs on what it can see
-        fits.append((_tomography(candidate, mine, None, should_stop), candidate, mine, why))
+        # nothing has moved the codes yet (the channel step pulses no clock): power-up
+        power_up = np.full(bench.network.n_edges, float(mine.initial_code))
+        fits.append((_tomography(candidate, mine, None, should_stop, power_up), candidate, mine,
+                     why))  # fmt: skip
     if not fits:
         report.add("tomography", "skipped", None, "",
                    f"fix the channels first; without them: {why}")  # fmt: skip

@@ -73,6 +73,14 @@ def test_resync_recovers_every_code_within_budget(seed: int) -> None:
     assert (res.code_sd < 0.5).all()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="under the current limit a resync with no prior starts blind (0.16 V span) and "
+    "ramps on a scale only the part floor bounds: measured 10 of 16 codes exact, every "
+    "code within 1 (docs/physics.md, section 6.2). Only a cold start has no prior, and the "
+    "running system has none: the estimator passes its codes, a calibration and the "
+    "check's first tomography the power-up 64.",
+)
 def test_resync_without_prior_finds_the_scale_from_integers() -> None:
     board, bench = _bench(3)
     model, _ = calibrate(bench)
@@ -165,6 +173,13 @@ def test_codes_survive_one_twin_fitting_a_node_as_open() -> None:
     assert np.all(np.isfinite(code_sd))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="under the 5 mA limit the short's ends are driven at most 0.1-0.2 V apart and "
+    "its neighbours are seen less well: 2.19 code steps, rms 0.60 "
+    "(every code within 3 reported sd + 0.5); "
+    "docs/physics.md, section 6.2",
+)
 def test_resistance_next_to_a_near_short_within_one_code() -> None:
     """Board 2's first random state of the benchmark has an edge at code 0 (70-100 Ohm).
     One twin's own fit then leaves a neighbouring edge 65 code steps off (its
@@ -255,6 +270,13 @@ def test_near_shorts_get_an_adaptive_round_within_the_current_limit() -> None:
     assert all(_current_ok(bench, board, d, twin, limit) for twin, d in adaptive)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="under the 5 mA limit the short's ends are driven at most 0.1-0.2 V apart and "
+    "its neighbours are seen less well: 1.68 code steps, rms 0.42 "
+    "(every code within 3 reported sd + 0.5); "
+    "docs/physics.md, section 6.2",
+)
 def test_one_near_short_within_one_code() -> None:
     """Edge 1-6 set to code 0 on an emulated board (the rest 10-127), the prior off by up
     to 2 codes: every resistance within one code step (it used to leave 5-6, sharing
@@ -301,3 +323,219 @@ def test_a_near_short_at_an_undriven_node_resyncs() -> None:
     res = tomography(bench, model, prior, 2.0)
     assert res.transactions <= 40
     assert np.isfinite(res.resistance(model)).all()
+
+
+class PeakCurrent:
+    """The most current, A, through any edge of either twin (the emulator's truth) after
+    every drive and release call the bench makes."""
+
+    def __init__(self, bench, board: EmulatedBoard) -> None:
+        self.board, self.peak, self.calls = board, 0.0, 0
+        for name in ("drive", "release"):
+            setattr(bench, name, self._watched(getattr(bench, name)))
+
+    def _watched(self, call):
+        def watched(*args, **kwargs):
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.calls += 1
+                for t in (FREE, CLAMPED):
+                    drops = self.board.network.drops(self.board.node_voltages(t))
+                    self.peak = max(self.peak, float(np.abs(self.board._k[t] * drops).max()))
+
+        return watched
+
+
+@pytest.mark.parametrize("with_prior", [True, False])
+def test_every_transaction_of_a_resync_within_the_current_limit(with_prior: bool) -> None:
+    """Board 4 state 2 (edges 1-6 and 2-9 at code 0, 40-100 Ohm): after every drive and
+    release call of the resync, with the tracker's prior and with none (the blind round
+    first), no edge of either twin carries more than ``max_current`` (true conductances).
+    Before, the ordinary round put 158 mA (with the prior) and 110 mA (without) through
+    a near-short."""
+    board, bench, model, _, prior = _board4_state2()
+    peak = PeakCurrent(bench, board)
+    res = tomography(bench, model, prior if with_prior else None, 2.0)
+    assert peak.calls > 10 and res.transactions <= 40
+    assert peak.peak <= TomographySettings().max_current
+    assert bench.drive_state("free") == {} and bench.drive_state("clamped") == {}
+
+
+def test_a_calibration_within_the_current_limit() -> None:
+    """A calibration at power-up (every code 64, known) with a current limit so tight
+    (0.2 mA) that the full span would break it: every transaction stays within it."""
+    board, bench = _bench(0)
+    peak = PeakCurrent(bench, board)
+    calibrate(bench, settings=TomographySettings(budget=120, max_current=0.2e-3))
+    assert peak.calls > 10
+    assert peak.peak <= 0.2e-3
+
+
+def test_a_candidate_jump_counts_one_release_call() -> None:
+    """From a state that drives a node the candidates do not cover (3) and one they
+    float (1), a jump is one release call (both nodes), one drive and the read: 3
+    transactions (it counted 4)."""
+    from lab.observe.tomography import _Candidates
+
+    cands = _Candidates(np.array([1, 2]), np.array([[np.nan, 1.0]]), np.zeros((1, 16, 16)))
+    assert cands.cost({1: 0.0, 3: 1.0}).tolist() == [3]
+    assert cands.cost({2: 1.0}).tolist() == [1]  # already there: the read
+
+
+def test_fit_survives_a_singular_long_refit(monkeypatch) -> None:
+    """The longer refit of a bad likelihood minimum (``refit``) can meet a singular
+    system (a start leaving a node tied to nothing): that start is skipped and the fit
+    returned from the others (the LinAlgError stopped the resync)."""
+    import lab.observe.tomography as tomo
+    from lab.observe.model import Topology
+
+    _, bench = _bench(0)
+    model = tomo.DigipotModel.nominal(16)
+    k = model.conductance(np.full(16, 64))
+    reads, _ = tomo.measure(bench, k)
+    sensed = tuple(sorted(c.node for c in bench.channels if c.kind == "sense" and c.twin == "free"))
+    mine = [(d, dict(zip(sensed, v.tolist(), strict=True))) for tw, d, v in reads if tw == "free"]
+    real = tomo._refine
+
+    def refine(*args, iterations: int = 20, **kwargs):
+        if iterations == tomo.REFIT_ITERATIONS:
+            raise np.linalg.LinAlgError("singular")
+        return real(*args, iterations=iterations, **kwargs)
+
+    monkeypatch.setattr(tomo, "_refine", refine)
+    monkeypatch.setattr(tomo, "REFIT_CHI2", -1.0)  # every fit goes on to the long refit
+    fit = tomo.fit_twin(Topology.of(bench.network), mine, k[0], 0.5e-3, refit=True)
+    assert np.isfinite(fit.conductance).all() and np.isfinite(fit.chi2)
+
+
+def _benchmark_state(seed: int, state: int):
+    """The benchmark's (`bench/bench_estimator.py --only tomo`) board ``seed`` at its
+    random state ``state``: (board, bench, model, codes, prior +-2)."""
+    board, bench = _bench(seed)
+    model, _ = calibrate(bench)
+    rng = np.random.default_rng([seed, 14])
+    for _ in range(state + 1):
+        codes = rng.integers(0, 128, bench.network.n_edges)
+        prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
+    _set_codes(board, codes)
+    return board, bench, model, codes, prior
+
+
+def test_a_pattern_over_the_limit_is_modified_not_dropped() -> None:
+    """A pattern whose conservative prediction breaks the current limit (a near-short
+    between two driven nodes at different volts) is modified, not dropped: the node
+    across the short takes the other end's volts or floats, every other driven node
+    keeps its volts, and the result is within the limit (it was left out, {})."""
+    from lab.observe.model import Topology
+    from lab.observe.tomography import _Designer, _Limit, _limit_conductance, _TwinPlan
+
+    _, bench, model, _, prior = _benchmark_state(4, 2)
+    topo = Topology.of(bench.network)
+    plan = _TwinPlan.of(bench, "free", 0.01)
+    k_limit = _limit_conductance(model, prior, 2.0)[0]
+    limit = _Limit(topo, k_limit, 5e-3)
+    designer = _Designer(topo, plan, model.conductance(prior)[0], np.full(16, 64.0), 5e-4,
+                         limit)  # fmt: skip
+    lo, hi = plan.low[1], plan.high[6]
+    pattern = {1: lo, 6: hi, 3: hi, 4: lo, 8: lo}  # across the short 1-6
+    assert limit.peak(pattern) > 5e-3
+    got = designer.realize(pattern)
+    assert got and limit.peak(got) <= 5e-3
+    assert {n: v for n, v in got.items() if n not in (1, 6)} == {3: hi, 4: lo, 8: lo}
+    assert got.get(1) == got.get(6) or (1 in got) != (6 in got)
+    assert designer.move_cost({}, pattern) is not None
+
+
+def test_a_fit_in_a_bad_basin_next_to_a_short_is_not_kept() -> None:
+    """Board 2 state 2 of the benchmark (an edge at code 3) with the +-2 prior: every
+    resistance within one code step (under the current limit a dropped pattern left
+    the fit in a bad basin, 65,000 code steps off; it passed before the limit)."""
+    board, bench, model, _, prior = _benchmark_state(2, 2)
+    res = tomography(bench, model, prior, 2.0)
+    err = _resistance_error(board, res, model)
+    assert res.transactions <= 40
+    assert np.abs(err).max() <= 1.0
+
+
+def test_integer_scale_is_not_dominated_by_an_edge_fitted_as_open() -> None:
+    """No prior: the codes' scale from integrality with one edge fitted as open (1/k a
+    million times the rest, its sd huge): every other code comes out at its integer
+    (the scan was aligned on the mean 1/k, which that edge dominates, so every other
+    code came out near 0: the benchmark's board 3 state 1, 11,800 code steps off)."""
+    from lab.observe.tomography import _integer_scale
+
+    rng = np.random.default_rng(3)
+    codes = rng.integers(10, 120, 16).astype(float)
+    b = np.full((2, 16), 70.0 / 781.0)
+    lam = np.array([2.0, 3.0])
+    a = (codes[None, :] + b) / lam[:, None]
+    rel = np.full((2, 16), 1e-3)
+    a[0, 5], rel[0, 5] = 1e6, 5.0
+    got = _integer_scale(a, b, rel)
+    assert np.allclose(got, lam, rtol=2e-3)
+
+
+def test_a_fit_in_a_bad_minimum_is_refitted_from_the_prior() -> None:
+    """A final fit far off the prior with chi^2 far above the noise (here: every
+    conductance of each twin reversed in order) is suspect and refitted from the
+    prior's conductances; the better fit (chi^2 ~ 1) is kept."""
+    from lab.observe.tomography import TwinFit, _refit_from, _suspect, codes_from_fits
+
+    _, bench, model, _, prior = _benchmark_state(0, 0)
+    res = tomography(bench, model, prior, 2.0)
+    bad = tuple(TwinFit(f.conductance[::-1].copy(), f.rel_sd, 50.0, f.n_rows) for f in res.fits)
+    _, _, sd, _, mean = codes_from_fits(bad, model, prior, 2.0)
+    assert _suspect(bad, mean, sd, prior, 2.0)
+    got = _refit_from(bench, res.reads, bad, model.conductance(prior), 0.5e-3)
+    assert all(f.chi2 < 2.0 for f in got)
+    _, _, _, _, mean = codes_from_fits(got, model, prior, 2.0)
+    assert np.abs(mean - res.code_mean).max() < 0.5  # the resync's own minimum
+
+
+def test_an_absurd_fit_is_flagged_and_not_adopted(monkeypatch) -> None:
+    """A fit that puts a code far beyond 0..127 (an edge fitted as open on both twins)
+    is flagged (``ok`` False) and, with a prior, its codes are not returned: the
+    prior's codes and sd are (a tracker must not adopt a fit in a bad minimum; it
+    handed on codes 65,000 steps off)."""
+    import lab.observe.tomography as tomo
+
+    _, bench, model, _, prior = _benchmark_state(1, 0)
+    real = tomo.fit_reads
+
+    def open_edge(*args, **kwargs):
+        fits = real(*args, **kwargs)
+        out = []
+        for f in fits:
+            k = f.conductance.copy()
+            k[3] *= 1e-4  # a thousand times code 127's resistance
+            out.append(tomo.TwinFit(k, f.rel_sd, f.chi2, f.n_rows))
+        return tuple(out)
+
+    good = tomography(bench, model, prior, 2.0)
+    assert good.ok
+    monkeypatch.setattr(tomo, "fit_reads", open_edge)
+    monkeypatch.setattr(tomo, "_refit_from", lambda bench, reads, fits, k, noise: fits)
+    res = tomography(bench, model, prior, 2.0)
+    assert not res.ok
+    assert np.array_equal(res.codes, prior) and np.allclose(res.code_sd, 2.0)
+
+
+def test_prior_scale_survives_an_edge_fitted_as_open() -> None:
+    """The scale from the prior with one edge fitted as open on both twins (1/k ten
+    thousand times its true value, a small fitted sd): every other code stays within
+    its prior's +-2 (the Huber refits in lambda gave that edge a lever of thousands and
+    went from the median's 51,000 to 30: every other code 0)."""
+    from lab.observe.tomography import TwinFit, codes_from_fits
+
+    _, bench, model, codes, prior = _benchmark_state(1, 0)
+    res = tomography(bench, model, prior, 2.0)
+    fits = []
+    for f in res.fits:
+        k = f.conductance.copy()
+        k[3] *= 1e-4
+        fits.append(TwinFit(k, f.rel_sd, f.chi2, f.n_rows))
+    got, _, _, scale, _ = codes_from_fits((fits[0], fits[1]), model, prior, 2.0)
+    others = np.arange(16) != 3
+    assert np.allclose(scale, res.scale, rtol=0.01)
+    assert np.abs(got[others].astype(int) - codes[others]).max() <= 2

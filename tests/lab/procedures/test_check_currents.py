@@ -49,3 +49,16 @@ def test_every_section_reports_its_largest_predicted_current(tmp_path: Path) -> 
                   *(b["max_current_a"] for b in figures["bias"])):
         assert 0.0 < value <= 5e-3
     assert np.isfinite(figures["channels"]["max_channel_current_a"])
+
+
+def test_the_power_up_tomography_is_held_to_the_edge_limit(tmp_path: Path) -> None:
+    """The check's first tomography runs before anything moved the codes, so it passes
+    the power-up codes (64) as known and every pattern is held to ``currents.edge`` at
+    them: with 20 uA (the full span at code 64 would carry ~0.2 mA) the tomography's
+    largest predicted current stays within it and its fit still passes (it was not
+    limited: 0.2 mA)."""
+    report = run_check(_bench(tmp_path, 2e-5), CheckSettings(pulses=3, bias_pulses=8))
+    assert {i.name: i.ok for i in report.items if i.section == "tomography"}["fit"]
+    # the figure is predicted at the fit's codes (their median set to 64), the limit held
+    # at the known 64: a few per cent apart
+    assert report.data["tomography"]["max_current_a"] <= 2e-5 * 1.05
