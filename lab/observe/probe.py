@@ -76,7 +76,8 @@ class EstimatorSettings:
 class EstimatedProbe:
     """Digipot codes and updates estimated from node voltages; ``estimated = True``.
 
-    Counters: ``transactions`` (DAQ calls the estimator made), ``resyncs``,
+    Counters: ``transactions`` (DAQ calls the estimator made), ``resyncs`` (of which
+    ``failed_resyncs`` were not adopted),
     ``seconds`` (controller + instrument time spent in the hooks).
     """
 
@@ -109,6 +110,7 @@ class EstimatedProbe:
         )
         self.transactions = 0
         self.resyncs = 0
+        self.failed_resyncs = 0  # resyncs whose fit was not adopted (`resync`)
         self.disambiguations = 0
         self._plans: dict[str, dict[int, tuple[float, float]]] = {}
         self.seconds = 0.0
@@ -191,13 +193,19 @@ class EstimatedProbe:
         self.seconds += time.perf_counter() - t0
 
     def resync(self, bench: Bench) -> None:
-        """Tomography now; the tracker adopts its codes and uncertainties."""
+        """Tomography now; the tracker adopts its codes and uncertainties, unless the fit
+        failed (`TomographyResult.ok` False: non-finite, a residual far above the noise or
+        codes far outside 0..127): then the tracker keeps its own and stays lost if it was
+        (the next pulse tries again), counted in ``failed_resyncs``."""
         t = self.tracker
         result = tomography(
             bench, self.model, t.codes, np.sqrt(t.variance) + 0.5, self.settings.tomography
         )
         self.transactions += result.transactions
-        t.resync(result.codes, result.code_sd**2)
+        if result.ok:
+            t.resync(result.codes, result.code_sd**2)
+        else:
+            self.failed_resyncs += 1
         self.resyncs += 1
         self._since = 0
         self.last_tomography = result

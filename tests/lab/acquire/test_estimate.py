@@ -176,3 +176,28 @@ def test_train_on_the_rehearsal_bench_estimates_or_says_why_not(tmp_path: Path, 
         err = capsys.readouterr().err.splitlines()
         assert len(err) == 1 and err[0].startswith("twinlab: error: settings: estimate = on")
         assert not refused.exists()
+
+
+def test_a_failed_tomography_is_not_adopted_and_the_tracker_stays_lost(monkeypatch) -> None:
+    """A resync whose fit is not sound (`TomographyResult.ok` False) used to be adopted
+    (the prior's codes, `lost` cleared): now the tracker keeps its codes and stays lost."""
+    import lab.observe.probe as probe_module
+
+    bench, _ = _probeless()
+    probe = EstimatedProbe(bench, 1.0)
+    real = probe_module.tomography
+
+    def failing(*args, **kwargs):
+        result = real(*args, **kwargs)
+        return dataclasses.replace(result, ok=False, codes=np.zeros_like(result.codes))
+
+    monkeypatch.setattr(probe_module, "tomography", failing)
+    before = probe.tracker.codes.copy()
+    probe.tracker.lost = True
+    probe.resync(bench)
+    assert probe.tracker.lost and probe.failed_resyncs == 1 and probe.resyncs == 1
+    np.testing.assert_array_equal(probe.tracker.codes, before)
+    monkeypatch.setattr(probe_module, "tomography", real)
+    probe.resync(bench)
+    assert not probe.tracker.lost and probe.failed_resyncs == 1
+    bench.safe_state()
