@@ -104,10 +104,11 @@ def _family_trends(families: dict[str, Any]) -> Verdict | None:
         alphas = ", ".join(f"{_num(r.get('alpha_p')):.2f}" for r in rows)
         at = ", ".join(f"{_num(r.get('gamma')):g}" for r in rows)
         covers = ", ".join(f"{_num(r.get('gamma')):g}" for r in rows
-                           if _ci_covers(r.get("alpha_p_ci95"), TWO_THIRDS)) or "none"  # fmt: skip
+                           if _ci_covers(r.get("alpha_p_ci95"), TWO_THIRDS))  # fmt: skip
+        covers = f"at gamma {covers}" if covers else "at no gamma"
         return (f"{name} ({f.get('tasks')} tasks): alpha_p {alphas} at gamma {at}, d alpha_p / "
                 f"d ln gamma {_num(t.get('slope')):.3g} (95 % CI {_ci_text(t.get('ci95'))}); "
-                f"2/3 within the interval at gamma {covers}")  # fmt: skip
+                f"2/3 within the interval {covers}")  # fmt: skip
 
     up = [n for n, r in rising.items() if r]
     flat = [n for n, r in rising.items() if not r]

@@ -892,8 +892,8 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
             "coefficient of determination of the line fit on the task-mean normalised "
             "log-log curve. gamma: Ohm^3/V^2 per example, eq. 7 sums the 16 examples. "
             "alpha_vs_gamma_by_family: the task-family axis (number of inputs x outputs of "
-            "the teacher task; 2in2out = the study's own, = alpha_vs_gamma; others added by "
-            "--family, their own tasks x seeds at their own gammas): per family the "
+            "the teacher task; 2in2out = own, = alpha_vs_gamma; the others: --family, "
+            "default 1in1out, their own tasks x seeds at their own gammas): per family the "
             "alpha_vs_gamma rows, trend = d alpha_p / d ln gamma (paired bootstrap over "
             "tasks) and converged_p = per gamma, the fraction of p networks whose drift over "
             "the last quarter is < 5 % of their distance."
@@ -907,7 +907,7 @@ def _powerlaw_figure(path: Path, u, curves, exponents, stats) -> None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter
 
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    fig = Figure(figsize=(15, 5.6), layout="constrained")
     axes = fig.subplots(1, 3)
     axes[1].sharey(axes[0])
     _alpha_gamma_axes(axes[2], stats["alpha_vs_gamma"], stats["alpha_vs_gamma_by_family"])
@@ -939,7 +939,10 @@ def _powerlaw_figure(path: Path, u, curves, exponents, stats) -> None:
     fig.suptitle(
         f"powerlaw: {stats['network']}, {stats['tasks']} realisable tasks x {stats['seeds']} "
         f"seeds, eta {stats['eta']:g}; left: gamma {stats['gamma']:g} (the median), "
-        f"{stats['steps']} steps; right: alpha against gamma (same scaled time gamma x steps)",
+        f"{stats['steps']} steps; right: alpha against gamma (same scaled time gamma x steps) "
+        "by task family: "
+        + ", ".join(f"{n} {f['tasks']} x {f['seeds']}"
+                    for n, f in stats["alpha_vs_gamma_by_family"].items()),
         fontsize=10,
     )
     fig.savefig(path, dpi=110)
@@ -963,11 +966,11 @@ def _alpha_gamma_axes(ax, rows: list[dict], by_family: dict[str, dict] | None = 
         a = np.array([row[f"alpha_{name}{suffix}"] for row in rs], dtype=float)
         ci = np.array([row[f"alpha_{name}{suffix}_ci95"] for row in rs], dtype=float)
         ci = np.where(np.isfinite(ci), ci, a[:, None])
-        when = "converged" if not suffix else "early (fixed gamma x t)"
-        label = f"alpha_{name}, {when}, {fam}"
+        when = "end" if not suffix else "early (fixed gamma x t)"
+        label = f"alpha_{name} {when}, {fam}"
         if name == "p" and not suffix and fam in trends:
             t = trends[fam]
-            label += f": slope {_num_text(t['slope'])} {_ci_text(t['ci95'])} / ln gamma"
+            label += f": d/d ln gamma {_num_text(t['slope'])} {_ci_text(t['ci95'])}"
         ax.errorbar(g, a, yerr=[a - ci[:, 0], ci[:, 1] - a], fmt=fmt, color=color, ms=4,
                     capsize=2, label=label)  # fmt: skip
     ax.axhline(2 / 3, color="k", ls="--", lw=1, label="2/3 (paper)")
@@ -979,7 +982,7 @@ def _alpha_gamma_axes(ax, rows: list[dict], by_family: dict[str, dict] | None = 
     ax.set_ylabel("exponent alpha")
     ax.set_title("exponents against the learning rate", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13))
 
 
 # ----------------------------------------------------------------------------- registry

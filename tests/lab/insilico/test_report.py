@@ -101,6 +101,8 @@ def test_powerlaw_verdict_depends_on_inputs_outputs_when_one_family_rises() -> N
                                "for 1in1out and not for 2in2out")  # fmt: skip
     assert "0.17 (95 % CI 0.058-0.31)" in v.reason and "0.026 (95 % CI -0.027-0.079)" in v.reason
     assert "2/3 within the interval at gamma 0.05" in v.reason
+    assert "2in2out (10 tasks): alpha_p 0.44, 0.49 at gamma 0.0125, 0.05" in v.reason
+    assert "2/3 within the interval at no gamma" in v.reason
     both_flat = {**stats, "alpha_vs_gamma_by_family": {"2in2out": flat, "1in1out": flat}}
     v = verdict("powerlaw", _summary("powerlaw", both_flat))
     assert v.status == NOT_REPRODUCED and "no interval covers 2/3" in v.reason
