@@ -1002,7 +1002,7 @@ STUDIES: list[Study] = [
         description="Fig. 2A/B: continuous rule, twin16, full-batch regression (B = 16); "
         "distance from the synchronous full-batch solution vs 1-p, 1-b, p=b (Bernoulli and "
         "fixed-fraction masks); fitted exponents (paper: 2/3) against the learning rate "
-        "gamma (--gamma)",
+        "gamma (--gamma) and the task family (--family: 2in2out, 1in1out)",
         points=_powerlaw_study_points,
         run_point=run_powerlaw_point,
         summarize=_powerlaw_summary,
