@@ -40,6 +40,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="discrete studies: input range(s) [0, V] volts (their input-scale axis)",
     )  # fmt: skip
     study.add_argument(
+        "--family", metavar="NAME[,NAME...]",
+        help="powerlaw: the task families of its family axis (default 2in2out,1in1out; "
+        "2in2out, its own, always runs; 1in1out: 24 tasks x 1 seed at gamma 0.0125-0.05)",
+    )  # fmt: skip
+    study.add_argument(
         "--scheduler", default="local", help="'local' (default) or a Dask tcp://HOST:PORT"
     )
     study.add_argument("--workers", type=int, help="local worker processes (default: cores)")
@@ -120,14 +125,15 @@ def cmd_study(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         gamma=_floats("--gamma", args.gamma),
         v_max=_floats("--v-max", args.v_max),
+        family=None if args.family is None else tuple(n.strip() for n in args.family.split(",")),
     )
     for field in ("tasks", "seeds", "steps"):  # bad sizes before any work starts
         study_args.size(field, 1, 1)
     study = STUDIES[args.name]
-    for field, option in (("gamma", "--gamma"), ("v_max", "--v-max")):
+    for field, option in (("gamma", "--gamma"), ("v_max", "--v-max"), ("family", "--family")):
         if getattr(study_args, field) is not None and field not in study.axes:
             raise ConfigError(f"{option}: study {args.name!r} has no such parameter "
-                              f"(it takes: {', '.join(study.axes) or 'neither'})")  # fmt: skip
+                              f"(it takes: {', '.join(study.axes) or 'none'})")  # fmt: skip
     if args.network is not None:
         _check_network(args.name, study, study_args)
     study.points(study_args)  # every other bad value (a field's range) before any work

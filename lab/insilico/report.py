@@ -84,10 +84,47 @@ def verdict_collapse(s: dict[str, Any]) -> Verdict:
     return Verdict(NOT_REPRODUCED, text)
 
 
+def _family_trends(families: dict[str, Any]) -> Verdict | None:
+    """From ``alpha_vs_gamma_by_family`` ({name: {n_inputs, n_outputs, rows, trend, tasks}}):
+    depends on the task's number of inputs/outputs (those of its fields that differ among
+    the families) when alpha_p rises with gamma in some family (the interval of ``trend``,
+    d alpha_p / d ln gamma, above 0: issue 15's rise) and not in another; None otherwise."""
+    if len(families) < 2:
+        return None
+    rising = {n: _ci_above((f.get("trend") or {}).get("ci95"), 0.0) for n, f in families.items()}
+    if all(rising.values()) or not any(rising.values()):
+        return None
+    differ = [w for w, k in (("inputs", "n_inputs"), ("outputs", "n_outputs"))
+              if len({f.get(k) for f in families.values()}) > 1]  # fmt: skip
+    what = f"the task's number of {'/'.join(differ)}" if differ else "the task family"
+
+    def text(name: str) -> str:
+        f = families[name]
+        rows, t = f.get("rows") or [], f.get("trend") or {}
+        alphas = ", ".join(f"{_num(r.get('alpha_p')):.2f}" for r in rows)
+        at = ", ".join(f"{_num(r.get('gamma')):g}" for r in rows)
+        covers = ", ".join(f"{_num(r.get('gamma')):g}" for r in rows
+                           if _ci_covers(r.get("alpha_p_ci95"), TWO_THIRDS))  # fmt: skip
+        covers = f"at gamma {covers}" if covers else "at no gamma"
+        return (f"{name} ({f.get('tasks')} tasks): alpha_p {alphas} at gamma {at}, d alpha_p / "
+                f"d ln gamma {_num(t.get('slope')):.3g} (95 % CI {_ci_text(t.get('ci95'))}); "
+                f"2/3 within the interval {covers}")  # fmt: skip
+
+    up = [n for n, r in rising.items() if r]
+    flat = [n for n, r in rising.items() if not r]
+    head = f"{what}: alpha_p rises with gamma for {', '.join(up)} and not for {', '.join(flat)}"
+    return Verdict(DEPENDS, f"{head}; " + "; ".join(text(n) for n in families))
+
+
 def verdict_powerlaw(s: dict[str, Any]) -> Verdict:
-    """With ``alpha_vs_gamma`` (issue 15): reproduced if every gamma's alpha_p interval
-    covers 2/3, depends on gamma if some do, else not reproduced. Without it: per
-    variant of ``exponents``, whether its interval covers 2/3."""
+    """With ``alpha_vs_gamma_by_family`` (issue 15's task-family axis): depends on the
+    task's number of inputs/outputs if alpha_p rises with gamma in one family and not in
+    another (`_family_trends`). Else with ``alpha_vs_gamma`` (issue 15): reproduced if
+    every gamma's alpha_p interval covers 2/3, depends on gamma if some do, else not
+    reproduced. Without it: per variant of ``exponents``, whether its interval covers 2/3."""
+    by_family = _family_trends(s.get("alpha_vs_gamma_by_family") or {})
+    if by_family is not None:
+        return by_family
     rows = s.get("alpha_vs_gamma")
     if rows:
         covers = [_ci_covers(r.get("alpha_p_ci95"), TWO_THIRDS) for r in rows]

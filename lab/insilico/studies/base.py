@@ -54,7 +54,9 @@ class StudyArgs:
     paper's network). ``gamma``: the continuous rule's learning
     rates (Ohm^3 / V^2 per example and step; eq. 7 sums over a step's examples), one for
     ``collapse``, the axis of ``powerlaw``; ``v_max``: the discrete studies' input ranges
-    (inputs uniform on [0, v_max] V), their input-scale axis. None takes the study's own."""
+    (inputs uniform on [0, v_max] V), their input-scale axis. None takes the study's own.
+    ``family``: the task families of a study's family axis (``powerlaw``: ``2in2out``,
+    its own, always run, and ``1in1out``); None takes the study's own."""
 
     tasks: int | None = None
     seeds: int | None = None
@@ -67,6 +69,7 @@ class StudyArgs:
     progress: bool = True
     gamma: tuple[float, ...] | None = None
     v_max: tuple[float, ...] | None = None
+    family: tuple[str, ...] | None = None
 
     def size(self, field: str, default: int, paper: int, *, least: int = 1,
              why: str = "") -> int:  # fmt: skip
@@ -124,7 +127,7 @@ class Study:
     points: Callable[[StudyArgs], list[dict]]
     run_point: Callable[[dict], dict]
     summarize: Callable[[list[dict], StudyArgs, Path], dict]
-    #: the `StudyArgs` value fields it reads ('gamma', 'v_max'); others are refused
+    #: the `StudyArgs` value fields it reads ('gamma', 'v_max', 'family'); others are refused
     axes: tuple[str, ...] = ()
 
 

@@ -359,6 +359,40 @@ def powerlaw_task(point: dict):
                      f"got {family!r}")  # fmt: skip
 
 
+def powerlaw_family(point: dict) -> str:
+    """The task-family axis name of a powerlaw point: ``NinMout`` from its ``n_inputs``
+    and ``n_outputs`` (default 2 each: the study's own family is ``2in2out``)."""
+    return f"{point.get('n_inputs', 2)}in{point.get('n_outputs', 2)}out"
+
+
+def _powerlaw_study_points(args: StudyArgs) -> list[dict]:
+    """The study's points: its own family's (``2in2out``, `_powerlaw_points`), then those
+    of each other family of ``args.family`` (None: `POWERLAW_DEFAULT_FAMILIES`; names in
+    `POWERLAW_TASK_FAMILIES`, `ConfigError` naming the field for another)."""
+    points = _powerlaw_points(args)
+    family = POWERLAW_DEFAULT_FAMILIES if args.family is None else args.family
+    for name in dict.fromkeys(family):
+        if name == POWERLAW_OWN_FAMILY:
+            continue
+        if name not in POWERLAW_TASK_FAMILIES:
+            from lab.errors import ConfigError
+
+            raise ConfigError(
+                f"field 'family' (--family): expected names from {POWERLAW_OWN_FAMILY} (the "
+                f"study's own, always run), {', '.join(POWERLAW_TASK_FAMILIES)}; got {name!r}"
+            )
+        spec = POWERLAW_TASK_FAMILIES[name]
+        sub = dataclasses.replace(
+            args,
+            tasks=spec["tasks"] if args.tasks is None else args.tasks,
+            seeds=spec["seeds"] if args.seeds is None else args.seeds,
+            gamma=POWERLAW_CHOICE_GAMMAS if args.gamma is None else args.gamma,
+            family=None,
+        )
+        points += _choice_points(spec["choice"], sub)
+    return points
+
+
 def _powerlaw_points(args: StudyArgs) -> list[dict]:
     """One point per task and learning rate; every gamma runs the same scaled time
     gamma x steps (``--steps``: the steps at the median gamma)."""
@@ -679,6 +713,22 @@ POWERLAW_CHOICES: dict[str, dict] = {
     "teacher_quarter_eta0.5": {"quarter_samples": 9},
 }
 POWERLAW_CHOICE_GAMMAS = (0.0125, 0.025, 0.035, 0.05)  # 4x, below the instability (0.07)
+#: the study's own task family (`powerlaw_family` of its points): 2 inputs, 2 outputs
+POWERLAW_OWN_FAMILY = "2in2out"
+#: the task-family axis (issue 15: alpha_p rises with gamma at 1 input 1 output, not at 2 x
+#: 2; docs/studies/powerlaw.md): ``--family`` name -> the `POWERLAW_CHOICES` entry whose
+#: points it runs, at `POWERLAW_CHOICE_GAMMAS` (``--gamma`` replaces them) and these
+#: default sizes (``--tasks``/``--seeds`` replace them)
+POWERLAW_TASK_FAMILIES: dict[str, dict] = {
+    "1in1out": {"choice": "teacher_1in1out_eta0.5", "tasks": 24, "seeds": 1},
+}
+#: the families a run without ``--family`` adds to its own: 24 x 4 points, about 170 CPU-s
+#: on top of the own family's 280 (both together under 4 min on 2 quiet cores);
+#: ``--family 2in2out`` runs the own family alone
+POWERLAW_DEFAULT_FAMILIES: tuple[str, ...] = ("1in1out",)
+#: a network has converged when its drift over the last quarter is below this fraction
+#: of its distance
+POWERLAW_CONVERGED_DRIFT = 0.05
 
 
 def powerlaw_choice_points(
@@ -687,11 +737,17 @@ def powerlaw_choice_points(
 ) -> list[dict]:  # fmt: skip
     """The study's points at ``gammas`` (the same scaled time gamma x steps each) with the
     fields of ``POWERLAW_CHOICES[choice]`` replaced."""
+    return _choice_points(choice, StudyArgs(tasks=tasks, seeds=seeds, gamma=gammas))
+
+
+def _choice_points(choice: str, args: StudyArgs) -> list[dict]:
+    """`_powerlaw_points` of ``args`` with the fields of ``POWERLAW_CHOICES[choice]``
+    replaced (see `powerlaw_choice_points`)."""
     fields = dict(POWERLAW_CHOICES[choice])
     g_mult, s_mult = fields.pop("gamma_mult", 1.0), fields.pop("steps_mult", 1.0)
     fixed = fields.pop("fixed_steps", None)
     out = []
-    for p in _powerlaw_points(StudyArgs(tasks=tasks, seeds=seeds, gamma=gammas)):
+    for p in _powerlaw_points(args):
         steps = max(4, round(p["steps"] * s_mult)) if fixed is None else int(fixed)
         out.append({**p, **fields, "gamma": p["gamma"] * g_mult, "steps": steps,
                     "early_steps": min(steps, p["early_steps"])})  # fmt: skip
@@ -718,18 +774,13 @@ def powerlaw_choice_map(choice: str, tasks: int = 6, seeds: int = 1,
             if path is not None:
                 with path.open("a") as fh:
                     fh.write(json.dumps(records[-1]) + "\n")
-    conv: dict[float, list[float]] = {}
-    for rec in records:
-        v = rec["result"]["variants"]["p"]
-        rel = np.array(v["drift"]) / np.maximum(np.array(v["distance"]), 1e-300)
-        conv.setdefault(float(rec["point"]["gamma"]), []).append(float(np.mean(rel < 0.05)))
     res = {"choice": choice, "rows": alpha_vs_gamma(records), "trend": alpha_trend(records),
            "trend_early": alpha_trend(records, key="distance_early"),
            "trend_p_fixed": alpha_trend(records, variant="p fixed"),
            "trend_quarter": (alpha_trend(records, key="distance_quarter")
                              if all("distance_quarter" in r["result"]["variants"]["p"]
                                     for r in records) else None),
-           "converged_p": {g: _r(np.mean(c)) for g, c in sorted(conv.items())}}  # fmt: skip
+           "converged_p": converged_p(records)}  # fmt: skip
     t, te, tf = res["trend"], res["trend_early"], res["trend_p_fixed"]
     print(f"{choice}: d alpha_p / d ln gamma {t['slope']} {t['ci95']}; early {te['slope']} "
           f"{te['ci95']}; p fixed {tf['slope']} {tf['ci95']}")  # fmt: skip
@@ -743,7 +794,54 @@ def powerlaw_choice_map(choice: str, tasks: int = 6, seeds: int = 1,
     return res
 
 
+def converged_p(records: list[dict]) -> dict[float, float | None]:
+    """Per gamma (ascending), the fraction of the Bernoulli p networks whose drift over the
+    last quarter is below `POWERLAW_CONVERGED_DRIFT` of their distance."""
+    conv: dict[float, list[float]] = {}
+    for rec in records:
+        v = rec["result"]["variants"]["p"]
+        rel = np.array(v["drift"]) / np.maximum(np.array(v["distance"]), 1e-300)
+        conv.setdefault(float(rec["point"]["gamma"]), []).append(
+            float(np.mean(rel < POWERLAW_CONVERGED_DRIFT)))  # fmt: skip
+    return {g: _r(np.mean(c)) for g, c in sorted(conv.items())}
+
+
+def alpha_vs_gamma_by_family(records: list[dict]) -> dict[str, dict]:
+    """The task-family axis: records split by `powerlaw_family`, the study's own family
+    first, then by name; per family ``{n_inputs, n_outputs, rows: alpha_vs_gamma, trend:
+    alpha_trend (d alpha_p / d ln gamma), tasks, seeds, converged_p: {gamma: fraction}}``."""
+    by: dict[str, list[dict]] = {}
+    for rec in records:
+        by.setdefault(powerlaw_family(rec["point"]), []).append(rec)
+    order = sorted(by, key=lambda n: (n != POWERLAW_OWN_FAMILY, n))
+    out = {}
+    for name in order:
+        recs = by[name]
+        pt = recs[0]["point"]
+        out[name] = {
+            "n_inputs": pt.get("n_inputs", 2), "n_outputs": pt.get("n_outputs", 2),
+            "rows": alpha_vs_gamma(recs), "trend": alpha_trend(recs),
+            "tasks": len({r["point"]["task_seed"] for r in recs}), "seeds": pt["seeds"],
+            "converged_p": {f"{g:g}": c for g, c in converged_p(recs).items()},
+        }  # fmt: skip
+    return out
+
+
+def _family_text(by_family: dict[str, dict]) -> str:
+    """``d alpha_p / d ln gamma: NAME slope [lo, hi] (T tasks), ...`` of the headline."""
+    return "d alpha_p / d ln gamma: " + ", ".join(
+        f"{n} {_num_text(f['trend']['slope'])} {_ci_text(f['trend']['ci95'])} ({f['tasks']} tasks)"
+        for n, f in by_family.items()
+    )
+
+
+def _num_text(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
 def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> dict:
+    by_family = alpha_vs_gamma_by_family(records)
+    records = [r for r in records if powerlaw_family(r["point"]) == POWERLAW_OWN_FAMILY]
     gammas = sorted({float(r["point"]["gamma"]) for r in records})
     median = float(records[0]["point"].get("median_gamma", gammas[(len(gammas) - 1) // 2]))
     at_median = [r for r in records if float(r["point"]["gamma"]) == median]
@@ -759,9 +857,12 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
     stats = {
         "headline": (
             f"alpha_p at gamma {', '.join(f'{g:g}' for g in gammas)}: "
-            f"{', '.join(f'{a:.2f}' for a in rising)} (paper 2/3); at gamma {median:g}: {head}"
+            f"{', '.join(f'{a:.2f}' for a in rising)} (paper 2/3); at gamma {median:g}: {head}; "
+            f"{_family_text(by_family)}"
         ),
         "alpha_vs_gamma": by_gamma,
+        # the task-family axis (issue 15): 2in2out is the rows above, others by --family
+        "alpha_vs_gamma_by_family": by_family,
         "alpha_p_spearman_vs_gamma": _r(_spearman(gammas, rising)),
         # d alpha_p / d ln gamma, paired bootstrap over tasks: converged and early
         "alpha_p_trend_vs_log_gamma": alpha_trend(records),
@@ -789,7 +890,13 @@ def _powerlaw_summary(records: list[dict], args: StudyArgs, out_dir: Path) -> di
             "variants at the end and at early_steps (the same scaled time gamma x steps for "
             "every gamma, before convergence; distance to the reference at that step); r2: "
             "coefficient of determination of the line fit on the task-mean normalised "
-            "log-log curve. gamma: Ohm^3/V^2 per example, eq. 7 sums the 16 examples."
+            "log-log curve. gamma: Ohm^3/V^2 per example, eq. 7 sums the 16 examples. "
+            "alpha_vs_gamma_by_family: the task-family axis (number of inputs x outputs of "
+            "the teacher task; 2in2out = own, = alpha_vs_gamma; the others: --family, "
+            "default 1in1out, their own tasks x seeds at their own gammas): per family the "
+            "alpha_vs_gamma rows, trend = d alpha_p / d ln gamma (paired bootstrap over "
+            "tasks) and converged_p = per gamma, the fraction of p networks whose drift over "
+            "the last quarter is < 5 % of their distance."
         ),
     }
     _powerlaw_figure(out_dir / "powerlaw.png", u, curves, exponents, stats)
@@ -800,10 +907,10 @@ def _powerlaw_figure(path: Path, u, curves, exponents, stats) -> None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter
 
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    fig = Figure(figsize=(15, 5.6), layout="constrained")
     axes = fig.subplots(1, 3)
     axes[1].sharey(axes[0])
-    _alpha_gamma_axes(axes[2], stats["alpha_vs_gamma"])
+    _alpha_gamma_axes(axes[2], stats["alpha_vs_gamma"], stats["alpha_vs_gamma_by_family"])
     groups = (("p", "b", "p=b"), ("p fixed", "b fixed", "p=b fixed"))
     titles = ("Bernoulli masks (Fig. 2A)", "fixed fractions (Fig. 2B)")
     for ax, names, title in zip(axes[:2], groups, titles, strict=True):
@@ -832,33 +939,50 @@ def _powerlaw_figure(path: Path, u, curves, exponents, stats) -> None:
     fig.suptitle(
         f"powerlaw: {stats['network']}, {stats['tasks']} realisable tasks x {stats['seeds']} "
         f"seeds, eta {stats['eta']:g}; left: gamma {stats['gamma']:g} (the median), "
-        f"{stats['steps']} steps; right: alpha against gamma (same scaled time gamma x steps)",
+        f"{stats['steps']} steps; right: alpha against gamma (same scaled time gamma x steps) "
+        "by task family: "
+        + ", ".join(f"{n} {f['tasks']} x {f['seeds']}"
+                    for n, f in stats["alpha_vs_gamma_by_family"].items()),
         fontsize=10,
     )
     fig.savefig(path, dpi=110)
 
 
-def _alpha_gamma_axes(ax, rows: list[dict]) -> None:
-    """alpha_p and alpha_b (end and early) against gamma, 95 % intervals, 2/3 marked."""
-    g = np.array([row["gamma"] for row in rows], dtype=float)
-    styles = (("p", "", "C0", "o-"), ("b", "", "C1", "s-"), ("p", "_early", "C0", "o:"),
-              ("b", "_early", "C1", "s:"))  # fmt: skip
-    for name, suffix, color, fmt in styles:
-        a = np.array([row[f"alpha_{name}{suffix}"] for row in rows], dtype=float)
-        ci = np.array([row[f"alpha_{name}{suffix}_ci95"] for row in rows], dtype=float)
+def _alpha_gamma_axes(ax, rows: list[dict], by_family: dict[str, dict] | None = None) -> None:
+    """alpha_p and alpha_b (end and early) of the study's own family (``rows``) against
+    gamma, and alpha_p (converged) of every other family of ``by_family``
+    (`alpha_vs_gamma_by_family`), 95 % intervals, slope d alpha_p / d ln gamma in the
+    legend, 2/3 marked."""
+    own = next(iter(by_family or {POWERLAW_OWN_FAMILY: None}))
+    series = [("p", "", "C0", "o-", rows, own), ("b", "", "C1", "s-", rows, own),
+              ("p", "_early", "C0", "o:", rows, own), ("b", "_early", "C1", "s:", rows, own)]
+    for i, (name, fam) in enumerate(list((by_family or {}).items())[1:]):
+        series.append(("p", "", f"C{i + 2}", "D-", fam["rows"], name))
+    trends = {n: f["trend"] for n, f in (by_family or {}).items()}
+    g_all: set[float] = set()
+    for i, (name, suffix, color, fmt, rs, fam) in enumerate(series):
+        g = np.array([row["gamma"] for row in rs], dtype=float) * (1.0 if i < 4 else 1.02)
+        g_all.update(row["gamma"] for row in rs)
+        a = np.array([row[f"alpha_{name}{suffix}"] for row in rs], dtype=float)
+        ci = np.array([row[f"alpha_{name}{suffix}_ci95"] for row in rs], dtype=float)
         ci = np.where(np.isfinite(ci), ci, a[:, None])
-        when = "converged" if not suffix else "early (fixed gamma x t)"
+        when = "end" if not suffix else "early (fixed gamma x t)"
+        label = f"alpha_{name} {when}, {fam}"
+        if name == "p" and not suffix and fam in trends:
+            t = trends[fam]
+            label += f": d/d ln gamma {_num_text(t['slope'])} {_ci_text(t['ci95'])}"
         ax.errorbar(g, a, yerr=[a - ci[:, 0], ci[:, 1] - a], fmt=fmt, color=color, ms=4,
-                    capsize=2, label=f"alpha_{name}, {when}")  # fmt: skip
+                    capsize=2, label=label)  # fmt: skip
     ax.axhline(2 / 3, color="k", ls="--", lw=1, label="2/3 (paper)")
     ax.set_xscale("log")
+    g = np.array(sorted(g_all))
     ax.set_xticks(g, [f"{v:g}" for v in g], fontsize=7)
     ax.set_xticks([], minor=True)
     ax.set_xlabel("gamma (Ohm^3/V^2 per example; 16 summed a step)")
     ax.set_ylabel("exponent alpha")
     ax.set_title("exponents against the learning rate", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13))
 
 
 # ----------------------------------------------------------------------------- registry
@@ -878,10 +1002,10 @@ STUDIES: list[Study] = [
         description="Fig. 2A/B: continuous rule, twin16, full-batch regression (B = 16); "
         "distance from the synchronous full-batch solution vs 1-p, 1-b, p=b (Bernoulli and "
         "fixed-fraction masks); fitted exponents (paper: 2/3) against the learning rate "
-        "gamma (--gamma)",
-        points=_powerlaw_points,
+        "gamma (--gamma) and the task family (--family: 2in2out, 1in1out)",
+        points=_powerlaw_study_points,
         run_point=run_powerlaw_point,
         summarize=_powerlaw_summary,
-        axes=("gamma",),
+        axes=("gamma", "family"),
     ),
 ]

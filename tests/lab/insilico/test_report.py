@@ -77,6 +77,43 @@ def test_powerlaw_verdict_depends_on_gamma_when_only_some_intervals_cover_two_th
     assert verdict("powerlaw", _summary("p", old)).status == REPRODUCED
 
 
+def test_powerlaw_verdict_depends_on_inputs_outputs_when_one_family_rises() -> None:
+    """``alpha_vs_gamma_by_family``: alpha_p rising with gamma (slope interval above 0) in
+    the 1-in-1-out family and flat in the 2-in-2-out one -> depends on the task's number
+    of inputs/outputs, quoting both slopes; both flat -> the gamma rule of the own rows."""
+    flat_rows = [
+        {"gamma": 0.0125, "alpha_p": 0.44, "alpha_p_ci95": [0.38, 0.50]},
+        {"gamma": 0.05, "alpha_p": 0.49, "alpha_p_ci95": [0.40, 0.58]},
+    ]
+    rising_rows = [
+        {"gamma": 0.0125, "alpha_p": 0.50, "alpha_p_ci95": [0.42, 0.58]},
+        {"gamma": 0.05, "alpha_p": 0.72, "alpha_p_ci95": [0.52, 0.95]},
+    ]
+    flat = {"n_inputs": 2, "n_outputs": 2, "rows": flat_rows, "tasks": 10, "seeds": 2,
+            "trend": {"slope": 0.026, "ci95": [-0.027, 0.079], "tasks": 10}}
+    rising = {"n_inputs": 1, "n_outputs": 1, "rows": rising_rows, "tasks": 24, "seeds": 1,
+              "trend": {"slope": 0.17, "ci95": [0.058, 0.31], "tasks": 24}}  # fmt: skip
+    stats = {"alpha_vs_gamma": flat_rows,
+             "alpha_vs_gamma_by_family": {"2in2out": flat, "1in1out": rising}}
+    v = verdict("powerlaw", _summary("powerlaw", stats))
+    assert v.status == DEPENDS
+    assert v.reason.startswith("the task's number of inputs/outputs: alpha_p rises with gamma "
+                               "for 1in1out and not for 2in2out")  # fmt: skip
+    assert "0.17 (95 % CI 0.058-0.31)" in v.reason and "0.026 (95 % CI -0.027-0.079)" in v.reason
+    assert "2/3 within the interval at gamma 0.05" in v.reason
+    assert "2in2out (10 tasks): alpha_p 0.44, 0.49 at gamma 0.0125, 0.05" in v.reason
+    assert "2/3 within the interval at no gamma" in v.reason
+    both_flat = {**stats, "alpha_vs_gamma_by_family": {"2in2out": flat, "1in1out": flat}}
+    v = verdict("powerlaw", _summary("powerlaw", both_flat))
+    assert v.status == NOT_REPRODUCED and "no interval covers 2/3" in v.reason
+    one = {**stats, "alpha_vs_gamma_by_family": {"1in1out": rising}}
+    assert verdict("powerlaw", _summary("powerlaw", one)).status == NOT_REPRODUCED
+    outputs_only = {**rising, "n_inputs": 2}
+    v = verdict("powerlaw", _summary("powerlaw", {**stats, "alpha_vs_gamma_by_family": {
+        "2in2out": flat, "2in1out": outputs_only}}))  # fmt: skip
+    assert v.reason.startswith("the task's number of outputs:")
+
+
 def test_experiment_verdict_quotes_its_power_when_negative() -> None:
     stats = {
         "tasks": 30,

@@ -14,12 +14,15 @@ from lab.insilico.studies import STUDIES, StudyArgs, run_study
 from lab.insilico.studies.continuous import (
     POWERLAW_CHOICES,
     _powerlaw_points,
+    _powerlaw_study_points,
     alpha_trend,
     alpha_vs_gamma,
+    alpha_vs_gamma_by_family,
     collapse_spread,
     curve_r2,
     fit_exponent,
     powerlaw_choice_points,
+    powerlaw_family,
     powerlaw_initial,
     powerlaw_task,
     run_powerlaw_point,
@@ -179,6 +182,25 @@ def test_powerlaw_choice_points_replace_the_fields_they_name() -> None:
         powerlaw_task(powerlaw_choice_points(choice, tasks=1)[0])
 
 
+def test_powerlaw_family_axis_runs_the_choice_points_of_its_family() -> None:
+    """The default run adds the 1in1out family: exactly the points of the choice map's
+    ``teacher_1in1out_eta0.5`` at 24 tasks x 1 seed (so its records are reusable), after
+    the study's own; ``--tasks`` and ``--gamma`` replace its sizes; ``2in2out`` alone is
+    the own family; an unknown family is named."""
+    own = _powerlaw_points(StudyArgs())
+    every = _powerlaw_study_points(StudyArgs())
+    assert every[: len(own)] == own and {powerlaw_family(p) for p in own} == {"2in2out"}
+    assert every[len(own):] == powerlaw_choice_points("teacher_1in1out_eta0.5", tasks=24)
+    assert _powerlaw_study_points(StudyArgs(family=("2in2out",))) == own
+    small = _powerlaw_study_points(StudyArgs(tasks=2, gamma=(0.05,), family=("1in1out",)))
+    assert [(powerlaw_family(p), p["task_seed"], p["gamma"]) for p in small] == [
+        ("2in2out", 0, 0.05), ("2in2out", 1, 0.05), ("1in1out", 0, 0.05), ("1in1out", 1, 0.05)]
+    from lab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"field 'family' .*got '3in3out'"):
+        _powerlaw_study_points(StudyArgs(family=("1in1out", "3in3out")))
+
+
 def test_powerlaw_initial_state_and_last_quarter_average() -> None:
     """``initial_r``: absent or 1 is the 1 Ohm start (the same distances), a number is that
     many Ohm, ``[lo, hi]`` log-uniform per task; with ``quarter_samples`` = 2 the legs are
@@ -290,6 +312,70 @@ def test_study_command_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     assert again["statistics"] == summary["statistics"]
 
 
+def test_powerlaw_reports_the_task_family_axis_and_resumes(tmp_path: Path, capsys) -> None:
+    """A tiny run (2 tasks x 1 seed, 2 gammas, 200 steps at the median): the statistics
+    carry ``alpha_vs_gamma_by_family`` with the own family's rows (the same as
+    ``alpha_vs_gamma``) and 1in1out's, the headline quotes each family's slope, and
+    ``--family 2in2out`` resumes the own family's points alone. No rise is asserted."""
+    out = tmp_path / "studies"
+    argv = ["study", "powerlaw", "--tasks", "2", "--seeds", "1", "--steps", "200",
+            "--gamma", "0.025,0.05", "--workers", "1", "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    summary = json.loads((out / "powerlaw.json").read_text())
+    stats = summary["statistics"]
+    assert summary["points"] == 8
+    fams = stats["alpha_vs_gamma_by_family"]
+    assert list(fams) == ["2in2out", "1in1out"]
+    assert fams["2in2out"]["rows"] == stats["alpha_vs_gamma"]
+    assert (fams["1in1out"]["n_inputs"], fams["1in1out"]["n_outputs"]) == (1, 1)
+    for fam in fams.values():
+        assert set(fam) == {"n_inputs", "n_outputs", "rows", "trend", "tasks", "seeds",
+                            "converged_p"}  # fmt: skip
+        assert [r["gamma"] for r in fam["rows"]] == [0.025, 0.05]
+        assert (fam["tasks"], fam["seeds"], fam["trend"]["tasks"]) == (2, 1, 2)
+        assert set(fam["trend"]) == {"slope", "ci95", "tasks"}
+        assert list(fam["converged_p"]) == ["0.025", "0.05"]
+        assert all(0.0 <= c <= 1.0 for c in fam["converged_p"].values())
+    assert fams["1in1out"]["rows"] != fams["2in2out"]["rows"]  # other tasks, other numbers
+    slopes = lines[1].split("d alpha_p / d ln gamma: ")[1]
+    assert slopes.startswith("2in2out ") and ", 1in1out " in slopes and "(2 tasks)" in slopes
+    sweep = (out / "powerlaw.jsonl").read_bytes()
+    assert main([*argv, "--family", "2in2out"]) == 0  # resumed: nothing recomputed
+    capsys.readouterr()
+    assert (out / "powerlaw.jsonl").read_bytes() == sweep
+    lean = json.loads((out / "powerlaw.json").read_text())
+    assert lean["points"] == 4 and list(lean["statistics"]["alpha_vs_gamma_by_family"]) == [
+        "2in2out"]
+    assert lean["statistics"]["alpha_vs_gamma"] == stats["alpha_vs_gamma"]
+
+
+def test_alpha_vs_gamma_by_family_splits_by_inputs_and_outputs() -> None:
+    """Synthetic records of two families (1 x 1 rising, 2 x 2 flat): each family's trend
+    is fitted on its own records, the own family first whatever the record order."""
+    rng = np.random.default_rng(2)
+    u = np.array([1, 2, 3, 4, 6, 8, 11, 14]) / 16
+    recs = []
+    for io, slope in ((1, 0.2), (2, 0.0)):
+        for t in range(8):
+            for g in (0.0125, 0.025, 0.05):
+                a = 0.5 + slope * np.log(g / 0.0125) + rng.normal(0, 0.03)
+                d = u[:, None] ** a * rng.lognormal(0, 0.05, size=(len(u), 1))
+                v = {"distance": d.tolist(), "distance_early": d.tolist(),
+                     "drift": (0.01 * d).tolist(), "scaled_train_error": np.zeros_like(d).tolist()}
+                point = {"gamma": g, "task_seed": t, "seeds": 1, "steps": 10,
+                         **({"n_inputs": 1, "n_outputs": 1} if io == 1 else {})}
+                recs.append({"point": point, "result": {
+                    "x": (1 - u).tolist(), "variants": {"p": v, "b": v},
+                    "reference": {"scaled_train_error_early": 0.0}}})  # fmt: skip
+    fams = alpha_vs_gamma_by_family(recs)
+    assert list(fams) == ["2in2out", "1in1out"]
+    assert fams["1in1out"]["trend"]["slope"] == pytest.approx(0.2, abs=0.03)
+    assert fams["1in1out"]["trend"]["ci95"][0] > 0 > fams["2in2out"]["trend"]["ci95"][0]
+    assert fams["2in2out"]["converged_p"] == {"0.0125": 1.0, "0.025": 1.0, "0.05": 1.0}
+    assert fams["2in2out"]["tasks"] == 8 and fams["1in1out"]["rows"][0]["tasks"] == 8
+
+
 def test_study_command_lists_and_refuses_bad_input(tmp_path: Path, capsys) -> None:
     assert main(["study", "--list"]) == 0
     listed = capsys.readouterr().out
@@ -307,6 +393,8 @@ def test_study_command_lists_and_refuses_bad_input(tmp_path: Path, capsys) -> No
         (["study", "discrete-regression", "--gamma", "0.01"], "--gamma: study 'discrete-re"),
         (["study", "collapse", "--v-max", "5"], "--v-max: study 'collapse' has no such"),
         (["study", "discrete-regression", "--v-max", "5,0"], "field 'v_max': expected 0 <"),
+        (["study", "powerlaw", "--family", "1in1out,2x2"], "field 'family' (--family): exp"),
+        (["study", "collapse", "--family", "1in1out"], "--family: study 'collapse' has no"),
     ):
         assert main([*argv, "--out", str(tmp_path)]) == 2, argv
         err = capsys.readouterr().err
