@@ -43,7 +43,7 @@ from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard
 from lab.observe.probe import EstimatedProbe, EstimatorSettings
-from lab.observe.tomography import calibrate, tomography
+from lab.observe.tomography import TomographySettings, calibrate, tomography
 from lab.tasks import load_task
 
 
@@ -77,13 +77,17 @@ class _PeakCurrent:
         return watched
 
 
-def bench_tomography(boards: int, states: int) -> None:
+def bench_tomography(boards: int, states: int, max_current: float = 5e-3) -> None:
+    """``max_current``: every transaction's edge current limit, A (the bench's
+    ``currents.edge``; 5 mA by default)."""
+    settings = TomographySettings(max_current=max_current)
     for seed in range(boards):
         board = EmulatedBoard(EmulatorConfig(seed=seed))
         bench = emulator_bench(board=board)
         bench.probe = None
         peak = _PeakCurrent(bench, board)
-        model, cal = calibrate(bench)
+        model, cal = calibrate(bench, settings=TomographySettings(budget=120,
+                                                                max_current=max_current))
         cal_peak, peak.peak = peak.peak, 0.0
         rng = np.random.default_rng([seed, 14])
         step = board.pots.r_end_to_end / 128
@@ -96,7 +100,7 @@ def bench_tomography(boards: int, states: int) -> None:
                     prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
                 peak.peak = 0.0
                 t0 = time.perf_counter()
-                res = tomography(bench, model, prior, 2.0)
+                res = tomography(bench, model, prior, 2.0, settings)
                 seconds = time.perf_counter() - t0
                 true_r = board.resistance()
                 est_r = res.resistance(model)
@@ -105,6 +109,7 @@ def bench_tomography(boards: int, states: int) -> None:
                 c_err = res.code_mean - codes  # the combined code both twins share
                 print(json.dumps({
                     "bench": "tomography", "board": seed, "state": state, "prior": prior_kind,
+                    "max_current_mA": 1e3 * max_current,
                     "calibration_transactions": cal.transactions,
                     "transactions": res.transactions,
                     "r_err_max_steps": round(float(np.abs(r_err).max()), 3),
@@ -234,9 +239,11 @@ def main() -> None:
         help="pulses between resyncs, a comma list to sweep (0 = only when lost)",
     )
     ap.add_argument("--only", choices=("tomo", "track"))
+    ap.add_argument("--max-current", type=float, default=5.0,
+                    help="tomography's edge current limit, mA (the bench's currents.edge)")
     args = ap.parse_args()
     if args.only != "track":
-        bench_tomography(args.boards, args.states)
+        bench_tomography(args.boards, args.states, args.max_current * 1e-3)
     if args.only != "tomo":
         ps = [float(x) for x in args.ps.split(",")]
         for every in (int(x) for x in args.resync_every.split(",")):
