@@ -32,6 +32,8 @@ WIPER_FLOOR = R_WIPER / 2
 #: The lowest R_AB of a lot the current checks assume, as a fraction of the model's: the
 #: AD5220's +-30 % lot tolerance (the emulator's default) less its 2 % part mismatch.
 LOT_LOW = 0.68
+#: How many of its sd an estimated code is lowered by in the current checks.
+LIMIT_SD = 2.0
 #: Nominal step resistance of the 100 kOhm part, Ohm per code.
 NOMINAL_STEP = 100e3 / AD5220.positions
 TOP = AD5220.top
@@ -63,7 +65,7 @@ class DigipotModel:
         at `WIPER_FLOOR`. What the current checks (`lab.hal.currents`) take."""
         c = np.asarray(codes, dtype=float)
         if sd is not None:
-            c = np.maximum(c - 2.0 * np.asarray(sd, dtype=float), 0.0)
+            c = np.maximum(c - LIMIT_SD * np.asarray(sd, dtype=float), 0.0)
         return self.digipot.resistance(c, LOT_LOW * self.step * self.digipot.positions,
                                        WIPER_FLOOR)
 

@@ -27,7 +27,7 @@ Method (one definition):
    Current limit (every round, `_Limit`): every state read, and the state between a
    jump's release and drive calls, puts at most ``max_current`` through every edge at
    conductances taken conservatively (`_limit_conductance`: codes lowered by
-   ``LIMIT_SD`` = 2 sd, at the part floor, R_W / 2 and 0.7 of each step): a
+   ``LIMIT_SD`` = 2 sd, at the part floor `DigipotModel.lowest`: 35 Ohm, 0.68 of each step): a
    calibration's known codes; a resync's prior, and after the first round also the
    fit where it finds a near-short the prior does not (`_fit_limit`: a near-short's
    neighbour pair each at the pair's fitted sum); with no prior a blind round
@@ -77,7 +77,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lab.hal import TWINS, Bench, Twin
-from lab.observe.model import R_WIPER, TOP, DigipotModel, Topology
+from lab.observe.model import LIMIT_SD, TOP, WIPER_FLOOR, DigipotModel, Topology
 
 _BIG = 1e9  # weight that pins the gauge direction in the design's covariance
 
@@ -359,33 +359,22 @@ class _Designer:
         return out
 
 
-#: the lowest wiper resistance a part is taken to have when currents are limited, as a
-#: fraction of the model's R_W (70 Ohm nominal: 35 Ohm, below the emulator's 40-100 Ohm
-#: and the AD5220's typical 40 Ohm)
-WIPER_FLOOR = 0.5
-#: the lowest step resistance, as a fraction of the model's (the +-30 % lot tolerance,
-#: which node voltages cannot see)
-STEP_FLOOR = 0.7
-#: how many of its sd a code is lowered by when currents are limited
-LIMIT_SD = 2.0
-
-
 def _limit_conductance(
     model: DigipotModel, codes: np.ndarray, sd: np.ndarray | float
 ) -> np.ndarray:
-    """(2, E) S: the conductances the current limit is checked at, each code (E,) lowered
-    by ``LIMIT_SD`` of its ``sd`` (code steps), at the part floor (``WIPER_FLOOR`` R_W,
-    ``STEP_FLOOR`` of each part's step)."""
+    """(2, E) S: the conductances the current limit is checked at: the parts' lowest
+    resistances at codes (E,) lowered by ``LIMIT_SD`` of their ``sd`` (code steps)
+    (`DigipotModel.lowest`, the one definition the trainer's checks take too)."""
     c = np.asarray(codes, dtype=float) - LIMIT_SD * np.asarray(sd, dtype=float)
     c = np.where(np.isfinite(c), np.clip(c, 0.0, float(TOP)), 0.0)
-    return 1.0 / (WIPER_FLOOR * model.r_wiper + c * STEP_FLOOR * model.step)
+    return 1.0 / model.lowest(c)
 
 
 def _blind_span(model: DigipotModel, max_current: float) -> float:
     """V: the span a pattern may have when nothing is known of the codes: every edge at
     code 0 on the part floor carries at most span / R (the maximum principle bounds every
     drop by the span), held to 0.9 of ``max_current``."""
-    return 0.9 * max_current * WIPER_FLOOR * model.r_wiper
+    return 0.9 * max_current * WIPER_FLOOR
 
 
 def _via(current: dict[int, float], new: dict[int, float]) -> dict[int, float]:
@@ -400,7 +389,7 @@ class _Limit:
 
     def __init__(self, topo: Topology, k: np.ndarray, max_current: float) -> None:
         # an edge fitted as open still conducts a little (the solve needs every node tied)
-        k = np.where(np.isfinite(k), np.asarray(k, dtype=float), 1.0 / (WIPER_FLOOR * R_WIPER))
+        k = np.where(np.isfinite(k), np.asarray(k, dtype=float), 1.0 / WIPER_FLOOR)
         self.topo, self.k, self.max_current = topo, np.maximum(k, 1e-8), max_current
         self._cache: dict[tuple, float] = {}
 
@@ -1230,12 +1219,12 @@ def _floor_limit(fits: tuple[TwinFit, TwinFit], model: DigipotModel) -> np.ndarr
     """(2, E) S: the limit's conductances from a fit with no code known (the blind
     round's): node voltages give the conductances only up to one factor per twin, and
     the one bound on it that holds at any codes is that no edge is below the part floor
-    at code 0 (``WIPER_FLOOR`` R_W). So the most conductive edge (at its fit less
+    at code 0 (``WIPER_FLOOR`` Ohm). So the most conductive edge (at its fit less
     ``LIMIT_SD`` sd) is taken at that floor, and every edge at its fit plus ``LIMIT_SD``
     sd in that unit, none above the floor's conductance; an edge seen worse than
     ``BLIND_TRUST`` (or not at all) at the floor; a twin whose fit is worse than
     ``LIMIT_CHI2`` every edge at the floor."""
-    floor = 1.0 / (WIPER_FLOOR * model.r_wiper)
+    floor = 1.0 / WIPER_FLOOR
     out = np.full(model.step.shape, floor)
     for t, f in enumerate(fits):
         if not f.chi2 <= LIMIT_CHI2:
