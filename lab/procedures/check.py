@@ -955,7 +955,9 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
         for _ in range(n):
             seen[half] += pulser.pulse(pats)
         _release_all(bench)
-        after = _tomography(bench, settings, before.conductance, should_stop)
+        # the codes are within n of codes0 (a pulse moves each by at most one step)
+        after = _tomography(bench, settings, before.conductance, should_stop,
+                            known=np.maximum(codes0.astype(int) - n, 0))
         moved[half] = _aligned(_moves(before, after, conducts, level), want[half], conducts)
         before = after
     stuck = (np.abs(moved - want) > n / 2).any(axis=0) & conducts
@@ -1049,7 +1051,9 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
                 _apply(bench, twin, clock.halves[half][t])
             bench.pulse()
         _release_all(bench)
-        after = _tomography(bench, settings, before.conductance, should_stop)
+        # the codes are within ``pulses`` of ``now`` (a pulse moves each by at most one)
+        after = _tomography(bench, settings, before.conductance, should_stop,
+                            known=np.maximum(now.astype(int) - pulses, 0))
         level = settings.initial_code
         c0 = _codes(before, clock.conducts, level).mean(axis=0)
         c1 = _codes(after, clock.conducts, level).mean(axis=0)

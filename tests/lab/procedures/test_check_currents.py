@@ -62,3 +62,24 @@ def test_the_power_up_tomography_is_held_to_the_edge_limit(tmp_path: Path) -> No
     # the figure is predicted at the fit's codes (their median set to 64), the limit held
     # at the known 64: a few per cent apart
     assert report.data["tomography"]["max_current_a"] <= 2e-5 * 1.05
+
+
+def test_every_tomography_of_the_check_is_current_limited(tmp_path: Path, monkeypatch) -> None:
+    """The clock and bias sections' tomographies (after the codes moved) ran with no
+    current limit (`measure` without known codes); each now passes the codes it knows,
+    lowered by the pulses since (a pulse moves a code by at most one step)."""
+    import lab.procedures.check as check_module
+
+    calls: list[np.ndarray | None] = []
+    real = check_module.measure
+
+    def recording(bench, k_design, settings, weight=None, known=None):
+        calls.append(None if known is None else np.asarray(known).copy())
+        return real(bench, k_design, settings, weight, known=known)
+
+    monkeypatch.setattr(check_module, "measure", recording)
+    report = run_check(_bench(tmp_path, 5e-3), CheckSettings(pulses=3, bias_pulses=8))
+    assert report.passed, report.failures()
+    assert len(calls) >= 4  # power-up, two clock halves, the biases
+    assert all(c is not None for c in calls), [c is None for c in calls]
+    assert all(((c >= 0) & (c <= 66)).all() for c in calls if c is not None)  # 64 +- fit
