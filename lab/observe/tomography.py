@@ -1019,11 +1019,11 @@ def measure(
     known: np.ndarray | None = None,
 ) -> tuple[list[tuple[str, dict[int, float], np.ndarray]], int]:
     """`_measure` without a digipot model (so no adaptive round): the reads and the DAQ
-    transactions; ``known`` (E,) codes, if the board's are known (a calibration, the
-    bench check's first tomography at power-up), hold every transaction to
-    ``settings.max_current`` at them. Without ``known`` the design is NOT
-    current-limited (the bench check's later tomographies, after codes moved;
-    docs/physics.md, section 6.2)."""
+    transactions; ``known`` (E,) codes, the lowest the board's may be (a calibration;
+    the bench check's tomographies: the power-up codes, later its fit lowered by the
+    pulses since), hold every transaction to ``settings.max_current`` at them. Without
+    ``known`` the design is NOT current-limited (docs/physics.md, section 6.2): every
+    caller in lab/ passes it."""
     reads, calls, _ = _measure(bench, k_design, settings, weight, known=known,
                                limited=known is not None)  # fmt: skip
     return reads, calls
