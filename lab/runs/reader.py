@@ -412,7 +412,8 @@ class RunReader:
         single-example task, first/last test error for a multi-example task tested twice).
         ``steps`` is always the number of rows in the file. ``codes`` says where the
         digipot codes come from (exact / estimated / unknown), with ``codes_note`` (why
-        unknown) when the file gives one.
+        unknown) when the file gives one, and ``currents_note`` when the bench's current
+        limits could not be checked.
         """
         info = self.info
         settings = info.get("settings_json") or {}
@@ -439,6 +440,8 @@ class RunReader:
         }
         if self.codes_note:
             out["codes_note"] = self.codes_note
+        if info.get("currents_note"):
+            out["currents_note"] = str(info["currents_note"])
         if "final_error" in info:
             out["initial_error"] = info["initial_error"]
             out["final_error"] = info["final_error"]

@@ -25,9 +25,9 @@ def _sd(i: int) -> np.ndarray:
 
 
 def _write(path: Path, *, codes: str = "estimated", updates: bool = True,
-           note: str = "") -> None:
+           note: str = "", currents_note: str = "") -> None:
     info = dataclasses.replace(make_info(updates), positions_estimated=codes != "exact",
-                               codes=codes, codes_note=note,
+                               codes=codes, codes_note=note, currents_note=currents_note,
                                has_uncertainty=codes == "estimated",
                                network=Network.twin16().to_dict())
     w = RunWriter(path, chunk_rows=64)
@@ -67,6 +67,18 @@ def test_codes_unknown_is_said_with_its_reason(tmp_path: Path) -> None:
         assert f["entry/steps/positions"].attrs["codes"] == "unknown"
         assert "positions_sd" not in run.steps
         assert all(r.positions_sd is None for r in run.replay(0, 3))
+
+
+def test_the_summary_says_when_currents_were_not_checked(tmp_path: Path) -> None:
+    """`twinlab info`'s summary carried codes_note but dropped currents_note."""
+    path = tmp_path / "unknown.h5"
+    note = "currents not checked: the digipot codes are unknown"
+    _write(path, codes="unknown", updates=False, note="no probe", currents_note=note)
+    with RunReader(path) as run:
+        assert run.summary()["currents_note"] == note
+    _write(tmp_path / "exact.h5", codes="exact")
+    with RunReader(tmp_path / "exact.h5") as run:
+        assert "currents_note" not in run.summary()
 
 
 def _downgrade(path: Path) -> None:
