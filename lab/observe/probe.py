@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from lab.hal import TWINS, Bench
+from lab.hal import TWINS, Bench, BenchError
 from lab.observe.model import DigipotModel, Topology
 from lab.observe.tomography import TomographySettings, calibrate, tomography
 from lab.observe.tracking import Decision, Read, Tracker, TrackerSettings
@@ -61,7 +61,12 @@ class EstimatorSettings:
     twin, read and undone (3 transactions; 0 = never), up to ``rounds`` times a pulse;
     ``initial_codes``: the known
     codes at `EstimatedProbe.start`;
-    ``calibration_budget``: DAQ transactions of that calibration."""
+    ``calibration_budget``: DAQ transactions of that calibration;
+    ``part_mismatch``: the most a part's calibrated step may differ from its twin's mean
+    (relative) before the calibration says the board is not at ``initial_codes`` (0.08:
+    four times the emulator's +-2 % part mismatch, which calibrates to at most 2.1 %; one
+    code off by 6 of 64 gives about 10 %, a trained board 60-77 %; raise it for parts that
+    match less well)."""
 
     resync_every: int = 100
     sense_before: bool = False
@@ -69,6 +74,7 @@ class EstimatorSettings:
     rounds: int = 3
     initial_codes: int = 64
     calibration_budget: int = 120
+    part_mismatch: float = 0.08
     tomography: TomographySettings = field(default_factory=TomographySettings)
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
 
@@ -147,10 +153,32 @@ class EstimatedProbe:
             max_current=s.tomography.max_current,
         )
         self.model, result = calibrate(bench, s.initial_codes, budget)
-        self.tracker.model = self.model
         self.transactions += result.transactions
+        self._check_power_up(bench)
+        self.tracker.model = self.model
         self._started = True
         self.seconds += time.perf_counter() - t0
+
+    def _check_power_up(self, bench: Bench) -> None:
+        """BenchError (one line, before any pulse) when a part's calibrated step is off
+        its twin's mean by more than ``settings.part_mismatch``: the calibration took the
+        codes as ``settings.initial_codes``, so the board is not at them (trained since
+        power-up), and every estimate would be off while its sd says it is exact. (A board
+        with every code at one other value looks like power-up to node voltages.)"""
+        step = self.model.step  # (2, E)
+        off = np.abs(step / step.mean(axis=1, keepdims=True) - 1.0)
+        if not (off <= self.settings.part_mismatch).all():
+            t, e = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(off), off, np.inf))),
+                                    off.shape)
+            label = bench.network.edge_labels()[e]
+            raise BenchError(
+                f"estimator: the board is not at its power-up codes "
+                f"({self.settings.initial_codes}): calibrated there, edge {label}'s part on "
+                f"the {TWINS[t]} twin comes out {100 * off[t, e]:.0f} % off its twin's mean "
+                f"(parts match within {100 * self.settings.part_mismatch:g} %), so its code "
+                "is not the power-up one; power-cycle the board (its digipots power up at "
+                "mid-scale) and start again; nothing was pulsed"
+            )
 
     def before_pulse(self, bench: Bench) -> None:
         t0 = time.perf_counter()

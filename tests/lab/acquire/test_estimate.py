@@ -201,3 +201,30 @@ def test_a_failed_tomography_is_not_adopted_and_the_tracker_stays_lost(monkeypat
     probe.resync(bench)
     assert not probe.tracker.lost and probe.failed_resyncs == 1
     bench.safe_state()
+
+
+def test_a_board_not_at_power_up_is_refused_before_any_pulse(tmp_path: Path) -> None:
+    """The estimator calibrates at the power-up codes (64). On a board trained since (a
+    second run without a power cycle) it recorded codes 50-70 off with an sd of 0.02 and
+    the current checks worked from them; now the run stops before its first pulse, in
+    one line saying why, and the same board at power-up still trains."""
+    from lab.hal import BenchError
+
+    bench, truth = _probeless()
+    board = bench.daq.board
+    rng = np.random.default_rng(3)
+    board.codes = np.clip(64 + rng.integers(-40, 41, board.codes.shape), 0, 127).astype(np.int16)
+    board._k = board._conductance()
+    board._changed(0)
+    board._changed(1)
+    pulses = board.pulses
+    out = tmp_path / "run.h5"
+    trainer = Trainer(bench, load_task("ii"), settings_from(task="ii", p=1.0, steps=STEPS,
+                                                              test_every=0), [RunWriter(out)])
+    with pytest.raises(BenchError, match=r"not at its power-up codes \(64\).*power-cycle") as err:
+        trainer.run()
+    assert "\n" not in str(err.value) and board.pulses == pulses
+    assert trainer.unsafe == [] and not board.driven.any()
+    with RunReader(out) as run:
+        assert not run.info["complete"] and "power-up" in run.info["message"]
+    _train(_probeless()[0], tmp_path / "fresh")  # a board at power-up: no false alarm
