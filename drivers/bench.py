@@ -114,8 +114,32 @@ def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> B
     return _open(path, spec, raw)
 
 
+def _check_dialect_names(path: Path, spec: InstrumentsBenchFile) -> None:
+    """ConfigError naming the field for a ``daq.dialect`` that is not known, or a channel
+    name (the bias's included) that the dialect's model cannot have (`Dialect.canonical`),
+    so that nothing is opened or sent for a mistyped name."""
+    from drivers.scpi.dialects import get_dialect  # plain tables, no VISA
+
+    try:
+        dialect = get_dialect(spec.daq.dialect)
+    except ValueError as err:
+        raise ConfigError(f"{path}: field 'daq.dialect': {err}") from None
+    try:
+        dialect.canonical(spec.bias.channel)
+    except ValueError as err:
+        raise ConfigError(f"{path}: field 'bias.channel': {err}") from None
+    for item, entry in enumerate(spec.channels, start=1):
+        try:
+            dialect.canonical(entry.name)
+        except ValueError as err:
+            raise ConfigError(
+                f"{path}: field 'channels', item {item}, entry 'name': {err}"
+            ) from None
+
+
 def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
-    """Validate network, channel map and calibration, then open the instruments."""
+    """Validate network, channel map (names in the DAQ dialect's form too) and calibration,
+    then open the instruments."""
     try:
         network = Network.from_name(spec.network, seed=spec.network_seed)
     except ValueError as err:
@@ -129,6 +153,7 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
         check_channel_map(network, channels, bias=spec.bias.channel)
     except ValueError as err:
         raise ConfigError(f"{path}: field 'channels': {err}") from None
+    _check_dialect_names(path, spec)
     currents = spec.currents.limits(str(path), [c.name for c in channels if c.kind == "drive"])
     try:
         bias_limits = Limits.parse(spec.bias.limits, "bias")

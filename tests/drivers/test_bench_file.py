@@ -61,3 +61,58 @@ def test_the_clock_rate_defaults_to_protocol_2s_and_rehearsal_benches_carry_it()
         bias_limits=(0.0, 5.0), channel_limits=(-1.0, 1.0),
     )  # fmt: skip
     assert doc["clock"]["baud"] == proto.BAUD
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expect"),
+    [
+        ('name = "2003"', 'name = "2OO3"', "field 'channels', item {item}, entry 'name': "),
+        ('channel = "9000"', 'channel = "9OOO"', "field 'bias.channel': "),
+    ],
+)
+def test_a_mistyped_channel_name_fails_at_load_with_nothing_sent(
+    tmp_path: Path, old: str, new: str, expect: str
+) -> None:
+    """A name the DAQ's dialect cannot have ("2OO3", letters O) used to pass the bench file
+    and fail in the driver, a traceback after ``SOUR:VOLT`` was already sent."""
+    from collections import deque
+
+    from lab.emulator import EmulatorConfig
+    from lab.emulator.wire.rehearsal import WireEmulator, channel_names
+    from tests.lab.cli.test_cli import run_cli
+
+    emu = WireEmulator(EmulatorConfig(seed=0))
+    emu.scpi.received = deque()  # every line the SCPI server is sent
+    with emu:
+        text = emu.bench_toml()
+        assert text.count(old) == 1
+        bench = tmp_path / "B.toml"
+        bench.write_text(text.replace(old, new))
+        out = tmp_path / "r.h5"
+        code, _, err = run_cli("train", "--bench", str(bench), "--steps", "5", "--out", str(out))
+        assert list(emu.scpi.received) == [] and emu.board.pulses == 0
+        assert not emu.board.driven.any()
+    item = channel_names(emu.board.network.n_nodes).index("2003") + 1
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"twinlab: error: {bench}: {expect.format(item=item)}"), err
+    name = new.split('"')[1]
+    assert f"channel {name!r} is not a channel of this model" in lines[0], err
+    assert "(expected /[1-9][0-9]{0,3}/)" in lines[0], err
+    assert not out.exists()
+
+
+def test_channel_names_are_checked_in_the_dialect_the_file_names(tmp_path: Path) -> None:
+    """The form is ``daq.dialect``'s: "1" and "9000" are emulator channels, not DAQ970A's;
+    an unknown dialect is named too (it used to surface from the driver, after the checks)."""
+    raw = _raw()
+    raw["daq"]["dialect"] = "keysight-daq970a"
+    with pytest.raises(ConfigError, match=r"field 'bias\.channel': .*expected /\[1-3\]"):
+        open_bench(tmp_path / "b.toml", raw)
+    raw["bias"]["channel"] = "104"
+    with pytest.raises(ConfigError, match=r"field 'channels', item 1, entry 'name': .*'1'"):
+        open_bench(tmp_path / "b.toml", raw)
+    raw["daq"]["dialect"] = "keysight"
+    with pytest.raises(ConfigError, match=r"field 'daq\.dialect': unknown SCPI dialect"):
+        open_bench(tmp_path / "b.toml", raw)
