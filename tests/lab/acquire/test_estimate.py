@@ -210,7 +210,7 @@ def test_a_board_not_at_power_up_is_refused_before_any_pulse(tmp_path: Path) -> 
     one line saying why, and the same board at power-up still trains."""
     from lab.hal import BenchError
 
-    bench, truth = _probeless()
+    bench, _ = _probeless()
     board = bench.daq.board
     rng = np.random.default_rng(3)
     board.codes = np.clip(64 + rng.integers(-40, 41, board.codes.shape), 0, 127).astype(np.int16)
