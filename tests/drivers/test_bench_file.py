@@ -61,3 +61,23 @@ def test_the_clock_rate_defaults_to_protocol_2s_and_rehearsal_benches_carry_it()
         bias_limits=(0.0, 5.0), channel_limits=(-1.0, 1.0),
     )  # fmt: skip
     assert doc["clock"]["baud"] == proto.BAUD
+
+
+def test_an_unknown_field_in_a_channel_entry_suggests_and_lists_the_entrys_fields(
+    tmp_path: Path,
+) -> None:
+    """``[[channels]]`` with ``nmae``: the line named the bench file's root fields (did you
+    mean 'channels'?) instead of the channel entry's."""
+    raw = _raw()
+    raw["channels"].append({"nmae": "2003", "twin": "free", "node": 3, "kind": "sense"})
+    with pytest.raises(ConfigError) as info:
+        open_bench(tmp_path / "b.toml", raw)
+    line = str(info.value)
+    assert "field 'channels', item 2, entry 'nmae': unknown field (did you mean 'name'?)" in (
+        line
+    ), line
+    assert "allowed fields: name, twin, node, kind, limits, safe" in line, line
+    assert "network" not in line, line
+    raw["channels"][1] = {"name": "2003", "twin": "free", "node": 3, "kind": "sens"}
+    with pytest.raises(ConfigError, match=r"field 'channels', item 2, entry 'kind': expected"):
+        open_bench(tmp_path / "b.toml", raw)
