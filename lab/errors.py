@@ -8,7 +8,9 @@ files); `one_line` is any exception as one line (OS errors by their reason).
 from __future__ import annotations
 
 import difflib
-from typing import Any
+import types
+from collections.abc import Mapping, Sequence
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -43,11 +45,60 @@ def short_repr(x: Any) -> str:
     return r if len(r) <= 40 else r[:37] + "..."
 
 
+def _as_model(annotation: Any) -> type[BaseModel] | None:
+    """The model class of a field annotated ``annotation`` (``M`` or ``M | None``)."""
+    arms = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else ()
+    for arm in arms or (annotation,):
+        if isinstance(arm, type) and issubclass(arm, BaseModel):
+            return arm
+    return None
+
+
+def _item_model(annotation: Any, key: object) -> type[BaseModel] | None:
+    """The model of item ``key`` (a list index or a table key) of a field annotated
+    ``annotation``: ``list[M]``, ``tuple[M, ...]``, ``dict[str, M]`` (or ``... | None``)."""
+    arms = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else ()
+    for arm in arms or (annotation,):
+        origin, args = get_origin(arm), get_args(arm)
+        if not isinstance(origin, type) or not args:
+            continue
+        if isinstance(key, int) and issubclass(origin, Sequence) and not issubclass(origin, str):
+            found = _as_model(args[0])
+        elif isinstance(key, str) and issubclass(origin, Mapping) and len(args) == 2:
+            found = _as_model(args[1])
+        else:
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def _target(model: type[BaseModel], fname: str, rest: list) -> tuple[type[BaseModel], str]:
+    """The innermost (model, field name) that the location's ``rest`` (after field
+    ``fname`` of ``model``) reaches through nested tables, list items and table values."""
+    i = 0
+    while i < len(rest):
+        info = model.model_fields.get(fname)
+        ann = info.annotation if info is not None else None
+        key = rest[i]
+        sub = _as_model(ann)
+        inner = _item_model(ann, key)
+        if isinstance(key, str) and key != "[key]" and sub is not None:
+            model, fname, i = sub, key, i + 1
+        elif (inner is not None and i + 1 < len(rest) and isinstance(rest[i + 1], str)
+              and rest[i + 1] != "[key]"):  # fmt: skip
+            model, fname, i = inner, str(rest[i + 1]), i + 2
+        else:
+            break
+    return model, fname
+
+
 def validation_line(where: str, model: type[BaseModel], err: ValidationError) -> str:
     """One line for the first error of a pydantic ValidationError of ``model``:
     ``where: field 'x'[, item n | key k]: what was expected, got value (description)``;
     nested models' fields are dotted (``'daq.resource'``); an unknown field is reported
-    first (it explains a "missing" one) with the allowed names."""
+    first (it explains a "missing" one) with the allowed names: those of the model it
+    was found in (a list item's or a table value's, e.g. a ``[[channels]]`` entry's)."""
     # an unknown field explains a "missing" one (a misspelling), so report it first
     errors = sorted(err.errors(), key=lambda x: x["type"] != "extra_forbidden")
     e = errors[0]
@@ -69,6 +120,7 @@ def validation_line(where: str, model: type[BaseModel], err: ValidationError) ->
     elif rest:
         parts = [f"item {p + 1}" if isinstance(p, int) else f"entry {p!r}" for p in rest]
         detail = ", " + ", ".join(parts)
+    model, fname = _target(model, fname, rest)  # inside list items and table values
     field_info = model.model_fields.get(fname)
     hint = f" ({field_info.description})" if field_info and field_info.description else ""
     if e["type"] == "extra_forbidden":

@@ -48,7 +48,8 @@ found; a skipped item ``not checked`` says what each section could not check):
    it started here (a random walk of about sqrt(2 m p (1 - p)) codes per edge).
 
 Every voltage is checked against the channel limits before anything is written
-(`plan` raises `ConfigError` when the limits leave no room for the test voltages); the
+(`plan` raises `ConfigError` when the limits leave no room for the test voltages, or
+hold the channel-map step below what the read noise lets it see, `min_step`); the
 bench goes to its safe state at the end, on an error and on a stop signal.
 
 Currents (the bench's ``[currents]`` limits, `lab.hal.currents`). Before the tomography
@@ -202,10 +203,24 @@ def safe_step(bench: Bench, settings: CheckSettings) -> float:
     return min(settings.test_volts, bench.currents.edge * WIPER_FLOOR)
 
 
+MAX_REPEATS = 16  # reads averaged per channel-map state, at most
+READ_NOISE = TomographySettings().noise  # V rms of one read: what the check assumes
+MAP_SIGMAS = 5.0  # the channel map's half step, in its response's noise sd, at least
+
+
 def _repeats(settings: CheckSettings, step: float) -> int:
     """Reads averaged per channel-map state: as many as keep the 0.5 V step's
-    signal-to-noise ratio at a smaller ``step`` (at most 16)."""
-    return int(min(16, max(1, np.ceil((settings.test_volts / step) ** 2 - 1e-9))))
+    signal-to-noise ratio at a smaller ``step`` (at most `MAX_REPEATS`)."""
+    return int(min(MAX_REPEATS, max(1, np.ceil((settings.test_volts / step) ** 2 - 1e-9))))
+
+
+def min_step() -> float:
+    """The smallest channel-map step, V, the check can read (1.77 mV). A response is the
+    difference of two means of at most `MAX_REPEATS` reads, noise sqrt(2 / 16) x
+    `READ_NOISE` (0.18 mV rms); the map decides "reaches" at half the step (`hit`: a
+    reached node moves by the step, another by 0), so the half step must be
+    `MAP_SIGMAS` (5) of those sd: one false reach in ~3e6 decisions (a 16 x 16 map has 256)."""
+    return 2.0 * MAP_SIGMAS * READ_NOISE * np.sqrt(2.0 / MAX_REPEATS)
 
 
 @dataclass
@@ -292,11 +307,27 @@ def clock_patterns(
 
 def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
     """Refuse (`ConfigError`, one line) a bench the check cannot run on, before anything
-    is applied: a drive channel with no room for the test step, limits that allow no
-    clock patterns, a bias outside the bias limits, or too few channels."""
+    is applied: a channel-map step the edge limit holds below `min_step`, a drive
+    channel with no room for the test step, limits that allow no clock patterns, a bias
+    outside the bias limits, or too few channels."""
     if settings.pulses < 1 or settings.bias_pulses < 1:
         raise ConfigError("check: pulses and bias pulses must be >= 1")
     step = safe_step(bench, settings)
+    least = min_step()
+    if step < least * (1 - 1e-9):
+        if step < settings.test_volts:  # the edge limit lowered it (`safe_step`)
+            what = (f"bench file field 'currents.edge' = {bench.currents.edge * 1e3:g} mA "
+                    f"allows a channel-map step of only {step * 1e3:.3g} mV (an edge at "
+                    f"code 0, {WIPER_FLOOR:g} Ohm)")
+            fix = f"give currents.edge >= {least / WIPER_FLOOR * 1e3:.3g} mA"
+        else:
+            what = f"the check's test_volts {step * 1e3:.3g} mV"
+            fix = f"give test_volts >= {least * 1e3:.3g} mV"
+        raise ConfigError(
+            f"check: {what}, below the {least * 1e3:.3g} mV the check needs to see a "
+            f"channel move ({MAP_SIGMAS:g} x the noise of its {MAX_REPEATS}-read averaged "
+            f"response each side of half the step, {READ_NOISE * 1e3:g} mV rms per read); {fix}"
+        )
     for ch in bench.channels:
         if ch.kind == "drive" and channel_levels(ch, step, settings.inset) is None:
             lo, hi = ch.limits

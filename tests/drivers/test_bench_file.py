@@ -116,3 +116,23 @@ def test_channel_names_are_checked_in_the_dialect_the_file_names(tmp_path: Path)
     raw["daq"]["dialect"] = "keysight"
     with pytest.raises(ConfigError, match=r"field 'daq\.dialect': unknown SCPI dialect"):
         open_bench(tmp_path / "b.toml", raw)
+
+
+def test_an_unknown_field_in_a_channel_entry_suggests_and_lists_the_entrys_fields(
+    tmp_path: Path,
+) -> None:
+    """``[[channels]]`` with ``nmae``: the line named the bench file's root fields (did you
+    mean 'channels'?) instead of the channel entry's."""
+    raw = _raw()
+    raw["channels"].append({"nmae": "2003", "twin": "free", "node": 3, "kind": "sense"})
+    with pytest.raises(ConfigError) as info:
+        open_bench(tmp_path / "b.toml", raw)
+    line = str(info.value)
+    assert "field 'channels', item 2, entry 'nmae': unknown field (did you mean 'name'?)" in (
+        line
+    ), line
+    assert "allowed fields: name, twin, node, kind, limits, safe" in line, line
+    assert "network" not in line, line
+    raw["channels"][1] = {"name": "2003", "twin": "free", "node": 3, "kind": "sens"}
+    with pytest.raises(ConfigError, match=r"field 'channels', item 2, entry 'kind': expected"):
+        open_bench(tmp_path / "b.toml", raw)

@@ -217,3 +217,49 @@ def test_a_node_neither_twin_can_drive_leaves_its_edges_out_named(tmp_path: Path
     clock = {i["name"]: i for i in _items(report, "clock")}
     assert "edge(s) 3-4, 3-6, 4-6 left out (fixed by neither twin's reads)" in (
         clock["not checked"]["detail"])
+
+
+def _bench_with_edge_limit(emu: WireEmulator, path: Path, edge: float) -> Path:
+    """The rehearsal bench file with ``[currents] edge`` = ``edge`` A."""
+    from lab.hal.calibration import toml_text
+
+    data = emu.bench_data()
+    data["currents"]["edge"] = edge
+    path.write_text(toml_text(data), encoding="utf-8")
+    return path
+
+
+def test_an_edge_limit_too_low_for_the_channel_map_is_refused_nothing_applied(
+    tmp_path: Path,
+) -> None:
+    """[currents] edge = 10 uA: the channel-map step (edge x 35 Ohm = 0.35 mV) is below
+    the 0.5 mV read noise; the check refuses it (exit 2, one line) instead of reporting
+    wiring faults that are not there, and a limit just above the minimum still plans."""
+    from lab.hal.benchfile import load_bench
+    from lab.procedures.check import plan
+
+    with WireEmulator(EmulatorConfig(seed=0)) as emu:
+        bench = _bench_with_edge_limit(emu, tmp_path / "bench.toml", 1e-5)
+        out = tmp_path / "check.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "lab.cli", "check", "--bench", str(bench),
+             "--json", str(out), *FAST],
+            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        err = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2, proc.stderr
+        assert len(err) == 1 and err[0].startswith("twinlab: error: check: "), err
+        line = err[0]
+        assert "'currents.edge' = 0.01 mA" in line and "0.35 mV" in line, line
+        assert "1.77 mV" in line and "currents.edge >= 0.0505 mA" in line, line
+        assert not out.exists()
+        assert (emu.board.codes == 64).all() and not emu.board.driven.any()
+        # just above the minimum (50.5 uA): plans (nothing applied by plan either)
+        above = _bench_with_edge_limit(emu, tmp_path / "above.toml", 5.1e-5)  # 1.785 mV
+        opened = load_bench(str(above))
+        try:
+            plan(opened)
+        finally:
+            opened.safe_state()
+        assert (emu.board.codes == 64).all() and not emu.board.driven.any()
