@@ -39,9 +39,7 @@ def measure(name: str, p: float, steps: int, limit: float, check: bool) -> dict:
 
     def drive(twin, nodes, volts):
         orig_drive(twin, nodes, volts)
-        v = board.node_voltages(twin)
-        k = board._k[twin]
-        cur = k * board.network.drops(v)
+        cur = board.edge_currents(twin)
         out = np.zeros(board.network.n_nodes)
         np.add.at(out, board.network.edges[:, 0], cur)
         np.add.at(out, board.network.edges[:, 1], -cur)

@@ -47,14 +47,6 @@ from lab.observe.tomography import TomographySettings, calibrate, tomography
 from lab.tasks import load_task
 
 
-def _set_codes(board: EmulatedBoard, codes: np.ndarray) -> None:
-    """Put the emulated board at ``codes`` (scoring harness only)."""
-    board.codes = codes.astype(np.int16)
-    board._k = board._conductance()
-    board._changed(0)
-    board._changed(1)
-
-
 class _PeakCurrent:
     """The most current, A, through any edge of either twin after every drive and
     release call of a bench (the emulator's truth: true conductances, DAC output)."""
@@ -70,8 +62,7 @@ class _PeakCurrent:
                 return call(*args, **kwargs)
             finally:
                 for t in range(2):
-                    drops = self.board.network.drops(self.board.node_voltages(t))
-                    now = float(np.abs(self.board._k[t] * drops).max())
+                    now = float(np.abs(self.board.edge_currents(t)).max())
                     self.peak = max(self.peak, now)
 
         return watched
@@ -93,7 +84,7 @@ def bench_tomography(boards: int, states: int, max_current: float = 5e-3) -> Non
         step = board.pots.r_end_to_end / 128
         for state in range(states):
             codes = rng.integers(0, 128, bench.network.n_edges)
-            _set_codes(board, codes)
+            board.set_codes(codes)
             for prior_kind in ("tracker+-2", "none"):
                 prior = None
                 if prior_kind != "none":

@@ -196,6 +196,19 @@ class EmulatedBoard:
         """Digipot conductances (2, E), S, looked up for the current codes."""
         return self._k_table.take(self._k_offset + self.codes)
 
+    def set_codes(self, codes: np.ndarray) -> None:
+        """Put every digipot pair at ``codes`` (E,) at once (a scoring harness or a test: a
+        real board can only be stepped); the solved states follow."""
+        self.codes = np.asarray(codes, dtype=np.int16).copy()
+        self._k = self._conductance()
+        self._changed(FREE)
+        self._changed(CLAMPED)
+
+    def edge_currents(self, twin: int) -> np.ndarray:
+        """True current (E,) A through each edge of ``twin`` now, from its first node to its
+        second (the emulator's truth, for scoring current limits)."""
+        return self._k[twin] * self.network.drops(self.node_voltages(twin))
+
     def node_voltages(self, twin: int) -> np.ndarray:
         """True (analog) node voltages (N,) of ``twin``, V (all 0 V when nothing is driven)."""
         volts = self._volts[twin]

@@ -213,10 +213,7 @@ def test_a_board_not_at_power_up_is_refused_before_any_pulse(tmp_path: Path) -> 
     bench, _ = _probeless()
     board = bench.daq.board
     rng = np.random.default_rng(3)
-    board.codes = np.clip(64 + rng.integers(-40, 41, board.codes.shape), 0, 127).astype(np.int16)
-    board._k = board._conductance()
-    board._changed(0)
-    board._changed(1)
+    board.set_codes(np.clip(64 + rng.integers(-40, 41, board.codes.shape), 0, 127))
     pulses = board.pulses
     out = tmp_path / "run.h5"
     trainer = Trainer(bench, load_task("ii"), settings_from(task="ii", p=1.0, steps=STEPS,

@@ -36,8 +36,7 @@ EDGE_FORMAT = re.compile(
 def _true_currents(board: EmulatedBoard, twin: int) -> tuple[np.ndarray, np.ndarray]:
     """The emulator's own currents of ``twin`` now: each edge's (E,) A, first node to
     second, and what each node's channel injects (N,) A."""
-    volts = board.node_voltages(twin)
-    edge = board._k[twin] * board.network.drops(volts)
+    edge = board.edge_currents(twin)
     out = np.zeros(board.network.n_nodes)
     np.add.at(out, board.network.edges[:, 0], edge)
     np.add.at(out, board.network.edges[:, 1], -edge)
@@ -48,8 +47,7 @@ def _true_currents(board: EmulatedBoard, twin: int) -> tuple[np.ndarray, np.ndar
 def test_prediction_matches_the_emulators_currents(seed: int) -> None:
     rng = np.random.default_rng(seed)
     board = EmulatedBoard(EmulatorConfig(seed=seed, adc_noise=0.0))
-    board.codes = rng.integers(0, 128, board.network.n_edges).astype(np.int16)
-    board._k = board._conductance()
+    board.set_codes(rng.integers(0, 128, board.network.n_edges))
     for twin in (0, 1):
         nodes = np.sort(rng.choice(board.network.n_nodes, size=3, replace=False))
         board.drive(twin, nodes, rng.uniform(-1.0, 5.0, 3).tolist())

@@ -11,13 +11,6 @@ from lab.hal.bench import Bench
 from lab.observe.tomography import TomographySettings, calibrate, tomography
 
 
-def _set_codes(board: EmulatedBoard, codes: np.ndarray) -> None:
-    board.codes = np.asarray(codes, dtype=np.int16)
-    board._k = board._conductance()
-    board._changed(FREE)
-    board._changed(CLAMPED)
-
-
 def _bench(seed: int, limits: tuple[float, float] = (-1.0, 6.0)):
     board = EmulatedBoard(EmulatorConfig(seed=seed))
     bench = emulator_bench(board=board, limits=limits)
@@ -61,7 +54,7 @@ def test_resync_recovers_every_code_within_budget(seed: int) -> None:
     assert cal.transactions <= 120
     rng = np.random.default_rng([seed, 3])
     codes = rng.integers(2, 128, bench.network.n_edges)
-    _set_codes(board, codes)
+    board.set_codes(codes)
     prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
     bench.daq = daq = RecordingDAQ(bench.daq)
     res = tomography(bench, model, prior, 2.0)
@@ -85,7 +78,7 @@ def test_resync_without_prior_finds_the_scale_from_integers() -> None:
     board, bench = _bench(3)
     model, _ = calibrate(bench)
     codes = np.random.default_rng(5).integers(2, 128, bench.network.n_edges)
-    _set_codes(board, codes)
+    board.set_codes(codes)
     res = tomography(bench, model)
     assert np.mean(res.codes == codes) >= 15 / 16
     assert np.abs(res.codes.astype(int) - codes).max() <= 1
@@ -100,7 +93,7 @@ def test_tight_limits_are_never_exceeded() -> None:
     bench.daq = daq = RecordingDAQ(bench.daq)
     model, _ = calibrate(bench)
     codes = np.random.default_rng(1).integers(20, 128, bench.network.n_edges)
-    _set_codes(board, codes)
+    board.set_codes(codes)
     res = tomography(bench, model, np.clip(codes + 1, 0, 127), 2.0)
     written = [v for _, volts in daq.writes for v in volts]
     assert written and min(written) >= lo and max(written) <= hi
@@ -190,7 +183,7 @@ def test_resistance_next_to_a_near_short_within_one_code() -> None:
     rng = np.random.default_rng([2, 14])
     codes = rng.integers(0, 128, bench.network.n_edges)
     assert codes.min() == 0
-    _set_codes(board, codes)
+    board.set_codes(codes)
     prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
     res = tomography(bench, model, prior, 2.0)
     true_r = board.resistance()
@@ -227,7 +220,7 @@ def _board4_state2():
         prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
     labels = bench.network.edge_labels()
     assert {labels[i] for i in np.flatnonzero(codes == 0)} == {"1-6", "2-9"}
-    _set_codes(board, codes)
+    board.set_codes(codes)
     return board, bench, model, codes, prior
 
 
@@ -286,7 +279,7 @@ def test_one_near_short_within_one_code() -> None:
     rng = np.random.default_rng(7)
     codes = rng.integers(10, 128, bench.network.n_edges)
     codes[bench.network.edge_labels().index("1-6")] = 0
-    _set_codes(board, codes)
+    board.set_codes(codes)
     prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
     res = tomography(bench, model, prior, 2.0)
     err = _resistance_error(board, res, model)
@@ -318,7 +311,7 @@ def test_a_near_short_at_an_undriven_node_resyncs() -> None:
     rng = np.random.default_rng(7)
     codes = rng.integers(30, 128, bench.network.n_edges)
     codes[bench.network.edge_labels().index("1-6")] = 0
-    _set_codes(board, codes)
+    board.set_codes(codes)
     prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
     res = tomography(bench, model, prior, 2.0)
     assert res.transactions <= 40
@@ -341,8 +334,7 @@ class PeakCurrent:
             finally:
                 self.calls += 1
                 for t in (FREE, CLAMPED):
-                    drops = self.board.network.drops(self.board.node_voltages(t))
-                    self.peak = max(self.peak, float(np.abs(self.board._k[t] * drops).max()))
+                    self.peak = max(self.peak, float(np.abs(self.board.edge_currents(t)).max()))
 
         return watched
 
@@ -418,7 +410,7 @@ def _benchmark_state(seed: int, state: int):
     for _ in range(state + 1):
         codes = rng.integers(0, 128, bench.network.n_edges)
         prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
-    _set_codes(board, codes)
+    board.set_codes(codes)
     return board, bench, model, codes, prior
 
 
