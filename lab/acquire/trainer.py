@@ -292,14 +292,17 @@ class Trainer:
         bench = self.bench
         self._safe_spread = (bench.safe_spread("free", k[0]), bench.safe_spread("clamped", k[1]))
 
-    def _guard(self, twin: str, nodes: tuple[int, ...], volts: np.ndarray, what: str) -> None:
+    def _guard(self, twin: str, nodes: tuple[int, ...], volts: np.ndarray, what: str,
+               state: dict[int, float] | None = None) -> None:
         """Refuse (LimitError naming the edge or channel, the predicted current, the limit
         and the bench file field) driving ``nodes`` of ``twin`` at ``volts`` (n,) V when
         the drive state it makes would exceed the bench's current limits: free when the
-        state's spread is within `Bench.safe_spread`, else one solve."""
+        state's spread is within `Bench.safe_spread`, else one solve. ``state`` {node
+        label: V}: the drive state it adds to (default: what the bench drives now;
+        `preflight` passes the one it predicts; not changed)."""
         if self._conductance is None:
             return
-        state = self.bench.drive_state(twin)
+        state = self.bench.drive_state(twin) if state is None else dict(state)
         for node, v in zip(nodes, np.asarray(volts, dtype=float).tolist(), strict=True):
             state[node] = v
         values = state.values()
@@ -309,6 +312,48 @@ class Trainer:
         self.bench.check_currents(
             twin, state, 1.0 / self._conductance[t], what=what,
             codes=self._codes, code_sd=self._code_sd)
+
+    def preflight(self) -> None:
+        """Before the run file is opened and before anything is applied: LimitError (the
+        one message of `_guard`: the edge or channel, the current, the limit, the bench
+        file field) when a drive state the first step makes would exceed the bench's
+        current limits at the starting codes: the fixed nodes on each twin, every
+        training example's inputs on each twin, every test input on the free twin (when
+        tested), and, for tasks with given targets, every example's clamped outputs, V_C =
+        eta V_D + (1 - eta) V_F with V_F the Kirchhoff solve at the checks' conductances.
+        Nothing to check without a probe (`currents_note`). Reads the probe's codes only;
+        writes nothing. A limit hit later (the codes drifted) stops the run instead."""
+        from lab.core.learning import clamped_outputs  # numba: loaded when a run starts
+
+        self._refresh_currents()
+        k = self._conductance
+        if k is None:
+            return
+        task, net = self.task, self.bench.network
+        fixed = dict(zip(self._fixed, np.asarray(task.fixed_volts, dtype=float).tolist(),
+                         strict=True))
+        for twin in TWINS:
+            if self._fixed:
+                self._guard(twin, self._fixed, task.fixed_volts, "the start (fixed nodes)",
+                            state={})
+        if self.settings.test_every:
+            for i, x in enumerate(task.test_inputs):
+                self._guard("free", self._inputs, x,
+                            f"the start (a free response, test input row {i})", state=fixed)
+        given = task.targets not in ("class-means", "pattern-means")
+        out_idx = net.index_of(self._outputs) if given else None
+        for i, x in enumerate(task.train_inputs):
+            what = f"the start (example {i}'s inputs)"
+            for twin in TWINS:
+                self._guard(twin, self._inputs, x, what, state=fixed)
+            if out_idx is None or not self._outputs:
+                continue
+            driven = {**fixed, **dict(zip(self._inputs, np.asarray(x, dtype=float).tolist(),
+                                          strict=True))}
+            v_free = net.solve(k[0], driven)[out_idx]
+            v_clamped = clamped_outputs(v_free, self.desired[i], self.settings.eta)
+            self._guard("clamped", self._outputs, v_clamped,
+                        f"the start (example {i}'s clamped outputs)", state=driven)
 
     def _drive(self, twin: str, nodes: tuple[int, ...], volts: np.ndarray, what: str) -> None:
         """`Bench.drive` after `_guard`."""

@@ -103,6 +103,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"twinlab: codes unknown: {trainer.codes_note}", file=sys.stderr)
         if trainer.currents_note:  # the run goes on; its file says so too
             print(f"twinlab: {trainer.currents_note}", file=sys.stderr)
+        # a limit the first step would exceed at the starting codes is the configuration's
+        # (LimitError: one line, exit 2), before the run file exists; later ones stop the run
+        trainer.preflight()
 
         def stop(signum: int) -> None:
             trainer.request_stop(f"interrupted by {signal_name(signum)}")

