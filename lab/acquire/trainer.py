@@ -26,7 +26,7 @@ from lab import __version__
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.acquire.settings import TrainSettings
 from lab.errors import ConfigError
-from lab.hal import TWINS, Bench
+from lab.hal import TWINS, Bench, LimitError
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 from lab.signals import interrupt_name
 from lab.tasks import Task, TaskError
@@ -238,15 +238,25 @@ class Trainer:
         bench.check_nodes("sense", "free", self._outputs)
         bench.check_nodes("drive", "clamped", self._outputs)
         checks = [
-            ("free", self._inputs, np.concatenate([task.train_inputs, task.test_inputs])),
-            ("free", self._fixed, task.fixed_volts[None, :]),
-            ("clamped", self._outputs, np.concatenate([task.train_desired, task.test_desired])),
+            ("free", "input", self._inputs,
+             np.concatenate([task.train_inputs, task.test_inputs])),
+            ("free", "fixed", self._fixed, task.fixed_volts[None, :]),
+            ("clamped", "output", self._outputs,
+             np.concatenate([task.train_desired, task.test_desired])),
         ]
-        for twin, nodes, volts in checks:
+        for twin, role, nodes, volts in checks:
             if not nodes:
                 continue
-            bench.check_volts(twin, nodes, volts, who=f"task {task.name!r}",
-                              label="the channel limits")
+            try:
+                bench.check_volts(twin, nodes, volts, who=f"task {task.name!r}",
+                                  label="the channel limits")
+            except LimitError:  # again value by value, naming the file and field of the first
+                for row, values in enumerate(volts.tolist()):
+                    for node, v in zip(nodes, values, strict=True):
+                        bench.check_volts(twin, (node,), np.array([[v]]),
+                                          who=task.value_origin(role, node, row),
+                                          label="the channel limits")
+                raise
 
     # -- currents ----------------------------------------------------------------------------
     def _part_model(self) -> DigipotModel:

@@ -95,7 +95,7 @@ def load_task(name_or_path: str, *, seed: int = 0) -> Task:
         task = _classification(where, path, _parse(where, _Classification, raw), seed)
 
     spec_name = raw.get("name") or path.stem
-    updates: dict[str, Any] = {"name": spec_name}
+    updates: dict[str, Any] = {"name": spec_name, "file": where}
     if raw.get("description"):
         updates["description"] = raw["description"]
     return replace(task, **updates)

@@ -68,6 +68,9 @@ class Task:
     eta: float | None = None  # the task's own nudge (its paper's); runs giving none use it
     train_groups: np.ndarray | None = None
     test_groups: np.ndarray | None = None
+    #: The task file it was loaded from, as displayed (`lab.paths.display_path`); "" for
+    #: a task made in code (`value_origin` names it in refusals)
+    file: str = ""
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -127,6 +130,26 @@ class Task:
     @property
     def n_test(self) -> int:
         return int(self.test_inputs.shape[0])
+
+    def value_origin(self, role: str, node: int, row: int = 0) -> str:
+        """Who a refusal of one task voltage names: the task, its file and the field that
+        gives the value (``task 'high' (file high.toml, field 'inputs.8')``), or, when the
+        value is generated (or read from a data set), the example it belongs to
+        (``task 'regression' (file regression.toml, test example 3)``). ``role``:
+        "input", "output" or "fixed"; ``row``: the example, training rows first, then
+        test rows (ignored for "fixed")."""
+        head = f"task {self.name!r}"
+        if not self.file:
+            return head
+        from_fields = self.kind == "allostery" and self.source == self.file  # the file's table
+        if from_fields:
+            key = {"input": "inputs", "output": "outputs", "fixed": "fixed"}[role]
+            return f"{head} (file {self.file}, field '{key}.{node}')"
+        if role == "fixed":
+            return f"{head} (file {self.file}, fixed node {node})"
+        example = (f"training example {row}" if row < self.n_train
+                   else f"test example {row - self.n_train}")
+        return f"{head} (file {self.file}, {example})"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description (lists instead of arrays), e.g. for a run file."""

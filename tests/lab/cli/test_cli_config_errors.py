@@ -75,3 +75,41 @@ def test_a_current_limit_hit_after_the_codes_drifted_stops_the_run(tmp_path: Pat
     with RunReader(out) as run:
         assert not run.info["complete"] and "currents.edge" in run.info["message"]
         assert run.n_steps > 0
+
+
+def test_a_task_voltage_outside_the_bench_limits_names_the_file_and_field(
+    tmp_path: Path,
+) -> None:
+    cases = {
+        "high_in": ("inputs = { 8 = 9.0 }\noutputs = { 3 = 1.0 }\nfixed = { 9 = 0.0 }\n",
+                    "field 'inputs.8'): 9.0 V on node 8 of the free twin"),
+        "high_out": ("inputs = { 8 = 5.0 }\noutputs = { 3 = 7.0 }\nfixed = { 9 = 0.0 }\n",
+                     "field 'outputs.3'): 7.0 V on node 3 of the clamped twin"),
+        "low_fixed": ("inputs = { 8 = 5.0 }\noutputs = { 3 = 1.0 }\nfixed = { 9 = -3.0 }\n",
+                      "field 'fixed.9'): -3.0 V on node 9 of the free twin"),
+    }
+    for name, (body, needle) in cases.items():
+        task = tmp_path / f"{name}.toml"
+        task.write_text(f'kind = "allostery"\nnetwork = "twin16"\n{body}')
+        out = tmp_path / f"{name}.h5"
+        status, _, stderr = run_cli("train", "--quiet", "--task", str(task), "--out", str(out))
+        err = stderr.strip().splitlines()
+        assert status == 2 and len(err) == 1, stderr
+        assert err[0].startswith(f"twinlab: error: task {name!r} (file {task}, "), err
+        assert needle in err[0] and "outside the channel limits [-1, 6] V" in err[0], err
+        assert not out.exists()
+
+
+def test_a_generated_task_voltage_outside_the_bench_limits_names_the_example(
+    tmp_path: Path,
+) -> None:
+    bench = tmp_path / "tight.toml"
+    bench.write_text(EMULATOR_BENCH.read_text().replace("limits = [-1.0, 6.0]",
+                                                        "limits = [-1.0, 0.5]"))
+    out = tmp_path / "run.h5"
+    status, _, stderr = run_cli("train", "--quiet", "--task", "regression", "--bench",
+                                str(bench), "--out", str(out))
+    assert status == 2, stderr
+    assert "twinlab: error: task 'regression' (file " in stderr, stderr
+    assert "regression.toml, training example 0): " in stderr, stderr
+    assert not out.exists()

@@ -108,7 +108,8 @@ def test_the_trainers_task_check_has_the_one_format() -> None:
         Trainer(bench, load_task("ii"), settings_from(), [])
     message = str(info.value)
     assert FORMAT.fullmatch(message), message
-    assert message.startswith("task 'ii': 5.0 V on node 8 of the free twin (channel "), message
+    assert message.startswith("task 'ii' (file "), message  # its file and field, too
+    assert "ii.toml, field 'inputs.8'): 5.0 V on node 8 of the free twin (channel " in message
     assert "is outside the channel limits [-1, 4.5] V" in message
     assert not bench.probe.board.driven.any()
 
