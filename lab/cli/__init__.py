@@ -45,7 +45,7 @@ import logging
 import os
 import sys
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn
 
 from lab import logs, plugins
 from lab.cli import calibrate, check, emulate, info, netlist, study, tasks, train
@@ -90,8 +90,17 @@ def _logging_of(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+class _Parser(argparse.ArgumentParser):
+    """The house style for a bad command line: one line ``twinlab: error: <message> (see
+    '<prog> --help')``, exit status 2, no usage block (``--help`` is unchanged). Every
+    sub-parser is one too (`add_subparsers` makes them of its parser's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"twinlab: error: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="twinlab", description="Control, emulate and record twin-network coupled learning."
     )
     parser.add_argument("--version", action="version", version=f"twinlab {_version()}")

@@ -113,3 +113,24 @@ def test_a_generated_task_voltage_outside_the_bench_limits_names_the_example(
     assert "twinlab: error: task 'regression' (file " in stderr, stderr
     assert "regression.toml, training example 0): " in stderr, stderr
     assert not out.exists()
+
+
+def test_a_bad_command_line_is_one_line_without_the_usage_block() -> None:
+    cases = [
+        (["train", "--p", "x"], "argument --p: invalid float value: 'x'", "twinlab train"),
+        (["train", "--order", "sideways"], "argument --order: invalid choice", "twinlab train"),
+        (["nosuch"], "invalid choice: 'nosuch'", "twinlab"),
+        ([], "the following arguments are required: command", "twinlab"),
+        (["info"], "the following arguments are required: run", "twinlab info"),
+    ]
+    for args, needle, prog in cases:
+        status, stdout, stderr = run_cli(*args)
+        err = stderr.strip().splitlines()
+        assert status == 2 and stdout == "", (args, stderr)
+        assert len(err) == 1 and err[0].startswith("twinlab: error: "), (args, err)
+        assert needle in err[0] and err[0].endswith(f"(see '{prog} --help')"), (args, err)
+
+
+def test_help_still_shows_the_usage() -> None:
+    status, stdout, _ = run_cli("train", "--help")
+    assert status == 0 and stdout.startswith("usage: twinlab train [-h]")
