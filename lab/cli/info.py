@@ -24,12 +24,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def never_closed(steps: int) -> str:
+    """The message of a run file whose writer never stopped (no end time, no message: the
+    process was killed, or the machine went down), ``steps`` rows recorded."""
+    return f"incomplete: the run did not close (killed?); {steps} steps recorded"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from lab.runs import RunReader
 
     with RunReader(args.run) as reader:
         summary = {k: _jsonable(v) for k, v in reader.summary().items()}
         settings = reader.settings
+    if not summary["complete"] and not summary["end_time"] and not summary["message"]:
+        summary["message"] = never_closed(summary["steps"])
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -5,9 +5,12 @@ that never closed, calibrate at p = 0 and 1, the progress bar's error label."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from lab.runs import RunReader
@@ -134,3 +137,42 @@ def test_a_bad_command_line_is_one_line_without_the_usage_block() -> None:
 def test_help_still_shows_the_usage() -> None:
     status, stdout, _ = run_cli("train", "--help")
     assert status == 0 and stdout.startswith("usage: twinlab train [-h]")
+
+
+def _killed_run(tmp_path: Path) -> Path:
+    """A run file whose ``twinlab train`` was SIGKILLed once the file had steps."""
+    out = tmp_path / "killed.h5"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", "train", "--quiet", "--steps", "100000000",
+         "--out", str(out)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until the first periodic flush
+            time.sleep(0.2)
+            try:
+                with RunReader(out, swmr=True) as run:
+                    if run.n_steps > 0:
+                        break
+            except Exception:
+                continue
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    return out
+
+
+def test_info_on_a_killed_run_says_it_did_not_close(tmp_path: Path) -> None:
+    out = _killed_run(tmp_path)
+    status, stdout, stderr = run_cli("info", str(out), "--json")
+    assert status == 0, stderr
+    info = json.loads(stdout)
+    assert info["complete"] is False and info["end_time"] is None and info["steps"] > 0
+    assert info["message"] == (
+        f"incomplete: the run did not close (killed?); {info['steps']} steps recorded")
+    status, stdout, _ = run_cli("info", str(out))
+    assert status == 0
+    line = next(ln for ln in stdout.splitlines() if ln.split()[:1] == ["message"])
+    assert "the run did not close (killed?)" in line, stdout
