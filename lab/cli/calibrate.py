@@ -31,6 +31,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     calibrate.set_defaults(func=cmd_calibrate)
 
 
+def _corr_text(corr: float, p: float) -> str:
+    """The edge correlation as the table prints it (7 wide), or why it is undefined (an
+    edge that never or always updated has no variance): ``n/a (p = 0: no updates)``."""
+    if corr == corr:  # not NaN
+        return f"{corr:7.3f}"
+    if p == 0.0:
+        why = "p = 0: no updates"
+    elif p == 1.0:
+        why = "p = 1: every edge updated at every pulse"
+    else:
+        why = "an edge never or always updated"
+    return f"{'n/a':>7} ({why})"
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
@@ -71,14 +85,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     source = f"twinlab calibrate, {args.points} biases x {args.pulses} pulses, {when}"
     calibration = result.fit(source)
     half = int(np.argmin(np.abs(result.p - 0.5)))
+    corr_half = _corr_text(float(result.correlation[half]), float(result.p[half])).strip()
     extra = {
         "measured_p": result.p.tolist(),
         "spread": result.spread.tolist(),
-        "correlation": [float(np.nan_to_num(c)) for c in result.correlation],
+        # undefined stays undefined: TOML's nan (not 0.0, which would read "uncorrelated")
+        "correlation": [float(c) for c in result.correlation],
     }
     print(f"{'bias V':>8} {'p':>6} {'spread':>7} {'corr':>7}")
     for b, p, sd, r in zip(result.bias, result.p, result.spread, result.correlation, strict=True):
-        print(f"{b:8.3f} {p:6.3f} {sd:7.3f} {r:7.3f}")
+        print(f"{b:8.3f} {p:6.3f} {sd:7.3f} {_corr_text(float(r), float(p))}")
     try:
         write_calibration(out, calibration, **extra)
     except OSError as exc:  # the measurement is kept: write it where we can
@@ -92,7 +108,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return 1
     print(
         f"p = 0.5 at {calibration.volts_for(0.5):.3f} V; edge correlation near p = 0.5: "
-        f"{result.correlation[half]:.3f}; spread between edges up to {result.spread.max():.3f}; "
+        f"{corr_half}; spread between edges up to {result.spread.max():.3f}; "
         f"calibration file {out}"
     )
     if unsafe:

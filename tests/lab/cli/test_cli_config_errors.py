@@ -176,3 +176,22 @@ def test_info_on_a_killed_run_says_it_did_not_close(tmp_path: Path) -> None:
     assert status == 0
     line = next(ln for ln in stdout.splitlines() if ln.split()[:1] == ["message"])
     assert "the run did not close (killed?)" in line, stdout
+
+
+def test_calibrate_says_why_the_correlation_is_undefined_at_p_0_and_1(tmp_path: Path) -> None:
+    import math
+    import tomllib
+
+    out = tmp_path / "cal.toml"
+    status, stdout, stderr = run_cli("calibrate", "--quiet", "--points", "5", "--pulses", "50",
+                                     "--out", str(out))
+    assert status == 0, stderr
+    assert "nan" not in stdout, stdout
+    rows = [ln.split(None, 3) for ln in stdout.splitlines()[1:6]]
+    ends = {float(p): corr for _, p, _, corr in rows if float(p) in (0.0, 1.0)}
+    assert ends == {1.0: "n/a (p = 1: every edge updated at every pulse)",
+                    0.0: "n/a (p = 0: no updates)"}, stdout
+    corr = tomllib.loads(out.read_text())["correlation"]
+    p = tomllib.loads(out.read_text())["measured_p"]
+    for c, pk in zip(corr, p, strict=True):  # undefined is not 0.0 ("uncorrelated")
+        assert math.isnan(c) == (pk in (0.0, 1.0)), (corr, p)
