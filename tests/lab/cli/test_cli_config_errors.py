@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lab.runs import RunReader
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -195,3 +197,23 @@ def test_calibrate_says_why_the_correlation_is_undefined_at_p_0_and_1(tmp_path: 
     p = tomllib.loads(out.read_text())["measured_p"]
     for c, pk in zip(corr, p, strict=True):  # undefined is not 0.0 ("uncorrelated")
         assert math.isnan(c) == (pk in (0.0, 1.0)), (corr, p)
+
+
+def test_the_progress_bars_error_names_the_step_it_was_measured_at(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    import re
+
+    from lab.acquire.settings import settings_from
+    from lab.acquire.trainer import Trainer
+    from lab.cli.progress import progress_bar
+    from lab.hal.benchfile import load_bench
+    from lab.tasks import load_task
+
+    bar = progress_bar(600, every=0.0)  # every 256th step shows its error
+    summary = Trainer(load_bench("emulator"), load_task("ii"), settings_from(steps=600),
+                      [bar]).run()
+    assert summary.complete
+    shown = re.findall(r"error=([0-9.e+-]+) V\^2@(\d+)", capsys.readouterr().err)
+    assert shown, "no error shown"
+    assert {int(step) for _, step in shown} == {0, 256, 512}  # the count ends at 600
