@@ -34,6 +34,21 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def wait_for_steps(out: Path, timeout: float = 60.0) -> None:
+    """Until the run file ``out`` a training subprocess writes has steps (its first
+    periodic flush), at most ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if out.exists():
+            try:
+                with RunReader(out, swmr=True) as run:
+                    if run.n_steps > 0:
+                        return
+            except Exception:
+                continue
+
+
 def test_train_defaults_then_info_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run.h5"
     assert main(["train", "--quiet", "--out", str(out)]) == 0
@@ -185,16 +200,7 @@ def test_ctrl_c_exits_130_with_safe_bench_and_incomplete_file(tmp_path: Path) ->
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until at least one flush has happened
-        time.sleep(0.2)
-        if out.exists():
-            try:
-                with RunReader(out, swmr=True) as run:
-                    if run.n_steps > 0:
-                        break
-            except Exception:
-                continue
+    wait_for_steps(out)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

@@ -10,24 +10,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from lab.runs import RunReader
+from tests.lab.cli.test_cli import ROOT, run_cli, wait_for_steps
 
-ROOT = Path(__file__).resolve().parents[3]
 EMULATOR_BENCH = ROOT / "data" / "benches" / "emulator.toml"
-
-
-def run_cli(*args: str, cwd: Path = ROOT) -> tuple[int, str, str]:
-    """``twinlab ARGS`` in a subprocess (as a user runs it): (status, stdout, stderr)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args], cwd=cwd,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def _bench(tmp_path: Path, extra: str, name: str = "bench.toml") -> Path:
@@ -150,15 +140,7 @@ def _killed_run(tmp_path: Path) -> Path:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # until the first periodic flush
-            time.sleep(0.2)
-            try:
-                with RunReader(out, swmr=True) as run:
-                    if run.n_steps > 0:
-                        break
-            except Exception:
-                continue
+        wait_for_steps(out, 120.0)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
