@@ -37,14 +37,26 @@ def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=600, **kw)
 
 
+def _setuptools_needed() -> tuple[int, int]:
+    """The lowest setuptools pyproject.toml's ``build-system.requires`` accepts (major,
+    minor)."""
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    for req in requires:
+        m = re.fullmatch(r"setuptools\s*>=\s*(\d+)(?:\.(\d+))?.*", req.strip())
+        if m:
+            return int(m.group(1)), int(m.group(2) or 0)
+    return (68, 0)
+
+
 def _can_build_here() -> bool:
-    """This environment has setuptools >= 68 with a ``bdist_wheel`` (built in from 70.1,
-    else the ``wheel`` package): pip can build without an isolated environment."""
+    """This environment has the setuptools pyproject.toml asks for (>= 68) with a
+    ``bdist_wheel`` (built in from 70.1, else the ``wheel`` package): pip can build
+    without an isolated environment."""
     try:
         st = tuple(int(x) for x in version("setuptools").split(".")[:2])
     except (PackageNotFoundError, ValueError):
         return False
-    if st < (68, 0):
+    if st < max((68, 0), _setuptools_needed()):
         return False
     try:
         version("wheel")
