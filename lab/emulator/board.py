@@ -123,6 +123,8 @@ class EmulatedBoard:
         clamped; a measured board, or a hand-worked case); the codes stay."""
         r_ab = np.broadcast_to(np.asarray(r_end_to_end, dtype=float), self.pots.r_end_to_end.shape)
         r_w = np.broadcast_to(np.asarray(r_wiper, dtype=float), self.pots.r_wiper.shape)
+        self._settled(FREE)
+        self._settled(CLAMPED)
         self.pots = Digipots(r_ab.copy(), r_w.copy())
         self._k_table = (1.0 / self.digipot.table(r_ab, r_w)).ravel()
         self._k = self._conductance()
@@ -140,6 +142,8 @@ class EmulatedBoard:
     def open_edge(self, edge: int) -> None:
         """From now on edge ``edge`` (0-based) is disconnected in both twins: its conductance
         is `OPEN_CONDUCTANCE` whatever its code (the digipots still step)."""
+        self._settled(FREE)
+        self._settled(CLAMPED)
         for twin in (FREE, CLAMPED):
             start = self._k_offset[twin, edge]
             self._k_table[start : start + self.positions] = OPEN_CONDUCTANCE
@@ -150,6 +154,7 @@ class EmulatedBoard:
     # -- what the DAQ does -----------------------------------------------------------------
     def drive(self, twin: int, nodes: np.ndarray, volts: list[float]) -> None:
         """Hold 0-based ``nodes`` (n,) of ``twin`` at ``volts`` (n values) through the DAC."""
+        self._settled(twin)
         row = self.applied[twin]
         for node, v in zip(nodes.tolist(), self.dac.convert(volts), strict=True):
             row[node] = v
@@ -163,6 +168,7 @@ class EmulatedBoard:
     def release(self, twin: int, nodes: np.ndarray) -> None:
         """Stop driving ``nodes`` of ``twin``: they float."""
         if self.driven[twin, nodes].any():
+            self._settled(twin)
             self.driven[twin, nodes] = False
             self._driven_sets[twin].difference_update(nodes.tolist())
             self._solvers[twin] = None
@@ -180,6 +186,8 @@ class EmulatedBoard:
 
     def reset_outputs(self) -> None:
         """Every DAC output to 0 V and released (the DAQ's safe state)."""
+        self._settled(FREE)
+        self._settled(CLAMPED)
         self.applied[:] = 0.0
         self.driven[:] = False
         self._driven_sets = [set(), set()]
@@ -199,6 +207,8 @@ class EmulatedBoard:
     def set_codes(self, codes: np.ndarray) -> None:
         """Put every digipot pair at ``codes`` (E,) at once (a scoring harness or a test: a
         real board can only be stepped); the solved states follow."""
+        self._settled(FREE)
+        self._settled(CLAMPED)
         self.codes = np.asarray(codes, dtype=np.int16).copy()
         self._k = self._conductance()
         self._changed(FREE)
@@ -263,6 +273,14 @@ class EmulatedBoard:
         if self.config.oscillators:
             return self.oscillators.calibration()
         return self._nominal
+
+    def _settled(self, twin: int) -> None:
+        """Before a change: solve the state it leaves (when settling is on and it was not
+        solved yet), so the transient starts from it whether or not anything read it
+        (two changes between reads: the residue is of the later one; the DAQ's calls are
+        ms apart, the network settles in ``settle_tau``)."""
+        if self._settle and self._volts[twin] is None:
+            self.node_voltages(twin)
 
     def _changed(self, twin: int) -> None:
         """Invalidate a twin's solved state; keep it as the start of the settling transient."""

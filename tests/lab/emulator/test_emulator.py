@@ -187,3 +187,22 @@ def test_adc_noise_has_configured_rms() -> None:
     # sd of the sample sd for n = 5000 is ~1 %; allow 5 %
     assert readings.std() == pytest.approx(1e-3, rel=0.05)
     assert readings.mean() == pytest.approx(1.0, abs=5 * 1e-3 / np.sqrt(5000))
+
+
+def test_settling_starts_from_the_last_state_whether_or_not_it_was_read() -> None:
+    """Two changes between reads (a release, then a drive): the settling residue the next
+    read carries is of the state the drive left, whether or not anything solved that
+    state in between. Reading the emulator's truth (`edge_currents`, as a scoring harness
+    does) must not change what its DAQ reads; it did: the transient started from the last
+    state something had solved."""
+    reads = []
+    for look in (False, True):
+        board = EmulatedBoard(EmulatorConfig(seed=3))
+        board.drive(0, np.array([0, 1]), [5.0, 0.0])
+        board.measure(0, np.arange(9))
+        board.release(0, np.array([1]))
+        if look:
+            board.edge_currents(0)
+        board.drive(0, np.array([2]), [0.0])
+        reads.append(np.array(board.measure(0, np.arange(9))))
+    assert np.array_equal(reads[0], reads[1])
