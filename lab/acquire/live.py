@@ -410,6 +410,9 @@ def _run_child(
             writer = RunWriter(Path(spec.out))
             batcher.source = writer  # the batches' columns are the file's (built once)
             trainer = Trainer(bench, task, settings, [writer, batcher])
+            # a current limit the first step exceeds is the set-up's: Failed("setup"),
+            # before the run file exists (as `twinlab train`)
+            trainer.preflight()
             orphan.attach(trainer)
             send(Ready())
             threading.Thread(target=_control, args=(ctrl, trainer, batcher), daemon=True,

@@ -287,3 +287,38 @@ def test_the_training_process_batches_hold_the_run_files_steps(tmp_path: Path) -
             np.testing.assert_array_equal(got, reader.array(name, 0, 3000), err_msg=name)
             assert got.dtype == reader.array(name, 0, 1).dtype
         assert all(b["positions"].flags.writeable for b in batches)
+
+
+def _tight_current_bench() -> object:
+    """Training-process bench factory: the default emulator bench with an edge current
+    limit (1 uA) the first step of any task exceeds."""
+    from lab.emulator import emulator_bench
+    from lab.hal.currents import CurrentLimits
+
+    bench = emulator_bench()
+    bench.currents = CurrentLimits(edge=1e-6, channel=1.0)
+    return bench
+
+
+def test_a_current_limit_the_first_step_exceeds_fails_the_live_set_up_without_a_file(
+    tmp_path: Path,
+) -> None:
+    """The window's training process runs the trainer's pre-flight: a limit the first
+    step would exceed at the starting codes is a set-up failure (one line naming the
+    bench file field), nothing applied and no run file; it used to start the run and stop
+    at step 0 with an empty incomplete file."""
+    out = tmp_path / "live.h5"
+    spec = LiveSpec(settings={"task": "ii", "steps": 50}, out=str(out),
+                    bench_factory=_tight_current_bench)  # fmt: skip
+    run = LiveRun(spec)
+    seen: list[Message] = []
+    try:
+        assert run.wait(90)
+        seen += run.messages()
+    finally:
+        run.end()
+        run.close()
+    failed = [m for m in seen if isinstance(m, Failed)]
+    assert failed and failed[0].phase == "setup", seen
+    assert "currents.edge" in failed[0].text, failed[0].text
+    assert not out.exists()
