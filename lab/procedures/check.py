@@ -76,7 +76,7 @@ import numpy as np
 from lab.core.learning import SIGMA_MAX
 from lab.errors import ConfigError
 from lab.hal import TWINS, Bench, Channel, LimitError, Twin, predict_currents
-from lab.observe.model import R_WIPER, TOP, WIPER_FLOOR, DigipotModel, Topology
+from lab.observe.model import NOMINAL_STEP, R_WIPER, TOP, WIPER_FLOOR, DigipotModel, Topology
 from lab.observe.requirements import check_supports_estimation
 from lab.observe.tomography import TomographySettings, TwinFit, fit_reads, measure
 from lab.observe.tracking import Tracker, TrackerSettings
@@ -939,6 +939,95 @@ def _figure(values: np.ndarray, keep: np.ndarray) -> list:
     return out.tolist()
 
 
+#: Per-edge spread, as a fraction of the code, of a code the tomography infers (the
+#: parts' 2 % mismatch and the fit's noise): how far from a rail an edge may be and still
+#: be at it.
+RAIL_SPREAD = 0.025
+#: Levels (median true code) the clock fit tries (`clock_fit`).
+LEVELS = 80
+
+
+@dataclass
+class ClockFit:
+    """The clock section's moves in true codes (`clock_fit`): ``level``, the median code
+    of the observed edges at the start (node voltages cannot see it; the magnitudes of
+    the moves fix it: n steps change an edge's resistance by n / code); ``moves`` (2, E)
+    each half's move, codes; ``expected`` (2, 2, E) the [low, high] move each half could
+    make, codes (narrower than +-n only at a rail); ``rail`` (E,) int8, +1 where the first
+    half pushed the edge into the top rail (code `TOP`), -1 into code 0, else 0;
+    ``stuck`` (E,) bool: did not move in a direction it could have."""
+
+    level: float
+    moves: np.ndarray
+    expected: np.ndarray
+    rail: np.ndarray
+    stuck: np.ndarray
+
+
+def _log_ratio(before: Tomo, after: Tomo, use: np.ndarray) -> np.ndarray:
+    """ln(R_after / R_before) (E,) of each edge, both twins averaged where both see it,
+    each twin's common factor removed by its median over ``use`` (one common offset
+    remains, fitted by `clock_fit`)."""
+    y = np.log(before.conductance) - np.log(after.conductance)  # (2, E)
+    y = y - np.median(y[:, use], axis=1, keepdims=True)
+    seen = before.seen_by & after.seen_by
+    return np.where(seen.any(axis=0),
+                    (y * seen).sum(axis=0) / np.maximum(seen.sum(axis=0), 1), 0.0)
+
+
+def clock_fit(tomos: tuple[Tomo, Tomo, Tomo], direction: np.ndarray, n: int,
+              use: np.ndarray) -> ClockFit:  # fmt: skip
+    """The clock section's verdict per edge from its three tomographies (start, after the
+    first half, after the second), honest about the rails. A code at `TOP` (0) cannot
+    step up (down): the first half may push an edge into a rail and move it fewer than
+    ``n`` codes (or none), the second then moves it ``n`` the other way (the first half's
+    codes are within ``n`` of a rail only at that one, so the second half is never held
+    by a rail). An edge is stuck when a half moved it more than ``n`` / 2 codes from every
+    move it could make. Node voltages cannot see the codes' common level or each
+    tomography's common factor: both are fitted, the level on a grid (`LEVELS` values up
+    to the one that puts the highest code at the top rail), the factors by the median
+    over the edges whose move is known. ``direction`` (E,) the first half's planned
+    direction, ``use`` (E,) bool the observed edges."""
+    d = direction.astype(float)
+    y1 = _log_ratio(tomos[0], tomos[1], use)
+    y2 = _log_ratio(tomos[1], tomos[2], use)
+    w = R_WIPER / NOMINAL_STEP  # the wiper, codes
+    base = _codes(tomos[0], use, float(TOP) / 2).mean(axis=0) + w
+    top = float(base[use].max(initial=1.0))
+    # the level's factor: codes (+ wiper) scale with it; up to the highest code at TOP
+    factors = np.geomspace(2.0 / top, (TOP * (1 + RAIL_SPREAD) + w) / top, LEVELS)
+    best: tuple[float, ClockFit] | None = None
+    for f in factors:
+        c0 = np.maximum(base * f - w, 0.0)
+        spread = 1.0 + RAIL_SPREAD * c0
+        ends = [np.clip(np.clip(c0 + s, 0, TOP) + d * n, 0, TOP) - np.clip(c0 + s, 0, TOP)
+                for s in (-spread, spread)]
+        lo1, hi1 = np.minimum(*ends), np.maximum(*ends)
+        free = use & np.isclose(lo1, hi1) & np.isclose(lo1, d * n)  # no rail in reach
+        pick = free if free.any() else use
+        o1 = float(np.median((y1 - np.log(np.maximum(1.0 + d * n / (c0 + w), 1e-6)))[pick]))
+        m1 = (c0 + w) * np.expm1(y1 - o1)
+        c1 = np.clip(c0 + m1, 0, TOP)
+        arg = np.maximum(1.0 - d * n / (c1 + w), 1e-6)
+        o2 = float(np.median((y2 - np.log(arg))[use]))
+        m2 = (c1 + w) * np.expm1(y2 - o2)
+        miss1 = np.maximum(lo1 - m1, 0) + np.maximum(m1 - hi1, 0)
+        work = miss1**2 + (m2 + d * n) ** 2
+        still = m1**2 + m2**2 + n**2  # stuck: a fault, so it costs more to explain
+        score = float(np.minimum(np.minimum(work, still), 4.0 * n**2)[use].sum())
+        stuck = use & ((miss1 > n / 2) | (np.abs(m2 + d * n) > n / 2))
+        rail = np.where(use & (hi1 - lo1 > 1e-9) & (np.abs(m1 - d * n) > n / 2) & ~stuck,
+                        np.sign(d), 0).astype(np.int8)
+        fit = ClockFit(float(np.median(c0[use])) if use.any() else 0.0,
+                       np.stack([m1, m2]), np.stack([np.stack([lo1, hi1]),
+                                                     np.stack([-d * n, -d * n])]),
+                       rail, stuck)  # fmt: skip
+        if best is None or score < best[0] - 1e-12:
+            best = (score, fit)
+    assert best is not None
+    return best[1]
+
+
 def _release_all(bench: Bench) -> None:
     for t in TWINS:
         now = tuple(bench.drive_state(t))
@@ -968,38 +1057,37 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     except LimitError as err:
         report.add("clock", "currents", False, "over the limit", str(err))
         return None
-    room = np.minimum(TOP - codes0.astype(int), codes0)
-    n = int(min(settings.pulses, room[conducts].min(initial=TOP)))
-    if n < 1:
-        at = ", ".join(labels[i] for i in np.flatnonzero(room < 1))
-        report.add("clock", "digipots", None, "at a rail",
-                   f"edge(s) {at} at a rail: no room to step them")  # fmt: skip
-        return None
+    n = settings.pulses  # an edge at a rail moves one way only (`clock_fit`)
     bench.set_probability(1.0)
     tracker = Tracker(Topology.of(bench.network), model, codes0, 1.0, TrackerSettings())
     pulser = _Pulser(bench, tracker, should_stop)
     seen = np.zeros((2, len(codes0)), dtype=int)
-    moved = np.zeros((2, len(codes0)))
-    before = start
+    tomos = [start]
     want = np.stack([direction * n, -direction * n])
     for half, pats in enumerate(halves):
         for _ in range(n):
             seen[half] += pulser.pulse(pats)
         _release_all(bench)
         # the codes are within n of codes0 (a pulse moves each by at most one step)
-        after = _tomography(bench, settings, before.conductance, should_stop,
-                            known=np.maximum(codes0.astype(int) - n, 0))
-        moved[half] = _aligned(_moves(before, after, conducts, level), want[half], conducts)
-        before = after
-    stuck = (np.abs(moved - want) > n / 2).any(axis=0) & conducts
-    end = _moves(start, before, conducts, level)
-    end = end - float(np.median(end[conducts])) if conducts.any() else end
-    back = (np.abs(end) <= 1.0) | ~conducts
+        tomos.append(_tomography(bench, settings, tomos[-1].conductance, should_stop,
+                                 known=np.maximum(codes0.astype(int) - n, 0)))
+    before = tomos[-1]
+    fit = clock_fit((tomos[0], tomos[1], tomos[2]), direction, n, conducts)
+    moved, stuck, rail = fit.moves, fit.stuck, fit.rail
+    end = moved.sum(axis=0)
+    # the board ends where it started, but for an edge the first half pushed into a
+    # rail: it ends the rest of its second-half move away from it
+    expected_end = np.clip(moved[0], fit.expected[0, 0], fit.expected[0, 1]) - direction * n
+    expected_end = np.where(rail != 0, expected_end, 0.0)
+    back = (np.abs(end - expected_end) <= 1.0) | ~conducts
     agree = float(np.mean(seen == want))
+    at_rail = {labels[i]: ("top" if rail[i] > 0 else "bottom") for i in np.flatnonzero(rail)}
     report.data["clock"] = {
         "pulses": n, "score_volts": score, "direction_first": direction.tolist(),
         "patterns": [{str(k_): v for k_, v in p.items()} for p in (f_pat, c_pat)],
-        "tomography_moves": _figure(moved, conducts), "tracker_moves": seen.tolist(),
+        "level_code": round(fit.level, 2), "tomography_moves": _figure(moved, conducts),
+        "possible_moves": _figure(fit.expected, conducts), "at_rail": at_rail,
+        "tracker_moves": seen.tolist(),
         "tracker_agreement": agree, "end_minus_start": _figure(end, conducts),
         "stuck": [labels[i] for i in np.flatnonzero(stuck)],
         "not_observable": [labels[i] for i in np.flatnonzero(~conducts)],
@@ -1010,12 +1098,20 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
                f"{n} up + {n} down at p = 1",
                f"edge(s) {name(labels[i] for i in np.flatnonzero(stuck))} stuck (did not "
                f"move {n} codes each way)")  # fmt: skip
+    for side, code, way in ((1, TOP, "up"), (-1, 0, "down")):
+        there = np.flatnonzero(rail == side)
+        if there.size:
+            back_way = "down" if way == "up" else "up"
+            report.add("clock", f"at a rail (code {code})", True,
+                       f"{there.size} edge(s): {name(labels[i] for i in there)}",
+                       f"could not step {way}: moved {back_way} {n} and ends there")
     report.add("clock", "back where it started", bool(back.all()),
-               f"worst {float(np.abs(end[conducts]).max(initial=0.0)):.2f} code",
-               f"edge(s) {name(labels[i] for i in np.flatnonzero(~back))} more than one "
-               "code from the start")  # fmt: skip
+               f"worst {float(np.abs((end - expected_end)[conducts]).max(initial=0.0)):.2f} "
+               "code", f"edge(s) {name(labels[i] for i in np.flatnonzero(~back))} more than "
+               "one code from the start (or, at a rail, from where it could end)")
     _not_checked(report, "clock", labels, ~conducts)
-    return _Clock(halves, direction, conducts & ~stuck, before, conducts)
+    return _Clock(halves, direction, conducts & ~stuck, before, conducts,
+                  fit.level + float(np.median(end[conducts])) if conducts.any() else fit.level)
 
 
 def _not_checked(report: CheckReport, section: str, labels: list[str],
@@ -1047,6 +1143,8 @@ class _Clock:
     steps: np.ndarray
     last: Tomo
     conducts: np.ndarray
+    #: the median code of the ``conducts`` edges at the last tomography (`clock_fit`)
+    level: float = 64.0
 
 
 def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock: _Clock,
@@ -1058,6 +1156,7 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
     figures = []
     m = settings.bias_pulses
     before = clock.last
+    level = clock.level  # the codes' median (`clock_fit`), not the power-up's
     for half, p in enumerate(settings.bias_p):
         volts = bench.set_probability(p)
         sign = clock.direction if half == 0 else -clock.direction
@@ -1065,9 +1164,15 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
         if not up.any() or not down.any():
             report.add("bias", f"p = {p:g}", None, "", "too few stepping edges each way")
             continue
-        model, now = _model_of(_codes(before, clock.conducts, settings.initial_code))
-        room = np.where(sign > 0, TOP - now.astype(int), now)[clock.steps].min()
-        pulses = int(min(m, room))
+        model, now = _model_of(_codes(before, clock.conducts, level))
+        # an edge with less room than m before a rail in its direction is left out of the
+        # fit (the rail would hold it), unless too few are left each way
+        room = np.where(sign > 0, TOP - now.astype(int), now)
+        use = clock.steps & (room >= m)
+        if (use & (sign > 0)).any() and (use & (sign < 0)).any():
+            pulses = m
+        else:
+            use, pulses = clock.steps, int(min(m, room[clock.steps].min()))
         # the codes may move up to ``pulses`` towards 0 during the half
         lowest = model.lowest(now, np.full(len(now), pulses / 2.0))
         try:
@@ -1085,18 +1190,17 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
         # the codes are within ``pulses`` of ``now`` (a pulse moves each by at most one)
         after = _tomography(bench, settings, before.conductance, should_stop,
                             known=np.maximum(now.astype(int) - pulses, 0))
-        level = settings.initial_code
         c0 = _codes(before, clock.conducts, level).mean(axis=0)
         c1 = _codes(after, clock.conducts, level).mean(axis=0)
         # c1 s - c0 = sign p m on the stepping edges: each tomography's common factor is
         # unknown (fixed by its median), so the factor s between them is fitted with p
-        use = clock.steps
         a = np.column_stack([c1[use], -sign[use] * max(pulses, 1)])
-        (_, measured), *_ = np.linalg.lstsq(a, c0[use], rcond=None)
+        (factor, measured), *_ = np.linalg.lstsq(a, c0[use], rcond=None)
         measured = float(measured)
-        moved = c1 - c0
+        moved = c1 * factor - c0
+        level = float(level * factor)  # the next half's median code
         expected = float(bench.calibration.p_at(volts))
-        count = int(clock.steps.sum()) * max(pulses, 1)
+        count = int(use.sum()) * max(pulses, 1)
         se = float(np.sqrt(max(expected * (1 - expected), 1e-6) / count))
         tol = max(settings.p_tolerance, 3 * se)
         ok = bool(abs(measured - expected) <= tol)
@@ -1112,7 +1216,7 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
     report.data["bias"] = figures
     _not_checked(report, "bias", bench.network.edge_labels(), ~clock.steps)
     report.data["final"] = {
-        "codes": np.round(_codes(before, clock.conducts, settings.initial_code), 2).tolist()}
+        "codes": np.round(_codes(before, clock.conducts, level), 2).tolist()}
 
 
 def run_check(

@@ -1,0 +1,63 @@
+"""The check's clock section on a board trained since power-up (issue 14 follow-up): an
+edge at the top rail (code 127) cannot step up, so the first half's pulses leave it
+where it is and the second moves it down. That is an edge at a rail, not a stuck one;
+a stuck edge is one that did not move in a direction it could. In process, on the
+emulated board put at the codes a few thousand training steps at p = 1 leave
+(`EmulatedBoard.set_codes`), without its probe."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from lab.emulator import EmulatorConfig, emulator_bench
+from lab.emulator.board import EmulatedBoard
+from lab.procedures.check import CheckReport, CheckSettings, run_check
+
+#: the codes `twinlab train --bench` (task ii, p = 1, 3000 steps) left on rehearsal board 1:
+#: every edge at the top rail but 3-6 and 6-8
+TRAINED = [127] * 9 + [32] + [127] * 4 + [66, 127]
+SETTINGS = CheckSettings(pulses=3, bias_pulses=8)
+
+
+def _check(codes: list[int], seed: int = 1,
+           stuck: str | None = None) -> tuple[CheckReport, EmulatedBoard]:  # fmt: skip
+    board = EmulatedBoard(EmulatorConfig(seed=seed))
+    board.set_codes(np.array(codes))
+    if stuck is not None:
+        board.stick_edge(board.network.edge_labels().index(stuck))
+    bench = replace(emulator_bench(board=board), probe=None)
+    return run_check(bench, SETTINGS), board
+
+
+def _item(report: CheckReport, section: str, name: str):
+    return next(i for i in report.items if i.section == section and i.name == name)
+
+
+def test_edges_at_the_top_rail_are_at_a_rail_not_stuck() -> None:
+    report, board = _check(TRAINED)
+    assert report.passed, report.table()
+    clock = report.data["clock"]
+    assert clock["stuck"] == []
+    labels = board.network.edge_labels()
+    first = np.array(clock["direction_first"])
+    # the first half pushed these into the top rail: they moved down only
+    pushed = {labels[i] for i in range(len(labels)) if TRAINED[i] == 127 and first[i] > 0}
+    assert pushed and set(clock["at_rail"]) == pushed
+    assert set(clock["at_rail"].values()) == {"top"}
+    rail = _item(report, "clock", "at a rail (code 127)")
+    assert rail.ok is True and all(x in rail.figure for x in pushed)
+    moves = np.array(clock["tomography_moves"], dtype=float)
+    idx = [labels.index(x) for x in pushed]
+    assert np.abs(moves[0, idx]).max() < 1.0 and np.abs(moves[1, idx] + 3).max() < 1.0
+    assert abs(clock["level_code"] - np.median(TRAINED)) < 4.0
+
+
+def test_a_stuck_edge_on_a_trained_board_is_still_named() -> None:
+    """3-6 (code 32, away from the rails) stuck on the same board: named, the rail edges not."""
+    report, _ = _check(TRAINED, stuck="3-6")
+    assert not report.passed
+    assert report.data["clock"]["stuck"] == ["3-6"]
+    item = _item(report, "clock", "every edge steps")
+    assert item.ok is False and "edge(s) 3-6 stuck" in item.detail
