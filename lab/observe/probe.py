@@ -161,6 +161,13 @@ class EstimatedProbe:
         self.tracker = Tracker(
             self.topo, self.model, np.full(e, settings.initial_codes), p, settings.tracker
         )
+        # the nodes `_disambiguate` can drive: the tracker's trigger counts an edge as
+        # informable by an extra read only through them (`Tracker._informable`)
+        driveable = np.zeros((2, n), dtype=bool)
+        for ch in bench.channels:
+            if ch.kind == "drive":
+                driveable[TWINS.index(ch.twin), ch.node - 1] = True
+        self.tracker.driveable = driveable
         self.transactions = 0
         self.resyncs = 0
         self.failed_resyncs = 0  # resyncs whose fit was not adopted (`resync`)

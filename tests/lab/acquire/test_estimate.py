@@ -293,3 +293,25 @@ def test_the_wiring_check_passes_good_boards_trained_or_not() -> None:
             with pytest.raises(BenchError, match="not at its power-up codes"):
                 probe.start(bench)
         bench.safe_state()
+
+
+def test_the_tracker_knows_which_nodes_the_bench_can_drive() -> None:
+    """`Tracker.driveable` (the nodes a disambiguation pattern may drive) is the bench's
+    drive channels. It was left None (any node), so on a bench without a channel at node
+    3 the tracker took edges 3-4 and 3-6 (seen only from nodes 4 and 6, each with node 3
+    as its one unknown neighbour: a read needs node 3 driven) as informable by an extra
+    read that the bench cannot make (so the probe looked for a pattern for them)."""
+    from lab.observe.tracking import Read
+
+    bench, _ = _probeless(lambda ch: ch.node != 3)
+    probe = EstimatedProbe(bench, 1.0)
+    want = np.ones((2, bench.network.n_nodes), dtype=bool)
+    want[:, 2] = False
+    np.testing.assert_array_equal(probe.tracker.driveable, want)
+    floating = np.ones_like(probe.sensed)
+    floating[:, [0, 1]] = False  # nodes 1 and 2 driven
+    read = Read(np.zeros(probe.sensed.shape), floating, probe.sensed)
+    labels = bench.network.edge_labels()
+    informable = {labels[i] for i in np.flatnonzero(probe.tracker._informable([read]))}
+    # 4-6 too: both its ends have node 3 as their one unknown neighbour
+    assert set(labels) - informable == {"3-4", "3-6", "4-6"}
