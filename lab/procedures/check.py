@@ -32,10 +32,13 @@ found; a skipped item ``not checked`` says what each section could not check):
    others down with a ``margin`` beyond both thresholds, then the same pair with the
    twins exchanged, which reverses every edge: ``pulses`` pulses each, so the board
    ends where it started. A tomography after each half measures every edge's
-   displacement (the common offset removed by the median); an edge more than
-   ``pulses`` / 2 codes from the expected +-``pulses`` is stuck; the end state must be
-   the start within one code. The per-pulse tracker (`lab.observe.tracking.Tracker`)
-   runs alongside; its agreement with the planned moves is a figure, not a verdict.
+   displacement in codes, the codes' level and each tomography's common factor fitted
+   (`clock_fit`); an edge the first half pushes into a rail (code 127 or 0) moves less
+   and is "at a rail" (a passing item), one that a half moved more than ``pulses`` / 2
+   codes from every move it could make is stuck; the end state must be the start
+   within one code (at a rail: where it could end). The per-pulse tracker
+   (`lab.observe.tracking.Tracker`) runs alongside; its agreement with the planned
+   moves is a figure, not a verdict.
    An open or shorted edge (no measurable conductance change: its moves are invisible)
    is left out of the patterns' score, the offset and the verdicts, and named.
 5. ``bias``: ``bias_pulses`` pulses at each of two p values (the bench calibration's
