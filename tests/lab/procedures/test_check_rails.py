@@ -61,3 +61,18 @@ def test_a_stuck_edge_on_a_trained_board_is_still_named() -> None:
     assert report.data["clock"]["stuck"] == ["3-6"]
     item = _item(report, "clock", "every edge steps")
     assert item.ok is False and "edge(s) 3-6 stuck" in item.detail
+
+
+def test_an_edge_at_code_0_is_at_the_bottom_rail_not_shorted() -> None:
+    """1-4 at code 0 (70 Ohm against ~50 kOhm): the tomography alone cannot tell it from a
+    short; the clock section sees its conductance change (a short's does not), so it is
+    named at the bottom rail and nothing fails (its neighbours, seen mostly in parallel
+    with it, are judged within their own uncertainty)."""
+    codes = [0, 60, 70, 50, 80, 64, 64, 55, 75, 64, 64, 70, 60, 64, 64, 64]
+    report, _ = _check(codes)
+    assert report.passed, report.table()
+    assert report.data["clock"]["at_code_0"] == ["1-4"]
+    assert report.data["tomography"]["shorted"] == []
+    assert _item(report, "tomography", "shorted edges").ok is True
+    rail = _item(report, "clock", "at a rail (code 0)")
+    assert rail.ok is True and "1-4" in rail.figure
