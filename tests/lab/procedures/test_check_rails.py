@@ -84,3 +84,17 @@ def test_an_edge_at_code_0_is_at_the_bottom_rail_not_shorted() -> None:
     assert _item(report, "tomography", "shorted edges").ok is True
     rail = _item(report, "clock", "at a rail (code 0)")
     assert rail.ok is True and "1-4" in rail.figure
+
+
+def test_the_bias_section_takes_fewer_pulses_before_an_edge_nears_code_0() -> None:
+    """5-8 at code 5, held by the bias section's first patterns across two driven nodes
+    and moved down: 8 pulses could take it to code 0 (196 mA), so that section failed
+    "over the current limit" on a good board. It now pulses fewer times (the current
+    checked at each count) and still measures p; every edge moving up was lowered too."""
+    codes = [121, 81, 89, 115, 76, 100, 107, 32, 11, 41, 40, 112, 117, 5, 66, 106]
+    report, board = _check(codes, seed=0)
+    assert report.passed, report.table()
+    first, second = report.data["bias"]
+    assert 1 <= first["pulses"] < SETTINGS.bias_pulses and second["pulses"] == 8
+    assert first["max_current_a"] <= 5e-3 and second["max_current_a"] <= 5e-3
+    assert np.abs(board.edge_currents(0)).max() <= 5e-3  # the truth, at the end
