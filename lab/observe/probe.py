@@ -210,7 +210,6 @@ class EstimatedProbe:
         )
         self.model, result = calibrate(bench, s.initial_codes, budget)
         self.transactions += result.transactions
-        self.calibration = result
         check_wiring(result)  # a wiring fault first: it also spoils the parts' steps
         self._check_power_up(bench)
         self.tracker.model = self.model
