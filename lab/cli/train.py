@@ -71,6 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lab.acquire.settings import settings_from
     from lab.acquire.trainer import Trainer
     from lab.hal import BenchError, LimitError
+    from lab.observe.probe import MiswiredBench
     from lab.procs import freeze_imported
     from lab.runs import RunStorageError, RunWriter
     from lab.tasks import load_task
@@ -122,6 +123,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
             _say_unsafe(trainer.unsafe)
             return interrupted_status(exc)
+        except MiswiredBench as exc:  # bad input (exit 2): stopped before any pulse
+            _say_unsafe(trainer.unsafe)
+            raise exc.for_file(str(args.bench)) from None
         except (BenchError, RunStorageError, LimitError) as exc:
             # an instrument, or the disk, failed; or a step would exceed a current limit
             print(

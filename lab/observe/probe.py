@@ -5,6 +5,10 @@ Hooks the trainer calls (the whole contract):
 - ``start(bench)`` once before the first pulse: calibrates each part's step resistance
   by tomography at the known power-up state (every code ``settings.initial_codes``,
   default 64; `lab.observe.tomography.calibrate`), 120 DAQ transactions by default.
+  A calibration whose node voltages do not fit the network (`MiswiredBench`: a twin's
+  chi^2 per dof above `MISWIRED_CHI2`, or not finite) stops the run there, before any
+  pulse: a swapped, dead or mis-assigned channel, which only `twinlab check` would
+  otherwise name.
 
   Per-part R_AB scale calibration (the method, once): at that known state every code c
   is known, so each twin's relative conductances k_e (a 120-transaction tomography,
@@ -36,10 +40,53 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from lab.errors import ConfigError
 from lab.hal import TWINS, Bench, BenchError
 from lab.observe.model import DigipotModel, Topology
-from lab.observe.tomography import TomographySettings, calibrate, tomography
+from lab.observe.tomography import (
+    BAD_CHI2,
+    TomographyResult,
+    TomographySettings,
+    calibrate,
+    tomography,
+)
 from lab.observe.tracking import Decision, Read, Tracker, TrackerSettings
+
+#: The power-up calibration's chi^2 per dof above which the bench is miswired
+#: (`MiswiredBench`): the tomography's own bound on a sound fit (`BAD_CHI2`, 10). Measured
+#: on the rehearsal bench (`twinlab emulate`, 120 transactions): good boards (seeds 0-4)
+#: 0.92-1.32; a swapped sense or drive pair, a dead sense channel: 9e5-9e6 on the twin
+#: wired wrong. (A dead drive channel or an open edge fits, chi^2 ~1: the power-up check
+#: of the parts, `EstimatedProbe._check_power_up`, stops those.)
+MISWIRED_CHI2 = BAD_CHI2
+
+
+class MiswiredBench(ConfigError):
+    """The power-up calibration's node voltages do not fit the bench's network: a
+    configuration error (exit 2), raised before any pulse. ``chi2`` per dof, on ``twin``;
+    `for_file` names the bench file in the advice."""
+
+    def __init__(self, chi2: float, twin: str, bench_file: str | None = None) -> None:
+        self.chi2, self.twin, self.bench_file = chi2, twin, bench_file
+        run = (f"run 'twinlab check --bench {bench_file}'" if bench_file else
+               "run 'twinlab check --bench' on its bench file")  # fmt: skip
+        super().__init__(
+            f"the bench's node voltages do not fit its network (chi^2 per dof = {chi2:.3g} "
+            f"on the {twin} twin): a swapped, dead or mis-assigned channel? {run}"
+        )
+
+    def for_file(self, bench_file: str) -> MiswiredBench:
+        """The same error advising ``twinlab check`` on ``bench_file``."""
+        return MiswiredBench(self.chi2, self.twin, bench_file)
+
+
+def check_wiring(result: TomographyResult, limit: float = MISWIRED_CHI2) -> None:
+    """`MiswiredBench` when a twin's fit of ``result`` (the power-up calibration) has a
+    chi^2 per dof above ``limit`` or not finite (the worse twin is named)."""
+    chi2 = [f.chi2 for f in result.fits]
+    worst = max(range(len(chi2)), key=lambda t: chi2[t] if np.isfinite(chi2[t]) else np.inf)
+    if not (np.isfinite(chi2[worst]) and chi2[worst] <= limit):
+        raise MiswiredBench(float(chi2[worst]), TWINS[worst])
 
 
 @dataclass(frozen=True)
@@ -114,6 +161,13 @@ class EstimatedProbe:
         self.tracker = Tracker(
             self.topo, self.model, np.full(e, settings.initial_codes), p, settings.tracker
         )
+        # the nodes `_disambiguate` can drive: the tracker's trigger counts an edge as
+        # informable by an extra read only through them (`Tracker._informable`)
+        driveable = np.zeros((2, n), dtype=bool)
+        for ch in bench.channels:
+            if ch.kind == "drive":
+                driveable[TWINS.index(ch.twin), ch.node - 1] = True
+        self.tracker.driveable = driveable
         self.transactions = 0
         self.resyncs = 0
         self.failed_resyncs = 0  # resyncs whose fit was not adopted (`resync`)
@@ -145,7 +199,9 @@ class EstimatedProbe:
 
     # -- hooks -----------------------------------------------------------------------------
     def start(self, bench: Bench) -> None:
-        """Calibrate at the known initial codes (see the module docstring)."""
+        """Calibrate at the known initial codes (see the module docstring); `MiswiredBench`
+        if the calibration does not fit the network, BenchError if the board is not at
+        its power-up codes (both before any pulse)."""
         t0 = time.perf_counter()
         s = self.settings
         budget = TomographySettings(
@@ -154,6 +210,7 @@ class EstimatedProbe:
         )
         self.model, result = calibrate(bench, s.initial_codes, budget)
         self.transactions += result.transactions
+        check_wiring(result)  # a wiring fault first: it also spoils the parts' steps
         self._check_power_up(bench)
         self.tracker.model = self.model
         self._started = True

@@ -225,3 +225,93 @@ def test_a_board_not_at_power_up_is_refused_before_any_pulse(tmp_path: Path) -> 
     with RunReader(out) as run:
         assert not run.info["complete"] and "power-up" in run.info["message"]
     _train(_probeless()[0], tmp_path / "fresh")  # a board at power-up: no false alarm
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize(("fault", "twin"), [("swap-channels:2001,2002", "free"),
+                                             ("swap-channels:1003,1004", "clamped"),
+                                             ("dead-channel:3005", "clamped")])  # fmt: skip
+def test_train_on_a_miswired_bench_stops_before_any_pulse(tmp_path: Path, fault: str,
+                                                          twin: str) -> None:  # fmt: skip
+    """``twinlab train --bench`` on a rehearsal bench wired wrong: the estimator's power-up
+    calibration does not fit the network (chi^2 per dof ~1e6 against ~1 on a good board,
+    `lab.observe.probe.MISWIRED_CHI2`), so the run stops there in one line, exit 2,
+    naming the twin and advising ``twinlab check`` on the bench file; nothing pulsed, the
+    bench safe, the run file closed with that reason. (It used to say the board was not
+    at its power-up codes, exit 1.) A real CLI process against the real drivers."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyvisa")
+    pytest.importorskip("serial")
+    from lab.emulator import EmulatorConfig
+    from lab.emulator.wire.rehearsal import WireEmulator
+
+    out = tmp_path / "run.h5"
+    with WireEmulator(EmulatorConfig(seed=1), faults=[fault]) as emu:
+        bench = emu.write_bench(tmp_path / "bench.toml")
+        done = subprocess.run(
+            [sys.executable, "-m", "lab.cli", "train", "--quiet", "--bench", str(bench),
+             "--steps", "20", "--test-every", "0", "--out", str(out)],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert emu.board.pulses == 0 and not emu.board.driven.any()
+    err = done.stderr.splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(err) == 1, err
+    head = ("twinlab: error: the bench's node voltages do not fit its network (chi^2 per "
+            "dof = ")
+    tail = (f" on the {twin} twin): a swapped, dead or mis-assigned channel? run "
+            f"'twinlab check --bench {bench}'")  # fmt: skip
+    assert err[0].startswith(head) and err[0].endswith(tail), err[0]
+    assert float(err[0][len(head):-len(tail)]) > 1e3
+    with RunReader(out) as run:
+        assert not run.info["complete"] and run.info["steps"] == 0
+        assert "do not fit its network" in run.info["message"]
+
+
+def test_the_wiring_check_passes_good_boards_trained_or_not() -> None:
+    """No false alarm: a good board's calibration fits (chi^2 ~1) at power-up and on a
+    board trained since (codes far from 64, near the rails): that one is refused by the
+    power-up check, for the right reason."""
+    from lab.hal import BenchError
+    from lab.observe.probe import check_wiring
+    from lab.observe.tomography import TomographySettings, calibrate
+
+    for codes in (None, [127] * 9 + [32] + [127] * 4 + [66, 127], list(range(4, 125, 8))):
+        bench, _ = _probeless()
+        if codes is not None:
+            bench.daq.board.set_codes(np.array(codes))
+        _, result = calibrate(bench, 64, TomographySettings(budget=120))
+        check_wiring(result)
+        probe = EstimatedProbe(bench, 1.0)
+        if codes is None:
+            probe.start(bench)
+        else:
+            with pytest.raises(BenchError, match="not at its power-up codes"):
+                probe.start(bench)
+        bench.safe_state()
+
+
+def test_the_tracker_knows_which_nodes_the_bench_can_drive() -> None:
+    """`Tracker.driveable` (the nodes a disambiguation pattern may drive) is the bench's
+    drive channels. It was left None (any node), so on a bench without a channel at node
+    3 the tracker took edges 3-4 and 3-6 (seen only from nodes 4 and 6, each with node 3
+    as its one unknown neighbour: a read needs node 3 driven) as informable by an extra
+    read that the bench cannot make (so the probe looked for a pattern for them)."""
+    from lab.observe.tracking import Read
+
+    bench, _ = _probeless(lambda ch: ch.node != 3)
+    probe = EstimatedProbe(bench, 1.0)
+    want = np.ones((2, bench.network.n_nodes), dtype=bool)
+    want[:, 2] = False
+    np.testing.assert_array_equal(probe.tracker.driveable, want)
+    floating = np.ones_like(probe.sensed)
+    floating[:, [0, 1]] = False  # nodes 1 and 2 driven
+    read = Read(np.zeros(probe.sensed.shape), floating, probe.sensed)
+    labels = bench.network.edge_labels()
+    informable = {labels[i] for i in np.flatnonzero(probe.tracker._informable([read]))}
+    # 4-6 too: both its ends have node 3 as their one unknown neighbour
+    assert set(labels) - informable == {"3-4", "3-6", "4-6"}
