@@ -123,8 +123,6 @@ class EmulatedBoard:
         clamped; a measured board, or a hand-worked case); the codes stay."""
         r_ab = np.broadcast_to(np.asarray(r_end_to_end, dtype=float), self.pots.r_end_to_end.shape)
         r_w = np.broadcast_to(np.asarray(r_wiper, dtype=float), self.pots.r_wiper.shape)
-        self._settled(FREE)
-        self._settled(CLAMPED)
         self.pots = Digipots(r_ab.copy(), r_w.copy())
         self._k_table = (1.0 / self.digipot.table(r_ab, r_w)).ravel()
         self._k = self._conductance()
@@ -142,8 +140,6 @@ class EmulatedBoard:
     def open_edge(self, edge: int) -> None:
         """From now on edge ``edge`` (0-based) is disconnected in both twins: its conductance
         is `OPEN_CONDUCTANCE` whatever its code (the digipots still step)."""
-        self._settled(FREE)
-        self._settled(CLAMPED)
         for twin in (FREE, CLAMPED):
             start = self._k_offset[twin, edge]
             self._k_table[start : start + self.positions] = OPEN_CONDUCTANCE
@@ -154,7 +150,6 @@ class EmulatedBoard:
     # -- what the DAQ does -----------------------------------------------------------------
     def drive(self, twin: int, nodes: np.ndarray, volts: list[float]) -> None:
         """Hold 0-based ``nodes`` (n,) of ``twin`` at ``volts`` (n values) through the DAC."""
-        self._settled(twin)
         row = self.applied[twin]
         for node, v in zip(nodes.tolist(), self.dac.convert(volts), strict=True):
             row[node] = v
@@ -168,7 +163,6 @@ class EmulatedBoard:
     def release(self, twin: int, nodes: np.ndarray) -> None:
         """Stop driving ``nodes`` of ``twin``: they float."""
         if self.driven[twin, nodes].any():
-            self._settled(twin)
             self.driven[twin, nodes] = False
             self._driven_sets[twin].difference_update(nodes.tolist())
             self._solvers[twin] = None
@@ -186,8 +180,6 @@ class EmulatedBoard:
 
     def reset_outputs(self) -> None:
         """Every DAC output to 0 V and released (the DAQ's safe state)."""
-        self._settled(FREE)
-        self._settled(CLAMPED)
         self.applied[:] = 0.0
         self.driven[:] = False
         self._driven_sets = [set(), set()]
@@ -207,8 +199,6 @@ class EmulatedBoard:
     def set_codes(self, codes: np.ndarray) -> None:
         """Put every digipot pair at ``codes`` (E,) at once (a scoring harness or a test: a
         real board can only be stepped); the solved states follow."""
-        self._settled(FREE)
-        self._settled(CLAMPED)
         self.codes = np.asarray(codes, dtype=np.int16).copy()
         self._k = self._conductance()
         self._changed(FREE)
@@ -217,20 +207,28 @@ class EmulatedBoard:
     def edge_currents(self, twin: int) -> np.ndarray:
         """True current (E,) A through each edge of ``twin`` now, from its first node to its
         second (the emulator's truth, for scoring current limits)."""
-        return self._k[twin] * self.network.drops(self.node_voltages(twin))
+        volts = self._volts[twin]
+        if volts is None:  # solved aside: the board's solved state is the settling
+            # transient's start (`_changed`), so reading the truth must not set it
+            volts = self._solve(twin)
+        return self._k[twin] * self.network.drops(volts)
 
     def node_voltages(self, twin: int) -> np.ndarray:
         """True (analog) node voltages (N,) of ``twin``, V (all 0 V when nothing is driven)."""
         volts = self._volts[twin]
-        if volts is None and not self._driven_sets[twin]:
-            volts = self._volts[twin] = np.zeros(self.network.n_nodes)  # all floating: no drops
         if volts is None:
-            solver = self._solvers[twin]
-            if solver is None:
-                fixed = np.flatnonzero(self.driven[twin]) + 1
-                solver = self._solvers[twin] = self.network.solver(fixed)
-            volts = self._volts[twin] = solver.solve_nodes(self._k[twin], self.applied[twin])
+            volts = self._volts[twin] = self._solve(twin)
         return volts
+
+    def _solve(self, twin: int) -> np.ndarray:
+        """(N,) V: ``twin``'s node voltages now, solved (not stored)."""
+        if not self._driven_sets[twin]:
+            return np.zeros(self.network.n_nodes)  # all floating: no drops
+        solver = self._solvers[twin]
+        if solver is None:
+            fixed = np.flatnonzero(self.driven[twin]) + 1
+            solver = self._solvers[twin] = self.network.solver(fixed)
+        return solver.solve_nodes(self._k[twin], self.applied[twin])
 
     def clock_edge(self) -> None:
         """One global clock pulse: every enabled edge steps its digipot pair once."""
@@ -273,14 +271,6 @@ class EmulatedBoard:
         if self.config.oscillators:
             return self.oscillators.calibration()
         return self._nominal
-
-    def _settled(self, twin: int) -> None:
-        """Before a change: solve the state it leaves (when settling is on and it was not
-        solved yet), so the transient starts from it whether or not anything read it
-        (two changes between reads: the residue is of the later one; the DAQ's calls are
-        ms apart, the network settles in ``settle_tau``)."""
-        if self._settle and self._volts[twin] is None:
-            self.node_voltages(twin)
 
     def _changed(self, twin: int) -> None:
         """Invalidate a twin's solved state; keep it as the start of the settling transient."""

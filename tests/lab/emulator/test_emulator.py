@@ -189,12 +189,12 @@ def test_adc_noise_has_configured_rms() -> None:
     assert readings.mean() == pytest.approx(1.0, abs=5 * 1e-3 / np.sqrt(5000))
 
 
-def test_settling_starts_from_the_last_state_whether_or_not_it_was_read() -> None:
-    """Two changes between reads (a release, then a drive): the settling residue the next
-    read carries is of the state the drive left, whether or not anything solved that
-    state in between. Reading the emulator's truth (`edge_currents`, as a scoring harness
-    does) must not change what its DAQ reads; it did: the transient started from the last
-    state something had solved."""
+def test_reading_the_truth_does_not_change_what_the_daq_reads() -> None:
+    """Reading the emulator's truth (`edge_currents`, as the tomography benchmark's current
+    watcher does after every drive and release) must not change what its DAQ reads: the
+    settling transient starts from the last solved state, and `edge_currents` used to
+    store its solve as that state (between a release and a drive the next read's residue
+    changed, and with it every later design decision)."""
     reads = []
     for look in (False, True):
         board = EmulatedBoard(EmulatorConfig(seed=3))
