@@ -21,9 +21,15 @@ Method (one definition):
    voltage ``max_current`` takes through it at code 0 (a part 30 % under nominal), so
    the ends sit 0.1-0.2 V apart and the neighbours' split shows; chosen greedily on the
    voltage-likelihood Fisher information of both twins together (they share the codes)
-   to lower sum_e v_e^2 (v_e the code variances) per transaction, every candidate held
-   to ``max_current`` per edge at the fitted conductances. The ordinary round then
-   spends what is left.
+   to lower sum_e v_e^2 (v_e the code variances, the near-shorts' own left out: below
+   ``NEAR_SHORT`` a code is told by a one-sided bound the linearised variance does not
+   see) per transaction, every candidate held to ``max_current`` per edge at the fitted
+   conductances. Only the near-shorts' own ends-apart patterns are candidates (not those
+   of every edge stiff enough to bind the limit), and with a prior an edge the first
+   round sees worse than the prior (a near-short's neighbour pair, fitted a factor of 3
+   apart either way) is designed at the prior's conductance: at the first fit's the
+   information comes out a factor of 10 off and the round went to the wrong patterns.
+   The ordinary round then spends what is left.
    Current limit (every round, `_Limit`): every state read, and the state between a
    jump's release and drive calls, puts at most ``max_current`` through every edge at
    conductances taken conservatively (`_limit_conductance`: codes lowered by
@@ -834,6 +840,7 @@ class _Candidates:
         only: set[int] | None = None,
         variants_only: bool = False,
         k_limit: np.ndarray | None = None,
+        stiff: set[int] | None = None,
     ) -> _Candidates:
         """``k`` (E,) conductances, S (the fit in the nominal-lot unit); ``max_current`` A;
         ``only`` the driveable nodes (labels) the patterns may drive (the rest float), all
@@ -853,6 +860,8 @@ class _Candidates:
         volts = np.where(assign == 1, lo, np.where(assign == 2, hi, np.nan))  # (M, n)
         extra = []
         for e in np.flatnonzero(k_limit * np.min(hi - lo) > max_current):
+            if stiff is not None and int(e) not in stiff:
+                continue
             ends = [col.get(int(x) + 1) for x in net.edges[e]]
             if None in ends:
                 continue
@@ -1146,6 +1155,7 @@ def _measure(
             seqs = _adaptive_round(
                 topo, plans, fits, k_design, _short_conductance(model), weight, settings, shorts,
                 [(states[t], used[t], seen[t]) for t in range(2)], starts, half, limits,
+                None if prior is None else np.broadcast_to(np.asarray(prior_sd, dtype=float), (e,)),
             )  # fmt: skip
             if seqs:
                 adapted = True
@@ -1333,6 +1343,7 @@ def _adaptive_round(
     starts: list[dict[int, float]],
     budget: int,
     limits: list[_Limit] | None = None,
+    prior_sd: np.ndarray | None = None,
 ) -> list[list[tuple]]:
     """Both twins' adaptive rounds around the near-shorts ``shorts`` (edge indices).
 
@@ -1357,6 +1368,13 @@ def _adaptive_round(
         # within what a digipot can be (a few reads can leave a node's star unscaled)
         k_fit = k_fit * np.median(k_design[t] / k_fit)
         k_fit = np.clip(k_fit, k_design[t].min() / 3, k_design[t].max() * 1e3)
+        if prior_sd is not None:
+            # an edge the first round sees worse than the prior (a near-short's neighbour
+            # pair, fitted a factor of 3 apart either way) is designed at the prior's
+            # conductance (``k_design``): the round is for that edge's split, and at the
+            # wrong conductance its information comes out a factor of 10 off
+            seen_sd = fits[t].rel_sd * weight * k_design[t] / k_fit  # code steps
+            k_fit = np.where(~(seen_sd <= prior_sd), k_design[t], k_fit)
         # codes per relative change at the fitted conductances; a near-short's code
         # hardly moves with its conductance (R_W is 0.1 code step)
         ws.append(np.maximum(weight * k_design[t] / k_fit, 0.1))
@@ -1378,7 +1396,8 @@ def _adaptive_round(
             k_lim = k_fit if limits is None else limits[t].k
             parts.append(
                 _Candidates.of(
-                    topo, plan, k_fit, settings.noise, settings.max_current, near, True, k_lim
+                    topo, plan, k_fit, settings.noise, settings.max_current, near, True, k_lim,
+                    {i},
                 )
             )
         cands.append(_Candidates.merge(parts, e))
@@ -1386,12 +1405,17 @@ def _adaptive_round(
         return []
     w = np.sqrt((ws[0] ** 2 + ws[1] ** 2) / 2)
     known = _gauge_info(w) + infos[0] + infos[1]
+    # the aim leaves out the near-shorts' own codes: below ``NEAR_SHORT`` their code is
+    # told by a one-sided bound the linearised variance does not see (a relative sd of
+    # hundreds is still code 0), and counting it spends the round on the short itself
+    aim = w.copy()
+    aim[shorts] = 0.0
     seqs = []
     for t in range(2):
         state, used, _ = current[t]
         cap = min(budget, used + ADAPT_BUDGET)
         limit = None if limits is None else limits[t]
-        seq, added = _adapt(cands[t], known, w, state, used, starts[t], cap, limit=limit)
+        seq, added = _adapt(cands[t], known, aim, state, used, starts[t], cap, limit=limit)
         seqs.append(seq)
         known = known + added
     return seqs
