@@ -223,18 +223,33 @@ class EstimatedProbe:
         power-up), and every estimate would be off while its sd says it is exact. (A board
         with every code at one other value looks like power-up to node voltages.)"""
         step = self.model.step  # (2, E)
-        off = np.abs(step / step.mean(axis=1, keepdims=True) - 1.0)
-        if not (off <= self.settings.part_mismatch).all():
+        signed = step / step.mean(axis=1, keepdims=True) - 1.0
+        off = np.abs(signed)
+        tol = self.settings.part_mismatch
+        if not (off <= tol).all():
             t, e = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(off), off, np.inf))),
                                     off.shape)
             label = bench.network.edge_labels()[e]
+            other = 1 - t
+            # both twins' parts of an edge sit at one code, so a code moved since
+            # power-up moves both alike: one twin's part alone off is that twin's fault
+            if off[other, e] <= tol:
+                raise BenchError(
+                    f"estimator: edge {label} on the {TWINS[t]} twin does not conduct as its "
+                    f"code does on the {TWINS[other]} twin: calibrated at the power-up codes "
+                    f"its part comes out {100 * signed[t, e]:+.0f} % off its twin's mean, the "
+                    f"{TWINS[other]} twin's {100 * signed[other, e]:+.0f} % (the pair steps "
+                    "together); an open edge, a dead drive channel or a bad part on the "
+                    f"{TWINS[t]} twin? run 'twinlab check' on the bench; nothing was pulsed"
+                )
             raise BenchError(
                 f"estimator: the board is not at its power-up codes "
                 f"({self.settings.initial_codes}): calibrated there, edge {label}'s part on "
                 f"the {TWINS[t]} twin comes out {100 * off[t, e]:.0f} % off its twin's mean "
                 f"(parts match within {100 * self.settings.part_mismatch:g} %), so its code "
                 "is not the power-up one; power-cycle the board (its digipots power up at "
-                "mid-scale) and start again; nothing was pulsed"
+                "mid-scale) and start again (if it was just powered up: a fault both twins "
+                "share, an open edge? run 'twinlab check' on the bench); nothing was pulsed"
             )
 
     def before_pulse(self, bench: Bench) -> None:

@@ -315,3 +315,35 @@ def test_the_tracker_knows_which_nodes_the_bench_can_drive() -> None:
     informable = {labels[i] for i in np.flatnonzero(probe.tracker._informable([read]))}
     # 4-6 too: both its ends have node 3 as their one unknown neighbour
     assert set(labels) - informable == {"3-4", "3-6", "4-6"}
+
+
+@pytest.mark.parametrize(("fault", "twin", "edge"), [("dead-channel:3", "free", "3-6"),
+                                                     ("dead-channel:1003", "clamped", "3-4")])
+def test_train_on_a_bench_with_a_one_twin_fault_names_the_fault_not_power_up(
+    tmp_path: Path, fault: str, twin: str, edge: str
+) -> None:
+    """A dead drive channel fits the network (chi^2 ~1) but leaves one twin's part of an
+    edge far off while the other twin's part of it, at the same code, is not: no code
+    does that (the pair steps together), so ``twinlab train --bench`` names the edge,
+    the twin and a fault, and advises ``twinlab check``; it used to say the board was
+    not at its power-up codes and to power-cycle it. A real CLI process."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyvisa")
+    pytest.importorskip("serial")
+    from lab.emulator import EmulatorConfig
+    from lab.emulator.wire.rehearsal import WireEmulator
+
+    with WireEmulator(EmulatorConfig(seed=1), faults=[fault]) as emu:
+        bench = emu.write_bench(tmp_path / "bench.toml")
+        done = subprocess.run(
+            [sys.executable, "-m", "lab.cli", "train", "--quiet", "--bench", str(bench),
+             "--steps", "20", "--test-every", "0", "--out", str(tmp_path / "run.h5")],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert emu.board.pulses == 0
+    err = done.stderr.splitlines()
+    assert done.returncode == 1 and len(err) == 1, done.stderr
+    assert f"edge {edge} on the {twin} twin does not conduct as its code does" in err[0]
+    assert "run 'twinlab check' on the bench" in err[0] and "power-cycle" not in err[0]
