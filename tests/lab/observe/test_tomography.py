@@ -545,7 +545,7 @@ def test_the_adaptive_round_spends_itself_on_the_near_shorts_neighbours(
     ends a little apart."""
     import lab.observe.tomography as tomo
 
-    board, bench, model, codes, prior = _benchmark_state(3, 2)
+    _board, bench, model, codes, prior = _benchmark_state(3, 2)
     assert codes[bench.network.edge_labels().index("3-6")] == 0
     chosen: list[dict[int, float]] = []
     real = tomo._adapt
