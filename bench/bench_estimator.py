@@ -18,7 +18,10 @@ for scoring.
   the most current through any edge of either twin after every drive / release call of
   the resync (and of the calibration), from the emulator's truth; ``ok`` whether the
   resync called its fit sound (`TomographyResult.ok`: False, the tracker must not adopt
-  it).
+  it). A ``tomography-summary`` line per prior kind counts the rows that reach issue
+  14's target (every edge within one code step, rms <= 0.3, <= 40 transactions); with
+  ``--states 8`` it is the pass rate over 40 states (one row's outcome is chaotic in the
+  reads' microvolts).
 - ``tracking``: the real `Trainer` with `EstimatedProbe` over task x p x board; codes
   within +-1 / exact on edge-steps, each code's step-to-step change right, resyncs,
   extra DAQ transactions and controller time per step. ``--resync-every`` takes a
@@ -72,6 +75,8 @@ def bench_tomography(boards: int, states: int, max_current: float = 5e-3) -> Non
     """``max_current``: every transaction's edge current limit, A (the bench's
     ``currents.edge``; 5 mA by default)."""
     settings = TomographySettings(max_current=max_current)
+    passing = {"tracker+-2": [], "none": []}  # the issue's target: every edge within one
+    # code step, rms <= 0.3 code step, at most 40 transactions
     for seed in range(boards):
         board = EmulatedBoard(EmulatorConfig(seed=seed))
         bench = emulator_bench(board=board)
@@ -98,6 +103,10 @@ def bench_tomography(boards: int, states: int, max_current: float = 5e-3) -> Non
                 factor = np.median(true_r / est_r, axis=1, keepdims=True)  # robust to a short
                 r_err = (est_r * factor - true_r) / step
                 c_err = res.code_mean - codes  # the combined code both twins share
+                passing[prior_kind].append(bool(
+                    np.abs(r_err).max() <= 1.0 and np.sqrt(np.mean(r_err**2)) <= 0.3
+                    and res.transactions <= 40
+                ))  # fmt: skip
                 print(json.dumps({
                     "bench": "tomography", "board": seed, "state": state, "prior": prior_kind,
                     "max_current_mA": 1e3 * max_current,
@@ -114,6 +123,11 @@ def bench_tomography(boards: int, states: int, max_current: float = 5e-3) -> Non
                     "calibration_max_edge_current_mA": round(1e3 * cal_peak, 2),
                     "seconds": round(seconds, 4),
                 }), flush=True)  # fmt: skip
+    for prior_kind, rows in passing.items():
+        print(json.dumps({
+            "bench": "tomography-summary", "prior": prior_kind, "max_current_mA": 1e3 * max_current,
+            "passing": int(sum(rows)), "rows": len(rows),
+        }), flush=True)  # fmt: skip
 
 
 class _InstrumentClock:
