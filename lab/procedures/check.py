@@ -15,6 +15,14 @@ found; a skipped item ``not checked`` says what each section could not check):
    two channels answering for each other's nodes are a swapped pair (drive-drive and
    sense-sense swaps look alike here; the tomography of each explanation decides: the
    right one fits Kirchhoff's law, chi^2 ~ 1).
+   ``start codes`` (an item of the tomography section, `blind_round` and
+   `power_up_verdict`): before anything above the safe span, a blind round within
+   `lab.observe.tomography._blind_span` (safe at any codes) must find every judged
+   edge's conductance within ``1 + PART_SPREAD + BLIND_SIGMAS * rel_sd`` of its twin's
+   median (the spread of a power-up board: the +-2 % part mismatch, and the round's own
+   sd); otherwise (a board trained since power-up: an edge at code 0 is 35-100 Ohm, and
+   limits at code 64 would let 130-150 mA through it) the check stops there, one FAIL
+   line, nothing more applied (``CheckSettings.start_codes``: other codes known).
 3. ``tomography`` (`lab.observe.tomography.measure` and ``fit_reads``, clock idle): each
    twin's conductances up to one factor; an edge below 1/``open_ratio`` of the median
    conductance is open, above ``open_ratio`` times it shorted (or at code 0); twin
@@ -61,7 +69,8 @@ the codes are unknown, so the channel-map step is held to what the worst case al
 (`lab.observe.model.WIPER_FLOOR`, 35 Ohm), so that no edge carries more than
 ``step / 35 Ohm`` and no channel more than its node's degree times that (every node's
 voltage lies between the driven ones). The tomography holds its patterns to the edge
-limit itself (`TomographySettings.max_current`, set from the bench). The clock and bias
+limit itself (`TomographySettings.max_current`, set from the bench) at the start codes,
+which the blind round vouched for first (above). The clock and bias
 patterns are checked at the tomography's fit (each code on the lowest part,
 `DigipotModel.lowest`) before they are applied; one that would exceed a limit fails the
 section and is not applied. The JSON has each section's largest predicted current
@@ -757,12 +766,20 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
     relative sd of that edge) says the board was moved since (trained). An edge below
     1/``open_ratio`` of the median is open (the tomography names it; it conducts less
     than at power-up, not more) and not judged, nor is one the reads do not fix (sd
-    inf). A blind fit worse than ``LIMIT_CHI2`` (wiring) cannot vouch for anything."""
+    inf, or fixed only in combination, `_unseen`: a node without a drive channel). A
+    blind fit worse than ``LIMIT_CHI2`` (wiring) cannot vouch for anything."""
     labels = bench.network.edge_labels()
     figures: dict[str, Any] = {"transactions": int(blind.transactions),
                                "chi2": [float(f.chi2) for f in blind.fits]}  # fmt: skip
-    tol_all = [PART_SPREAD + BLIND_SIGMAS * np.where(np.isfinite(f.rel_sd), f.rel_sd, np.inf)
-               for f in blind.fits]  # fmt: skip
+    # what the blind patterns leave fixed only in combination (`_unseen`: a node without
+    # a drive channel) is not judged on that twin: a fit's value along it means nothing
+    topo = Topology.of(bench.network)
+    k_struct = _design(settings, bench.network.n_edges, None)
+    seen = [_support(_unseen(bench, topo, twin, blind.reads, k_struct[t]), k_struct[t]) == 0
+            for t, twin in enumerate(TWINS)]  # fmt: skip
+    tol_all = [np.where(seen[t] & np.isfinite(f.rel_sd),
+                        PART_SPREAD + BLIND_SIGMAS * f.rel_sd, np.inf)
+               for t, f in enumerate(blind.fits)]  # fmt: skip
     coarse = min(float(np.median(x)) for x in tol_all)
     if not np.isfinite(blind.chi2) or not coarse <= MAX_TOLERANCE:
         span = _blind_span(DigipotModel.nominal(bench.network.n_edges), bench.currents.edge)
@@ -810,7 +827,9 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
         return PowerUp(True, "", {**figures, "power_up": True})
     t, i = worst_at
     r = worst_r
-    how = f"{r:.3g}x the median" if r >= 1 else f"1/{1 / r:.3g} of the median"
+    # a near-short's fit is bounded from below only: beyond 1000x the figure means nothing
+    how = ("over 1000x the median" if r > 1e3 else f"{r:.3g}x the median" if r >= 1
+           else f"1/{1 / max(r, 1e-3):.3g} of the median")  # fmt: skip
     where = "its power-up codes" if settings.start_codes is None else "the codes given"
     why = (f"the board is not at {where} (edge {labels[i]} conducts {how}): power-cycle "
            "the board before the bench check")  # fmt: skip
