@@ -15,6 +15,14 @@ found; a skipped item ``not checked`` says what each section could not check):
    two channels answering for each other's nodes are a swapped pair (drive-drive and
    sense-sense swaps look alike here; the tomography of each explanation decides: the
    right one fits Kirchhoff's law, chi^2 ~ 1).
+   ``start codes`` (an item of the tomography section, `blind_round` and
+   `power_up_verdict`): before anything above the safe span, a blind round within
+   `lab.observe.tomography._blind_span` (safe at any codes) must find every judged
+   edge's conductance within ``1 + PART_SPREAD + BLIND_SIGMAS * rel_sd`` of its twin's
+   median (the spread of a power-up board: the +-2 % part mismatch, and the round's own
+   sd); otherwise (a board trained since power-up: an edge at code 0 is 35-100 Ohm, and
+   limits at code 64 would let 130-150 mA through it) the check stops there, one FAIL
+   line, nothing more applied (``CheckSettings.start_codes``: other codes known).
 3. ``tomography`` (`lab.observe.tomography.measure` and ``fit_reads``, clock idle): each
    twin's conductances up to one factor; an edge below 1/``open_ratio`` of the median
    conductance is open, above ``open_ratio`` times it shorted (or at code 0); twin
@@ -61,7 +69,8 @@ the codes are unknown, so the channel-map step is held to what the worst case al
 (`lab.observe.model.WIPER_FLOOR`, 35 Ohm), so that no edge carries more than
 ``step / 35 Ohm`` and no channel more than its node's degree times that (every node's
 voltage lies between the driven ones). The tomography holds its patterns to the edge
-limit itself (`TomographySettings.max_current`, set from the bench). The clock and bias
+limit itself (`TomographySettings.max_current`, set from the bench) at the start codes,
+which the blind round vouched for first (above). The clock and bias
 patterns are checked at the tomography's fit (each code on the lowest part,
 `DigipotModel.lowest`) before they are applied; one that would exceed a limit fails the
 section and is not applied. The JSON has each section's largest predicted current
@@ -80,9 +89,28 @@ import numpy as np
 from lab.core.learning import SIGMA_MAX
 from lab.errors import ConfigError
 from lab.hal import TWINS, Bench, Channel, LimitError, Twin, predict_currents
-from lab.observe.model import NOMINAL_STEP, R_WIPER, TOP, WIPER_FLOOR, DigipotModel, Topology
+from lab.observe.model import (
+    NOMINAL_STEP,
+    R_WIPER,
+    TOP,
+    WIPER_FLOOR,
+    DigipotModel,
+    Topology,
+)
 from lab.observe.requirements import check_supports_estimation
-from lab.observe.tomography import TomographySettings, TwinFit, fit_reads, measure
+from lab.observe.tomography import (
+    LIMIT_CHI2,
+    TomographySettings,
+    TwinFit,
+    _blind_span,
+    _Designer,
+    _execute,
+    _plan_twin,
+    _restore,
+    _TwinPlan,
+    fit_reads,
+    measure,
+)
 from lab.observe.tracking import Tracker, TrackerSettings
 
 Pattern = dict[int, float]  # {node label: volts} of one twin
@@ -101,7 +129,10 @@ class CheckSettings:
     channel is left out; a second round of as many when the patterns leave some
     conductances fixed only in combination, `_tomography`); ``initial_code``: the
     codes' common level assumed at the start (node voltages cannot see it; the AD5220
-    powers up at midscale, 64)."""
+    powers up at midscale, 64); ``start_codes``: (E,) the board's codes at the start
+    when they are known otherwise (None: the power-up codes, every one
+    ``initial_code``); the blind round must find the board consistent with them
+    (`power_up_verdict`), else nothing above the safe span is applied."""
 
     test_volts: float = 0.5
     pulses: int = 3
@@ -116,6 +147,7 @@ class CheckSettings:
     seed: int = 0
     initial_code: int = 64
     tomography_budget: int = 40
+    start_codes: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -580,7 +612,8 @@ def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None
     designed on ``design`` (2, E) conductances, S (default: every code 64): the last
     measurement, so that an open edge does not spoil the design of the next. ``known``
     (E,) codes, where the board's are known (before anything moved: the power-up
-    codes), hold every transaction to the edge limit at them (`measure`).
+    codes, once the blind round finds the board can be there, `power_up_verdict`), hold
+    every transaction to the edge limit at them (`measure`).
 
     When the patterns leave some conductances fixed only in combination (`_unseen`: a
     node without a drive channel, or an open edge that cuts the equations tying a group
@@ -629,6 +662,179 @@ def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None
         fits[t] = _fit_with_reference(bench, topo, twin, reads, ref,
                                       _unseen(bench, topo, twin, reads, ref), budget.noise)
     return Tomo((fits[0], fits[1]), calls, None if seen.all() else seen, reads)
+
+
+def _start_codes(settings: CheckSettings, e: int) -> np.ndarray:
+    """(E,) float: the codes the board is taken to be at before anything moved them:
+    ``settings.start_codes``, else every one at ``initial_code`` (power-up)."""
+    if settings.start_codes is None:
+        return np.full(e, float(settings.initial_code))
+    return np.asarray(settings.start_codes, dtype=float)
+
+
+#: DAQ transactions per twin of the check's blind round (`blind_round`)
+BLIND_CHECK = 20
+
+
+@dataclass
+class Blind:
+    """The blind round (`blind_round`): each twin's fit, its reads and DAQ transactions."""
+
+    fits: tuple[TwinFit, TwinFit]
+    reads: list
+    transactions: int
+
+    @property
+    def chi2(self) -> float:
+        return max(f.chi2 for f in self.fits)
+
+
+def blind_round(bench: Bench, settings: CheckSettings,
+                should_stop: Callable[[], bool] | None = None) -> Blind:  # fmt: skip
+    """Before anything above the safe span: ``BLIND_BUDGET`` transactions per twin of the
+    tomography's patterns (`lab.observe.tomography._Designer`, designed on the power-up
+    codes) within `_blind_span` (every edge at code 0 on the part floor carries at most
+    span / 35 Ohm: safe at any codes), the drive state restored, fitted (`fit_reads`)."""
+    _stop_point(should_stop)
+    e = bench.network.n_edges
+    topo = Topology.of(bench.network)
+    noise = TomographySettings().noise
+    span = _blind_span(DigipotModel.nominal(e), bench.currents.edge)
+    plans = [_TwinPlan.of(bench, twin, settings.inset).narrowed(span) for twin in TWINS]
+    # designed and fitted from every code at ``initial_code`` even when other start codes
+    # are given: a fit started at a near-short's conductance went to a wrong basin
+    k = _design(settings, e, None)  # (2, E) S
+    weight = np.full(e, float(settings.initial_code))
+    starts = [bench.drive_state(twin) for twin in TWINS]
+    states = [dict(x) for x in starts]
+    reads: list = []
+    calls = 0
+    try:
+        seqs = [_plan_twin(_Designer(topo, plans[t], k[t], weight, noise), starts[t],
+                           BLIND_CHECK) for t in range(2)]  # fmt: skip
+        calls += sum(_execute(bench, plans, seqs, states, reads))
+    finally:
+        for t, twin in enumerate(TWINS):
+            calls += _restore(bench, twin, states[t], starts[t])
+    return Blind(fit_reads(bench, reads, k, noise), reads, calls)
+
+
+#: the spread of two power-up edges' conductances: the edge's and the median's part,
+#: +-2 % each (the AD5220's R_AB mismatch, `lab.observe.model`)
+PART_SPREAD = 0.04
+#: blind-fit standard deviations (the edge's relative sd) added to ``PART_SPREAD``: on
+#: good boards (seeds 0-9, 5 mA) edges sit up to 4.5 sd off (the DAC's and ADC's steps
+#: on a 0.16 V span add a bias of their own), so 8 leaves room
+BLIND_SIGMAS = 8.0
+#: a blind round whose median tolerance exceeds this (it could not tell an edge at twice
+#: the median: the edge limit holds its span too small) cannot vouch for the codes
+MAX_TOLERANCE = 1.0
+
+
+@dataclass(frozen=True)
+class PowerUp:
+    """The blind round's verdict: ``power_up`` True when the board can be at its power-up
+    codes (every judged edge within a factor ``1 + tolerance`` of its twin's median,
+    either way; ``figures["worst_score"]``: the largest |log ratio| / log(1 + tolerance));
+    ``why`` the one line when not; ``figures`` for the JSON."""
+
+    power_up: bool
+    why: str
+    figures: dict[str, Any]
+
+
+def _short_pairs(bench: Bench, shorts: np.ndarray) -> list[list[int]]:
+    """[[edge (a, m), edge (b, m)]]: for each edge (a, b) of ``shorts`` (indices: taken at
+    code 0 or 1, a near-short) the two edges to each common neighbour m, which node
+    voltages see only as a parallel sum (the short's ends sit at one voltage)."""
+    net = bench.network
+    nb = Topology.of(net).neighbours
+    edge_of = {(int(x), int(y)): j for j, (x, y) in enumerate(net.edges)}
+    edge_of.update({(y, x): j for (x, y), j in list(edge_of.items())})
+    out = []
+    for i in shorts:
+        a, b = (int(x) for x in net.edges[int(i)])
+        out += [[edge_of[(a, int(m))], edge_of[(b, int(m))]] for m in np.flatnonzero(nb[a] & nb[b])]
+    return out
+
+
+def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> PowerUp:
+    """Can the board be at its power-up codes? Node voltages cannot see the codes' common
+    level, but they do see their spread: at power-up every conductance is the median's
+    within the part mismatch, so an edge off its twin's median by more than the
+    tolerance ``PART_SPREAD + BLIND_SIGMAS * rel_sd`` (rel_sd: the blind fit's own
+    relative sd of that edge) says the board was moved since (trained). An edge below
+    1/``open_ratio`` of the median is open (the tomography names it; it conducts less
+    than at power-up, not more) and not judged, nor is one the reads do not fix (sd
+    inf, or fixed only in combination, `_unseen`: a node without a drive channel). A
+    blind fit worse than ``LIMIT_CHI2`` (wiring) cannot vouch for anything."""
+    labels = bench.network.edge_labels()
+    figures: dict[str, Any] = {"transactions": int(blind.transactions),
+                               "chi2": [float(f.chi2) for f in blind.fits]}  # fmt: skip
+    # what the blind patterns leave fixed only in combination (`_unseen`: a node without
+    # a drive channel) is not judged on that twin: a fit's value along it means nothing
+    topo = Topology.of(bench.network)
+    k_struct = _design(settings, bench.network.n_edges, None)
+    seen = [_support(_unseen(bench, topo, twin, blind.reads, k_struct[t]), k_struct[t]) == 0
+            for t, twin in enumerate(TWINS)]  # fmt: skip
+    tol_all = [np.where(seen[t] & np.isfinite(f.rel_sd),
+                        PART_SPREAD + BLIND_SIGMAS * f.rel_sd, np.inf)
+               for t, f in enumerate(blind.fits)]  # fmt: skip
+    coarse = min(float(np.median(x)) for x in tol_all)
+    if not np.isfinite(blind.chi2) or not coarse <= MAX_TOLERANCE:
+        span = _blind_span(DigipotModel.nominal(bench.network.n_edges), bench.currents.edge)
+        why = (f"the blind round (patterns within {span * 1e3:.3g} mV, where an edge at code "
+               f"0 carries at most the bench's edge limit {bench.currents.edge * 1e3:g} mA, "
+               "bench file field 'currents.edge') fixes the conductances only to "
+               f"+-{100 * coarse:.3g} % (median tolerance), too coarse to vouch for the "
+               "board's codes: give a larger currents.edge (about 1 mA or more)")  # fmt: skip
+        return PowerUp(False, why, {**figures, "power_up": False})
+    if not blind.chi2 <= LIMIT_CHI2:
+        why = (f"the blind round's node voltages do not fit the network (chi2 per dof "
+               f"{blind.chi2:.3g}), so the board's codes cannot be vouched for: check the "
+               "wiring and the channel map")  # fmt: skip
+        return PowerUp(False, why, {**figures, "power_up": False})
+    worst, worst_at, worst_r = 0.0, (0, 0), 1.0
+    ratios, tols = [], []
+    e = bench.network.n_edges
+    expected = DigipotModel.nominal(e).conductance(_start_codes(settings, e))  # (2, E)
+    floor = _start_codes(settings, e) < 2
+    pairs = _short_pairs(bench, np.flatnonzero(floor))
+    for t, f in enumerate(blind.fits):
+        r = f.conductance / expected[t]
+        tol = tol_all[t].copy()
+        for pair in pairs:  # seen only as their parallel sum: judged by it
+            r[pair] = f.conductance[pair].sum() / expected[t, pair].sum()
+            tol[pair] = tol[pair].max()
+        r = r / np.median(r)
+        judged = (r >= 1.0 / settings.open_ratio) & np.isfinite(tol)
+        score = np.where(judged, np.abs(np.log(np.maximum(r, 1e-300))) / np.log1p(tol), 0.0)
+        # a near-short's fitted conductance is bounded below only (its drop is under the
+        # noise: a huge linearised sd); above ``open_ratio`` x the median it is shorted
+        # or at code 0 whatever its sd, the very edge the limits at the start codes miss
+        score = np.where((r > settings.open_ratio) & np.isfinite(tol), np.inf, score)
+        # an edge taken at code 0 or 1 is already at the floor in every limit: conducting
+        # more than its code says (a near-short, seen only from below) is not judged
+        score = np.where(floor & (r > 1.0), 0.0, score)
+        i = int(np.argmax(score))
+        if score[i] > worst:
+            worst, worst_at, worst_r = float(score[i]), (t, i), float(r[i])
+        ratios.append(np.round(r, 4).tolist())
+        tols.append(np.round(np.where(np.isfinite(tol), tol, -1.0), 4).tolist())
+    figures.update(ratio_to_median=ratios, tolerance=tols,
+                   worst_score=worst if np.isfinite(worst) else None)
+    if worst <= 1.0:
+        return PowerUp(True, "", {**figures, "power_up": True})
+    t, i = worst_at
+    r = worst_r
+    # a near-short's fit is bounded from below only: beyond 1000x the figure means nothing
+    how = ("over 1000x the median" if r > 1e3 else f"{r:.3g}x the median" if r >= 1
+           else f"1/{1 / max(r, 1e-3):.3g} of the median")  # fmt: skip
+    where = "its power-up codes" if settings.start_codes is None else "the codes given"
+    why = (f"the board is not at {where} (edge {labels[i]} conducts {how}): power-cycle "
+           "the board before the bench check")  # fmt: skip
+    figures["worst"] = {"twin": TWINS[t], "edge": labels[i], "ratio_to_median": r}
+    return PowerUp(False, why, {**figures, "power_up": False})
 
 
 def _every_pattern(bench: Bench, twin: Twin) -> list[tuple[str, dict[int, float], None]]:
@@ -1363,7 +1569,7 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
     if not maps:
         report.add("tomography", "skipped", None, "", "the channel map is not understood")
         return
-    fits, why = [], ""
+    candidates, why = [], ""
     for channels in maps:
         candidate = _with_channels(bench, channels)
         mine = settings
@@ -1375,14 +1581,31 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
         have = _Channels.of(channels)
         if why and any(len(have.drive[t]) < 2 or not have.sense[t] for t in TWINS):
             continue  # no tomography at all; else the rest runs on what it can see
-        # nothing has moved the codes yet (the channel step pulses no clock): power-up
-        power_up = np.full(bench.network.n_edges, float(mine.initial_code))
-        fits.append((_tomography(candidate, mine, None, should_stop, power_up), candidate, mine,
-                     why))  # fmt: skip
-    if not fits:
+        candidates.append((candidate, mine, why))
+    if not candidates:
         report.add("tomography", "skipped", None, "",
                    f"fix the channels first; without them: {why}")  # fmt: skip
         return
+    # before anything above the safe span: can the board be at its power-up codes? (the
+    # channel step pulses no clock, but the board may have been trained since power-up)
+    blinds = [blind_round(c, m, should_stop) for c, m, _ in candidates]
+    best = min(range(len(blinds)), key=lambda i: blinds[i].chi2)
+    verdict = power_up_verdict(candidates[best][0], candidates[best][1], blinds[best])
+    report.data["power_up"] = verdict.figures
+    if not verdict.power_up:  # nothing above the safe span applied
+        report.add("tomography", "start codes", False, "not at power-up"
+                   if settings.start_codes is None else "not at the codes given",
+                   f"twinlab check: {verdict.why}")  # fmt: skip
+        return
+    report.add("tomography", "start codes", True, f"spread within the tolerance "
+               f"({100 * verdict.figures['worst_score']:.0f} % of it)", "")  # fmt: skip
+    start_codes = _start_codes(settings, bench.network.n_edges)
+    if settings.start_codes is not None:  # never a higher level than the power-up's
+        settings = replace(settings, initial_code=min(
+            settings.initial_code, int(np.floor(np.median(start_codes)))))
+    fits = [(_tomography(candidate, replace(mine, initial_code=settings.initial_code), None,
+                         should_stop, start_codes), candidate, mine, why)
+            for candidate, mine, why in candidates]  # fmt: skip
     start, checked, settings, support = min(fits, key=lambda f: f[0].chi2)
     if len(maps) > 1:
         chosen = [c for c in checked.channels if c not in bench.channels]

@@ -3,7 +3,8 @@ edge at the top rail (code 127) cannot step up, so the first half's pulses leave
 where it is and the second moves it down. That is an edge at a rail, not a stuck one;
 a stuck edge is one that did not move in a direction it could. In process, on the
 emulated board put at the codes a few thousand training steps at p = 1 leave
-(`EmulatedBoard.set_codes`), without its probe."""
+(`EmulatedBoard.set_codes`), without its probe; the check is told those codes
+(`CheckSettings.start_codes`: it refuses a board that is not at its power-up codes)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def _check(codes: list[int], seed: int = 1,
     if stuck is not None:
         board.stick_edge(board.network.edge_labels().index(stuck))
     bench = replace(emulator_bench(board=board), probe=None)
-    return run_check(bench, SETTINGS), board
+    # the check refuses a board not at its power-up codes unless told its codes
+    return run_check(bench, replace(SETTINGS, start_codes=tuple(codes))), board
 
 
 def _item(report: CheckReport, section: str, name: str):

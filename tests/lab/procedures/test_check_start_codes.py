@@ -1,0 +1,125 @@
+"""`twinlab check` does not trust the power-up codes for its current limits (issue 14):
+before anything above the safe span is applied, a blind round (patterns within
+`lab.observe.tomography._blind_span`, safe at any codes) must find the board's
+conductances as alike as a power-up board's; a board trained since (an edge at code 0:
+35-100 Ohm instead of ~50 kOhm) is refused with nothing more applied. In process, on the
+emulated board put at those codes (`EmulatedBoard.set_codes`), without its probe; the
+true edge currents (`EmulatedBoard.edge_currents`) recorded after every DAQ write and
+release, as bench/bench_estimator.py's `_PeakCurrent` does (the DAQ, because the check
+drives through copies of the Bench under its channel maps)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from lab.emulator import EmulatorConfig, emulator_bench
+from lab.emulator.board import EmulatedBoard
+from lab.hal import Bench
+from lab.procedures.check import CheckReport, CheckSettings, run_check
+
+SETTINGS = CheckSettings(pulses=3, bias_pulses=8)
+LIMIT = 5e-3  # the emulator bench's currents.edge, A
+
+
+class _PeakCurrent:
+    """The most current, A, through any edge of either twin after every DAQ write and
+    release (the emulator's truth)."""
+
+    def __init__(self, bench: Bench, board: EmulatedBoard) -> None:
+        self.board, self.peak = board, 0.0
+        for name in ("write", "release"):
+            setattr(bench.daq, name, self._watched(getattr(bench.daq, name)))
+
+    def _watched(self, call):
+        def watched(*args, **kwargs):
+            try:
+                return call(*args, **kwargs)
+            finally:
+                for t in range(2):
+                    self.peak = max(self.peak, float(np.abs(self.board.edge_currents(t)).max()))
+
+        return watched
+
+
+def _run(
+    codes: np.ndarray | None, seed: int, settings: CheckSettings = SETTINGS
+) -> tuple[CheckReport, EmulatedBoard, float]:
+    board = EmulatedBoard(EmulatorConfig(seed=seed))
+    if codes is not None:
+        board.set_codes(np.asarray(codes))
+    bench = replace(emulator_bench(board=board), probe=None)
+    assert bench.currents.edge == LIMIT
+    peak = _PeakCurrent(bench, board)
+    return run_check(bench, settings), board, peak.peak
+
+
+@pytest.mark.parametrize(("edge", "seed"), [("5-6", 0), ("5-8", 0), ("7-9", 1)])
+def test_a_board_with_an_edge_at_code_0_is_refused_within_the_edge_limit(
+    edge: str, seed: int
+) -> None:
+    """Before: the first tomography held its patterns to 5 mA at the power-up codes (64)
+    and put 132 mA (5-6), 151 mA (5-8) and 140 mA (7-9, seed 1) through the
+    edge at code 0. Now the blind round sees that edge conduct hundreds of times the
+    median and the check stops there: one FAIL line, no pulse, the codes untouched."""
+    board0 = EmulatedBoard(EmulatorConfig(seed=seed))
+    codes = np.full(board0.network.n_edges, 64)
+    codes[board0.network.edge_labels().index(edge)] = 0
+    report, board, peak = _run(codes, seed)
+    assert peak <= LIMIT, f"{1e3 * peak:.1f} mA through an edge"
+    failed = [i for i in report.items if i.ok is False]
+    assert [(i.section, i.name) for i in failed] == [("tomography", "start codes")]
+    line = failed[0].detail
+    assert line.startswith(f"twinlab check: the board is not at its power-up codes (edge {edge} "
+                           "conducts "), line
+    assert line.endswith("the median): power-cycle the board before the bench check"), line
+    assert "tomography" not in report.data and "clock" not in report.data
+    assert report.data["power_up"]["power_up"] is False
+    assert board.pulses == 0 and (board.codes == codes).all() and not board.driven.any()
+    assert not report.passed and report.unsafe == []
+
+
+def test_a_trained_board_is_refused_unless_its_codes_are_given() -> None:
+    """Every edge at the top rail but 3-6 (32) and 6-8 (66), the codes a training left
+    (tests/lab/procedures/test_check_rails.py): 3-6 conducts about 4x the median, so
+    the board is not at its power-up codes; told those codes, the check runs (and
+    passes) within the limit."""
+    codes = np.array([127] * 9 + [32] + [127] * 4 + [66, 127])
+    report, board, peak = _run(codes, 1)
+    assert [(i.section, i.name) for i in report.items if i.ok is False] == [
+        ("tomography", "start codes")]
+    assert "(edge 3-6 conducts " in report.failures()[0]
+    assert board.pulses == 0 and peak <= LIMIT
+    report, board, peak = _run(codes, 1, replace(SETTINGS, start_codes=tuple(codes.tolist())))
+    assert report.passed, report.table()
+    assert board.pulses > 0 and peak <= LIMIT
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_power_up_board_still_passes(seed: int) -> None:
+    """Seeds 0-4 at power-up: the blind round finds the spread of the part mismatch (well
+    inside its tolerance) and the check passes as before, within the limit."""
+    report, _, peak = _run(None, seed)
+    assert report.passed, report.table()
+    figures = report.data["power_up"]
+    assert figures["power_up"] is True and figures["worst_score"] < 0.8
+    assert figures["transactions"] <= 2 * 20 + 4
+    assert peak <= LIMIT
+
+
+def test_an_edge_limit_too_tight_for_the_blind_round_stops_before_the_tomography() -> None:
+    """60 uA: the blind round's span (0.9 x 60 uA x 35 Ohm = 1.9 mV) is near the DAQ's
+    steps, so it cannot vouch for the codes: the check stops with nothing above that
+    span applied, naming the bench file field."""
+    board = EmulatedBoard(EmulatorConfig(seed=0))
+    bench = replace(emulator_bench(board=board), probe=None)
+    bench = replace(bench, currents=replace(bench.currents, edge=6e-5))
+    peak = _PeakCurrent(bench, board)
+    report = run_check(bench, SETTINGS)
+    failed = [i for i in report.items if i.ok is False]
+    assert [(i.section, i.name) for i in failed] == [("tomography", "start codes")]
+    assert "'currents.edge'" in failed[0].detail and "1.89 mV" in failed[0].detail
+    assert peak.peak <= 6e-5
+    assert board.pulses == 0 and (board.codes == 64).all() and not board.driven.any()
