@@ -783,6 +783,17 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
     coarse = min(float(np.median(x)) for x in tol_all)
     if not np.isfinite(blind.chi2) or not coarse <= MAX_TOLERANCE:
         span = _blind_span(DigipotModel.nominal(bench.network.n_edges), bench.currents.edge)
+        # an open edge leaves its neighbours unobservable and the fit's gauge spreads that
+        # over every edge: the fault to name, not the limit
+        open_at = sorted({labels[i] for f in blind.fits if np.isfinite(f.conductance).all()
+                          for i in np.flatnonzero(f.conductance / np.median(f.conductance)
+                                                  < 1.0 / settings.open_ratio)})  # fmt: skip
+        if np.isfinite(blind.chi2) and open_at:
+            why = (f"edge(s) {', '.join(open_at)} look open in the blind round (below "
+                   f"1/{settings.open_ratio:g} of the median conductance): an open edge? It "
+                   f"leaves the blind round too coarse (+-{100 * coarse:.3g} %, median "
+                   "tolerance) to vouch for the board's codes")  # fmt: skip
+            return PowerUp(False, why, {**figures, "power_up": False, "open": open_at})
         why = (f"the blind round (patterns within {span * 1e3:.3g} mV, where an edge at code "
                f"0 carries at most the bench's edge limit {bench.currents.edge * 1e3:g} mA, "
                "bench file field 'currents.edge') fixes the conductances only to "
@@ -1593,8 +1604,10 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
     verdict = power_up_verdict(candidates[best][0], candidates[best][1], blinds[best])
     report.data["power_up"] = verdict.figures
     if not verdict.power_up:  # nothing above the safe span applied
-        report.add("tomography", "start codes", False, "not at power-up"
-                   if settings.start_codes is None else "not at the codes given",
+        opened = verdict.figures.get("open")
+        figure = (f"{', '.join(opened)} open?" if opened else "not at power-up"
+                  if settings.start_codes is None else "not at the codes given")  # fmt: skip
+        report.add("tomography", "start codes", False, figure,
                    f"twinlab check: {verdict.why}")  # fmt: skip
         return
     report.add("tomography", "start codes", True, f"spread within the tolerance "

@@ -263,3 +263,18 @@ def test_an_edge_limit_too_low_for_the_channel_map_is_refused_nothing_applied(
         finally:
             opened.safe_state()
         assert (emu.board.codes == 64).all() and not emu.board.driven.any()
+
+
+def test_an_open_edge_that_leaves_a_node_dangling_is_named_before_anything_is_applied(
+    tmp_path: Path,
+) -> None:
+    """Edge 2-9 open leaves node 9 on 7-9 alone, which no pattern then sees: the blind
+    round cannot vouch for the board's codes (an unseen edge could be a short), so the
+    check stops there, and it names the open edge. It used to say the bench's edge
+    current limit was too small to see anything ("give a larger currents.edge")."""
+    status, report, _ = _check(tmp_path, 3, ("open-edge:2-9",))
+    assert status == 1
+    failed = _failed(report)
+    assert "edge(s) 2-9 look open in the blind round" in failed, failed
+    assert "currents.edge" not in failed, failed
+    assert report["figures"]["power_up"]["open"] == ["2-9"]
