@@ -350,8 +350,10 @@ def _warm_up() -> None:
         bench = emulator_bench()
         try:
             writer = RunWriter(Path(tmp) / "warm.h5")
-            Trainer(bench, load_task("ii"), settings_from(task="ii", steps=64),
-                    [writer, Batcher(lambda msg: None, source=writer)]).run()
+            warm = Trainer(bench, load_task("ii"), settings_from(task="ii", steps=64),
+                           [writer, Batcher(lambda msg: None, source=writer)])  # fmt: skip
+            warm.preflight()  # the real run's pre-flight solves too (its kernel here)
+            warm.run()
         finally:
             bench.close()
 
