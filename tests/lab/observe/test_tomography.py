@@ -166,18 +166,13 @@ def test_codes_survive_one_twin_fitting_a_node_as_open() -> None:
     assert np.all(np.isfinite(code_sd))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="under the 5 mA limit the short's ends are driven at most 0.1-0.2 V apart and "
-    "its neighbours are seen less well: 1.24 code steps, rms 0.42 (2.19 / 0.60 before the "
-    "adaptive round aimed at the prior's conductances; the worst edge's reported sd 1.6); "
-    "docs/physics.md, section 6.2",
-)
 def test_resistance_next_to_a_near_short_within_one_code() -> None:
     """Board 2's first random state of the benchmark has an edge at code 0 (70-100 Ohm).
     One twin's own fit then leaves a neighbouring edge 65 code steps off (its
     resistance seen only through the other twin and the prior); the reported
-    resistances are the digipot model at the code both twins share."""
+    resistances are the digipot model at the code both twins share, averaged with the
+    prior where they agree (`with_prior`; under the 5 mA limit it was 1.24 code steps,
+    rms 0.42, with the fit alone)."""
     board, bench = _bench(2)
     model, _ = calibrate(bench)
     rng = np.random.default_rng([2, 14])
@@ -559,3 +554,19 @@ def test_the_adaptive_round_spends_itself_on_the_near_shorts_neighbours(
     tomography(bench, model, prior, 2.0)
     assert chosen
     assert all(_apart(d, (3, 6)) for d in chosen), chosen
+
+
+def test_the_resync_averages_the_fit_with_the_prior_only_where_they_agree() -> None:
+    """`with_prior`: a poorly seen code (sd 4) and the prior (sd 2) 2 codes apart are
+    averaged by their variances (the posterior: 4/5 of the way to the prior, sd 1.79); a
+    well seen one (sd 0.1) hardly moves; a fit 20 codes off a prior of sd 1 (a lost
+    tracker's) is left alone, and so is its sd."""
+    from lab.observe.tomography import PRIOR_GATE, with_prior
+
+    mean, sd = with_prior(np.array([50.0, 50.0, 50.0]), np.array([4.0, 0.1, 1.0]),
+                          np.array([52.0, 52.0, 70.0]), np.array([2.0, 2.0, 1.0]))  # fmt: skip
+    assert mean[0] == pytest.approx(50.0 + 2.0 * 16 / 20) and sd[0] == pytest.approx(
+        np.sqrt(1 / (1 / 16 + 1 / 4)))
+    assert abs(mean[1] - 50.0) < 0.01 and sd[1] < 0.1
+    assert 20.0 > PRIOR_GATE * np.sqrt(2.0)
+    assert mean[2] == 50.0 and sd[2] == 1.0
