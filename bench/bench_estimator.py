@@ -44,31 +44,10 @@ from lab.acquire.records import Observer
 from lab.acquire.settings import settings_from
 from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig, emulator_bench
-from lab.emulator.board import EmulatedBoard
+from lab.emulator.board import EmulatedBoard, PeakCurrent
 from lab.observe.probe import EstimatedProbe, EstimatorSettings
 from lab.observe.tomography import TomographySettings, calibrate, tomography
 from lab.tasks import load_task
-
-
-class _PeakCurrent:
-    """The most current, A, through any edge of either twin after every drive and
-    release call of a bench (the emulator's truth: true conductances, DAC output)."""
-
-    def __init__(self, bench, board: EmulatedBoard) -> None:
-        self.board, self.peak = board, 0.0
-        for name in ("drive", "release"):
-            setattr(bench, name, self._watched(getattr(bench, name)))
-
-    def _watched(self, call):
-        def watched(*args, **kwargs):
-            try:
-                return call(*args, **kwargs)
-            finally:
-                for t in range(2):
-                    now = float(np.abs(self.board.edge_currents(t)).max())
-                    self.peak = max(self.peak, now)
-
-        return watched
 
 
 def bench_tomography(boards: int, states: int, max_current: float = 5e-3) -> None:
@@ -81,7 +60,7 @@ def bench_tomography(boards: int, states: int, max_current: float = 5e-3) -> Non
         board = EmulatedBoard(EmulatorConfig(seed=seed))
         bench = emulator_bench(board=board)
         bench.probe = None
-        peak = _PeakCurrent(bench, board)
+        peak = PeakCurrent(board)
         model, cal = calibrate(bench, settings=TomographySettings(budget=120,
                                                                 max_current=max_current))
         cal_peak, peak.peak = peak.peak, 0.0

@@ -279,4 +279,28 @@ class EmulatedBoard:
             self._volts[twin] = None
 
 
-__all__ = ["CLAMPED", "FREE", "EmulatedBoard"]
+class PeakCurrent:
+    """A scoring harness's watch on a board: ``peak`` the most current, A, through any edge
+    of either twin (the truth, `EmulatedBoard.edge_currents`) after every drive and
+    release the board takes, whoever makes them (a `Bench`, its DAQ, a copy of it under
+    another channel map, the SCPI server); ``calls`` how many. Reading the truth changes
+    nothing the DAQ reads."""
+
+    def __init__(self, board: EmulatedBoard) -> None:
+        self.board, self.peak, self.calls = board, 0.0, 0
+        for name in ("drive", "release"):
+            setattr(board, name, self._watched(getattr(board, name)))
+
+    def _watched(self, call: Callable) -> Callable:
+        def watched(*args, **kwargs):
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.calls += 1
+                for t in (FREE, CLAMPED):
+                    self.peak = max(self.peak, float(np.abs(self.board.edge_currents(t)).max()))
+
+        return watched
+
+
+__all__ = ["CLAMPED", "FREE", "EmulatedBoard", "PeakCurrent"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lab.emulator import EmulatorConfig, emulator_bench
-from lab.emulator.board import CLAMPED, FREE, EmulatedBoard
+from lab.emulator.board import EmulatedBoard, PeakCurrent
 from lab.hal.bench import Bench
 from lab.observe.tomography import TomographySettings, calibrate, tomography
 
@@ -313,27 +313,6 @@ def test_a_near_short_at_an_undriven_node_resyncs() -> None:
     assert np.isfinite(res.resistance(model)).all()
 
 
-class PeakCurrent:
-    """The most current, A, through any edge of either twin (the emulator's truth) after
-    every drive and release call the bench makes."""
-
-    def __init__(self, bench, board: EmulatedBoard) -> None:
-        self.board, self.peak, self.calls = board, 0.0, 0
-        for name in ("drive", "release"):
-            setattr(bench, name, self._watched(getattr(bench, name)))
-
-    def _watched(self, call):
-        def watched(*args, **kwargs):
-            try:
-                return call(*args, **kwargs)
-            finally:
-                self.calls += 1
-                for t in (FREE, CLAMPED):
-                    self.peak = max(self.peak, float(np.abs(self.board.edge_currents(t)).max()))
-
-        return watched
-
-
 @pytest.mark.parametrize("with_prior", [True, False])
 def test_every_transaction_of_a_resync_within_the_current_limit(with_prior: bool) -> None:
     """Board 4 state 2 (edges 1-6 and 2-9 at code 0, 40-100 Ohm): after every drive and
@@ -342,7 +321,7 @@ def test_every_transaction_of_a_resync_within_the_current_limit(with_prior: bool
     Before, the ordinary round put 158 mA (with the prior) and 110 mA (without) through
     a near-short."""
     board, bench, model, _, prior = _board4_state2()
-    peak = PeakCurrent(bench, board)
+    peak = PeakCurrent(board)
     res = tomography(bench, model, prior if with_prior else None, 2.0)
     assert peak.calls > 10 and res.transactions <= 40
     assert peak.peak <= TomographySettings().max_current
@@ -353,7 +332,7 @@ def test_a_calibration_within_the_current_limit() -> None:
     """A calibration at power-up (every code 64, known) with a current limit so tight
     (0.2 mA) that the full span would break it: every transaction stays within it."""
     board, bench = _bench(0)
-    peak = PeakCurrent(bench, board)
+    peak = PeakCurrent(board)
     calibrate(bench, settings=TomographySettings(budget=120, max_current=0.2e-3))
     assert peak.calls > 10
     assert peak.peak <= 0.2e-3

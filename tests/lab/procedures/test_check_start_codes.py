@@ -4,9 +4,8 @@ before anything above the safe span is applied, a blind round (patterns within
 conductances as alike as a power-up board's; a board trained since (an edge at code 0:
 35-100 Ohm instead of ~50 kOhm) is refused with nothing more applied. In process, on the
 emulated board put at those codes (`EmulatedBoard.set_codes`), without its probe; the
-true edge currents (`EmulatedBoard.edge_currents`) recorded after every DAQ write and
-release, as bench/bench_estimator.py's `_PeakCurrent` does (the DAQ, because the check
-drives through copies of the Bench under its channel maps)."""
+true edge currents recorded after every drive and release the board takes
+(`lab.emulator.board.PeakCurrent`, the one watch bench/bench_estimator.py uses too)."""
 
 from __future__ import annotations
 
@@ -16,32 +15,11 @@ import numpy as np
 import pytest
 
 from lab.emulator import EmulatorConfig, emulator_bench
-from lab.emulator.board import EmulatedBoard
-from lab.hal import Bench
+from lab.emulator.board import EmulatedBoard, PeakCurrent
 from lab.procedures.check import CheckReport, CheckSettings, run_check
 
 SETTINGS = CheckSettings(pulses=3, bias_pulses=8)
 LIMIT = 5e-3  # the emulator bench's currents.edge, A
-
-
-class _PeakCurrent:
-    """The most current, A, through any edge of either twin after every DAQ write and
-    release (the emulator's truth)."""
-
-    def __init__(self, bench: Bench, board: EmulatedBoard) -> None:
-        self.board, self.peak = board, 0.0
-        for name in ("write", "release"):
-            setattr(bench.daq, name, self._watched(getattr(bench.daq, name)))
-
-    def _watched(self, call):
-        def watched(*args, **kwargs):
-            try:
-                return call(*args, **kwargs)
-            finally:
-                for t in range(2):
-                    self.peak = max(self.peak, float(np.abs(self.board.edge_currents(t)).max()))
-
-        return watched
 
 
 def _run(
@@ -52,7 +30,7 @@ def _run(
         board.set_codes(np.asarray(codes))
     bench = replace(emulator_bench(board=board), probe=None)
     assert bench.currents.edge == LIMIT
-    peak = _PeakCurrent(bench, board)
+    peak = PeakCurrent(board)
     return run_check(bench, settings), board, peak.peak
 
 
@@ -116,7 +94,7 @@ def test_an_edge_limit_too_tight_for_the_blind_round_stops_before_the_tomography
     board = EmulatedBoard(EmulatorConfig(seed=0))
     bench = replace(emulator_bench(board=board), probe=None)
     bench = replace(bench, currents=replace(bench.currents, edge=6e-5))
-    peak = _PeakCurrent(bench, board)
+    peak = PeakCurrent(board)
     report = run_check(bench, SETTINGS)
     failed = [i for i in report.items if i.ok is False]
     assert [(i.section, i.name) for i in failed] == [("tomography", "start codes")]
