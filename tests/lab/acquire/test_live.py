@@ -76,9 +76,8 @@ def test_messages_are_frozen_picklable_dataclasses() -> None:
     assert back.tests == ()
 
 
-def test_live_run_passes_the_rule_on_to_the_default_emulator_bench(tmp_path: Path) -> None:
-    out = tmp_path / "live.h5"
-    spec = LiveSpec(settings={"task": "chain3", "steps": 5, "rule": "power"}, out=str(out))
+def _messages_of(spec: LiveSpec) -> list[Message]:
+    """Every message of one live run of ``spec``, waited for (90 s) and closed."""
     run = LiveRun(spec)
     seen: list[Message] = []
     try:
@@ -87,6 +86,13 @@ def test_live_run_passes_the_rule_on_to_the_default_emulator_bench(tmp_path: Pat
     finally:
         run.end()
         run.close()
+    return seen
+
+
+def test_live_run_passes_the_rule_on_to_the_default_emulator_bench(tmp_path: Path) -> None:
+    out = tmp_path / "live.h5"
+    spec = LiveSpec(settings={"task": "chain3", "steps": 5, "rule": "power"}, out=str(out))
+    seen = _messages_of(spec)
     assert [m for m in seen if isinstance(m, Stopped)], seen
     assert not [m for m in seen if isinstance(m, Failed)], seen
     with RunReader(out) as reader:
@@ -310,14 +316,7 @@ def test_a_current_limit_the_first_step_exceeds_fails_the_live_set_up_without_a_
     out = tmp_path / "live.h5"
     spec = LiveSpec(settings={"task": "ii", "steps": 50}, out=str(out),
                     bench_factory=_tight_current_bench)  # fmt: skip
-    run = LiveRun(spec)
-    seen: list[Message] = []
-    try:
-        assert run.wait(90)
-        seen += run.messages()
-    finally:
-        run.end()
-        run.close()
+    seen = _messages_of(spec)
     failed = [m for m in seen if isinstance(m, Failed)]
     assert failed and failed[0].phase == "setup", seen
     assert "currents.edge" in failed[0].text, failed[0].text
