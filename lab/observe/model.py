@@ -122,6 +122,19 @@ class Topology:
         ok = floating & sensed & ~(self.neighbours & ~known[None, :]).any(axis=1)
         return np.flatnonzero(ok)
 
+    def parallel_pairs(self, shorts: np.ndarray) -> list[list[int]]:
+        """[[edge (a, m), edge (b, m)], ...]: for each edge (a, b) of ``shorts`` (indices: a
+        near-short, its ends at one voltage) the two edges to each common neighbour m,
+        which node voltages see only as a parallel sum."""
+        net, nb = self.network, self.neighbours
+        at = {(int(x), int(y)): j for j, (x, y) in enumerate(net.edges)}
+        at.update({(y, x): j for (x, y), j in list(at.items())})
+        out = []
+        for i in np.asarray(shorts, dtype=int).tolist():
+            a, b = (int(x) for x in net.edges[i])
+            out += [[at[(a, int(m))], at[(b, int(m))]] for m in np.flatnonzero(nb[a] & nb[b])]
+        return out
+
     def rows(self, volts: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """Kirchhoff rows (len(nodes), E): row . k = current out of each node, A/S."""
         drops = self.network.drops(volts)  # (E,) V_a - V_b

@@ -1285,15 +1285,9 @@ def _fit_limit(
             return previous  # a fit this far from the prior at large is not one to trust
     k = _limit_conductance(model, mean, sd)
     k_at = _limit_conductance(model, mean, 0.0)  # (2, E) the fitted codes, part floor
-    nb = topo.neighbours
-    edge_of = {(int(x), int(y)): j for j, (x, y) in enumerate(topo.network.edges)}
-    edge_of.update({(y, x): j for (x, y), j in list(edge_of.items())})
-    for i in np.flatnonzero(mean < NEAR_SHORT):
-        a, b = (int(x) for x in topo.network.edges[i])
-        for m in np.flatnonzero(nb[a] & nb[b]):
-            pair = [edge_of[(a, int(m))], edge_of[(b, int(m))]]
-            total = k_at[:, pair].sum(axis=1, keepdims=True)  # (2, 1)
-            k[:, pair] = np.minimum(k[:, pair], total)
+    for pair in topo.parallel_pairs(np.flatnonzero(mean < NEAR_SHORT)):
+        total = k_at[:, pair].sum(axis=1, keepdims=True)  # (2, 1)
+        k[:, pair] = np.minimum(k[:, pair], total)
     return k
 
 

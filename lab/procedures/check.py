@@ -743,21 +743,6 @@ class PowerUp:
     figures: dict[str, Any]
 
 
-def _short_pairs(bench: Bench, shorts: np.ndarray) -> list[list[int]]:
-    """[[edge (a, m), edge (b, m)]]: for each edge (a, b) of ``shorts`` (indices: taken at
-    code 0 or 1, a near-short) the two edges to each common neighbour m, which node
-    voltages see only as a parallel sum (the short's ends sit at one voltage)."""
-    net = bench.network
-    nb = Topology.of(net).neighbours
-    edge_of = {(int(x), int(y)): j for j, (x, y) in enumerate(net.edges)}
-    edge_of.update({(y, x): j for (x, y), j in list(edge_of.items())})
-    out = []
-    for i in shorts:
-        a, b = (int(x) for x in net.edges[int(i)])
-        out += [[edge_of[(a, int(m))], edge_of[(b, int(m))]] for m in np.flatnonzero(nb[a] & nb[b])]
-    return out
-
-
 def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> PowerUp:
     """Can the board be at its power-up codes? Node voltages cannot see the codes' common
     level, but they do see their spread: at power-up every conductance is the median's
@@ -810,7 +795,7 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
     e = bench.network.n_edges
     expected = DigipotModel.nominal(e).conductance(_start_codes(settings, e))  # (2, E)
     floor = _start_codes(settings, e) < 2
-    pairs = _short_pairs(bench, np.flatnonzero(floor))
+    pairs = topo.parallel_pairs(np.flatnonzero(floor))
     for t, f in enumerate(blind.fits):
         r = f.conductance / expected[t]
         tol = tol_all[t].copy()
