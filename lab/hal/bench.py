@@ -224,6 +224,58 @@ class Bench:
         route = self._routes.get(("sense", twin, nodes)) or self._route("sense", twin, nodes)
         return self.daq.read(route.channels)
 
+    # -- several twins in one DAQ transaction ------------------------------------------------
+    # The DAQ takes any list of its channels in one message, so both twins' outputs (or
+    # inputs) go in one transaction: what the tomography and the tracker's reads use.
+    def drive_twins(self, requests: Sequence[tuple[Twin, tuple[int, ...], np.ndarray]]) -> None:
+        """`drive` for several ``(twin, nodes (n,), volts (n,) V)`` in one DAQ write;
+        refuses (LimitError) before writing anything if any value is outside its limits."""
+        channels: list[str] = []
+        values: list[float] = []
+        for twin, nodes, volts in requests:
+            route = self._routes.get(("drive", twin, nodes)) or self._route("drive", twin, nodes)
+            got = np.asarray(volts, dtype=float).tolist()
+            check_all(got, route.limits, route.whats)  # also refuses NaN
+            channels.extend(route.channels)
+            values.extend(got)
+        if not channels:
+            return
+        self.dirty = True
+        self.daq.write(tuple(channels), np.array(values))
+        for twin, nodes, volts in requests:
+            for node, v in zip(nodes, np.asarray(volts, dtype=float).tolist(), strict=True):
+                self._driven[twin, int(node)] = v
+
+    def release_twins(self, requests: Sequence[tuple[Twin, tuple[int, ...]]]) -> None:
+        """`release` for several ``(twin, nodes)`` in one DAQ call."""
+        channels = tuple(
+            name for twin, nodes in requests for name in self._route("drive", twin, nodes).channels
+        )
+        if not channels:
+            return
+        self.dirty = True
+        self.daq.release(channels)
+        for twin, nodes in requests:
+            for node in nodes:
+                self._driven.pop((twin, int(node)), None)
+
+    def sense_twins(self, requests: Sequence[tuple[Twin, tuple[int, ...]]]) -> list[np.ndarray]:
+        """`sense` for several ``(twin, nodes (n,))`` in one DAQ read; returns one (n,)
+        array of V per request."""
+        routes = [
+            self._routes.get(("sense", twin, nodes)) or self._route("sense", twin, nodes)
+            for twin, nodes in requests
+        ]
+        channels = tuple(name for r in routes for name in r.channels)
+        if not channels:
+            return [np.zeros(0) for _ in requests]
+        volts = np.asarray(self.daq.read(channels), dtype=float)
+        out, at = [], 0
+        for r in routes:
+            out.append(volts[at:at + len(r.channels)])
+            at += len(r.channels)
+        return out
+
     # -- learning controls -----------------------------------------------------------------
     def set_probability(self, p: float) -> float:
         """Set the bias so that edges update with probability ``p``; returns the bias in V."""

@@ -21,11 +21,12 @@ Hooks the trainer calls (the whole contract):
   g are good to about 0.1-0.3 % per part (code error <= 0.4 at code 127).
 - ``before_pulse(bench)`` after the step's boundary conditions are applied (clamped
   outputs driven) and right before ``bench.pulse()``: the pre-pulse node voltages that
-  give each edge's rule direction. With ``sense_before`` it reads both twins (2 DAQ
-  transactions); otherwise (default) it predicts them from the last post-pulse read
+  give each edge's rule direction. With ``sense_before`` it reads both twins (1 DAQ
+  transaction); otherwise (default) it predicts them from the last post-pulse read
   and the model (0 transactions; the first step reads once).
 - ``after_pulse(bench)`` right after ``bench.pulse()``: reads every sensed node of both
-  twins (2 transactions), decides the pulse (`lab.observe.tracking.Tracker`) and, every
+  twins (1 transaction, `Bench.sense_twins`), decides the pulse
+  (`lab.observe.tracking.Tracker`) and, every
   ``resync_every`` pulses or when the tracker is lost, resyncs by tomography
   (<= ``tomography.budget`` transactions, drive state restored).
 
@@ -102,7 +103,7 @@ class EstimatorSettings:
     residual says the tracker is lost) would miss a drift the residual cannot see (an
     edge no read sees on a bench with fewer sense channels, a digipot that missed a
     step);
-    ``sense_before``: read both twins before each pulse too (2 more transactions per
+    ``sense_before``: read both twins before each pulse too (1 more transaction per
     step); ``disambiguate``: when some edge's -2 log posterior odds fall below it, one
     extra pattern that best separates the two likeliest explanations is applied to one
     twin, read and undone (3 transactions; 0 = never), up to ``rounds`` times a pulse;
@@ -375,15 +376,18 @@ class EstimatedProbe:
         return Read(volts, floating, sensed)
 
     def _read(self, bench: Bench, bc: list[dict[int, float]]) -> np.ndarray:
-        """Both twins' node voltages (2, N): sensed nodes read (one transaction per twin),
-        driven nodes at their requested volts, unsensed floating nodes predicted."""
+        """Both twins' node voltages (2, N): sensed nodes read (one transaction for both
+        twins, `Bench.sense_twins`), driven nodes at their requested volts, unsensed
+        floating nodes predicted."""
         n = bench.network.n_nodes
         volts = np.zeros((2, n))
-        for t, twin in enumerate(TWINS):
-            nodes = self._sense_nodes[t]
-            if nodes:
-                volts[t, [x - 1 for x in nodes]] = bench.sense(twin, nodes)
-                self.transactions += 1
+        which = [t for t in range(2) if self._sense_nodes[t]]
+        if which:
+            got = bench.sense_twins([(TWINS[t], self._sense_nodes[t]) for t in which])
+            self.transactions += 1
+            for t, v in zip(which, got, strict=True):
+                volts[t, [x - 1 for x in self._sense_nodes[t]]] = v
+        for t in range(2):
             if not self.sensed[t].all() and bc[t]:
                 model = self._model_volts(t, bc[t])
                 missing = ~self.sensed[t]

@@ -9,13 +9,17 @@ Method (one definition):
    of the codes (A-optimal design on the current conductance estimate): the first pattern
    is two nodes (one high, one low) or the bench's current drive state; each later move
    drives one more node, releases one, flips one between its limits (2 transactions with
-   the read) or reads again (1). Both twins run in lockstep, each on half the budget,
-   and the budget includes restoring the drive state found at the start (which nodes
-   were driven at which volts; the rest released). The clock is never pulsed.
+   the read) or reads again (1). Both twins run in lockstep, each move one DAQ call
+   per kind for both twins together (`Bench.release_twins`, `drive_twins`,
+   `sense_twins`: a DAQ takes any list of its channels in one message), so each twin's
+   plan has the whole budget (a call per twin read each twin half as often: 9-10 reads
+   in 40 transactions against 19 now); the budget includes restoring the drive state
+   found at the start (which nodes were driven at which volts; the rest released). The
+   clock is never pulsed.
    Trouble (`_trouble`, only in `tomography`, which has the digipot model): when the
    first round's fit puts one or two edges below ``NEAR_SHORT`` = 2 codes (or the prior
    does), those near-shorts' neighbours are seen only as parallel sums (the short's
-   ends sit at one voltage). Then each twin first spends up to ``ADAPT_BUDGET`` = 6
+   ends sit at one voltage). Then each twin first spends up to ``ADAPT_BUDGET`` = 12
    transactions on an adaptive round (`_adaptive_round`): patterns over the shorts'
    ends and their neighbours that drive both ends of a short with one moved in by the
    voltage ``max_current`` takes through it at code 0 (a part 30 % under nominal), so
@@ -425,10 +429,15 @@ class _Limit:
         return self.peak(state) <= self.max_current
 
 
-def _restore_cost(current: dict[int, float], start: dict[int, float]) -> int:
+def _restore_calls(current: dict[int, float], start: dict[int, float]) -> tuple[bool, bool]:
+    """Whether the return from ``current`` to ``start`` needs a release, and a drive."""
     release = any(n not in start for n in current)
     drive = any(current.get(n) != v for n, v in start.items())
-    return int(release) + int(drive)
+    return release, drive
+
+
+def _restore_cost(current: dict[int, float], start: dict[int, float]) -> int:
+    return sum(_restore_calls(current, start))
 
 
 def _plan_twin(
@@ -1064,7 +1073,7 @@ def _measure(
     most ``settings.max_current`` through every edge at conductances taken
     conservatively (`_limit_conductance`): ``known`` codes (a calibration) as they are,
     else the ``prior`` lowered by ``LIMIT_SD`` sd, else (nothing known) a blind round of
-    ``BLIND_BUDGET`` transactions per twin within `_blind_span` (safe at any codes)
+    ``BLIND_BUDGET`` transactions within `_blind_span` (safe at any codes)
     fitted first; after the first round the limit is re-planned on its fit
     (`_fit_limit`). The restore's intermediate state is a part of the start state.
     ``limited`` False: no current limit at all (`measure` without known codes).
@@ -1081,8 +1090,10 @@ def _measure(
     limit_model = model if model is not None else DigipotModel.nominal(e)
     plans = [_TwinPlan.of(bench, twin, settings.inset) for twin in TWINS]
     starts = [bench.drive_state(twin) for twin in TWINS]
-    half = settings.budget // 2
-    first = max(half - half * 2 // 5, 4)  # the rest is designed on the first round's fit
+    # every move is one joint transaction set for both twins (`_execute`): each twin's
+    # plan has the whole budget, and ``used`` counts the joint transactions
+    whole = settings.budget
+    first = max(whole - whole * 2 // 5, 4)  # the rest is designed on the first round's fit
     if known is not None:
         k_limit = _limit_conductance(limit_model, known, 0.0)
     elif prior is not None:
@@ -1113,9 +1124,9 @@ def _measure(
             designers = [
                 _Designer(topo, blind[t], k_design[t], weight, settings.noise) for t in range(2)
             ]
-            seqs = [_plan_twin(designers[t], starts[t], min(BLIND_BUDGET, half)) for t in range(2)]
-            used = _execute(bench, blind, seqs, states, reads)
-            calls = sum(used)
+            seqs = [_plan_twin(designers[t], starts[t], min(BLIND_BUDGET, whole)) for t in range(2)]
+            calls = _execute(bench, blind, seqs, states, reads, starts, whole)
+            used = [calls, calls]
             blind_fits = fit_reads(bench, reads, k_design, settings.noise)
             k_limit = _floor_limit(blind_fits, limit_model)
         cap = max(first, max(used) + first // 2)
@@ -1130,11 +1141,11 @@ def _measure(
             ]
             upto = min(cap, max(used) + RAMP_STEP) if blind else cap
             seqs = [go_on(t, designers[t], upto) for t in range(2)]
-            got = _execute(bench, plans, seqs, states, reads)
-            used = [used[t] + got[t] for t in range(2)]
-            calls = sum(used)
+            got = _execute(bench, plans, seqs, states, reads, starts, whole - calls)
+            calls += got
+            used = [calls, calls]
             fits = fit_reads(bench, reads, k_design, settings.noise)
-            if not blind or upto >= cap or not any(got):
+            if not blind or upto >= cap or not got:
                 break
             k_limit = _ramp_limit(topo, fits, limit_model, k_limit)
         if limited and known is None:  # known codes need no fit to be known
@@ -1158,7 +1169,7 @@ def _measure(
         if shorts and all(seen):
             seqs = _adaptive_round(
                 topo, plans, fits, k_design, _short_conductance(model), weight, settings, shorts,
-                [(states[t], used[t], seen[t]) for t in range(2)], starts, half, limits,
+                [(states[t], used[t], seen[t]) for t in range(2)], starts, whole, limits,
                 None if prior is None else np.broadcast_to(np.asarray(prior_sd, dtype=float), (e,)),
             )  # fmt: skip
             if seqs:
@@ -1173,18 +1184,17 @@ def _measure(
                         topo, plans[t], _design_k(fits[t], k_design[t]), weight,
                         settings.noise, limits[t], rescue=rescue,
                     )  # fmt: skip
-                    seqs[t] = seqs[t] + _plan_twin(second, starts[t], half, (state, spent, mine))
+                    seqs[t] = seqs[t] + _plan_twin(second, starts[t], whole, (state, spent, mine))
         if not seqs:
             for t in range(2):
                 second = _Designer(
                     topo, plans[t], _design_k(fits[t], k_design[t]), weight, settings.noise,
                     limits[t], rescue=rescue,
                 )  # fmt: skip
-                seqs.append(go_on(t, second, half))
-        calls += sum(_execute(bench, plans, seqs, states, reads))
+                seqs.append(go_on(t, second, whole))
+        calls += _execute(bench, plans, seqs, states, reads, starts, whole - calls)
     finally:
-        for t, plan in enumerate(plans):
-            calls += _restore(bench, plan.twin, states[t], starts[t])
+        calls += _restore(bench, [p.twin for p in plans], states, starts)
     spans = [max(p.high[n] - p.low[n] for n in p.low) if p.low else 0.0 for p in plans]
     bound = any((lim.k * spans[t] > settings.max_current).any() for t, lim in enumerate(limits))
     return reads, calls, np.stack([f.conductance for f in fits]) if adapted or bound else None
@@ -1212,9 +1222,9 @@ def _ramp_limit(
 
 #: median code sd (code steps) below which the ramp trusts the codes' integer scale
 RAMP_SD = 0.5
-#: transactions per twin of the blind round (no codes known: every pattern within
-#: `_blind_span`): three patterns, enough equations for a first fit of twin16
-BLIND_BUDGET = 8
+#: transactions of the blind round, both twins together (no codes known: every
+#: pattern within `_blind_span`): enough equations for a first fit of twin16
+BLIND_BUDGET = 16
 
 
 def _design_k(fit: TwinFit, k_design: np.ndarray) -> np.ndarray:
@@ -1419,8 +1429,10 @@ def _adaptive_round(
     return seqs
 
 
-#: transactions per twin the adaptive round may take; the ordinary design spends the rest
-ADAPT_BUDGET = 6
+#: transactions the adaptive round may take (both twins together, 0.3 of the budget as
+#: 6 of 20 per twin were when each twin's calls were its own); the ordinary design
+#: spends the rest
+ADAPT_BUDGET = 12
 
 
 def _set_cost(current: dict[int, float], new: dict[int, float]) -> int:
@@ -1430,55 +1442,79 @@ def _set_cost(current: dict[int, float], new: dict[int, float]) -> int:
     return int(release) + int(drive) + 1
 
 
+def _joint_restore_cost(states: list[dict[int, float]], starts: list[dict[int, float]]) -> int:
+    """DAQ transactions of both twins' return to their ``starts`` (`_restore`)."""
+    calls = [_restore_calls(state, start) for state, start in zip(states, starts, strict=True)]
+    return int(any(c[0] for c in calls)) + int(any(c[1] for c in calls))
+
+
 def _execute(
     bench: Bench,
     plans: list[_TwinPlan],
     seqs: list[list[tuple]],
     states: list[dict[int, float]],
     reads: list[tuple[str, dict[int, float], np.ndarray]],
+    starts: list[dict[int, float]] | None = None,
+    budget: int | None = None,
 ) -> int:
     """Run both twins' sequences in lockstep, reading after every move; ``states`` and
     ``reads`` are updated in place (so a failure leaves them right for the restore).
-    Returns the DAQ transactions made per twin."""
-    calls = [0, 0]
+    Each lockstep move is at most three DAQ transactions for both twins together
+    (`Bench.release_twins`, `Bench.drive_twins`, `Bench.sense_twins`); with a ``budget``
+    the sequences stop where the next move and the return to ``starts`` would exceed it
+    (the twins' own plans may differ in kind, so together they may cost more than each).
+    Returns the DAQ transactions made."""
+    calls = 0
     for i in range(max((len(s) for s in seqs), default=0)):
-        for t, plan in enumerate(plans):
-            if i >= len(seqs[t]):
-                continue
-            twin = plan.twin
-            kind, node, volts, new = seqs[t][i]
-            if kind == "set":
-                gone = tuple(n for n in states[t] if n not in new)
-                if gone:
-                    bench.release(twin, gone)
-                    calls[t] += 1
-                    states[t] = {n: v for n, v in states[t].items() if n in new}
-                if new != states[t]:
-                    nodes = tuple(new)
-                    bench.drive(twin, nodes, np.array([new[n] for n in nodes]))
-                    calls[t] += 1
-            elif kind in ("drive", "flip"):
-                bench.drive(twin, (node,), np.array([volts]))
-                calls[t] += 1
-            elif kind == "release":
-                bench.release(twin, (node,))
-                calls[t] += 1
-            states[t] = dict(new)
-            reads.append((twin, dict(new), bench.sense(twin, plan.sensed)))
-            calls[t] += 1
+        active = [t for t in range(len(plans)) if i < len(seqs[t])]
+        news = {t: seqs[t][i][3] for t in active}
+        gone = {t: tuple(n for n in states[t] if n not in news[t]) for t in active}
+        drives = {
+            t: {n: v for n, v in news[t].items() if states[t].get(n) != v} for t in active
+        }
+        cost = int(any(gone.values())) + int(any(drives.values())) + 1
+        if budget is not None:
+            after = [news.get(t, states[t]) for t in range(len(plans))]
+            if calls + cost + _joint_restore_cost(after, starts) > budget:
+                break
+        if any(gone.values()):
+            bench.release_twins([(plans[t].twin, gone[t]) for t in active if gone[t]])
+            calls += 1
+            for t in active:
+                states[t] = {n: v for n, v in states[t].items() if n in news[t]}
+        if any(drives.values()):
+            bench.drive_twins([
+                (plans[t].twin, tuple(d), np.array(list(d.values())))
+                for t, d in drives.items() if d
+            ])  # fmt: skip
+            calls += 1
+        for t in active:
+            states[t] = dict(news[t])
+        volts = bench.sense_twins([(plans[t].twin, plans[t].sensed) for t in active])
+        calls += 1
+        for t, v in zip(active, volts, strict=True):
+            reads.append((plans[t].twin, dict(news[t]), v))
     return calls
 
 
-def _restore(bench: Bench, twin: Twin, current: dict[int, float], start: dict[int, float]) -> int:
-    """Back to ``start``: release what it did not drive, drive what it did. Returns calls."""
+def _restore(
+    bench: Bench, twins: list[Twin], states: list[dict[int, float]],
+    starts: list[dict[int, float]],
+) -> int:
+    """Both twins back to their ``starts``: release what a start did not drive, drive
+    what it did, each one DAQ call for both twins. Returns calls."""
     calls = 0
-    gone = tuple(n for n in current if n not in start)
+    gone = [(tw, tuple(n for n in cur if n not in st))
+            for tw, cur, st in zip(twins, states, starts, strict=True)]  # fmt: skip
+    gone = [(tw, nodes) for tw, nodes in gone if nodes]
     if gone:
-        bench.release(twin, gone)
+        bench.release_twins(gone)
         calls += 1
-    if any(current.get(n) != v for n, v in start.items()):
-        nodes = tuple(start)
-        bench.drive(twin, nodes, np.array([start[n] for n in nodes]))
+    drive = [(tw, tuple(st), np.array([st[n] for n in st]))
+             for tw, cur, st in zip(twins, states, starts, strict=True)
+             if any(cur.get(n) != v for n, v in st.items())]  # fmt: skip
+    if drive:
+        bench.drive_twins(drive)
         calls += 1
     return calls
 

@@ -712,10 +712,9 @@ def blind_round(bench: Bench, settings: CheckSettings,
     try:
         seqs = [_plan_twin(_Designer(topo, plans[t], k[t], weight, noise), starts[t],
                            BLIND_CHECK) for t in range(2)]  # fmt: skip
-        calls += sum(_execute(bench, plans, seqs, states, reads))
+        calls += _execute(bench, plans, seqs, states, reads)
     finally:
-        for t, twin in enumerate(TWINS):
-            calls += _restore(bench, twin, states[t], starts[t])
+        calls += _restore(bench, list(TWINS), states, starts)
     return Blind(fit_reads(bench, reads, k, noise), reads, calls)
 
 

@@ -271,7 +271,7 @@ def test_resync_every_counts_pulses(every: int, resyncs: int) -> None:
     if every:
         assert per_step > 2 * 25 + resyncs * 10  # each resync reads several patterns
     else:
-        assert per_step <= 2 * 25 + 3 * 25  # two reads a step and any disambiguation
+        assert per_step <= 25 + 3 * 25  # one read a step and any disambiguation
 
 
 def test_every_daq_call_of_the_estimator_is_counted() -> None:
@@ -306,7 +306,7 @@ def test_every_daq_call_of_the_estimator_is_counted() -> None:
 
         return wrapper
 
-    for name in ("sense", "drive", "release"):
+    for name in ("sense", "drive", "release", "sense_twins", "drive_twins", "release_twins"):
         setattr(bench, name, counted(getattr(bench, name)))
     for name in ("start", "before_pulse", "after_pulse"):
         setattr(probe, name, flagged(getattr(probe, name)))
@@ -314,7 +314,7 @@ def test_every_daq_call_of_the_estimator_is_counted() -> None:
     budget = probe.settings.tomography.budget
     assert budget == 40 and probe.resyncs == 2
     assert probe.transactions == calls[0]
-    reads = 2 + 2 * 25 + 3 * probe.disambiguations
+    reads = 1 + 25 + 3 * probe.disambiguations  # both twins in one read
     assert calls[0] == probe.settings.calibration_budget + reads + budget * probe.resyncs
 
 
