@@ -19,7 +19,7 @@ Method (one definition):
    Trouble (`_trouble`, only in `tomography`, which has the digipot model): when the
    first round's fit puts one or two edges below ``NEAR_SHORT`` = 2 codes (or the prior
    does), those near-shorts' neighbours are seen only as parallel sums (the short's
-   ends sit at one voltage). Then each twin first spends up to ``ADAPT_BUDGET`` = 12
+   ends sit at one voltage). Then each twin first spends up to ``ADAPT_BUDGET`` = 6
    transactions on an adaptive round (`_adaptive_round`): patterns over the shorts'
    ends and their neighbours that drive both ends of a short with one moved in by the
    voltage ``max_current`` takes through it at code 0 (a part 30 % under nominal), so
@@ -1429,10 +1429,10 @@ def _adaptive_round(
     return seqs
 
 
-#: transactions the adaptive round may take (both twins together, 0.3 of the budget as
-#: 6 of 20 per twin were when each twin's calls were its own); the ordinary design
-#: spends the rest
-ADAPT_BUDGET = 12
+#: transactions the adaptive round may take (both twins in each); the ordinary design
+#: spends the rest. Mapped over 5 boards x 8 states (`bench/bench_estimator.py --only
+#: tomo --states 8`, resyncs passing): 6 -> 36, 12 -> 35, 18 -> 35 of 40
+ADAPT_BUDGET = 6
 
 
 def _set_cost(current: dict[int, float], new: dict[int, float]) -> int:

@@ -672,7 +672,7 @@ def _start_codes(settings: CheckSettings, e: int) -> np.ndarray:
     return np.asarray(settings.start_codes, dtype=float)
 
 
-#: DAQ transactions per twin of the check's blind round (`blind_round`)
+#: DAQ transactions of the check's blind round (`blind_round`), both twins in each
 BLIND_CHECK = 20
 
 
