@@ -343,11 +343,31 @@ def clock_patterns(
 
 def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
     """Refuse (`ConfigError`, one line) a bench the check cannot run on, before anything
-    is applied: a channel-map step the edge limit holds below `min_step`, a drive
-    channel with no room for the test step, limits that allow no clock patterns, a bias
-    outside the bias limits, or too few channels."""
+    is applied: too few channels, an edge limit that holds the blind round too small to
+    vouch for the codes (`blind_tolerance`, beyond ``PLAN_MARGIN`` x ``MAX_TOLERANCE``),
+    a channel-map step the edge limit holds below `min_step`, a drive channel with no
+    room for the test step, limits that allow no clock patterns, or a bias outside the
+    bias limits."""
     if settings.pulses < 1 or settings.bias_pulses < 1:
         raise ConfigError("check: pulses and bias pulses must be >= 1")
+    why = check_supports_estimation(bench)
+    if why is not None:
+        raise ConfigError(f"check: the bench cannot support the estimator: {why}")
+    # before the channel-map step: the blind round needs a far larger edge limit (about
+    # 1 mA against 0.05 mA), so this line names one that does for both
+    coarse = blind_tolerance(bench, settings)
+    if not coarse <= PLAN_MARGIN * MAX_TOLERANCE:
+        need = _edge_limit_needed(bench, settings)
+        span = _blind_span(DigipotModel.nominal(bench.network.n_edges), bench.currents.edge)
+        raise ConfigError(
+            f"check: bench file field 'currents.edge' = {bench.currents.edge * 1e3:g} mA "
+            f"holds the blind round to {span * 1e3:.3g} mV (an edge at code 0, "
+            f"{WIPER_FLOOR:g} Ohm, may carry no more), where it would fix the conductances "
+            f"only to +-{100 * coarse:.3g} % (median; the check needs +-"
+            f"{100 * MAX_TOLERANCE:g} % to vouch for the board's codes); give "
+            + (f"currents.edge of about {need * 1e3:.2g} mA or more" if np.isfinite(need)
+               else "a larger currents.edge")
+        )
     step = safe_step(bench, settings)
     least = min_step()
     if step < least * (1 - 1e-9):
@@ -382,9 +402,6 @@ def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
             f"{bench.currents.edge * 1e3:g} mA (bench file field 'currents.edge'); give "
             "every drive channel limits that include 0 V"
         )
-    why = check_supports_estimation(bench)
-    if why is not None:
-        raise ConfigError(f"check: the bench cannot support the estimator: {why}")
     e = bench.network.n_edges
     k = DigipotModel.nominal(e).conductance(np.full(e, 64))
     if clock_patterns(bench, k, settings) is None:
@@ -689,33 +706,78 @@ class Blind:
         return max(f.chi2 for f in self.fits)
 
 
-def blind_round(bench: Bench, settings: CheckSettings,
-                should_stop: Callable[[], bool] | None = None) -> Blind:  # fmt: skip
-    """Before anything above the safe span: ``BLIND_BUDGET`` transactions per twin of the
-    tomography's patterns (`lab.observe.tomography._Designer`, designed on the power-up
-    codes) within `_blind_span` (every edge at code 0 on the part floor carries at most
-    span / 35 Ohm: safe at any codes), the drive state restored, fitted (`fit_reads`)."""
-    _stop_point(should_stop)
+def _blind_design(
+    bench: Bench, settings: CheckSettings, starts: list[dict[int, float]]
+) -> tuple[list[_TwinPlan], list[list[tuple]], list[_Designer], np.ndarray]:
+    """The blind round's plans (narrowed to `_blind_span`), both twins' sequences from
+    ``starts``, their designers and the design's conductances k (2, E) S."""
     e = bench.network.n_edges
     topo = Topology.of(bench.network)
-    noise = TomographySettings().noise
     span = _blind_span(DigipotModel.nominal(e), bench.currents.edge)
     plans = [_TwinPlan.of(bench, twin, settings.inset).narrowed(span) for twin in TWINS]
     # designed and fitted from every code at ``initial_code`` even when other start codes
     # are given: a fit started at a near-short's conductance went to a wrong basin
     k = _design(settings, e, None)  # (2, E) S
     weight = np.full(e, float(settings.initial_code))
+    designers = [_Designer(topo, plans[t], k[t], weight, READ_NOISE) for t in range(2)]
+    seqs = [_plan_twin(designers[t], starts[t], BLIND_CHECK) for t in range(2)]
+    return plans, seqs, designers, k
+
+
+def blind_tolerance(bench: Bench, settings: CheckSettings = CheckSettings()) -> float:
+    """The median tolerance (relative, `power_up_verdict`) the blind round would reach on
+    a power-up board, predicted from its design before anything is applied: the
+    covariance of its planned patterns at the design's conductances and `READ_NOISE`."""
+    _, seqs, designers, _ = _blind_design(bench, settings, [{}, {}])
+    tolerances = []
+    for designer, seq in zip(designers, seqs, strict=True):
+        # the reads' information alone (the designer's start holds a 100 % prior on every
+        # edge, `np.eye`, which would cap the sd), its gauge pinned
+        info = designer.info - (1.0 - 1e-12) * np.eye(len(designer.info))
+        info = info + sum((designer.pattern_info(x[3]) for x in seq), np.zeros_like(info))
+        rel_sd = np.sqrt(np.clip(np.diag(np.linalg.pinv(info)), 0.0, None))
+        tolerances.append(float(np.median(PART_SPREAD + BLIND_SIGMAS * rel_sd)))
+    return min(tolerances)
+
+
+#: `plan` refuses a bench whose predicted blind tolerance (`blind_tolerance`) exceeds
+#: ``MAX_TOLERANCE`` by this factor; between the two the blind round runs and decides
+#: (the prediction ran 10-15 % above the fit's own on a good board: 1.04 vs 0.90 at 1 mA)
+PLAN_MARGIN = 1.5
+
+
+def _edge_limit_needed(bench: Bench, settings: CheckSettings) -> float:
+    """A, the least edge limit (on a x1.25 grid up from the bench's, at most 1 A) whose
+    blind round `blind_tolerance` predicts within ``MAX_TOLERANCE``; nan if none. The
+    greedy design itself changes with the span, so the sd does not simply scale as
+    1 / span."""
+    edge = bench.currents.edge
+    while edge <= 1.0:
+        edge *= 1.25
+        trial = replace(bench, currents=replace(bench.currents, edge=edge))
+        if blind_tolerance(trial, settings) <= MAX_TOLERANCE:
+            return edge
+    return float("nan")
+
+
+def blind_round(bench: Bench, settings: CheckSettings,
+                should_stop: Callable[[], bool] | None = None) -> Blind:  # fmt: skip
+    """Before anything above the safe span: ``BLIND_CHECK`` transactions of the
+    tomography's patterns (`lab.observe.tomography._Designer`, designed on the power-up
+    codes; both twins in each) within `_blind_span` (every edge at code 0 on the part
+    floor carries at most span / 35 Ohm: safe at any codes), the drive state restored,
+    fitted (`fit_reads`)."""
+    _stop_point(should_stop)
     starts = [bench.drive_state(twin) for twin in TWINS]
+    plans, seqs, _, k = _blind_design(bench, settings, starts)
     states = [dict(x) for x in starts]
     reads: list = []
     calls = 0
     try:
-        seqs = [_plan_twin(_Designer(topo, plans[t], k[t], weight, noise), starts[t],
-                           BLIND_CHECK) for t in range(2)]  # fmt: skip
         calls += _execute(bench, plans, seqs, states, reads)
     finally:
         calls += _restore(bench, list(TWINS), states, starts)
-    return Blind(fit_reads(bench, reads, k, noise), reads, calls)
+    return Blind(fit_reads(bench, reads, k, READ_NOISE), reads, calls)
 
 
 #: the spread of two power-up edges' conductances: the edge's and the median's part,
@@ -782,7 +844,10 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
                f"0 carries at most the bench's edge limit {bench.currents.edge * 1e3:g} mA, "
                "bench file field 'currents.edge') fixes the conductances only to "
                f"+-{100 * coarse:.3g} % (median tolerance), too coarse to vouch for the "
-               "board's codes: give a larger currents.edge (about 1 mA or more)")  # fmt: skip
+               "board's codes: give a larger currents.edge")  # fmt: skip
+        need = _edge_limit_needed(bench, settings)
+        if np.isfinite(need):
+            why += f" (about {need * 1e3:.2g} mA or more)"
         return PowerUp(False, why, {**figures, "power_up": False})
     if not blind.chi2 <= LIMIT_CHI2:
         why = (f"the blind round's node voltages do not fit the network (chi2 per dof "

@@ -9,6 +9,7 @@ true edge currents recorded after every drive and release the board takes
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +17,8 @@ import pytest
 
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard, PeakCurrent
-from lab.procedures.check import CheckReport, CheckSettings, run_check
+from lab.errors import ConfigError
+from lab.procedures.check import CheckReport, CheckSettings, plan, run_check
 
 SETTINGS = CheckSettings(pulses=3, bias_pulses=8)
 LIMIT = 5e-3  # the emulator bench's currents.edge, A
@@ -88,16 +90,39 @@ def test_a_power_up_board_still_passes(seed: int) -> None:
 
 
 def test_an_edge_limit_too_tight_for_the_blind_round_stops_before_the_tomography() -> None:
-    """60 uA: the blind round's span (0.9 x 60 uA x 35 Ohm = 1.9 mV) is near the DAQ's
-    steps, so it cannot vouch for the codes: the check stops with nothing above that
-    span applied, naming the bench file field."""
+    """0.7 mA: the blind round's span (0.9 x 0.7 mA x 35 Ohm = 22 mV) leaves its fit too
+    coarse to vouch for the codes (the plan's prediction is within its margin, so it
+    runs): the check stops with nothing above that span applied, naming the bench file
+    field and a limit that would do."""
     board = EmulatedBoard(EmulatorConfig(seed=0))
     bench = replace(emulator_bench(board=board), probe=None)
-    bench = replace(bench, currents=replace(bench.currents, edge=6e-5))
+    bench = replace(bench, currents=replace(bench.currents, edge=7e-4))
     peak = PeakCurrent(board)
     report = run_check(bench, SETTINGS)
     failed = [i for i in report.items if i.ok is False]
     assert [(i.section, i.name) for i in failed] == [("tomography", "start codes")]
-    assert "'currents.edge'" in failed[0].detail and "1.89 mV" in failed[0].detail
-    assert peak.peak <= 6e-5
+    assert "'currents.edge'" in failed[0].detail and "22.1 mV" in failed[0].detail
+    assert "mA or more" in failed[0].detail
+    assert peak.peak <= 7e-4
     assert board.pulses == 0 and (board.codes == 64).all() and not board.driven.any()
+
+
+@pytest.mark.parametrize("edge", [6e-5, 1e-4, 5e-4])
+def test_an_edge_limit_far_too_tight_is_refused_before_anything(edge: float) -> None:
+    """An edge limit whose blind round the design predicts hopeless (0.06-0.5 mA: spans of
+    2-16 mV) is a configuration error before anything is applied: one line naming the
+    bench file field and a limit that the same prediction accepts (at 0.1 mA the blind
+    round ran and called 5-8 good edges open)."""
+    board = EmulatedBoard(EmulatorConfig(seed=0))
+    bench = replace(emulator_bench(board=board), probe=None)
+    bench = replace(bench, currents=replace(bench.currents, edge=edge))
+    with pytest.raises(ConfigError, match=r"'currents\.edge'") as err:
+        run_check(bench, SETTINGS)
+    message = str(err.value)
+    assert "\n" not in message and "open" not in message
+    assert not board.driven.any() and (board.applied == 0).all() and board.pulses == 0
+    need = float(re.search(r"about ([0-9.]+) mA or more", message).group(1)) * 1e-3
+    assert need > edge
+    plan(replace(bench, currents=replace(bench.currents, edge=need * 1.01)), SETTINGS)
+
+
