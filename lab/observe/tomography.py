@@ -13,7 +13,7 @@ Method (one definition):
    per kind for both twins together (`Bench.release_twins`, `drive_twins`,
    `sense_twins`: a DAQ takes any list of its channels in one message), so each twin's
    plan has the whole budget (a call per twin read each twin half as often: 9-10 reads
-   in 40 transactions against 19 now); the budget includes restoring the drive state
+   in 40 transactions against about 19 now); the budget includes restoring the drive state
    found at the start (which nodes were driven at which volts; the rest released). The
    clock is never pulsed.
    Trouble (`_trouble`, only in `tomography`, which has the digipot model): when the
@@ -496,6 +496,26 @@ def _plan_twin(
         info = info + designer.pattern_info(new)
         now, state, used = c, new, used + cost
     return seq
+
+
+def planned_rel_sd(designer: _Designer, seq: list[tuple]) -> tuple[np.ndarray, int]:
+    """What one twin's planned sequence ``seq`` (`_plan_twin`) would fix, before anything
+    is applied: (rel_sd (E,), rank). rel_sd: each edge's relative conductance sd from
+    the reads' information alone at the design's conductances and noise (the common
+    factor projected out; the designer's own 100 % start prior left out), inf for an
+    edge along a direction the reads leave unfixed; rank: of that information on the
+    E - 1 conductance ratios."""
+    e = len(designer.k)
+    info = sum((designer.pattern_info(step[3]) for step in seq), np.zeros((e, e)))
+    proj = np.eye(e) - np.ones((e, e)) / e
+    w, v = np.linalg.eigh(proj @ info @ proj)
+    fixed = w > 1e-9 * max(np.abs(info).max(), 1.0)
+    var = (v[:, fixed] ** 2 / w[fixed]).sum(axis=1)
+    # the unfixed directions other than the common factor (in proj's null space)
+    loose = proj @ v[:, ~fixed]
+    basis = np.linalg.svd(loose, full_matrices=False)[0][:, : max(e - 1 - int(fixed.sum()), 0)]
+    unfixed = (basis**2).sum(axis=1) > 1e-9
+    return np.where(unfixed, np.inf, np.sqrt(var)), int(fixed.sum())
 
 
 # ----------------------------------------------------------------------------- fit
@@ -1125,7 +1145,7 @@ def _measure(
                 _Designer(topo, blind[t], k_design[t], weight, settings.noise) for t in range(2)
             ]
             seqs = [_plan_twin(designers[t], starts[t], min(BLIND_BUDGET, whole)) for t in range(2)]
-            calls = _execute(bench, blind, seqs, states, reads, starts, whole)
+            calls = _execute(bench, blind, seqs, states, reads, starts, min(BLIND_BUDGET, whole))
             used = [calls, calls]
             blind_fits = fit_reads(bench, reads, k_design, settings.noise)
             k_limit = _floor_limit(blind_fits, limit_model)
@@ -1200,7 +1220,7 @@ def _measure(
     return reads, calls, np.stack([f.conductance for f in fits]) if adapted or bound else None
 
 
-#: transactions per twin between the refits of the ramp that follows the blind round
+#: transactions (both twins in each) between the refits of the ramp after the blind round
 RAMP_STEP = 3
 
 

@@ -110,6 +110,7 @@ from lab.observe.tomography import (
     _TwinPlan,
     fit_reads,
     measure,
+    planned_rel_sd,
 )
 from lab.observe.tracking import Tracker, TrackerSettings
 
@@ -343,31 +344,17 @@ def clock_patterns(
 
 def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
     """Refuse (`ConfigError`, one line) a bench the check cannot run on, before anything
-    is applied: too few channels, an edge limit that holds the blind round too small to
-    vouch for the codes (`blind_tolerance`, beyond ``PLAN_MARGIN`` x ``MAX_TOLERANCE``),
-    a channel-map step the edge limit holds below `min_step`, a drive channel with no
-    room for the test step, limits that allow no clock patterns, or a bias outside the
-    bias limits."""
+    is applied: too few channels, a channel-map step the edge limit holds below
+    `min_step`, a drive channel with no room for the test step, an edge limit that holds
+    the blind round too small to vouch for the codes (`blind_tolerance`, beyond
+    ``PLAN_MARGIN`` x ``MAX_TOLERANCE``), limits that allow no clock patterns, or a bias
+    outside the bias limits. Where the edge limit is the cause, the line names one that
+    does for every step."""
     if settings.pulses < 1 or settings.bias_pulses < 1:
         raise ConfigError("check: pulses and bias pulses must be >= 1")
     why = check_supports_estimation(bench)
     if why is not None:
         raise ConfigError(f"check: the bench cannot support the estimator: {why}")
-    # before the channel-map step: the blind round needs a far larger edge limit (about
-    # 1 mA against 0.05 mA), so this line names one that does for both
-    coarse = blind_tolerance(bench, settings)
-    if not coarse <= PLAN_MARGIN * MAX_TOLERANCE:
-        need = _edge_limit_needed(bench, settings)
-        span = _blind_span(DigipotModel.nominal(bench.network.n_edges), bench.currents.edge)
-        raise ConfigError(
-            f"check: bench file field 'currents.edge' = {bench.currents.edge * 1e3:g} mA "
-            f"holds the blind round to {span * 1e3:.3g} mV (an edge at code 0, "
-            f"{WIPER_FLOOR:g} Ohm, may carry no more), where it would fix the conductances "
-            f"only to +-{100 * coarse:.3g} % (median; the check needs +-"
-            f"{100 * MAX_TOLERANCE:g} % to vouch for the board's codes); give "
-            + (f"currents.edge of about {need * 1e3:.2g} mA or more" if np.isfinite(need)
-               else "a larger currents.edge")
-        )
     step = safe_step(bench, settings)
     least = min_step()
     if step < least * (1 - 1e-9):
@@ -375,7 +362,10 @@ def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
             what = (f"bench file field 'currents.edge' = {bench.currents.edge * 1e3:g} mA "
                     f"allows a channel-map step of only {step * 1e3:.3g} mV (an edge at "
                     f"code 0, {WIPER_FLOOR:g} Ohm)")
-            fix = f"give currents.edge >= {least / WIPER_FLOOR * 1e3:.3g} mA"
+            # the blind round (below) needs far more (about 1 mA against 0.05 mA): the
+            # limit named does for both
+            fix = float(np.nanmax([least / WIPER_FLOOR, _edge_limit_needed(bench, settings)]))
+            fix = f"give currents.edge >= {fix * 1e3:.3g} mA"
         else:
             what = f"the check's test_volts {step * 1e3:.3g} mV"
             fix = f"give test_volts >= {least * 1e3:.3g} mV"
@@ -401,6 +391,28 @@ def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
             f"({WIPER_FLOOR:g} Ohm) that is more than the bench's edge current limit "
             f"{bench.currents.edge * 1e3:g} mA (bench file field 'currents.edge'); give "
             "every drive channel limits that include 0 V"
+        )
+    # after the channels' room (a window narrower than the blind span is theirs to fix)
+    span = _blind_span(DigipotModel.nominal(bench.network.n_edges), bench.currents.edge)
+    for twin in TWINS:
+        if len(_TwinPlan.of(bench, twin, settings.inset).narrowed(span).low) < 2:
+            raise ConfigError(
+                f"check: fewer than two drive channels of the {twin} twin have the blind "
+                f"round's {span * 1e3:.3g} mV window (about the middle of their common "
+                "range) within their limits: give the drive channels overlapping limits"
+            )
+    coarse = blind_tolerance(bench, settings)
+    if not coarse <= PLAN_MARGIN * MAX_TOLERANCE:
+        need = _edge_limit_needed(bench, settings)
+        raise ConfigError(
+            f"check: bench file field 'currents.edge' = {bench.currents.edge * 1e3:g} mA "
+            f"holds the blind round to {span * 1e3:.3g} mV (an edge at code 0, "
+            f"{WIPER_FLOOR:g} Ohm, may carry no more), where it would "
+            + (f"fix the conductances only to +-{100 * coarse:.3g} % (median; "
+               if np.isfinite(coarse) else "leave most conductance ratios unfixed (")
+            + f"the check needs +-{100 * MAX_TOLERANCE:g} % to vouch for the board's codes); give "
+            + (f"currents.edge of about {need * 1e3:.2g} mA or more" if np.isfinite(need)
+               else "a larger currents.edge")
         )
     e = bench.network.n_edges
     k = DigipotModel.nominal(e).conductance(np.full(e, 64))
@@ -726,33 +738,31 @@ def _blind_design(
 
 def blind_tolerance(bench: Bench, settings: CheckSettings = CheckSettings()) -> float:
     """The median tolerance (relative, `power_up_verdict`) the blind round would reach on
-    a power-up board, predicted from its design before anything is applied: the
-    covariance of its planned patterns at the design's conductances and `READ_NOISE`."""
+    a power-up board, predicted from its design before anything is applied
+    (`planned_rel_sd`: the planned patterns' covariance at the design's conductances and
+    `READ_NOISE`); inf when its patterns would leave the median edge unfixed."""
     _, seqs, designers, _ = _blind_design(bench, settings, [{}, {}])
     tolerances = []
     for designer, seq in zip(designers, seqs, strict=True):
-        # the reads' information alone (the designer's start holds a 100 % prior on every
-        # edge, `np.eye`, which would cap the sd), its gauge pinned
-        info = designer.info - (1.0 - 1e-12) * np.eye(len(designer.info))
-        info = info + sum((designer.pattern_info(x[3]) for x in seq), np.zeros_like(info))
-        rel_sd = np.sqrt(np.clip(np.diag(np.linalg.pinv(info)), 0.0, None))
+        rel_sd = planned_rel_sd(designer, seq)[0]
         tolerances.append(float(np.median(PART_SPREAD + BLIND_SIGMAS * rel_sd)))
     return min(tolerances)
 
 
 #: `plan` refuses a bench whose predicted blind tolerance (`blind_tolerance`) exceeds
 #: ``MAX_TOLERANCE`` by this factor; between the two the blind round runs and decides
-#: (the prediction ran 10-15 % above the fit's own on a good board: 1.04 vs 0.90 at 1 mA)
+#: (the prediction ran 15-35 % above the fit's own on good boards: 1.04 vs 0.85 at 1 mA)
 PLAN_MARGIN = 1.5
 
 
 def _edge_limit_needed(bench: Bench, settings: CheckSettings) -> float:
-    """A, the least edge limit (on a x1.25 grid up from the bench's, at most 1 A) whose
-    blind round `blind_tolerance` predicts within ``MAX_TOLERANCE``; nan if none. The
+    """A, the least edge limit (on a x1.25 grid up from the bench's, at most 1 A, the
+    most a `CurrentLimits` takes) whose blind round `blind_tolerance` predicts within
+    ``MAX_TOLERANCE``; nan if none (e.g. channel limits narrower than its span). The
     greedy design itself changes with the span, so the sd does not simply scale as
     1 / span."""
     edge = bench.currents.edge
-    while edge <= 1.0:
+    while edge * 1.25 <= 1.0:
         edge *= 1.25
         trial = replace(bench, currents=replace(bench.currents, edge=edge))
         if blind_tolerance(trial, settings) <= MAX_TOLERANCE:
@@ -774,7 +784,7 @@ def blind_round(bench: Bench, settings: CheckSettings,
     reads: list = []
     calls = 0
     try:
-        calls += _execute(bench, plans, seqs, states, reads)
+        calls += _execute(bench, plans, seqs, states, reads, starts, BLIND_CHECK)
     finally:
         calls += _restore(bench, list(TWINS), states, starts)
     return Blind(fit_reads(bench, reads, k, READ_NOISE), reads, calls)
@@ -845,9 +855,12 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
                "bench file field 'currents.edge') fixes the conductances only to "
                f"+-{100 * coarse:.3g} % (median tolerance), too coarse to vouch for the "
                "board's codes: give a larger currents.edge")  # fmt: skip
-        need = _edge_limit_needed(bench, settings)
-        if np.isfinite(need):
-            why += f" (about {need * 1e3:.2g} mA or more)"
+        # a limit to name only where the design says the bench's own is too small (a
+        # fit that failed for another reason would be sent to a larger limit in vain)
+        if blind_tolerance(bench, settings) > MAX_TOLERANCE:
+            need = _edge_limit_needed(bench, settings)
+            if np.isfinite(need):
+                why += f" (about {need * 1e3:.2g} mA or more)"
         return PowerUp(False, why, {**figures, "power_up": False})
     if not blind.chi2 <= LIMIT_CHI2:
         why = (f"the blind round's node voltages do not fit the network (chi2 per dof "

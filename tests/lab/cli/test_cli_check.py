@@ -233,10 +233,9 @@ def test_an_edge_limit_too_low_for_the_check_is_refused_nothing_applied(
     tmp_path: Path,
 ) -> None:
     """[currents] edge = 10 uA: the channel-map step (edge x 35 Ohm = 0.35 mV) is below
-    the 0.5 mV read noise, and the blind round (0.32 mV) far too small to vouch for the
-    codes; the check refuses it (exit 2, one line naming the field and a limit that does
-    for both) instead of reporting wiring faults that are not there, and that limit
-    plans."""
+    the 0.5 mV read noise; the check refuses it (exit 2, one line) instead of reporting
+    wiring faults that are not there, naming a limit that does for the blind round too
+    (which needs far more than the step's 0.05 mA), and that limit plans."""
     import re
 
     from lab.hal.benchfile import load_bench
@@ -255,8 +254,11 @@ def test_an_edge_limit_too_low_for_the_check_is_refused_nothing_applied(
         assert proc.returncode == 2, proc.stderr
         assert len(err) == 1 and err[0].startswith("twinlab: error: check: "), err
         line = err[0]
-        assert "'currents.edge' = 0.01 mA" in line and "blind round to 0.315 mV" in line, line
-        need = float(re.search(r"about ([0-9.]+) mA or more", line).group(1)) * 1e-3
+        assert "'currents.edge' = 0.01 mA" in line and "0.35 mV" in line, line
+        assert "1.77 mV" in line, line
+        # the limit named does for the blind round too, which needs far more than 0.05 mA
+        need = float(re.search(r"currents\.edge >= ([0-9.]+) mA", line).group(1)) * 1e-3
+        assert need > 5e-4, line
         assert not out.exists()
         assert (emu.board.codes == 64).all() and not emu.board.driven.any()
         # the limit the line names plans (nothing applied by plan either)

@@ -120,9 +120,42 @@ def test_an_edge_limit_far_too_tight_is_refused_before_anything(edge: float) -> 
         run_check(bench, SETTINGS)
     message = str(err.value)
     assert "\n" not in message and "open" not in message
+    # below 0.2 mA the planned patterns leave ratios unfixed: said so, not as a percentage
+    assert ("unfixed" in message) == (edge < 2e-4) and ("inf" not in message)
     assert not board.driven.any() and (board.applied == 0).all() and board.pulses == 0
     need = float(re.search(r"about ([0-9.]+) mA or more", message).group(1)) * 1e-3
     assert need > edge
     plan(replace(bench, currents=replace(bench.currents, edge=need * 1.01)), SETTINGS)
 
 
+
+
+def test_the_blind_round_keeps_its_budget_from_any_start() -> None:
+    """Both twins share each of the blind round's DAQ calls; from a drive state the twins
+    differ in, their plans' moves differ in kind, and without a joint budget the round
+    took 22 calls for its 20: now at most ``BLIND_CHECK``, the start restored."""
+    from lab.procedures.check import BLIND_CHECK, blind_round
+
+    board = EmulatedBoard(EmulatorConfig(seed=0))
+    bench = replace(emulator_bench(board=board), probe=None)
+    bench = replace(bench, currents=replace(bench.currents, edge=7e-4))
+    bench.drive("free", (1, 2), np.array([0.0, 0.05]))
+    bench.drive("clamped", (3,), np.array([0.0]))
+    blind = blind_round(bench, SETTINGS)
+    assert 10 <= blind.transactions <= BLIND_CHECK
+    assert bench.drive_state("free") == {1: 0.0, 2: 0.05}
+    assert bench.drive_state("clamped") == {3: 0.0}
+
+
+def test_a_blind_round_that_fails_for_another_reason_names_no_limit() -> None:
+    """The limit to raise is named only where the design says the bench's own is too
+    small: a blind fit that found no solution at 5 mA is not sent to a larger limit."""
+    from lab.observe.tomography import TwinFit
+    from lab.procedures.check import Blind, power_up_verdict
+
+    bench = replace(emulator_bench(board=EmulatedBoard(EmulatorConfig(seed=0))), probe=None)
+    e = bench.network.n_edges
+    bad = TwinFit(np.ones(e), np.full(e, np.inf), np.inf, 0)
+    verdict = power_up_verdict(bench, SETTINGS, Blind((bad, bad), [], 0))
+    assert not verdict.power_up
+    assert "mA or more" not in verdict.why
