@@ -409,7 +409,7 @@ def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
             f"holds the blind round to {span * 1e3:.3g} mV (an edge at code 0, "
             f"{WIPER_FLOOR:g} Ohm, may carry no more), where it would "
             + (f"fix the conductances only to +-{100 * coarse:.3g} % (median; "
-               if np.isfinite(coarse) else "leave most conductance ratios unfixed (")
+               if np.isfinite(coarse) else "leave most edges' conductances unfixed (")
             + f"the check needs +-{100 * MAX_TOLERANCE:g} % to vouch for the board's codes); give "
             + (f"currents.edge of about {need * 1e3:.2g} mA or more" if np.isfinite(need)
                else "a larger currents.edge")
