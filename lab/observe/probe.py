@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from lab.errors import ConfigError
-from lab.hal import TWINS, Bench, BenchError
+from lab.hal import TWINS, Bench, BenchError, LimitError
 from lab.observe.model import DigipotModel, Topology
 from lab.observe.tomography import (
     BAD_CHI2,
@@ -316,15 +316,22 @@ class EstimatedProbe:
         """Apply the one-node change of one twin's boundary conditions (drive one more
         node at a limit, or release one) under which the decision and its alternative
         differ most in the sensed voltages; read that twin; undo. None if no pattern
-        separates them by more than 2 noise units."""
+        separates them by more than 2 noise units. Only a pattern within the bench's
+        current limits (`Bench.check_currents`) at the lowest resistances the parts may
+        have at the tracker's codes (`DigipotModel.lowest`, codes lowered by 2 sd, as the
+        trainer's own drive states) is a candidate: a node driven at a channel limit next
+        to an edge at code 0 would put tens of mA through it."""
         net = self.topo.network
         codes = self.tracker.codes.astype(int)
         k1 = self.model.conductance(np.clip(codes + d.change, 0, 127))
         k2 = self.model.conductance(np.clip(codes + d.alternative, 0, 127))
+        sd = np.sqrt(self.tracker.variance)
+        r_low = self.model.lowest(codes, sd)  # (2, E) Ohm
         noise = self.settings.tracker.noise
         inset = self.settings.tomography.inset
         best = (2.0**2, None)
         for t, twin in enumerate(TWINS):
+            safe = bench.safe_spread(twin, 1.0 / r_low[t])
             plan = self._plans.get(twin)
             if plan is None:
                 plan = self._plans[twin] = _drive_limits(bench, twin, inset)
@@ -338,6 +345,12 @@ class EstimatedProbe:
                     for v in (lo, hi):
                         options.append(("drive", node, v, {**bc[t], node: v}))
             for kind, node, v, new in options:
+                if max(new.values()) - min(new.values()) > safe:  # else proved safe
+                    try:
+                        bench.check_currents(twin, new, r_low[t], what="a disambiguation read",
+                                             codes=codes, code_sd=sd)  # fmt: skip
+                    except LimitError:
+                        continue
                 solver = net.solver(tuple(new))  # prepared once per node set, then cached
                 fixed = np.zeros(net.n_nodes)
                 fixed[solver.fixed_idx] = list(new.values())

@@ -443,3 +443,35 @@ def test_the_search_under_a_budget_returns_the_best_found() -> None:
     assert cost == pytest.approx(cut.best)
     assert cut.best <= float(r0 @ r0) + 1e-12
     assert cut.best >= full.best - 1e-12
+
+
+def test_a_disambiguation_read_keeps_the_bench_current_limits() -> None:
+    """The extra pattern drives one more node at a channel limit: next to an edge at code
+    0 (40-100 Ohm) that put up to 5.9 V across it (101 mA here; 60-130 mA for every edge
+    of the board at code 0 and some neighbour in doubt), against the bench's 5 mA. Now an
+    option the limits do not allow at the tracker's codes (lowered by their sd, on the
+    part floor) is not applied; the one taken keeps every edge within the limit."""
+    from lab.emulator.board import PeakCurrent
+    from lab.observe.tracking import Decision
+
+    board = EmulatedBoard(EmulatorConfig(seed=0))
+    bench = emulator_bench(board=board)
+    bench.probe = None
+    e = bench.network.n_edges
+    short = bench.network.edge_labels().index("1-6")
+    codes = np.full(e, 64)
+    codes[short] = 0
+    board.set_codes(codes)
+    probe = EstimatedProbe(bench, 1.0)
+    probe.tracker.codes = codes.astype(np.int16)
+    bench.drive("free", (1, 2), np.array([0.0, 1.0]))
+    bc = [bench.drive_state("free"), bench.drive_state("clamped")]
+    alternative = np.zeros(e, dtype=np.int8)
+    alternative[bench.network.edge_labels().index("1-4")] = 1  # the short's neighbour
+    decision = Decision(np.zeros(e, dtype=np.int8), np.full(e, 1.0), alternative, 1.0,
+                        np.full(e, 0.5))  # fmt: skip
+    peak = PeakCurrent(board)
+    extra = probe._disambiguate(bench, bc, decision)
+    assert extra is not None and probe.disambiguations == 1
+    assert peak.calls == 2 and 0 < peak.peak <= bench.currents.edge
+    assert bench.drive_state("free") == {1: 0.0, 2: 1.0}
