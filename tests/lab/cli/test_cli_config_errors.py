@@ -27,13 +27,20 @@ def _bench(tmp_path: Path, extra: str, name: str = "bench.toml") -> Path:
     return path
 
 
+def _train(tmp_path: Path, extra: str, *args: str) -> tuple[int, str, str, Path]:
+    """`twinlab train --quiet` on the emulator bench plus ``extra`` TOML, into run.h5:
+    (status, stdout, stderr, the run file's path)."""
+    bench = _bench(tmp_path, extra)
+    out = tmp_path / "run.h5"
+    status, stdout, stderr = run_cli("train", "--quiet", "--bench", str(bench), *args,
+                                     "--out", str(out))  # fmt: skip
+    return status, stdout, stderr, out
+
+
 def test_a_current_limit_the_first_step_exceeds_is_a_configuration_error(
     tmp_path: Path,
 ) -> None:
-    bench = _bench(tmp_path, "[currents]\nedge = 1e-6\n")
-    out = tmp_path / "run.h5"
-    status, stdout, stderr = run_cli("train", "--quiet", "--bench", str(bench), "--steps", "20",
-                                     "--out", str(out))
+    status, stdout, stderr, out = _train(tmp_path, "[currents]\nedge = 1e-6\n", "--steps", "20")
     err = stderr.strip().splitlines()
     assert status == 2, stderr
     assert len(err) == 1 and err[0].startswith("twinlab: error: edge "), err
@@ -48,10 +55,7 @@ def test_the_clamped_outputs_of_the_first_step_are_checked_before_the_run_file(
 ) -> None:
     # ii at the default codes: the inputs alone are within 0.06 mA per edge, the clamped
     # twin's outputs at V_C = eta V_D + (1 - eta) V_F put 0.0609 mA through edge 7-9
-    bench = _bench(tmp_path, "[currents]\nedge = 6.0e-5\n")
-    out = tmp_path / "run.h5"
-    status, _, stderr = run_cli("train", "--quiet", "--bench", str(bench), "--steps", "20",
-                                "--out", str(out))
+    status, _, stderr, out = _train(tmp_path, "[currents]\nedge = 6.0e-5\n", "--steps", "20")
     assert status == 2, stderr
     assert "of the clamped twin" in stderr and "clamped outputs" in stderr, stderr
     assert not out.exists()
@@ -60,9 +64,7 @@ def test_the_clamped_outputs_of_the_first_step_are_checked_before_the_run_file(
 def test_a_current_limit_hit_after_the_codes_drifted_stops_the_run(tmp_path: Path) -> None:
     # every code at 90: step 0 is within 0.044 mA per edge; training lowers edge 1-8's
     # code until it would carry more (step 66), a run-time stop with the file closed
-    bench = _bench(tmp_path, "initial_code = 90\n[currents]\nedge = 4.4e-5\n")
-    out = tmp_path / "run.h5"
-    status, _, stderr = run_cli("train", "--quiet", "--bench", str(bench), "--out", str(out))
+    status, _, stderr, out = _train(tmp_path, "initial_code = 90\n[currents]\nedge = 4.4e-5\n")
     err = stderr.strip().splitlines()
     assert status == 1, stderr
     assert len(err) == 1 and err[0].startswith("twinlab: error: edge "), err
