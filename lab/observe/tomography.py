@@ -1111,7 +1111,7 @@ def _measure(
     plans = [_TwinPlan.of(bench, twin, settings.inset) for twin in TWINS]
     starts = [bench.drive_state(twin) for twin in TWINS]
     # every move is one joint transaction set for both twins (`_execute`): each twin's
-    # plan has the whole budget, and ``used`` counts the joint transactions
+    # plan has the whole budget, and ``calls`` counts the joint transactions
     whole = settings.budget
     first = max(whole - whole * 2 // 5, 4)  # the rest is designed on the first round's fit
     if known is not None:
@@ -1127,7 +1127,6 @@ def _measure(
     reads: list[tuple[str, dict[int, float], np.ndarray]] = []
     calls = 0
     states = [dict(s) for s in starts]
-    used = [0, 0]
     adapted = False
 
     def done() -> list[list[dict[int, float]]]:
@@ -1135,7 +1134,7 @@ def _measure(
 
     def go_on(t: int, designer: _Designer, budget: int) -> list[tuple]:
         seen = done()[t]
-        current = (states[t], used[t], seen) if seen else None
+        current = (states[t], calls, seen) if seen else None
         return _plan_twin(designer, starts[t], budget, current)
 
     try:
@@ -1144,12 +1143,12 @@ def _measure(
             designers = [
                 _Designer(topo, blind[t], k_design[t], weight, settings.noise) for t in range(2)
             ]
-            seqs = [_plan_twin(designers[t], starts[t], min(BLIND_BUDGET, whole)) for t in range(2)]
-            calls = _execute(bench, blind, seqs, states, reads, starts, min(BLIND_BUDGET, whole))
-            used = [calls, calls]
+            blind_budget = min(BLIND_BUDGET, whole)
+            seqs = [_plan_twin(designers[t], starts[t], blind_budget) for t in range(2)]
+            calls = _execute(bench, blind, seqs, states, reads, starts, blind_budget)
             blind_fits = fit_reads(bench, reads, k_design, settings.noise)
             k_limit = _floor_limit(blind_fits, limit_model)
-        cap = max(first, max(used) + first // 2)
+        cap = max(first, calls + first // 2)
         # blind: a ramp, refitted every ``RAMP_STEP`` transactions, the limit re-planned
         # on each fit (`_ramp_limit`); else the first round in one go
         while True:
@@ -1159,11 +1158,10 @@ def _measure(
                           blind, rescue)
                 for t, plan in enumerate(plans)
             ]
-            upto = min(cap, max(used) + RAMP_STEP) if blind else cap
+            upto = min(cap, calls + RAMP_STEP) if blind else cap
             seqs = [go_on(t, designers[t], upto) for t in range(2)]
             got = _execute(bench, plans, seqs, states, reads, starts, whole - calls)
             calls += got
-            used = [calls, calls]
             fits = fit_reads(bench, reads, k_design, settings.noise)
             if not blind or upto >= cap or not got:
                 break
@@ -1189,13 +1187,13 @@ def _measure(
         if shorts and all(seen):
             seqs = _adaptive_round(
                 topo, plans, fits, k_design, _short_conductance(model), weight, settings, shorts,
-                [(states[t], used[t], seen[t]) for t in range(2)], starts, whole, limits,
+                [(states[t], calls, seen[t]) for t in range(2)], starts, whole, limits,
                 None if prior is None else np.broadcast_to(np.asarray(prior_sd, dtype=float), (e,)),
             )  # fmt: skip
             if seqs:
                 adapted = True
                 for t in range(2):
-                    state, spent, mine = states[t], used[t], list(seen[t])
+                    state, spent, mine = states[t], calls, list(seen[t])
                     for _, _, _, new in seqs[t]:
                         spent += _set_cost(state, new)
                         state = new
@@ -1532,7 +1530,7 @@ def _restore(
         calls += 1
     drive = [(tw, tuple(st), np.array([st[n] for n in st]))
              for tw, cur, st in zip(twins, states, starts, strict=True)
-             if any(cur.get(n) != v for n, v in st.items())]  # fmt: skip
+             if _restore_calls(cur, st)[1]]  # fmt: skip
     if drive:
         bench.drive_twins(drive)
         calls += 1
