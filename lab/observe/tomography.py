@@ -518,6 +518,42 @@ def planned_rel_sd(designer: _Designer, seq: list[tuple]) -> tuple[np.ndarray, i
     return np.where(unfixed, np.inf, np.sqrt(var)), int(fixed.sum())
 
 
+def reads_code_sd(
+    bench: Bench,
+    reads: list[tuple[str, dict[int, float], np.ndarray]],
+    k: np.ndarray,
+    step: np.ndarray,
+    noise: float,
+) -> np.ndarray:
+    """(2, E) code steps: each twin's code sd that the ``reads`` (`measure`'s: twin,
+    driven {node: V}, volts) fix at conductances ``k`` (2, E) S, parts of step resistance
+    ``step`` (2, E) Ohm and read noise ``noise`` V rms. The Cramer-Rao bound of the
+    voltage likelihood (`_read_info`; the volts read are not used), each twin's common
+    factor pinned on its code-weighted mean of log k (`_gauge_info`) as the prior's or
+    the integers' scale pins it. Given the truth, it scores a design apart from its noise
+    draw (bench/bench_estimator.py: each resync's chance of every edge within one code)."""
+    topo = Topology.of(bench.network)
+    k = np.asarray(k, dtype=float)
+    weight = 1.0 / (k * np.asarray(step, dtype=float))  # codes per relative change
+    out = np.empty_like(k)
+    for t, twin in enumerate(TWINS):
+        sensed = tuple(
+            sorted(ch.node for ch in bench.channels if ch.kind == "sense" and ch.twin == twin)
+        )
+        info = _gauge_info(weight[t])
+        for tw, driven, _ in reads:
+            if tw != twin:
+                continue
+            got = _read_info(
+                topo, sensed, k[t], np.array(list(driven), dtype=int), [list(driven.values())],
+                noise,
+            )  # fmt: skip
+            if got is not None:
+                info = info + got[0][0]
+        out[t] = np.sqrt(np.diag(np.linalg.inv(info))) * weight[t]
+    return out
+
+
 # ----------------------------------------------------------------------------- fit
 def fit_twin(
     topo: Topology,

@@ -8,7 +8,7 @@ import pytest
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard, PeakCurrent
 from lab.hal.bench import Bench
-from lab.observe.tomography import TomographySettings, calibrate, tomography
+from lab.observe.tomography import TomographySettings, calibrate, reads_code_sd, tomography
 
 
 def _bench(seed: int, limits: tuple[float, float] = (-1.0, 6.0)):
@@ -569,3 +569,28 @@ def test_the_resync_averages_the_fit_with_the_prior_only_where_they_agree() -> N
     assert abs(mean[1] - 50.0) < 0.01 and sd[1] < 0.1
     assert 20.0 > PRIOR_GATE * np.sqrt(2.0)
     assert mean[2] == 50.0 and sd[2] == 1.0
+
+
+def test_reads_code_sd_is_the_fit_s_own_uncertainty_at_the_truth() -> None:
+    """`reads_code_sd` at the true conductances agrees with each twin's fitted code sd
+    (the same reads' information at the fit, scaled by its chi^2), and reading every
+    pattern twice lowers it by sqrt 2: the benchmark's ``p_within_one`` rests on both."""
+    board, bench = _bench(0)
+    model, _ = calibrate(bench)
+    rng = np.random.default_rng([0, 5])
+    codes = rng.integers(8, 128, bench.network.n_edges)
+    board.set_codes(codes)
+    prior = np.clip(codes + rng.integers(-2, 3, len(codes)), 0, 127)
+    res = tomography(bench, model, prior, 2.0)
+    step = board.pots.r_end_to_end / 128
+    sd = reads_code_sd(bench, res.reads, 1.0 / board.resistance(), step, 0.5e-3)
+    assert sd.shape == (2, bench.network.n_edges)
+    inv_k = np.stack([1.0 / f.conductance for f in res.fits]) / model.step
+    fitted = res.scale[:, None] * inv_k * np.stack([f.rel_sd for f in res.fits])
+    ratio = fitted / sd
+    assert 0.7 < np.median(ratio) < 1.4, ratio
+    twice = reads_code_sd(bench, res.reads + res.reads, 1.0 / board.resistance(), step, 0.5e-3)
+    assert np.allclose(twice / sd, 1 / np.sqrt(2), rtol=0.05)
+    one_twin = [r for r in res.reads if r[0] == "free"]
+    alone = reads_code_sd(bench, one_twin, 1.0 / board.resistance(), step, 0.5e-3)
+    assert np.allclose(alone[0], sd[0]) and (alone[1] > 10 * sd[1]).all()
