@@ -415,20 +415,26 @@ def pulse_until_failure(clock: SerialClockBoard, fault) -> tuple[int, BenchError
         timer.join()
 
 
-def test_drop_mid_run_port_disappears(emulated) -> None:
-    sb, board = emulated
-    clock = SerialClockBoard(sb.path, ready_timeout=0.3, reply_timeout=0.5)
-    done, err = pulse_until_failure(clock, sb.drop)
-    text = str(err)
-    assert text.startswith(f"clock board on {sb.path}: port disappeared (")
-    assert "reconnect failed" in text and "\n" not in text
-    assert clock.confirmed == done > 0
-    assert board.pulses in (done, done + 1)  # the lost one may or may not have gone out
-    clock.safe_state()  # must not raise with the port gone
-    with pytest.raises(BenchError, match="not connected"):
-        clock.pulse()
-    clock.close()
-    clock.close()
+def test_drop_mid_run_port_disappears(tmp_path) -> None:
+    """The port goes and stays gone: one line naming it, the reconnect failed. The board
+    is served at a link (as /dev/serial/by-id/... is), which `drop` removes: a bare
+    /dev/pts/N is reused by the next pty any process opens, and the reconnect once reached
+    another process's emulated board (the driver said so: "the board reset on reconnect
+    (it counts 0 pulses)")."""
+    board = learning_board(11)
+    with SerialBoard(board, reset_delay=0.02, link=tmp_path / "ttyACM0") as sb:
+        clock = SerialClockBoard(sb.path, ready_timeout=0.3, reply_timeout=0.5)
+        done, err = pulse_until_failure(clock, sb.drop)
+        text = str(err)
+        assert text.startswith(f"clock board on {sb.path}: port disappeared (")
+        assert "reconnect failed" in text and "\n" not in text
+        assert clock.confirmed == done > 0
+        assert board.pulses in (done, done + 1)  # the lost one may or may not have gone out
+        clock.safe_state()  # must not raise with the port gone
+        with pytest.raises(BenchError, match="not connected"):
+            clock.pulse()
+        clock.close()
+        clock.close()
 
 
 def test_drop_mid_run_reappears_reset(tmp_path) -> None:
