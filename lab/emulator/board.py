@@ -281,14 +281,14 @@ class EmulatedBoard:
 
 class PeakCurrent:
     """A scoring harness's watch on a board: ``peak`` the most current, A, through any edge
-    of either twin (the truth, `EmulatedBoard.edge_currents`) after every drive and
-    release the board takes, whoever makes them (a `Bench`, its DAQ, a copy of it under
-    another channel map, the SCPI server); ``calls`` how many. Reading the truth changes
-    nothing the DAQ reads."""
+    of either twin (the truth, `EmulatedBoard.edge_currents`) after every drive, release
+    and clock edge the board takes (a pulse moves the codes under the drive), whoever
+    makes them (a `Bench`, its DAQ, a copy of it under another channel map, the SCPI
+    server); ``calls`` how many. Reading the truth changes nothing the DAQ reads."""
 
     def __init__(self, board: EmulatedBoard) -> None:
         self.board, self.peak, self.calls = board, 0.0, 0
-        for name in ("drive", "release"):
+        for name in ("drive", "release", "clock_edge"):
             setattr(board, name, self._watched(getattr(board, name)))
 
     def _watched(self, call: Callable) -> Callable:

@@ -352,6 +352,14 @@ def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
     does for every step."""
     if settings.pulses < 1 or settings.bias_pulses < 1:
         raise ConfigError("check: pulses and bias pulses must be >= 1")
+    room = min(settings.initial_code, TOP - settings.initial_code)
+    if settings.start_codes is None and settings.pulses > room:
+        # from the power-up codes every edge would reach a rail, and the check could not
+        # see any step the rest (known start codes: the rails are judged, `clock_fit`)
+        raise ConfigError(
+            f"check: pulses = {settings.pulses} would step every code from "
+            f"{settings.initial_code} past a rail (0..{TOP}): give at most {room}"
+        )
     why = check_supports_estimation(bench)
     if why is not None:
         raise ConfigError(f"check: the bench cannot support the estimator: {why}")
@@ -1347,14 +1355,28 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     level = settings.initial_code
     model, codes0 = _model_of(_codes(start, conducts, level))
     halves = ((f_pat, c_pat), (c_pat, f_pat))
-    try:  # at the fit, before anything is applied (the codes move a few steps: the bias
-        # section checks again)
-        top_current = _check_patterns(bench, model.lowest(codes0), halves,
-                                      "the clock check's patterns")
-    except LimitError as err:
-        report.add("clock", "currents", False, "over the limit", str(err))
+    # before anything is applied, at the lowest codes the pulses can reach (a pulse moves
+    # a code by at most one): n below the start for an edge the first half moves down (or
+    # whose direction is not known); one it moves up comes back to the start, or, stopped
+    # at the top rail, n below the rail; on the part floor. An edge near code 0 that the
+    # patterns hold across two driven nodes may carry too much there: fewer pulses then
+    # (each way; an edge at a rail moves one way only, `clock_fit`)
+    c0 = np.asarray(codes0, dtype=float)
+    first: LimitError | None = None
+    for n in range(settings.pulses, 0, -1):
+        reach = np.where(np.asarray(direction) > 0, np.minimum(c0, np.minimum(c0 + n, TOP) - n),
+                         c0 - n)  # fmt: skip
+        try:
+            top_current = _check_patterns(bench, model.lowest(np.maximum(reach, 0.0)), halves,
+                                          "the clock check's patterns")  # fmt: skip
+        except LimitError as err:
+            first = first or err
+            continue
+        first = None
+        break
+    if first is not None:
+        report.add("clock", "currents", False, "over the limit", str(first))
         return None
-    n = settings.pulses  # an edge at a rail moves one way only (`clock_fit`)
     bench.set_probability(1.0)
     tracker = Tracker(Topology.of(bench.network), model, codes0, 1.0, TrackerSettings())
     pulser = _Pulser(bench, tracker, should_stop)

@@ -11,13 +11,18 @@ current check is exercised on trained boards (test_check_rails.py, the bias sect
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from lab.emulator import EmulatorConfig, emulator_bench
+from lab.emulator.board import EmulatedBoard, PeakCurrent
+from lab.errors import ConfigError
 from lab.hal import Bench
 from lab.hal.benchfile import load_bench
-from lab.procedures.check import CheckSettings, run_check
+from lab.procedures.check import CheckSettings, plan, run_check
 
 
 def _bench(tmp_path: Path, edge: float) -> Bench:
@@ -57,3 +62,31 @@ def test_every_tomography_of_the_check_is_current_limited(tmp_path: Path, monkey
     assert len(calls) >= 4  # power-up, two clock halves, the biases
     assert all(c is not None for c in calls), [c is None for c in calls]
     assert all(((c >= 0) & (c <= 66)).all() for c in calls if c is not None)  # 64 +- fit
+
+
+def test_the_clock_section_keeps_the_limit_while_its_pulses_move_the_codes() -> None:
+    """The clock patterns were checked at the start codes only, while the pulses move the
+    codes: ``--pulses 100`` from power-up took 11 edges to code 0 with 6.9 V across one
+    (70-170 mA against 5 mA). Now they are checked at the lowest codes the pulses can
+    reach, and the section pulses fewer times where the limit binds; here (codes given,
+    so `plan` lets 70 pulses through) no edge ever carries more than the limit."""
+    board = EmulatedBoard(EmulatorConfig(seed=1))
+    bench = replace(emulator_bench(board=board), probe=None)
+    peak = PeakCurrent(board)
+    report = run_check(bench, CheckSettings(pulses=70, bias_pulses=8,
+                                            start_codes=(64,) * bench.network.n_edges))
+    assert peak.peak <= bench.currents.edge, peak.peak
+    clock = report.data["clock"]
+    assert 1 <= clock["pulses"] < 64  # fewer than asked: none reaches code 0
+    assert clock["max_current_a"] <= bench.currents.edge
+
+
+def test_pulses_past_a_rail_from_power_up_are_refused_before_anything() -> None:
+    board = EmulatedBoard(EmulatorConfig(seed=1))
+    bench = replace(emulator_bench(board=board), probe=None)
+    peak = PeakCurrent(board)
+    with pytest.raises(ConfigError, match=r"pulses = 64 would step every code from 64 past "
+                       r"a rail \(0\.\.127\): give at most 63"):  # fmt: skip
+        plan(bench, CheckSettings(pulses=64))
+    assert peak.calls == 0
+    plan(bench, CheckSettings(pulses=63))  # the most that stays off the rails
