@@ -25,6 +25,7 @@ class Snapshot:
     Shapes (2-D columns are column-major views): ``step`` (n,) int64, ``error`` (n,) V^2,
     ``positions`` (n, E) int16 codes,
     ``v_free``/``v_clamped``/``v_desired`` (n, n_out) V, ``update_mask`` (n, E) bool,
+    ``direction`` (n, E) int8 in {-1, 0, +1} (0 where the run records none),
     ``inputs`` (n, n_in) V applied, ``error_csum`` (n,) V^2: sum of the error of every
     step appended up to and including this one (exact even where rows were decimated);
     ``positions_sd`` (n, E) float32, the estimated codes' standard deviation in code steps
@@ -38,6 +39,7 @@ class Snapshot:
     v_clamped: np.ndarray
     v_desired: np.ndarray
     update_mask: np.ndarray
+    direction: np.ndarray
     inputs: np.ndarray
     error_csum: np.ndarray
     positions_sd: np.ndarray | None = None
@@ -135,8 +137,8 @@ class History:
 
     # -- feeding ---------------------------------------------------------------------------
     def extend(self, rows: dict[str, np.ndarray]) -> None:
-        """Append columns of n consecutive steps (keys as in `Snapshot`; ``update_mask``
-        and ``inputs`` may be missing, ``error_csum`` is computed here)."""
+        """Append columns of n consecutive steps (keys as in `Snapshot`; ``update_mask``,
+        ``direction`` and ``inputs`` may be missing, ``error_csum`` is computed here)."""
         n = len(rows["step"])
         if n == 0:
             return
@@ -145,8 +147,9 @@ class History:
             self._keep_uncertainty()
         if self.has_uncertainty and rows.get(_SD) is None:
             rows[_SD] = np.full((n, self.n_edges), np.nan, np.float32)
-        if rows.get("update_mask") is None:
-            rows |= self.schema.empty(n, ("update_mask",))
+        for name in ("update_mask", "direction"):
+            if rows.get(name) is None:
+                rows |= self.schema.empty(n, (name,))
         if rows.get("inputs") is None or self.n_inputs == 0:
             rows |= self.schema.empty(n, ("inputs",))
         for name in ("v_free", "v_clamped", "v_desired"):

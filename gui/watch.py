@@ -2,7 +2,9 @@
 
 * **effective p**: the fraction of edges that updated at each step (the run's recorded
   ``update_mask``; estimated on a bench whose codes are estimated), as a mean over bins
-  of steps against the set p. Unavailable when the run records no updates (a bench
+  of steps against the set p. An estimated mask says which codes moved, so there an edge
+  held at a rail in its direction (enabled or not, it stays) is left out
+  (`told_updates`). Unavailable when the run records no updates (a bench
   without a resistance probe and without the estimator).
 * **bias**: the bias voltage V_B the run set for its p (``bias_volts`` of the run's
   settings, `lab.acquire.trainer.Trainer._info`; constant over a run).
@@ -28,7 +30,7 @@ from gui.freestate import FreeSetup, StepState, solve_free_state
 from gui.model import History
 
 __all__ = ["P_BINS", "P_TITLE", "REDRAW_S", "SIGNAL_TITLE", "WatchPanel", "effective_p",
-           "learning_signal"]
+           "learning_signal", "told_updates"]
 
 #: The panel's height at most, px (a strip below the plots).
 HEIGHT = 190
@@ -38,23 +40,44 @@ REDRAW_S = 0.25
 P_BINS = 400
 
 
-def effective_p(step: np.ndarray, mask: np.ndarray, bins: int = P_BINS
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Fraction of edges updated, ``mask`` (n, E) bool, averaged over at most ``bins``
-    bins of consecutive rows: (first step of each bin (m,), fraction (m,) in [0, 1])."""
+def effective_p(step: np.ndarray, mask: np.ndarray, bins: int = P_BINS,
+                counted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fraction of edges updated, ``mask`` (n, E) bool, over the (step, edge) pairs
+    ``counted`` (n, E) bool (every pair when None), pooled over at most ``bins`` bins of
+    consecutive rows: (first step of each bin (m,), fraction (m,) in [0, 1], NaN for a
+    bin with no pair counted)."""
     n = len(step)
     if not n:
         return np.empty(0), np.empty(0)
     mask = np.asarray(mask, dtype=bool)
-    per_step = np.zeros(n, np.float64)  # edge by edge: each column is contiguous (History)
+    hits = np.zeros(n, np.float64)  # edge by edge: each column is contiguous (History)
+    pairs = np.zeros(n, np.float64)
     for j in range(mask.shape[1]):
-        per_step += mask[:, j]
-    per_step /= max(mask.shape[1], 1)
+        if counted is None:
+            hits += mask[:, j]
+            pairs += 1.0
+        else:
+            hits += mask[:, j] & counted[:, j]
+            pairs += counted[:, j]
     k = -(-n // bins)
     m = -(-n // k)
-    padded = np.full(m * k, np.nan)
-    padded[:n] = per_step
-    return step[::k].astype(np.float64), np.nanmean(padded.reshape(m, k), axis=1)
+    pad = m * k - n
+    hits = np.concatenate([hits, np.zeros(pad)]).reshape(m, k).sum(axis=1)
+    pairs = np.concatenate([pairs, np.zeros(pad)]).reshape(m, k).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return step[::k].astype(np.float64), np.where(pairs > 0, hits / pairs, np.nan)
+
+
+def told_updates(mask: np.ndarray, positions: np.ndarray, direction: np.ndarray,
+                 top: int) -> np.ndarray:
+    """(n, E) bool: the (step, edge) pairs whose estimated ``mask`` (n, E) (moved or not)
+    tells whether the edge was enabled: it moved, or it was not held at a rail in its
+    ``direction`` (n, E) (code ``top`` and +1, or 0 and -1, after the pulse:
+    ``positions`` (n, E)). A held edge stays whether enabled or not, and the estimator,
+    which sees codes, reports it not moved; counting it took the effective p of a
+    probe-less bench with most codes at a rail to 0.05 at p = 0.5."""
+    held = ((positions >= top) & (direction > 0)) | ((positions <= 0) & (direction < 0))
+    return np.asarray(mask, dtype=bool) | ~held
 
 
 def learning_signal(setup: FreeSetup, codes: np.ndarray, inputs: np.ndarray,
@@ -146,7 +169,8 @@ class WatchPanel(QWidget):
             why = codes_note or "no resistance probe"
             self.p_note.setText(f"effective p unavailable: this run records no updates ({why})")
         else:
-            est = " (estimated from node voltages)" if codes == "estimated" else ""
+            est = (" (estimated from node voltages; edges held at a rail, which the "
+                   "estimate cannot tell, left out)" if codes == "estimated" else "")
             self.p_note.setText(f"set p {p} (dashed){est}" if p is not None else est)
         bias = settings.get("bias_volts")
         self.bias_label.setText(f"bias V_B = {float(bias):.4g} V (set for p = {p})"
@@ -192,13 +216,20 @@ class WatchPanel(QWidget):
         if not force and now - self._drawn_at < REDRAW_S:
             return
         self._drawn, self._drawn_at = key, now
-        snap = h.snapshot(("step", "update_mask"))
+        estimated = self.codes == "estimated" and self.setup is not None
+        snap = h.snapshot(("step", "update_mask", "positions", "direction") if estimated
+                          else ("step", "update_mask"))  # fmt: skip
         step, mask = snap.step, snap.update_mask
+        counted = None
+        if estimated and len(snap.direction) == len(step):  # what the estimate can tell
+            counted = told_updates(mask, snap.positions, snap.direction,
+                                   self.setup.digipot.top)  # fmt: skip
         if self.steps is not None and len(step):  # the visible rows, one either side
             a = max(int(np.searchsorted(step, self.steps[0])) - 1, 0)
             b = int(np.searchsorted(step, self.steps[1], side="right")) + 1
             step, mask = step[a:b], mask[a:b]
-        self.p_curve.setData(*effective_p(step, mask))
+            counted = None if counted is None else counted[a:b]
+        self.p_curve.setData(*effective_p(step, mask, counted=counted))
         self.p_plot.getViewBox().prepareForPaint()  # auto-range now, as `gui.plots` does
 
     def show_step(self, state: StepState | None) -> None:

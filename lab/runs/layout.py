@@ -16,7 +16,9 @@ reads::
                             one dataset per column of `lab.runs.schema` (names, dtypes,
                             units, row shapes from RunInfo; update_mask and direction only
                             if RunInfo.has_updates, positions_sd only if
-                            RunInfo.has_uncertainty; positions has attrs estimated, codes)
+                            RunInfo.has_uncertainty; positions has attrs estimated, codes;
+                            with estimated codes update_mask has attrs estimated, meaning
+                            = `ESTIMATED_MASK`: codes moved, not edges enabled)
     /entry/test             NXdata, signal="error", axes=["step"]; one row per test evaluation
         step (m,) int64, time (m,) float64 s, error (m,) float64 V^2,
         accuracy (m,) float64, v_free (m, n_test, n_outputs) float64 V
@@ -87,6 +89,12 @@ TASK_INLINE = 256
 
 JSON_ATTRS = ("settings_json", "bench_json", "task_json", "network_json", "extra_json")
 
+
+#: What an estimated ``update_mask`` says (its dataset's ``meaning`` attribute): the
+#: estimator sees codes, not oscillators
+ESTIMATED_MASK = ("moved: the code changed at this pulse (estimated from node voltages); an "
+                  "edge held at a rail in its direction (code 0 and -1, or the top code and "
+                  "+1) stays whether enabled or not and reads False")
 
 def task_datasets(task: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The task fields stored as datasets: numeric arrays of more than TASK_INLINE numbers."""

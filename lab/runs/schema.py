@@ -60,10 +60,11 @@ OPTIONAL_COLUMNS = ("update_mask", "direction")
 #: (``RunInfo.has_uncertainty``).
 UNCERTAINTY_COLUMNS = ("positions_sd",)
 
-#: The columns a live batch carries and the GUI history keeps (``update_mask`` only when
-#: the run has updates, ``positions_sd`` only when it has uncertainties).
+#: The columns a live batch carries and the GUI history keeps (``update_mask`` and
+#: ``direction`` only when the run has updates, ``positions_sd`` only when it has
+#: uncertainties).
 LIVE_COLUMNS = ("step", "error", "positions", "v_free", "v_clamped", "v_desired", "inputs",
-                "update_mask", "positions_sd")
+                "update_mask", "direction", "positions_sd")
 
 # name -> (dtype, row axis or None for a scalar, units, long_name)
 _DEFS: dict[str, tuple[type, str | None, str | None, str | None]] = {

@@ -21,6 +21,7 @@ from lab.runs.errors import RunFileError, RunSpaceError, RunStorageError
 from lab.runs.layout import (
     CHUNK_ROWS,
     COMPRESSION,
+    ESTIMATED_MASK,
     JSON_ATTRS,
     LIBVER,
     SCHEMA_VERSION,
@@ -320,6 +321,9 @@ class RunWriter(Observer):
         self._pieces, self._built, self._tail = [], 0, None
         g["positions"].attrs["estimated"] = bool(info.positions_estimated)
         g["positions"].attrs["codes"] = str(info.codes)
+        if info.codes == "estimated" and "update_mask" in g:
+            g["update_mask"].attrs["estimated"] = True
+            g["update_mask"].attrs["meaning"] = ESTIMATED_MASK
         for ds, name in sorted(self._columns, key=lambda col: col[1] != "positions"):
             long_name = schema.spec(name).long_name  # positions first: the layout's order
             if long_name is not None:

@@ -14,7 +14,7 @@ pytest.importorskip("PyQt6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 
-from gui.watch import effective_p
+from gui.watch import effective_p, told_updates
 from lab.acquire.settings import settings_from
 from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig
@@ -155,3 +155,32 @@ def test_effective_p_follows_the_replay_zoom_as_the_other_plots_do(window, tmp_p
     lo, hi = watch.p_plot.getViewBox().viewRange()[0]
     x, _ = watch.p_curve.getData()
     assert lo <= 0 and hi >= 1990 and x[0] == 0 and x[-1] > 1900
+
+
+def test_an_estimated_runs_effective_p_leaves_out_edges_held_at_a_rail(window, tmp_path):
+    """On a probe-less bench the mask is the estimator's "code moved": an enabled edge held
+    at a rail in its direction stays, so the mask's mean read 0.20 at p = 0.5 (0.05 late
+    in the run) and the window drew that as the effective p. The file says what the mask
+    means, and the window counts only the pairs the estimate can tell (`told_updates`)."""
+    path = tmp_path / "estimated.h5"
+    bench = benches.probeless()
+    try:
+        Trainer(bench, load_task("ii"), settings_from(task="ii", steps=400, p=0.5),
+                [RunWriter(path)]).run()
+    finally:
+        bench.close()
+    with RunReader(path) as reader:
+        mask = reader.steps["update_mask"][:]
+        positions = reader.steps["positions"][:]
+        direction = reader.steps["direction"][:]
+        attrs = dict(reader.steps["update_mask"].attrs)
+    assert attrs["estimated"] and attrs["meaning"].startswith("moved")
+    held = ~told_updates(mask, positions, direction, 127)
+    assert held.mean() > 0.3  # the situation: many codes at a rail
+    assert mask.mean() < 0.4  # what the window drew before
+    told = mask[~held].mean()
+    assert abs(told - 0.5) < 0.06, told  # binomial sd ~0.01 over these pairs + tracking
+    assert window.open_run(path)
+    y = np.asarray(window.watch.p_curve.yData)
+    assert abs(np.nanmean(y) - 0.5) < 0.08, np.nanmean(y)
+    assert "held at a rail" in window.watch.p_note.text()
