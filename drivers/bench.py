@@ -43,8 +43,8 @@ class _ClockSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     port: str = Field(description="serial port of the clock board, e.g. /dev/ttyACM0")
-    baud: int = Field(
-        proto.BAUD, gt=0, description="UART rate, baud (protocol version 2: 1000000)"
+    baud: Literal[proto.BAUD_RATES] = Field(  # type: ignore[valid-type]
+        proto.BAUD, description="UART rate, baud (protocol version 2: 1000000)"
     )
     pulse_width_us: int = Field(
         proto.DEFAULT_WIDTH_US, ge=proto.WIDTH_MIN_US, le=proto.WIDTH_MAX_US

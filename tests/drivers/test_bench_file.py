@@ -42,11 +42,26 @@ def test_clock_section_bounds_are_the_protocols(tmp_path: Path) -> None:
         open_bench(tmp_path / "b.toml", raw)
 
 
-def test_clock_baud_must_be_positive_and_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("baud", [0, 12, 12_345, -115_200])
+def test_clock_baud_must_be_a_supported_rate_and_is_named(tmp_path: Path, baud: int) -> None:
+    """``baud = 12`` used to pass the bench file (only > 0 was asked)."""
     raw = _raw()
-    raw["clock"]["baud"] = 0
-    with pytest.raises(ConfigError, match="baud"):
+    raw["clock"]["baud"] = baud
+    with pytest.raises(ConfigError) as info:
         open_bench(tmp_path / "b.toml", raw)
+    allowed = ", ".join(str(b) for b in proto.BAUD_RATES[:-1]) + f" or {proto.BAUD_RATES[-1]}"
+    assert str(info.value) == (
+        f"{tmp_path / 'b.toml'}: field 'clock.baud': expected {allowed}, got {baud} "
+        "(UART rate, baud (protocol version 2: 1000000))"
+    ), info.value
+
+
+def test_every_supported_baud_rate_passes_the_bench_file() -> None:
+    from drivers.bench import _ClockSection
+
+    assert {proto.BAUD, proto.BAUD_V1} <= set(proto.BAUD_RATES)
+    for baud in proto.BAUD_RATES:
+        assert _ClockSection(port="/dev/ttyACM0", baud=baud).baud == baud
 
 
 def test_the_clock_rate_defaults_to_protocol_2s_and_rehearsal_benches_carry_it() -> None:
