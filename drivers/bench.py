@@ -5,7 +5,7 @@ anything is opened, then the SCPI DAQ, the bias source and the serial clock boar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -17,6 +17,9 @@ from lab.hal import Bench, Channel, Limits, check_channel_map, check_channel_nam
 from lab.hal import clock_protocol as proto
 from lab.hal.calibration import Calibration, CalibrationError, read_calibration
 from lab.hal.currents import CurrentsSection
+
+if TYPE_CHECKING:
+    from drivers.scpi.dialects import Dialect
 
 
 class _DaqSection(BaseModel):
@@ -40,8 +43,8 @@ class _ClockSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     port: str = Field(description="serial port of the clock board, e.g. /dev/ttyACM0")
-    baud: int = Field(
-        proto.BAUD, gt=0, description="UART rate, baud (protocol version 2: 1000000)"
+    baud: Literal[proto.BAUD_RATES] = Field(  # type: ignore[valid-type]
+        proto.BAUD, description="UART rate, baud (protocol version 2: 1000000)"
     )
     pulse_width_us: int = Field(
         proto.DEFAULT_WIDTH_US, ge=proto.WIDTH_MIN_US, le=proto.WIDTH_MAX_US
@@ -114,10 +117,10 @@ def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> B
     return _open(path, spec, raw)
 
 
-def _check_dialect_names(path: Path, spec: InstrumentsBenchFile) -> None:
-    """ConfigError naming the field for a ``daq.dialect`` that is not known, or a channel
-    name (the bias's included) that the dialect's model cannot have (`Dialect.canonical`),
-    so that nothing is opened or sent for a mistyped name."""
+def _check_dialect_names(path: Path, spec: InstrumentsBenchFile) -> Dialect:
+    """The ``daq.dialect``; ConfigError naming the field for one that is not known, or a
+    channel name (the bias's included) that the dialect's model cannot have
+    (`Dialect.canonical`), so that nothing is opened or sent for a mistyped name."""
     from drivers.scpi.dialects import get_dialect  # plain tables, no VISA
 
     try:
@@ -135,6 +138,28 @@ def _check_dialect_names(path: Path, spec: InstrumentsBenchFile) -> None:
             raise ConfigError(
                 f"{path}: field 'channels', item {item}, entry 'name': {err}"
             ) from None
+    return dialect
+
+
+def _check_output_range(
+    path: Path, spec: InstrumentsBenchFile, dialect: Dialect, bias_limits: Limits
+) -> None:
+    """ConfigError naming the field for a drive channel's or the bias's limits wider than
+    the DAQ model's output range (the dialect's, known without opening the DAQ), which the
+    driver would refuse after the other checks."""
+    out = Limits(*dialect.output_range)
+    for item, entry in enumerate(spec.channels, start=1):
+        lim = Limits(*entry.limits)  # usable: `check_channel_map` checked them
+        if entry.kind == "drive" and not lim.within(out):
+            raise ConfigError(
+                f"{path}: field 'channels', item {item}, entry 'limits': {lim} is wider "
+                f"than the DAQ's output range {out}"
+            )
+    if not bias_limits.within(out):
+        raise ConfigError(
+            f"{path}: field 'bias.limits': {bias_limits} is wider than the DAQ's output "
+            f"range {out}"
+        )
 
 
 def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
@@ -153,12 +178,13 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
         check_channel_map(network, channels, bias=spec.bias.channel)
     except ValueError as err:
         raise ConfigError(f"{path}: field 'channels': {err}") from None
-    _check_dialect_names(path, spec)
+    dialect = _check_dialect_names(path, spec)
     currents = spec.currents.limits(str(path), [c.name for c in channels if c.kind == "drive"])
     try:
         bias_limits = Limits.parse(spec.bias.limits, "bias")
     except ValueError as err:
         raise ConfigError(f"{path}: field 'bias.limits': {err}") from None
+    _check_output_range(path, spec, dialect, bias_limits)
     if spec.bias.safe not in bias_limits:
         raise ConfigError(
             f"{path}: field 'bias.safe': {spec.bias.safe} V is outside {spec.bias.limits}"

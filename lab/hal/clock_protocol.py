@@ -15,6 +15,10 @@ PROTOCOL_VERSION = 2  # "proto 2" in the banner, "OK 2" to VER?
 # -- line format --------------------------------------------------------------------------
 BAUD = 1_000_000  # default baud rate, 8N1: exact on the Uno (16 MHz, U2X, UBRR0 = 1)
 BAUD_V1 = 115_200  # protocol version 1's rate: where an old-firmware board is probed
+# the rates a bench file may name (`[clock] baud`, for a board built for another): the
+# standard ones from 9600 up, and those exact on the Uno's 16 MHz USART (250000, 500000)
+BAUD_RATES = (9_600, 19_200, 38_400, 57_600, BAUD_V1, 230_400, 250_000, 460_800, 500_000,
+              921_600, BAUD, 2_000_000)  # fmt: skip
 MAX_LINE = 63  # characters before the terminator; longer -> ERR 3
 TAG_MAX = 65_535  # sequence tag "#<seq> ", 0..TAG_MAX
 

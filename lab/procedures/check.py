@@ -342,6 +342,18 @@ def clock_patterns(
     return patterns[i], patterns[j], direction, float(score[i, j])
 
 
+def _limits_field(bench: Bench, ch: Channel) -> str:
+    """The bench file field that gave ``ch`` its limits, as the lines of bad bench files
+    name it: ``'channels', item n, entry 'limits'`` (a ``[[channels]]`` entry), else
+    ``'limits'`` (one pair for every channel, the emulator bench's)."""
+    entries = bench.config.get("channels")
+    if isinstance(entries, list):
+        for item, entry in enumerate(entries, start=1):
+            if isinstance(entry, dict) and entry.get("name") == ch.name:
+                return f"'channels', item {item}, entry 'limits'"
+    return "'limits'"
+
+
 def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
     """Refuse (`ConfigError`, one line) a bench the check cannot run on, before anything
     is applied: too few channels, a channel-map step the edge limit holds below
@@ -386,8 +398,9 @@ def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
         if ch.kind == "drive" and channel_levels(ch, step, settings.inset) is None:
             lo, hi = ch.limits
             raise ConfigError(
-                f"channel {ch.name!r} ({ch.twin} twin node {ch.node}): its limits "
-                f"[{lo:g}, {hi:g}] V leave no room for the check's {step:g} V test step"
+                f"check: bench file field {_limits_field(bench, ch)} = [{lo:g}, {hi:g}] V "
+                f"(channel {ch.name!r}, {ch.twin} twin node {ch.node}) leaves no room for "
+                f"the check's {step:g} V test step"
             )
     bases = [channel_levels(ch, step, settings.inset) for ch in bench.channels
              if ch.kind == "drive"]

@@ -42,11 +42,26 @@ def test_clock_section_bounds_are_the_protocols(tmp_path: Path) -> None:
         open_bench(tmp_path / "b.toml", raw)
 
 
-def test_clock_baud_must_be_positive_and_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("baud", [0, 12, 12_345, -115_200])
+def test_clock_baud_must_be_a_supported_rate_and_is_named(tmp_path: Path, baud: int) -> None:
+    """``baud = 12`` used to pass the bench file (only > 0 was asked)."""
     raw = _raw()
-    raw["clock"]["baud"] = 0
-    with pytest.raises(ConfigError, match="baud"):
+    raw["clock"]["baud"] = baud
+    with pytest.raises(ConfigError) as info:
         open_bench(tmp_path / "b.toml", raw)
+    allowed = ", ".join(str(b) for b in proto.BAUD_RATES[:-1]) + f" or {proto.BAUD_RATES[-1]}"
+    assert str(info.value) == (
+        f"{tmp_path / 'b.toml'}: field 'clock.baud': expected {allowed}, got {baud} "
+        "(UART rate, baud (protocol version 2: 1000000))"
+    ), info.value
+
+
+def test_every_supported_baud_rate_passes_the_bench_file() -> None:
+    from drivers.bench import _ClockSection
+
+    assert {proto.BAUD, proto.BAUD_V1} <= set(proto.BAUD_RATES)
+    for baud in proto.BAUD_RATES:
+        assert _ClockSection(port="/dev/ttyACM0", baud=baud).baud == baud
 
 
 def test_the_clock_rate_defaults_to_protocol_2s_and_rehearsal_benches_carry_it() -> None:
@@ -136,3 +151,49 @@ def test_an_unknown_field_in_a_channel_entry_suggests_and_lists_the_entrys_field
     raw["channels"][1] = {"name": "2003", "twin": "free", "node": 3, "kind": "sens"}
     with pytest.raises(ConfigError, match=r"field 'channels', item 2, entry 'kind': expected"):
         open_bench(tmp_path / "b.toml", raw)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expect"),
+    [
+        (
+            "limits = [\n    -1.0,\n    6.0,\n]",
+            "limits = [-100, 100]",
+            "field 'channels', item 1, entry 'limits': [-100, 100] V is wider than the "
+            "DAQ's output range [-10, 10] V",
+        ),
+        (
+            "limits = [\n    0.0,\n    5.0,\n]",
+            "limits = [0, 50]",
+            "field 'bias.limits': [0, 50] V is wider than the DAQ's output range [-10, 10] V",
+        ),
+    ],
+    ids=["channel", "bias"],
+)
+@pytest.mark.parametrize("command", ["train", "check"])
+def test_limits_wider_than_the_daqs_output_range_name_their_field_with_nothing_sent(
+    tmp_path: Path, old: str, new: str, expect: str, command: str
+) -> None:
+    """The driver's ValueError (the model's output range) used to end ``train`` and
+    ``check`` in a traceback, exit 1; the range is the dialect's, known before opening."""
+    from collections import deque
+
+    from lab.emulator import EmulatorConfig
+    from lab.emulator.wire.rehearsal import WireEmulator
+    from tests.lab.cli.test_cli import run_cli
+
+    emu = WireEmulator(EmulatorConfig(seed=0))
+    emu.scpi.received = deque()  # every line the SCPI server is sent
+    with emu:
+        text = emu.bench_toml()
+        assert old in text
+        bench = tmp_path / "B.toml"
+        bench.write_text(text.replace(old, new, 1))
+        out = tmp_path / "r.h5"
+        args = ["--out", str(out), "--steps", "5"] if command == "train" else []
+        code, _, err = run_cli(command, "--bench", str(bench), *args)
+        assert list(emu.scpi.received) == [] and emu.board.pulses == 0
+        assert not emu.board.driven.any()
+    assert code == 2, err
+    assert err.strip().splitlines() == [f"twinlab: error: {bench}: {expect}"], err
+    assert not out.exists()

@@ -321,3 +321,32 @@ def test_a_current_limit_the_first_step_exceeds_fails_the_live_set_up_without_a_
     assert failed and failed[0].phase == "setup", seen
     assert "currents.edge" in failed[0].text, failed[0].text
     assert not out.exists()
+
+
+def test_bench_limits_wider_than_the_daqs_range_fail_the_live_set_up_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    """The window checks only that the bench file reads; the training process's set-up
+    failure named the driver's channel and range, not the bench file's field. The DAQ
+    named does not exist: the line comes before anything is opened."""
+    pytest.importorskip("pyvisa")
+    bench = tmp_path / "b.toml"
+    bench.write_text(
+        'kind = "instruments"\n'
+        'calibration = {bias = [0.0, 5.0], p = [1.0, 0.0]}\n'
+        '[daq]\nresource = "TCPIP::127.0.0.1::1::SOCKET"\n'
+        '[bias]\nchannel = "9000"\n'
+        '[clock]\nport = "/dev/nonesuch/clock"\n'
+        '[[channels]]\nname = "1"\ntwin = "free"\nnode = 1\nkind = "drive"\n'
+        "limits = [-100, 100]\n"
+    )
+    out = tmp_path / "live.h5"
+    seen = _messages_of(LiveSpec(settings={"task": "ii", "steps": 5}, out=str(out),
+                                 bench=str(bench)))  # fmt: skip
+    failed = [m for m in seen if isinstance(m, Failed)]
+    assert failed and failed[0].phase == "setup", seen
+    assert failed[0].text == (
+        f"{bench}: field 'channels', item 1, entry 'limits': [-100, 100] V is wider than the "
+        "DAQ's output range [-10, 10] V"
+    ), failed[0].text
+    assert not out.exists()

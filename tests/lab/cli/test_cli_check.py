@@ -111,8 +111,12 @@ def test_limits_without_room_for_the_test_voltages_refused_nothing_applied(
     status, report, emu = _check(tmp_path, 0, limits=(0.0, 0.15))
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and report == {}
-    assert len(err) == 1 and err[0].startswith("twinlab: error: channel '1'")
-    assert "leave no room" in err[0] and "[0, 0.15] V" in err[0] and "0.175 V" in err[0]
+    # the line names the bench file field, as the bench-file and currents.edge lines do
+    assert err == [
+        "twinlab: error: check: bench file field 'channels', item 1, entry 'limits' = "
+        "[0, 0.15] V (channel '1', free twin node 1) leaves no room for the check's "
+        "0.175 V test step"
+    ], err
     assert (emu.board.codes == 64).all() and not emu.board.driven.any()
 
 

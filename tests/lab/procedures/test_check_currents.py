@@ -90,3 +90,15 @@ def test_pulses_past_a_rail_from_power_up_are_refused_before_anything() -> None:
         plan(bench, CheckSettings(pulses=64))
     assert peak.calls == 0
     plan(bench, CheckSettings(pulses=63))  # the most that stays off the rails
+
+
+def test_an_emulator_benchs_limits_without_room_name_its_limits_field(tmp_path: Path) -> None:
+    """The emulator bench file's one ``limits`` pair is the field named (no channel entry)."""
+    path = tmp_path / "bench.toml"
+    path.write_text('kind = "emulator"\nlimits = [0, 0.05]\n')
+    with pytest.raises(ConfigError) as info:
+        plan(load_bench(path))
+    assert str(info.value).startswith(
+        "check: bench file field 'limits' = [0, 0.05] V (channel 'ao.free.1', free twin node 1)"
+        " leaves no room for the check's 0.175 V test step"
+    ), info.value
