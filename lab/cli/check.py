@@ -10,6 +10,11 @@ import threading
 from lab.cli.common import _check_writable, _out_path, _safe_note, _say_unsafe, open_bench
 from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
 
+#: Printed after the table when the check pulsed the clock: `twinlab train` starts from
+#: the power-up codes (64) and refuses a board that is not there
+MOVED_NOTE = ("note: the check stepped the digipots (clock and bias sections; each edge "
+              "ends within a few codes of where it started): power-cycle the board before "
+              "`twinlab train`, which starts from the power-up codes (64)")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``twinlab check`` to the command line's sub-parsers."""
@@ -57,6 +62,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     unsafe = bench.close()  # run_check made it safe; this reports what it could not
     report.unsafe = list(dict.fromkeys([*report.unsafe, *unsafe]))
     print(report.table())
+    clock = report.data.get("clock") or {}
+    if clock.get("pulses"):  # the digipots stepped: training assumes the power-up codes
+        print(MOVED_NOTE)
     if out is not None:
         out.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
         print(f"figures: {out}")

@@ -61,6 +61,7 @@ def test_check_passes_on_good_boards(tmp_path: Path, seed: int, capsys) -> None:
     assert [b["p"] for b in figures["bias"]] == [0.5, 0.25]
     table = capsys.readouterr().out
     assert "bench check: PASS" in table and "FAIL" not in table
+    assert "power-cycle the board before `twinlab train`" in table  # it did step
     # the board did step during the check and came back (the truth, not the estimate)
     assert np.abs(emu.board.codes.astype(int) - 64).max() <= 8
 
