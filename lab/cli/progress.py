@@ -11,10 +11,10 @@ if TYPE_CHECKING:
 
 def progress_bar(total: int, every: float = 0.2) -> Observer:
     """A tqdm progress bar with steps/s and a training error labelled with the step it
-    was measured at (``error=0.0131 V^2@1536``: one step's error, taken every 256 steps
-    at most every ``every`` s, so it is not the error of the step the count shows),
-    refreshed a few times a second (an `Observer`; made here so that the command line
-    imports numpy only when a command needs it)."""
+    was measured at (``error=0.0131 V^2@1536``: one step's error, taken every 16 steps at
+    most every ``every`` s, so it is not the error of the step the count shows; at the
+    end the last step's), refreshed a few times a second (an `Observer`; made here so
+    that the command line imports numpy only when a command needs it)."""
     from lab.acquire.records import Observer
 
     class Progress(Observer):
@@ -25,6 +25,7 @@ def progress_bar(total: int, every: float = 0.2) -> Observer:
             self._bar: Any = None  # made at start: a run refused before it starts shows none
             self._shown = 0
             self._next = 0.0
+            self._last: StepRecord | None = None
 
         def start(self, info: RunInfo) -> None:
             from tqdm import tqdm  # imported here: the bar is a CLI concern
@@ -35,15 +36,21 @@ def progress_bar(total: int, every: float = 0.2) -> Observer:
             self._next = time.monotonic() + self._every
 
         def step(self, record: StepRecord) -> None:
-            if record.step & 255 == 0 and time.monotonic() >= self._next:
-                self._bar.set_postfix(error=f"{record.error:.3g} V^2@{record.step}",
-                                     refresh=False)
+            self._last = record
+            if record.step & 15 == 0 and time.monotonic() >= self._next:
+                self._show(record)
                 self._bar.update(record.step + 1 - self._shown)
                 self._shown = record.step + 1
                 self._next = time.monotonic() + self._every
 
+        def _show(self, record: StepRecord) -> None:
+            self._bar.set_postfix(error=f"{record.error:.3g} V^2@{record.step}",
+                                  refresh=False)  # fmt: skip
+
         def stop(self, summary: RunSummary) -> None:
             if self._bar is not None:
+                if self._last is not None:  # a short run showed only its first step's
+                    self._show(self._last)
                 self._bar.update(summary.steps - self._shown)
                 self._bar.close()
 

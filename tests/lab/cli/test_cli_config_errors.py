@@ -194,10 +194,16 @@ def test_the_progress_bars_error_names_the_step_it_was_measured_at(
     from lab.hal.benchfile import load_bench
     from lab.tasks import load_task
 
-    bar = progress_bar(600, every=0.0)  # every 256th step shows its error
+    bar = progress_bar(600, every=0.0)  # every 16th step shows its error, the last at the end
     summary = Trainer(load_bench("emulator"), load_task("ii"), settings_from(steps=600),
                       [bar]).run()
     assert summary.complete
     shown = re.findall(r"error=([0-9.e+-]+) V\^2@(\d+)", capsys.readouterr().err)
     assert shown, "no error shown"
-    assert {int(step) for _, step in shown} == {0, 256, 512}  # the count ends at 600
+    assert {int(step) for _, step in shown} == {*range(0, 600, 16), 599}
+    # a short run on the default interval: its bar ends on its last step's error (it
+    # showed step 0's, 0.48 V^2 against 1e-4 at step 200: training looked broken)
+    bar = progress_bar(200)
+    Trainer(load_bench("emulator"), load_task("ii"), settings_from(steps=200), [bar]).run()
+    shown = re.findall(r"error=([0-9.e+-]+) V\^2@(\d+)", capsys.readouterr().err)
+    assert shown and shown[-1][1] == "199"
