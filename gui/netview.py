@@ -408,7 +408,7 @@ class NetworkView(LegendPlot):
         if self.codes_kind != "estimated":
             return f"edge {label}: code {code}"
         sd = self.sd[i] if self.sd is not None and i < len(self.sd) else float("nan")
-        spread = f" ± {sd:.1f}" if np.isfinite(sd) else ""
+        spread = f" ± {sd:.2g}" if np.isfinite(sd) else ""  # 0.02, 0.7, 1.3: not "± 0.0"
         return f"edge {label}: code {code}{spread} (estimated)"
 
     # -- node voltages on hover ------------------------------------------------------------

@@ -62,10 +62,12 @@ def test_replay_of_an_estimated_run_says_estimated_and_shows_the_uncertainty(win
     plots.set_edge_visible(3, False)  # a hidden edge hides its band too
     assert not band.isVisible()
     label = view.network.edge_labels()[5]
-    assert view.edge_text(5) == f"edge {label}: code {codes[-1, 5]} ± {sd[-1, 5]:.1f} (estimated)"
-    assert re.fullmatch(r"edge \d+-\d+: code \d+ ± \d+\.\d \(estimated\)", view.edge_text(0))
+    assert view.edge_text(5) == f"edge {label}: code {codes[-1, 5]} ± {sd[-1, 5]:.2g} (estimated)"
+    assert re.fullmatch(r"edge \d+-\d+: code \d+ ± [0-9.e-]+ \(estimated\)", view.edge_text(0))
     window.show_step(2)  # another step: its own code and sd
-    assert view.edge_text(5).startswith(f"edge {label}: code {codes[2, 5]} ± {sd[2, 5]:.1f}")
+    assert view.edge_text(5).startswith(f"edge {label}: code {codes[2, 5]} ± {sd[2, 5]:.2g}")
+    view.sd = np.full(16, 0.02)  # a well-seen code: "± 0.02", not "± 0.0"
+    assert view.edge_text(5).endswith(" ± 0.02 (estimated)")
 
 
 def test_hovering_an_edge_shows_its_code(window, runs):
