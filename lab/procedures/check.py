@@ -1439,7 +1439,8 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     }  # fmt: skip
     name = ", ".join
     report.add("clock", "every edge steps", not stuck.any(),
-               f"{n} up + {n} down at p = 1",
+               f"{n} up + {n} down at p = 1"
+               + (f" ({settings.pulses} asked: the current limit)" if n < settings.pulses else ""),
                f"edge(s) {name(labels[i] for i in np.flatnonzero(stuck))} stuck (did not "
                f"move {n} codes each way)")  # fmt: skip
     low = _at_code_zero(report, labels, tomos, conducts)
@@ -1634,8 +1635,9 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
                         "expected": expected, "tolerance": tol,
                         "moves": _figure(moved, clock.conducts),
                         "max_current_a": top_current})  # fmt: skip
+        fewer = f", {pulses} of {m} pulses" if pulses < m else ""  # the rails or the limit
         report.add("bias", f"p at {volts:.3f} V", ok,
-                   f"{measured:.2f} (calibration {expected:.2f})",
+                   f"{measured:.2f} (calibration {expected:.2f}{fewer})",
                    f"p measured {measured:.3f}, the calibration says {expected:.3f} "
                    f"(+-{tol:.3f}): recalibrate (twinlab calibrate) or check the bias wiring")
         before = after

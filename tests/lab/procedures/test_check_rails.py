@@ -98,5 +98,7 @@ def test_the_bias_section_takes_fewer_pulses_before_an_edge_nears_code_0() -> No
     assert report.passed, report.table()
     first, second = report.data["bias"]
     assert 1 <= first["pulses"] < SETTINGS.bias_pulses and second["pulses"] == 8
+    shown = [i.figure for i in report.items if i.section == "bias"]
+    assert f"{first['pulses']} of 8 pulses" in shown[0] and "pulses" not in shown[1]
     assert first["max_current_a"] <= 5e-3 and second["max_current_a"] <= 5e-3
     assert np.abs(board.edge_currents(0)).max() <= 5e-3  # the truth, at the end
