@@ -188,9 +188,12 @@ class CheckReport:
                 if i.ok is not True]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON: every item (``detail`` only where it did not pass: it says what
+        failed, as the table does), the figures and the unsafe lines."""
         return {
             "passed": self.passed,
-            "items": [vars(i).copy() for i in self.items],
+            "items": [vars(i) | {"detail": i.detail if i.ok is not True else ""}
+                      for i in self.items],
             "figures": self.data,
             "unsafe": list(self.unsafe),
         }

@@ -62,6 +62,8 @@ def test_check_passes_on_good_boards(tmp_path: Path, seed: int, capsys) -> None:
     table = capsys.readouterr().out
     assert "bench check: PASS" in table and "FAIL" not in table
     assert "power-cycle the board before `twinlab train`" in table  # it did step
+    # a passing item carries no failure text (its detail said "no identity", "edge(s)  open")
+    assert all(i["detail"] == "" for i in report["items"] if i["ok"] is True)
     # the board did step during the check and came back (the truth, not the estimate)
     assert np.abs(emu.board.codes.astype(int) - 64).max() <= 8
 
