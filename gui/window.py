@@ -60,7 +60,7 @@ from lab.acquire.live import LiveRun, LiveSpec
 from lab.acquire.records import RunSummary
 from lab.core.network import Network
 from lab.hal import Bench
-from lab.hal.benchfile import read_bench_file
+from lab.hal.benchfile import check_bench
 from lab.runs import RunFileError
 from lab.tasks import load_task
 
@@ -252,7 +252,8 @@ class MainWindow(QMainWindow):
             settings = self.controls.settings()
             task = load_task(settings.task, seed=settings.seed)
             if self._bench_factory is None:
-                read_bench_file(self.bench_spec)  # a missing or broken file: say so now
+                check_bench(self.bench_spec, seed=self.bench_seed, network=task.network,
+                            rule=self.controls.rule_asked())  # as the process will: say so now
             out = self._next_out or default_run_path(settings)
             if out.exists():
                 raise RunFileError(f"{out}: run file already exists (refusing to overwrite)")
