@@ -265,9 +265,10 @@ class LiveSource(RunSource):
                         h.extend(steps)
                     for step, error in tests:
                         h.add_test(step, error)
-                case Ready():
+                case Ready():  # the title too: the run's start shows it again
                     s = self.spec.settings
-                    notices.append(Status(f"running {s['task']}: {s['steps']} steps"))
+                    self.title = f"running {s['task']}: {s['steps']} steps"
+                    notices.append(Status(self.title))
                 case Started(info=info):
                     notices.append(self._started(info))
                     h = self.history

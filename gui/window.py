@@ -281,11 +281,13 @@ class MainWindow(QMainWindow):
     def pause_run(self) -> None:
         if isinstance(self.source, LiveSource) and self.source.running:
             self.source.pause()
+            self.controls.set_paused(True)
             self.statusBar().showMessage("paused")
 
     def resume_run(self) -> None:
         if isinstance(self.source, LiveSource) and self.source.running:
             self.source.resume()
+            self.controls.set_paused(False)
             self.statusBar().showMessage("running")
 
     def stop_run(self) -> None:
@@ -307,6 +309,8 @@ class MainWindow(QMainWindow):
         if source.rate() > 0:
             self.status_rate.setText(f"{source.rate():.0f} steps/s (mean)")
         h = source.history
+        if not h.total:  # no step was taken: no codes to show, maybe no run file
+            self._no_steps(source)
         if h.total:
             s = self.timeline.slider
             s.setRange(0, h.total - 1)
@@ -314,6 +318,18 @@ class MainWindow(QMainWindow):
             s.setEnabled(True)
             self._force_redraw()
             self.show_step(s.value())
+
+    def _no_steps(self, source: LiveSource) -> None:
+        """A live run ended before its first step: the network view says "codes
+        unknown" (not code 0 everywhere) and the status bar names no run file unless
+        one was written."""
+        source.codes, source.codes_note = "unknown", "no step was taken"
+        view = self.plots.netview
+        view.set_state(np.full(view.network.n_edges, -1, np.int16), None)
+        self.plots.set_codes(source.codes, source.codes_note)
+        if not source.path.exists():
+            self.status_file.setText("no run file")
+            self.status_file.setToolTip("")
 
     # -- replay mode -----------------------------------------------------------------------
     def open_run(self, path: str | Path, follow: bool = False) -> bool:

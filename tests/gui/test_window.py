@@ -319,14 +319,19 @@ def test_pause_halts_steps_and_resume_continues(qtbot, tmp_path):
     out = tmp_path / "paused.h5"
     w = live_window(qtbot, out, steps=10**7)
     assert w.start_run()
+    c = w.controls
+    assert c.pause_button.isEnabled() and not c.resume_button.isEnabled()
     qtbot.waitUntil(lambda: w.history.total > 100, timeout=30_000)
+    assert w.statusBar().currentMessage() == "running ii: 10000000 steps"
     qtbot.mouseClick(w.controls.pause_button, Qt.MouseButton.LeftButton)
+    assert not c.pause_button.isEnabled() and c.resume_button.isEnabled()
     qtbot.wait(500)  # the step in flight ends, its batch reaches the window
     paused = w.history.total
     qtbot.wait(500)
     assert w.history.total == paused and not w.live.inbox
     assert w.live is not None and w.live.process.is_alive()
     qtbot.mouseClick(w.controls.resume_button, Qt.MouseButton.LeftButton)
+    assert c.pause_button.isEnabled() and not c.resume_button.isEnabled()
     qtbot.waitUntil(lambda: w.history.total > paused + 100, timeout=30_000)
     w.stop_run()
     assert w.live is None
@@ -382,6 +387,10 @@ def test_a_bench_limit_error_in_the_training_process_shows_as_one_line(qtbot, tm
     wait_run(qtbot, w)
     message = w.statusBar().currentMessage()
     assert "outside the channel limits [-1, 3] V" in message and "\n" not in message
+    view = w.plots.netview  # no step was taken: the codes are unknown, not code 0
+    assert view.codes_kind == "unknown" and w.plots.unknown_text.isVisible()
+    assert {view.label_text(i) for i in range(len(view.codes))} == {"?"}
+    assert w.status_file.text() == "no run file" and not w.status_file.toolTip()
     assert message == w.last_message and w.message_box.isVisible()
     assert w.history.total == 0 and not out.exists()
     assert w.controls.start_button.isEnabled() and not w.controls.stop_button.isEnabled()
