@@ -62,6 +62,7 @@ from lab.core.network import Network
 from lab.hal import Bench
 from lab.hal.benchfile import check_bench
 from lab.runs import RunFileError
+from lab.signals import interrupted_by
 from lab.tasks import load_task
 
 __all__ = ["MainWindow"]
@@ -89,6 +90,9 @@ class MainWindow(QMainWindow):
         self.source: RunSource | None = None
         self.last_message = ""
         self.message_box: QMessageBox | None = None
+        #: (signal, the live run it stopped or None) once `close_on_signal` closed it
+        self.stopped_by: tuple[int, LiveSource | None] | None = None
+        self._close_reason: str | None = None  # the run's stop reason when closed
         self._rate, self._rate_mark = 0.0, (time.monotonic(), 0)
         self._net_shown: tuple[bytes, bytes] | None = None
         #: the follow window's own history (replay of a decimated run) and its key
@@ -290,12 +294,22 @@ class MainWindow(QMainWindow):
             self.controls.set_paused(False)
             self.statusBar().showMessage("running")
 
-    def stop_run(self) -> None:
-        """Stop the run after the current step and wait (bounded) for the training process
-        to put the bench in its safe state and close the run file."""
+    def stop_run(self, reason: str | None = None) -> None:
+        """Stop the run after the current step (``reason``: what its message starts with;
+        None: stopped on request) and wait (bounded) for the training process to put the
+        bench in its safe state and close the run file."""
         if isinstance(self.source, LiveSource) and self.source.running:
-            self.source.stop(STOP_TIMEOUT)
+            self.source.stop(STOP_TIMEOUT, reason)
             self._tick()
+
+    def close_on_signal(self, signum: int) -> None:
+        """Close as the close button does, on SIGINT, SIGTERM or SIGHUP: a live run stops
+        with its message naming the signal (as ``twinlab train``'s); `stopped_by` says
+        which signal and which run it stopped (None: none was running)."""
+        running = isinstance(self.source, LiveSource) and self.source.running
+        self.stopped_by = (signum, self.source if running else None)
+        self._close_reason = interrupted_by(signum)
+        self.close()
 
     def _ended(self, notice: Ended) -> None:
         """The live run's process is gone: say how the run ended, show its last step."""
@@ -524,7 +538,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop a live run (bench safe, file marked incomplete) before closing."""
         self.timer.stop()
-        self.stop_run()
+        self.stop_run(self._close_reason)
         if self.source is not None:
             self.source.close()
         super().closeEvent(event)
