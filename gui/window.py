@@ -294,10 +294,14 @@ class MainWindow(QMainWindow):
             self.controls.set_paused(False)
             self.statusBar().showMessage("running")
 
-    def stop_run(self, reason: str | None = None) -> None:
-        """Stop the run after the current step (``reason``: what its message starts with;
-        None: stopped on request) and wait (bounded) for the training process to put the
-        bench in its safe state and close the run file."""
+    def stop_run(self) -> None:
+        """Stop the run after the current step and wait (bounded) for the training process
+        to put the bench in its safe state and close the run file (the Stop button)."""
+        self._stop(None)
+
+    def _stop(self, reason: str | None) -> None:
+        """`stop_run` with ``reason``: what the run's message starts with (None: stopped
+        on request)."""
         if isinstance(self.source, LiveSource) and self.source.running:
             self.source.stop(STOP_TIMEOUT, reason)
             self._tick()
@@ -538,7 +542,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop a live run (bench safe, file marked incomplete) before closing."""
         self.timer.stop()
-        self.stop_run(self._close_reason)
+        self._stop(self._close_reason)
         if self.source is not None:
             self.source.close()
         super().closeEvent(event)
