@@ -204,7 +204,7 @@ class MainWindow(QMainWindow):
         self.plots.clear_data()
         self.timeline.reset()
         view = self.plots.netview
-        view.set_state(np.zeros(view.network.n_edges, np.int16), None)
+        view.clear_state()  # "-" until the run's first step
         view.set_free_state(None, None)
         self._net_shown = None
         self._window = None

@@ -321,6 +321,8 @@ def test_pause_halts_steps_and_resume_continues(qtbot, tmp_path):
     assert w.start_run()
     c = w.controls
     assert c.pause_button.isEnabled() and not c.resume_button.isEnabled()
+    view = w.plots.netview  # before the first step: no codes, not code 0
+    assert {view.label_text(i) for i in range(len(view.codes))} == {"-"}
     qtbot.waitUntil(lambda: w.history.total > 100, timeout=30_000)
     assert w.statusBar().currentMessage() == "running ii: 10000000 steps"
     qtbot.mouseClick(w.controls.pause_button, Qt.MouseButton.LeftButton)
@@ -401,6 +403,17 @@ def test_a_missing_bench_file_is_reported_before_starting(qtbot, tmp_path):
     qtbot.addWidget(w)
     assert not w.start_run()
     assert w.live is None and "bench file not found" in w.last_message
+
+
+def test_a_bench_file_twinlab_train_refuses_is_refused_on_start_in_the_window(qtbot, tmp_path):
+    """Checked as the terminal checks it (`check_bench`): no training process starts."""
+    bench, out = tmp_path / "bad.toml", tmp_path / "x.h5"
+    bench.write_text('kind = "drvie"\n')
+    w = MainWindow(bench=str(bench), out=out)
+    qtbot.addWidget(w)
+    assert not w.start_run()
+    assert w.live is None and not out.exists()
+    assert f"{bench}: field 'kind': expected 'emulator' or 'instruments'" in w.last_message
 
 
 def test_an_instrument_error_mid_run_ends_it_safely_with_one_line(qtbot, tmp_path):
