@@ -107,14 +107,17 @@ class InstrumentsBenchFile(BaseModel):
     )
 
 
-def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> Bench:
+def open_bench(
+    path: Path, raw: dict[str, Any], *, seed: int | None = None, check: bool = False
+) -> Bench | None:
     """The instruments a bench file describes, opened (``seed`` applies to emulated benches
-    only and is ignored). ConfigError naming the field for anything wrong in the file."""
+    only and is ignored). ConfigError naming the field for anything wrong in the file.
+    ``check``: validate only, open nothing, return None."""
     try:
         spec = InstrumentsBenchFile(**raw)
     except ValidationError as err:
         raise ConfigError(validation_line(str(path), InstrumentsBenchFile, err)) from None
-    return _open(path, spec, raw)
+    return _open(path, spec, raw, check=check)
 
 
 def _check_dialect_names(path: Path, spec: InstrumentsBenchFile) -> Dialect:
@@ -162,9 +165,11 @@ def _check_output_range(
         )
 
 
-def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
+def _open(
+    path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any], *, check: bool = False
+) -> Bench | None:
     """Validate network, channel map (names in the DAQ dialect's form too) and calibration,
-    then open the instruments."""
+    then open the instruments (``check``: return None instead)."""
     try:
         network = Network.from_name(spec.network, seed=spec.network_seed)
     except ValueError as err:
@@ -197,6 +202,8 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
             calibration = Calibration(np.asarray(table.bias), np.asarray(table.p), table.source)
     except CalibrationError as err:
         raise ConfigError(f"{path}: field 'calibration': {err}") from None
+    if check:
+        return None
     try:
         from drivers.scpi import daq as scpi
         from drivers.twin_clock import board as serial_clock

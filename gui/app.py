@@ -48,9 +48,14 @@ def _exec(app: Any) -> int:
     caught: list[int] = []
 
     def close_all(signum: int, frame: object) -> None:  # runs at the window's next tick
+        from gui.window import MainWindow
+
         caught.append(signum)
         for widget in app.topLevelWidgets():
-            widget.close()
+            if isinstance(widget, MainWindow):  # its live run's message names the signal
+                widget.close_on_signal(signum)
+            else:
+                widget.close()
         app.quit()
 
     previous = {sig: signal.signal(sig, close_all) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -86,7 +91,26 @@ def live(*, bench: str | None = None, bench_seed: int | None = None,
     window.show()
     if start:
         window.start_run()
-    return _exec(app)
+    status = _exec(app)
+    if window.stopped_by is not None:
+        print(_stopped_line(*window.stopped_by), file=sys.stderr)
+    return status
+
+
+def _stopped_line(signum: int, source: Any) -> str:
+    """The terminal's line when signal ``signum`` closed the window: as ``twinlab
+    train``'s (`lab.cli.common.incomplete_line`) when it stopped a live run (``source``,
+    a `gui.sources.LiveSource`, or None)."""
+    from lab.cli.common import incomplete_line
+    from lab.signals import interrupted_by
+
+    summary = None if source is None else source.summary
+    if summary is not None and not summary.complete:
+        return incomplete_line(summary.message, source.bench_safe, source.path)
+    line = f"twinlab: {interrupted_by(signum)}"
+    if source is not None and source.error:
+        line += f"; {source.error}"
+    return line
 
 
 def replay(run: str | Path, *, follow: bool = False) -> int:

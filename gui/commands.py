@@ -65,7 +65,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     the run file to replay; the settings, task, bench file and run file of a live run."""
     from lab.acquire.settings import settings_from
     from lab.errors import ConfigError
-    from lab.hal.benchfile import read_bench_file
+    from lab.hal.benchfile import check_bench
     from lab.runs import RunFileError, RunReader
     from lab.tasks import load_task
 
@@ -80,8 +80,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
         if settings.seed > WINDOW_MAX_SEED:
             raise ConfigError(f"--seed: the window takes seeds up to {WINDOW_MAX_SEED}, "
                               f"got {settings.seed}")  # fmt: skip
-        load_task(settings.task, seed=settings.seed)
-        read_bench_file(args.bench)
+        task = load_task(settings.task, seed=settings.seed)
+        # as twinlab train checks it (kind, fields, channel map, calibration, currents),
+        # opening nothing: the training process opens the bench on Start
+        check_bench(args.bench, seed=args.bench_seed, network=task.network, rule=args.rule)
         if args.out is not None and Path(args.out).exists():
             raise RunFileError(f"{args.out}: run file already exists (refusing to overwrite)")
     try:

@@ -198,13 +198,18 @@ class Controls(QWidget):
 
     def set_running(self, running: bool) -> None:
         """Start and the settings while no run is going on (the settings stay read-only in
-        replay); pause/resume/stop while one is."""
+        replay); stop while one is, and pause (`set_paused`: resume once paused)."""
         self._running = running
         self.start_button.setEnabled(not running)
-        for b in (self.pause_button, self.resume_button, self.stop_button):
-            b.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.set_paused(False)
         for name in SETTING_BOXES.values():
             getattr(self, name).setEnabled(not running and not self.replaying)
+
+    def set_paused(self, paused: bool) -> None:
+        """While a run is going on, Pause when it runs, Resume when it is paused."""
+        self.pause_button.setEnabled(self._running and not paused)
+        self.resume_button.setEnabled(self._running and paused)
 
     def set_edges(self, labels: list[str], colours: list[Any]) -> None:
         """One checked entry per edge, in its trace's colour."""

@@ -177,9 +177,7 @@ class NetworkView(LegendPlot):
                            "symbolBrush": ROLE_COLOURS[r], "symbolPen": "k"}, ROLE_NAMES[r])
                          for r in ("input", "output", "fixed", "free")])
         self.set_roles((), (), ())
-        for i in range(network.n_edges):
-            self._edges[i].setPen(pg.mkPen(UNKNOWN_COLOUR, width=4))
-            self._labels[i].setText(NO_DATA)
+        self.clear_state()
         self._room = np.zeros(network.n_edges)  # (E,) label widths (px) placed for
         self._placing = False
         box = item.getViewBox()
@@ -255,6 +253,18 @@ class NetworkView(LegendPlot):
         for i, label in enumerate(self._labels):  # "87±0.4" or "87"
             label.setText(self.label_text(i))
         self.place_labels()
+        if self.hovered_edge is not None:
+            self.hover_edge(self.hovered_edge)
+
+    def clear_state(self) -> None:
+        """No state (yet): every edge grey and reading "-" (a run before its first step)."""
+        self.has_data, self.sd, self._shown = False, None, None
+        self.codes = np.zeros(self.network.n_edges, dtype=np.int16)
+        self.mask = np.zeros(self.network.n_edges, dtype=bool)
+        for i in range(self.network.n_edges):
+            self._edges[i].setPen(pg.mkPen(UNKNOWN_COLOUR, width=4))
+            self._halo[i].setVisible(False)
+            self._labels[i].setText(NO_DATA)
         if self.hovered_edge is not None:
             self.hover_edge(self.hovered_edge)
 

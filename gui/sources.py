@@ -243,12 +243,13 @@ class LiveSource(RunSource):
     def resume(self) -> None:
         self.run.resume()
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """End the run after the current step and wait (bounded) for the process to make
-        the bench safe and close the file; the next `poll` reports the end."""
+    def stop(self, timeout: float = STOP_TIMEOUT, reason: str | None = None) -> None:
+        """End the run after the current step (``reason``: what its message starts with,
+        `LiveRun.stop`) and wait (bounded) for the process to make the bench safe and
+        close the file; the next `poll` reports the end."""
         if not self._running:
             return
-        if not self.run.end(timeout):
+        if not self.run.end(timeout, reason):
             self.run.inbox.append(Failed("run", "the training process did not stop and was "
                                          "killed; bench state unknown"))
             self.run.inbox.append(Exited())
@@ -265,9 +266,10 @@ class LiveSource(RunSource):
                         h.extend(steps)
                     for step, error in tests:
                         h.add_test(step, error)
-                case Ready():
+                case Ready():  # the title too: the run's start shows it again
                     s = self.spec.settings
-                    notices.append(Status(f"running {s['task']}: {s['steps']} steps"))
+                    self.title = f"running {s['task']}: {s['steps']} steps"
+                    notices.append(Status(self.title))
                 case Started(info=info):
                     notices.append(self._started(info))
                     h = self.history
@@ -307,11 +309,11 @@ class LiveSource(RunSource):
         summary, failed = self.summary, self.error is not None
         if self.error is not None:
             text = self.error
-            if summary is not None and "safe state failed" not in summary.message:
+            if summary is not None and self.bench_safe:
                 text += "; bench safe"
         elif summary is not None:
             state = "complete" if summary.complete else f"incomplete ({summary.message})"
-            safe = "bench NOT safe" if "safe state failed" in summary.message else "bench safe"
+            safe = "bench safe" if self.bench_safe else "bench NOT safe"
             text = (f"{summary.steps} steps, final scaled error {summary.scaled_error:.4f}, "
                     f"run {state}; {safe}")
         else:
@@ -319,6 +321,11 @@ class LiveSource(RunSource):
         for line in self.detached:
             text += f"; detached after a failure: {line}"
         return Ended(text, failed)
+
+    @property
+    def bench_safe(self) -> bool:
+        """The run ended with every output safe (False before its summary arrived)."""
+        return self.summary is not None and "safe state failed" not in self.summary.message
 
     def rate(self) -> float:
         """Mean steps/s of the finished run (NaN before)."""

@@ -60,8 +60,9 @@ from lab.acquire.live import LiveRun, LiveSpec
 from lab.acquire.records import RunSummary
 from lab.core.network import Network
 from lab.hal import Bench
-from lab.hal.benchfile import read_bench_file
+from lab.hal.benchfile import check_bench
 from lab.runs import RunFileError
+from lab.signals import interrupted_by
 from lab.tasks import load_task
 
 __all__ = ["MainWindow"]
@@ -89,6 +90,9 @@ class MainWindow(QMainWindow):
         self.source: RunSource | None = None
         self.last_message = ""
         self.message_box: QMessageBox | None = None
+        #: (signal, the live run it stopped or None) once `close_on_signal` closed it
+        self.stopped_by: tuple[int, LiveSource | None] | None = None
+        self._close_reason: str | None = None  # the run's stop reason when closed
         self._rate, self._rate_mark = 0.0, (time.monotonic(), 0)
         self._net_shown: tuple[bytes, bytes] | None = None
         #: the follow window's own history (replay of a decimated run) and its key
@@ -200,7 +204,7 @@ class MainWindow(QMainWindow):
         self.plots.clear_data()
         self.timeline.reset()
         view = self.plots.netview
-        view.set_state(np.zeros(view.network.n_edges, np.int16), None)
+        view.clear_state()  # "-" until the run's first step
         view.set_free_state(None, None)
         self._net_shown = None
         self._window = None
@@ -252,7 +256,8 @@ class MainWindow(QMainWindow):
             settings = self.controls.settings()
             task = load_task(settings.task, seed=settings.seed)
             if self._bench_factory is None:
-                read_bench_file(self.bench_spec)  # a missing or broken file: say so now
+                check_bench(self.bench_spec, seed=self.bench_seed, network=task.network,
+                            rule=self.controls.rule_asked())  # as the process will: say so now
             out = self._next_out or default_run_path(settings)
             if out.exists():
                 raise RunFileError(f"{out}: run file already exists (refusing to overwrite)")
@@ -280,19 +285,35 @@ class MainWindow(QMainWindow):
     def pause_run(self) -> None:
         if isinstance(self.source, LiveSource) and self.source.running:
             self.source.pause()
+            self.controls.set_paused(True)
             self.statusBar().showMessage("paused")
 
     def resume_run(self) -> None:
         if isinstance(self.source, LiveSource) and self.source.running:
             self.source.resume()
+            self.controls.set_paused(False)
             self.statusBar().showMessage("running")
 
     def stop_run(self) -> None:
         """Stop the run after the current step and wait (bounded) for the training process
-        to put the bench in its safe state and close the run file."""
+        to put the bench in its safe state and close the run file (the Stop button)."""
+        self._stop(None)
+
+    def _stop(self, reason: str | None) -> None:
+        """`stop_run` with ``reason``: what the run's message starts with (None: stopped
+        on request)."""
         if isinstance(self.source, LiveSource) and self.source.running:
-            self.source.stop(STOP_TIMEOUT)
+            self.source.stop(STOP_TIMEOUT, reason)
             self._tick()
+
+    def close_on_signal(self, signum: int) -> None:
+        """Close as the close button does, on SIGINT, SIGTERM or SIGHUP: a live run stops
+        with its message naming the signal (as ``twinlab train``'s); `stopped_by` says
+        which signal and which run it stopped (None: none was running)."""
+        running = isinstance(self.source, LiveSource) and self.source.running
+        self.stopped_by = (signum, self.source if running else None)
+        self._close_reason = interrupted_by(signum)
+        self.close()
 
     def _ended(self, notice: Ended) -> None:
         """The live run's process is gone: say how the run ended, show its last step."""
@@ -306,6 +327,8 @@ class MainWindow(QMainWindow):
         if source.rate() > 0:
             self.status_rate.setText(f"{source.rate():.0f} steps/s (mean)")
         h = source.history
+        if not h.total:  # no step was taken: no codes to show, maybe no run file
+            self._no_steps(source)
         if h.total:
             s = self.timeline.slider
             s.setRange(0, h.total - 1)
@@ -313,6 +336,18 @@ class MainWindow(QMainWindow):
             s.setEnabled(True)
             self._force_redraw()
             self.show_step(s.value())
+
+    def _no_steps(self, source: LiveSource) -> None:
+        """A live run ended before its first step: the network view says "codes
+        unknown" (not code 0 everywhere) and the status bar names no run file unless
+        one was written."""
+        source.codes, source.codes_note = "unknown", "no step was taken"
+        view = self.plots.netview
+        view.set_state(np.full(view.network.n_edges, -1, np.int16), None)
+        self.plots.set_codes(source.codes, source.codes_note)
+        if not source.path.exists():
+            self.status_file.setText("no run file")
+            self.status_file.setToolTip("")
 
     # -- replay mode -----------------------------------------------------------------------
     def open_run(self, path: str | Path, follow: bool = False) -> bool:
@@ -507,7 +542,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop a live run (bench safe, file marked incomplete) before closing."""
         self.timer.stop()
-        self.stop_run()
+        self._stop(self._close_reason)
         if self.source is not None:
             self.source.close()
         super().closeEvent(event)

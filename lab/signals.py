@@ -26,6 +26,7 @@ __all__ = [
     "Interrupted",
     "exit_status",
     "interrupt_name",
+    "interrupted_by",
     "interrupted_status",
     "signal_name",
     "stop_signals",
@@ -39,6 +40,12 @@ def signal_name(signum: int) -> str:
     """``"SIGTERM"`` for 15, etc.; Ctrl-C reads ``"Ctrl-C (SIGINT)"``."""
     name = signal.Signals(signum).name
     return "Ctrl-C (SIGINT)" if signum == signal.SIGINT else name
+
+
+def interrupted_by(signum: int) -> str:
+    """``"interrupted by SIGTERM"``: the reason a run stopped by signal ``signum`` gives
+    (`Trainer.request_stop`; its run file's message and the terminal's line start so)."""
+    return f"interrupted by {signal_name(signum)}"
 
 
 def exit_status(signum: int) -> int:

@@ -19,8 +19,9 @@ frozen, picklable dataclasses, defined here only), in order:
     Exited()                           always last
 
 Controls go the other way on a pipe: ``pause``, ``resume``, ``stop`` (after the current
-step). A pause holds the loop between two steps (outputs as they are) right after the
-batch of every step done so far was sent. SIGINT, SIGTERM and SIGHUP stop the run too,
+step; ``("stop", reason)`` with the reason the run's message starts with). A pause holds
+the loop between two steps (outputs as they are) right after the batch of every step done
+so far was sent. SIGINT, SIGTERM and SIGHUP stop the run too,
 between two steps (safe state, file marked incomplete, the signal named in its message).
 
 **The parent dies** (the window crashes, is killed, even with SIGKILL): the process
@@ -56,7 +57,7 @@ from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestR
 from lab.errors import one_line
 from lab.hal import Bench
 from lab.runs.schema import LIVE_COLUMNS, StepSchema, columns
-from lab.signals import signal_name, stop_signals
+from lab.signals import interrupted_by, stop_signals
 
 __all__ = [
     "BATCH_INTERVAL",
@@ -262,14 +263,19 @@ class Batcher(Observer):
 
 
 def _control(ctrl: Connection, trainer: Any, batcher: Batcher) -> None:
-    """Training-process thread: apply the parent's commands; EOF (parent gone) stops."""
+    """Training-process thread: apply the parent's commands (``("stop", reason)``: stop
+    with that reason); EOF (parent gone) stops."""
     while True:
         try:
             cmd = ctrl.recv()
         except (EOFError, OSError):
             cmd = "stop"
+        if isinstance(cmd, tuple) and cmd[0] == "stop":
+            trainer.request_stop(str(cmd[1]))  # checked before the next step
+            batcher.resume()
+            return
         if cmd == "stop":
-            trainer.request_stop()  # checked before the next step
+            trainer.request_stop()
             batcher.resume()
             return
         if cmd == "pause":
@@ -372,7 +378,7 @@ def run_child(spec: LiveSpec, out: Any, ctrl: Connection) -> None:
         if trainer is None:
             _thread.interrupt_main(signum)
             return
-        trainer.request_stop(f"interrupted by {signal_name(signum)}")
+        trainer.request_stop(interrupted_by(signum))
         batcher.resume()
 
     with stop_signals(stop):
@@ -492,7 +498,7 @@ class LiveRun:
             out.append(inbox.popleft())
         return out
 
-    def _command(self, cmd: str) -> None:
+    def _command(self, cmd: str | tuple[str, str]) -> None:
         with contextlib.suppress(OSError, ValueError):  # process gone / pipe closed
             self._ctrl.send(cmd)
 
@@ -502,9 +508,10 @@ class LiveRun:
     def resume(self) -> None:
         self._command("resume")
 
-    def stop(self) -> None:
-        """Ask the process to end after the current step (bench safe, file incomplete)."""
-        self._command("stop")
+    def stop(self, reason: str | None = None) -> None:
+        """Ask the process to end after the current step (bench safe, file incomplete);
+        ``reason`` starts the run's message (None: `Trainer.request_stop`'s default)."""
+        self._command("stop" if reason is None else ("stop", reason))
 
     @property
     def alive(self) -> bool:
@@ -518,10 +525,11 @@ class LiveRun:
         self.process.join(max(end - time.monotonic(), 0.0))
         return not self.alive
 
-    def end(self, timeout: float = 10.0) -> bool:
-        """Stop and wait; escalate to SIGTERM (the process still unwinds: safe state, file
-        closed) after ``timeout`` s, then to SIGKILL. True if it ended without a kill."""
-        self.stop()
+    def end(self, timeout: float = 10.0, reason: str | None = None) -> bool:
+        """Stop (`stop`'s ``reason``) and wait; escalate to SIGTERM (the process still
+        unwinds: safe state, file closed) after ``timeout`` s, then to SIGKILL. True if it
+        ended without a kill."""
+        self.stop(reason)
         if self.wait(timeout):
             return True
         self.process.terminate()

@@ -59,10 +59,22 @@ def open_bench(
         raise ConfigError(str(exc)) from None
 
 
+#: What a line adds when every output was made safe and verified.
+_BENCH_SAFE = "; bench safe"
+
+
 def _safe_note(unsafe: list[str]) -> str:
     """``"; bench safe"`` when every output was made safe and verified, else nothing (the
     channels that were not follow in `_say_unsafe`)."""
-    return "" if unsafe else "; bench safe"
+    return "" if unsafe else _BENCH_SAFE
+
+
+def incomplete_line(message: str, safe: bool, out: Path | str) -> str:
+    """The terminal's line for a run that ended before its last step (a signal):
+    ``twinlab: MESSAGE; bench safe; run file OUT (incomplete)``, e.g. MESSAGE
+    ``interrupted by Ctrl-C (SIGINT) after 871 steps`` (``safe`` False: no "bench safe";
+    the outputs that are not follow, `_say_unsafe`). ``twinlab train`` and ``twinlab gui``."""
+    return f"twinlab: {message}{_BENCH_SAFE if safe else ''}; run file {out} (incomplete)"
 
 
 def _say_unsafe(unsafe: list[str]) -> None:

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.cli.common import _out_path, _safe_note, _say_unsafe, open_bench
+from lab.cli.common import _out_path, _safe_note, _say_unsafe, incomplete_line, open_bench
 from lab.cli.progress import progress_bar
 from lab.paths import ENV_RUNS, default_run_path, runs_dir
-from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
+from lab.signals import interrupt_name, interrupted_by, interrupted_status, stop_signals
 
 if TYPE_CHECKING:
     from lab.acquire.records import Observer
@@ -109,18 +109,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.preflight()
 
         def stop(signum: int) -> None:
-            trainer.request_stop(f"interrupted by {signal_name(signum)}")
+            trainer.request_stop(interrupted_by(signum))
 
         freeze_imported()  # everything is imported now: keep it out of the gc's walks
         try:
             with stop_signals(stop) as received:
                 summary = trainer.run()
         except KeyboardInterrupt as exc:  # a second signal: the loop was stopped mid-step
-            print(
-                f"twinlab: interrupted by {interrupt_name(exc)} after {len(trainer.errors)} "
-                f"steps{_safe_note(trainer.unsafe)}; run file {out} (incomplete)",
-                file=sys.stderr,
-            )
+            message = f"interrupted by {interrupt_name(exc)} after {len(trainer.errors)} steps"
+            print(incomplete_line(message, not trainer.unsafe, out), file=sys.stderr)
             _say_unsafe(trainer.unsafe)
             return interrupted_status(exc)
         except MiswiredBench as exc:  # bad input (exit 2): stopped before any pulse
@@ -138,11 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         bench.close()
     if received and not summary.complete:
-        print(
-            f"twinlab: {summary.message}{_safe_note(trainer.unsafe)}; run file {out} "
-            "(incomplete)",
-            file=sys.stderr,
-        )
+        print(incomplete_line(summary.message, not trainer.unsafe, out), file=sys.stderr)
         _say_unsafe(trainer.unsafe)
         return 128 + received[0]
     line = (

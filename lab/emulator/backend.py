@@ -153,6 +153,17 @@ class EmulatedProbe:
         return self.board.last_mask, self.board.last_direction
 
 
+def emulator_channels(n_nodes: int, limits: tuple[float, float]) -> list[Channel]:
+    """The emulated bench's channels: every node of both twins driven (``ao.T.N``, within
+    ``limits`` V, safe at 0 V) and sensed (``ai.T.N``)."""
+    return [
+        Channel(f"{prefix}.{twin}.{node}", twin, node, kind, limits=limits, safe=0.0)
+        for twin in TWINS
+        for node in range(1, n_nodes + 1)
+        for prefix, kind in (("ao", "drive"), ("ai", "sense"))
+    ]
+
+
 def emulator_bench(
     config: EmulatorConfig | None = None,
     *,
@@ -165,12 +176,7 @@ def emulator_bench(
     """
     board = board or EmulatedBoard(config)
     cfg = board.config
-    channels = [
-        Channel(f"{prefix}.{twin}.{node}", twin, node, kind, limits=limits, safe=0.0)
-        for twin in TWINS
-        for node in range(1, board.network.n_nodes + 1)
-        for prefix, kind in (("ao", "drive"), ("ai", "sense"))
-    ]
+    channels = emulator_channels(board.network.n_nodes, limits)
     bias_limits = (0.0, cfg.osc_high + 0.5)
     return Bench(
         network=board.network,

@@ -38,8 +38,12 @@ def parse(path: Path, raw: dict[str, Any]) -> EmulatorBenchFile:
         raise ConfigError(validation_line(str(path), EmulatorBenchFile, err)) from None
 
 
-def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> Bench:
-    """The emulated bench of an emulator bench file; ``seed`` overrides its seed."""
+def open_bench(
+    path: Path, raw: dict[str, Any], *, seed: int | None = None, check: bool = False
+) -> Bench | None:
+    """The emulated bench of an emulator bench file; ``seed`` overrides its seed.
+    ``check``: validate only (the network, limits and currents included) and return None,
+    building no board."""
     emu_file = parse(path, raw)
     emu = emu_file.emulator
     if seed is not None:
@@ -50,8 +54,18 @@ def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> B
             f"{path}: field 'limits': expected (low, high) with low < high, "
             f"got {emu_file.limits}"
         )
-    from lab.emulator.backend import emulator_bench  # the board model: only when opening
+    from lab.emulator.backend import emulator_bench, emulator_channels  # only when opening
 
+    if check:
+        from lab.core.network import Network
+
+        try:
+            network = Network.from_name(emu.network, seed=emu.seed)
+        except ValueError as err:
+            raise ConfigError(f"{path}: field 'emulator.network': {err}") from None
+        channels = emulator_channels(network.n_nodes, emu_file.limits)
+        emu_file.currents.limits(str(path), [c.name for c in channels if c.kind == "drive"])
+        return None
     bench = emulator_bench(emu, limits=emu_file.limits)
     bench.currents = emu_file.currents.limits(
         str(path), [c.name for c in bench.channels if c.kind == "drive"])

@@ -1,7 +1,8 @@
 """Bench files, validated, with errors that name the field.
 
 `load_bench` turns a bench description (``None`` or ``"emulator"`` for the default
-emulated board, or a TOML file) into a ready `lab.hal.Bench`.
+emulated board, or a TOML file) into a ready `lab.hal.Bench`; `check_bench` checks it as
+`load_bench` does and opens nothing.
 """
 
 from __future__ import annotations
@@ -66,21 +67,11 @@ def emulator_config(spec: str | Path | None = None, *, seed: int | None = None) 
     return config if seed is None else config.model_copy(update={"seed": seed})
 
 
-def load_bench(
-    spec: str | Path | None = None,
-    *,
-    seed: int | None = None,
-    network: str | None = None,
-    rule: str | None = None,
-) -> Bench:
-    """A ready `Bench` from ``None``/``"emulator"`` (the default emulated board) or a bench
-    TOML file. Everything in the file is checked before any instrument is opened; opening
-    identifies each instrument but changes no output. ``seed`` overrides an emulator
-    bench's seed. The file's ``kind`` names a bench kind registered as an entry point
-    (`lab.plugins.BENCHES`). ``network`` (canonical spelling, `lab.core.netfile.network_ref`)
-    replaces the default emulator bench's network (not a named file's), so a task for any
-    network trains on the default emulated board. ``rule`` (`lab.core.rules.RULES`) likewise
-    replaces the default emulator bench's rule (a named file's board has its own)."""
+def _bench_kind(
+    spec: str | Path | None, network: str | None, rule: str | None
+) -> tuple[Path, dict[str, Any], Any]:
+    """(path, raw table, the kind's ``open_bench``) of a bench description, with the
+    default emulator bench's ``network`` and ``rule`` replaced (see `load_bench`)."""
     path, raw = read_bench_file(spec)
     if network is not None and (spec is None or str(spec) == "emulator"):
         raw.setdefault("emulator", {})["network"] = network
@@ -97,4 +88,38 @@ def load_bench(
         raise ConfigError(
             f"{path}: real instruments need the 'hw' extra (pip install 'twinlab[hw]'): {err}"
         ) from None
-    return open_kind(path, raw, seed=seed)
+    return path, raw, open_kind
+
+
+def load_bench(
+    spec: str | Path | None = None,
+    *,
+    seed: int | None = None,
+    network: str | None = None,
+    rule: str | None = None,
+) -> Bench:
+    """A ready `Bench` from ``None``/``"emulator"`` (the default emulated board) or a bench
+    TOML file. Everything in the file is checked before any instrument is opened; opening
+    identifies each instrument but changes no output. ``seed`` overrides an emulator
+    bench's seed. The file's ``kind`` names a bench kind registered as an entry point
+    (`lab.plugins.BENCHES`). ``network`` (canonical spelling, `lab.core.netfile.network_ref`)
+    replaces the default emulator bench's network (not a named file's), so a task for any
+    network trains on the default emulated board. ``rule`` (`lab.core.rules.RULES`) likewise
+    replaces the default emulator bench's rule (a named file's board has its own)."""
+    path, raw, open_kind = _bench_kind(spec, network, rule)
+    bench: Bench = open_kind(path, raw, seed=seed)
+    return bench
+
+
+def check_bench(
+    spec: str | Path | None = None,
+    *,
+    seed: int | None = None,
+    network: str | None = None,
+    rule: str | None = None,
+) -> None:
+    """Everything `load_bench` checks in the bench description, with the same
+    `ConfigError`, opening nothing (the kind's ``open_bench(..., check=True)``): what
+    ``twinlab gui`` checks in the terminal, and its window on Start."""
+    path, raw, open_kind = _bench_kind(spec, network, rule)
+    open_kind(path, raw, seed=seed, check=True)

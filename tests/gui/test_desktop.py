@@ -131,3 +131,58 @@ def test_the_window_comes_up_on_xcb_trains_stays_up_and_closes_cleanly(
     assert not [pid for pid in below if alive(pid)], "a child process outlived the window"
     with RunReader(out) as reader:
         assert reader.complete and reader.n_steps == 300
+
+
+def steps_written(path: Path) -> int:
+    """Steps in a run file being written (0 until it is readable)."""
+    if not path.exists():
+        return 0
+    try:
+        with RunReader(path, swmr=True) as reader:
+            return reader.n_steps
+    except Exception:  # still being created
+        return 0
+
+
+@pytest.mark.parametrize("to", ["window", "group"])
+def test_ctrl_c_on_a_started_window_says_what_train_says(
+    x_display: str, tmp_path: Path, to: str
+) -> None:
+    """SIGINT to the window's process (``kill -INT``) or to its whole process group (Ctrl-C
+    in a terminal, the training process too): exit 130, no process left, and on the
+    terminal, as ``twinlab train``, "interrupted by Ctrl-C (SIGINT) after N steps; bench
+    safe; run file ... (incomplete)"; the run file's message names the signal."""
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    env.update(DISPLAY=x_display, PYTHONPATH=str(REPO))
+    out = tmp_path / "run.h5"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", "gui", "--steps", "10000000", "--out", str(out),
+         "--start"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for("steps in the run file", lambda: steps_written(out) > 20, proc)
+        below = descendants(proc.pid)
+        if to == "group":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=PATIENCE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGINT, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    deadline = time.monotonic() + PATIENCE
+    while any(alive(pid) for pid in below) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in below if alive(pid)], "a child process outlived the window"
+    with RunReader(out) as reader:
+        assert not reader.complete
+        n, message = reader.n_steps, reader.info["message"]
+    assert message.startswith(f"interrupted by Ctrl-C (SIGINT) after {n} steps"), message
+    assert lines[0] == (f"twinlab: interrupted by Ctrl-C (SIGINT) after {n} steps; bench safe; "
+                        f"run file {out} (incomplete)"), err

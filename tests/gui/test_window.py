@@ -319,14 +319,21 @@ def test_pause_halts_steps_and_resume_continues(qtbot, tmp_path):
     out = tmp_path / "paused.h5"
     w = live_window(qtbot, out, steps=10**7)
     assert w.start_run()
+    c = w.controls
+    assert c.pause_button.isEnabled() and not c.resume_button.isEnabled()
+    view = w.plots.netview  # before the first step: no codes, not code 0
+    assert {view.label_text(i) for i in range(len(view.codes))} == {"-"}
     qtbot.waitUntil(lambda: w.history.total > 100, timeout=30_000)
+    assert w.statusBar().currentMessage() == "running ii: 10000000 steps"
     qtbot.mouseClick(w.controls.pause_button, Qt.MouseButton.LeftButton)
+    assert not c.pause_button.isEnabled() and c.resume_button.isEnabled()
     qtbot.wait(500)  # the step in flight ends, its batch reaches the window
     paused = w.history.total
     qtbot.wait(500)
     assert w.history.total == paused and not w.live.inbox
     assert w.live is not None and w.live.process.is_alive()
     qtbot.mouseClick(w.controls.resume_button, Qt.MouseButton.LeftButton)
+    assert c.pause_button.isEnabled() and not c.resume_button.isEnabled()
     qtbot.waitUntil(lambda: w.history.total > paused + 100, timeout=30_000)
     w.stop_run()
     assert w.live is None
@@ -382,6 +389,10 @@ def test_a_bench_limit_error_in_the_training_process_shows_as_one_line(qtbot, tm
     wait_run(qtbot, w)
     message = w.statusBar().currentMessage()
     assert "outside the channel limits [-1, 3] V" in message and "\n" not in message
+    view = w.plots.netview  # no step was taken: the codes are unknown, not code 0
+    assert view.codes_kind == "unknown" and w.plots.unknown_text.isVisible()
+    assert {view.label_text(i) for i in range(len(view.codes))} == {"?"}
+    assert w.status_file.text() == "no run file" and not w.status_file.toolTip()
     assert message == w.last_message and w.message_box.isVisible()
     assert w.history.total == 0 and not out.exists()
     assert w.controls.start_button.isEnabled() and not w.controls.stop_button.isEnabled()
@@ -392,6 +403,17 @@ def test_a_missing_bench_file_is_reported_before_starting(qtbot, tmp_path):
     qtbot.addWidget(w)
     assert not w.start_run()
     assert w.live is None and "bench file not found" in w.last_message
+
+
+def test_a_bench_file_twinlab_train_refuses_is_refused_on_start_in_the_window(qtbot, tmp_path):
+    """Checked as the terminal checks it (`check_bench`): no training process starts."""
+    bench, out = tmp_path / "bad.toml", tmp_path / "x.h5"
+    bench.write_text('kind = "drvie"\n')
+    w = MainWindow(bench=str(bench), out=out)
+    qtbot.addWidget(w)
+    assert not w.start_run()
+    assert w.live is None and not out.exists()
+    assert f"{bench}: field 'kind': expected 'emulator' or 'instruments'" in w.last_message
 
 
 def test_an_instrument_error_mid_run_ends_it_safely_with_one_line(qtbot, tmp_path):

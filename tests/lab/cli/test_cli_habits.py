@@ -17,6 +17,8 @@ import pytest
 
 from lab import logs
 from lab.cli import main
+from lab.emulator import EmulatorConfig
+from lab.emulator.wire.rehearsal import WireEmulator
 from lab.hal.benchfile import emulator_config
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -210,6 +212,43 @@ def test_gui_options_are_checked_before_any_window(
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert needle in proc.stderr.strip().splitlines()[-1]
+    assert "display" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('kind = "drvie"\n', "field 'kind': expected 'emulator' or 'instruments', got 'drvie'"),
+        ('kind = "emulator"\nlimits = [6.0, -1.0]\n', "field 'limits'"),
+        ('kind = "emulator"\n[emulator]\nnetwork = "nope"\n', "unknown network 'nope'"),
+        ('kind = "emulator"\n[currents]\nchannels = { "ao.free.99" = 0.001 }\n',
+         "field 'currents.channels', key 'ao.free.99'"),
+        ("instruments", "field 'daq.dialect'"),
+    ],
+)
+def test_gui_checks_the_bench_file_as_train_does_before_any_window(
+    tmp_path: Path, text: str, needle: str
+) -> None:
+    """What twinlab train refuses in a bench file before opening anything, twinlab gui
+    refuses in the terminal: one line, exit 2, no window (no display at all here), no
+    instrument opened (the instruments bench names a port nobody serves)."""
+    if text == "instruments":
+        with WireEmulator(EmulatorConfig(seed=0)) as emu:
+            text = emu.bench_toml()
+        text = re.sub(r'dialect = "[^"]*"', 'dialect = "nonesuch"', text, count=1)
+        assert "nonesuch" in text
+    bench = tmp_path / "bad.toml"
+    bench.write_text(text)
+    train = twinlab("train", "--steps", "2", "--bench", str(bench), "--out",
+                    str(tmp_path / "r.h5"))
+    assert needle in one_error_line(train)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, "-m", "lab.cli", "gui", "--bench", str(bench)],
+                          cwd=tmp_path, env=dict(env, PYTHONPATH=str(ROOT),
+                                                 QT_QPA_PLATFORM="xcb"),
+                          capture_output=True, text=True, timeout=120)
+    line = one_error_line(proc)
+    assert needle in line and str(bench) in line
     assert "display" not in proc.stderr
 
 
