@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lab.core.network import Network
 from lab.core.rules import RuleKind
 from lab.errors import ConfigError, validation_line
-from lab.hal import Bench, Channel, Limits, check_channel_map, check_channel_name
+from lab.hal import Bench, Channel, Limits, Wiring, check_channel_map, check_channel_name
 from lab.hal import clock_protocol as proto
+from lab.hal.benchfile import WiringCheck
 from lab.hal.calibration import Calibration, CalibrationError, read_calibration
 from lab.hal.currents import CurrentsSection
 
@@ -104,14 +105,18 @@ class InstrumentsBenchFile(BaseModel):
     )
 
 
-def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> Bench:
+def open_bench(
+    path: Path, raw: dict[str, Any], *, seed: int | None = None,
+    check: WiringCheck | None = None,
+) -> Bench:
     """The instruments a bench file describes, opened (``seed`` applies to emulated benches
-    only and is ignored). ConfigError naming the field for anything wrong in the file."""
+    only and is ignored). ConfigError naming the field for anything wrong in the file, and
+    for what ``check`` refuses of its wiring, before any instrument is opened."""
     try:
         spec = InstrumentsBenchFile(**raw)
     except ValidationError as err:
         raise ConfigError(validation_line(str(path), InstrumentsBenchFile, err)) from None
-    return _open(path, spec, raw)
+    return _open(path, spec, raw, check)
 
 
 def _check_dialect_names(path: Path, spec: InstrumentsBenchFile) -> None:
@@ -137,7 +142,9 @@ def _check_dialect_names(path: Path, spec: InstrumentsBenchFile) -> None:
             ) from None
 
 
-def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
+def _open(
+    path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any], check: WiringCheck | None
+) -> Bench:
     """Validate network, channel map (names in the DAQ dialect's form too) and calibration,
     then open the instruments."""
     try:
@@ -171,6 +178,8 @@ def _open(path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any]) -> Bench:
             calibration = Calibration(np.asarray(table.bias), np.asarray(table.p), table.source)
     except CalibrationError as err:
         raise ConfigError(f"{path}: field 'calibration': {err}") from None
+    if check is not None:  # what the procedure needs of the wiring: nothing opened yet
+        check(path, Wiring(network, channels, has_probe=spec.probe.kind == "emulator"))
     try:
         from drivers.scpi import daq as scpi
         from drivers.twin_clock import board as serial_clock

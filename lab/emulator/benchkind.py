@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.emulator.config import EmulatorConfig
 from lab.errors import ConfigError, validation_line
-from lab.hal import Bench
+from lab.hal import Bench, Wiring
+from lab.hal.benchfile import WiringCheck
 from lab.hal.currents import CurrentsSection
 
 
@@ -38,8 +39,13 @@ def parse(path: Path, raw: dict[str, Any]) -> EmulatorBenchFile:
         raise ConfigError(validation_line(str(path), EmulatorBenchFile, err)) from None
 
 
-def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> Bench:
-    """The emulated bench of an emulator bench file; ``seed`` overrides its seed."""
+def open_bench(
+    path: Path, raw: dict[str, Any], *, seed: int | None = None,
+    check: WiringCheck | None = None,
+) -> Bench:
+    """The emulated bench of an emulator bench file; ``seed`` overrides its seed; ``check``
+    (`lab.hal.benchfile.WiringCheck`) runs on its wiring before the bench is returned
+    (the emulated board is built, nothing is driven)."""
     emu_file = parse(path, raw)
     emu = emu_file.emulator
     if seed is not None:
@@ -56,6 +62,8 @@ def open_bench(path: Path, raw: dict[str, Any], *, seed: int | None = None) -> B
     bench.currents = emu_file.currents.limits(
         str(path), [c.name for c in bench.channels if c.kind == "drive"])
     bench.config["currents"] = bench.currents.to_dict()
+    if check is not None:
+        check(path, Wiring(bench.network, bench.channels, has_probe=bench.probe is not None))
     return bench
 
 

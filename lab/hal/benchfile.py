@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,11 @@ from lab.paths import ENV_DATA, data_dir
 
 if TYPE_CHECKING:
     from lab.emulator.config import EmulatorConfig
-    from lab.hal import Bench
+    from lab.hal import Bench, Wiring
+
+#: A check of a bench file's wiring against what a procedure needs (`load_bench`'s
+#: ``check``): the bench file's path and `Wiring`; raises ConfigError (one line).
+WiringCheck = Callable[[Path, "Wiring"], None]
 
 
 def bench_dir() -> Path:
@@ -72,6 +77,7 @@ def load_bench(
     seed: int | None = None,
     network: str | None = None,
     rule: str | None = None,
+    check: WiringCheck | None = None,
 ) -> Bench:
     """A ready `Bench` from ``None``/``"emulator"`` (the default emulated board) or a bench
     TOML file. Everything in the file is checked before any instrument is opened; opening
@@ -80,7 +86,10 @@ def load_bench(
     (`lab.plugins.BENCHES`). ``network`` (canonical spelling, `lab.core.netfile.network_ref`)
     replaces the default emulator bench's network (not a named file's), so a task for any
     network trains on the default emulated board. ``rule`` (`lab.core.rules.RULES`) likewise
-    replaces the default emulator bench's rule (a named file's board has its own)."""
+    replaces the default emulator bench's rule (a named file's board has its own).
+    ``check`` (the file's path, its `Wiring`) runs once the file is valid and before any
+    instrument is opened: what a procedure needs of the wiring (`lab.acquire.trainer.
+    check_task_wiring`), refused with nothing opened."""
     path, raw = read_bench_file(spec)
     if network is not None and (spec is None or str(spec) == "emulator"):
         raw.setdefault("emulator", {})["network"] = network
@@ -97,4 +106,6 @@ def load_bench(
         raise ConfigError(
             f"{path}: real instruments need the 'hw' extra (pip install 'twinlab[hw]'): {err}"
         ) from None
-    return open_kind(path, raw, seed=seed)
+    if check is None:
+        return open_kind(path, raw, seed=seed)
+    return open_kind(path, raw, seed=seed, check=check)
