@@ -138,18 +138,20 @@ def _nodes(noun: str, nodes: Sequence[int]) -> str:
 
 
 def check_task_wiring(
-    source: str | Path, wiring: Wiring | Bench, task: Task, settings: TrainSettings,
+    source: str | Path | None, wiring: Wiring | Bench, task: Task, settings: TrainSettings,
     *, has_probe: bool | None = None,
 ) -> None:
-    """Refuse (one line naming ``source``, the bench file, and its field) what depends only
-    on the bench file and the task: the task's network, its nodes, the channels a run
-    needs (`channel_needs`), and ``estimate = on`` on a bench without a probe that cannot
-    support the estimator. Touches no instrument: `load_bench`'s ``check`` (before any is
-    opened) and `Trainer` (again, on a bench built otherwise)."""
+    """Refuse (one line naming ``source``, the bench file, and its field; None: a bench
+    built otherwise, "channel map: ...") what depends only on the bench file and the
+    task: the task's network, its nodes, the channels a run needs (`channel_needs`), and
+    ``estimate = on`` on a bench without a probe that cannot support the estimator.
+    Touches no instrument: `load_bench`'s ``check`` (before any is opened) and `Trainer`
+    (again, for a bench built otherwise; ``has_probe=True``: `_estimator` says why not)."""
     net = wiring.network
     if task.network != net.name:
-        raise TaskError(f"task {task.name!r} is for network {task.network!r}, "
-                        f"{source} has {net.name!r}")
+        bench = "the bench" if source is None else f"the bench file {source}"
+        raise TaskError(f"task {task.name!r} is for network {task.network!r}, {bench} has "
+                        f"{net.name!r}")
     for role, nodes in (("input", task.input_nodes), ("output", task.output_nodes),
                         ("fixed", task.fixed_nodes)):
         try:
@@ -157,11 +159,12 @@ def check_task_wiring(
         except ValueError as exc:
             raise TaskError(f"task {task.name!r}: {role} {exc}") from None
     have = {(ch.kind, ch.twin, ch.node) for ch in wiring.channels}
+    where = "channel map" if source is None else f"{source}: field 'channels'"
     for kind, twin, nodes, why in channel_needs(task):
         for node in nodes:
             if (kind, twin, node) not in have:
-                raise ConfigError(f"{source}: field 'channels': node {node} of the {twin} "
-                                  f"twin has no {kind} channel (needed: {why})")
+                raise ConfigError(f"{where}: node {node} of the {twin} twin has no {kind} "
+                                  f"channel (needed: {why})")
     if has_probe is None:
         has_probe = wiring.has_probe if isinstance(wiring, Wiring) else wiring.probe is not None
     if settings.estimate == "on" and not has_probe:
@@ -169,7 +172,7 @@ def check_task_wiring(
 
         reason = check_supports_estimation(wiring)
         if reason is not None:
-            raise _cannot_estimate(source, reason)
+            raise _cannot_estimate("settings" if source is None else source, reason)
 
 
 def _cannot_estimate(source: str | Path, reason: str) -> ConfigError:
@@ -289,7 +292,7 @@ class Trainer:
             )
         # the bench file's own check ran before its instruments opened (`load_bench`'s
         # ``check``); again here for a bench built otherwise. The estimator's: `_estimator`
-        check_task_wiring("the bench", bench, task, self.settings, has_probe=True)
+        check_task_wiring(None, bench, task, self.settings, has_probe=True)
         checks = [
             ("free", "input", self._inputs,
              np.concatenate([task.train_inputs, task.test_inputs])),

@@ -101,3 +101,16 @@ def test_a_run_refused_before_its_first_step_leaves_no_run_file(
 
     with RunReader(first) as run:
         assert run.info["complete"] and run.info["steps"] == 20
+
+
+def test_a_task_for_another_network_is_refused_before_any_instrument_is_opened(
+    emulator, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    bench = emulator.write_bench(tmp_path / "bench.toml")
+    io_log, out = tmp_path / "io.log", tmp_path / "chain.h5"
+    assert main(["--io-log", str(io_log), "train", "--bench", str(bench), "--task", "chain3",
+                 "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"twinlab: error: task 'chain3' is for network 'chain3', the bench file "
+                   f"{bench} has 'twin16'"], err
+    assert not out.exists() and (not io_log.exists() or io_log.read_text() == "")
