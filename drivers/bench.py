@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lab.core.network import Network
 from lab.core.rules import RuleKind
 from lab.errors import ConfigError, validation_line
-from lab.hal import Bench, Channel, Limits, check_channel_map, check_channel_name
+from lab.hal import Bench, Channel, Limits, Wiring, check_channel_map, check_channel_name
 from lab.hal import clock_protocol as proto
+from lab.hal.benchfile import WiringCheck
 from lab.hal.calibration import Calibration, CalibrationError, read_calibration
 from lab.hal.currents import CurrentsSection
 
@@ -108,16 +109,18 @@ class InstrumentsBenchFile(BaseModel):
 
 
 def open_bench(
-    path: Path, raw: dict[str, Any], *, seed: int | None = None, check: bool = False
+    path: Path, raw: dict[str, Any], *, seed: int | None = None,
+    check: WiringCheck | None = None, validate_only: bool = False,
 ) -> Bench | None:
     """The instruments a bench file describes, opened (``seed`` applies to emulated benches
-    only and is ignored). ConfigError naming the field for anything wrong in the file.
-    ``check``: validate only, open nothing, return None."""
+    only and is ignored). ConfigError naming the field for anything wrong in the file, and
+    for what ``check`` refuses of its wiring, before any instrument is opened.
+    ``validate_only``: validate (and ``check``) only, open nothing, return None."""
     try:
         spec = InstrumentsBenchFile(**raw)
     except ValidationError as err:
         raise ConfigError(validation_line(str(path), InstrumentsBenchFile, err)) from None
-    return _open(path, spec, raw, check=check)
+    return _open(path, spec, raw, check, validate_only)
 
 
 def _check_dialect_names(path: Path, spec: InstrumentsBenchFile) -> Dialect:
@@ -166,10 +169,12 @@ def _check_output_range(
 
 
 def _open(
-    path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any], *, check: bool = False
+    path: Path, spec: InstrumentsBenchFile, raw: dict[str, Any], check: WiringCheck | None,
+    validate_only: bool = False,
 ) -> Bench | None:
     """Validate network, channel map (names in the DAQ dialect's form too) and calibration,
-    then open the instruments (``check``: return None instead)."""
+    and what ``check`` needs of the wiring, then open the instruments (``validate_only``:
+    return None instead)."""
     try:
         network = Network.from_name(spec.network, seed=spec.network_seed)
     except ValueError as err:
@@ -202,7 +207,9 @@ def _open(
             calibration = Calibration(np.asarray(table.bias), np.asarray(table.p), table.source)
     except CalibrationError as err:
         raise ConfigError(f"{path}: field 'calibration': {err}") from None
-    if check:
+    if check is not None:  # what the procedure needs of the wiring: nothing opened yet
+        check(path, Wiring(network, channels, has_probe=spec.probe.kind == "emulator"))
+    if validate_only:
         return None
     try:
         from drivers.scpi import daq as scpi

@@ -6,12 +6,14 @@ plugins).
     [project.entry-points."twinlab.benches"]    KIND = "module:open_bench"
     [project.entry-points."twinlab.commands"]   NAME = "module:add_command"
 
-A bench kind's ``open_bench(path, raw, *, seed, check=False)`` turns a bench file (its path
-and raw TOML table) into a ready `lab.hal.Bench`, raising `ConfigError` for a bad field
-before anything is opened; with ``check=True`` it only validates, opens nothing and returns
-None (`lab.hal.benchfile.check_bench`). A command's ``add_command(subparsers)`` adds its
-``argparse`` sub-parser and sets ``func``; its module must import nothing heavy (it is
-loaded for every command line).
+A bench kind's ``open_bench(path, raw, *, seed, check=None, validate_only=False)`` turns
+a bench file (its path and raw TOML table) into a ready `lab.hal.Bench`, raising
+`ConfigError` for a bad field before anything is opened; ``check``
+(`lab.hal.benchfile.WiringCheck`), when given, is called with the path and the file's
+`lab.hal.Wiring` before any instrument is opened; with ``validate_only=True`` it only
+validates (and checks), opens nothing and returns None (`lab.hal.benchfile.check_bench`).
+A command's ``add_command(subparsers)`` adds its ``argparse`` sub-parser and sets
+``func``; its module must import nothing heavy (it is loaded for every command line).
 """
 
 from __future__ import annotations

@@ -393,7 +393,7 @@ def _run_child(
 ) -> None:
     """Set up and run; every outcome is sent as messages (see the module doc)."""
     from lab.acquire.settings import settings_from
-    from lab.acquire.trainer import Trainer
+    from lab.acquire.trainer import Trainer, check_task_wiring
     from lab.hal.benchfile import load_bench
     from lab.procs import freeze_imported
     from lab.runs import RunWriter
@@ -410,8 +410,11 @@ def _run_child(
         if spec.bench_factory is not None:
             bench = spec.bench_factory()
         else:
-            bench = load_bench(spec.bench, seed=spec.bench_seed, network=task.network,
-                               rule=spec.settings.get("rule"))  # fmt: skip
+            wanted = settings  # what the task needs of the wiring: before anything opens
+            bench = load_bench(
+                spec.bench, seed=spec.bench_seed, network=task.network,
+                rule=spec.settings.get("rule"),
+                check=lambda path, wiring: check_task_wiring(path, wiring, task, wanted))
         if spec.settings.get("rule") is None:  # no rule asked: the board's own
             settings = settings.model_copy(update={"rule": bench.rule})
         try:

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from lab import __version__
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.acquire.settings import TrainSettings
 from lab.errors import ConfigError
-from lab.hal import TWINS, Bench, LimitError
+from lab.hal import TWINS, Bench, LimitError, Twin, Wiring
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 from lab.signals import interrupt_name
 from lab.tasks import Task, TaskError
@@ -106,9 +107,78 @@ def _estimator(bench: Bench, settings: TrainSettings) -> tuple[Any, str]:
     if reason is None:
         return EstimatedProbe(bench, settings.p), ""
     if settings.estimate == "on":
-        raise ConfigError(f"settings: estimate = on, but the bench cannot support the "
-                          f"estimator: {reason}")
+        raise _cannot_estimate("settings", reason)
     return None, f"no resistance probe, and the bench cannot support the estimator: {reason}"
+
+
+def channel_needs(task: Task) -> list[tuple[str, Twin, tuple[int, ...], str]]:
+    """The channels a run of ``task`` needs (one definition): (kind, twin, nodes, why) per
+    role, what `check_task_wiring` checks before anything is applied."""
+    inputs, outputs, fixed = (tuple(task.input_nodes), tuple(task.output_nodes),
+                              tuple(task.fixed_nodes))
+    needs: list[tuple[str, Twin, tuple[int, ...], str]] = []
+    for twin in TWINS:
+        needs.append(("drive", twin, inputs, f"{_nodes('input', inputs)} driven on both twins"))
+        needs.append(("drive", twin, fixed, f"{_nodes('fixed node', fixed)} driven on both "
+                      "twins"))
+    needs += [
+        ("sense", "free", outputs, f"{_nodes('output', outputs)} read on the free twin"),
+        ("drive", "clamped", outputs, f"{_nodes('output', outputs)} held on the clamped twin"),
+        ("drive", "free", outputs, f"{_nodes('output', outputs)} released (floated) on the "
+         "free twin at the start"),
+    ]
+    return [need for need in needs if need[2]]
+
+
+def _nodes(noun: str, nodes: Sequence[int]) -> str:
+    """"the task's output 3 is" / "the task's outputs 3, 4 are"."""
+    labels = ", ".join(str(n) for n in nodes)
+    return f"the task's {noun} {labels} is" if len(nodes) == 1 else \
+        f"the task's {noun}s {labels} are"
+
+
+def check_task_wiring(
+    source: str | Path | None, wiring: Wiring | Bench, task: Task, settings: TrainSettings,
+    *, has_probe: bool | None = None,
+) -> None:
+    """Refuse (one line naming ``source``, the bench file, and its field; None: a bench
+    built otherwise, "channel map: ...") what depends only on the bench file and the
+    task: the task's network, its nodes, the channels a run needs (`channel_needs`), and
+    ``estimate = on`` on a bench without a probe that cannot support the estimator.
+    Touches no instrument: `load_bench`'s ``check`` (before any is opened) and `Trainer`
+    (again, for a bench built otherwise; ``has_probe=True``: `_estimator` says why not)."""
+    net = wiring.network
+    if task.network != net.name:
+        bench = "the bench" if source is None else f"the bench file {source}"
+        raise TaskError(f"task {task.name!r} is for network {task.network!r}, {bench} has "
+                        f"{net.name!r}")
+    for role, nodes in (("input", task.input_nodes), ("output", task.output_nodes),
+                        ("fixed", task.fixed_nodes)):
+        try:
+            net.index_of(tuple(nodes))
+        except ValueError as exc:
+            raise TaskError(f"task {task.name!r}: {role} {exc}") from None
+    have = {(ch.kind, ch.twin, ch.node) for ch in wiring.channels}
+    where = "channel map" if source is None else f"{source}: field 'channels'"
+    for kind, twin, nodes, why in channel_needs(task):
+        for node in nodes:
+            if (kind, twin, node) not in have:
+                raise ConfigError(f"{where}: node {node} of the {twin} twin has no {kind} "
+                                  f"channel (needed: {why})")
+    if has_probe is None:
+        has_probe = wiring.has_probe if isinstance(wiring, Wiring) else wiring.probe is not None
+    if settings.estimate == "on" and not has_probe:
+        from lab.observe.requirements import check_supports_estimation
+
+        reason = check_supports_estimation(wiring)
+        if reason is not None:
+            raise _cannot_estimate("settings" if source is None else source, reason)
+
+
+def _cannot_estimate(source: str | Path, reason: str) -> ConfigError:
+    """The one refusal of ``estimate = on`` on a bench that cannot support the estimator."""
+    return ConfigError(f"{source}: estimate = on, but the bench cannot support the "
+                       f"estimator: {reason}")
 
 
 class StopRequested(Exception):
@@ -214,29 +284,15 @@ class Trainer:
     # -- validation before anything is applied ---------------------------------------------
     def _check(self) -> None:
         """Refuse, before any voltage is applied, what the bench cannot do or must not do."""
-        net, task, bench = self.bench.network, self.task, self.bench
+        task, bench = self.task, self.bench
         if self.settings.rule != bench.rule:
             raise ConfigError(
                 f"settings field 'rule': {self.settings.rule!r}, but the bench's board "
                 f"implements {bench.rule!r} (a bench file's [emulator] rule sets it)"
             )
-        if task.network != net.name:
-            raise TaskError(
-                f"task {task.name!r} is for network {task.network!r}, the bench has {net.name!r}"
-            )
-        for role, nodes in (
-            ("input", self._inputs),
-            ("output", self._outputs),
-            ("fixed", self._fixed),
-        ):
-            try:
-                net.index_of(nodes)
-            except ValueError as exc:
-                raise TaskError(f"task {task.name!r}: {role} {exc}") from None
-        for twin in ("free", "clamped"):
-            bench.check_nodes("drive", twin, self._inputs + self._fixed)
-        bench.check_nodes("sense", "free", self._outputs)
-        bench.check_nodes("drive", "clamped", self._outputs)
+        # the bench file's own check ran before its instruments opened (`load_bench`'s
+        # ``check``); again here for a bench built otherwise. The estimator's: `_estimator`
+        check_task_wiring(None, bench, task, self.settings, has_probe=True)
         checks = [
             ("free", "input", self._inputs,
              np.concatenate([task.train_inputs, task.test_inputs])),

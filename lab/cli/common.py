@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the heavy modules are imported by the commands, so that the
     from lab.hal import Bench  # command line answers (and Ctrl-C) at once
+    from lab.hal.benchfile import WiringCheck
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -44,17 +45,19 @@ def _out_path(value: str | None, what: str = "--out") -> Path | None:
 
 
 def open_bench(
-    spec: str | None, seed: int | None, network: str | None = None, rule: str | None = None
+    spec: str | None, seed: int | None, network: str | None = None, rule: str | None = None,
+    check: WiringCheck | None = None,
 ) -> Bench:
-    """`load_bench` (``network``: the default emulator bench's network), with a failure
-    to open an instrument (a missing port or resource: nothing was applied yet) reported
-    as bad input (exit 2)."""
+    """`load_bench` (``network``: the default emulator bench's network; ``check``: what the
+    command needs of the wiring, before any instrument is opened), with a failure to open
+    an instrument (a missing port or resource: nothing was applied yet) reported as bad
+    input (exit 2)."""
     from lab.errors import ConfigError
     from lab.hal import BenchError
     from lab.hal.benchfile import load_bench
 
     try:
-        return load_bench(spec, seed=seed, network=network, rule=rule)
+        return load_bench(spec, seed=seed, network=network, rule=rule, check=check)
     except BenchError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -69,12 +72,15 @@ def _safe_note(unsafe: list[str]) -> str:
     return "" if unsafe else _BENCH_SAFE
 
 
-def incomplete_line(message: str, safe: bool, out: Path | str) -> str:
+def incomplete_line(message: str, safe: bool, out: Path | str,
+                    run_file: str | None = None) -> str:
     """The terminal's line for a run that ended before its last step (a signal):
     ``twinlab: MESSAGE; bench safe; run file OUT (incomplete)``, e.g. MESSAGE
     ``interrupted by Ctrl-C (SIGINT) after 871 steps`` (``safe`` False: no "bench safe";
-    the outputs that are not follow, `_say_unsafe`). ``twinlab train`` and ``twinlab gui``."""
-    return f"twinlab: {message}{_BENCH_SAFE if safe else ''}; run file {out} (incomplete)"
+    the outputs that are not follow, `_say_unsafe`); ``run_file`` replaces the last part
+    (a file removed because nothing was recorded). ``twinlab train`` and ``twinlab gui``."""
+    ending = run_file or f"run file {out} (incomplete)"
+    return f"twinlab: {message}{_BENCH_SAFE if safe else ''}; {ending}"
 
 
 def _say_unsafe(unsafe: list[str]) -> None:

@@ -16,6 +16,7 @@ from lab.signals import interrupt_name, interrupted_by, interrupted_status, stop
 if TYPE_CHECKING:
     from lab.acquire.records import Observer
     from lab.acquire.settings import TrainSettings
+    from lab.runs import RunWriter
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -67,9 +68,16 @@ def _default_out(settings: TrainSettings) -> Path:
         return path
 
 
+def _run_file(writer: RunWriter, out: Path) -> str:
+    """How an incomplete run's file ended, for its one line."""
+    if writer.discarded:
+        return f"no run file ({out} removed: nothing was recorded before the first step)"
+    return f"run file {out} (incomplete)"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from lab.acquire.settings import settings_from
-    from lab.acquire.trainer import Trainer
+    from lab.acquire.trainer import Trainer, check_task_wiring
     from lab.hal import BenchError, LimitError
     from lab.observe.probe import MiswiredBench
     from lab.procs import freeze_imported
@@ -92,11 +100,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     task = load_task(settings.task, seed=settings.seed)
     if args.eta is None and task.eta is not None:  # the task's own nudge (iris: the paper's)
         settings = settings.model_copy(update={"eta": task.eta})
-    bench = open_bench(args.bench, args.bench_seed, network=task.network, rule=args.rule)
+    # what the task needs of the bench file's wiring: refused before any instrument opens
+    wanted = settings
+    bench = open_bench(args.bench, args.bench_seed, network=task.network, rule=args.rule,
+                       check=lambda path, wiring: check_task_wiring(path, wiring, task, wanted))
     if args.rule is None:  # the board's own comparison (wired on it)
         settings = settings.model_copy(update={"rule": bench.rule})
     try:
-        observers: list[Observer] = [RunWriter(out)]
+        # a run that fails before its first step (a power-up check) leaves no file to block
+        # the next attempt; one with any step keeps it
+        writer = RunWriter(out, discard_empty=True)
+        observers: list[Observer] = [writer]
         if not args.quiet:
             observers.append(progress_bar(settings.steps))
         trainer = Trainer(bench, task, settings, observers)  # validates before anything is applied
@@ -117,7 +131,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 summary = trainer.run()
         except KeyboardInterrupt as exc:  # a second signal: the loop was stopped mid-step
             message = f"interrupted by {interrupt_name(exc)} after {len(trainer.errors)} steps"
-            print(incomplete_line(message, not trainer.unsafe, out), file=sys.stderr)
+            print(incomplete_line(message, not trainer.unsafe, out, _run_file(writer, out)),
+                  file=sys.stderr)
             _say_unsafe(trainer.unsafe)
             return interrupted_status(exc)
         except MiswiredBench as exc:  # bad input (exit 2): stopped before any pulse
@@ -126,8 +141,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         except (BenchError, RunStorageError, LimitError) as exc:
             # an instrument, or the disk, failed; or a step would exceed a current limit
             print(
-                f"twinlab: error: {exc}{_safe_note(trainer.unsafe)}; run file {out} "
-                "(incomplete)",
+                f"twinlab: error: {exc}{_safe_note(trainer.unsafe)}; "
+                f"{_run_file(writer, out)}",
                 file=sys.stderr,
             )
             _say_unsafe(trainer.unsafe)
@@ -135,7 +150,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         bench.close()
     if received and not summary.complete:
-        print(incomplete_line(summary.message, not trainer.unsafe, out), file=sys.stderr)
+        print(incomplete_line(summary.message, not trainer.unsafe, out, _run_file(writer, out)),
+              file=sys.stderr)
         _say_unsafe(trainer.unsafe)
         return 128 + received[0]
     line = (

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lab.emulator.config import EmulatorConfig
 from lab.errors import ConfigError, validation_line
-from lab.hal import Bench
+from lab.hal import Bench, Wiring
+from lab.hal.benchfile import WiringCheck
 from lab.hal.currents import CurrentsSection
 
 
@@ -39,11 +40,14 @@ def parse(path: Path, raw: dict[str, Any]) -> EmulatorBenchFile:
 
 
 def open_bench(
-    path: Path, raw: dict[str, Any], *, seed: int | None = None, check: bool = False
+    path: Path, raw: dict[str, Any], *, seed: int | None = None,
+    check: WiringCheck | None = None, validate_only: bool = False,
 ) -> Bench | None:
-    """The emulated bench of an emulator bench file; ``seed`` overrides its seed.
-    ``check``: validate only (the network, limits and currents included) and return None,
-    building no board."""
+    """The emulated bench of an emulator bench file; ``seed`` overrides its seed; ``check``
+    (`lab.hal.benchfile.WiringCheck`) runs on its wiring before the bench is returned
+    (the emulated board is built, nothing is driven). ``validate_only``: validate (the
+    network, limits and currents included) and ``check``, return None, building no
+    board."""
     emu_file = parse(path, raw)
     emu = emu_file.emulator
     if seed is not None:
@@ -56,7 +60,7 @@ def open_bench(
         )
     from lab.emulator.backend import emulator_bench, emulator_channels  # only when opening
 
-    if check:
+    if validate_only:
         from lab.core.network import Network
 
         try:
@@ -65,11 +69,15 @@ def open_bench(
             raise ConfigError(f"{path}: field 'emulator.network': {err}") from None
         channels = emulator_channels(network.n_nodes, emu_file.limits)
         emu_file.currents.limits(str(path), [c.name for c in channels if c.kind == "drive"])
+        if check is not None:  # the emulated board has its exact probe
+            check(path, Wiring(network, channels, has_probe=True))
         return None
     bench = emulator_bench(emu, limits=emu_file.limits)
     bench.currents = emu_file.currents.limits(
         str(path), [c.name for c in bench.channels if c.kind == "drive"])
     bench.config["currents"] = bench.currents.to_dict()
+    if check is not None:
+        check(path, Wiring(bench.network, bench.channels, has_probe=bench.probe is not None))
     return bench
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -128,12 +128,6 @@ class Bench:
             )
             self._routes[key] = route
         return route
-
-    def check_nodes(
-        self, kind: Literal["drive", "sense"], twin: Twin, nodes: Sequence[int]
-    ) -> None:
-        """Raise ValueError naming the first node of ``twin`` without a ``kind`` channel."""
-        self._route(kind, twin, tuple(int(n) for n in nodes))
 
     def limits(self, twin: Twin, nodes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) limits, V, of the drive channels of ``nodes`` (n,) of ``twin``."""

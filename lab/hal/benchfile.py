@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,11 @@ from lab.paths import ENV_DATA, data_dir
 
 if TYPE_CHECKING:
     from lab.emulator.config import EmulatorConfig
-    from lab.hal import Bench
+    from lab.hal import Bench, Wiring
+
+#: A check of a bench file's wiring against what a procedure needs (`load_bench`'s
+#: ``check``): the bench file's path and `Wiring`; raises ConfigError (one line).
+WiringCheck = Callable[[Path, "Wiring"], None]
 
 
 def bench_dir() -> Path:
@@ -97,6 +102,7 @@ def load_bench(
     seed: int | None = None,
     network: str | None = None,
     rule: str | None = None,
+    check: WiringCheck | None = None,
 ) -> Bench:
     """A ready `Bench` from ``None``/``"emulator"`` (the default emulated board) or a bench
     TOML file. Everything in the file is checked before any instrument is opened; opening
@@ -105,9 +111,13 @@ def load_bench(
     (`lab.plugins.BENCHES`). ``network`` (canonical spelling, `lab.core.netfile.network_ref`)
     replaces the default emulator bench's network (not a named file's), so a task for any
     network trains on the default emulated board. ``rule`` (`lab.core.rules.RULES`) likewise
-    replaces the default emulator bench's rule (a named file's board has its own)."""
+    replaces the default emulator bench's rule (a named file's board has its own).
+    ``check`` (the file's path, its `Wiring`) runs once the file is valid and before any
+    instrument is opened: what a procedure needs of the wiring (`lab.acquire.trainer.
+    check_task_wiring`), refused with nothing opened."""
     path, raw, open_kind = _bench_kind(spec, network, rule)
-    bench: Bench = open_kind(path, raw, seed=seed)
+    bench: Bench = (open_kind(path, raw, seed=seed) if check is None
+                    else open_kind(path, raw, seed=seed, check=check))  # fmt: skip
     return bench
 
 
@@ -117,9 +127,13 @@ def check_bench(
     seed: int | None = None,
     network: str | None = None,
     rule: str | None = None,
+    check: WiringCheck | None = None,
 ) -> None:
-    """Everything `load_bench` checks in the bench description, with the same
-    `ConfigError`, opening nothing (the kind's ``open_bench(..., check=True)``): what
-    ``twinlab gui`` checks in the terminal, and its window on Start."""
+    """Everything `load_bench` checks in the bench description (``check`` too), with the
+    same `ConfigError`, opening nothing (the kind's ``open_bench(..., validate_only=True)``):
+    what ``twinlab gui`` checks in the terminal, and its window on Start."""
     path, raw, open_kind = _bench_kind(spec, network, rule)
-    open_kind(path, raw, seed=seed, check=True)
+    if check is None:
+        open_kind(path, raw, seed=seed, validate_only=True)
+    else:
+        open_kind(path, raw, seed=seed, check=check, validate_only=True)

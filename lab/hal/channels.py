@@ -206,3 +206,14 @@ def check_channel_map(
                 f"channel map: node {ch.node} of the {ch.twin} twin has two {ch.kind} channels"
             )
         wired.add(wiring)
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What a bench file wires, known before any instrument is opened: its network, its
+    channel map and whether it has a resistance probe. `Bench` has the same ``network``
+    and ``channels``; a bench kind passes one to the check `lab.hal.load_bench` is given."""
+
+    network: Network
+    channels: Sequence[Channel]
+    has_probe: bool = False

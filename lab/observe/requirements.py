@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lab.hal import TWINS, Bench
+from lab.hal import TWINS, Bench, Wiring
 from lab.observe.model import DigipotModel, Topology
 from lab.observe.tomography import (
     TomographySettings,
@@ -40,9 +40,10 @@ from lab.observe.tomography import (
 
 
 def check_supports_estimation(
-    bench: Bench, settings: TomographySettings | None = None
+    bench: Bench | Wiring, settings: TomographySettings | None = None
 ) -> str | None:
-    """None if the estimator can work on ``bench``, else one line saying why not."""
+    """None if the estimator can work on ``bench`` (its network and channels: a `Bench`,
+    or a bench file's `Wiring` before anything is opened), else one line saying why not."""
     settings = settings or TomographySettings()
     net = bench.network
     topo = Topology.of(net)

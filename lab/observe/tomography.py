@@ -89,7 +89,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lab.hal import TWINS, Bench, Twin
+from lab.hal import TWINS, Bench, Twin, Wiring
 from lab.observe.model import LIMIT_SD, TOP, WIPER_FLOOR, DigipotModel, Topology
 
 _BIG = 1e9  # weight that pins the gauge direction in the design's covariance
@@ -176,7 +176,7 @@ class _TwinPlan:
     high: dict[int, float]
 
     @classmethod
-    def of(cls, bench: Bench, twin: Twin, inset: float) -> _TwinPlan:
+    def of(cls, bench: Bench | Wiring, twin: Twin, inset: float) -> _TwinPlan:
         sensed = tuple(
             sorted(ch.node for ch in bench.channels if ch.kind == "sense" and ch.twin == twin)
         )

@@ -141,7 +141,11 @@ class RunWriter(Observer):
     critical = True  # the run's record: a run that cannot be written must not go on
 
     def __init__(self, path: str | Path, *, chunk_rows: int = CHUNK_ROWS,
-                 flush_interval: float = 1.0, compression: str | None = COMPRESSION) -> None:
+                 flush_interval: float = 1.0, compression: str | None = COMPRESSION,
+                 discard_empty: bool = False) -> None:
+        """``discard_empty``: a run that ends incomplete with no step and no test row in
+        its file (it failed, or was stopped, before its first step: a power-up check)
+        leaves no file (`discarded`), so that it does not block the next attempt."""
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
         self.path = Path(path)
@@ -165,6 +169,9 @@ class RunWriter(Observer):
         self._block = 0          # most bytes one flush allocates (block_bytes)
         self._full: str = ""     # why the writer stopped taking rows (RunStorageError text)
         self._lost = 0           # buffered steps that could not be written
+        self.discard_empty = bool(discard_empty)
+        #: After `stop`: the file was removed (``discard_empty``: nothing was recorded).
+        self.discarded = False
 
     @property
     def flushed_steps(self) -> int:
@@ -485,6 +492,13 @@ class RunWriter(Observer):
                 f.close()
             except Exception as exc:
                 error = error or exc
+        if (self.discard_empty and not summary.complete and error is None
+                and self._written == 0 and self._tests_written == 0):
+            self.path.unlink(missing_ok=True)
+            self.discarded = True
+            log.info("run file %s removed: the run ended before its first step (%s)",
+                     self.path, summary.message)
+            return
         message = str(summary.message)
         for extra in (self._full, str(error) if error is not None else ""):
             if extra and extra not in message:

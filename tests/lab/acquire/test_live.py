@@ -350,3 +350,31 @@ def test_bench_limits_wider_than_the_daqs_range_fail_the_live_set_up_naming_the_
         "DAQ's output range [-10, 10] V"
     ), failed[0].text
     assert not out.exists()
+
+
+def test_a_channel_the_task_needs_fails_the_live_set_up_before_any_instrument(
+    tmp_path: Path,
+) -> None:
+    """The window's training process checks the bench file's wiring against the task
+    before it opens an instrument: one line naming the file and the field, no traffic, no
+    run file (it used to open the instruments, then say "channel map: ..." naming no file)."""
+    pytest.importorskip("pyvisa")
+    pytest.importorskip("serial")
+    from lab.emulator import EmulatorConfig
+    from lab.emulator.wire.rehearsal import BENCH_COMMENT, WireEmulator
+    from lab.hal.calibration import toml_text
+
+    out, path = tmp_path / "live.h5", tmp_path / "b9.toml"
+    with WireEmulator(EmulatorConfig(seed=1)) as emu:
+        data = emu.bench_data()
+        data["channels"] = [ch for ch in data["channels"] if ch["name"] != "3"]
+        path.write_text(toml_text(data, BENCH_COMMENT), encoding="utf-8")
+        seen = _messages_of(LiveSpec(settings={"task": "ii", "steps": 5}, out=str(out),
+                                     bench=str(path)))
+        assert emu.board.pulses == 0 and not emu.board.driven.any()
+    failed = [m for m in seen if isinstance(m, Failed)]
+    assert failed and failed[0].phase == "setup", seen
+    assert failed[0].text.startswith(
+        f"{path}: field 'channels': node 3 of the free twin has no drive channel (needed: "
+    ), failed[0].text
+    assert not out.exists()

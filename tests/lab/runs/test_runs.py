@@ -283,6 +283,33 @@ def test_stop_after_exception_keeps_rows(tmp_path: Path) -> None:
         assert_rows_correct(r, 64)
 
 
+def test_discard_empty_removes_only_a_run_that_recorded_nothing(tmp_path: Path) -> None:
+    """``discard_empty`` (``twinlab train``): a run stopped before its first step (a failed
+    power-up check) leaves no file to block the next attempt; a run with any step or test
+    row, or a complete one, keeps its file; the default keeps every file."""
+    def run(name: str, steps: int, tests: int = 0, complete: bool = False,
+            discard: bool = True) -> RunWriter:
+        w = RunWriter(tmp_path / name, flush_interval=1e9, discard_empty=discard)
+        w.start(make_info())
+        for i in range(steps):
+            w.step(make_record(i))
+        for k in range(tests):
+            w.test(make_test(k))
+        w.stop(summary(steps, complete, message="" if complete else "BenchError: not at "
+                       "its power-up codes"))
+        return w
+
+    empty = run("empty.h5", 0)
+    assert empty.discarded and not empty.path.exists()
+    for w in (run("one.h5", 1), run("tested.h5", 0, tests=1),
+              run("complete.h5", 0, complete=True), run("kept.h5", 0, discard=False)):
+        assert not w.discarded and w.path.exists(), w.path
+        with RunReader(w.path) as r:
+            assert r.info["steps"] == len(r.steps["step"])
+    with RunReader(tmp_path / "one.h5") as r:
+        assert r.n_steps == 1 and not r.complete and "power-up" in r.info["message"]
+
+
 def test_stop_before_start_is_noop(tmp_path: Path) -> None:
     w = RunWriter(tmp_path / "never.h5")
     w.stop(summary(0))
