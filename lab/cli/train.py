@@ -34,8 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--test-every", type=int, help="steps between test evaluations (0 = off)")
     train.add_argument(
         "--out",
-        help=f"run file (default: <runs>/<time>_<task>_p<p>_seed<seed>.h5; <runs> is "
-        f"${ENV_RUNS}, else {runs_dir()})",
+        help=f"new run file in an existing directory (default: <runs>/<time>_<task>_p<p>_"
+        f"seed<seed>.h5; <runs> is ${ENV_RUNS}, else {runs_dir()}, created if missing)",
     )
     train.add_argument("--bench", default=None, help="'emulator' (default) or a bench .toml file")
     train.add_argument("--bench-seed", type=int, default=None, help="emulator part/noise seed")
@@ -88,7 +88,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         rule=args.rule,
         rate=args.rate,
     )
-    out = _out_path(args.out) or _default_out(settings)
+    # a named file's directory must exist (a typo is not created); the default's is created
+    out = _out_path(args.out, never="a run file is never overwritten") or _default_out(settings)
     task = load_task(settings.task, seed=settings.seed)
     if args.eta is None and task.eta is not None:  # the task's own nudge (iris: the paper's)
         settings = settings.model_copy(update={"eta": task.eta})
