@@ -37,6 +37,7 @@ __all__ = [
     "ENV_DATA",
     "ENV_RUNS",
     "ENV_STUDIES",
+    "RUN_FILE_NEVER",
     "check_output_file",
     "checkout_root",
     "data_dir",
@@ -51,6 +52,8 @@ __all__ = [
 ENV_DATA = "TWINLAB_DATA"
 #: Directory of the run files ``twinlab train`` and the window write by default.
 ENV_RUNS = "TWINLAB_RUNS"
+#: Why an existing run file is refused (`check_output_file`'s ``never``): train, gui.
+RUN_FILE_NEVER = "a run file is never overwritten"
 #: Directory ``twinlab study`` writes its sweep, figure and statistics to by default.
 ENV_STUDIES = "TWINLAB_STUDIES"
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lab.cli.common import _out_path, _safe_note, _say_unsafe, open_bench
 from lab.cli.progress import progress_bar
-from lab.paths import ENV_RUNS, default_run_path, runs_dir
+from lab.paths import ENV_RUNS, RUN_FILE_NEVER, default_run_path, runs_dir
 from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         rate=args.rate,
     )
     # a named file's directory must exist (a typo is not created); the default's is created
-    out = _out_path(args.out, never="a run file is never overwritten") or _default_out(settings)
+    out = _out_path(args.out, never=RUN_FILE_NEVER) or _default_out(settings)
     task = load_task(settings.task, seed=settings.seed)
     if args.eta is None and task.eta is not None:  # the task's own nudge (iris: the paper's)
         settings = settings.model_copy(update={"eta": task.eta})

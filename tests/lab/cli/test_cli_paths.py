@@ -28,6 +28,7 @@ WRITERS = {
     "calibrate --out": (["calibrate", "--quiet", "--out"], "--out", []),
     "emulate --write-bench": (["emulate", "--write-bench"], "--write-bench", []),
     "emulate --truth": (["emulate", "--truth"], "--truth", []),
+    "gui --out": (["gui", "--out"], "--out", []),  # refused before Qt is imported
 }
 
 
@@ -86,6 +87,7 @@ def test_a_missing_directory_is_refused_not_created(
     ("writer", "needle"),
     [
         ("train --out", "exists; a run file is never overwritten"),
+        ("gui --out", "exists; a run file is never overwritten"),
         ("emulate --truth", "exists; a truth file is never overwritten"),
         ("emulate --write-bench", "exists; give --force to overwrite it"),
         ("check --json", "exists; give --force to overwrite it"),
