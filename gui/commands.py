@@ -7,7 +7,6 @@ line loads it for every command."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 #: Largest seed the window's seed control holds.
 WINDOW_MAX_SEED = 2**31 - 1
@@ -66,7 +65,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from lab.acquire.settings import settings_from
     from lab.errors import ConfigError
     from lab.hal.benchfile import check_bench
-    from lab.runs import RunFileError, RunReader
+    from lab.paths import RUN_FILE_NEVER, check_output_file
+    from lab.runs import RunReader
     from lab.tasks import load_task
 
     if args.command == "replay":
@@ -84,8 +84,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
         # as twinlab train checks it (kind, fields, channel map, calibration, currents),
         # opening nothing: the training process opens the bench on Start
         check_bench(args.bench, seed=args.bench_seed, network=task.network, rule=args.rule)
-        if args.out is not None and Path(args.out).exists():
-            raise RunFileError(f"{args.out}: run file already exists (refusing to overwrite)")
+        if args.out is not None:  # as twinlab train's: a missing directory is not created
+            check_output_file(args.out, "--out", never=RUN_FILE_NEVER)
     try:
         from gui import app  # Qt is loaded only for these commands
     except ImportError as err:

@@ -15,6 +15,13 @@ Output (run files, studies) goes to, in order:
   ``data/`` folder): ``<checkout>/data/runs`` and ``<checkout>/data/studies``;
 - otherwise ``$XDG_DATA_HOME/twinlab/runs`` and ``.../studies`` (``XDG_DATA_HOME`` defaults
   to ``~/.local/share``): never inside site-packages, never the current directory.
+
+Every file the command line writes (a run file's ``--out``, ``--json``, ``netlist -o``,
+``calibrate --out``, ``--truth``, ``--write-bench``) is checked before any work by
+`check_output_file`: an existing file is refused unless ``--force`` (run and truth files
+are never overwritten), and a directory, a parent that is a file or a missing directory
+is named in one line. A named file's directory is never created (a typo in it would go
+unnoticed); the default directories above are.
 """
 
 from __future__ import annotations
@@ -30,9 +37,12 @@ __all__ = [
     "ENV_DATA",
     "ENV_RUNS",
     "ENV_STUDIES",
+    "RUN_FILE_NEVER",
+    "check_output_file",
     "checkout_root",
     "data_dir",
     "default_run_path",
+    "output_problem",
     "output_root",
     "runs_dir",
     "studies_dir",
@@ -42,6 +52,8 @@ __all__ = [
 ENV_DATA = "TWINLAB_DATA"
 #: Directory of the run files ``twinlab train`` and the window write by default.
 ENV_RUNS = "TWINLAB_RUNS"
+#: Why an existing run file is refused (`check_output_file`'s ``never``): train, gui.
+RUN_FILE_NEVER = "a run file is never overwritten"
 #: Directory ``twinlab study`` writes its sweep, figure and statistics to by default.
 ENV_STUDIES = "TWINLAB_STUDIES"
 
@@ -119,3 +131,59 @@ def display_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def output_problem(path: Path, *, create_dirs: bool = False) -> str | None:
+    """Why a new file cannot go to ``path``, or None: ``is a directory``, ``D is a file,
+    not a directory`` (D the parent or a further ancestor), ``directory D does not exist``
+    (D the first missing directory; not a problem with ``create_dirs``), or the OS reason
+    an ancestor cannot be looked at. Says nothing about an existing file or permissions."""
+    try:
+        if path.is_dir():
+            return "is a directory; give a file path"
+        missing = None
+        for up in path.parents:
+            if up.exists():
+                if not up.is_dir():
+                    return f"{up} is a file, not a directory"
+                break
+            missing = up
+    except OSError as exc:
+        return f"cannot be written: {exc.strerror or type(exc).__name__}"
+    if missing is not None and not create_dirs:
+        return f"directory {missing} does not exist"
+    return None
+
+
+def check_output_file(
+    path: str | Path, what: str, *, force: bool = False, never: str | None = None
+) -> Path:
+    """``path`` as a Path when a file can be written there; else `ConfigError`, one line
+    ``WHAT PATH: why``. Refused: an empty path, any `output_problem` (a missing directory
+    included: it is not created), an existing file unless ``force`` (with ``never``, the
+    reason such a file is never overwritten, ``force`` or not), and a file that cannot be
+    written (probed by opening it for appending, an existing file unchanged, or creating
+    it and removing it again). The one check of every file the command line writes."""
+    from lab.errors import ConfigError
+
+    text = str(path)
+    if not text.strip():
+        raise ConfigError(f"{what}: an empty path; give a file name or leave {what} out")
+    path = Path(path)
+    problem = output_problem(path)
+    if problem is not None:
+        raise ConfigError(f"{what} {path}: {problem}")
+    try:
+        existed = path.exists()
+        if existed and never is not None:
+            raise ConfigError(f"{what} {path}: exists; {never}")
+        if existed and not force:
+            raise ConfigError(f"{what} {path}: exists; give --force to overwrite it")
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{what} {path}: cannot be written: {reason}") from None
+    return path

@@ -8,7 +8,6 @@ import threading
 from datetime import datetime
 
 from lab.cli.common import (
-    _check_writable,
     _fallback_path,
     _out_path,
     _safe_note,
@@ -53,9 +52,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from lab.hal.calibration import write_calibration
     from lab.procedures.calibration import sweep
 
-    out = _out_path(args.out)
+    out = _out_path(args.out, force=args.force)  # before the sweep, not after it
     assert out is not None  # argparse default
-    _check_writable(out, args.force, "--out")  # before the sweep, not after it
     if args.points < 2 or args.pulses < 1:
         raise ConfigError(
             f"--points must be >= 2 and --pulses >= 1, got {args.points} and {args.pulses}"

@@ -7,7 +7,7 @@ import json
 import sys
 import threading
 
-from lab.cli.common import _check_writable, _out_path, _safe_note, _say_unsafe, open_bench
+from lab.cli.common import _out_path, _safe_note, _say_unsafe, open_bench
 from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
 
 #: Printed after the table when the check pulsed the clock: `twinlab train` starts from
@@ -37,9 +37,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lab.errors import ConfigError
     from lab.procedures.check import CheckSettings, run_check
 
-    out = _out_path(args.json, "--json")
-    if out is not None:
-        _check_writable(out, args.force, "--json")
+    out = _out_path(args.json, "--json", force=args.force)
     if args.pulses < 1 or args.bias_pulses < 1:
         raise ConfigError(
             f"--pulses and --bias-pulses must be >= 1, got {args.pulses} and {args.bias_pulses}"

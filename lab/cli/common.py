@@ -33,15 +33,15 @@ def user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def _out_path(value: str | None, what: str = "--out") -> Path | None:
-    """``--out`` as a path; None when not given; an empty string is refused."""
-    from lab.errors import ConfigError
+def _out_path(
+    value: str | None, what: str = "--out", *, force: bool = False, never: str | None = None
+) -> Path | None:
+    """A file option's path, checked before any work (`lab.paths.check_output_file`:
+    existing without ``force``, a directory, a parent that is a file, a missing directory:
+    one line); None when the option was not given."""
+    from lab.paths import check_output_file
 
-    if value is None:
-        return None
-    if not value.strip():
-        raise ConfigError(f"{what}: an empty path; give a file name or leave {what} out")
-    return Path(value)
+    return None if value is None else check_output_file(value, what, force=force, never=never)
 
 
 def open_bench(
@@ -87,25 +87,6 @@ def _say_unsafe(unsafe: list[str]) -> None:
     """One stderr line per output that could not be made safe and verified."""
     for line in unsafe:
         print(f"twinlab: not safe: {line}", file=sys.stderr)
-
-
-def _check_writable(path: Path, force: bool, what: str) -> None:
-    """Before long work: refuse an existing ``path`` without ``--force``, and a path that
-    cannot be written (`ConfigError`, one line). Probes by opening it for appending (an
-    existing file is not changed) or creating it and removing it again."""
-    from lab.errors import ConfigError
-
-    try:
-        existed = path.exists()
-        if existed and not force and not path.is_dir():
-            raise ConfigError(f"{what} {path}: exists; give --force to overwrite it")
-        with open(path, "a"):
-            pass
-        if not existed:
-            path.unlink()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(f"{what} {path}: cannot be written: {reason}") from None
 
 
 def _fallback_path(path: Path) -> Path:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 
@@ -19,7 +17,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     emulate.add_argument("--bench", default=None, help="emulator bench file (default: emulator)")
     emulate.add_argument("--seed", type=int, default=None, help="emulator part/noise seed")
     emulate.add_argument("--port", type=int, default=0, help="SCPI TCP port (default: any free)")
-    emulate.add_argument("--write-bench", help="write the matching bench file here")
+    emulate.add_argument("--write-bench", metavar="FILE",
+                         help="write the matching bench file here (an existing FILE is "
+                         "refused unless --force)")  # fmt: skip
+    emulate.add_argument("--force", action="store_true",
+                         help="overwrite an existing --write-bench file")  # fmt: skip
     emulate.add_argument(
         "--firmware",
         choices=["python", "simavr"],
@@ -44,27 +46,24 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     close the emulator (its children reaped, pty and socket closed), say so in one line
     on stderr and exit 128 + the signal's number (Ctrl-C: 130), during start-up too.
     Bad options (``--port``, ``--write-bench``, ``--fault``, ``--truth``) are refused
-    before anything starts. ``--probe``, ``--fault``, ``--truth``: `WireEmulator`."""
+    before anything starts; an existing ``--write-bench`` file only with ``--force``.
+    ``--probe``, ``--fault``, ``--truth``: `WireEmulator`."""
     import contextlib
     import signal
 
+    from lab.cli.common import _out_path
     from lab.errors import ConfigError
     from lab.hal.benchfile import emulator_config
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: expected a TCP port in 0..65535 (0: any free)")
-    bench_out = None
-    if args.write_bench is not None:
-        bench_out = Path(args.write_bench)
-        where = bench_out.parent
-        if not args.write_bench.strip() or bench_out.is_dir():
-            raise ConfigError(f"--write-bench {args.write_bench!r}: expected a file path")
-        if not where.is_dir():
-            raise ConfigError(f"--write-bench {bench_out}: directory {where} does not exist")
-        if not os.access(where, os.W_OK | os.X_OK) or (
-            bench_out.exists() and not os.access(bench_out, os.W_OK)
-        ):
-            raise ConfigError(f"--write-bench {bench_out}: not writable")
+    # before anything starts: an existing bench file without --force, an existing truth
+    # file, a directory, a parent that is a file, a missing directory (one line)
+    bench_out = _out_path(args.write_bench, "--write-bench", force=args.force)
+    if args.truth is not None:
+        from lab.emulator.truth import check_truth_path
+
+        check_truth_path(args.truth)
 
     caught: list[int] = []
 

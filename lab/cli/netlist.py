@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lab.cli.common import _check_writable, _out_path
+from lab.cli.common import _out_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,9 +35,7 @@ def cmd_netlist(args: argparse.Namespace) -> int:
 
     if (args.run is None) == (args.task is None):
         raise ConfigError("give a run file (twinlab netlist RUN.h5 --step N) or --task NAME")
-    out = _out_path(args.out, "-o")
-    if out is not None:
-        _check_writable(out, args.force, "-o")
+    out = _out_path(args.out, "-o", force=args.force)
     if args.run is not None:
         if args.example is not None or args.seed is not None or args.eta is not None:
             raise ConfigError("--example, --seed and --eta apply to --task, not to a run file")

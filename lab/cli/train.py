@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lab.cli.common import _out_path, _safe_note, _say_unsafe, incomplete_line, open_bench
 from lab.cli.progress import progress_bar
-from lab.paths import ENV_RUNS, default_run_path, runs_dir
+from lab.paths import ENV_RUNS, RUN_FILE_NEVER, default_run_path, runs_dir
 from lab.signals import interrupt_name, interrupted_by, interrupted_status, stop_signals
 
 if TYPE_CHECKING:
@@ -35,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--test-every", type=int, help="steps between test evaluations (0 = off)")
     train.add_argument(
         "--out",
-        help=f"run file (default: <runs>/<time>_<task>_p<p>_seed<seed>.h5; <runs> is "
-        f"${ENV_RUNS}, else {runs_dir()})",
+        help=f"new run file in an existing directory (default: <runs>/<time>_<task>_p<p>_"
+        f"seed<seed>.h5; <runs> is ${ENV_RUNS}, else {runs_dir()}, created if missing)",
     )
     train.add_argument("--bench", default=None, help="'emulator' (default) or a bench .toml file")
     train.add_argument("--bench-seed", type=int, default=None, help="emulator part/noise seed")
@@ -96,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         rule=args.rule,
         rate=args.rate,
     )
-    out = _out_path(args.out) or _default_out(settings)
+    # a named file's directory must exist (a typo is not created); the default's is created
+    out = _out_path(args.out, never=RUN_FILE_NEVER) or _default_out(settings)
     task = load_task(settings.task, seed=settings.seed)
     if args.eta is None and task.eta is not None:  # the task's own nudge (iris: the paper's)
         settings = settings.model_copy(update={"eta": task.eta})

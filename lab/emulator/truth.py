@@ -21,7 +21,6 @@ intact: `twinlab emulate` closes it on SIGINT, SIGTERM and SIGHUP).
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ import h5py
 import numpy as np
 
 from lab.errors import ConfigError
+from lab.paths import check_output_file
 
 if TYPE_CHECKING:
     from lab.emulator.board import EmulatedBoard
@@ -43,19 +43,9 @@ CHUNK_ROWS = 4096
 
 def check_truth_path(path: str | Path, what: str = "--truth") -> Path:
     """``path`` as a Path if a new truth file can be created there; `ConfigError` in one
-    line otherwise (an existing file is refused: a truth file is never overwritten)."""
-    text = str(path)
-    path = Path(path)
-    where = path.parent
-    if not text.strip() or path.is_dir():
-        raise ConfigError(f"{what} {text!r}: expected a file path")
-    if path.exists():
-        raise ConfigError(f"{what} {path}: exists; a truth file is never overwritten")
-    if not where.is_dir():
-        raise ConfigError(f"{what} {path}: directory {where} does not exist")
-    if not os.access(where, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {path}: not writable")
-    return path
+    line otherwise (`lab.paths.check_output_file`; an existing file is refused: a truth
+    file is never overwritten)."""
+    return check_output_file(path, what, never="a truth file is never overwritten")
 
 
 class TruthWriter:

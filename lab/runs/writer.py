@@ -17,6 +17,7 @@ import numpy as np
 
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.errors import one_line
+from lab.paths import output_problem
 from lab.runs.errors import RunFileError, RunSpaceError, RunStorageError
 from lab.runs.layout import (
     CHUNK_ROWS,
@@ -231,6 +232,9 @@ class RunWriter(Observer):
             raise RuntimeError(f"RunWriter for {self.path} was already started")
         path = self.path
         ignore_sigxfsz()
+        problem = output_problem(path, create_dirs=True)  # not "exists" for these
+        if problem is not None:
+            raise RunFileError(f"{path}: cannot create run file: {problem}")
         check_fits(path, info, self.chunk_rows)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

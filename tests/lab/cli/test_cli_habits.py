@@ -256,7 +256,7 @@ def test_gui_refuses_an_existing_run_file(tmp_path: Path) -> None:
     out = tmp_path / "run.h5"
     out.write_bytes(b"keep me")
     line = one_error_line(twinlab("gui", "--out", str(out)))
-    assert "run file already exists" in line
+    assert "exists; a run file is never overwritten" in line
     assert out.read_bytes() == b"keep me"
 
 

@@ -350,7 +350,16 @@ def test_unwritable_path(tmp_path: Path) -> None:
     with pytest.raises(RunFileError) as exc:
         RunWriter(path).start(make_info())
     _one_line_naming(exc, path)
-    assert "Not a directory" in str(exc.value) or "exists" in str(exc.value)
+    assert f"{blocker} is a file, not a directory" in str(exc.value)
+    assert "exists" not in str(exc.value)  # not "run file already exists"
+    assert blocker.read_text() == "x"
+
+
+def test_a_directory_is_not_an_existing_run_file(tmp_path: Path) -> None:
+    with pytest.raises(RunFileError) as exc:
+        RunWriter(tmp_path).start(make_info())
+    _one_line_naming(exc, tmp_path)
+    assert "is a directory" in str(exc.value) and "exists" not in str(exc.value)
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
