@@ -131,3 +131,14 @@ def open_ttys_and_sockets() -> list[str]:
         if target.startswith(("/dev/pts/", "/dev/ptmx", "socket:")):
             found.append(target)
     return sorted(found)
+
+
+def emulate_child(*args: str) -> subprocess.Popen[bytes]:
+    """``twinlab emulate ARGS`` as a child in its own session, this checkout's code on its
+    path, stdout and stderr piped (binary): end it with `end_session`."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", "emulate", *args], cwd=root,
+        env=dict(os.environ, PYTHONPATH=str(root)), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip

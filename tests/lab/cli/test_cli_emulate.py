@@ -19,17 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.proctree import end_session, open_ttys_and_sockets, read_until
+from tests.proctree import emulate_child, end_session, open_ttys_and_sockets, read_until
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 START_S = 120.0  # a bound for a loaded machine, not a speed figure
-
-
-def _emulate(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "lab.cli", "emulate", *args], cwd=ROOT,
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)  # fmt: skip
 
 
 def _refused(port: int) -> bool:
@@ -46,7 +40,7 @@ def test_signal_stops_serving_and_exits_128_plus_signal(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     bench = tmp_path / "emu.toml"
-    proc = _emulate("--write-bench", str(bench))
+    proc = emulate_child("--write-bench", str(bench))
     try:
         assert proc.stdout is not None
         text = read_until(proc.stdout, b"serving until Ctrl-C", START_S).decode()

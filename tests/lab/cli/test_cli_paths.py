@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lab.cli import main
-from tests.proctree import end_session, read_until
+from tests.proctree import emulate_child, end_session, read_until
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -109,11 +107,7 @@ def test_an_existing_file_is_refused_and_untouched(
 def test_emulate_write_bench_force_overwrites(tmp_path: Path) -> None:
     bench = tmp_path / "emu.toml"
     bench.write_text("old bench\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.cli", "emulate", "--write-bench", str(bench), "--force"],
-        cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
+    proc = emulate_child("--write-bench", str(bench), "--force")
     try:
         assert proc.stdout is not None
         read_until(proc.stdout, b"serving until Ctrl-C", START_S)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from lab.emulator.wire.rehearsal import WireEmulator, channel_names
 from lab.errors import ConfigError
 from lab.hal.benchfile import load_bench
 from lab.runs import RunReader
-from tests.proctree import end_session, read_until, wait_for
+from tests.proctree import emulate_child, end_session, read_until, wait_for
 
 pytest.importorskip("pyvisa")
 pytest.importorskip("serial")
@@ -94,12 +92,8 @@ def test_truth_row_k_is_step_k_of_a_run_and_survives_the_signal(
     intact, one row per step, equal to the run's positions, masks and directions."""
     steps = 150 if sig == signal.SIGTERM else 30
     bench, truth, out = tmp_path / "emu.toml", tmp_path / "truth.h5", tmp_path / "run.h5"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.cli", "emulate", "--seed", "5", "--probe",
-         "--truth", str(truth), "--write-bench", str(bench)],
-        cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
+    proc = emulate_child("--seed", "5", "--probe", "--truth", str(truth), "--write-bench",
+                         str(bench))  # fmt: skip
     try:
         assert proc.stdout is not None
         read_until(proc.stdout, b"serving until Ctrl-C", START_S)
