@@ -63,6 +63,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     Everything the terminal can check is checked before a window opens (one line, exit 2):
     the run file to replay; the settings, task, bench file and run file of a live run."""
     from lab.acquire.settings import settings_from
+    from lab.acquire.trainer import check_task_wiring
     from lab.errors import ConfigError
     from lab.hal.benchfile import check_bench
     from lab.paths import RUN_FILE_NEVER, check_output_file
@@ -81,9 +82,11 @@ def cmd_gui(args: argparse.Namespace) -> int:
             raise ConfigError(f"--seed: the window takes seeds up to {WINDOW_MAX_SEED}, "
                               f"got {settings.seed}")  # fmt: skip
         task = load_task(settings.task, seed=settings.seed)
-        # as twinlab train checks it (kind, fields, channel map, calibration, currents),
-        # opening nothing: the training process opens the bench on Start
-        check_bench(args.bench, seed=args.bench_seed, network=task.network, rule=args.rule)
+        # as twinlab train checks it (kind, fields, channel map, calibration, currents,
+        # what the task needs of its wiring), opening nothing: the training process opens
+        # the bench on Start
+        check_bench(args.bench, seed=args.bench_seed, network=task.network, rule=args.rule,
+                    check=lambda path, wiring: check_task_wiring(path, wiring, task, settings))
         if args.out is not None:  # as twinlab train's: a missing directory is not created
             check_output_file(args.out, "--out", never=RUN_FILE_NEVER)
     try:

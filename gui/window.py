@@ -58,6 +58,7 @@ from gui.watch import WatchPanel
 from lab import paths
 from lab.acquire.live import LiveRun, LiveSpec
 from lab.acquire.records import RunSummary
+from lab.acquire.trainer import check_task_wiring
 from lab.core.network import Network
 from lab.hal import Bench
 from lab.hal.benchfile import check_bench
@@ -255,9 +256,11 @@ class MainWindow(QMainWindow):
         try:
             settings = self.controls.settings()
             task = load_task(settings.task, seed=settings.seed)
-            if self._bench_factory is None:
+            if self._bench_factory is None:  # as the process will: say so now
                 check_bench(self.bench_spec, seed=self.bench_seed, network=task.network,
-                            rule=self.controls.rule_asked())  # as the process will: say so now
+                            rule=self.controls.rule_asked(),
+                            check=lambda path, wiring: check_task_wiring(path, wiring, task,
+                                                                         settings))  # fmt: skip
             out = self._next_out or default_run_path(settings)
             if out.exists():
                 raise RunFileError(f"{out}: run file already exists (refusing to overwrite)")

@@ -18,8 +18,9 @@ import pytest
 from lab import logs
 from lab.cli import main
 from lab.emulator import EmulatorConfig
-from lab.emulator.wire.rehearsal import WireEmulator
+from lab.emulator.wire.rehearsal import BENCH_COMMENT, WireEmulator
 from lab.hal.benchfile import emulator_config
+from lab.hal.calibration import toml_text
 
 ROOT = Path(__file__).resolve().parents[3]
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}"
@@ -224,6 +225,7 @@ def test_gui_options_are_checked_before_any_window(
         ('kind = "emulator"\n[currents]\nchannels = { "ao.free.99" = 0.001 }\n',
          "field 'currents.channels', key 'ao.free.99'"),
         ("instruments", "field 'daq.dialect'"),
+        ("no-sense-2003", "field 'channels': node 3 of the free twin has no sense channel"),
     ],
 )
 def test_gui_checks_the_bench_file_as_train_does_before_any_window(
@@ -237,6 +239,11 @@ def test_gui_checks_the_bench_file_as_train_does_before_any_window(
             text = emu.bench_toml()
         text = re.sub(r'dialect = "[^"]*"', 'dialect = "nonesuch"', text, count=1)
         assert "nonesuch" in text
+    elif text == "no-sense-2003":  # what the task needs of the wiring (check_task_wiring)
+        with WireEmulator(EmulatorConfig(seed=0)) as emu:
+            data = emu.bench_data()
+        data["channels"] = [ch for ch in data["channels"] if ch["name"] != "2003"]
+        text = toml_text(data, BENCH_COMMENT)
     bench = tmp_path / "bad.toml"
     bench.write_text(text)
     train = twinlab("train", "--steps", "2", "--bench", str(bench), "--out",
