@@ -497,6 +497,7 @@ class RunWriter(Observer):
             except Exception as exc:
                 error = error or exc
         if (self.discard_empty and not summary.complete and error is None
+                and summary.steps == 0 and not self._full
                 and self._written == 0 and self._tests_written == 0):
             self.path.unlink(missing_ok=True)
             self.discarded = True

@@ -310,6 +310,25 @@ def test_discard_empty_removes_only_a_run_that_recorded_nothing(tmp_path: Path) 
         assert r.n_steps == 1 and not r.complete and "power-up" in r.info["message"]
 
 
+def test_discard_empty_keeps_a_run_whose_first_block_found_no_room(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    """Steps ran but the disk was full at the first flush (nothing written, the storage
+    error kept): the file is the run's record of why, not an empty one to remove."""
+    import lab.runs.writer as writer_module
+    from lab.runs import RunStorageError
+
+    w = RunWriter(tmp_path / "full.h5", flush_interval=0.0, discard_empty=True)
+    w.start(make_info())
+    monkeypatch.setattr(writer_module, "room_left", lambda path: (0, "the test's full disk"))
+    with pytest.raises(RunStorageError, match="no room for the next block"):
+        for i in range(5):
+            w.step(make_record(i))
+    w.stop(summary(1, False, message="RunStorageError: no room"))
+    assert not w.discarded and w.path.exists()
+    with RunReader(w.path) as r:
+        assert r.n_steps == 0 and "no room for the next block" in r.info["message"]
+
+
 def test_stop_before_start_is_noop(tmp_path: Path) -> None:
     w = RunWriter(tmp_path / "never.h5")
     w.stop(summary(0))
