@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gui.display import DisplayError, check
+from lab.signals import STOP_SIGNALS
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ def _application() -> Any:
 
 
 def _exec(app: Any) -> int:
-    """Run the event loop. SIGINT (Ctrl-C) and SIGTERM close every window, as the close
+    """Run the event loop. SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed)
+    close every window, as the close
     button does (a live run stops: bench safe, file marked incomplete), and make the
     status 128 + the signal's number; otherwise Qt's exit status.
 
@@ -58,7 +60,7 @@ def _exec(app: Any) -> int:
                 widget.close()
         app.quit()
 
-    previous = {sig: signal.signal(sig, close_all) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, close_all) for sig in STOP_SIGNALS}
     try:
         status = int(app.exec())
     finally:
@@ -81,7 +83,7 @@ def live(*, bench: str | None = None, bench_seed: int | None = None,
          start: bool = False) -> int:
     """The live window with its controls preset to ``settings`` (`TrainSettings` fields;
     None = default); ``start``: begin training at once. Returns Qt's exit status (2 when
-    no window can open here; 130 / 143 when closed by SIGINT / SIGTERM)."""
+    no window can open here; 130 / 143 / 129 when closed by SIGINT / SIGTERM / SIGHUP)."""
     try:
         app = _application()
         from gui.window import MainWindow

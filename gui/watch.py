@@ -43,7 +43,8 @@ P_BINS = 400
 def effective_p(step: np.ndarray, mask: np.ndarray, bins: int = P_BINS,
                 counted: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fraction of edges updated, ``mask`` (n, E) bool, over the (step, edge) pairs
-    ``counted`` (n, E) bool (every pair when None), pooled over at most ``bins`` bins of
+    ``counted`` (n, E) bool, every update among them (every pair when None), pooled over
+    at most ``bins`` bins of
     consecutive rows: (first step of each bin (m,), fraction (m,) in [0, 1], NaN for a
     bin with no pair counted)."""
     n = len(step)
@@ -52,13 +53,9 @@ def effective_p(step: np.ndarray, mask: np.ndarray, bins: int = P_BINS,
     mask = np.asarray(mask, dtype=bool)
     hits = np.zeros(n, np.float64)  # edge by edge: each column is contiguous (History)
     pairs = np.zeros(n, np.float64)
-    for j in range(mask.shape[1]):
-        if counted is None:
-            hits += mask[:, j]
-            pairs += 1.0
-        else:
-            hits += mask[:, j] & counted[:, j]
-            pairs += counted[:, j]
+    for j in range(mask.shape[1]):  # an update is always counted (`told_updates`)
+        hits += mask[:, j]
+        pairs += 1.0 if counted is None else counted[:, j]
     k = -(-n // bins)
     m = -(-n // k)
     pad = m * k - n
@@ -220,15 +217,15 @@ class WatchPanel(QWidget):
         snap = h.snapshot(("step", "update_mask", "positions", "direction") if estimated
                           else ("step", "update_mask"))  # fmt: skip
         step, mask = snap.step, snap.update_mask
-        counted = None
-        if estimated and len(snap.direction) == len(step):  # what the estimate can tell
-            counted = told_updates(mask, snap.positions, snap.direction,
-                                   self.setup.digipot.top)  # fmt: skip
+        positions, direction = snap.positions, snap.direction
         if self.steps is not None and len(step):  # the visible rows, one either side
             a = max(int(np.searchsorted(step, self.steps[0])) - 1, 0)
             b = int(np.searchsorted(step, self.steps[1], side="right")) + 1
             step, mask = step[a:b], mask[a:b]
-            counted = None if counted is None else counted[a:b]
+            positions, direction = positions[a:b], direction[a:b]
+        counted = None
+        if estimated and len(direction) == len(step):  # what the estimate can tell
+            counted = told_updates(mask, positions, direction, self.setup.digipot.top)
         self.p_curve.setData(*effective_p(step, mask, counted=counted))
         self.p_plot.getViewBox().prepareForPaint()  # auto-range now, as `gui.plots` does
 

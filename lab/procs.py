@@ -59,6 +59,7 @@ __all__ = [
     "parent_death_signal",
     "popen",
     "run",
+    "start_resource_tracker",
 ]
 
 T = TypeVar("T")
@@ -285,3 +286,20 @@ def freeze_imported() -> None:
     are collected as usual."""
     gc.collect()
     gc.freeze()
+
+
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker now (once), with SIGHUP ignored: it
+    ignores SIGINT and SIGTERM itself, but the SIGHUP a closed terminal sends the whole
+    process group killed it, and its relaunch printed tracebacks and could leave the live
+    run's semaphores behind. Only from the main thread (signal dispositions are set
+    there); elsewhere multiprocessing starts it as usual."""
+    from multiprocessing import resource_tracker
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)

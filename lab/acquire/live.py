@@ -454,6 +454,7 @@ class LiveRun:
     """
 
     def __init__(self, spec: LiveSpec) -> None:
+        procs.start_resource_tracker()  # before the queue's semaphores: it must outlive a SIGHUP
         ctx = mp.get_context("spawn")
         self.spec = spec
         self._queue = ctx.Queue()

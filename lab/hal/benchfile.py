@@ -116,8 +116,7 @@ def load_bench(
     instrument is opened: what a procedure needs of the wiring (`lab.acquire.trainer.
     check_task_wiring`), refused with nothing opened."""
     path, raw, open_kind = _bench_kind(spec, network, rule)
-    bench: Bench = (open_kind(path, raw, seed=seed) if check is None
-                    else open_kind(path, raw, seed=seed, check=check))  # fmt: skip
+    bench: Bench = open_kind(path, raw, seed=seed, check=check)
     return bench
 
 
@@ -133,7 +132,4 @@ def check_bench(
     same `ConfigError`, opening nothing (the kind's ``open_bench(..., validate_only=True)``):
     what ``twinlab gui`` checks in the terminal, and its window on Start."""
     path, raw, open_kind = _bench_kind(spec, network, rule)
-    if check is None:
-        open_kind(path, raw, seed=seed, validate_only=True)
-    else:
-        open_kind(path, raw, seed=seed, check=check, validate_only=True)
+    open_kind(path, raw, seed=seed, check=check, validate_only=True)

@@ -537,9 +537,7 @@ def reads_code_sd(
     weight = 1.0 / (k * np.asarray(step, dtype=float))  # codes per relative change
     out = np.empty_like(k)
     for t, twin in enumerate(TWINS):
-        sensed = tuple(
-            sorted(ch.node for ch in bench.channels if ch.kind == "sense" and ch.twin == twin)
-        )
+        sensed = _TwinPlan.of(bench, twin, 0.0).sensed
         info = _gauge_info(weight[t])
         for tw, driven, _ in reads:
             if tw != twin:

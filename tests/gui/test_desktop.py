@@ -16,6 +16,7 @@ import pytest
 
 from gui.display import virtual_display
 from lab.runs import RunReader
+from lab.signals import signal_name
 
 REPO = Path(__file__).resolve().parents[2]
 #: Failure guards (not speed assertions): how long to wait for things that take ~1-10 s.
@@ -144,14 +145,17 @@ def steps_written(path: Path) -> int:
         return 0
 
 
-@pytest.mark.parametrize("to", ["window", "group"])
+@pytest.mark.parametrize(("to", "sig"), [("window", signal.SIGINT), ("group", signal.SIGINT),
+                                        ("group", signal.SIGHUP)])  # fmt: skip
 def test_ctrl_c_on_a_started_window_says_what_train_says(
-    x_display: str, tmp_path: Path, to: str
+    x_display: str, tmp_path: Path, to: str, sig: signal.Signals
 ) -> None:
     """SIGINT to the window's process (``kill -INT``) or to its whole process group (Ctrl-C
-    in a terminal, the training process too): exit 130, no process left, and on the
-    terminal, as ``twinlab train``, "interrupted by Ctrl-C (SIGINT) after N steps; bench
-    safe; run file ... (incomplete)"; the run file's message names the signal."""
+    in a terminal, the training process too), or SIGHUP to the group (the terminal
+    closed; the window used to die of it unhandled): exit 128 + the signal, no process
+    left, and on the terminal, as ``twinlab train``, "interrupted by Ctrl-C (SIGINT) after
+    N steps; bench safe; run file ... (incomplete)"; the run file's message names the
+    signal."""
     env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
     env.update(DISPLAY=x_display, PYTHONPATH=str(REPO))
     out = tmp_path / "run.h5"
@@ -165,15 +169,15 @@ def test_ctrl_c_on_a_started_window_says_what_train_says(
         wait_for("steps in the run file", lambda: steps_written(out) > 20, proc)
         below = descendants(proc.pid)
         if to == "group":
-            os.killpg(proc.pid, signal.SIGINT)
+            os.killpg(proc.pid, sig)
         else:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
         _, err = proc.communicate(timeout=PATIENCE)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 128 + signal.SIGINT, err
+    assert proc.returncode == 128 + sig, err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     deadline = time.monotonic() + PATIENCE
@@ -183,6 +187,7 @@ def test_ctrl_c_on_a_started_window_says_what_train_says(
     with RunReader(out) as reader:
         assert not reader.complete
         n, message = reader.n_steps, reader.info["message"]
-    assert message.startswith(f"interrupted by Ctrl-C (SIGINT) after {n} steps"), message
-    assert lines[0] == (f"twinlab: interrupted by Ctrl-C (SIGINT) after {n} steps; bench safe; "
+    name = signal_name(sig)
+    assert message.startswith(f"interrupted by {name} after {n} steps"), message
+    assert lines[0] == (f"twinlab: interrupted by {name} after {n} steps; bench safe; "
                         f"run file {out} (incomplete)"), err
