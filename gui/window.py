@@ -263,7 +263,7 @@ class MainWindow(QMainWindow):
                                                                          settings))  # fmt: skip
             out = self._next_out or default_run_path(settings)
             if out.exists():
-                raise RunFileError(f"{out}: run file already exists (refusing to overwrite)")
+                raise RunFileError(f"{out}: exists; {paths.RUN_FILE_NEVER}")  # as the terminal's
             values = settings.model_dump()
             if self.controls.rule_asked() is None:  # the bench's own: the process takes it
                 del values["rule"]

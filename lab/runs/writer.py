@@ -17,7 +17,7 @@ import numpy as np
 
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.errors import one_line
-from lab.paths import output_problem
+from lab.paths import RUN_FILE_NEVER, output_problem
 from lab.runs.errors import RunFileError, RunSpaceError, RunStorageError
 from lab.runs.layout import (
     CHUNK_ROWS,
@@ -241,8 +241,7 @@ class RunWriter(Observer):
             # O_EXCL: never overwrite, race-free, and a clean OS reason when not writable.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:
-            raise RunFileError(f"{path}: run file already exists (refusing to overwrite)")\
-                from None
+            raise RunFileError(f"{path}: exists; {RUN_FILE_NEVER}") from None
         except OSError as exc:
             raise RunFileError(f"{path}: cannot create run file: {one_line(exc)}") from None
         try:

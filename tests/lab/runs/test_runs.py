@@ -638,3 +638,14 @@ def test_big_task_arrays_are_datasets_not_json(tmp_path: Path) -> None:
     with RunReader(path) as r:
         np.testing.assert_array_equal(r.task["train_inputs"], big)
         assert r.task["data"] == info.task["data"]  # small fields stay inline
+
+
+def test_an_existing_run_file_is_refused_in_the_terminals_words(tmp_path: Path) -> None:
+    """The writer (and so the window's Start) says what `twinlab train --out` says."""
+    from lab.paths import RUN_FILE_NEVER
+
+    path = tmp_path / "run.h5"
+    path.write_bytes(b"keep me")
+    with pytest.raises(RunFileError, match=f"exists; {RUN_FILE_NEVER}"):
+        RunWriter(path).start(make_info())
+    assert path.read_bytes() == b"keep me"
