@@ -7,6 +7,7 @@ line loads it for every command."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 #: Largest seed the window's seed control holds.
 WINDOW_MAX_SEED = 2**31 - 1
@@ -30,7 +31,8 @@ def add_gui(sub: argparse._SubParsersAction) -> None:
     window.add_argument("--bench-seed", type=int, default=None, help="emulator part/noise seed")
     window.add_argument("--task", default=None, help="task name or .toml (default: ii)")
     window.add_argument("--p", type=float, help="update probability in (0, 1] (default: 1)")
-    window.add_argument("--eta", type=float, help="nudge eta in (0, 1] (default: 0.5)")
+    window.add_argument("--eta", type=float,
+                        help="nudge eta in (0, 1] (default: the task's, else 0.5)")
     window.add_argument("--steps", type=int, help="training steps (default: 2000)")
     window.add_argument("--seed", type=int, help="seed of example order and generated tasks")
     window.add_argument(
@@ -55,6 +57,16 @@ def add_replay(sub: argparse._SubParsersAction) -> None:
     replay.add_argument("run", help="run file (.h5)")
     replay.add_argument("--follow", action="store_true", help="tail a file still being written")
     replay.set_defaults(func=cmd_gui)
+
+
+def window_presets(args: argparse.Namespace, task: Any) -> dict[str, Any]:
+    """The live window's preset settings from the command line: ``task``'s own nudge eta
+    (iris: the paper's 1.0) when ``--eta`` is not given, as ``twinlab train`` takes it."""
+    preset = {k: getattr(args, k)
+              for k in ("task", "p", "eta", "steps", "seed", "rule", "estimate")}
+    if preset["eta"] is None and getattr(task, "eta", None) is not None:
+        preset["eta"] = task.eta
+    return preset
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -97,8 +109,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
         ) from None
     if args.command == "replay":
         return int(app.replay(args.run, follow=args.follow) or 0)
-    window = {k: getattr(args, k)
-              for k in ("task", "p", "eta", "steps", "seed", "rule", "estimate")}
+    window = window_presets(args, task)
     return int(
         app.live(bench=args.bench, bench_seed=args.bench_seed, out=args.out,
                  settings=window, start=args.start) or 0

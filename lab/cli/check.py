@@ -59,6 +59,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise
     unsafe = bench.close()  # run_check made it safe; this reports what it could not
     report.unsafe = list(dict.fromkeys([*report.unsafe, *unsafe]))
+    if received:  # the JSON names the signal, as the terminal's line does
+        report.data["stopped_by"] = signal_name(received[0])
     print(report.table())
     clock = report.data.get("clock") or {}
     if clock.get("pulses"):  # the digipots stepped: training assumes the power-up codes

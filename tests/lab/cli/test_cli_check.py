@@ -151,7 +151,8 @@ def test_a_stop_signal_ends_the_check_with_the_bench_safe(tmp_path: Path,
     with WireEmulator(EmulatorConfig(seed=0)) as emu:
         bench = emu.write_bench(tmp_path / "bench.toml")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lab.cli", "check", "--bench", str(bench)],
+            [sys.executable, "-m", "lab.cli", "check", "--bench", str(bench), "--json",
+             str(tmp_path / "check.json")],
             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         )  # fmt: skip
@@ -164,6 +165,8 @@ def test_a_stop_signal_ends_the_check_with_the_bench_safe(tmp_path: Path,
         assert not emu.board.driven.any()
     assert proc.returncode == 128 + sig, err
     assert f"check interrupted by {sig.name}; bench safe".encode() in err
+    report = json.loads((tmp_path / "check.json").read_text())
+    assert report["figures"]["stopped_by"] == sig.name and not report["passed"]
 
 
 # A fault that leaves a section something to measure must not hide the others (issue 14,

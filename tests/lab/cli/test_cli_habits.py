@@ -275,3 +275,20 @@ def test_replay_of_a_non_run_is_one_line_and_opens_no_window(tmp_path: Path, kin
         path.write_text("hello")
     line = one_error_line(twinlab("replay", str(path)))
     assert str(path) in line
+
+
+def test_the_window_takes_the_tasks_own_eta_as_train_does() -> None:
+    """``twinlab train --task iris`` trains at the task's eta (1.0, the paper's); the
+    window's presets gave 0.5 (its box's default) for the same command line."""
+    import argparse
+
+    from gui.commands import window_presets
+    from lab.tasks import load_task
+
+    args = argparse.Namespace(task="iris", p=None, eta=None, steps=None, seed=None,
+                              rule=None, estimate=None)  # fmt: skip
+    assert window_presets(args, load_task("iris"))["eta"] == 1.0
+    args.eta = 0.25  # given: it wins
+    assert window_presets(args, load_task("iris"))["eta"] == 0.25
+    args.task, args.eta = "ii", None  # a task without its own: the window's default
+    assert window_presets(args, load_task("ii"))["eta"] is None
