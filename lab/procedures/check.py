@@ -630,6 +630,24 @@ def _check_patterns(bench: Bench, resistance: np.ndarray,
     return worst
 
 
+
+def _most_pulses(bench: Bench, most: int, least: int,
+                 lowest: Callable[[int], np.ndarray],
+                 halves: tuple[tuple[Pattern, Pattern], ...], what: str) -> tuple[int, float]:
+    """(n, the largest predicted edge current, A): the most pulses n, from ``most`` down to
+    ``least``, whose patterns ``halves`` stay within the bench's current limits at
+    ``lowest(n)`` (2, E) Ohm, the lowest resistances n pulses can leave (`_check_patterns`;
+    an edge near code 0 that the patterns hold across two driven nodes may carry too much
+    after many). The first LimitError (at ``most``) if none does. Applies nothing."""
+    first: LimitError | None = None
+    for n in range(most, least - 1, -1):
+        try:
+            return n, _check_patterns(bench, lowest(n), halves, what)
+        except LimitError as err:
+            first = first or err
+    assert first is not None  # most >= least: at least one count was tried
+    raise first
+
 @dataclass
 class Tomo:
     """One tomography of the check: each twin's fit (`TwinFit`: relative conductances,
@@ -1377,21 +1395,17 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     # at the top rail, n below the rail; on the part floor. An edge near code 0 that the
     # patterns hold across two driven nodes may carry too much there: fewer pulses then
     # (each way; an edge at a rail moves one way only, `clock_fit`)
-    c0 = np.asarray(codes0, dtype=float)
-    first: LimitError | None = None
-    for n in range(settings.pulses, 0, -1):
-        reach = np.where(np.asarray(direction) > 0, np.minimum(c0, np.minimum(c0 + n, TOP) - n),
-                         c0 - n)  # fmt: skip
-        try:
-            top_current = _check_patterns(bench, model.lowest(np.maximum(reach, 0.0)), halves,
-                                          "the clock check's patterns")  # fmt: skip
-        except LimitError as err:
-            first = first or err
-            continue
-        first = None
-        break
-    if first is not None:
-        report.add("clock", "currents", False, "over the limit", str(first))
+    c0, up = np.asarray(codes0, dtype=float), np.asarray(direction) > 0
+
+    def lowest(n: int) -> np.ndarray:
+        reach = np.where(up, np.minimum(c0, np.minimum(c0 + n, TOP) - n), c0 - n)
+        return model.lowest(np.maximum(reach, 0.0))
+
+    try:
+        n, top_current = _most_pulses(bench, settings.pulses, 1, lowest, halves,
+                                      "the clock check's patterns")  # fmt: skip
+    except LimitError as err:
+        report.add("clock", "currents", False, "over the limit", str(err))
         return None
     bench.set_probability(1.0)
     tracker = Tracker(Topology.of(bench.network), model, codes0, 1.0, TrackerSettings())
@@ -1587,26 +1601,21 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
         # moves down (and those whose direction is not known); one moving up cannot. An
         # edge the patterns hold across two driven nodes may carry too much near code 0:
         # fewer pulses then (its fit left to the edges with room for them), or none
-        first: LimitError | None = None
-        top_current = 0.0
-        for fewer in range(pulses, -1, -1):  # 0: the patterns alone
-            lowest = model.lowest(now, np.where(sign > 0, 0.0, fewer / 2.0))
-            try:
-                top_current = _check_patterns(bench, lowest, (clock.halves[half],),
-                                              f"the bias check's patterns (p = {p:g})")
-            except LimitError as err:
-                first = first or err
-                continue
-            if fewer < pulses:
-                roomy = clock.steps & (room >= fewer)
-                pulses = fewer
-                if (roomy & (sign > 0)).any() and (roomy & (sign < 0)).any():
-                    use = roomy
-            first = None
-            break
-        if first is not None:
-            report.add("bias", f"p = {p:g}", False, "over the current limit", str(first))
+        try:  # 0 pulses: the patterns alone
+            fewer, top_current = _most_pulses(
+                bench, pulses, 0,
+                lambda n, model=model, now=now, sign=sign: model.lowest(
+                    now, np.where(sign > 0, 0.0, n / 2.0)),
+                (clock.halves[half],), f"the bias check's patterns (p = {p:g})",
+            )  # fmt: skip
+        except LimitError as err:
+            report.add("bias", f"p = {p:g}", False, "over the current limit", str(err))
             continue
+        if fewer < pulses:
+            roomy = clock.steps & (room >= fewer)
+            pulses = fewer
+            if (roomy & (sign > 0)).any() and (roomy & (sign < 0)).any():
+                use = roomy
         if pulses < 1:
             report.add("bias", f"p = {p:g}", None, "", "no pulse fits the rails and the "
                        "current limits (an edge at a rail in its direction)")  # fmt: skip
