@@ -108,7 +108,7 @@ def _stopped_line(signum: int, source: Any) -> str:
 
     summary = None if source is None else source.summary
     if summary is not None and not summary.complete:
-        return incomplete_line(summary.message, source.bench_safe, source.path)
+        return incomplete_line(summary.message, source.bench_safe, source.path, source.discarded)
     line = f"twinlab: {interrupted_by(signum)}"
     if source is not None and source.error:
         line += f"; {source.error}"

@@ -231,6 +231,7 @@ class LiveSource(RunSource):
         self.cpu_seconds = float("nan")  # the training process's CPU time in it, s
         self.error: str | None = None  # the training process's error line
         self.detached: tuple[str, ...] = ()  # observers that failed (not critical)
+        self.discarded = False  # nothing was recorded: the run file was removed
         self._running = True
 
     @property
@@ -274,14 +275,16 @@ class LiveSource(RunSource):
                     notices.append(self._started(info))
                     h = self.history
                 case Stopped(summary=summary, run_seconds=seconds, detached=detached,
-                             cpu_seconds=cpu):
+                             cpu_seconds=cpu, discarded=discarded):
                     self.summary, self.run_seconds = summary, float(seconds)
                     self.cpu_seconds = float(cpu)
                     self.detached = tuple(detached)
+                    self.discarded = bool(discarded)
                 case Failed(phase="setup", text=text):
                     self.error = text
                 case Failed(text=text):
-                    self.error = f"run failed: {text}; run file {self.path} (incomplete)"
+                    note = paths.run_file_note(self.path, self.discarded)
+                    self.error = f"run failed: {text}; {note}"
                 case Exited():
                     notices.append(self._finish())
                     break
@@ -316,6 +319,8 @@ class LiveSource(RunSource):
             safe = "bench safe" if self.bench_safe else "bench NOT safe"
             text = (f"{summary.steps} steps, final scaled error {summary.scaled_error:.4f}, "
                     f"run {state}; {safe}")
+            if self.discarded:
+                text += f"; {paths.run_file_note(self.path, True)}"
         else:
             text = "the training process ended"
         for line in self.detached:

@@ -44,6 +44,7 @@ __all__ = [
     "default_run_path",
     "output_problem",
     "output_root",
+    "run_file_note",
     "runs_dir",
     "studies_dir",
 ]
@@ -56,6 +57,15 @@ ENV_RUNS = "TWINLAB_RUNS"
 RUN_FILE_NEVER = "a run file is never overwritten"
 #: Directory ``twinlab study`` writes its sweep, figure and statistics to by default.
 ENV_STUDIES = "TWINLAB_STUDIES"
+
+
+def run_file_note(path: Path | str, discarded: bool) -> str:
+    """How an incomplete run's file ended, the last part of its one line (train, gui):
+    ``run file PATH (incomplete)``, or, when nothing was recorded before the first step
+    and the writer removed the file (`lab.runs.RunWriter`'s ``discard_empty``), that."""
+    if discarded:
+        return f"no run file ({path} removed: nothing was recorded before the first step)"
+    return f"run file {path} (incomplete)"
 
 
 def data_dir() -> Path:

@@ -132,12 +132,15 @@ class Stopped:
     run file closed. ``run_seconds``: wall time of `Trainer.run`; ``detached``: one line
     per non-critical observer that failed during the run (`Trainer.detached`);
     ``cpu_seconds``: CPU time of the training process (every thread, user + system)
-    during `Trainer.run` (``cpu_seconds / run_seconds`` is about 1.0: one core)."""
+    during `Trainer.run` (``cpu_seconds / run_seconds`` is about 1.0: one core);
+    ``discarded``: the run recorded nothing and its file was removed (as ``twinlab
+    train``'s, `lab.runs.RunWriter`'s ``discard_empty``)."""
 
     summary: RunSummary
     run_seconds: float
     detached: tuple[str, ...] = ()
     cpu_seconds: float = float("nan")
+    discarded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,7 +421,7 @@ def _run_child(
         if spec.settings.get("rule") is None:  # no rule asked: the board's own
             settings = settings.model_copy(update={"rule": bench.rule})
         try:
-            writer = RunWriter(Path(spec.out))
+            writer = RunWriter(Path(spec.out), discard_empty=True)
             batcher.source = writer  # the batches' columns are the file's (built once)
             trainer = Trainer(bench, task, settings, [writer, batcher])
             # a current limit the first step exceeds is the set-up's: Failed("setup"),
@@ -435,7 +438,8 @@ def _run_child(
             finally:  # the trainer stopped its observers: bench safe, file closed
                 if batcher.summary is not None:
                     send(Stopped(batcher.summary, time.perf_counter() - t0,
-                                 tuple(trainer.detached), cpu_seconds() - cpu0))
+                                 tuple(trainer.detached), cpu_seconds() - cpu0,
+                                 writer.discarded))
         finally:
             bench.close()
     except BaseException as exc:  # reported to the window as one line

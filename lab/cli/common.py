@@ -72,15 +72,16 @@ def _safe_note(unsafe: list[str]) -> str:
     return "" if unsafe else _BENCH_SAFE
 
 
-def incomplete_line(message: str, safe: bool, out: Path | str,
-                    run_file: str | None = None) -> str:
+def incomplete_line(message: str, safe: bool, out: Path | str, discarded: bool = False) -> str:
     """The terminal's line for a run that ended before its last step (a signal):
     ``twinlab: MESSAGE; bench safe; run file OUT (incomplete)``, e.g. MESSAGE
     ``interrupted by Ctrl-C (SIGINT) after 871 steps`` (``safe`` False: no "bench safe";
-    the outputs that are not follow, `_say_unsafe`); ``run_file`` replaces the last part
-    (a file removed because nothing was recorded). ``twinlab train`` and ``twinlab gui``."""
-    ending = run_file or f"run file {out} (incomplete)"
-    return f"twinlab: {message}{_BENCH_SAFE if safe else ''}; {ending}"
+    the outputs that are not follow, `_say_unsafe`); ``discarded``: the file was removed
+    because nothing was recorded (`lab.paths.run_file_note`). ``twinlab train`` and
+    ``twinlab gui``."""
+    from lab.paths import run_file_note
+
+    return f"twinlab: {message}{_BENCH_SAFE if safe else ''}; {run_file_note(out, discarded)}"
 
 
 def _say_unsafe(unsafe: list[str]) -> None:

@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING
 
 from lab.cli.common import _out_path, _safe_note, _say_unsafe, incomplete_line, open_bench
 from lab.cli.progress import progress_bar
-from lab.paths import ENV_RUNS, RUN_FILE_NEVER, default_run_path, runs_dir
+from lab.paths import ENV_RUNS, RUN_FILE_NEVER, default_run_path, run_file_note, runs_dir
 from lab.signals import interrupt_name, interrupted_by, interrupted_status, stop_signals
 
 if TYPE_CHECKING:
     from lab.acquire.records import Observer
     from lab.acquire.settings import TrainSettings
-    from lab.runs import RunWriter
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -66,13 +65,6 @@ def _default_out(settings: TrainSettings) -> Path:
         return path.relative_to(Path.cwd())
     except ValueError:
         return path
-
-
-def _run_file(writer: RunWriter, out: Path) -> str:
-    """How an incomplete run's file ended, for its one line."""
-    if writer.discarded:
-        return f"no run file ({out} removed: nothing was recorded before the first step)"
-    return f"run file {out} (incomplete)"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -132,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 summary = trainer.run()
         except KeyboardInterrupt as exc:  # a second signal: the loop was stopped mid-step
             message = f"interrupted by {interrupt_name(exc)} after {len(trainer.errors)} steps"
-            print(incomplete_line(message, not trainer.unsafe, out, _run_file(writer, out)),
+            print(incomplete_line(message, not trainer.unsafe, out, writer.discarded),
                   file=sys.stderr)
             _say_unsafe(trainer.unsafe)
             return interrupted_status(exc)
@@ -143,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             # an instrument, or the disk, failed; or a step would exceed a current limit
             print(
                 f"twinlab: error: {exc}{_safe_note(trainer.unsafe)}; "
-                f"{_run_file(writer, out)}",
+                f"{run_file_note(out, writer.discarded)}",
                 file=sys.stderr,
             )
             _say_unsafe(trainer.unsafe)
@@ -151,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         bench.close()
     if received and not summary.complete:
-        print(incomplete_line(summary.message, not trainer.unsafe, out, _run_file(writer, out)),
+        print(incomplete_line(summary.message, not trainer.unsafe, out, writer.discarded),
               file=sys.stderr)
         _say_unsafe(trainer.unsafe)
         return 128 + received[0]

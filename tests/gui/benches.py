@@ -81,3 +81,13 @@ def probeless(sense_clamped: bool = True) -> Bench:
     channels = [ch for ch in full.channels
                 if sense_clamped or not (ch.twin == "clamped" and ch.kind == "sense")]
     return replace(full, probe=None, channels=channels)
+
+
+def not_at_power_up() -> Bench:
+    """A probe-less emulator bench whose board has moved since power-up (edge 4 at code
+    90, the rest at 64): the estimator's calibration refuses it before the first pulse."""
+    full = emulator_bench()
+    codes = np.full(full.network.n_edges, 64)
+    codes[3] = 90
+    full.probe.board.set_codes(codes)  # type: ignore[union-attr]
+    return replace(full, probe=None)

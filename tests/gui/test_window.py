@@ -433,6 +433,22 @@ def test_an_instrument_error_mid_run_ends_it_safely_with_one_line(qtbot, tmp_pat
     assert w.history.total == 150
 
 
+def test_a_run_refused_before_its_first_step_leaves_no_run_file(qtbot, tmp_path):
+    """As `twinlab train` (``discard_empty``): a run that records nothing (the estimator
+    refuses a board not at its power-up codes, before any pulse) removes its empty file,
+    so the next Start is not refused for an existing file, and the status line says so
+    instead of naming an incomplete file."""
+    out = tmp_path / "empty.h5"
+    w = live_window(qtbot, out, benches.not_at_power_up, steps=100)
+    assert w.start_run()
+    wait_run(qtbot, w)
+    message = w.statusBar().currentMessage()
+    assert message.startswith("run failed: estimator: the board is not at its power-up"), message
+    assert f"no run file ({out} removed: nothing was recorded" in message, message
+    assert message.endswith("bench safe") and "(incomplete)" not in message
+    assert not out.exists()
+
+
 def solve_independently(run: Path, k: int) -> tuple[np.ndarray, float, dict]:
     """Node voltages (N,) V of step k's free state from the run file alone, by a dense
     Laplacian solve written here (codes of step k - 1, nominal parts); also V_F."""
