@@ -188,14 +188,19 @@ class _TwinPlan:
                 low[ch.node], high[ch.node] = lo + margin, hi - margin
         return cls(twin, sensed, low, high)
 
+    def window(self, span: float) -> tuple[float, float]:
+        """(low, high) V: the ``span`` V window about the middle of the common range of
+        the drive limits (of the median low limit when they have none in common)."""
+        lo, hi = max(self.low.values()), min(self.high.values())
+        mid = (lo + hi) / 2 if hi >= lo else float(np.median(list(self.low.values())))
+        return mid - span / 2, mid + span / 2
+
     def narrowed(self, span: float) -> _TwinPlan:
         """The same channels driven only within ``span`` V: a window around the middle of
         the common range of the drive limits; nodes whose limits miss it are dropped."""
         if not self.low:
             return self
-        lo, hi = max(self.low.values()), min(self.high.values())
-        mid = (lo + hi) / 2 if hi >= lo else float(np.median(list(self.low.values())))
-        a, b = mid - span / 2, mid + span / 2
+        a, b = self.window(span)
         keep = [n for n in self.low if self.low[n] <= a and b <= self.high[n]]
         return _TwinPlan(self.twin, self.sensed, {n: a for n in keep}, {n: b for n in keep})
 
