@@ -84,6 +84,7 @@ Method (one definition):
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -91,6 +92,8 @@ import numpy as np
 
 from lab.hal import TWINS, Bench, Twin, Wiring
 from lab.observe.model import LIMIT_SD, TOP, WIPER_FLOOR, DigipotModel, Topology
+
+log = logging.getLogger(__name__)
 
 _BIG = 1e9  # weight that pins the gauge direction in the design's covariance
 
@@ -1250,8 +1253,10 @@ def _measure(
                 )  # fmt: skip
                 seqs.append(go_on(t, second, whole))
         calls += _execute(bench, plans, seqs, states, reads, starts, whole - calls)
-    finally:
-        calls += _restore(bench, [p.twin for p in plans], states, starts)
+    except BaseException:
+        _restore_after_error(bench, [p.twin for p in plans], starts)
+        raise
+    calls += _restore(bench, [p.twin for p in plans], states, starts)
     spans = [max(p.high[n] - p.low[n] for n in p.low) if p.low else 0.0 for p in plans]
     bound = any((lim.k * spans[t] > settings.max_current).any() for t, lim in enumerate(limits))
     return reads, calls, np.stack([f.conductance for f in fits]) if adapted or bound else None
@@ -1574,6 +1579,21 @@ def _restore(
         bench.drive_twins(drive)
         calls += 1
     return calls
+
+
+def _restore_after_error(bench: Bench, twins: list[Twin], starts: list[dict[int, float]]) -> None:
+    """Both twins back to their ``starts`` after a tomography call raised, whatever the
+    bookkeeping says: a DAQ may have acted on a write or release and then raised (a
+    transport error), leaving ``states`` and `Bench.drive_state` stale. Every drive channel
+    of ``twins`` that a start does not drive is released, and every start is driven
+    again (`_restore` from an unknown state); an error of its own is logged, so that the
+    caller re-raises the first one."""
+    unknown = [{ch.node: float("nan") for ch in bench.channels
+                if ch.kind == "drive" and ch.twin == tw} for tw in twins]  # fmt: skip
+    try:
+        _restore(bench, twins, unknown, starts)
+    except Exception:  # the bench's safe state follows; the first error is the one to report
+        log.exception("the drive state could not be restored after an error")
 
 
 def fit_reads(

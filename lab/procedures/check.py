@@ -107,6 +107,7 @@ from lab.observe.tomography import (
     _execute,
     _plan_twin,
     _restore,
+    _restore_after_error,
     _TwinPlan,
     fit_reads,
     measure,
@@ -908,8 +909,10 @@ def blind_round(bench: Bench, settings: CheckSettings,
     calls = 0
     try:
         calls += _execute(bench, plans, seqs, states, reads, starts, BLIND_CHECK)
-    finally:
-        calls += _restore(bench, list(TWINS), states, starts)
+    except BaseException:  # the bookkeeping may be stale (a DAQ that acted, then raised)
+        _restore_after_error(bench, list(TWINS), starts)
+        raise
+    calls += _restore(bench, list(TWINS), states, starts)
     return Blind(fit_reads(bench, reads, k, READ_NOISE), reads, calls)
 
 
