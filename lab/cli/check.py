@@ -47,7 +47,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     stop = threading.Event()
     try:
         with stop_signals(lambda signum: stop.set()) as received:
-            report = run_check(bench, settings, should_stop=stop.is_set)
+            report = run_check(bench, settings, should_stop=stop.is_set,
+                               where=args.bench)
     except KeyboardInterrupt as exc:  # a second signal, mid-section
         unsafe = bench.close()
         print(f"twinlab: check interrupted by {interrupt_name(exc)}{_safe_note(unsafe)}",

@@ -84,6 +84,7 @@ Method (one definition):
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -91,6 +92,8 @@ import numpy as np
 
 from lab.hal import TWINS, Bench, Twin, Wiring
 from lab.observe.model import LIMIT_SD, TOP, WIPER_FLOOR, DigipotModel, Topology
+
+log = logging.getLogger(__name__)
 
 _BIG = 1e9  # weight that pins the gauge direction in the design's covariance
 
@@ -188,14 +191,19 @@ class _TwinPlan:
                 low[ch.node], high[ch.node] = lo + margin, hi - margin
         return cls(twin, sensed, low, high)
 
+    def window(self, span: float) -> tuple[float, float]:
+        """(low, high) V: the ``span`` V window about the middle of the common range of
+        the drive limits (of the median low limit when they have none in common)."""
+        lo, hi = max(self.low.values()), min(self.high.values())
+        mid = (lo + hi) / 2 if hi >= lo else float(np.median(list(self.low.values())))
+        return mid - span / 2, mid + span / 2
+
     def narrowed(self, span: float) -> _TwinPlan:
         """The same channels driven only within ``span`` V: a window around the middle of
         the common range of the drive limits; nodes whose limits miss it are dropped."""
         if not self.low:
             return self
-        lo, hi = max(self.low.values()), min(self.high.values())
-        mid = (lo + hi) / 2 if hi >= lo else float(np.median(list(self.low.values())))
-        a, b = mid - span / 2, mid + span / 2
+        a, b = self.window(span)
         keep = [n for n in self.low if self.low[n] <= a and b <= self.high[n]]
         return _TwinPlan(self.twin, self.sensed, {n: a for n in keep}, {n: b for n in keep})
 
@@ -1245,8 +1253,10 @@ def _measure(
                 )  # fmt: skip
                 seqs.append(go_on(t, second, whole))
         calls += _execute(bench, plans, seqs, states, reads, starts, whole - calls)
-    finally:
-        calls += _restore(bench, [p.twin for p in plans], states, starts)
+    except BaseException:
+        _restore_after_error(bench, [p.twin for p in plans], starts)
+        raise
+    calls += _restore(bench, [p.twin for p in plans], states, starts)
     spans = [max(p.high[n] - p.low[n] for n in p.low) if p.low else 0.0 for p in plans]
     bound = any((lim.k * spans[t] > settings.max_current).any() for t, lim in enumerate(limits))
     return reads, calls, np.stack([f.conductance for f in fits]) if adapted or bound else None
@@ -1569,6 +1579,21 @@ def _restore(
         bench.drive_twins(drive)
         calls += 1
     return calls
+
+
+def _restore_after_error(bench: Bench, twins: list[Twin], starts: list[dict[int, float]]) -> None:
+    """Both twins back to their ``starts`` after a tomography call raised, whatever the
+    bookkeeping says: a DAQ may have acted on a write or release and then raised (a
+    transport error), leaving ``states`` and `Bench.drive_state` stale. Every drive channel
+    of ``twins`` that a start does not drive is released, and every start is driven
+    again (`_restore` from an unknown state); an error of its own is logged, so that the
+    caller re-raises the first one."""
+    unknown = [{ch.node: float("nan") for ch in bench.channels
+                if ch.kind == "drive" and ch.twin == tw} for tw in twins]  # fmt: skip
+    try:
+        _restore(bench, twins, unknown, starts)
+    except Exception:  # the bench's safe state follows; the first error is the one to report
+        log.exception("the drive state could not be restored after an error")
 
 
 def fit_reads(

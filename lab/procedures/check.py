@@ -107,6 +107,7 @@ from lab.observe.tomography import (
     _execute,
     _plan_twin,
     _restore,
+    _restore_after_error,
     _TwinPlan,
     fit_reads,
     measure,
@@ -345,26 +346,77 @@ def clock_patterns(
     return patterns[i], patterns[j], direction, float(score[i, j])
 
 
-def _limits_field(bench: Bench, ch: Channel) -> str:
-    """The bench file field that gave ``ch`` its limits, as the lines of bad bench files
-    name it: ``'channels', item n, entry 'limits'`` (a ``[[channels]]`` entry), else
-    ``'limits'`` (one pair for every channel, the emulator bench's)."""
+def _channel_item(bench: Bench, ch: Channel) -> int | None:
+    """The 1-based ``[[channels]]`` entry of the bench file that gave ``ch`` its limits;
+    None when there is none (one ``limits`` pair for every channel, the emulator bench's)."""
     entries = bench.config.get("channels")
     if isinstance(entries, list):
         for item, entry in enumerate(entries, start=1):
             if isinstance(entry, dict) and entry.get("name") == ch.name:
-                return f"'channels', item {item}, entry 'limits'"
-    return "'limits'"
+                return item
+    return None
 
 
-def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
+def _limits_field(bench: Bench, *channels: Channel) -> str:
+    """The bench file field that gave ``channels`` their limits, as the lines of bad bench
+    files name it: ``'channels', item n, entry 'limits'`` (``items n, m, ...`` for several
+    ``[[channels]]`` entries), else ``'limits'`` (the emulator bench's one pair)."""
+    items = [i for i in (_channel_item(bench, ch) for ch in channels) if i is not None]
+    if not items:
+        return "'limits'"
+    if len(items) == 1:
+        return f"'channels', item {items[0]}, entry 'limits'"
+    return f"'channels', items {', '.join(map(str, items))}, entry 'limits'"
+
+
+def _bias_fields(bench: Bench) -> tuple[str, str]:
+    """(the bench file field of the bias limits, that of the calibration), as a line
+    names them: ``'bias.limits'`` and ``'calibration'`` (an instruments bench), else the
+    ``[emulator]`` table that sets both (the emulated board's oscillators)."""
+    if not isinstance(bench.config.get("bias"), dict):
+        return ("'emulator' (its osc_high + 0.5 V is the top of the bias limits)",
+                "'emulator' (its oscillators)")  # fmt: skip
+    calibration = bench.config.get("calibration")
+    cal = f"'calibration' (the file {calibration!r})" if isinstance(calibration, str) else (
+        "'calibration'")
+    return "'bias.limits'", cal
+
+
+#: The widest common range of the drive channels, V, `_clock_range_needed` tries.
+CLOCK_RANGE_MAX = 20.0
+
+
+def _clock_range_needed(bench: Bench, settings: CheckSettings, k: np.ndarray) -> float | None:
+    """The least width, V (to 1 %), of a common range of every drive channel (both twins,
+    from the lowest low limit they share) in which `clock_patterns` finds a pair on
+    conductances ``k`` (2, E); None if not even `CLOCK_RANGE_MAX` does."""
+    drives = [ch for ch in bench.channels if ch.kind == "drive"]
+    low = max(ch.limits[0] for ch in drives)
+
+    def fits(width: float) -> bool:
+        wide = [replace(ch, limits=(low, low + width)) if ch.kind == "drive" else ch
+                for ch in bench.channels]  # fmt: skip
+        return clock_patterns(_with_channels(bench, wide), k, settings) is not None
+
+    if not fits(CLOCK_RANGE_MAX):
+        return None
+    lo, hi = 0.0, CLOCK_RANGE_MAX
+    while hi - lo > 0.01 * hi:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
+
+
+def plan(bench: Bench, settings: CheckSettings = CheckSettings(),
+         where: str | None = None) -> None:  # fmt: skip
     """Refuse (`ConfigError`, one line) a bench the check cannot run on, before anything
     is applied: too few channels, a channel-map step the edge limit holds below
     `min_step`, a drive channel with no room for the test step, an edge limit that holds
     the blind round too small to vouch for the codes (`blind_tolerance`, beyond
     ``PLAN_MARGIN`` x ``MAX_TOLERANCE``), limits that allow no clock patterns, or a bias
-    outside the bias limits. Where the edge limit is the cause, the line names one that
-    does for every step."""
+    outside the bias limits. Each bench refusal names the bench file field to change and
+    what to give (where the edge limit is the cause, one that does for every step), after
+    ``where`` (the bench file's path, when given: ``"B.toml: check: ..."``)."""
     if settings.pulses < 1 or settings.bias_pulses < 1:
         raise ConfigError("check: pulses and bias pulses must be >= 1")
     room = min(settings.initial_code, TOP - settings.initial_code)
@@ -375,6 +427,16 @@ def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
             f"check: pulses = {settings.pulses} would step every code from "
             f"{settings.initial_code} past a rail (0..{TOP}): give at most {room}"
         )
+    try:
+        _refuse_bench(bench, settings)
+    except ConfigError as err:  # every bench refusal names the file, in this one place
+        if where is None:
+            raise
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _refuse_bench(bench: Bench, settings: CheckSettings) -> None:
+    """`plan`'s refusals of the bench (its file's fields), without the file's path."""
     why = check_supports_estimation(bench)
     if why is not None:
         raise ConfigError(f"check: the bench cannot support the estimator: {why}")
@@ -419,11 +481,16 @@ def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
     # after the channels' room (a window narrower than the blind span is theirs to fix)
     span = _blind_span(DigipotModel.nominal(bench.network.n_edges), bench.currents.edge)
     for twin in TWINS:
-        if len(_TwinPlan.of(bench, twin, settings.inset).narrowed(span).low) < 2:
+        twin_plan = _TwinPlan.of(bench, twin, settings.inset)
+        if len(twin_plan.narrowed(span).low) < 2:
+            drives = [ch for ch in bench.channels if ch.kind == "drive" and ch.twin == twin]
+            a, b = twin_plan.window(span)
             raise ConfigError(
-                f"check: fewer than two drive channels of the {twin} twin have the blind "
-                f"round's {span * 1e3:.3g} mV window (about the middle of their common "
-                "range) within their limits: give the drive channels overlapping limits"
+                f"check: bench file field {_limits_field(bench, *drives)} (the {twin} "
+                f"twin's drive channels): fewer than two contain the blind round's "
+                f"{span * 1e3:.3g} mV window [{a:.4g}, {b:.4g}] V (about the middle of their "
+                f"common range, each inset by {100 * settings.inset:g} % of its span): give "
+                "at least two of them limits that contain it"
             )
     coarse = blind_tolerance(bench, settings)
     if not coarse <= PLAN_MARGIN * MAX_TOLERANCE:
@@ -441,14 +508,29 @@ def plan(bench: Bench, settings: CheckSettings = CheckSettings()) -> None:
     e = bench.network.n_edges
     k = DigipotModel.nominal(e).conductance(np.full(e, 64))
     if clock_patterns(bench, k, settings) is None:
+        drives = [ch for ch in bench.channels if ch.kind == "drive"]
+        lo, hi = max(ch.limits[0] for ch in drives), min(ch.limits[1] for ch in drives)
+        need = _clock_range_needed(bench, settings, k)
+        fix = (f"a common range at least {need:.2g} V wide" if need is not None
+               else "a wider common range")
         raise ConfigError(
-            "check: the channel limits leave no room for the clock check's test voltages "
-            f"(every edge's drops {SIGMA_MAX + settings.margin:g} V apart between the twins)"
+            f"check: bench file field {_limits_field(bench, *drives)} (the drive channels "
+            f"of both twins) = [{lo:g}, {hi:g}] V leaves no room for the clock check's test "
+            f"voltages (every edge's drops {SIGMA_MAX + settings.margin:g} V apart between "
+            f"the twins): give the drive channels of both twins {fix}"
         )
-    for p in (1.0, *settings.bias_p):
-        volts = float(bench.calibration.volts_for(p))
-        bench.bias_limits.check(volts, f"the bias source (p = {p})",
-                                label="the bias limits", quantity="bias")  # fmt: skip
+    ps = (1.0, *settings.bias_p)
+    volts = [float(bench.calibration.volts_for(p)) for p in ps]
+    for p, v in zip(ps, volts, strict=True):
+        if v not in bench.bias_limits:  # NaN too
+            limits_field, cal_field = _bias_fields(bench)
+            lo, hi = bench.bias_limits
+            raise ConfigError(
+                f"check: bench file field {limits_field} = [{lo:g}, {hi:g}] V leaves out the "
+                f"bias {v:.4g} V that field {cal_field} sets for p = {p:g} (the check "
+                f"biases p = {', '.join(f'{q:g}' for q in ps)}): give it a range that contains "
+                f"[{min(volts):.4g}, {max(volts):.4g}] V, or recalibrate"
+            )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -827,8 +909,10 @@ def blind_round(bench: Bench, settings: CheckSettings,
     calls = 0
     try:
         calls += _execute(bench, plans, seqs, states, reads, starts, BLIND_CHECK)
-    finally:
-        calls += _restore(bench, list(TWINS), states, starts)
+    except BaseException:  # the bookkeeping may be stale (a DAQ that acted, then raised)
+        _restore_after_error(bench, list(TWINS), starts)
+        raise
+    calls += _restore(bench, list(TWINS), states, starts)
     return Blind(fit_reads(bench, reads, k, READ_NOISE), reads, calls)
 
 
@@ -1665,10 +1749,12 @@ def run_check(
     bench: Bench,
     settings: CheckSettings = CheckSettings(),
     should_stop: Callable[[], bool] | None = None,
+    where: str | None = None,
 ) -> CheckReport:
     """The whole check (module docstring) on ``bench``; `plan` first (nothing applied if
-    it refuses). The bench is made safe at the end (its lines in ``report.unsafe``)."""
-    plan(bench, settings)
+    it refuses; ``where``: the bench file's path, which its lines name). The bench is made
+    safe at the end (its lines in ``report.unsafe``)."""
+    plan(bench, settings, where)
     report = CheckReport()
     try:
         _sections(bench, settings, report, should_stop)

@@ -114,9 +114,10 @@ def test_limits_without_room_for_the_test_voltages_refused_nothing_applied(
     status, report, emu = _check(tmp_path, 0, limits=(0.0, 0.15))
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and report == {}
-    # the line names the bench file field, as the bench-file and currents.edge lines do
+    # the line names the bench file and its field, as the bench-file and currents.edge lines do
     assert err == [
-        "twinlab: error: check: bench file field 'channels', item 1, entry 'limits' = "
+        f"twinlab: error: {tmp_path / 'bench.toml'}: check: bench file field 'channels', "
+        "item 1, entry 'limits' = "
         "[0, 0.15] V (channel '1', free twin node 1) leaves no room for the check's "
         "0.175 V test step"
     ], err
@@ -294,3 +295,25 @@ def test_an_open_edge_that_leaves_a_node_dangling_is_named_before_anything_is_ap
     assert "edge(s) 2-9 look open in the blind round" in failed, failed
     assert "currents.edge" not in failed, failed
     assert report["figures"]["power_up"]["open"] == ["2-9"]
+
+
+def test_a_bias_outside_the_bias_limits_is_refused_naming_the_file_and_fields(
+    tmp_path: Path, capsys
+) -> None:
+    """`plan`'s line names the bench file itself (the CLI printed only "check: ..."), its
+    field and the range to give; exit 2, nothing applied."""
+    with WireEmulator(EmulatorConfig(seed=0)) as emu:
+        bench = emu.write_bench(tmp_path / "bench.toml")
+        text = bench.read_text()
+        narrowed = text.replace("[bias]\nchannel = \"9000\"\nlimits = [\n    0.0,\n",
+                                "[bias]\nchannel = \"9000\"\nlimits = [\n    2.0,\n")
+        assert narrowed != text
+        bench.write_text(narrowed)
+        status = main(["check", "--bench", str(bench), *FAST])
+        assert (emu.board.codes == 64).all() and not emu.board.driven.any()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1 and err[0].startswith(
+        f"twinlab: error: {bench}: check: bench file field 'bias.limits' = [2, 5] V leaves "
+        "out the bias "), err
+    assert "that field 'calibration' sets for p = 1" in err[0], err

@@ -105,3 +105,65 @@ def test_an_emulator_benchs_limits_without_room_name_its_limits_field(tmp_path: 
         "check: bench file field 'limits' = [0, 0.05] V (channel 'ao.free.1', free twin node 1)"
         " leaves no room for the check's 0.175 V test step"
     ), info.value
+
+
+# The refusals of `plan` name the bench file field to change and what to give, as the
+# channel-room and currents.edge lines do (they named none).
+def _instruments_like(bench: Bench, channels: list | None = None, **changes) -> Bench:
+    """``bench`` under an instruments bench file's description (``config``): one
+    ``[[channels]]`` entry per channel, a ``[bias]`` table and a ``[calibration]`` table."""
+    channels = list(bench.channels) if channels is None else channels
+    lo, hi = changes.get("bias_limits", bench.bias_limits)
+    config = {"kind": "instruments",
+              "channels": [{"name": c.name, "limits": list(c.limits)} for c in channels],
+              "bias": {"channel": "9000", "limits": [lo, hi], "safe": hi},
+              "calibration": bench.calibration.to_dict()}  # fmt: skip
+    return replace(bench, channels=channels, config=config, **changes)
+
+
+def test_drive_channels_without_a_common_window_name_their_limits_fields() -> None:
+    from lab.hal import Channel
+
+    bench = emulator_bench()
+    channels = [Channel(c.name, c.twin, c.node, c.kind,
+                        ((-0.2, 0.003) if c.node % 2 else (-0.003, 0.2)), c.safe)
+                if c.kind == "drive" and c.twin == "free" else c
+                for c in bench.channels]  # fmt: skip
+    bench = _instruments_like(bench, channels)
+    items = [i for i, c in enumerate(channels, start=1) if c.kind == "drive" and c.twin == "free"]
+    with pytest.raises(ConfigError) as info:
+        plan(bench)
+    line = str(info.value)
+    assert "\n" not in line
+    assert line.startswith(
+        f"check: bench file field 'channels', items {', '.join(map(str, items))}, entry "
+        "'limits' (the free twin's drive channels):"), line
+    # the window the blind round needs, and what to give
+    assert "mV window [" in line and "give at least two of them limits that contain" in line
+
+
+def test_limits_too_narrow_for_the_clock_patterns_name_the_limits_field(tmp_path: Path) -> None:
+    path = tmp_path / "bench.toml"
+    path.write_text('kind = "emulator"\nlimits = [0, 0.3]\n')
+    with pytest.raises(ConfigError) as info:
+        plan(load_bench(path))
+    line = str(info.value)
+    assert "\n" not in line
+    assert line.startswith(
+        "check: bench file field 'limits' (the drive channels of both twins) = "
+        "[0, 0.3] V leaves no room for the clock check's test voltages"), line
+    assert "give the drive channels of both twins a common range at least 0.3" in line
+
+
+def test_a_bias_outside_the_bias_limits_names_the_bias_and_calibration_fields() -> None:
+    bench = _instruments_like(emulator_bench(), bias_limits=(2.0, 5.0))
+    volts = [float(bench.calibration.volts_for(p)) for p in (1.0, 0.5, 0.25)]
+    with pytest.raises(ConfigError) as info:
+        plan(bench)
+    line = str(info.value)
+    assert "\n" not in line
+    assert line.startswith(
+        f"check: bench file field 'bias.limits' = [2, 5] V leaves out the bias "
+        f"{volts[0]:.4g} V that field 'calibration' sets for p = 1"), line
+    assert (f"give it a range that contains [{min(volts):.4g}, {max(volts):.4g}] V"
+            in line), line
