@@ -84,6 +84,44 @@ FAULTS = {
 }  # fmt: skip
 
 
+#: the structured records (`lab.procedures.check.CheckFault`) of every failed item, as
+#: (kind, twin, channels, nodes, edges): exactly these, nothing beside them
+RECORDS = {
+    "swapped sense channels": {("swapped-channels", "free", ("1", "2", "2001", "2002"),
+                                (1, 2), ())},
+    "swapped drive channels": {("swapped-channels", "clamped",
+                                ("1003", "1004", "3003", "3004"), (3, 4), ())},
+    "dead sense channel": {("dead-sense-channel", "clamped", ("3005",), (5,), ())},
+    "dead drive channel": {("dead-drive-channel", "free", ("3",), (3,), ())},
+    "stuck edge": {("stuck-edge", None, (), (), ("2-7",))},
+    "open edge": {("open-edge", None, (), (), ("1-4",))},
+    "swap and stuck edge": {("swapped-channels", "free", ("4", "5", "2004", "2005"), (4, 5), ()),
+                            ("stuck-edge", None, (), (), ("3-6",))},
+}  # fmt: skip
+
+
+def _records(report: dict) -> set[tuple]:
+    """(kind, twin, channels, nodes, edges) of every failed item's faults; each record
+    has every field and its sentence is in its item's detail."""
+    from lab.procedures.check import FAULT_KINDS
+
+    out = set()
+    for item in report["items"]:
+        if item["ok"] is True:
+            assert item["faults"] == [], item
+            continue
+        if item["ok"] is False:
+            assert item["faults"], item  # a failure always names something
+        for f in item["faults"]:
+            assert set(f) == {"kind", "twin", "channels", "nodes", "edges", "reached",
+                              "detail"}, f  # fmt: skip
+            assert f["kind"] in FAULT_KINDS and f["detail"] in item["detail"], f
+            if item["ok"] is False:
+                out.add((f["kind"], f["twin"], tuple(f["channels"]), tuple(f["nodes"]),
+                         tuple(f["edges"])))  # fmt: skip
+    return out
+
+
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_check_names_each_fault(tmp_path: Path, name: str) -> None:
     faults, wanted = FAULTS[name]
@@ -92,6 +130,7 @@ def test_check_names_each_fault(tmp_path: Path, name: str) -> None:
     failed = _failed(report)
     for text in wanted:
         assert text in failed, failed
+    assert _records(report) == RECORDS[name], failed  # a script needs no prose
     others = {"stuck", "open", "swapped", "nothing", "mismatch", "shorted"} - {
         w for w in ("stuck", "open", "swapped", "nothing") if any(w in t for t in wanted)}
     assert not any(word in failed for word in others), failed  # no false alarm beside it
