@@ -224,6 +224,12 @@ def test_a_dead_drive_channel_and_a_stuck_edge_are_both_named(tmp_path: Path) ->
     assert not any(w in failed for w in ("open", "shorted", "mismatch", "swapped")), failed
     skipped = " | ".join(i["detail"] for i in report["items"] if i["ok"] is None)
     assert "free twin node 3" in skipped, skipped  # what could not be checked, and why
+    assert _records(report) == {("dead-drive-channel", "free", ("3",), (3,), ()),
+                                ("stuck-edge", None, (), (), ("2-7",))}  # fmt: skip
+    gaps = [f for i in _items(report, "tomography") if i["name"] == "not checked"
+            for f in i["faults"]]  # fmt: skip
+    assert gaps and all(f["kind"] == "not-checked" and f["twin"] == "free"
+                        and f["nodes"] == [3] and f["edges"] for f in gaps), gaps  # fmt: skip
     assert {"tomography", "clock", "bias"} <= {i["section"] for i in report["items"]
                                                if i["ok"] is True}  # fmt: skip
 
@@ -235,6 +241,8 @@ def test_an_open_edge_and_a_stuck_edge_are_both_named(tmp_path: Path) -> None:
     assert "edge(s) 1-4 open" in failed and "edge(s) 2-7 stuck" in failed, failed
     assert not any(w in failed for w in ("shorted", "mismatch", "swapped", "nothing")), failed
     assert "1-4" not in report["figures"]["clock"]["stuck"]  # excluded, not a stuck edge
+    assert _records(report) == {("open-edge", None, (), (), ("1-4",)),
+                                ("stuck-edge", None, (), (), ("2-7",))}  # fmt: skip
 
 
 def test_the_bias_section_runs_with_an_open_edge(tmp_path: Path) -> None:
@@ -250,6 +258,9 @@ def test_the_bias_section_runs_with_an_open_edge(tmp_path: Path) -> None:
     for section in (clock, bias):  # the open edge left out, and said so
         assert section["not checked"]["ok"] is None
         assert "edge(s) 5-8 left out (open" in section["not checked"]["detail"]
+        assert [(f["kind"], f["edges"]) for f in section["not checked"]["faults"]] == [
+            ("not-checked", ["5-8"])]
+    assert _records(report) == {("open-edge", None, (), (), ("5-8",))}
     assert report["figures"]["clock"]["end_minus_start"][4 + 9] is None  # 5-8: no figure
 
 
@@ -266,6 +277,11 @@ def test_a_node_neither_twin_can_drive_leaves_its_edges_out_named(tmp_path: Path
     clock = {i["name"]: i for i in _items(report, "clock")}
     assert "edge(s) 3-4, 3-6, 4-6 left out (fixed by neither twin's reads)" in (
         clock["not checked"]["detail"])
+    assert ("not-checked", ["3-4", "3-6", "4-6"]) in [
+        (f["kind"], f["edges"]) for f in clock["not checked"]["faults"]]
+    assert {("dead-drive-channel", "free", ("3",), (3,), ()),
+            ("dead-drive-channel", "clamped", ("1003",), (3,), ()),
+            ("stuck-edge", None, (), (), ("2-7",))} == _records(report)  # fmt: skip
 
 
 def _bench_with_edge_limit(emu: WireEmulator, path: Path, edge: float) -> Path:
@@ -333,3 +349,4 @@ def test_an_open_edge_that_leaves_a_node_dangling_is_named_before_anything_is_ap
     assert "edge(s) 2-9 look open in the blind round" in failed, failed
     assert "currents.edge" not in failed, failed
     assert report["figures"]["power_up"]["open"] == ["2-9"]
+    assert _records(report) == {("open-edge", None, (), (), ("2-9",))}
