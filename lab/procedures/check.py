@@ -152,16 +152,66 @@ class CheckSettings:
     start_codes: tuple[int, ...] | None = None
 
 
+# ----------------------------------------------------------------------------- faults
+#: The kinds of `CheckFault` (the JSON's ``items[].faults[].kind``): one constant each.
+NO_IDENTITY = "no-identity"  # an instrument gave no identity string
+DEAD_DRIVE = "dead-drive-channel"  # a drive channel moves no sensed node
+DEAD_SENSE = "dead-sense-channel"  # a sense channel never moves
+SWAPPED = "swapped-channels"  # two nodes' drive (or sense) channels swapped
+MISWIRED = "miswired-channel"  # a drive channel reaches nodes no swap explains
+BAD_FIT = "bad-fit"  # node voltages that do not fit the network (wiring, channel map)
+NOT_AT_START = "not-at-start-codes"  # the blind round: the board moved since power-up
+BLIND_COARSE = "blind-round-coarse"  # the blind round too coarse to vouch for the codes
+OPEN_EDGE = "open-edge"  # conductance below 1/open_ratio of the median
+SHORTED_EDGE = "shorted-edge"  # above open_ratio x the median, and no clock move
+TWIN_MISMATCH = "twin-mismatch"  # the twins' conductances differ beyond ``mismatch``
+NO_PATTERNS = "no-clock-patterns"  # no clock patterns fit the limits
+OVER_LIMIT = "over-current-limit"  # a section's patterns would exceed a current limit
+STUCK_EDGE = "stuck-edge"  # an edge that did not step under the clock
+NOT_BACK = "not-back-at-start"  # an edge that did not end where the clock started it
+BIAS_OFF = "bias-off"  # p measured away from the calibration's
+NOT_CHECKED = "not-checked"  # a skipped item: what the check could not check
+FAULT_KINDS = (NO_IDENTITY, DEAD_DRIVE, DEAD_SENSE, SWAPPED, MISWIRED, BAD_FIT,
+               NOT_AT_START, BLIND_COARSE, OPEN_EDGE, SHORTED_EDGE, TWIN_MISMATCH,
+               NO_PATTERNS, OVER_LIMIT, STUCK_EDGE, NOT_BACK, BIAS_OFF, NOT_CHECKED)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CheckFault:
+    """One fault an item names, for a script: ``kind`` (one of `FAULT_KINDS`);
+    ``twin`` ("free", "clamped", None: not one twin's); ``channels``: the bench file's
+    channel names; ``nodes``: node labels on ``twin``; ``edges``: edge labels ("I-J");
+    ``reached``: the sensed nodes a miswired drive channel moved ("twin:node", as
+    ``figures.channels.cols``); ``detail``: the sentence (the table's)."""
+
+    kind: str
+    detail: str
+    twin: Twin | None = None
+    channels: tuple[str, ...] = ()
+    nodes: tuple[int, ...] = ()
+    edges: tuple[str, ...] = ()
+    reached: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record: every field, always present (lists, never missing)."""
+        return {"kind": self.kind, "twin": self.twin, "channels": list(self.channels),
+                "nodes": list(self.nodes), "edges": list(self.edges),
+                "reached": list(self.reached), "detail": self.detail}  # fmt: skip
+
+
 @dataclass
 class Item:
     """One line of the table: ``section``, ``name``, ``ok`` (None: not run), ``figure``
-    (short text), ``detail`` (what failed, naming channels, nodes or edges)."""
+    (short text), ``detail`` (what failed, naming channels, nodes or edges), ``faults``
+    (the same, one `CheckFault` each: empty when it passed; a skipped item's default is one
+    `NOT_CHECKED` of its ``detail``, `CheckReport.add`)."""
 
     section: str
     name: str
     ok: bool | None
     figure: str = ""
     detail: str = ""
+    faults: list[CheckFault] = field(default_factory=list)
 
 
 @dataclass
@@ -178,8 +228,14 @@ class CheckReport:
         return bool(self.items) and all(i.ok is True for i in self.items)
 
     def add(self, section: str, name: str, ok: bool | None, figure: str = "",
-            detail: str = "") -> Item:  # fmt: skip
-        item = Item(section, name, ok, figure, detail)
+            detail: str = "", faults: list[CheckFault] | None = None) -> Item:  # fmt: skip
+        """Add an item; ``faults`` what it names when it does not pass (none when it
+        passes; a skipped item without them: one `NOT_CHECKED` of ``detail``)."""
+        if ok is True:
+            faults = []
+        elif faults is None:
+            faults = [CheckFault(NOT_CHECKED, detail)] if ok is None else []
+        item = Item(section, name, ok, figure, detail, list(faults))
         self.items.append(item)
         return item
 
@@ -189,11 +245,14 @@ class CheckReport:
                 if i.ok is not True]  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON: every item (``detail`` only where it did not pass: it says what
-        failed, as the table does), the figures and the unsafe lines."""
+        """The JSON: every item (``detail`` and ``faults``, `CheckFault.to_dict`, only where
+        it did not pass: they say what failed, as the table does), the figures and the
+        unsafe lines."""
         return {
             "passed": self.passed,
-            "items": [vars(i) | {"detail": i.detail if i.ok is not True else ""}
+            "items": [{"section": i.section, "name": i.name, "ok": i.ok, "figure": i.figure,
+                       "detail": i.detail if i.ok is not True else "",
+                       "faults": [f.to_dict() for f in i.faults] if i.ok is not True else []}
                       for i in self.items],
             "figures": self.data,
             "unsafe": list(self.unsafe),
@@ -566,6 +625,14 @@ def _what(ch: Channel) -> str:
     return f"{ch.kind} channel {ch.name!r} ({ch.twin} twin node {ch.node})"
 
 
+def _edge_faults(kind: str, detail: str, labels: list[str], mask: np.ndarray,
+                 twin: Twin | None = None) -> list[CheckFault]:  # fmt: skip
+    """One `CheckFault` of ``kind`` naming the edges ``mask`` (E,) bool, [] if none."""
+    if not np.any(mask):
+        return []
+    return [CheckFault(kind, detail, twin, edges=tuple(labels[i] for i in np.flatnonzero(mask)))]
+
+
 # ----------------------------------------------------------------------------- sections
 def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
                    should_stop: Callable[[], bool] | None = None) -> list[list[Channel]]:
@@ -604,7 +671,7 @@ def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
     hit = rel > 0.5
     faint = np.abs(rel) > 0.1
     col_of = {key: i for i, key in enumerate(cols)}
-    problems: list[str] = []
+    problems: list[CheckFault] = []
     dead_sense = [c for c in range(len(cols)) if not faint[:, c].any()]
     dead_drive = [r for r, key in enumerate(rows) if not hit[r].any()
                   and col_of.get(key) is not None and col_of[key] not in dead_sense]
@@ -622,15 +689,17 @@ def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
     fixed = list(map_list)
     for c in dead_sense:
         ch = chans.sense[cols[c][0]][cols[c][1]]
-        problems.append(f"{_what(ch)} reads nothing (dead or not wired)")
+        problems.append(CheckFault(DEAD_SENSE, f"{_what(ch)} reads nothing (dead or not wired)",
+                              ch.twin, (ch.name,), (ch.node,)))
         fixed.remove(ch)
     for r in dead_drive:
         ch = chans.drive[rows[r][0]][rows[r][1]]
-        problems.append(f"{_what(ch)} drives nothing (dead or not wired)")
+        problems.append(CheckFault(DEAD_DRIVE, f"{_what(ch)} drives nothing (dead or not wired)",
+                              ch.twin, (ch.name,), (ch.node,)))
         fixed.remove(ch)
     explanations: list[list[Channel]] = []
     done: set[int] = set()
-    unexplained = []
+    unexplained: list[CheckFault] = []
     for r, got in moved.items():
         if r in done:
             continue
@@ -639,22 +708,27 @@ def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
         if partner is None:
             ch = chans.drive[rows[r][0]][rows[r][1]]
             reached = ", ".join(f"{t} twin node {n}" for t, n in got) or "no sensed node"
-            unexplained.append(f"{_what(ch)} reaches {reached}")
+            unexplained.append(CheckFault(MISWIRED, f"{_what(ch)} reaches {reached}", ch.twin,
+                                     (ch.name,), (ch.node,),
+                                     reached=tuple(f"{t}:{n}" for t, n in got)))
             continue
         done |= {r, partner}
         da, db = (chans.drive[rows[x][0]][rows[x][1]] for x in (r, partner))
         sa, sb = chans.sense[da.twin][da.node], chans.sense[db.twin][db.node]
-        problems.append(
+        problems.append(CheckFault(
+            SWAPPED,
             f"{da.twin} twin nodes {da.node} and {db.node} are swapped: drive channels "
             f"{da.name!r}, {db.name!r} or sense channels {sa.name!r}, {sb.name!r} reach "
-            "each other's nodes"
-        )
+            "each other's nodes",
+            da.twin, (da.name, db.name, sa.name, sb.name), (da.node, db.node),
+        ))
         explanations.append([("drive", da, db), ("sense", sa, sb)])  # type: ignore[list-item]
     problems += unexplained
     report.data["channels"] = {
         "rows": [f"{t}:{n}" for t, n in rows], "cols": [f"{t}:{n}" for t, n in cols],
         "response": np.round(rel, 4).tolist(),
-        "dead": [ln for ln in problems if "nothing" in ln], "problems": problems,
+        "dead": [f.detail for f in problems if f.kind in (DEAD_DRIVE, DEAD_SENSE)],
+        "problems": [f.detail for f in problems],
         "test_volts": test_volts, "reads_averaged": repeats,
         # worst case (codes unknown): an edge at code 0 on the wiper floor across the step
         # and the base levels' spread (every node lies between the driven voltages)
@@ -665,7 +739,7 @@ def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
     }  # fmt: skip
     report.add("channels", "channel map", not problems,
                f"{len(rows)} outputs x {len(cols)} inputs, {len(problems)} problem(s)",
-               "; ".join(problems))  # fmt: skip
+               "; ".join(f.detail for f in problems), problems)  # fmt: skip
     if unexplained:
         return []
     maps = [fixed]
@@ -938,6 +1012,8 @@ class PowerUp:
     power_up: bool
     why: str
     figures: dict[str, Any]
+    #: what it names when not (``detail`` the bare ``why``): `CheckReport`'s item
+    fault: CheckFault | None = None
 
 
 def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> PowerUp:
@@ -975,7 +1051,8 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
                    f"1/{settings.open_ratio:g} of the median conductance): an open edge? It "
                    f"leaves the blind round too coarse (+-{100 * coarse:.3g} %, median "
                    "tolerance) to vouch for the board's codes")  # fmt: skip
-            return PowerUp(False, why, {**figures, "power_up": False, "open": open_at})
+            return PowerUp(False, why, {**figures, "power_up": False, "open": open_at},
+                           CheckFault(OPEN_EDGE, why, edges=tuple(open_at)))
         why = (f"the blind round (patterns within {span * 1e3:.3g} mV, where an edge at code "
                f"0 carries at most the bench's edge limit {bench.currents.edge * 1e3:g} mA, "
                "bench file field 'currents.edge') fixes the conductances only to "
@@ -987,12 +1064,12 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
             need = _edge_limit_needed(bench, settings)
             if np.isfinite(need):
                 why += f" (about {need * 1e3:.2g} mA or more)"
-        return PowerUp(False, why, {**figures, "power_up": False})
+        return PowerUp(False, why, {**figures, "power_up": False}, CheckFault(BLIND_COARSE, why))
     if not blind.chi2 <= LIMIT_CHI2:
         why = (f"the blind round's node voltages do not fit the network (chi2 per dof "
                f"{blind.chi2:.3g}), so the board's codes cannot be vouched for: check the "
                "wiring and the channel map")  # fmt: skip
-        return PowerUp(False, why, {**figures, "power_up": False})
+        return PowerUp(False, why, {**figures, "power_up": False}, CheckFault(BAD_FIT, why))
     worst, worst_at, worst_r = 0.0, (0, 0), 1.0
     ratios, tols = [], []
     e = bench.network.n_edges
@@ -1033,7 +1110,8 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
     why = (f"the board is not at {where} (edge {labels[i]} conducts {how}): power-cycle "
            "the board before the bench check")  # fmt: skip
     figures["worst"] = {"twin": TWINS[t], "edge": labels[i], "ratio_to_median": r}
-    return PowerUp(False, why, {**figures, "power_up": False})
+    return PowerUp(False, why, {**figures, "power_up": False},
+                   CheckFault(NOT_AT_START, why, TWINS[t], edges=(labels[i],)))
 
 
 def _every_pattern(bench: Bench, twin: Twin) -> list[tuple[str, dict[int, float], None]]:
@@ -1218,23 +1296,26 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
             [(TWINS.index(tw), dict(d)) for tw, d, _ in result.reads]),
     }
     name = ", ".join
-    report.add("tomography", "fit", bool(result.chi2 < 10.0),
-               f"chi2 {result.chi2:.2f}, {result.transactions} transactions",
-               "the node voltages do not fit the network (chi2 per dof "
+    bad_fit = ("the node voltages do not fit the network (chi2 per dof "
                f"{result.chi2:.1f}): wiring or channel map")  # fmt: skip
-    report.add("tomography", "open edges", not is_open.any(),
-               f"{int(is_open.sum())} open",
-               f"edge(s) {name(labels[i] for i in np.flatnonzero(is_open))} open "
-               f"(conductance below 1/{settings.open_ratio:g} of the median)")  # fmt: skip
+    report.add("tomography", "fit", bool(result.chi2 < 10.0),
+               f"chi2 {result.chi2:.2f}, {result.transactions} transactions", bad_fit,
+               [CheckFault(BAD_FIT, bad_fit)])  # fmt: skip
+    detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(is_open))} open "
+              f"(conductance below 1/{settings.open_ratio:g} of the median)")  # fmt: skip
+    report.add("tomography", "open edges", not is_open.any(), f"{int(is_open.sum())} open",
+               detail, _edge_faults(OPEN_EDGE, detail, labels, is_open))  # fmt: skip
+    detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(shorted))} shorted or at "
+              f"code 0 (conductance above {settings.open_ratio:g}x the median)")  # fmt: skip
     report.add("tomography", "shorted edges", not shorted.any(),
-               f"{int(shorted.sum())} shorted",
-               f"edge(s) {name(labels[i] for i in np.flatnonzero(shorted))} shorted or at "
-               f"code 0 (conductance above {settings.open_ratio:g}x the median)")  # fmt: skip
+               f"{int(shorted.sum())} shorted", detail,
+               _edge_faults(SHORTED_EDGE, detail, labels, shorted))  # fmt: skip
     worst = float(mismatch[both].max(initial=0.0))
+    detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(bad_twins))}: the twins "
+              f"differ by more than {100 * settings.mismatch:g} %")  # fmt: skip
     report.add("tomography", "twin mismatch", not bad_twins.any(),
-               f"worst {100 * worst:.1f} %",
-               f"edge(s) {name(labels[i] for i in np.flatnonzero(bad_twins))}: the twins "
-               f"differ by more than {100 * settings.mismatch:g} %")  # fmt: skip
+               f"worst {100 * worst:.1f} %", detail,
+               _edge_faults(TWIN_MISMATCH, detail, labels, bad_twins))  # fmt: skip
     gaps = []
     chans = _Channels.of(list(bench.channels))
     for t, twin in enumerate(TWINS):
@@ -1245,14 +1326,16 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
         other = TWINS[1 - t]
         alone = (f"open/shorted on the {other} twin alone, no twin mismatch"
                  if seen[1 - t][~seen[t]].all() else "on neither twin")  # fmt: skip
-        gaps.append(f"the {twin} twin's reads fix edge(s) "
-                    f"{name(labels[i] for i in np.flatnonzero(~seen[t]))} only in "
-                    f"combination ({where} without a working drive channel, never driven): "
-                    f"checked {alone}")  # fmt: skip
+        gap = (f"the {twin} twin's reads fix edge(s) "
+               f"{name(labels[i] for i in np.flatnonzero(~seen[t]))} only in "
+               f"combination ({where} without a working drive channel, never driven): "
+               f"checked {alone}")  # fmt: skip
+        gaps.append(CheckFault(NOT_CHECKED, gap, twin, nodes=tuple(undriven),
+                          edges=tuple(labels[i] for i in np.flatnonzero(~seen[t]))))
     report.data["tomography"]["seen"] = seen.tolist()
     if gaps:
-        report.add("tomography", "not checked", None,
-                   f"{int((~seen).sum())} twin-edge(s)", "; ".join(gaps))  # fmt: skip
+        report.add("tomography", "not checked", None, f"{int((~seen).sum())} twin-edge(s)",
+                   "; ".join(g.detail for g in gaps), gaps)  # fmt: skip
     return conducting & seen.any(axis=0)
 
 
@@ -1466,8 +1549,8 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     k = np.stack([f.conductance for f in start.fits])
     found = clock_patterns(bench, k, settings, conducts)
     if found is None:
-        report.add("clock", "patterns", False, "none",
-                   "no boundary conditions move every edge both ways within the limits")
+        why = "no boundary conditions move every edge both ways within the limits"
+        report.add("clock", "patterns", False, "none", why, [CheckFault(NO_PATTERNS, why)])
         return None
     f_pat, c_pat, direction, score = found
     level = settings.initial_code
@@ -1489,7 +1572,8 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
         n, top_current = _most_pulses(bench, settings.pulses, 1, lowest, halves,
                                       "the clock check's patterns")  # fmt: skip
     except LimitError as err:
-        report.add("clock", "currents", False, "over the limit", str(err))
+        report.add("clock", "currents", False, "over the limit", str(err),
+                   [CheckFault(OVER_LIMIT, str(err))])
         return None
     bench.set_probability(1.0)
     tracker = Tracker(Topology.of(bench.network), model, codes0, 1.0, TrackerSettings())
@@ -1539,11 +1623,12 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
         "max_current_a": top_current,
     }  # fmt: skip
     name = ", ".join
+    detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(stuck))} stuck (did not "
+              f"move {n} codes each way)")  # fmt: skip
     report.add("clock", "every edge steps", not stuck.any(),
                f"{n} up + {n} down at p = 1"
                + (f" ({settings.pulses} asked: the current limit)" if n < settings.pulses else ""),
-               f"edge(s) {name(labels[i] for i in np.flatnonzero(stuck))} stuck (did not "
-               f"move {n} codes each way)")  # fmt: skip
+               detail, _edge_faults(STUCK_EDGE, detail, labels, stuck))  # fmt: skip
     low = _at_code_zero(report, labels, tomos, conducts)
     report.data["clock"]["at_code_0"] = [labels[i] for i in np.flatnonzero(low)]
     for side, code, way in ((1, TOP, "up"), (-1, 0, "down")):
@@ -1553,17 +1638,19 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
             report.add("clock", f"at a rail (code {code})", True,
                        f"{there.size} edge(s): {name(labels[i] for i in there)}",
                        f"could not step {way}: moved {back_way} {n} and ends there")
+    detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(~back))} more than "
+              "one code from the start (or, at a rail, from where it could end)")
     report.add("clock", "back where it started", bool(back.all()),
                f"worst {float(np.abs((end - expected_end)[conducts]).max(initial=0.0)):.2f} "
-               "code", f"edge(s) {name(labels[i] for i in np.flatnonzero(~back))} more than "
-               "one code from the start (or, at a rail, from where it could end)")
+               "code", detail, _edge_faults(NOT_BACK, detail, labels, ~back))
     if uncertain.any():
         worst = float(move_sd[:, uncertain].max())
-        report.add("clock", "too uncertain", None, f"{int(uncertain.sum())} edge(s)",
-                   f"edge(s) {name(labels[i] for i in np.flatnonzero(uncertain))}: the "
-                   f"tomographies fix their moves only to +-{worst:.2g} codes (sd; more than "
-                   f"{n}/{UNCERTAIN_DIVISOR:g}: next to a near-short, seen mostly in parallel "
-                   "with it), so whether they step is not checked")  # fmt: skip
+        detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(uncertain))}: the "
+                  f"tomographies fix their moves only to +-{worst:.2g} codes (sd; more than "
+                  f"{n}/{UNCERTAIN_DIVISOR:g}: next to a near-short, seen mostly in parallel "
+                  "with it), so whether they step is not checked")  # fmt: skip
+        report.add("clock", "too uncertain", None, f"{int(uncertain.sum())} edge(s)", detail,
+                   _edge_faults(NOT_CHECKED, detail, labels, uncertain))
     # an edge at code 0 was seen to move (`_at_code_zero`): checked, not left out
     _not_checked(report, "clock", labels, ~conducts & ~low)
     return _Clock(halves, direction, conducts & ~stuck & ~uncertain, before, conducts,
@@ -1612,6 +1699,8 @@ def _at_code_zero(report: CheckReport, labels: list[str], tomos: list[Tomo],
         item.figure = f"{len(rest)} shorted ({int(low.sum())} at code 0: the clock moved them)"
         item.detail = (f"edge(s) {', '.join(rest)} shorted (conductance above the others' "
                        "and no change under the clock's pulses)")  # fmt: skip
+        item.faults = _edge_faults(SHORTED_EDGE, item.detail, labels,
+                                   np.isin(labels, rest))  # fmt: skip
     return low
 
 
@@ -1635,8 +1724,10 @@ def _not_checked(report: CheckReport, section: str, labels: list[str],
     for i in np.flatnonzero(left_out):
         groups.setdefault(why.get(labels[i], "fixed by neither twin's reads"), []).append(
             labels[i])
-    detail = "; ".join(f"edge(s) {', '.join(g)} left out ({w})" for w, g in groups.items())
-    report.add(section, "not checked", None, f"{int(left_out.sum())} edge(s)", detail)
+    faults = [CheckFault(NOT_CHECKED, f"edge(s) {', '.join(g)} left out ({w})", edges=tuple(g))
+              for w, g in groups.items()]  # fmt: skip
+    report.add(section, "not checked", None, f"{int(left_out.sum())} edge(s)",
+               "; ".join(f.detail for f in faults), faults)  # fmt: skip
 
 
 @dataclass
@@ -1693,7 +1784,8 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
                 (clock.halves[half],), f"the bias check's patterns (p = {p:g})",
             )  # fmt: skip
         except LimitError as err:
-            report.add("bias", f"p = {p:g}", False, "over the current limit", str(err))
+            report.add("bias", f"p = {p:g}", False, "over the current limit", str(err),
+                       [CheckFault(OVER_LIMIT, str(err))])
             continue
         if fewer < pulses:
             roomy = clock.steps & (room >= fewer)
@@ -1732,10 +1824,11 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
                         "moves": _figure(moved, clock.conducts),
                         "max_current_a": top_current})  # fmt: skip
         fewer = f", {pulses} of {m} pulses" if pulses < m else ""  # the rails or the limit
+        detail = (f"p measured {measured:.3f}, the calibration says {expected:.3f} "
+                  f"(+-{tol:.3f}): recalibrate (twinlab calibrate) or check the bias wiring")
         report.add("bias", f"p at {volts:.3f} V", ok,
-                   f"{measured:.2f} (calibration {expected:.2f}{fewer})",
-                   f"p measured {measured:.3f}, the calibration says {expected:.3f} "
-                   f"(+-{tol:.3f}): recalibrate (twinlab calibrate) or check the bias wiring")
+                   f"{measured:.2f} (calibration {expected:.2f}{fewer})", detail,
+                   [CheckFault(BIAS_OFF, detail)])
         before = after
     report.data["bias"] = figures
     # an edge at code 0 is not in the fit (a near-short's code is too coarse), but the
@@ -1770,9 +1863,9 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
     daq_id = bench.daq.identify()
     clock_id = bench.clock.identify()
     report.data["identify"] = {"daq": daq_id, "clock": clock_id}
-    report.add("identify", "DAQ", bool(daq_id.strip()), daq_id.strip()[:60], "no identity")
-    report.add("identify", "clock board", bool(clock_id.strip()), clock_id.strip()[:60],
-               "no identity")  # fmt: skip
+    for what, ident in (("DAQ", daq_id), ("clock board", clock_id)):
+        report.add("identify", what, bool(ident.strip()), ident.strip()[:60], "no identity",
+                   [CheckFault(NO_IDENTITY, f"the {what} gave no identity")])  # fmt: skip
     maps = check_channels(bench, settings, report, should_stop)
     if not maps:
         report.add("tomography", "skipped", None, "", "the channel map is not understood")
@@ -1804,8 +1897,10 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
         opened = verdict.figures.get("open")
         figure = (f"{', '.join(opened)} open?" if opened else "not at power-up"
                   if settings.start_codes is None else "not at the codes given")  # fmt: skip
-        report.add("tomography", "start codes", False, figure,
-                   f"twinlab check: {verdict.why}")  # fmt: skip
+        why = f"twinlab check: {verdict.why}"
+        fault = verdict.fault or CheckFault(NOT_AT_START, why)
+        report.add("tomography", "start codes", False, figure, why,
+                   [replace(fault, detail=why)])  # fmt: skip
         return
     report.add("tomography", "start codes", True, f"spread within the tolerance "
                f"({100 * verdict.figures['worst_score']:.0f} % of it)", "")  # fmt: skip
@@ -1837,5 +1932,5 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
     check_bias(checked, settings, report, clock, should_stop)
 
 
-__all__ = ["CheckReport", "CheckSettings", "Item", "channel_levels", "clock_patterns",
-           "plan", "run_check"]  # fmt: skip
+__all__ = ["FAULT_KINDS", "CheckFault", "CheckReport", "CheckSettings", "Item",
+           "channel_levels", "clock_patterns", "plan", "run_check"]  # fmt: skip

@@ -84,6 +84,44 @@ FAULTS = {
 }  # fmt: skip
 
 
+#: the structured records (`lab.procedures.check.CheckFault`) of every failed item, as
+#: (kind, twin, channels, nodes, edges): exactly these, nothing beside them
+RECORDS = {
+    "swapped sense channels": {("swapped-channels", "free", ("1", "2", "2001", "2002"),
+                                (1, 2), ())},
+    "swapped drive channels": {("swapped-channels", "clamped",
+                                ("1003", "1004", "3003", "3004"), (3, 4), ())},
+    "dead sense channel": {("dead-sense-channel", "clamped", ("3005",), (5,), ())},
+    "dead drive channel": {("dead-drive-channel", "free", ("3",), (3,), ())},
+    "stuck edge": {("stuck-edge", None, (), (), ("2-7",))},
+    "open edge": {("open-edge", None, (), (), ("1-4",))},
+    "swap and stuck edge": {("swapped-channels", "free", ("4", "5", "2004", "2005"), (4, 5), ()),
+                            ("stuck-edge", None, (), (), ("3-6",))},
+}  # fmt: skip
+
+
+def _records(report: dict) -> set[tuple]:
+    """(kind, twin, channels, nodes, edges) of every failed item's faults; each record
+    has every field and its sentence is in its item's detail."""
+    from lab.procedures.check import FAULT_KINDS
+
+    out = set()
+    for item in report["items"]:
+        if item["ok"] is True:
+            assert item["faults"] == [], item
+            continue
+        if item["ok"] is False:
+            assert item["faults"], item  # a failure always names something
+        for f in item["faults"]:
+            assert set(f) == {"kind", "twin", "channels", "nodes", "edges", "reached",
+                              "detail"}, f  # fmt: skip
+            assert f["kind"] in FAULT_KINDS and f["detail"] in item["detail"], f
+            if item["ok"] is False:
+                out.add((f["kind"], f["twin"], tuple(f["channels"]), tuple(f["nodes"]),
+                         tuple(f["edges"])))  # fmt: skip
+    return out
+
+
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_check_names_each_fault(tmp_path: Path, name: str) -> None:
     faults, wanted = FAULTS[name]
@@ -92,6 +130,7 @@ def test_check_names_each_fault(tmp_path: Path, name: str) -> None:
     failed = _failed(report)
     for text in wanted:
         assert text in failed, failed
+    assert _records(report) == RECORDS[name], failed  # a script needs no prose
     others = {"stuck", "open", "swapped", "nothing", "mismatch", "shorted"} - {
         w for w in ("stuck", "open", "swapped", "nothing") if any(w in t for t in wanted)}
     assert not any(word in failed for word in others), failed  # no false alarm beside it
@@ -186,6 +225,12 @@ def test_a_dead_drive_channel_and_a_stuck_edge_are_both_named(tmp_path: Path) ->
     assert not any(w in failed for w in ("open", "shorted", "mismatch", "swapped")), failed
     skipped = " | ".join(i["detail"] for i in report["items"] if i["ok"] is None)
     assert "free twin node 3" in skipped, skipped  # what could not be checked, and why
+    assert _records(report) == {("dead-drive-channel", "free", ("3",), (3,), ()),
+                                ("stuck-edge", None, (), (), ("2-7",))}  # fmt: skip
+    gaps = [f for i in _items(report, "tomography") if i["name"] == "not checked"
+            for f in i["faults"]]  # fmt: skip
+    assert gaps and all(f["kind"] == "not-checked" and f["twin"] == "free"
+                        and f["nodes"] == [3] and f["edges"] for f in gaps), gaps  # fmt: skip
     assert {"tomography", "clock", "bias"} <= {i["section"] for i in report["items"]
                                                if i["ok"] is True}  # fmt: skip
 
@@ -197,6 +242,8 @@ def test_an_open_edge_and_a_stuck_edge_are_both_named(tmp_path: Path) -> None:
     assert "edge(s) 1-4 open" in failed and "edge(s) 2-7 stuck" in failed, failed
     assert not any(w in failed for w in ("shorted", "mismatch", "swapped", "nothing")), failed
     assert "1-4" not in report["figures"]["clock"]["stuck"]  # excluded, not a stuck edge
+    assert _records(report) == {("open-edge", None, (), (), ("1-4",)),
+                                ("stuck-edge", None, (), (), ("2-7",))}  # fmt: skip
 
 
 def test_the_bias_section_runs_with_an_open_edge(tmp_path: Path) -> None:
@@ -212,6 +259,9 @@ def test_the_bias_section_runs_with_an_open_edge(tmp_path: Path) -> None:
     for section in (clock, bias):  # the open edge left out, and said so
         assert section["not checked"]["ok"] is None
         assert "edge(s) 5-8 left out (open" in section["not checked"]["detail"]
+        assert [(f["kind"], f["edges"]) for f in section["not checked"]["faults"]] == [
+            ("not-checked", ["5-8"])]
+    assert _records(report) == {("open-edge", None, (), (), ("5-8",))}
     assert report["figures"]["clock"]["end_minus_start"][4 + 9] is None  # 5-8: no figure
 
 
@@ -228,6 +278,11 @@ def test_a_node_neither_twin_can_drive_leaves_its_edges_out_named(tmp_path: Path
     clock = {i["name"]: i for i in _items(report, "clock")}
     assert "edge(s) 3-4, 3-6, 4-6 left out (fixed by neither twin's reads)" in (
         clock["not checked"]["detail"])
+    assert ("not-checked", ["3-4", "3-6", "4-6"]) in [
+        (f["kind"], f["edges"]) for f in clock["not checked"]["faults"]]
+    assert {("dead-drive-channel", "free", ("3",), (3,), ()),
+            ("dead-drive-channel", "clamped", ("1003",), (3,), ()),
+            ("stuck-edge", None, (), (), ("2-7",))} == _records(report)  # fmt: skip
 
 
 def _bench_with_edge_limit(emu: WireEmulator, path: Path, edge: float) -> Path:
@@ -295,6 +350,7 @@ def test_an_open_edge_that_leaves_a_node_dangling_is_named_before_anything_is_ap
     assert "edge(s) 2-9 look open in the blind round" in failed, failed
     assert "currents.edge" not in failed, failed
     assert report["figures"]["power_up"]["open"] == ["2-9"]
+    assert _records(report) == {("open-edge", None, (), (), ("2-9",))}
 
 
 def test_a_bias_outside_the_bias_limits_is_refused_naming_the_file_and_fields(

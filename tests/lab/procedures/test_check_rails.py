@@ -14,7 +14,14 @@ import numpy as np
 
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard
-from lab.procedures.check import CheckReport, CheckSettings, run_check
+from lab.procedures.check import (
+    NOT_CHECKED,
+    STUCK_EDGE,
+    CheckFault,
+    CheckReport,
+    CheckSettings,
+    run_check,
+)
 
 #: the codes `twinlab train --bench` (task ii, p = 1, 3000 steps) left on rehearsal board 1:
 #: every edge at the top rail but 3-6 and 6-8
@@ -63,6 +70,7 @@ def test_a_stuck_edge_on_a_trained_board_is_still_named() -> None:
     assert report.data["clock"]["stuck"] == ["3-6"]
     item = _item(report, "clock", "every edge steps")
     assert item.ok is False and "edge(s) 3-6 stuck" in item.detail
+    assert item.faults == [CheckFault(STUCK_EDGE, item.detail, edges=("3-6",))]
 
 
 def test_an_edge_at_code_0_is_at_the_bottom_rail_not_shorted() -> None:
@@ -83,7 +91,11 @@ def test_an_edge_at_code_0_is_at_the_bottom_rail_not_shorted() -> None:
     assert {i.name for i in skipped} <= {"too uncertain", "not checked"}
     assert "1-4" not in " ".join(i.detail for i in skipped)  # it moved: checked
     assert report.data["tomography"]["shorted"] == []
-    assert _item(report, "tomography", "shorted edges").ok is True
+    shorted = _item(report, "tomography", "shorted edges")
+    assert shorted.ok is True and shorted.faults == []  # corrected: no record left either
+    uncertain = _item(report, "clock", "too uncertain")
+    assert [(f.kind, list(f.edges)) for f in uncertain.faults] == [
+        (NOT_CHECKED, clock["uncertain"])]
     rail = _item(report, "clock", "at a rail (code 0)")
     assert rail.ok is True and "1-4" in rail.figure
 

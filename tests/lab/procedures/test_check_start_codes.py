@@ -18,7 +18,7 @@ import pytest
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard, PeakCurrent
 from lab.errors import ConfigError
-from lab.procedures.check import CheckReport, CheckSettings, plan, run_check
+from lab.procedures.check import NOT_AT_START, CheckReport, CheckSettings, plan, run_check
 
 SETTINGS = CheckSettings(pulses=3, bias_pulses=8)
 LIMIT = 5e-3  # the emulator bench's currents.edge, A
@@ -55,6 +55,10 @@ def test_a_board_with_an_edge_at_code_0_is_refused_within_the_edge_limit(
     assert line.startswith(f"twinlab check: the board is not at its power-up codes (edge {edge} "
                            "conducts "), line
     assert line.endswith("the median): power-cycle the board before the bench check"), line
+    (fault,) = failed[0].faults  # the same, for a script: which twin and edge
+    worst = report.data["power_up"]["worst"]
+    assert (fault.kind, fault.edges, fault.detail) == (NOT_AT_START, (edge,), line)
+    assert fault.twin == worst["twin"] and worst["edge"] == edge
     assert "tomography" not in report.data and "clock" not in report.data
     assert report.data["power_up"]["power_up"] is False
     assert board.pulses == 0 and (board.codes == codes).all() and not board.driven.any()
