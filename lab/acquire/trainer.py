@@ -121,11 +121,11 @@ def channel_needs(task: Task) -> list[tuple[str, Twin, tuple[int, ...], str]]:
         needs.append(("drive", twin, inputs, f"{_nodes('input', inputs)} driven on both twins"))
         needs.append(("drive", twin, fixed, f"{_nodes('fixed node', fixed)} driven on both "
                       "twins"))
+    # the free twin's outputs are only read: released where a drive channel reaches them,
+    # floating anyway where none does (`Trainer.run`)
     needs += [
         ("sense", "free", outputs, f"{_nodes('output', outputs)} read on the free twin"),
         ("drive", "clamped", outputs, f"{_nodes('output', outputs)} held on the clamped twin"),
-        ("drive", "free", outputs, f"{_nodes('output', outputs)} released (floated) on the "
-         "free twin at the start"),
     ]
     return [need for need in needs if need[2]]
 
@@ -471,7 +471,10 @@ class Trainer:
             for twin in ("free", "clamped"):
                 if self._fixed:
                     self._drive(twin, self._fixed, task.fixed_volts, "the start (fixed nodes)")
-            bench.release("free", outputs)
+            wired = {ch.node for ch in bench.channels if ch.kind == "drive" and ch.twin == "free"}
+            released = tuple(n for n in outputs if n in wired)  # the rest float unwired
+            if released:
+                bench.release("free", released)
             current = -1
             order = self._order(rng)
             period = 1.0 / s.rate if s.rate > 0 else 0.0

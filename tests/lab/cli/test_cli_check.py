@@ -318,7 +318,7 @@ def test_an_edge_limit_too_low_for_the_check_is_refused_nothing_applied(
         )  # fmt: skip
         err = proc.stderr.strip().splitlines()
         assert proc.returncode == 2, proc.stderr
-        assert len(err) == 1 and err[0].startswith("twinlab: error: check: "), err
+        assert len(err) == 1 and err[0].startswith(f"twinlab: error: {bench}: check: "), err
         line = err[0]
         assert "'currents.edge' = 0.01 mA" in line and "0.35 mV" in line, line
         assert "1.77 mV" in line, line

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lab import logs
@@ -47,8 +48,6 @@ def _bench_without(emu, path: Path, names: str) -> Path:
 @pytest.mark.parametrize(
     ("name", "estimate", "why"),
     [
-        ("3", "auto", "node 3 of the free twin has no drive channel (needed: the task's "
-                      "output 3 is released (floated) on the free twin at the start)"),
         ("1008", "auto", "node 8 of the clamped twin has no drive channel (needed: the task's "
                          "input 8 is driven on both twins)"),
         ("2003", "auto", "node 3 of the free twin has no sense channel (needed: the task's "
@@ -77,6 +76,27 @@ def test_a_channel_the_task_needs_is_refused_before_any_instrument_is_opened(
         assert not out.exists()
         assert not io_log.exists() or io_log.read_text() == ""  # no instrument touched
     assert emulator.board.pulses == 0 and not emulator.board.driven.any()
+
+
+def test_a_free_output_with_no_drive_channel_floats_and_the_run_trains(
+    emulator, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The free twin's outputs are only read: a bench that wires no drive channel to them
+    (channel "3", the free twin's node 3, the default task's output) leaves them floating,
+    which is all the trainer's release asks. It used to be refused ("node 3 of the free
+    twin has no drive channel (needed: ... released (floated) ...)"), exit 2."""
+    bench = _bench_without(emulator, tmp_path / "b3.toml", "3")
+    out = tmp_path / "floating.h5"
+    code = main(["train", "--bench", str(bench), "--steps", "20", "--test-every", "0",
+                 "--quiet", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    from lab.runs import RunReader
+
+    with RunReader(out) as run:
+        assert run.info["complete"] and run.info["steps"] == 20
+        v_free = run.steps["v_free"][:]
+    assert emulator.board.pulses == 20
+    assert np.isfinite(v_free).all() and np.ptp(v_free[:, 0]) > 0  # node 3 read as it moves
 
 
 def test_a_run_refused_before_its_first_step_leaves_no_run_file(
