@@ -105,9 +105,11 @@ class TomographySettings:
     channel's span kept inside its limits; ``max_current``: the most current, A, any
     transaction may put through any edge (at conductances taken conservatively: the
     codes lowered 2 sd on the part floor). 5 mA: a USB DAQ's analog output drives a few
-    mA, and the AD5220's terminal current rating is not in the repo (not checked here;
-    small digipots are rated a few mA); a near-short (40-100 Ohm) across the full 7 V
-    span would take 70-170 mA (docs/physics.md, section 6.2). Every round of
+    mA, and Analog Devices rates the terminal current of the AD5220's siblings (AD5245,
+    AD5247, AD8400) at +-5 mA continuous, +-20 mA pulsed (the AD5220's own sheet is not
+    in the repo); a near-short (40-100 Ohm) across the full 7 V span would take 70-170
+    mA (docs/physics.md, section 6.2, which maps the tomography against this limit:
+    `bench/bench_estimator.py --only tomo --max-current MA`). Every round of
     `tomography` and `calibrate` is held to it (module docstring, step 1); `measure`
     without known codes is not.
     ``adaptive``: run the adaptive round when the first fit flags near-shorts."""
