@@ -1595,7 +1595,7 @@ def _restore_after_error(bench: Bench, twins: list[Twin], starts: list[dict[int,
     try:
         _restore(bench, twins, unknown, starts)
     except Exception:  # the bench's safe state follows; the first error is the one to report
-        log.exception("the drive state could not be restored after an error")
+        log.debug("the drive state could not be restored after an error", exc_info=True)
 
 
 def fit_reads(
