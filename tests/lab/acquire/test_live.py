@@ -367,7 +367,7 @@ def test_a_channel_the_task_needs_fails_the_live_set_up_before_any_instrument(
     out, path = tmp_path / "live.h5", tmp_path / "b9.toml"
     with WireEmulator(EmulatorConfig(seed=1)) as emu:
         data = emu.bench_data()
-        data["channels"] = [ch for ch in data["channels"] if ch["name"] != "3"]
+        data["channels"] = [ch for ch in data["channels"] if ch["name"] != "1008"]
         path.write_text(toml_text(data, BENCH_COMMENT), encoding="utf-8")
         seen = _messages_of(LiveSpec(settings={"task": "ii", "steps": 5}, out=str(out),
                                      bench=str(path)))
@@ -375,6 +375,6 @@ def test_a_channel_the_task_needs_fails_the_live_set_up_before_any_instrument(
     failed = [m for m in seen if isinstance(m, Failed)]
     assert failed and failed[0].phase == "setup", seen
     assert failed[0].text.startswith(
-        f"{path}: field 'channels': node 3 of the free twin has no drive channel (needed: "
+        f"{path}: field 'channels': node 8 of the clamped twin has no drive channel (needed: "
     ), failed[0].text
     assert not out.exists()
