@@ -129,13 +129,19 @@ def test_tight_limits_are_never_exceeded() -> None:
     assert res.code_sd.mean() > 2 * full.code_sd.mean()
 
 
-def test_drive_state_is_restored() -> None:
+def _driven_bench():
+    """Board 4 calibrated, then a drive state on both twins: (board, bench, model, each
+    twin's drive state, the board's applied volts and driven mask) before a tomography."""
     board, bench = _bench(4)
     model, _ = calibrate(bench)
     bench.drive("free", (8, 9), np.array([5.0, 0.0]))
     bench.drive("clamped", (8, 9, 3), np.array([5.0, 0.0, 4.2]))
     before = [bench.drive_state(t) for t in ("free", "clamped")]
-    applied, driven = board.applied.copy(), board.driven.copy()
+    return board, bench, model, before, board.applied.copy(), board.driven.copy()
+
+
+def test_drive_state_is_restored() -> None:
+    board, bench, model, before, applied, driven = _driven_bench()
     tomography(bench, model, np.full(16, 64), 1.0)
     assert [bench.drive_state(t) for t in ("free", "clamped")] == before
     assert np.array_equal(board.driven, driven)
@@ -176,12 +182,7 @@ def test_a_daq_that_acts_then_raises_leaves_both_twins_at_their_start(kind: str,
     bookkeeping, so the restore skipped a twin (left in a test pattern) or a start node
     (left released). Now a failed tomography drives both twins' whole start state back
     and re-raises the DAQ's error; checked on the board itself."""
-    board, bench = _bench(4)
-    model, _ = calibrate(bench)
-    bench.drive("free", (8, 9), np.array([5.0, 0.0]))
-    bench.drive("clamped", (8, 9, 3), np.array([5.0, 0.0, 4.2]))
-    before = [bench.drive_state(t) for t in ("free", "clamped")]
-    applied, driven = board.applied.copy(), board.driven.copy()
+    board, bench, model, before, applied, driven = _driven_bench()
     bench.daq = ActsThenRaisesDAQ(bench.daq, kind, n)
     with pytest.raises(TransportError):
         tomography(bench, model, np.full(16, 64), 1.0)
