@@ -44,15 +44,16 @@ def _exec(app: Any) -> int:
     First, as this process's entry point, `freeze_imported`: Qt, pyqtgraph, numpy and the
     window are made; keeping them out of the cyclic collector's walks spares the live
     window full passes that stall a frame by ~80 ms."""
+    from PyQt6.QtCore import QTimer
+
     from lab.procs import freeze_imported
 
     freeze_imported()
     caught: list[int] = []
 
-    def close_all(signum: int, frame: object) -> None:  # runs at the window's next tick
+    def close_all(signum: int) -> None:
         from gui.window import MainWindow
 
-        caught.append(signum)
         for widget in app.topLevelWidgets():
             if isinstance(widget, MainWindow):  # its live run's message names the signal
                 widget.close_on_signal(signum)
@@ -60,7 +61,16 @@ def _exec(app: Any) -> int:
                 widget.close()
         app.quit()
 
-    previous = {sig: signal.signal(sig, close_all) for sig in STOP_SIGNALS}
+    def on_signal(signum: int, frame: object) -> None:
+        # Python runs this at its next bytecode, which may be inside a paint event of
+        # the window's (Python) widgets: closing there destroys the window under Qt's
+        # paint, whose flush then warns on stderr. So only note the signal; the event
+        # loop closes the windows at its next turn (a second signal is not queued twice).
+        caught.append(signum)
+        if len(caught) == 1:
+            QTimer.singleShot(0, lambda: close_all(signum))
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     try:
         status = int(app.exec())
     finally:
