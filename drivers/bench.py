@@ -71,8 +71,16 @@ class _ChannelEntry(BaseModel):
     twin: Literal["free", "clamped"]
     node: int
     kind: Literal["drive", "sense"]
-    limits: tuple[float, float] = (-10.0, 10.0)
-    safe: float = 0.0
+    #: a drive channel's (low, high) V and resting V; a sense channel (an input the
+    #: controller never writes) takes neither (`_check_sense_entries`)
+    limits: tuple[float, float] | None = None
+    safe: float | None = None
+
+    def channel(self) -> Channel:
+        """As the channel map's `Channel` (a drive channel's defaults: +-10 V, safe 0 V)."""
+        limits = (-10.0, 10.0) if self.limits is None else self.limits
+        return Channel(self.name, self.twin, self.node, self.kind, limits,
+                       0.0 if self.safe is None else self.safe)
 
 
 class _CalibrationTable(BaseModel):
@@ -147,6 +155,20 @@ def _check_dialect_names(path: Path, spec: InstrumentsBenchFile) -> Dialect:
     return dialect
 
 
+def _check_sense_entries(path: Path, spec: InstrumentsBenchFile) -> None:
+    """ConfigError naming the field for a sense channel given ``limits`` or ``safe``: an
+    input is never written, so either would be taken and ignored (a user trial wrote
+    them, believing they bounded the reads)."""
+    for item, entry in enumerate(spec.channels, start=1):
+        given = [k for k in ("limits", "safe") if getattr(entry, k) is not None]
+        if entry.kind == "sense" and given:
+            raise ConfigError(
+                f"{path}: field 'channels', item {item}, entry {given[0]!r}: channel "
+                f"{entry.name!r} is a sense channel (an analog input, never written), "
+                f"which takes no {' or '.join(repr(k) for k in given)}: remove it"
+            )
+
+
 def _check_output_range(
     path: Path, spec: InstrumentsBenchFile, dialect: Dialect, bias_limits: Limits
 ) -> None:
@@ -155,7 +177,7 @@ def _check_output_range(
     driver would refuse after the other checks."""
     out = Limits(*dialect.output_range)
     for item, entry in enumerate(spec.channels, start=1):
-        lim = Limits(*entry.limits)  # usable: `check_channel_map` checked them
+        lim = Limits(*entry.channel().limits)  # usable: `check_channel_map` checked them
         if entry.kind == "drive" and not lim.within(out):
             raise ConfigError(
                 f"{path}: field 'channels', item {item}, entry 'limits': {lim} is wider "
@@ -179,7 +201,8 @@ def _open(
         network = Network.from_name(spec.network, seed=spec.network_seed)
     except ValueError as err:
         raise ConfigError(f"{path}: field 'network': {err}") from None
-    channels = [Channel(c.name, c.twin, c.node, c.kind, c.limits, c.safe) for c in spec.channels]
+    _check_sense_entries(path, spec)
+    channels = [c.channel() for c in spec.channels]
     try:
         check_channel_name(spec.bias.channel, "bias channel")
     except ValueError as err:

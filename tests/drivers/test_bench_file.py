@@ -197,3 +197,26 @@ def test_limits_wider_than_the_daqs_output_range_name_their_field_with_nothing_s
     assert code == 2, err
     assert err.strip().splitlines() == [f"twinlab: error: {bench}: {expect}"], err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("given", [{"limits": [-1.0, 6.0]}, {"safe": 0.0},
+                                   {"limits": [0.0, 1.0], "safe": 0.5}])
+def test_a_sense_channel_given_limits_or_a_safe_value_is_refused(
+    tmp_path: Path, given: dict[str, Any]
+) -> None:
+    """An input is never written: its ``limits`` and ``safe`` were taken and ignored (a
+    user trial wrote them believing they bounded the reads). Now one line naming the
+    entry; a drive channel keeps both, and a sense entry without them opens."""
+    raw = _raw()
+    raw["channels"].append({"name": "2003", "twin": "free", "node": 3, "kind": "sense", **given})
+    with pytest.raises(ConfigError) as info:
+        open_bench(tmp_path / "b.toml", raw, validate_only=True)
+    first = next(iter(given))
+    assert str(info.value) == (
+        f"{tmp_path / 'b.toml'}: field 'channels', item 2, entry {first!r}: channel '2003' "
+        "is a sense channel (an analog input, never written), which takes no "
+        + " or ".join(repr(k) for k in given) + ": remove it"
+    )
+    raw["channels"][1] = {"name": "2003", "twin": "free", "node": 3, "kind": "sense"}
+    raw["channels"][0].update(limits=[-1.0, 6.0], safe=0.5)
+    assert open_bench(tmp_path / "b.toml", raw, validate_only=True) is None

@@ -191,8 +191,9 @@ def bench_document(
             "twin": TWINS[twin_index],
             "node": node,
             "kind": kind,
-            "limits": [float(v) for v in channel_limits],
-            "safe": 0.0,
+            # an input is never written: no limits, no safe value
+            **({"limits": [float(v) for v in channel_limits], "safe": 0.0}
+               if kind == "drive" else {}),
         }
         for (kind, twin_index), offset in OFFSETS.items()
         for node in range(1, n_nodes + 1)
