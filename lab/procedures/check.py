@@ -68,9 +68,9 @@ the codes are unknown, so the channel-map step is held to what the worst case al
 (`safe_step`): every edge at code 0 of a part at the wiper floor
 (`lab.observe.model.WIPER_FLOOR`, 35 Ohm), so that no edge carries more than
 ``step / 35 Ohm`` and no channel more than its node's degree times that (every node's
-voltage lies between the driven ones). The tomography holds its patterns to the edge
-limit itself (`TomographySettings.max_current`, set from the bench) at the start codes,
-which the blind round vouched for first (above). The clock and bias
+voltage lies between the driven ones), each within its limit. The tomography holds its
+patterns to the edge limit itself (`TomographySettings.max_current`, set from the
+bench) at the start codes, which the blind round vouched for first (above). The clock and bias
 patterns are checked at the tomography's fit (each code on the lowest part,
 `DigipotModel.lowest`) before they are applied; one that would exceed a limit fails the
 section and is not applied. The JSON has each section's largest predicted current
@@ -124,7 +124,8 @@ class CheckSettings:
     ``bias_p``: the two p values of the bias check, ``bias_pulses`` pulses each;
     ``margin``: V beyond sigma_max (and beyond 0) the predicted drops keep;
     ``open_ratio``: conductance ratio to the median that is open (1/x shorted);
-    ``mismatch``: relative twin mismatch allowed; ``p_tolerance``: absolute;
+    ``mismatch``: relative twin mismatch allowed (an edge fails when its measured
+    mismatch exceeds it by more than `MISMATCH_SIGMAS` of its own sd); ``p_tolerance``: absolute;
     ``inset``: fraction of each channel's span kept inside its limits;
     ``candidates``: random patterns per search; ``seed``: of that search;
     ``tomography_budget``: DAQ transactions per tomography (twice that when a dead
@@ -165,6 +166,9 @@ BLIND_COARSE = "blind-round-coarse"  # the blind round too coarse to vouch for t
 OPEN_EDGE = "open-edge"  # conductance below 1/open_ratio of the median
 SHORTED_EDGE = "shorted-edge"  # above open_ratio x the median, and no clock move
 TWIN_MISMATCH = "twin-mismatch"  # the twins' conductances differ beyond ``mismatch``
+#: How many of its sd an edge's twin mismatch must exceed ``mismatch`` by to fail (a
+#: false alarm on a good edge about 1 in 700 per edge, one-sided).
+MISMATCH_SIGMAS = 3.0
 NO_PATTERNS = "no-clock-patterns"  # no clock patterns fit the limits
 OVER_LIMIT = "over-current-limit"  # a section's patterns would exceed a current limit
 STUCK_EDGE = "stuck-edge"  # an edge that did not step under the clock
@@ -295,12 +299,31 @@ def channel_levels(ch: Channel, volts: float, inset: float) -> tuple[float, floa
     return None
 
 
+def _degrees(bench: Bench) -> np.ndarray:
+    """(N,) how many edges meet at each node (index: node label - 1)."""
+    network = bench.network
+    return np.bincount(network.edges.ravel(), minlength=network.n_nodes)
+
+
+def channel_step_bound(bench: Bench) -> tuple[float, str | None]:
+    """The largest channel-map step, V, that keeps every drive channel within its current
+    limit when every edge is at the wiper floor (`WIPER_FLOOR` Ohm: the codes are not
+    known yet): a stepped node's channel carries its degree times step / 35 Ohm (every
+    other node held), so limit x 35 Ohm / degree; with the channel that sets it (None: no
+    drive channel meets an edge)."""
+    degree = _degrees(bench)
+    bounds = [(bench.currents.channel_limit(ch.name) * WIPER_FLOOR / degree[ch.node - 1], ch.name)
+              for ch in bench.channels if ch.kind == "drive" and degree[ch.node - 1]]
+    return min(bounds) if bounds else (float("inf"), None)
+
+
 def safe_step(bench: Bench, settings: CheckSettings) -> float:
     """The channel-map step, V: ``settings.test_volts``, lowered so that with every edge
     at the wiper floor (`WIPER_FLOOR` Ohm, code 0: the codes are not known yet) no edge
-    carries more than the bench's edge limit. (A stepped node's channel may carry up to
-    its degree times that in this worst case: not bounded before the tomography.)"""
-    return min(settings.test_volts, bench.currents.edge * WIPER_FLOOR)
+    carries more than the bench's edge limit and no stepped node's channel more than its
+    own limit (`channel_step_bound`: 35 mV at 5 mA on a node of degree 5)."""
+    return min(settings.test_volts, bench.currents.edge * WIPER_FLOOR,
+               channel_step_bound(bench)[0])
 
 
 MAX_REPEATS = 16  # reads averaged per channel-map state, at most
@@ -502,7 +525,17 @@ def _refuse_bench(bench: Bench, settings: CheckSettings) -> None:
     step = safe_step(bench, settings)
     least = min_step()
     if step < least * (1 - 1e-9):
-        if step < settings.test_volts:  # the edge limit lowered it (`safe_step`)
+        bound, channel = channel_step_bound(bench)
+        if step < settings.test_volts and step == bound:  # a channel's limit lowered it
+            limit = bench.currents.channel_limit(channel)
+            own = channel in bench.currents.channels
+            field = f"'currents.channels', key {channel!r}" if own else "'currents.channel'"
+            degree = round(limit * WIPER_FLOOR / bound)
+            what = (f"bench file field {field} = {limit * 1e3:g} mA allows a channel-map "
+                    f"step of only {step * 1e3:.3g} mV (channel {channel!r}: its node's "
+                    f"{degree} edges at code 0, {WIPER_FLOOR:g} Ohm each)")
+            fix = f"give it >= {least / WIPER_FLOOR * degree * 1e3:.3g} mA"
+        elif step < settings.test_volts:  # the edge limit lowered it (`safe_step`)
             what = (f"bench file field 'currents.edge' = {bench.currents.edge * 1e3:g} mA "
                     f"allows a channel-map step of only {step * 1e3:.3g} mV (an edge at "
                     f"code 0, {WIPER_FLOOR:g} Ohm)")
@@ -529,13 +562,16 @@ def _refuse_bench(bench: Bench, settings: CheckSettings) -> None:
     bases = [channel_levels(ch, step, settings.inset) for ch in bench.channels
              if ch.kind == "drive"]
     spread = max(b[0] for b in bases if b) - min(b[0] for b in bases if b) if bases else 0.0
-    if spread + step > bench.currents.edge * WIPER_FLOOR * (1 + 1e-9):
+    bound = channel_step_bound(bench)[0]
+    if spread + step > min(bench.currents.edge * WIPER_FLOOR, bound) * (1 + 1e-9):
+        which = ("edge current limit", "'currents.edge'")
+        if bound < bench.currents.edge * WIPER_FLOOR:
+            which = ("channel current limits", "'currents.channel'")
         raise ConfigError(
             f"check: the drive channels' base levels are {spread:g} V apart (0 V clipped "
-            "into each channel's limits): with an edge at code 0 "
-            f"({WIPER_FLOOR:g} Ohm) that is more than the bench's edge current limit "
-            f"{bench.currents.edge * 1e3:g} mA (bench file field 'currents.edge'); give "
-            "every drive channel limits that include 0 V"
+            "into each channel's limits): with the edges at code 0 "
+            f"({WIPER_FLOOR:g} Ohm) that is more than the bench's {which[0]} allow "
+            f"(bench file field {which[1]}); give every drive channel limits that include 0 V"
         )
     # after the channels' room (a window narrower than the blind span is theirs to fix)
     span = _blind_span(DigipotModel.nominal(bench.network.n_edges), bench.currents.edge)
@@ -669,7 +705,12 @@ def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
         bench.release(t, tuple(base[t]))
     rel = response / step[:, None]  # 1 where a drive reaches a sense channel's node
     hit = rel > 0.5
-    faint = np.abs(rel) > 0.1
+    # a tenth of the step, and above the column's own noise: a dead input reads
+    # pick-up (5 mV rms on the rehearsal bench, 10x a live one), which a step held low by
+    # the current limits (35 mV) would otherwise see as a faint reach; the noise is the
+    # column's median response (a drive moves its own node's input only, the rest hold)
+    noise_sd = 1.4826 * np.median(np.abs(response), axis=0)
+    faint = (np.abs(rel) > 0.1) & (np.abs(response) > MAP_SIGMAS * noise_sd[None, :])
     col_of = {key: i for i, key in enumerate(cols)}
     problems: list[CheckFault] = []
     dead_sense = [c for c in range(len(cols)) if not faint[:, c].any()]
@@ -733,9 +774,9 @@ def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
         # worst case (codes unknown): an edge at code 0 on the wiper floor across the step
         # and the base levels' spread (every node lies between the driven voltages)
         "max_current_a": _spread(levels) / WIPER_FLOOR,
-        # the same worst case on the most-connected stepped node's channel
-        "max_channel_current_a": _spread(levels) / WIPER_FLOOR * int(np.bincount(
-            bench.network.edges.ravel(), minlength=bench.network.n_nodes).max()),
+        # the same worst case on each drive channel (its node's degree edges at once)
+        "max_channel_current_a": _spread(levels) / WIPER_FLOOR * int(max(
+            (_degrees(bench)[n - 1] for t in TWINS for n in chans.drive[t]), default=0)),
     }  # fmt: skip
     report.add("channels", "channel map", not problems,
                f"{len(rows)} outputs x {len(cols)} inputs, {len(problems)} problem(s)",
@@ -1024,8 +1065,11 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
     relative sd of that edge) says the board was moved since (trained). An edge below
     1/``open_ratio`` of the median is open (the tomography names it; it conducts less
     than at power-up, not more) and not judged, nor is one the reads do not fix (sd
-    inf, or fixed only in combination, `_unseen`: a node without a drive channel). A
-    blind fit worse than ``LIMIT_CHI2`` (wiring) cannot vouch for anything."""
+    inf, or fixed only in combination, `_unseen`: a node without a drive channel). An
+    edge off on one twin alone (its other twin's part within tolerance, not shorted) is
+    that twin's part or wiring, not a moved code (both parts share the code): not judged
+    here, the twin mismatch names it. A blind fit worse than ``LIMIT_CHI2`` (wiring)
+    cannot vouch for anything."""
     labels = bench.network.edge_labels()
     figures: dict[str, Any] = {"transactions": int(blind.transactions),
                                "chi2": [float(f.chi2) for f in blind.fits]}  # fmt: skip
@@ -1071,7 +1115,7 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
                "wiring and the channel map")  # fmt: skip
         return PowerUp(False, why, {**figures, "power_up": False}, CheckFault(BAD_FIT, why))
     worst, worst_at, worst_r = 0.0, (0, 0), 1.0
-    ratios, tols = [], []
+    ratios, tols, scores = [], [], []
     e = bench.network.n_edges
     expected = DigipotModel.nominal(e).conductance(_start_codes(settings, e))  # (2, E)
     floor = _start_codes(settings, e) < 2
@@ -1092,13 +1136,23 @@ def power_up_verdict(bench: Bench, settings: CheckSettings, blind: Blind) -> Pow
         # an edge taken at code 0 or 1 is already at the floor in every limit: conducting
         # more than its code says (a near-short, seen only from below) is not judged
         score = np.where(floor & (r > 1.0), 0.0, score)
+        scores.append(score)
+        ratios.append(r)
+        tols.append(np.round(np.where(np.isfinite(tol), tol, -1.0), 4).tolist())
+    # both twins' parts of an edge sit at one code, so a code moved since power-up moves
+    # both: an edge off on one twin alone, within tolerance on the other (and no short),
+    # is that twin's part or wiring, for the tomography's twin mismatch to name; the
+    # other twin vouches for its code
+    one_twin = [(scores[t] > 1.0) & np.isfinite(scores[t]) & (scores[1 - t] <= 1.0)
+                & (ratios[1 - t] >= 1.0 / settings.open_ratio) for t in range(2)]
+    for t in range(2):
+        score = np.where(one_twin[t], 0.0, scores[t])
         i = int(np.argmax(score))
         if score[i] > worst:
-            worst, worst_at, worst_r = float(score[i]), (t, i), float(r[i])
-        ratios.append(np.round(r, 4).tolist())
-        tols.append(np.round(np.where(np.isfinite(tol), tol, -1.0), 4).tolist())
-    figures.update(ratio_to_median=ratios, tolerance=tols,
-                   worst_score=worst if np.isfinite(worst) else None)
+            worst, worst_at, worst_r = float(score[i]), (t, i), float(ratios[t][i])
+    figures.update(ratio_to_median=[np.round(r, 4).tolist() for r in ratios], tolerance=tols,
+                   worst_score=worst if np.isfinite(worst) else None,
+                   one_twin_only=[labels[i] for i in np.flatnonzero(one_twin[0] | one_twin[1])])
     if worst <= 1.0:
         return PowerUp(True, "", {**figures, "power_up": True})
     t, i = worst_at
@@ -1278,13 +1332,18 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
     both = conducting & seen.all(axis=0)
     norm = k / np.stack([np.median(k[t, both]) for t in range(2)])[:, None]
     mismatch = np.where(both, np.abs(norm[1] / norm[0] - 1.0), 0.0)
-    bad_twins = (mismatch > settings.mismatch) & both
+    # its sd: the two fits' relative sds in quadrature (an edge in parallel with a
+    # near-short is fixed only to a few %, where noise alone can pass 10 %)
+    rel_sd = np.stack([f.rel_sd for f in result.fits])
+    mismatch_sd = np.where(both, np.hypot(rel_sd[0], rel_sd[1]) * (1.0 + mismatch), 0.0)
+    bad_twins = (mismatch - MISMATCH_SIGMAS * mismatch_sd > settings.mismatch) & both
     report.data["tomography"] = {
         "edges": labels,
         "resistance_ohm": np.round(resistance, 1).tolist(),
         "nominal_ohm": float(R_WIPER + 64 * model.step.mean()),
         "codes": np.round(codes, 2).tolist(),
         "twin_mismatch": np.round(mismatch, 4).tolist(),
+        "twin_mismatch_sd": np.round(mismatch_sd, 4).tolist(),
         "chi2": [float(f.chi2) for f in result.fits],
         "transactions": int(result.transactions),
         "open": [labels[i] for i in np.flatnonzero(is_open)],
@@ -1310,11 +1369,13 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
     report.add("tomography", "shorted edges", not shorted.any(),
                f"{int(shorted.sum())} shorted", detail,
                _edge_faults(SHORTED_EDGE, detail, labels, shorted))  # fmt: skip
-    worst = float(mismatch[both].max(initial=0.0))
+    worst = int(np.argmax(np.where(both, mismatch, -1.0)))
+    figure = (f"worst {100 * mismatch[worst]:.1f} % +- {100 * mismatch_sd[worst]:.1f} % "
+              f"({labels[worst]})" if both.any() else "no edge seen on both twins")
     detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(bad_twins))}: the twins "
-              f"differ by more than {100 * settings.mismatch:g} %")  # fmt: skip
-    report.add("tomography", "twin mismatch", not bad_twins.any(),
-               f"worst {100 * worst:.1f} %", detail,
+              f"differ by more than {100 * settings.mismatch:g} % (beyond "
+              f"{MISMATCH_SIGMAS:g} sd of the fits)")  # fmt: skip
+    report.add("tomography", "twin mismatch", not bad_twins.any(), figure, detail,
                _edge_faults(TWIN_MISMATCH, detail, labels, bad_twins))  # fmt: skip
     gaps = []
     chans = _Channels.of(list(bench.channels))

@@ -149,16 +149,17 @@ def test_a_swap_is_resolved_by_the_tomography_and_the_rest_runs(tmp_path: Path) 
 def test_limits_without_room_for_the_test_voltages_refused_nothing_applied(
     tmp_path: Path, capsys
 ) -> None:
-    # the channel-map step is 0.175 V at the default 5 mA edge limit (35 Ohm worst case)
-    status, report, emu = _check(tmp_path, 0, limits=(0.0, 0.15))
+    # the channel-map step is 35 mV at the default 5 mA limits (a node of degree 5, its
+    # edges at 35 Ohm in the worst case)
+    status, report, emu = _check(tmp_path, 0, limits=(0.0, 0.03))
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and report == {}
     # the line names the bench file and its field, as the bench-file and currents.edge lines do
     assert err == [
         f"twinlab: error: {tmp_path / 'bench.toml'}: check: bench file field 'channels', "
         "item 1, entry 'limits' = "
-        "[0, 0.15] V (channel '1', free twin node 1) leaves no room for the check's "
-        "0.175 V test step"
+        "[0, 0.03] V (channel '1', free twin node 1) leaves no room for the check's "
+        "0.035 V test step"
     ], err
     assert (emu.board.codes == 64).all() and not emu.board.driven.any()
 
@@ -337,20 +338,23 @@ def test_an_edge_limit_too_low_for_the_check_is_refused_nothing_applied(
         assert (emu.board.codes == 64).all() and not emu.board.driven.any()
 
 
-def test_an_open_edge_that_leaves_a_node_dangling_is_named_before_anything_is_applied(
-    tmp_path: Path,
-) -> None:
-    """Edge 2-9 open leaves node 9 on 7-9 alone, which no pattern then sees: the blind
-    round cannot vouch for the board's codes (an unseen edge could be a short), so the
-    check stops there, and it names the open edge. It used to say the bench's edge
-    current limit was too small to see anything ("give a larger currents.edge")."""
+def test_an_open_edge_that_leaves_a_node_dangling_is_named(tmp_path: Path) -> None:
+    """Edge 2-9 open leaves node 9 on 7-9 alone. It used to be reported as the bench's edge
+    current limit too small to see anything ("give a larger currents.edge"). Depending
+    on the read noise (seeds 0-7: 3 of 8 in session 9, on the code before and after the
+    channel map's step was lowered to 35 mV) the blind round's fit is too coarse to vouch
+    for the codes, and the check stops there naming the open edge; otherwise it goes on
+    and the tomography names it. Either way the open edge is the one fault, named once."""
     status, report, _ = _check(tmp_path, 3, ("open-edge:2-9",))
     assert status == 1
     failed = _failed(report)
-    assert "edge(s) 2-9 look open in the blind round" in failed, failed
     assert "currents.edge" not in failed, failed
-    assert report["figures"]["power_up"]["open"] == ["2-9"]
-    assert _records(report) == {("open-edge", None, (), (), ("2-9",))}
+    assert _records(report) == {("open-edge", None, (), (), ("2-9",))}, failed
+    if report["figures"]["power_up"]["power_up"]:
+        assert "tomography: edge(s) 2-9 open" in failed, failed
+    else:
+        assert "edge(s) 2-9 look open in the blind round" in failed, failed
+        assert report["figures"]["power_up"]["open"] == ["2-9"]
 
 
 def test_a_bias_outside_the_bias_limits_is_refused_naming_the_file_and_fields(

@@ -22,7 +22,7 @@ from lab.emulator.board import EmulatedBoard, PeakCurrent
 from lab.errors import ConfigError
 from lab.hal import Bench
 from lab.hal.benchfile import load_bench
-from lab.procedures.check import CheckSettings, plan, run_check
+from lab.procedures.check import CheckSettings, plan, run_check, safe_step
 
 
 def _bench(tmp_path: Path, edge: float) -> Bench:
@@ -35,12 +35,14 @@ def test_every_section_reports_its_largest_predicted_current(tmp_path: Path) -> 
     report = run_check(_bench(tmp_path, 5e-3), CheckSettings(pulses=3, bias_pulses=8))
     assert report.passed, report.failures()
     figures = report.data
-    assert abs(figures["channels"]["test_volts"] - 0.175) < 1e-12  # 5 mA x 35 Ohm, not 0.5 V
+    # 5 mA x 35 Ohm / 5: a stepped node of degree 5 with every edge at code 0 (not the
+    # edge's own 0.175 V, which put up to 25 mA through that node's channel)
+    assert abs(figures["channels"]["test_volts"] - 0.035) < 1e-12
     for value in (figures["channels"]["max_current_a"], figures["tomography"]["max_current_a"],
                   figures["clock"]["max_current_a"],
-                  *(b["max_current_a"] for b in figures["bias"])):
-        assert 0.0 < value <= 5e-3
-    assert np.isfinite(figures["channels"]["max_channel_current_a"])
+                  *(b["max_current_a"] for b in figures["bias"]),
+                  figures["channels"]["max_channel_current_a"]):
+        assert 0.0 < value <= 5e-3 * (1 + 1e-9)
 
 
 def test_every_tomography_of_the_check_is_current_limited(tmp_path: Path, monkeypatch) -> None:
@@ -98,12 +100,12 @@ def test_pulses_past_a_rail_from_power_up_are_refused_before_anything() -> None:
 def test_an_emulator_benchs_limits_without_room_name_its_limits_field(tmp_path: Path) -> None:
     """The emulator bench file's one ``limits`` pair is the field named (no channel entry)."""
     path = tmp_path / "bench.toml"
-    path.write_text('kind = "emulator"\nlimits = [0, 0.05]\n')
+    path.write_text('kind = "emulator"\nlimits = [0, 0.02]\n')
     with pytest.raises(ConfigError) as info:
         plan(load_bench(path))
     assert str(info.value).startswith(
-        "check: bench file field 'limits' = [0, 0.05] V (channel 'ao.free.1', free twin node 1)"
-        " leaves no room for the check's 0.175 V test step"
+        "check: bench file field 'limits' = [0, 0.02] V (channel 'ao.free.1', free twin node 1)"
+        " leaves no room for the check's 0.035 V test step"
     ), info.value
 
 
@@ -167,3 +169,23 @@ def test_a_bias_outside_the_bias_limits_names_the_bias_and_calibration_fields() 
         f"{volts[0]:.4g} V that field 'calibration' sets for p = 1"), line
     assert (f"give it a range that contains [{min(volts):.4g}, {max(volts):.4g}] V"
             in line), line
+
+
+def test_a_drive_channels_own_current_limit_holds_the_channel_map_step(tmp_path: Path) -> None:
+    """The channel-map step is held to each drive channel's own limit over its node's
+    degree (every edge at 35 Ohm); before, only the edge limit held it, so a stepped
+    node's channel could carry its degree times that. A limit too small for the check to
+    see a channel move is refused naming that channel's field."""
+    path = tmp_path / "bench.toml"
+    text = 'kind = "emulator"\n[currents]\nchannels = {"ao.free.1" = %s}\n'
+    path.write_text(text % "1e-3")  # node 1 meets 5 edges: 1 mA x 35 Ohm / 5 = 7 mV
+    bench = load_bench(path)
+    assert abs(safe_step(bench, CheckSettings()) - 7e-3) < 1e-12
+    path.write_text(text % "1e-4")  # 0.7 mV: below what the read noise lets it see
+    with pytest.raises(ConfigError) as info:
+        plan(load_bench(path))
+    line = str(info.value)
+    assert line.startswith("check: bench file field 'currents.channels', key 'ao.free.1' = "
+                           "0.1 mA allows a channel-map step of only 0.7 mV (channel "
+                           "'ao.free.1': its node's 5 edges at code 0, 35 Ohm each)"), line
+    assert line.endswith("give it >= 0.253 mA"), line  # 1.77 mV x 5 / 35 Ohm
