@@ -133,3 +133,83 @@ def test_train_says_which_output_is_not_safe_after_a_complete_run(emu, tmp_path:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("twinlab: not safe: channel '1008'"), lines
     assert "bench safe" not in proc.stderr and "30 steps" in proc.stdout
+
+
+def _not_safe_channels(lines: list[str]) -> list[str]:
+    """Every channel name the safe-state lines name (quoted), in order."""
+    import re
+
+    return [name for line in lines for name in re.findall(r"'(\w+)'", line.split(": ")[0])]
+
+
+def test_a_lost_daq_is_one_error_and_one_line_per_reason(emu) -> None:
+    """The DAQ's server goes away after step 10 (its connection closed, new ones refused):
+    the run stops at step 11 with an error saying the DAQ closed its connection (not a
+    reply timeout), and the safe state names every drive channel exactly once, those that
+    share a reason on one line (before: one line per channel, 18 of them the same)."""
+    from lab.hal import BenchError
+
+    bench = load_bench(emu.bench_file)
+    trainer = Trainer(bench, load_task("ii"), settings_from(steps=100, test_every=0),
+                      [Fault(10, emu.scpi.close)])
+    with pytest.raises(BenchError, match=r"^DAQ \(TCPIP::.*::SOCKET\): the instrument closed "
+                       r"its connection \(waiting for the reply to "):
+        trainer.run()
+    assert trainer.failed_step == 11
+    lines = trainer.unsafe
+    assert 2 <= len(lines) <= 4, lines
+    assert all("\n" not in line for line in lines)
+    grouped = [line for line in lines if line.startswith("channels ")]
+    assert len(grouped) == 1 and "not attempted: the link failed earlier" in grouped[0]
+    named = _not_safe_channels(lines)
+    assert sorted(named) == sorted([*drive_channels(bench), "9000"])  # each one once
+    bench.close()
+
+
+def test_train_with_a_lost_daq_says_so_in_a_few_lines(emu, tmp_path: Path) -> None:
+    """``twinlab train`` with its DAQ gone mid-run (the user trial killed the emulator):
+    one error line naming the DAQ, its address and the step, then the channels not made
+    safe grouped by reason (before: a reply timeout, then 21 "not safe" lines), and a run
+    file closed intact, incomplete, with a message of at most MESSAGE_MAX characters
+    (before: 3680)."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from lab.runs.layout import MESSAGE_MAX
+    from lab.runs.reader import RunReader
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run.h5"
+    done = threading.Event()
+
+    def kill_daq() -> None:  # after about 50 steps (a step is 4 or more DAQ lines)
+        while not done.is_set() and len(emu.scpi.received) < 400:
+            time.sleep(0.01)
+        emu.scpi.close()
+
+    killer = threading.Thread(target=kill_daq, daemon=True)
+    killer.start()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lab.cli", "train", "--quiet", "--bench",
+             str(emu.bench_file), "--steps", "100000", "--out", str(out)],
+            cwd=root, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        done.set()
+        killer.join()
+    assert proc.returncode == 1, proc.stderr
+    first, *rest = proc.stderr.strip().splitlines()
+    resource = emu.scpi.resource
+    assert first.startswith("twinlab: error: at step "), first
+    assert f"DAQ ({resource}): the instrument closed its connection" in first, first
+    assert "timed out" not in first and first.endswith(f"run file {out} (incomplete)"), first
+    assert "bench safe" not in proc.stderr
+    assert 2 <= len(rest) <= 4 and all(ln.startswith("twinlab: not safe: ") for ln in rest), rest
+    with RunReader(out) as run:
+        message = run.info["message"]
+        assert not run.complete and run.n_steps > 0
+    assert message.startswith("BenchError at step ") and resource in message
+    assert len(message) <= MESSAGE_MAX, len(message)

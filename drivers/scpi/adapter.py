@@ -100,6 +100,14 @@ class Adapter:
             f"{self.where}: timed out after {self.timeout_ms} ms waiting for {what} {cmd!r}"
         )
 
+    def closed_by_peer(self, cmd: str, reply: bool) -> BenchError:
+        """The one-line BenchError for a connection the instrument closed during ``cmd``."""
+        what = "waiting for the reply to" if reply else "sending"
+        return BenchError(
+            f"{self.where}: the instrument closed its connection ({what} {cmd!r}); "
+            "check that it is on and reachable"
+        )
+
     # -- the transport ------------------------------------------------------------------------
     def _write(self, cmd: str) -> None:
         raise NotImplementedError
@@ -178,10 +186,33 @@ class PyVisaAdapter(Adapter):
         from pyvisa.errors import VisaIOError
 
         if isinstance(exc, VisaIOError) and exc.error_code == constants.StatusCode.error_timeout:
-            return self.timed_out(cmd, reply)
+            # pyvisa-py waits out the timeout at the end of a socket's stream: say which
+            return self.closed_by_peer(cmd, reply) if self._peer_closed() else self.timed_out(
+                cmd, reply
+            )
         if isinstance(exc, ConnectionRefusedError):
             return BenchError(f"{self.name}: no instrument at {self.resource}: connection refused")
+        if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+            return self.closed_by_peer(cmd, reply)
         return BenchError(f"{self.where}: {cmd!r} failed: {describe(exc)}")
+
+    def _peer_closed(self) -> bool:
+        """Whether a socket session's instrument closed the connection (the end of the
+        stream, or a reset, is waiting); False for anything it cannot tell."""
+        import socket
+
+        if not self._socket or self._res is None:
+            return False
+        try:  # pyvisa-py's session object holds the socket
+            sock = self._res.visalib.sessions[self._res.session].interface
+            data = sock.recv(1, socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
+        except (BlockingIOError, InterruptedError):
+            return False  # open, nothing to read: it is just not answering
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+            return True
+        except Exception:  # another backend, or a socket it cannot peek: say "timed out"
+            return False
+        return data == b""
 
     def _session(self) -> Any:
         if self._res is None:  # a reopen that failed earlier

@@ -227,9 +227,13 @@ class Trainer:
         #: examples, (n_groups, n_out) V, and each one's class (n_groups,)
         self.group_targets: np.ndarray | None = None
         self.group_class: np.ndarray | None = None
-        #: After `run`: the bench's safe-state report, one line per channel (or instrument)
-        #: that could not be made safe and verified; empty means the bench is safe.
+        #: After `run`: the bench's safe-state report (`Bench.safe_state`), one line per
+        #: instrument and reason naming the channels that could not be made safe and
+        #: verified; empty means the bench is safe.
         self.unsafe: list[str] = []
+        #: After a `run` that raised: the step it failed at (the steps before it are
+        #: recorded), None when it failed before the first step or did not fail.
+        self.failed_step: int | None = None
         # Bounded per-run state (memory does not grow with the number of steps or tests):
         self.errors = ErrorTrace(FINAL_WINDOW)  # training errors: first, last FINAL_WINDOW, count
         self.first_test_error = float("nan")  # V^2
@@ -460,8 +464,10 @@ class Trainer:
         if retarget and n_train == 1:
             self._retarget()
         step = 0
+        looping = False  # whether a failure is at a step (else: at the start)
         complete = False
         message = ""
+        self.failed_step = None
         t0 = time.perf_counter()
         try:
             if start is not None:
@@ -479,6 +485,7 @@ class Trainer:
             order = self._order(rng)
             period = 1.0 / s.rate if s.rate > 0 else 0.0
             due = time.perf_counter()
+            looping = True
             for step in range(s.steps):
                 if period:
                     due = self._pace(due, period)
@@ -549,10 +556,13 @@ class Trainer:
             message = f"interrupted by {interrupt_name(exc)} after {len(self.errors)} steps"
             raise
         except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
+            if looping:
+                self.failed_step = step
+            at = f" at step {step}" if looping else ""
+            message = f"{type(exc).__name__}{at}: {exc}"
             raise
         finally:
-            self.unsafe = bench.safe_state()  # one line per unsafe channel, each once
+            self.unsafe = bench.safe_state()  # one line per instrument and reason
             if self.unsafe:
                 message = "; ".join(
                     [message, *[f"safe state failed: {f}" for f in self.unsafe]]

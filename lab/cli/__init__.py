@@ -98,6 +98,17 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"twinlab: error: {message} (see '{self.prog} --help')\n")
 
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
+        """As argparse's, but arguments no parser knows are reported by the command's
+        parser, so the pointer names its help (``see 'twinlab train --help'``): argparse
+        reports them from the top-level parser, whose prog is only ``twinlab``."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            commands = getattr(self, "commands", {})  # the top-level parser's, by name
+            command = commands.get(getattr(parsed, "command", None) or "", self)
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -114,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         module.add_parser(sub)
     for command in sub.choices.values():  # the logging options after the command, too
         _logging_options(command, "_sub")
+    parser.commands = dict(sub.choices)  # type: ignore[attr-defined]  # see parse_args
     return parser
 
 

@@ -85,7 +85,8 @@ def incomplete_line(message: str, safe: bool, out: Path | str, discarded: bool =
 
 
 def _say_unsafe(unsafe: list[str]) -> None:
-    """One stderr line per output that could not be made safe and verified."""
+    """One stderr line per line of the safe-state report (`lab.hal.Bench.safe_state`: the
+    outputs that could not be made safe and verified, grouped by reason)."""
     for line in unsafe:
         print(f"twinlab: not safe: {line}", file=sys.stderr)
 

@@ -133,8 +133,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise exc.for_file(str(args.bench)) from None
         except (BenchError, RunStorageError, LimitError) as exc:
             # an instrument, or the disk, failed; or a step would exceed a current limit
+            # (whose message names its step)
+            at = ""
+            if isinstance(exc, BenchError) and trainer.failed_step is not None:
+                at = f"at step {trainer.failed_step}: "
             print(
-                f"twinlab: error: {exc}{_safe_note(trainer.unsafe)}; "
+                f"twinlab: error: {at}{exc}{_safe_note(trainer.unsafe)}; "
                 f"{run_file_note(out, writer.discarded)}",
                 file=sys.stderr,
             )

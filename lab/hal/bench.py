@@ -300,16 +300,37 @@ class Bench:
             f"channel {ch.name!r} ({ch.kind}, {ch.twin} twin node {ch.node}): {unsafe.reason}"
         )
 
+    def _describe_group(self, instrument: str, channels: list[str], reason: str) -> str:
+        """One line for several channels of ``instrument`` with the same ``reason``: their
+        names, then their wiring by kind and twin (nodes as ranges), then the reason; one
+        channel reads as `_describe`."""
+        if len(channels) == 1:
+            return self._describe(instrument, Unsafe(channels[0], reason))
+        names = ", ".join(repr(c) for c in channels)
+        wired = [self._by_key.get(channel_key(c)) for c in channels]
+        if any(ch is None for ch in wired):
+            return f"{instrument} channels {names}: {reason}"
+        nodes: dict[tuple[str, str], list[int]] = {}
+        for ch in wired:
+            nodes.setdefault((ch.kind, ch.twin), []).append(ch.node)
+        wiring = "; ".join(
+            f"{kind}, {twin} twin node{'s' if len(ns) > 1 else ''} {_ranges(ns)}"
+            for (kind, twin), ns in nodes.items()
+        )
+        return f"channels {names} ({wiring}): {reason}"
+
     def safe_state(self) -> list[str]:
         """Every instrument to its safe state: clock stopped, bias to p = 0, then every DAQ
         output to its safe value and off, each verified where the instrument can read back.
 
-        Never raises. Returns one line per channel (or instrument) that could NOT be made
-        safe and verified, each once, naming the channel, its node and twin and the
-        reason; an empty list means everything is safe. The lines are logged at debug
-        level only: the caller reports them.
+        Never raises. Returns the channels (or instruments) that could NOT be made safe and
+        verified, one line per instrument and reason: the channels that share a reason
+        (e.g. every output after the link went down) are named together on one line, with
+        their nodes and twins; channels with different reasons stay on separate lines; an
+        empty list means everything is safe. Every channel's own line is logged at debug
+        level (``-vv``), the lines returned are not: the caller reports them.
         """
-        lines: list[str] = []
+        groups: dict[tuple[str, str | None, str], list[str]] = {}
         for name, inst in (
             ("clock board", self.clock),
             ("bias source", self.bias),
@@ -320,11 +341,20 @@ class Bench:
             except Exception as exc:  # keep going: the other outputs must still be made safe
                 unsafe = [Unsafe(None, f"safe state failed: {exc}")]
             for u in unsafe:
-                line = self._describe(name, u)
-                if line not in lines:
-                    lines.append(line)
-        for line in lines:
-            log.debug("not safe: %s", line)
+                log.debug("not safe: %s", self._describe(name, u))
+                # a whole instrument is its own group; channels group by their reason
+                key = (name, None if u.channel is None else "", u.reason)
+                channels = groups.setdefault(key, [])
+                if u.channel is not None and u.channel not in channels:
+                    channels.append(u.channel)
+        lines: list[str] = []
+        for (name, whole, reason), channels in groups.items():
+            line = (
+                f"{name}: {reason}" if whole is None
+                else self._describe_group(name, channels, reason)
+            )
+            if line not in lines:
+                lines.append(line)
         self._driven.clear()  # every output at its safe value and off (or reported)
         self.dirty = bool(lines)
         return lines
@@ -340,3 +370,17 @@ class Bench:
             except Exception as exc:
                 log.error("closing %s failed: %s", type(inst).__name__, exc)
         return lines
+
+
+def _ranges(nodes: list[int]) -> str:
+    """``[1, 2, 3, 5, 7, 8]`` as ``"1-3, 5, 7-8"`` (in the order given, runs of +1)."""
+    parts: list[str] = []
+    start = prev = nodes[0]
+    for n in [*nodes[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)

@@ -10,7 +10,8 @@ reads::
                             currents_note (why the currents were not checked, else ""),
                             every scalar setting (p, eta, steps, seed, ...)
                             and, after stop: steps (rows written), initial_error, final_error,
-                            scaled_error, message, final_test_error, final_accuracy
+                            scaled_error, message (at most MESSAGE_MAX characters),
+                            final_test_error, final_accuracy
     /entry                  NXentry, default="steps"
     /entry/steps            NXdata, signal="error", axes=["step"]; one row per training step:
                             one dataset per column of `lab.runs.schema` (names, dtypes,
@@ -53,6 +54,7 @@ __all__ = [
     "COMPRESSION",
     "JSON_ATTRS",
     "LIBVER",
+    "MESSAGE_MAX",
     "SCHEMA_VERSION",
     "TASK_INLINE",
     "TEST_CHUNK_ROWS",
@@ -86,6 +88,10 @@ CHUNK_BYTES = 1 << 20
 
 TASK_INLINE = 256
 """Task fields that are numeric arrays of more numbers than this go to /entry/task."""
+
+MESSAGE_MAX = 1000
+"""Most characters of the ``message`` attribute: a longer one (e.g. a safe-state report of
+many instruments) is cut to this with a note saying so, the whole logged at debug level."""
 
 JSON_ATTRS = ("settings_json", "bench_json", "task_json", "network_json", "extra_json")
 

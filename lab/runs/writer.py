@@ -25,6 +25,7 @@ from lab.runs.layout import (
     ESTIMATED_MASK,
     JSON_ATTRS,
     LIBVER,
+    MESSAGE_MAX,
     SCHEMA_VERSION,
     TEST_CHUNK_ROWS,
     chunking_of_tests,
@@ -507,6 +508,7 @@ class RunWriter(Observer):
         for extra in (self._full, str(error) if error is not None else ""):
             if extra and extra not in message:
                 message = f"{message}; {extra}" if message else extra
+        message = bounded_message(message)
         try:
             with h5py.File(self.path, "r+", locking=False) as g:
                 a = g.attrs
@@ -527,3 +529,21 @@ class RunWriter(Observer):
                 f"{self.path}: rows lost while closing: {one_line(error)}") from error
         log.info("run file %s closed: %d steps, %s", self.path, self._written,
                  "complete" if summary.complete else "incomplete")
+
+
+def bounded_message(message: str, limit: int = MESSAGE_MAX) -> str:
+    """``message`` as stored in a run file: itself up to ``limit`` characters, else its
+    start, cut at a word, with ``" ... (N more characters; all of it in the debug log,
+    -vv)"``, at most ``limit`` characters in all; the whole is logged at debug level."""
+    if len(message) <= limit:
+        return message
+    log.debug("run message in full: %s", message)
+
+    def note(more: int) -> str:
+        return f" ... ({more} more characters; all of it in the debug log, -vv)"
+
+    head = message[: max(0, limit - len(note(len(message))))]
+    cut = head.rfind(" ")
+    if cut > len(head) // 2:
+        head = head[:cut]
+    return head + note(len(message) - len(head))

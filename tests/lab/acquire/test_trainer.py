@@ -153,7 +153,7 @@ def test_a_failing_critical_observer_ends_the_run_with_its_message(tmp_path: Pat
         trainer.run()
     assert count.steps == 123  # the observer after the failing one never saw step 123
     assert count.summary is not None and not count.summary.complete
-    assert count.summary.message == "ZeroDivisionError: bar width 0"
+    assert count.summary.message == "ZeroDivisionError at step 123: bar width 0"
     assert trainer.detached == []
     assert_safe(bench.probe.board)
     with RunReader(out) as run:

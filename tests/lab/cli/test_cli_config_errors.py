@@ -128,6 +128,17 @@ def test_a_bad_command_line_is_one_line_without_the_usage_block() -> None:
         assert needle in err[0] and err[0].endswith(f"(see '{prog} --help')"), (args, err)
 
 
+@pytest.mark.parametrize("command", [["train"], ["check", "--bench", "emulator"]])
+def test_an_unknown_option_points_to_its_commands_help(command: list[str]) -> None:
+    """``twinlab train --foo``: the pointer names the command given (argparse reports
+    unrecognised arguments from the top-level parser; before: ``(see 'twinlab --help')``)."""
+    status, stdout, stderr = run_cli(*command, "--foo", "bar")
+    assert status == 2 and stdout == "", stderr
+    assert stderr == (
+        f"twinlab: error: unrecognized arguments: --foo bar (see 'twinlab {command[0]} --help')\n"
+    )
+
+
 def test_help_still_shows_the_usage() -> None:
     status, stdout, _ = run_cli("train", "--help")
     assert status == 0 and stdout.startswith("usage: twinlab train [-h]")

@@ -649,3 +649,21 @@ def test_an_existing_run_file_is_refused_in_the_terminals_words(tmp_path: Path) 
     with pytest.raises(RunFileError, match=f"exists; {RUN_FILE_NEVER}"):
         RunWriter(path).start(make_info())
     assert path.read_bytes() == b"keep me"
+
+
+def test_a_long_run_message_is_cut_with_a_note() -> None:
+    """The stored message is at most MESSAGE_MAX characters: a longer one (a safe-state
+    report of many instruments) keeps its start, cut at a word, and says how much more
+    there was and where it is."""
+    from lab.runs.layout import MESSAGE_MAX
+    from lab.runs.writer import bounded_message
+
+    assert bounded_message("short") == "short"
+    exact = "x" * MESSAGE_MAX
+    assert bounded_message(exact) == exact
+    long = "BenchError at step 7: DAQ closed; " + "safe state failed: channel 'n' lost; " * 200
+    cut = bounded_message(long)
+    assert len(cut) <= MESSAGE_MAX and cut.startswith("BenchError at step 7: DAQ closed; ")
+    head, note = cut.split(" ... (")
+    assert long.startswith(head) and long[len(head)] == " "  # cut at a word
+    assert note == f"{len(long) - len(head)} more characters; all of it in the debug log, -vv)"
