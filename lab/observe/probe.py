@@ -43,7 +43,7 @@ import numpy as np
 
 from lab.errors import ConfigError
 from lab.hal import TWINS, Bench, BenchError, LimitError
-from lab.observe.model import DigipotModel, Topology
+from lab.observe.model import WIPER_FLOOR, DigipotModel, Topology
 from lab.observe.tomography import (
     BAD_CHI2,
     TomographyResult,
@@ -228,9 +228,9 @@ class EstimatedProbe:
         others, or not finite: taken as off) would move the mean so far that every part
         of its twin looked off. Both twins' parts of an edge sit at one code, so a moved
         code moves both alike: one twin's part alone off (the pair disagreeing) is that
-        twin's fault, as is a part beyond what any code gives; both beyond it, an open
-        edge both twins share. Faults are told before a moved code (a power cycle would
-        not cure them)."""
+        twin's fault, as is a part beyond what any code gives over another (whatever the
+        codes); both beyond it, an open edge both twins share. Faults are told before a
+        moved code (a power cycle would not cure them)."""
         s = self.settings
         tol = s.part_mismatch
         # each twin's parts in its own unit (the calibration's lot scale, which an open
@@ -245,11 +245,15 @@ class EstimatedProbe:
                 rel[t, ok] = r[t, ok] / centre
         signed = rel - 1.0
         off = ~(np.abs(signed) <= tol)
-        # the most a code can raise a part over the power-up code's (code top, step tol)
-        nominal = DigipotModel.nominal(1, self.model.digipot)
-        top = self.model.digipot.positions - 1
-        reach = (1.0 + tol) * float(nominal.resistance(np.array([top]))[0, 0]
-                                    / nominal.resistance(np.array([s.initial_codes]))[0, 0])
+        # the most any code gives over the twin's median whatever the codes (trained
+        # since power-up, the median part may be at code 0): the top code of a part
+        # ``tol`` over, over code 0 at the lowest wiper (`WIPER_FLOOR`)
+        digipot = self.model.digipot
+        top = digipot.positions - 1
+        nominal = DigipotModel.nominal(1, digipot)
+        reach = float(digipot.resistance(top, (1.0 + tol) * nominal.step[0, 0] * digipot.positions,
+                                         self.model.r_wiper)
+                      / ((1.0 - tol) * WIPER_FLOOR))
         beyond = ~(rel <= reach)
         with np.errstate(invalid="ignore", divide="ignore"):
             pair = ~(np.abs(rel / rel[::-1] - 1.0) <= tol)  # the twins' parts of an edge
@@ -274,9 +278,9 @@ class EstimatedProbe:
             t, e = worst(both)
             raise BenchError(
                 f"estimator: edge {labels[e]} conducts on neither twin as any code does: "
-                f"calibrated at the power-up codes its parts come out {pct(0, e)} (free) "
-                f"and {pct(1, e)} (clamped) off their twins' medians, beyond the "
-                f"{100 * (reach - 1):+.0f} % of code {top}; an open edge (a broken "
+                f"calibrated at the power-up codes its parts come out {rel[0, e]:.2g} (free) "
+                f"and {rel[1, e]:.2g} (clamped) times their twins' medians, more than the "
+                f"{reach:.0f} times any code gives over another; an open edge (a broken "
                 "connection or part both twins share)? run 'twinlab check' on the bench; "
                 "nothing was pulsed"
             )
