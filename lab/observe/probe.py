@@ -237,12 +237,14 @@ class EstimatedProbe:
         # edge can even make negative: flipped back by the sign of the median)
         r = self.model.resistance(np.full(self.model.step.shape[1], float(s.initial_codes)))
         rel = np.full(r.shape, np.inf)
+        centre = np.full(2, np.nan)  # each twin's median part, > 0
         for t in range(2):
             finite = np.isfinite(r[t])
-            centre = np.median(r[t, finite]) if finite.any() else np.nan
-            if np.isfinite(centre) and centre != 0:
-                ok = finite & (r[t] / centre > 0)
-                rel[t, ok] = r[t, ok] / centre
+            c = np.median(r[t, finite]) if finite.any() else np.nan
+            if np.isfinite(c) and c != 0:
+                ok = finite & (r[t] / c > 0)
+                rel[t, ok] = r[t, ok] / c
+                centre[t] = abs(c)
         signed = rel - 1.0
         off = ~(np.abs(signed) <= tol)
         # the most any code gives over the twin's median whatever the codes (trained
@@ -255,8 +257,13 @@ class EstimatedProbe:
                                          self.model.r_wiper)
                       / ((1.0 - tol) * WIPER_FLOOR))
         beyond = ~(rel <= reach)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pair = ~(np.abs(rel / rel[::-1] - 1.0) <= tol)  # the twins' parts of an edge
+        # the twins' parts of an edge, in their units (~Ohm of the nominal lot when no
+        # part is beyond: the one-twin test that needs it): the pair differs by ``tol``
+        # of a part's step and by its wipers (~R_W each, which dominate near code 0)
+        r_pos = rel * centre[:, None]
+        with np.errstate(invalid="ignore"):
+            pair = ~(np.abs(r_pos - r_pos[::-1])
+                     <= tol * np.maximum(r_pos, r_pos[::-1]) + 2 * self.model.r_wiper)
         alone = (off & ~off[::-1] & pair) | (beyond & ~beyond[::-1])
         if not off.any():
             return

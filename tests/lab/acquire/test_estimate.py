@@ -371,15 +371,17 @@ def test_an_open_edge_is_named_not_taken_for_a_board_off_its_power_up_codes() ->
     bench.safe_state()
 
 
-def test_one_twins_open_part_is_named_with_its_twin() -> None:
-    """One twin's part of an edge open (its R_AB a million times over, the emulator's
-    parts): that twin and edge are named, the other twin's part of it within tolerance."""
+@pytest.mark.parametrize("factor", [1e6, 1.3])
+def test_one_twins_open_part_is_named_with_its_twin(factor: float) -> None:
+    """One twin's part of an edge open or bad (its R_AB a million times or 30 % over, the
+    emulator's parts): that twin and edge are named, the other twin's part of it within
+    tolerance."""
     from lab.hal import BenchError
 
     bench, _ = _probeless()
     board = bench.daq.board
     r_ab = board.pots.r_end_to_end.copy()
-    r_ab[1, bench.network.edge_labels().index("5-8")] *= 1e6
+    r_ab[1, bench.network.edge_labels().index("5-8")] *= factor
     board.use_parts(r_ab, board.pots.r_wiper)
     with pytest.raises(BenchError, match="edge 5-8 on the clamped twin does not conduct as "
                                          "its code does on the free twin") as err:  # fmt: skip
@@ -404,5 +406,18 @@ def test_a_few_codes_moved_on_both_twins_is_still_not_at_power_up() -> None:
         EstimatedProbe(bench, 1.0).start(bench)
     board.open_edge(bench.network.edge_labels().index("5-8"))
     with pytest.raises(BenchError, match="edge 5-8 conducts on neither twin"):
+        EstimatedProbe(bench, 1.0).start(bench)
+    bench.safe_state()
+
+
+def test_a_board_trained_to_the_rails_is_not_taken_for_an_open_edge() -> None:
+    """Most parts at code 0 (the twins' median a wiper, ~70 Ohm) and the rest at 127: the
+    127s come out ~1400 times the median, which no code gives over code 64 but code 127
+    does over code 0; so the board is not at its power-up codes, not an open edge."""
+    from lab.hal import BenchError
+
+    bench, _ = _probeless()
+    bench.daq.board.set_codes(np.array([0] * 9 + [127] * 7))
+    with pytest.raises(BenchError, match=r"not at its power-up codes \(64\).*power-cycle"):
         EstimatedProbe(bench, 1.0).start(bench)
     bench.safe_state()
