@@ -43,7 +43,7 @@ import numpy as np
 
 from lab.errors import ConfigError
 from lab.hal import TWINS, Bench, BenchError, LimitError
-from lab.observe.model import DigipotModel, Topology
+from lab.observe.model import WIPER_FLOOR, DigipotModel, Topology
 from lab.observe.tomography import (
     BAD_CHI2,
     TomographyResult,
@@ -110,7 +110,7 @@ class EstimatorSettings:
     ``initial_codes``: the known
     codes at `EstimatedProbe.start`;
     ``calibration_budget``: DAQ transactions of that calibration;
-    ``part_mismatch``: the most a part's calibrated step may differ from its twin's mean
+    ``part_mismatch``: the most a part's calibrated step may differ from its twin's median
     (relative) before the calibration says the board is not at ``initial_codes`` (0.08:
     four times the emulator's +-2 % part mismatch, which calibrates to at most 2.1 %; one
     code off by 6 of 64 gives about 10 %, a trained board 60-77 %; raise it for parts that
@@ -218,40 +218,100 @@ class EstimatedProbe:
         self.seconds += time.perf_counter() - t0
 
     def _check_power_up(self, bench: Bench) -> None:
-        """BenchError (one line, before any pulse) when a part's calibrated step is off
-        its twin's mean by more than ``settings.part_mismatch``: the calibration took the
-        codes as ``settings.initial_codes``, so the board is not at them (trained since
-        power-up), and every estimate would be off while its sd says it is exact. (A board
-        with every code at one other value looks like power-up to node voltages.)"""
-        step = self.model.step  # (2, E)
-        signed = step / step.mean(axis=1, keepdims=True) - 1.0
-        off = np.abs(signed)
-        tol = self.settings.part_mismatch
-        if not (off <= tol).all():
-            t, e = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(off), off, np.inf))),
-                                    off.shape)
-            label = bench.network.edge_labels()[e]
-            other = 1 - t
-            # both twins' parts of an edge sit at one code, so a code moved since
-            # power-up moves both alike: one twin's part alone off is that twin's fault
-            if off[other, e] <= tol:
-                raise BenchError(
-                    f"estimator: edge {label} on the {TWINS[t]} twin does not conduct as its "
-                    f"code does on the {TWINS[other]} twin: calibrated at the power-up codes "
-                    f"its part comes out {100 * signed[t, e]:+.0f} % off its twin's mean, the "
-                    f"{TWINS[other]} twin's {100 * signed[other, e]:+.0f} % (the pair steps "
-                    "together); an open edge, a dead drive channel or a bad part on the "
-                    f"{TWINS[t]} twin? run 'twinlab check' on the bench; nothing was pulsed"
-                )
+        """BenchError (one line, before any pulse) when a part's calibrated resistance at
+        ``settings.initial_codes`` is off its twin's median by more than
+        ``settings.part_mismatch``: the calibration took the codes as ``initial_codes``, so
+        the board is not at them (trained since power-up), and every estimate would be off
+        while its sd says it is exact. (A board with every code at one other value looks
+        like power-up to node voltages.) The median over the finite parts, not the mean
+        (which the calibration's unit is): an open edge (a step hundreds of times the
+        others, or not finite: taken as off) would move the mean so far that every part
+        of its twin looked off. Both twins' parts of an edge sit at one code, so a moved
+        code moves both alike: one twin's part alone off (the pair disagreeing) is that
+        twin's fault, as is a part beyond what any code gives over another (whatever the
+        codes); both beyond it, an open edge both twins share. Faults are told before a
+        moved code (a power cycle would not cure them)."""
+        s = self.settings
+        tol = s.part_mismatch
+        # each twin's parts in its own unit (the calibration's lot scale, which an open
+        # edge can even make negative: flipped back by the sign of the median)
+        r = self.model.resistance(np.full(self.model.step.shape[1], float(s.initial_codes)))
+        rel = np.full(r.shape, np.inf)
+        centre = np.full(2, np.nan)  # each twin's median part, > 0
+        for t in range(2):
+            finite = np.isfinite(r[t])
+            c = np.median(r[t, finite]) if finite.any() else np.nan
+            if np.isfinite(c) and c != 0:
+                ok = finite & (r[t] / c > 0)
+                rel[t, ok] = r[t, ok] / c
+                centre[t] = abs(c)
+        signed = rel - 1.0
+        off = ~(np.abs(signed) <= tol)
+        # the most any code gives over the twin's median whatever the codes (trained
+        # since power-up, the median part may be at code 0): the top code of a part
+        # ``tol`` over, over code 0 at the lowest wiper (`WIPER_FLOOR`)
+        digipot = self.model.digipot
+        top = digipot.positions - 1
+        nominal = DigipotModel.nominal(1, digipot)
+        reach = float(digipot.resistance(top, (1.0 + tol) * nominal.step[0, 0] * digipot.positions,
+                                         self.model.r_wiper)
+                      / ((1.0 - tol) * WIPER_FLOOR))
+        beyond = ~(rel <= reach)
+        # the twins' parts of an edge, in their units (~Ohm of the nominal lot when no
+        # part is beyond: the one-twin test that needs it): the pair differs by ``tol``
+        # of a part's step and by its wipers (~R_W each, which dominate near code 0)
+        r_pos = rel * centre[:, None]
+        with np.errstate(invalid="ignore"):
+            pair = ~(np.abs(r_pos - r_pos[::-1])
+                     <= tol * np.maximum(r_pos, r_pos[::-1]) + 2 * self.model.r_wiper)
+        alone = (off & ~off[::-1] & pair) | (beyond & ~beyond[::-1])
+        if not off.any():
+            return
+        labels = bench.network.edge_labels()
+
+        def worst(mask: np.ndarray) -> tuple[int, int]:
+            t, e = np.unravel_index(int(np.argmax(np.where(mask, np.abs(signed), -1.0))),
+                                    mask.shape)
+            return int(t), int(e)
+
+        def pct(t: int, e: int) -> str:
+            v = 100 * signed[t, e]
+            if not np.isfinite(v):
+                return "+inf %"
+            return f"{v:+.0f} %" if abs(v) < 1e4 else f"{v:+.1e} %"
+
+        both = beyond & beyond[::-1]
+        if both.any():
+            t, e = worst(both)
             raise BenchError(
-                f"estimator: the board is not at its power-up codes "
-                f"({self.settings.initial_codes}): calibrated there, edge {label}'s part on "
-                f"the {TWINS[t]} twin comes out {100 * off[t, e]:.0f} % off its twin's mean "
-                f"(parts match within {100 * self.settings.part_mismatch:g} %), so its code "
-                "is not the power-up one; power-cycle the board (its digipots power up at "
-                "mid-scale) and start again (if it was just powered up: a fault both twins "
-                "share, an open edge? run 'twinlab check' on the bench); nothing was pulsed"
+                f"estimator: edge {labels[e]} conducts on neither twin as any code does: "
+                f"calibrated at the power-up codes its parts come out {rel[0, e]:.2g} (free) "
+                f"and {rel[1, e]:.2g} (clamped) times their twins' medians, more than the "
+                f"{reach:.0f} times any code gives over another; an open edge (a broken "
+                "connection or part both twins share)? run 'twinlab check' on the bench; "
+                "nothing was pulsed"
             )
+        if alone.any():
+            t, e = worst(alone)
+            other = 1 - t
+            raise BenchError(
+                f"estimator: edge {labels[e]} on the {TWINS[t]} twin does not conduct as its "
+                f"code does on the {TWINS[other]} twin: calibrated at the power-up codes "
+                f"its part comes out {pct(t, e)} off its twin's median, the "
+                f"{TWINS[other]} twin's {pct(other, e)} (the pair steps "
+                "together); an open edge, a dead drive channel or a bad part on the "
+                f"{TWINS[t]} twin? run 'twinlab check' on the bench; nothing was pulsed"
+            )
+        t, e = worst(off)
+        raise BenchError(
+            f"estimator: the board is not at its power-up codes "
+            f"({s.initial_codes}): calibrated there, edge {labels[e]}'s part on "
+            f"the {TWINS[t]} twin comes out {pct(t, e)} off its twin's median "
+            f"(parts match within {100 * tol:g} %), so its code "
+            "is not the power-up one; power-cycle the board (its digipots power up at "
+            "mid-scale) and start again (if it was just powered up: a fault both twins "
+            "share? run 'twinlab check' on the bench); nothing was pulsed"
+        )
 
     def before_pulse(self, bench: Bench) -> None:
         t0 = time.perf_counter()

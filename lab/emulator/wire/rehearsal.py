@@ -43,6 +43,17 @@ FIRMWARES = ("python", "simavr")
 #: simavr: the simulated bootloader plus harness start-up, and a round trip (~3-5 ms)
 SIMAVR_READY_TIMEOUT, SIMAVR_REPLY_TIMEOUT = 5.0, 2.0
 BENCH_COMMENT = "Bench for `twinlab emulate` (written by it): the real drivers over loopback."
+#: the DAQ dialect of the bench file `WireEmulator` writes: only the emulator speaks it (a
+#: DAQ that does not identify as one is refused), so it marks a rehearsal bench
+EMULATE_DIALECT = "twinlab-emulator"
+
+
+def is_emulate_bench(document: dict[str, Any]) -> bool:
+    """Is ``document`` (a bench file as ``tomllib`` reads it) a `twinlab emulate` bench,
+    one whose "power cycle" is restarting ``twinlab emulate``? (Its DAQ's dialect.)"""
+    daq = document.get("daq")
+    return (document.get("kind") == "instruments" and isinstance(daq, dict)
+            and daq.get("dialect") == EMULATE_DIALECT)
 
 
 class WireEmulator:
@@ -202,7 +213,7 @@ def bench_document(
         "kind": "instruments",
         "network": network,
         "network_seed": int(network_seed),
-        "daq": {"resource": resource, "dialect": "twinlab-emulator", "timeout_ms": 2000},
+        "daq": {"resource": resource, "dialect": EMULATE_DIALECT, "timeout_ms": 2000},
         "bias": {
             "channel": str(BIAS_CHANNEL),
             "limits": [float(v) for v in bias_limits],

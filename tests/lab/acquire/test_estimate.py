@@ -317,15 +317,17 @@ def test_the_tracker_knows_which_nodes_the_bench_can_drive() -> None:
 
 
 @pytest.mark.parametrize(("fault", "twin", "edge"), [("dead-channel:3", "free", "3-6"),
-                                                     ("dead-channel:1003", "clamped", "3-4")])
+                                                     ("dead-channel:1003", "clamped", "3-4"),
+                                                     ("open-edge:5-8", None, "5-8")])
 def test_train_on_a_bench_with_a_one_twin_fault_names_the_fault_not_power_up(
-    tmp_path: Path, fault: str, twin: str, edge: str
+    tmp_path: Path, fault: str, twin: str | None, edge: str
 ) -> None:
     """A dead drive channel fits the network (chi^2 ~1) but leaves one twin's part of an
     edge far off while the other twin's part of it, at the same code, is not: no code
     does that (the pair steps together), so ``twinlab train --bench`` names the edge,
     the twin and a fault, and advises ``twinlab check``; it used to say the board was
-    not at its power-up codes and to power-cycle it. A real CLI process."""
+    not at its power-up codes and to power-cycle it. An open edge (both twins: ``twin``
+    None) is named as one (it said so too, the user trial). A real CLI process."""
     import subprocess
     import sys
 
@@ -344,5 +346,78 @@ def test_train_on_a_bench_with_a_one_twin_fault_names_the_fault_not_power_up(
         assert emu.board.pulses == 0
     err = done.stderr.splitlines()
     assert done.returncode == 1 and len(err) == 1, done.stderr
-    assert f"edge {edge} on the {twin} twin does not conduct as its code does" in err[0]
+    if twin is None:
+        assert f"edge {edge} conducts on neither twin as any code does" in err[0], err[0]
+    else:
+        assert f"edge {edge} on the {twin} twin does not conduct as its code does" in err[0]
     assert "run 'twinlab check' on the bench" in err[0] and "power-cycle" not in err[0]
+
+
+def test_an_open_edge_is_named_not_taken_for_a_board_off_its_power_up_codes() -> None:
+    """An open edge (emulator fault ``open-edge``: both twins) calibrates to a step
+    thousands of times the others'; divided by its twin's mean it made every other part
+    of that twin look off, and the run said the board was not at its power-up codes and
+    to power-cycle it (user trial). Now the parts are taken against their twin's median:
+    the open edge is named, beyond what any code gives, on both twins."""
+    from lab.hal import BenchError
+
+    bench, _ = _probeless()
+    bench.daq.board.open_edge(bench.network.edge_labels().index("5-8"))
+    with pytest.raises(BenchError, match="edge 5-8 conducts on neither twin") as err:
+        EstimatedProbe(bench, 1.0).start(bench)
+    msg = str(err.value)
+    assert "an open edge" in msg and "power-cycle" not in msg and "\n" not in msg
+    assert bench.daq.board.pulses == 0
+    bench.safe_state()
+
+
+@pytest.mark.parametrize("factor", [1e6, 1.3])
+def test_one_twins_open_part_is_named_with_its_twin(factor: float) -> None:
+    """One twin's part of an edge open or bad (its R_AB a million times or 30 % over, the
+    emulator's parts): that twin and edge are named, the other twin's part of it within
+    tolerance."""
+    from lab.hal import BenchError
+
+    bench, _ = _probeless()
+    board = bench.daq.board
+    r_ab = board.pots.r_end_to_end.copy()
+    r_ab[1, bench.network.edge_labels().index("5-8")] *= factor
+    board.use_parts(r_ab, board.pots.r_wiper)
+    with pytest.raises(BenchError, match="edge 5-8 on the clamped twin does not conduct as "
+                                         "its code does on the free twin") as err:  # fmt: skip
+        EstimatedProbe(bench, 1.0).start(bench)
+    assert "power-cycle" not in str(err.value)
+    bench.safe_state()
+
+
+def test_a_few_codes_moved_on_both_twins_is_still_not_at_power_up() -> None:
+    """Two codes moved since power-up (both twins' parts of those edges, which share a
+    code, off alike; the median does not move): the power-cycle advice, naming one of
+    them; an open edge on top of it is told first (a power cycle would not cure it)."""
+    from lab.hal import BenchError
+
+    bench, _ = _probeless()
+    board = bench.daq.board
+    codes = board.codes.copy()
+    codes[[2, 7]] = [30, 100]  # edges 1-6 and 2-9
+    board.set_codes(codes)
+    with pytest.raises(BenchError, match=r"not at its power-up codes \(64\).*edge (1-6|2-9)'s "
+                                         r"part.*power-cycle"):  # fmt: skip
+        EstimatedProbe(bench, 1.0).start(bench)
+    board.open_edge(bench.network.edge_labels().index("5-8"))
+    with pytest.raises(BenchError, match="edge 5-8 conducts on neither twin"):
+        EstimatedProbe(bench, 1.0).start(bench)
+    bench.safe_state()
+
+
+def test_a_board_trained_to_the_rails_is_not_taken_for_an_open_edge() -> None:
+    """Most parts at code 0 (the twins' median a wiper, ~70 Ohm) and the rest at 127: the
+    127s come out ~1400 times the median, which no code gives over code 64 but code 127
+    does over code 0; so the board is not at its power-up codes, not an open edge."""
+    from lab.hal import BenchError
+
+    bench, _ = _probeless()
+    bench.daq.board.set_codes(np.array([0] * 9 + [127] * 7))
+    with pytest.raises(BenchError, match=r"not at its power-up codes \(64\).*power-cycle"):
+        EstimatedProbe(bench, 1.0).start(bench)
+    bench.safe_state()

@@ -61,7 +61,9 @@ def test_check_passes_on_good_boards(tmp_path: Path, seed: int, capsys) -> None:
     assert [b["p"] for b in figures["bias"]] == [0.5, 0.25]
     table = capsys.readouterr().out
     assert "bench check: PASS" in table and "FAIL" not in table
-    assert "power-cycle the board before `twinlab train`" in table  # it did step
+    # it did step; on this bench a power cycle is a restart of `twinlab emulate` (user trial)
+    assert ("power-cycle the board (on a 'twinlab emulate' bench: restart 'twinlab emulate') "
+            "before `twinlab train`") in table
     # a passing item carries no failure text (its detail said "no identity", "edge(s)  open")
     assert all(i["detail"] == "" for i in report["items"] if i["ok"] is True)
     # the board did step during the check and came back (the truth, not the estimate)
@@ -377,3 +379,22 @@ def test_a_bias_outside_the_bias_limits_is_refused_naming_the_file_and_fields(
         f"twinlab: error: {bench}: check: bench file field 'bias.limits' = [2, 5] V leaves "
         "out the bias "), err
     assert "that field 'calibration' sets for p = 1" in err[0], err
+
+
+def test_the_restart_hint_is_for_twinlab_emulate_benches_only(tmp_path: Path) -> None:
+    """The bench file `twinlab emulate` writes is known by its DAQ's dialect (only the
+    emulator speaks it); a bench file of real instruments or of the in-process emulator
+    gets no "restart 'twinlab emulate'" in its power-cycle note."""
+    from lab.cli.check import _is_emulate_bench
+
+    with WireEmulator(EmulatorConfig(seed=0)) as emu:
+        bench = emu.write_bench(tmp_path / "bench.toml")
+        assert _is_emulate_bench(str(bench))
+    text = bench.read_text()
+    assert text.count('dialect = "twinlab-emulator"') == 1
+    real = tmp_path / "real.toml"
+    real.write_text(text.replace('dialect = "twinlab-emulator"', 'dialect = "keysight-34970a"'))
+    local = tmp_path / "local.toml"
+    local.write_text('kind = "emulator"\n')
+    assert not _is_emulate_bench(str(real)) and not _is_emulate_bench(str(local))
+    assert not _is_emulate_bench(str(tmp_path / "missing.toml"))
