@@ -7,6 +7,7 @@ points with p non-increasing in bias, interpolated linearly both ways.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -126,6 +127,32 @@ def read_calibration(path: str | Path) -> Calibration:
         raise CalibrationError(f"{path}: {err}") from None
 
 
+#: a multiline array as tomli_w writes it, every item a bare number (int, float, nan, inf)
+_NUMBER_ARRAY = re.compile(r"\[\n((?:[ ]+[-+]?(?:[0-9][0-9_.eE+-]*|nan|inf),\n)+)\]")
+
+
+def _reflow_numbers(text: str, width: int = 88, indent: int = 4) -> str:
+    """tomli_w's arrays of numbers (one item per line) as lines of up to ``width``
+    characters, a short one (a pair of limits) inline: a 200-point calibration reads as
+    about 30 lines, not 200. The values are untouched (the same TOML tokens)."""
+
+    def reflow(match: re.Match[str]) -> str:
+        items = [line.strip() for line in match[1].splitlines()]
+        flat = " ".join(items)[:-1]
+        if len(flat) <= width // 2:
+            return f"[{flat}]"
+        lines, line = [], " " * indent
+        for item in items:
+            if len(line) + len(item) + 1 > width and line.strip():
+                lines.append(line.rstrip())
+                line = " " * indent
+            line += item + " "
+        lines.append(line.rstrip())
+        return "[\n" + "\n".join(lines) + "\n]"
+
+    return _NUMBER_ARRAY.sub(reflow, text)
+
+
 def toml_text(data: Mapping[str, Any], comment: str = "") -> str:
     """``data`` as a TOML document (tomli-w: every string escaped as TOML requires),
     after ``comment`` as ``#`` lines. Values: str, int, float (NaN and inf too), bool,
@@ -133,4 +160,4 @@ def toml_text(data: Mapping[str, Any], comment: str = "") -> str:
     import tomli_w  # only where a file is written
 
     head = "".join(f"# {line}\n" for line in comment.splitlines())
-    return head + tomli_w.dumps(data)
+    return head + _reflow_numbers(tomli_w.dumps(data))

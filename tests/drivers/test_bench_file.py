@@ -157,13 +157,13 @@ def test_an_unknown_field_in_a_channel_entry_suggests_and_lists_the_entrys_field
     ("old", "new", "expect"),
     [
         (
-            "limits = [\n    -1.0,\n    6.0,\n]",
+            "limits = [-1.0, 6.0]",
             "limits = [-100, 100]",
             "field 'channels', item 1, entry 'limits': [-100, 100] V is wider than the "
             "DAQ's output range [-10, 10] V",
         ),
         (
-            "limits = [\n    0.0,\n    5.0,\n]",
+            "limits = [0.0, 5.0]",
             "limits = [0, 50]",
             "field 'bias.limits': [0, 50] V is wider than the DAQ's output range [-10, 10] V",
         ),

@@ -42,7 +42,23 @@ if TYPE_CHECKING:
 FIRMWARES = ("python", "simavr")
 #: simavr: the simulated bootloader plus harness start-up, and a round trip (~3-5 ms)
 SIMAVR_READY_TIMEOUT, SIMAVR_REPLY_TIMEOUT = 5.0, 2.0
-BENCH_COMMENT = "Bench for `twinlab emulate` (written by it): the real drivers over loopback."
+_BENCH_HEAD = """Bench for `twinlab emulate` (written by it): the real drivers over loopback.
+{probe}
+bias.safe is the top of bias.limits: at rest the bias enables no edge's update (p = 0).
+Drive channels: limits and safe value, V. Sense channels (inputs, never written): neither.
+[currents]: A (edge: through any digipot; channel: out of any drive channel).
+[calibration]: p against bias, V (the emulator's oscillator model)."""
+
+
+def bench_comment(probe: bool = False) -> str:
+    """The head comment of a bench file `twinlab emulate` writes (``probe``: with ``--probe``)."""
+    line = ("[probe]: the emulator reads its codes back (a real bench has no such probe)."
+            if probe else
+            "No probe table (no code read-back), as on a real bench: codes are estimated.")
+    return _BENCH_HEAD.format(probe=line)
+
+
+BENCH_COMMENT = bench_comment()
 #: the DAQ dialect of the bench file `WireEmulator` writes: only the emulator speaks it (a
 #: DAQ that does not identify as one is refused), so it marks a rehearsal bench
 EMULATE_DIALECT = "twinlab-emulator"
@@ -167,7 +183,8 @@ class WireEmulator:
 
     def bench_toml(self, limits: tuple[float, float] = (-1.0, 6.0)) -> str:
         """A bench file for the real drivers, wired to every node of both twins."""
-        return toml_text(self.bench_data(limits), BENCH_COMMENT)
+        return toml_text(self.bench_data(limits),
+                         bench_comment(bool(self.probe)))
 
     def write_bench(self, path: str | Path, **kwargs: float) -> Path:
         path = Path(path)

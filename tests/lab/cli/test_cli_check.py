@@ -367,8 +367,8 @@ def test_a_bias_outside_the_bias_limits_is_refused_naming_the_file_and_fields(
     with WireEmulator(EmulatorConfig(seed=0)) as emu:
         bench = emu.write_bench(tmp_path / "bench.toml")
         text = bench.read_text()
-        narrowed = text.replace("[bias]\nchannel = \"9000\"\nlimits = [\n    0.0,\n",
-                                "[bias]\nchannel = \"9000\"\nlimits = [\n    2.0,\n")
+        narrowed = text.replace("[bias]\nchannel = \"9000\"\nlimits = [0.0, ",
+                                "[bias]\nchannel = \"9000\"\nlimits = [2.0, ")
         assert narrowed != text
         bench.write_text(narrowed)
         status = main(["check", "--bench", str(bench), *FAST])

@@ -89,3 +89,21 @@ def test_emulator_bench_file_is_its_bench_data(tmp_path: Path) -> None:
         assert data["clock"]["port"] == emu.serial.path
         assert data["calibration"]["p"] == emu.board.calibration().p.tolist()
         assert len(data["channels"]) == 4 * emu.board.network.n_nodes
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True), st.integers(-(2**63), 2**63 - 1)),
+                max_size=300), hostile)  # fmt: skip
+def test_arrays_of_numbers_are_wrapped_on_few_lines_and_read_back(values, text) -> None:
+    """Numbers are written several to a line (tomli_w: one a line; a 200-point calibration
+    made the emulator's bench file 830 lines long), strings beside them untouched."""
+    doc = {"t": {"values": values, "names": [text] * 3, "pair": [-1.0, 6.0]}}
+    written = toml_text(doc)
+    back = tomllib.loads(written)["t"]
+    assert np.array_equal(np.array(back["values"], dtype=float),
+                          np.array(values, dtype=float), equal_nan=True)
+    assert [type(v) for v in back["values"]] == [type(v) for v in values]
+    assert back["names"] == [text] * 3 and "pair = [-1.0, 6.0]\n" in written
+    number_lines = [ln for ln in written.splitlines() if ln.startswith("    ") and '"' not in ln]
+    assert all(len(ln) <= 88 or ln.count(",") == 1 for ln in number_lines)
+    assert written.count("\n") <= 20 + len(values) // 3
