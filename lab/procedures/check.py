@@ -169,6 +169,28 @@ TWIN_MISMATCH = "twin-mismatch"  # the twins' conductances differ beyond ``misma
 #: How many of its sd an edge's twin mismatch must exceed ``mismatch`` by to fail (a
 #: false alarm on a good edge about 1 in 700 per edge, one-sided).
 MISMATCH_SIGMAS = 3.0
+
+#: The unit of every figure of the JSON that has one (``figures.<section>.<key>``; a key
+#: ending in ``_a``, ``_ohm`` or ``_volts`` says its own too); the JSON carries it as
+#: ``units``. A ratio is "1".
+FIGURE_UNITS: dict[str, str] = {
+    "channels.test_volts": "V",
+    "channels.response": "1: each sense input's move over the drive channel's step",
+    "channels.max_current_a": "A", "channels.max_channel_current_a": "A",
+    "power_up.ratio_to_median": "1", "power_up.tolerance": "1: relative (-1: not judged)",
+    "power_up.worst_score": "1: the worst edge's misfit over its tolerance (pass <= 1)",
+    "tomography.resistance_ohm": "Ohm", "tomography.nominal_ohm": "Ohm",
+    "tomography.codes": "code", "tomography.twin_mismatch": "1: relative",
+    "tomography.twin_mismatch_sd": "1: relative", "tomography.max_current_a": "A",
+    "clock.score_volts": "V: the worst edge's margin past the rule's thresholds, both ways",
+    "clock.level_code": "code", "clock.tomography_moves": "code",
+    "clock.possible_moves": "code", "clock.end_minus_start": "code", "clock.end_sd": "code",
+    "clock.move_sd": "code", "clock.tracker_agreement": "1: fraction",
+    "clock.max_current_a": "A", "clock.patterns": "V by node label",
+    "bias.bias_volts": "V", "bias.p": "1: probability", "bias.expected": "1: probability",
+    "bias.measured": "1: probability", "bias.tolerance": "1: absolute, on p",
+    "bias.moves": "code", "bias.max_current_a": "A", "final.codes": "code",
+}  # fmt: skip
 NO_PATTERNS = "no-clock-patterns"  # no clock patterns fit the limits
 OVER_LIMIT = "over-current-limit"  # a section's patterns would exceed a current limit
 STUCK_EDGE = "stuck-edge"  # an edge that did not step under the clock
@@ -259,6 +281,7 @@ class CheckReport:
                        "faults": [f.to_dict() for f in i.faults] if i.ok is not True else []}
                       for i in self.items],
             "figures": self.data,
+            "units": {k: u for k, u in FIGURE_UNITS.items() if k.split(".")[0] in self.data},
             "unsafe": list(self.unsafe),
         }
 
@@ -1687,7 +1710,8 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(stuck))} stuck (did not "
               f"move {n} codes each way)")  # fmt: skip
     report.add("clock", "every edge steps", not stuck.any(),
-               f"{n} up + {n} down at p = 1"
+               (f"{int(stuck.sum())} stuck of {int(conducts.sum())}: " if stuck.any() else "")
+               + f"{n} up + {n} down at p = 1"
                + (f" ({settings.pulses} asked: the current limit)" if n < settings.pulses else ""),
                detail, _edge_faults(STUCK_EDGE, detail, labels, stuck))  # fmt: skip
     low = _at_code_zero(report, labels, tomos, conducts)

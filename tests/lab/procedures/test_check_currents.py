@@ -43,6 +43,13 @@ def test_every_section_reports_its_largest_predicted_current(tmp_path: Path) -> 
                   *(b["max_current_a"] for b in figures["bias"]),
                   figures["channels"]["max_channel_current_a"]):
         assert 0.0 < value <= 5e-3 * (1 + 1e-9)
+    # every figure with a unit has it in the JSON's "units", and each names a figure there
+    units = report.to_dict()["units"]
+    assert {"channels.response", "clock.score_volts", "power_up.tolerance"} <= set(units)
+    for key in units:
+        section, name = key.split(".")
+        found = figures[section][0] if isinstance(figures[section], list) else figures[section]
+        assert name in found, key
 
 
 def test_every_tomography_of_the_check_is_current_limited(tmp_path: Path, monkeypatch) -> None:
