@@ -64,10 +64,17 @@ def _exec(app: Any) -> int:
     def on_signal(signum: int, frame: object) -> None:
         # Python runs this at its next bytecode, which may be inside a paint event of
         # the window's (Python) widgets: closing there destroys the window under Qt's
-        # paint, whose flush then warns on stderr. So only note the signal; the event
-        # loop closes the windows at its next turn (a second signal is not queued twice).
+        # paint, whose flush then warns on stderr. So only note the signal (and which
+        # run it stops: by the next turn a group's signal may have ended the training
+        # process itself); the event loop closes the windows at its next turn (a second
+        # signal is not queued twice).
+        from gui.window import MainWindow
+
         caught.append(signum)
         if len(caught) == 1:
+            for widget in app.topLevelWidgets():
+                if isinstance(widget, MainWindow):
+                    widget.note_signal(signum)
             QTimer.singleShot(0, lambda: close_all(signum))
 
     previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}

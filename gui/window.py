@@ -309,12 +309,20 @@ class MainWindow(QMainWindow):
             self.source.stop(STOP_TIMEOUT, reason)
             self._tick()
 
-    def close_on_signal(self, signum: int) -> None:
-        """Close as the close button does, on SIGINT, SIGTERM or SIGHUP: a live run stops
-        with its message naming the signal (as ``twinlab train``'s); `stopped_by` says
-        which signal and which run it stopped (None: none was running)."""
+    def note_signal(self, signum: int) -> None:
+        """SIGINT, SIGTERM or SIGHUP arrived (`close_on_signal` follows at the event loop's
+        next turn): `stopped_by` says which signal and which run it stops (None: none was
+        running), as things stand now. Touches no widget (it runs in a signal handler)."""
         running = isinstance(self.source, LiveSource) and self.source.running
         self.stopped_by = (signum, self.source if running else None)
+
+    def close_on_signal(self, signum: int) -> None:
+        """Close as the close button does, on SIGINT, SIGTERM or SIGHUP: a live run stops
+        with its message naming the signal (as ``twinlab train``'s); `stopped_by` as
+        `note_signal` left it (that run may have ended itself since: the signal went to
+        the process group)."""
+        if self.stopped_by is None:
+            self.note_signal(signum)
         self._close_reason = interrupted_by(signum)
         self.close()
 

@@ -583,3 +583,28 @@ def test_default_run_path_keeps_a_fractional_p(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = gui.sources.default_run_path(settings_from(p=0.5))
     assert path.name.endswith("_ii_p0.5_seed0.h5")
+
+
+def test_a_signal_whose_run_ends_before_the_window_closes_still_names_that_run(qtbot, tmp_path):
+    """A SIGHUP to the process group (the terminal closed) reaches the training process
+    too, which may end its run before the window's next turn closes it (the close waits
+    for that turn, `gui.app._exec`): the terminal line is still the run's, as
+    ``twinlab train``'s, not a bare "interrupted by SIGHUP" (CI caught it: the run had
+    ended, so the window thought none was running)."""
+    import os
+    import signal
+
+    from gui.app import _stopped_line
+
+    out = tmp_path / "hung-up.h5"
+    w = live_window(qtbot, out, steps=10**7)
+    assert w.start_run()
+    qtbot.waitUntil(lambda: w.history.total > 100, timeout=30_000)
+    w.note_signal(signal.SIGHUP)  # the window's signal handler
+    os.kill(w.live.process.pid, signal.SIGHUP)  # the group's signal, to the training process
+    wait_run(qtbot, w)
+    w.close_on_signal(signal.SIGHUP)  # the event loop's next turn
+    with RunReader(out) as reader:
+        n = reader.n_steps
+    assert _stopped_line(*w.stopped_by) == (
+        f"twinlab: interrupted by SIGHUP after {n} steps; bench safe; run file {out} (incomplete)")

@@ -226,24 +226,28 @@ def test_a_missed_move_is_caught_on_the_next_pulse(repair: float) -> None:
     assert trainer.probe.resyncs == 0
 
 
-@pytest.mark.parametrize(("floor", "ok"), [(1e-3, True), (0.0, False)])
-def test_a_wrongly_learned_offset_does_not_forbid_a_move(floor: float, ok: bool) -> None:
-    """Task iv at p = 0.5 on board 1 with every edge's learned comparator-offset interval
-    pinned at its top after pulse 20 (as if wrong confident decisions had taught it):
-    the direction prior then calls every -1 move at a gap below 0.05 V impossible, and
-    the search explains each by several wrong moves. With ``direction_floor`` the reads
-    win (measured: exact 96.6 %, 1 resync over the 40 pulses after); without it (the
-    old prior) 81 % and 6 resyncs."""
+def test_a_wrongly_learned_offset_does_not_send_the_tracker_into_resyncs() -> None:
+    """Task iv at p = 0.5 with every edge's learned comparator-offset interval pinned at
+    its top after pulse 20 (as if wrong confident decisions had taught it): the direction
+    prior then calls every -1 move at a gap below 0.05 V impossible, and the search
+    explains each by several wrong moves, lost and resynced again and again. With
+    ``direction_floor`` the reads can still win: boards 0-7, 40 pulses after, 1-2
+    resyncs each with the floor, 3-10 without (session 9, on OpenBLAS's Zen and SkylakeX
+    kernels alike). Which codes come out exact is chaotic in the rounding: board 1 read
+    96.6 % exact with the floor on one machine, 73.8 % on another (its BLAS kernels),
+    and across boards 0.56-0.98 with the floor against 0.69-0.91 without; not asserted."""
     from lab.observe.probe import EstimatorSettings
     from lab.observe.tracking import TrackerSettings
 
     def pin(tracker: Tracker) -> None:
         tracker.sigma_lo[:] = tracker.sigma_hi[:] = tracker.settings.sigma_max
 
-    settings = EstimatorSettings(tracker=TrackerSettings(direction_floor=floor))
-    trainer, true, est = _train_meddled("iv", 0.5, 60, 1, settings, 20, pin)
-    exact = np.mean(true[20:] == est[20:])
-    assert (exact >= 0.95 and trainer.probe.resyncs <= 2) == ok
+    resyncs = {}
+    for floor in (1e-3, 0.0):
+        settings = EstimatorSettings(tracker=TrackerSettings(direction_floor=floor))
+        resyncs[floor] = [_train_meddled("iv", 0.5, 60, board, settings, 20, pin)[0]
+                          .probe.resyncs for board in (0, 1, 2)]  # fmt: skip
+    assert max(resyncs[1e-3]) <= 2 < min(resyncs[0.0]), resyncs
 
 
 def test_no_repairs_at_high_p() -> None:
