@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lab import logs
@@ -159,6 +160,8 @@ def test_io_log_records_every_scpi_and_serial_exchange(tmp_path: Path) -> None:
         io_file = tmp_path / "io.log"
         assert main(["--io-log", str(io_file), "train", "--bench", str(bench), "--steps", "3",
                      "--quiet", "--out", str(tmp_path / "run.h5")]) == 0
+        # power-cycled (the estimator refuses a board trained since power-up)
+        emulator.board.set_codes(np.full(emulator.board.network.n_edges, 64))
         assert main(["train", "--bench", str(bench), "--steps", "3", "--quiet",
                      "--out", str(tmp_path / "quiet.h5")]) == 0
     finally:
