@@ -92,3 +92,21 @@ def test_the_summary_and_the_bar_say_which_error_each_shows(
                        "--steps", "40", "--test-every", "20")
     assert re.match(r"40 steps, final scaled error \S+ \(final \S+ V\^2, initial \S+ V\^2: "
                     r"test error, the last and the first evaluation\)", stdout), stdout
+
+
+def test_info_reads_a_run_file_written_before_the_bench_file_was_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import h5py
+
+    out = tmp_path / "run.h5"
+    _train(capsys, out, "--quiet", "--steps", "20")
+    with h5py.File(out, "r+") as f:  # as an older writer left it: no "file" in bench_json
+        bench = json.loads(f.attrs["bench_json"])
+        del bench["file"]
+        f.attrs["bench_json"] = json.dumps(bench)
+    assert main(["info", str(out)]) == 0
+    assert re.search(r"^ *bench  emulator, seed 0; codes read back$", capsys.readouterr().out,
+                     re.M)
+    assert main(["info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bench"]["file"] is None
