@@ -30,19 +30,52 @@ def never_closed(steps: int) -> str:
     return f"incomplete: the run did not close (killed?); {steps} steps recorded"
 
 
+#: How ``twinlab info`` words where a run's codes came from (`lab.acquire.records.Codes`).
+CODES_TEXT = {"exact": "codes read back", "estimated": "codes estimated from node voltages",
+              "unknown": "codes unknown"}
+
+
+def bench_of(bench: dict[str, Any], codes: str) -> dict[str, Any]:
+    """What a run was made on, from its file's ``bench_json``: ``kind``, ``file`` (the
+    bench file's path; None in files written before it was stored), the emulator's
+    ``seed`` or the instruments' ``daq`` resource and ``clock`` port, and ``codes``."""
+    out: dict[str, Any] = {"kind": bench.get("kind"), "file": bench.get("file")}
+    if isinstance(bench.get("emulator"), dict):
+        out["seed"] = bench["emulator"].get("seed")
+    for name, key in (("daq", "resource"), ("clock", "port")):
+        if isinstance(bench.get(name), dict) and key in bench[name]:
+            out[name] = bench[name][key]
+    out["codes"] = codes
+    return out
+
+
+def bench_text(bench: dict[str, Any]) -> str:
+    """`bench_of` in one line: ``instruments, file B.toml, DAQ TCPIP::..., clock
+    /dev/pts/3; codes estimated from node voltages``."""
+    parts = [str(bench["kind"] or "unknown kind")]
+    if bench["file"]:
+        parts.append(f"file {bench['file']}")
+    for key, label in (("seed", "seed"), ("daq", "DAQ"), ("clock", "clock")):
+        if bench.get(key) is not None:
+            parts.append(f"{label} {bench[key]}")
+    return f"{', '.join(parts)}; {CODES_TEXT.get(bench['codes'], bench['codes'])}"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from lab.runs import RunReader
 
     with RunReader(args.run) as reader:
         summary = {k: _jsonable(v) for k, v in reader.summary().items()}
         settings = reader.settings
+        bench = bench_of(reader.info.get("bench_json") or {}, reader.codes)
     if not summary["complete"] and not summary["end_time"] and not summary["message"]:
         summary["message"] = never_closed(summary["steps"])
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps({**summary, "bench": bench, "settings": settings}))
         return 0
-    width = max(len(k) for k in summary)
+    width = max(len(k) for k in (*summary, "settings"))
     for key, value in summary.items():
         print(f"{key:>{width}}  {value}")
+    print(f"{'bench':>{width}}  {bench_text(bench)}")
     print(f"{'settings':>{width}}  {json.dumps(settings)}")
     return 0

@@ -11,10 +11,11 @@ if TYPE_CHECKING:
 
 def progress_bar(total: int, every: float = 0.2) -> Observer:
     """A tqdm progress bar with steps/s and a training error labelled with the step it
-    was measured at (``error=0.0131 V^2@1536``: one step's error, taken every 16 steps at
-    most every ``every`` s, so it is not the error of the step the count shows; at the
-    end the last step's), refreshed a few times a second (an `Observer`; made here so
-    that the command line imports numpy only when a command needs it)."""
+    was measured at (``train error=0.0131 V^2@1536``: one step's error, taken every 16 steps
+    at most every ``every`` s, so it is not the error of the step the count shows; at the
+    end the last step's, not the summary's final error: `lab.runs.summary`), refreshed a
+    few times a second (an `Observer`; made here so that the command line imports numpy
+    only when a command needs it)."""
     from lab.acquire.records import Observer
 
     class Progress(Observer):
@@ -44,7 +45,7 @@ def progress_bar(total: int, every: float = 0.2) -> Observer:
                 self._next = time.monotonic() + self._every
 
         def _show(self, record: StepRecord) -> None:
-            self._bar.set_postfix(error=f"{record.error:.3g} V^2@{record.step}",
+            self._bar.set_postfix({"train error": f"{record.error:.3g} V^2@{record.step}"},
                                   refresh=False)  # fmt: skip
 
         def stop(self, summary: RunSummary) -> None:

@@ -67,6 +67,32 @@ def _default_out(settings: TrainSettings) -> Path:
         return path
 
 
+def _errors_basis(n_train: int, n_tests: int, steps: int) -> str:
+    """What the summary's final and initial errors are (`lab.runs.summary.summary_errors`):
+    the last and first test errors, or the mean training error of the last steps and the
+    first step's (the progress bar shows one step's training error)."""
+    from lab.runs.summary import FINAL_WINDOW, tested_errors
+
+    if tested_errors(n_train, n_tests):
+        return "test error, the last and the first evaluation"
+    last = min(FINAL_WINDOW, steps)
+    return f"training error, mean of the last {last} step{'s' * (last != 1)} and the first step"
+
+
+def _codes_clause(probe: object) -> str:
+    """``, codes estimated from node voltages (N resyncs, M DAQ transactions)`` for a run
+    whose codes the estimator followed (a bench without a resistance probe); nothing when
+    they were read back (or are unknown: a line said so at the start)."""
+    if probe is None or not getattr(probe, "estimated", False):
+        return ""
+    resyncs = getattr(probe, "resyncs", None)
+    transactions = getattr(probe, "transactions", None)
+    if resyncs is None or transactions is None:
+        return ", codes estimated from node voltages"
+    return (f", codes estimated from node voltages ({resyncs} resync{'s' * (resyncs != 1)}, "
+            f"{transactions} DAQ transactions)")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from lab.acquire.settings import settings_from
     from lab.acquire.trainer import Trainer, check_task_wiring
@@ -153,11 +179,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 128 + received[0]
     line = (
         f"{summary.steps} steps, final scaled error {summary.scaled_error:.4f} "
-        f"(final {summary.final_error:.4g} V^2, initial {summary.initial_error:.4g} V^2)"
+        f"(final {summary.final_error:.4g} V^2, initial {summary.initial_error:.4g} V^2: "
+        f"{_errors_basis(trainer.task.n_train, trainer.n_tests, summary.steps)})"
     )
     if not math.isnan(summary.final_accuracy):
         line += f", test accuracy {summary.final_accuracy:.1%}"
-    print(f"{line}, run file {out}")
+    print(f"{line}{_codes_clause(trainer.probe)}, run file {out}")
     if trainer.unsafe:  # the run is complete, but the bench is not safe: say which outputs
         _say_unsafe(trainer.unsafe)
         return 1

@@ -114,9 +114,11 @@ def load_bench(
     replaces the default emulator bench's rule (a named file's board has its own).
     ``check`` (the file's path, its `Wiring`) runs once the file is valid and before any
     instrument is opened: what a procedure needs of the wiring (`lab.acquire.trainer.
-    check_task_wiring`), refused with nothing opened."""
+    check_task_wiring`), refused with nothing opened. The file's absolute path is
+    ``bench.config["file"]`` (a run file's ``bench_json``, ``twinlab info``'s bench)."""
     path, raw, open_kind = _bench_kind(spec, network, rule)
     bench: Bench = open_kind(path, raw, seed=seed, check=check)
+    bench.config["file"] = str(path.resolve())  # the run file says which file it was
     return bench
 
 

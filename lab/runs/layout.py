@@ -4,7 +4,8 @@ reads::
 
     /                       attrs: default="entry", twinlab_schema, twinlab_version,
                             start_time, end_time ("" until stop), complete, task (name),
-                            settings_json, bench_json, task_json, network_json, extra_json,
+                            settings_json, bench_json (with "file": the bench file's absolute
+                            path; not in older files), task_json, network_json, extra_json,
                             positions_estimated, codes ("exact", "estimated" or "unknown":
                             `lab.acquire.records.Codes`), codes_note (why unknown, else ""),
                             currents_note (why the currents were not checked, else ""),

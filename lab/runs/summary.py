@@ -37,6 +37,13 @@ def scaled_error(initial: float, final: float) -> float:
     return float(final) / float(initial) if initial and math.isfinite(initial) else math.nan
 
 
+def tested_errors(n_train: int, n_tests: int) -> bool:
+    """True when the summary errors are test errors (a multi-example task tested at least
+    twice: the first and the last evaluation), False when they are training errors (the
+    first step's and the mean of the last ``min(FINAL_WINDOW, steps)``)."""
+    return n_train > 1 and n_tests >= 2
+
+
 def summary_errors(
     *,
     n_train: int,
@@ -53,7 +60,7 @@ def summary_errors(
     ``n_tests`` is how many test evaluations ran, the first and last giving
     ``first_test_error`` / ``last_test_error`` (V^2)."""
     last = np.asarray(last_errors, dtype=float)
-    if n_train > 1 and n_tests >= 2:
+    if tested_errors(n_train, n_tests):
         initial, final = float(first_test_error), float(last_test_error)
     elif last.size:
         initial, final = float(first_error), float(np.mean(last[-FINAL_WINDOW:]))
@@ -62,4 +69,4 @@ def summary_errors(
     return SummaryErrors(initial, final, scaled_error(initial, final))
 
 
-__all__ = ["FINAL_WINDOW", "SummaryErrors", "scaled_error", "summary_errors"]
+__all__ = ["FINAL_WINDOW", "SummaryErrors", "scaled_error", "summary_errors", "tested_errors"]
