@@ -12,6 +12,7 @@ never takes more than `GUI_BUDGET` of a core.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt, QTimer
+from PyQt6.QtGui import QFont, QFontMetrics
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QWidget
 
 from gui.freestate import FreeSetup
@@ -33,6 +35,7 @@ from lab.core.network import Network
 __all__ = [
     "CODE_TITLES",
     "DISPLAY_POINTS",
+    "ESTIMATED",
     "FRAME_MS",
     "GUI_BUDGET",
     "MAX_FRAME_MS",
@@ -61,12 +64,18 @@ MIN_DISPLAY_POINTS = 512
 
 pg.setConfigOptions(antialias=False, background="k", foreground="w")
 
+#: What the digipot panels' titles say of estimated codes (the traces' and the heat
+#: map's: one wording).
+ESTIMATED = "estimated"
 #: The code panel's title by where the codes come from (`lab.acquire.records.Codes`).
 CODE_TITLES = {
     "exact": "digipot codes vs step",
-    "estimated": "digipot codes vs step (estimated; band: ± 1 sd)",
+    "estimated": f"digipot codes vs step ({ESTIMATED}; band: ± 1 sd)",
     "unknown": "digipot codes unknown (no resistance probe)",
 }
+#: Pixel size of the heat map's edge names (smaller than the other axes' ticks, so that
+#: every edge can be named in a short panel).
+HEAT_TICK_PX = 9
 
 
 #: The digipot panels' units: key -> the switch's text.
@@ -234,6 +243,11 @@ class Plots(QSplitter):
         heat.enableAutoRange(y=False)
         heat.getViewBox().invertY(True)  # the first edge on top, as in the legend
         heat.setMouseEnabled(y=False)
+        tick_font = QFont()
+        tick_font.setPixelSize(HEAT_TICK_PX)
+        heat.getAxis("left").setStyle(tickFont=tick_font)
+        self._heat_labels: list[str] = []  # the edges' names, top to bottom
+        heat.getViewBox().sigResized.connect(self._heat_ticks)
         #: the heat map: (columns, E) values at evenly spaced steps of the decimated
         #: history (set once per frame, `_draw_heat`)
         self.heat_image = pg.ImageItem(axisOrder="col-major")
@@ -351,13 +365,39 @@ class Plots(QSplitter):
         self.trace_plot.set_legend([({"pen": pg.mkPen(c, width=2)}, label)
                                     for c, label in zip(colours, labels, strict=True)])
         n = len(labels)
-        step = max(1, -(-n // 8))  # at most ~8 edge names on the heat map's axis
-        self.heat_plot.getPlotItem().getAxis("left").setTicks(
-            [[(i + 0.5, labels[i]) for i in range(0, n, step)], []])
+        self._heat_labels = list(labels)
+        self._heat_ticks()
         self.heat_plot.setYRange(0, max(n, 1), padding=0)
         self.heat_image.clear()
         self.set_codes(self.codes)
         self.set_outputs(list(outputs))
+
+    def heat_tick_step(self) -> int:
+        """Every how many edges the heat map's axis names one: 1 (every edge) when a
+        row is as tall as a name's line, else the fewest rows that are."""
+        n = len(self._heat_labels)
+        row = self.heat_plot.getPlotItem().getViewBox().height() / max(n, 1)
+        line = QFontMetrics(self.heat_plot.getPlotItem().getAxis("left").style["tickFont"]
+                            ).height()
+        return max(1, min(n, math.ceil(line / row))) if row > 0 else max(1, -(-n // 8))
+
+    def _heat_ticks(self, *_: object) -> None:
+        """Name the heat map's rows: every edge if its rows are tall enough for the
+        names (`heat_tick_step`), else every other one (or fewer)."""
+        step = self.heat_tick_step()
+        labels = self._heat_labels
+        self.heat_plot.getPlotItem().getAxis("left").setTicks(
+            [[(i + 0.5, labels[i]) for i in range(0, len(labels), step)], []])
+
+    def heat_title(self) -> str:
+        """The heat map's title: its colour's unit, and "estimated" (the traces' wording,
+        `ESTIMATED`) for estimated codes."""
+        label = "code" if self.unit == "code" else "resistance (kΩ)"
+        if self.codes == "estimated":
+            return f"every edge vs step ({ESTIMATED}; colour: {label})"
+        if self.codes == "unknown":
+            return "every edge vs step (codes unknown)"
+        return f"every edge vs step (colour: {label})"
 
     def _remove_bands(self) -> None:
         item = self.trace_plot.getPlotItem()
@@ -372,6 +412,7 @@ class Plots(QSplitter):
         self.codes = codes
         item = self.trace_plot.getPlotItem()
         item.setTitle(self.code_title())
+        self.heat_plot.getPlotItem().setTitle(self.heat_title())
         unknown = codes == "unknown"
         for i, c in enumerate(self.trace_curves):
             c.setVisible(not unknown and self.edge_shown[i])
@@ -495,7 +536,7 @@ class Plots(QSplitter):
         self.trace_plot.setYRange(lo, hi, padding=0.02)
         self.heat_bar.setLevels((lo, hi))
         self.heat_bar.axis.setLabel(label)
-        self.heat_plot.getPlotItem().setTitle(f"every edge vs step (colour: {label})")
+        self.heat_plot.getPlotItem().setTitle(self.heat_title())
         self.unknown_text.setPos(0, (lo + hi) / 2)
 
     def _draw_heat(self, x: np.ndarray, codes: np.ndarray, points: int) -> None:

@@ -20,6 +20,7 @@ pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 
 from PyQt6.QtCore import QPointF
+from PyQt6.QtWidgets import QApplication
 
 from gui.window import MainWindow
 from lab.acquire.settings import settings_from
@@ -129,3 +130,27 @@ def test_a_live_run_on_a_bench_without_a_probe_shows_estimated_traces(qtbot, tmp
                for c in plots.trace_curves) == 16
     assert w.source.history.has_uncertainty
     assert "(estimated)" in plots.netview.edge_text(0)
+
+
+def test_the_heat_map_says_estimated_in_the_traces_words_and_names_every_edge(window, runs):
+    assert window.open_run(runs["estimated"])
+    plots = window.plots
+    codes_title = plots.trace_plot.getPlotItem().titleLabel.text
+    heat_title = plots.heat_plot.getPlotItem().titleLabel.text
+    assert "(estimated;" in codes_title and "(estimated;" in heat_title
+    from gui.plots import ESTIMATED  # one wording for both
+
+    assert f"({ESTIMATED};" in codes_title and f"({ESTIMATED};" in heat_title
+    plots.set_unit("kohm")  # the unit switch keeps the word
+    assert f"({ESTIMATED};" in plots.heat_plot.getPlotItem().titleLabel.text
+    plots.set_unit("code")
+    axis = plots.heat_plot.getPlotItem().getAxis("left")
+    labels = window.plots.netview.network.edge_labels()
+    plots.heat_plot.resize(600, 400)  # rows taller than a name's line: every edge named
+    QApplication.processEvents()
+    assert plots.heat_tick_step() == 1
+    assert [t[1] for t in axis._tickLevels[0]] == labels
+    plots.heat_plot.resize(600, 130)  # a short panel: every other edge (or fewer)
+    QApplication.processEvents()
+    step = plots.heat_tick_step()
+    assert step > 1 and [t[1] for t in axis._tickLevels[0]] == labels[::step]
