@@ -154,3 +154,16 @@ def test_the_heat_map_says_estimated_in_the_traces_words_and_names_every_edge(wi
     QApplication.processEvents()
     step = plots.heat_tick_step()
     assert step > 1 and [t[1] for t in axis._tickLevels[0]] == labels[::step]
+
+
+def test_replay_at_p_1_shows_an_effective_p_of_1(window, runs):
+    """Every edge updates at every step at p = 1: the curve lies at 1, under neither the
+    dashed set-p line at 1 nor the plot's top edge (the panel looked empty)."""
+    assert window.open_run(runs["estimated"])  # p = 1
+    panel = window.watch
+    panel.redraw(window.source.history, force=True)
+    np.testing.assert_array_equal(panel.p_curve.yData, np.ones(STEPS))
+    assert panel.p_set.value() == 1.0 and panel.p_set.isVisible()
+    assert panel.p_curve.zValue() > panel.p_set.zValue()  # drawn over the set line
+    lo, hi = panel.p_plot.getViewBox().viewRange()[1]
+    assert hi >= 1.05 and lo <= 0
