@@ -33,6 +33,7 @@ from lab.core.digipot import AD5220, Digipot
 from lab.core.network import Network
 
 __all__ = [
+    "BAND_ALPHA",
     "CODE_TITLES",
     "DISPLAY_POINTS",
     "ESTIMATED",
@@ -73,6 +74,10 @@ CODE_TITLES = {
     "estimated": f"digipot codes vs step ({ESTIMATED}; band: ± 1 sd)",
     "unknown": "digipot codes unknown (no resistance probe)",
 }
+#: Opacity (of 255) of an estimated trace's +- 1 sd band, in the trace's own colour: at 90
+#: the band was hard to see on the black plot; drawn under the trace (z -1), which stays on
+#: top, and darker than it on black, so the trace still shows inside a wide band.
+BAND_ALPHA = 150
 #: Pixel size of the heat map's edge names (smaller than the other axes' ticks, so that
 #: every edge can be named in a short panel).
 HEAT_TICK_PX = 9
@@ -428,8 +433,8 @@ class Plots(QSplitter):
             n = len(self.trace_curves)
             for i in range(n):
                 colour = pg.mkColor(self.edge_colour(i, n))
-                colour.setAlpha(90)
-                band = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), connect="pairs")
+                colour.setAlpha(BAND_ALPHA)
+                band = pg.PlotCurveItem(pen=self._band_pen(colour, 1), connect="pairs")
                 band.setZValue(-1)  # under the traces
                 band.setVisible(self.edge_shown[i])
                 item.addItem(band)
@@ -448,10 +453,35 @@ class Plots(QSplitter):
         x, (lo, hi) = peak(snap.step[view], [codes - sd, codes + sd], points)
         lo, hi = self._code_values(np.maximum(lo, 0)), self._code_values(hi)
         xx = np.repeat(x, 2)
+        width = self.band_px(x)
         for j, i in enumerate(shown):
             yy = np.empty(2 * len(x), np.float32)
             yy[0::2], yy[1::2] = lo[:, j], hi[:, j]
-            self.bands[i].setData(xx, yy, connect="pairs")
+            band = self.bands[i]
+            if band.opts["pen"].widthF() != width:
+                band.setPen(self._band_pen(band.opts["pen"].color(), width))
+            band.setData(xx, yy, connect="pairs")
+
+    def band_px(self, x: np.ndarray) -> float:
+        """The bands' segment width, px: as wide as the gap between two plotted steps
+        ``x`` on screen (at least 1), so that the segments of a zoomed-in run close up
+        into one band instead of a row of thin ticks."""
+        if len(x) < 2:
+            return 1.0
+        if self.whole_run():
+            lo, hi = float(x[0]), float(x[-1])
+        else:
+            lo, hi = self.step_range()
+        box = self.trace_plot.getPlotItem().getViewBox().width()
+        gap = float(np.median(np.diff(x)))
+        return max(1.0, gap * box / (hi - lo)) if hi > lo and gap > 0 else 1.0
+
+    @staticmethod
+    def _band_pen(colour: Any, width: float) -> Any:
+        """A band's pen: flat ends (its segment spans code - sd .. code + sd, no more)."""
+        pen = pg.mkPen(colour, width=width)
+        pen.setCapStyle(Qt.PenCapStyle.FlatCap)
+        return pen
 
     @staticmethod
     def edge_colour(i: int, n: int) -> Any:

@@ -19,7 +19,7 @@ pytest.importorskip("PyQt6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QPointF
+from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtWidgets import QApplication
 
 from gui.window import MainWindow
@@ -167,3 +167,21 @@ def test_replay_at_p_1_shows_an_effective_p_of_1(window, runs):
     assert panel.p_curve.zValue() > panel.p_set.zValue()  # drawn over the set line
     lo, hi = panel.p_plot.getViewBox().viewRange()[1]
     assert hi >= 1.05 and lo <= 0
+
+
+def test_the_sd_bands_are_visible_in_their_traces_colours_under_the_traces(window, runs):
+    assert window.open_run(runs["estimated"])
+    plots = window.plots
+    for band, trace in zip(plots.bands, plots.trace_curves, strict=True):
+        colour, own = band.opts["pen"].color(), trace.opts["pen"].color()
+        assert colour.rgb() == own.rgb()  # the trace's own colour
+        assert colour.alpha() >= 150  # was 90: hard to see on black
+        assert own.alpha() == 255 and band.zValue() < trace.zValue()  # traces on top
+    # a step as wide on screen as several pixels: the segments close up into one band
+    # (they were 1 px ticks with gaps between them)
+    box = plots.trace_plot.getPlotItem().getViewBox().width()
+    band = plots.bands[0]
+    assert band.opts["pen"].capStyle() == Qt.PenCapStyle.FlatCap  # no wider than ± 1 sd
+    assert band.opts["pen"].widthF() == pytest.approx(box / (STEPS - 1), rel=0.05)
+    assert band.opts["pen"].widthF() > 10
+    assert plots.band_px(np.arange(100_000.0)) == 1.0  # a long run: one pixel, many steps
