@@ -9,6 +9,8 @@
   ("step (x0.001)").
 * `LegendPlot`: a `pg.PlotWidget` whose legend sits in its own column right of the
   plot, outside the data (exported with it).
+* `ElidedLabel`: a label that shows a long text (a file's path) whole when it fits and
+  elided in the middle when not, the whole text in its tooltip.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QRectF, Qt, pyqtSignal
+from PyQt6.QtCore import QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QResizeEvent
-from PyQt6.QtWidgets import QSizePolicy
+from PyQt6.QtWidgets import QLabel, QSizePolicy
 
 __all__ = [
     "BACKGROUND",
@@ -30,6 +32,7 @@ __all__ = [
     "LUM_HIGH",
     "LUM_LOW",
     "MIN_CONTRAST",
+    "ElidedLabel",
     "ErrorAxis",
     "LegendPlot",
     "StepAxis",
@@ -262,3 +265,47 @@ class LegendPlot(pg.PlotWidget):
     def legend_names(self) -> list[str]:
         """The legend's entry names, in order."""
         return [label.text for _, label in self.legend.items]
+
+
+class ElidedLabel(QLabel):
+    """A one-line label for a long text such as a file's path (`set_full_text`): whole when
+    it fits, else elided in the middle ("/work/data/…/run.h5": both ends stay, the file's
+    name with them); the whole text in the tooltip. It asks for room for the whole text,
+    up to ``max_px``, and shrinks to ``min_px``."""
+
+    def __init__(self, text: str = "", min_px: int = 200, max_px: int = 560) -> None:
+        super().__init__()
+        self.min_px, self.max_px = min_px, max_px
+        self._full = ""
+        self.setMinimumWidth(min_px)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.set_full_text(text)
+
+    def full_text(self) -> str:
+        """The whole text (`text` is what is shown: elided when it does not fit)."""
+        return self._full
+
+    def set_full_text(self, text: str, tooltip: str | None = None) -> None:
+        """Show ``text`` (elided in the middle if too wide); ``tooltip`` (None: ``text``,
+        "" none)."""
+        self._full = text
+        self.setToolTip(text if tooltip is None else tooltip)
+        self._elide()
+        self.updateGeometry()
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        width = self.fontMetrics().horizontalAdvance(self._full) + 8
+        return QSize(max(self.min_px, min(width, self.max_px)), hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.min_px, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        room = max(self.contentsRect().width(), 1)
+        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle,
+                                                   room))

@@ -12,6 +12,7 @@ never takes more than `GUI_BUDGET` of a core.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, Qt, QTimer
+from PyQt6.QtGui import QFont, QFontMetrics
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QWidget
 
 from gui.freestate import FreeSetup
@@ -31,8 +33,10 @@ from lab.core.digipot import AD5220, Digipot
 from lab.core.network import Network
 
 __all__ = [
+    "BAND_ALPHA",
     "CODE_TITLES",
     "DISPLAY_POINTS",
+    "ESTIMATED",
     "FRAME_MS",
     "GUI_BUDGET",
     "MAX_FRAME_MS",
@@ -61,12 +65,22 @@ MIN_DISPLAY_POINTS = 512
 
 pg.setConfigOptions(antialias=False, background="k", foreground="w")
 
+#: What the digipot panels' titles say of estimated codes (the traces' and the heat
+#: map's: one wording).
+ESTIMATED = "estimated"
 #: The code panel's title by where the codes come from (`lab.acquire.records.Codes`).
 CODE_TITLES = {
     "exact": "digipot codes vs step",
-    "estimated": "digipot codes vs step (estimated; band: ± 1 sd)",
+    "estimated": f"digipot codes vs step ({ESTIMATED}; band: ± 1 sd)",
     "unknown": "digipot codes unknown (no resistance probe)",
 }
+#: Opacity (of 255) of an estimated trace's +- 1 sd band, in the trace's own colour: at 90
+#: the band was hard to see on the black plot; drawn under the trace (z -1), which stays on
+#: top, and darker than it on black, so the trace still shows inside a wide band.
+BAND_ALPHA = 150
+#: Pixel size of the heat map's edge names (smaller than the other axes' ticks, so that
+#: every edge can be named in a short panel).
+HEAT_TICK_PX = 9
 
 
 #: The digipot panels' units: key -> the switch's text.
@@ -234,6 +248,11 @@ class Plots(QSplitter):
         heat.enableAutoRange(y=False)
         heat.getViewBox().invertY(True)  # the first edge on top, as in the legend
         heat.setMouseEnabled(y=False)
+        tick_font = QFont()
+        tick_font.setPixelSize(HEAT_TICK_PX)
+        heat.getAxis("left").setStyle(tickFont=tick_font)
+        self._heat_labels: list[str] = []  # the edges' names, top to bottom
+        heat.getViewBox().sigResized.connect(self._heat_ticks)
         #: the heat map: (columns, E) values at evenly spaced steps of the decimated
         #: history (set once per frame, `_draw_heat`)
         self.heat_image = pg.ImageItem(axisOrder="col-major")
@@ -351,13 +370,39 @@ class Plots(QSplitter):
         self.trace_plot.set_legend([({"pen": pg.mkPen(c, width=2)}, label)
                                     for c, label in zip(colours, labels, strict=True)])
         n = len(labels)
-        step = max(1, -(-n // 8))  # at most ~8 edge names on the heat map's axis
-        self.heat_plot.getPlotItem().getAxis("left").setTicks(
-            [[(i + 0.5, labels[i]) for i in range(0, n, step)], []])
+        self._heat_labels = list(labels)
+        self._heat_ticks()
         self.heat_plot.setYRange(0, max(n, 1), padding=0)
         self.heat_image.clear()
         self.set_codes(self.codes)
         self.set_outputs(list(outputs))
+
+    def heat_tick_step(self) -> int:
+        """Every how many edges the heat map's axis names one: 1 (every edge) when a
+        row is as tall as a name's line, else the fewest rows that are."""
+        n = len(self._heat_labels)
+        row = self.heat_plot.getPlotItem().getViewBox().height() / max(n, 1)
+        line = QFontMetrics(self.heat_plot.getPlotItem().getAxis("left").style["tickFont"]
+                            ).height()
+        return max(1, min(n, math.ceil(line / row))) if row > 0 else max(1, -(-n // 8))
+
+    def _heat_ticks(self, *_: object) -> None:
+        """Name the heat map's rows: every edge if its rows are tall enough for the
+        names (`heat_tick_step`), else every other one (or fewer)."""
+        step = self.heat_tick_step()
+        labels = self._heat_labels
+        self.heat_plot.getPlotItem().getAxis("left").setTicks(
+            [[(i + 0.5, labels[i]) for i in range(0, len(labels), step)], []])
+
+    def heat_title(self) -> str:
+        """The heat map's title: its colour's unit, and "estimated" (the traces' wording,
+        `ESTIMATED`) for estimated codes."""
+        label = "code" if self.unit == "code" else "resistance (kΩ)"
+        if self.codes == "estimated":
+            return f"every edge vs step ({ESTIMATED}; colour: {label})"
+        if self.codes == "unknown":
+            return "every edge vs step (codes unknown)"
+        return f"every edge vs step (colour: {label})"
 
     def _remove_bands(self) -> None:
         item = self.trace_plot.getPlotItem()
@@ -372,6 +417,7 @@ class Plots(QSplitter):
         self.codes = codes
         item = self.trace_plot.getPlotItem()
         item.setTitle(self.code_title())
+        self.heat_plot.getPlotItem().setTitle(self.heat_title())
         unknown = codes == "unknown"
         for i, c in enumerate(self.trace_curves):
             c.setVisible(not unknown and self.edge_shown[i])
@@ -387,8 +433,8 @@ class Plots(QSplitter):
             n = len(self.trace_curves)
             for i in range(n):
                 colour = pg.mkColor(self.edge_colour(i, n))
-                colour.setAlpha(90)
-                band = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), connect="pairs")
+                colour.setAlpha(BAND_ALPHA)
+                band = pg.PlotCurveItem(pen=self._band_pen(colour, 1), connect="pairs")
                 band.setZValue(-1)  # under the traces
                 band.setVisible(self.edge_shown[i])
                 item.addItem(band)
@@ -407,10 +453,35 @@ class Plots(QSplitter):
         x, (lo, hi) = peak(snap.step[view], [codes - sd, codes + sd], points)
         lo, hi = self._code_values(np.maximum(lo, 0)), self._code_values(hi)
         xx = np.repeat(x, 2)
+        width = self.band_px(x)
         for j, i in enumerate(shown):
             yy = np.empty(2 * len(x), np.float32)
             yy[0::2], yy[1::2] = lo[:, j], hi[:, j]
-            self.bands[i].setData(xx, yy, connect="pairs")
+            band = self.bands[i]
+            if band.opts["pen"].widthF() != width:
+                band.setPen(self._band_pen(band.opts["pen"].color(), width))
+            band.setData(xx, yy, connect="pairs")
+
+    def band_px(self, x: np.ndarray) -> float:
+        """The bands' segment width, px: as wide as the gap between two plotted steps
+        ``x`` on screen (at least 1), so that the segments of a zoomed-in run close up
+        into one band instead of a row of thin ticks."""
+        if len(x) < 2:
+            return 1.0
+        if self.whole_run():
+            lo, hi = float(x[0]), float(x[-1])
+        else:
+            lo, hi = self.step_range()
+        box = self.trace_plot.getPlotItem().getViewBox().width()
+        gap = float(np.median(np.diff(x)))
+        return max(1.0, gap * box / (hi - lo)) if hi > lo and gap > 0 else 1.0
+
+    @staticmethod
+    def _band_pen(colour: Any, width: float) -> Any:
+        """A band's pen: flat ends (its segment spans code - sd .. code + sd, no more)."""
+        pen = pg.mkPen(colour, width=width)
+        pen.setCapStyle(Qt.PenCapStyle.FlatCap)
+        return pen
 
     @staticmethod
     def edge_colour(i: int, n: int) -> Any:
@@ -495,7 +566,7 @@ class Plots(QSplitter):
         self.trace_plot.setYRange(lo, hi, padding=0.02)
         self.heat_bar.setLevels((lo, hi))
         self.heat_bar.axis.setLabel(label)
-        self.heat_plot.getPlotItem().setTitle(f"every edge vs step (colour: {label})")
+        self.heat_plot.getPlotItem().setTitle(self.heat_title())
         self.unknown_text.setPos(0, (lo + hi) / 2)
 
     def _draw_heat(self, x: np.ndarray, codes: np.ndarray, points: int) -> None:

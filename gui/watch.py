@@ -29,7 +29,7 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from gui.freestate import FreeSetup, StepState, solve_free_state
 from gui.model import History
 
-__all__ = ["P_BINS", "P_TITLE", "REDRAW_S", "SIGNAL_TITLE", "WatchPanel", "effective_p",
+__all__ = ["P_BINS", "P_RANGE", "P_TITLE", "REDRAW_S", "SIGNAL_TITLE", "WatchPanel", "effective_p",
            "learning_signal", "told_updates"]
 
 #: The panel's height at most, px (a strip below the plots).
@@ -38,6 +38,8 @@ HEIGHT = 190
 REDRAW_S = 0.25
 #: Bins of the effective-p curve (each the mean over its steps and edges).
 P_BINS = 400
+#: The effective-p plot's y range (fraction updated), with room below 0 and above 1.
+P_RANGE = (-0.04, 1.1)
 
 
 def effective_p(step: np.ndarray, mask: np.ndarray, bins: int = P_BINS,
@@ -117,12 +119,18 @@ class WatchPanel(QWidget):
         self.p_plot = self.strip.addPlot(row=0, col=0, title=P_TITLE)
         self.p_plot.setLabel("bottom", "step")
         self.p_plot.setLabel("left", "fraction updated")
-        self.p_plot.setYRange(0, 1, padding=0.02)
+        # room above 1: at p = 1 every edge updates every step, and the curve at 1 would
+        # lie on the plot's top edge
+        self.p_plot.setYRange(*P_RANGE, padding=0)
         self.p_plot.enableAutoRange(y=False)
-        self.p_curve = self.p_plot.plot(pen=pg.mkPen("#1f77b4", width=1))
+        self.p_curve = self.p_plot.plot(pen=pg.mkPen("#1f77b4", width=2))
         self.p_set = pg.InfiniteLine(angle=0, movable=False,
                                      pen=pg.mkPen("#999999", style=Qt.PenStyle.DashLine))
         self.p_plot.addItem(self.p_set)
+        # the curve over the dashed set p: where they coincide (p = 1, or an effective p
+        # on target) the set line drawn over it hid the whole curve
+        self.p_set.setZValue(0)
+        self.p_curve.setZValue(1)
         self.p_note = QLabel("")
         self.bias_label = QLabel("bias: -")
         self.signal_plot = self.strip.addPlot(row=0, col=1, title=SIGNAL_TITLE)

@@ -40,6 +40,7 @@ from PyQt6.QtWidgets import (
 from gui import export
 from gui.controls import Controls, Timeline
 from gui.freestate import FreeSetup
+from gui.look import ElidedLabel
 from gui.model import History
 from gui.plots import FRAME_MS, FrameBudget, Plots
 from gui.sources import (
@@ -130,9 +131,10 @@ class MainWindow(QMainWindow):
 
         # the run as a whole; the shown step's readout is the timeline's (one readout)
         self.status_step, self.status_rate = QLabel("no steps"), QLabel("- steps/s")
-        self.status_file = QLabel("no run file")
+        #: the run file's whole path (elided in the middle when long; whole in the tooltip)
+        self.status_file = ElidedLabel("no run file")
         for w, width in ((self.status_step, 110), (self.status_rate, 160),
-                         (self.status_file, 200)):
+                         (self.status_file, self.status_file.min_px)):
             w.setMinimumWidth(width)
             self.statusBar().addPermanentWidget(w)
 
@@ -217,8 +219,7 @@ class MainWindow(QMainWindow):
     def _watch_run(self, source: RunSource) -> None:
         self.watch.set_run(source.settings, source.has_updates, source.codes,
                            source.codes_note, source.free_setup)
-        self.status_file.setText(source.path.name)
-        self.status_file.setToolTip(str(source.path.resolve()))
+        self.status_file.set_full_text(str(source.path.resolve()))
         self.statusBar().showMessage(source.title)
         self._show_codes(source)
 
@@ -357,8 +358,7 @@ class MainWindow(QMainWindow):
         view.set_state(np.full(view.network.n_edges, -1, np.int16), None)
         self.plots.set_codes(source.codes, source.codes_note)
         if not source.path.exists():
-            self.status_file.setText("no run file")
-            self.status_file.setToolTip("")
+            self.status_file.set_full_text("no run file", tooltip="")
 
     # -- replay mode -----------------------------------------------------------------------
     def open_run(self, path: str | Path, follow: bool = False) -> bool:

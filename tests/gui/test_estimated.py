@@ -19,7 +19,8 @@ pytest.importorskip("PyQt6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 
-from PyQt6.QtCore import QPointF
+from PyQt6.QtCore import QPointF, Qt
+from PyQt6.QtWidgets import QApplication
 
 from gui.window import MainWindow
 from lab.acquire.settings import settings_from
@@ -129,3 +130,58 @@ def test_a_live_run_on_a_bench_without_a_probe_shows_estimated_traces(qtbot, tmp
                for c in plots.trace_curves) == 16
     assert w.source.history.has_uncertainty
     assert "(estimated)" in plots.netview.edge_text(0)
+
+
+def test_the_heat_map_says_estimated_in_the_traces_words_and_names_every_edge(window, runs):
+    assert window.open_run(runs["estimated"])
+    plots = window.plots
+    codes_title = plots.trace_plot.getPlotItem().titleLabel.text
+    heat_title = plots.heat_plot.getPlotItem().titleLabel.text
+    assert "(estimated;" in codes_title and "(estimated;" in heat_title
+    from gui.plots import ESTIMATED  # one wording for both
+
+    assert f"({ESTIMATED};" in codes_title and f"({ESTIMATED};" in heat_title
+    plots.set_unit("kohm")  # the unit switch keeps the word
+    assert f"({ESTIMATED};" in plots.heat_plot.getPlotItem().titleLabel.text
+    plots.set_unit("code")
+    axis = plots.heat_plot.getPlotItem().getAxis("left")
+    labels = window.plots.netview.network.edge_labels()
+    plots.heat_plot.resize(600, 400)  # rows taller than a name's line: every edge named
+    QApplication.processEvents()
+    assert plots.heat_tick_step() == 1
+    assert [t[1] for t in axis._tickLevels[0]] == labels
+    plots.heat_plot.resize(600, 130)  # a short panel: every other edge (or fewer)
+    QApplication.processEvents()
+    step = plots.heat_tick_step()
+    assert step > 1 and [t[1] for t in axis._tickLevels[0]] == labels[::step]
+
+
+def test_replay_at_p_1_shows_an_effective_p_of_1(window, runs):
+    """Every edge updates at every step at p = 1: the curve lies at 1, under neither the
+    dashed set-p line at 1 nor the plot's top edge (the panel looked empty)."""
+    assert window.open_run(runs["estimated"])  # p = 1
+    panel = window.watch
+    panel.redraw(window.source.history, force=True)
+    np.testing.assert_array_equal(panel.p_curve.yData, np.ones(STEPS))
+    assert panel.p_set.value() == 1.0 and panel.p_set.isVisible()
+    assert panel.p_curve.zValue() > panel.p_set.zValue()  # drawn over the set line
+    lo, hi = panel.p_plot.getViewBox().viewRange()[1]
+    assert hi >= 1.05 and lo <= 0
+
+
+def test_the_sd_bands_are_visible_in_their_traces_colours_under_the_traces(window, runs):
+    assert window.open_run(runs["estimated"])
+    plots = window.plots
+    for band, trace in zip(plots.bands, plots.trace_curves, strict=True):
+        colour, own = band.opts["pen"].color(), trace.opts["pen"].color()
+        assert colour.rgb() == own.rgb()  # the trace's own colour
+        assert colour.alpha() >= 150  # was 90: hard to see on black
+        assert own.alpha() == 255 and band.zValue() < trace.zValue()  # traces on top
+    # a step as wide on screen as several pixels: the segments close up into one band
+    # (they were 1 px ticks with gaps between them)
+    box = plots.trace_plot.getPlotItem().getViewBox().width()
+    band = plots.bands[0]
+    assert band.opts["pen"].capStyle() == Qt.PenCapStyle.FlatCap  # no wider than ± 1 sd
+    assert band.opts["pen"].widthF() == pytest.approx(box / (STEPS - 1), rel=0.05)
+    assert band.opts["pen"].widthF() > 10
+    assert plots.band_px(np.arange(100_000.0)) == 1.0  # a long run: one pixel, many steps

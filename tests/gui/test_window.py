@@ -96,7 +96,7 @@ def test_live_run_of_200_steps_fills_the_plots_and_completes_the_file(qtbot, tmp
     np.testing.assert_array_equal(w.plots.netview.codes, last)
     assert len(w.plots.output_curves) == 1 and len(w.plots.output_curves[0][0].xData) == 200
     assert "complete" in w.statusBar().currentMessage()
-    assert w.status_file.text() == out.name and w.status_file.toolTip() == str(out.resolve())
+    assert w.status_file.full_text() == str(out.resolve()) == w.status_file.toolTip()
     assert w.status_rate.text().endswith("steps/s (mean)")
     assert w.status_step.text() == "200 steps"  # the run; the shown step: the timeline
     assert w.timeline.step_label.text().startswith("step 199,")
@@ -392,7 +392,7 @@ def test_a_bench_limit_error_in_the_training_process_shows_as_one_line(qtbot, tm
     view = w.plots.netview  # no step was taken: the codes are unknown, not code 0
     assert view.codes_kind == "unknown" and w.plots.unknown_text.isVisible()
     assert {view.label_text(i) for i in range(len(view.codes))} == {"?"}
-    assert w.status_file.text() == "no run file" and not w.status_file.toolTip()
+    assert w.status_file.full_text() == "no run file" and not w.status_file.toolTip()
     assert message == w.last_message and w.message_box.isVisible()
     assert w.history.total == 0 and not out.exists()
     assert w.controls.start_button.isEnabled() and not w.controls.stop_button.isEnabled()
@@ -608,3 +608,21 @@ def test_a_signal_whose_run_ends_before_the_window_closes_still_names_that_run(q
         n = reader.n_steps
     assert _stopped_line(*w.stopped_by) == (
         f"twinlab: interrupted by SIGHUP after {n} steps; bench safe; run file {out} (incomplete)")
+
+
+def test_the_status_bar_shows_the_run_files_whole_path_elided_in_the_middle(window, tmp_path):
+    deep = tmp_path / ("a_rather_long_folder_name_" * 3) / "of_runs"
+    deep.mkdir(parents=True)
+    path = make_run(deep / "20261202-143000_ii_p0.5_seed0.h5", steps=5)
+    assert window.open_run(path)
+    label = window.status_file
+    whole = str(path.resolve())
+    label.resize(2000, label.height())  # room: the whole path
+    assert label.text() == whole and label.toolTip() == whole
+    assert label.full_text() == whole
+    label.resize(label.min_px, label.height())  # narrow: both ends, "…" between
+    shown = label.text()
+    assert "…" in shown and len(shown) < len(whole)
+    head, tail = shown.split("…")
+    assert whole.startswith(head) and whole.endswith(tail) and head and tail
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.width()
