@@ -48,6 +48,7 @@ from lab.observe.tomography import (
     BAD_CHI2,
     TomographyResult,
     TomographySettings,
+    bench_limited,
     calibrate,
     tomography,
 )
@@ -143,9 +144,8 @@ class EstimatedProbe:
         p: float,
         settings: EstimatorSettings = EstimatorSettings(),
     ) -> None:
-        # every tomography round holds its edges to the bench's edge current limit
-        settings = replace(settings, tomography=replace(
-            settings.tomography, max_current=bench.currents.edge))
+        # every tomography round holds its edges and drive channels to the bench's limits
+        settings = replace(settings, tomography=bench_limited(settings.tomography, bench))
         self.settings = settings
         self.p = float(p)
         self.topo = Topology.of(bench.network)
@@ -207,7 +207,7 @@ class EstimatedProbe:
         s = self.settings
         budget = TomographySettings(
             budget=s.calibration_budget, noise=s.tomography.noise, inset=s.tomography.inset,
-            max_current=s.tomography.max_current,
+            max_current=s.tomography.max_current, channel_limits=s.tomography.channel_limits,
         )
         self.model, result = calibrate(bench, s.initial_codes, budget)
         self.transactions += result.transactions

@@ -34,14 +34,17 @@ Method (one definition):
    apart either way) is designed at the prior's conductance: at the first fit's the
    information comes out a factor of 10 off and the round went to the wrong patterns.
    The ordinary round then spends what is left.
-   Current limit (every round, `_Limit`): every state read, and the state between a
-   jump's release and drive calls, puts at most ``max_current`` through every edge at
-   conductances taken conservatively (`_limit_conductance`: codes lowered by
+   Current limit (every round but the blind one, `_Limit`): every state read, and the
+   state between a jump's release and drive calls, puts at most ``max_current`` through
+   every edge, and at most its channel's limit (``channel_limits``) through every driven
+   node's drive channel (the sum of its edges' currents), at conductances taken
+   conservatively (`_limit_conductance`: codes lowered by
    ``LIMIT_SD`` = 2 sd, at the part floor `DigipotModel.lowest`: 35 Ohm, 0.68 of each step): a
    calibration's known codes; a resync's prior, and after the first round also the
    fit where it finds a near-short the prior does not (`_fit_limit`: a near-short's
    neighbour pair each at the pair's fitted sum); with no prior a blind round
-   (``BLIND_BUDGET`` transactions within `_blind_span` = 0.16 V, safe at any codes),
+   (``BLIND_BUDGET`` transactions within `_blind_span` = 0.16 V, every edge safe at
+   any codes; the drive channels are not bounded there, see `_blind_span`),
    then a ramp refitted every ``RAMP_STEP`` transactions whose patterns are scaled down
    about their middle volts to the limit (`_Designer.realize`) on the part floor of the
    most conductive edge (`_floor_limit`) until the integers pin the scale
@@ -86,7 +89,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -112,13 +116,37 @@ class TomographySettings:
     `bench/bench_estimator.py --only tomo --max-current MA`). Every round of
     `tomography` and `calibrate` is held to it (module docstring, step 1); `measure`
     without known codes is not.
+    ``channel_limits``: {twin: {node label: A}} the most current each drive channel may
+    source or sink, at the same conservative conductances (`bench_limited`: the bench's
+    `lab.hal.currents.CurrentLimits`, per channel); None: the bench's own limits, taken
+    in `_measure` the same way (`channel_limits`).
     ``adaptive``: run the adaptive round when the first fit flags near-shorts."""
 
     budget: int = 40
     noise: float = 0.5e-3
     inset: float = 0.01
     max_current: float = 5e-3
+    channel_limits: Mapping[str, Mapping[int, float]] | None = None
     adaptive: bool = True
+
+
+def channel_limits(bench: Bench) -> dict[str, dict[int, float]]:
+    """{twin: {node label: A}}: each drive channel's current limit, from the bench's
+    `CurrentLimits` (`CurrentLimits.node_limits`, its per-channel entries by name)."""
+    out: dict[str, dict[int, float]] = {}
+    for twin in TWINS:
+        names = {ch.node: ch.name for ch in bench.channels
+                 if ch.kind == "drive" and ch.twin == twin}
+        idx, amps = bench.currents.node_limits(names, names)
+        out[twin] = {int(i) + 1: float(a) for i, a in zip(idx, amps, strict=True)}
+    return out
+
+
+def bench_limited(settings: TomographySettings, bench: Bench) -> TomographySettings:
+    """``settings`` held to ``bench``'s current limits: ``max_current`` its edge limit,
+    ``channel_limits`` its drive channels' (`channel_limits`)."""
+    return replace(settings, max_current=bench.currents.edge,
+                   channel_limits=channel_limits(bench))
 
 
 @dataclass
@@ -245,7 +273,8 @@ class _Designer:
 
     def realize(self, driven: dict[int, float]) -> dict[int, float]:
         """The volts applied for the pattern ``driven``: the pattern itself, or, when it
-        would put more than the limit's current through an edge, the pattern modified
+        would put more than the limit's current through an edge or a driven node's
+        channel (`_Limit.load` above 1), the pattern modified
         (`_repair`: a node across the short set to its other end's volts, or floated;
         not in the blind ramp, ``scale``) or, in the ramp and (``rescue``) when no
         modification brings it within the limit, the pattern scaled about its middle
@@ -254,14 +283,14 @@ class _Designer:
         so within the channels' limits)."""
         if self.limit is None:
             return driven
-        peak = self.limit.peak(driven)
-        if peak <= self.limit.max_current:
+        load = self.limit.load(driven)
+        if load <= 1.0:
             return driven
         if not self.scale:
             repaired = self._repair(driven)  # modified, not scaled
             if repaired or not self.rescue:
                 return repaired  # ({}: left out, `move_cost`)
-        s = 0.95 * self.limit.max_current / peak
+        s = 0.95 / load
         vals = list(driven.values())
         mid = (max(vals) + min(vals)) / 2
         return {n: mid + s * (v - mid) for n, v in driven.items()}
@@ -291,8 +320,8 @@ class _Designer:
             options = [o for o in options if len(o) >= 2 and len(set(o.values())) >= 2]
             if not options:
                 break
-            peaks = [limit.peak(o) for o in options]
-            fine = [o for o, p in zip(options, peaks, strict=True) if p <= limit.max_current]
+            peaks = [limit.load(o) for o in options]
+            fine = [o for o, p in zip(options, peaks, strict=True) if p <= 1.0]
             if fine:
                 out = min(fine, key=lambda o: self.cost(self.info + self.pattern_info_exact(o)))
                 break
@@ -397,7 +426,16 @@ def _limit_conductance(
 def _blind_span(model: DigipotModel, max_current: float) -> float:
     """V: the span a pattern may have when nothing is known of the codes: every edge at
     code 0 on the part floor carries at most span / R (the maximum principle bounds every
-    drop by the span), held to 0.9 of ``max_current``."""
+    drop by the span), held to 0.9 of ``max_current``.
+
+    What it bounds: every EDGE's current, at any codes. What it does not: a drive
+    channel's. A driven node's channel carries the sum of its edges' currents, so a node
+    of degree d with every edge at code 0 on the floor (``WIPER_FLOOR``) may source or
+    sink up to d x span / ``WIPER_FLOOR`` = 0.9 x d x ``max_current`` (degree 5: 22.5 mA
+    at 5 mA), whatever the channel's limit. The blind round is not checked by `_Limit`
+    (nothing is known to check at); bounding the channels too would mean dividing the
+    span by the largest degree (5x coarser on twin16), too coarse a first fit for the
+    limit that follows (docs/architecture.md, "Still open", item 3)."""
     return 0.9 * max_current * WIPER_FLOOR
 
 
@@ -408,25 +446,41 @@ def _via(current: dict[int, float], new: dict[int, float]) -> dict[int, float]:
 
 
 class _Limit:
-    """Checks a drive state against ``max_current`` A through every edge at the
-    conductances ``k`` (E,) S (`_limit_conductance`, taken conservatively)."""
+    """Checks a drive state against ``max_current`` A through every edge and, with
+    ``channel`` {node label: A}, each driven node's channel limit on the current its
+    channel sources or sinks (the sum of its edges' currents), at the conductances ``k``
+    (E,) S (`_limit_conductance`, taken conservatively). A driven node missing from
+    ``channel`` (a channel the bench does not drive) is held to ``max_current``."""
 
-    def __init__(self, topo: Topology, k: np.ndarray, max_current: float) -> None:
+    def __init__(self, topo: Topology, k: np.ndarray, max_current: float,
+                 channel: Mapping[int, float] | None = None) -> None:  # fmt: skip
         # an edge fitted as open still conducts a little (the solve needs every node tied)
         k = np.where(np.isfinite(k), np.asarray(k, dtype=float), 1.0 / WIPER_FLOOR)
         self.topo, self.k, self.max_current = topo, np.maximum(k, 1e-8), max_current
+        self.channel = None if channel is None else dict(channel)
         self._cache: dict[tuple, float] = {}
 
-    def peak(self, state: dict[int, float]) -> float:
-        """The most current through any edge, A, with ``state`` driven (the rest floating)."""
+    def load(self, state: dict[int, float]) -> float:
+        """The largest current with ``state`` driven (the rest floating) as a fraction of
+        its limit: every edge's of ``max_current``, every driven node's channel's of its
+        channel limit (currents scale with the pattern, so a pattern scaled about its
+        middle volts by s has load s x this)."""
         if len(state) < 2 or len(set(state.values())) < 2:
             return 0.0
         key = tuple(sorted(state.items()))
         got = self._cache.get(key)
         if got is None:
+            net = self.topo.network
             try:
-                volts = self.topo.network.solve(self.k, state)
-                got = float(np.abs(self.k * self.topo.network.drops(volts)).max())
+                volts = net.solve(self.k, state)
+                current = self.k * net.drops(volts)  # (E,) A, first end to second
+                got = float(np.abs(current).max()) / self.max_current
+                if self.channel is not None:
+                    inc = self.topo.incident
+                    for node in state:
+                        out = float(inc[node - 1] @ current)  # what its channel sources
+                        limit = self.channel.get(node, self.max_current)
+                        got = max(got, abs(out) / limit)
             except np.linalg.LinAlgError:
                 got = np.inf  # not to be checked: not to be applied
             self._cache[key] = got
@@ -434,9 +488,9 @@ class _Limit:
 
     def ok(self, state: dict[int, float], current: dict[int, float] | None = None) -> bool:
         """``state`` (and, from ``current``, the state between the calls) within the limit."""
-        if current is not None and self.peak(_via(current, state)) > self.max_current:
+        if current is not None and self.load(_via(current, state)) > 1.0:
             return False
-        return self.peak(state) <= self.max_current
+        return self.load(state) <= 1.0
 
 
 def _restore_calls(current: dict[int, float], start: dict[int, float]) -> tuple[bool, bool]:
@@ -918,8 +972,10 @@ class _Candidates:
         variants_only: bool = False,
         k_limit: np.ndarray | None = None,
         stiff: set[int] | None = None,
+        channel: Mapping[int, float] | None = None,
     ) -> _Candidates:
         """``k`` (E,) conductances, S (the fit in the nominal-lot unit); ``max_current`` A;
+        ``channel`` {node label: A} each drive channel's limit (`_Limit`; none: edges only);
         ``only`` the driveable nodes (labels) the patterns may drive (the rest float), all
         of them when None; ``variants_only``: only the near-short patterns (ends apart);
         ``k_limit`` (E,) S the conductances the current limit is checked at (``k`` when
@@ -964,6 +1020,11 @@ class _Candidates:
             info, current = got
             current = current / k * k_limit  # the drops at the limit's conductances
             ok = np.abs(current).max(axis=1) <= max_current
+            if channel is not None:  # what each driven node's channel sources or sinks
+                fixed = nodes[mask]
+                out = current @ topo.incident[fixed - 1].T.astype(float)  # (m, F)
+                amps = np.array([channel.get(int(d), max_current) for d in fixed])
+                ok &= (np.abs(out) <= amps[None, :]).all(axis=1)
             infos.append(info[ok])
             full = np.full((int(ok.sum()), len(nodes)), np.nan)
             full[:, mask] = v[ok]
@@ -1154,6 +1215,10 @@ def _measure(
     limit_model = model if model is not None else DigipotModel.nominal(e)
     plans = [_TwinPlan.of(bench, twin, settings.inset) for twin in TWINS]
     starts = [bench.drive_state(twin) for twin in TWINS]
+    chans = settings.channel_limits
+    if chans is None:
+        chans = channel_limits(bench)
+    chan = [dict(chans.get(twin, {})) for twin in TWINS]
     # every move is one joint transaction set for both twins (`_execute`): each twin's
     # plan has the whole budget, and ``calls`` counts the joint transactions
     whole = settings.budget
@@ -1196,7 +1261,7 @@ def _measure(
         # blind: a ramp, refitted every ``RAMP_STEP`` transactions, the limit re-planned
         # on each fit (`_ramp_limit`); else the first round in one go
         while True:
-            limits = [_Limit(topo, k_limit[t], settings.max_current) for t in range(2)]
+            limits = [_Limit(topo, k_limit[t], settings.max_current, chan[t]) for t in range(2)]
             designers = [
                 _Designer(topo, plan, k_design[t], weight, settings.noise, limits[t],
                           blind, rescue)
@@ -1222,7 +1287,7 @@ def _measure(
                 k_limit = np.where(
                     mean < NEAR_SHORT + 1, np.maximum(k_limit, k_fit_limit), k_limit
                 )
-        limits = [_Limit(topo, k_limit[t], settings.max_current) for t in range(2)]
+        limits = [_Limit(topo, k_limit[t], settings.max_current, chan[t]) for t in range(2)]
         shorts = []
         if settings.adaptive and model is not None:
             shorts = _trouble(fits, model, prior, prior_sd)
@@ -1260,7 +1325,12 @@ def _measure(
         raise
     calls += _restore(bench, [p.twin for p in plans], states, starts)
     spans = [max(p.high[n] - p.low[n] for n in p.low) if p.low else 0.0 for p in plans]
-    bound = any((lim.k * spans[t] > settings.max_current).any() for t, lim in enumerate(limits))
+    inc = np.abs(topo.incident).astype(float)  # a driven node's channel: its edges' sum
+    bound = any(
+        (lim.k * spans[t] > settings.max_current).any()
+        or any(inc[n - 1] @ lim.k * spans[t] > amps for n, amps in chan[t].items())
+        for t, lim in enumerate(limits)
+    )
     return reads, calls, np.stack([f.conductance for f in fits]) if adapted or bound else None
 
 
@@ -1469,7 +1539,7 @@ def _adaptive_round(
             parts.append(
                 _Candidates.of(
                     topo, plan, k_fit, settings.noise, settings.max_current, near, True, k_lim,
-                    {i},
+                    {i}, None if limits is None else limits[t].channel,
                 )
             )
         cands.append(_Candidates.merge(parts, e))

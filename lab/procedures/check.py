@@ -109,6 +109,7 @@ from lab.observe.tomography import (
     _restore,
     _restore_after_error,
     _TwinPlan,
+    bench_limited,
     fit_reads,
     measure,
     planned_rel_sd,
@@ -913,8 +914,8 @@ def _tomography(bench: Bench, settings: CheckSettings, design: np.ndarray | None
     the other twin's values (`_fit_with_reference`) and marked in ``seen``."""
     _stop_point(should_stop)
     e = bench.network.n_edges
-    budget = TomographySettings(budget=settings.tomography_budget, inset=settings.inset,
-                                max_current=bench.currents.edge)
+    budget = bench_limited(
+        TomographySettings(budget=settings.tomography_budget, inset=settings.inset), bench)
     topo = Topology.of(bench.network)
     reads: list = []
     calls = 0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from lab.emulator import EmulatorConfig, emulator_bench
-from lab.emulator.board import EmulatedBoard, PeakCurrent
+from lab.emulator.board import CLAMPED, FREE, EmulatedBoard, PeakCurrent
 from lab.hal.bench import Bench
+from lab.hal.currents import CurrentLimits
 from lab.observe.tomography import TomographySettings, calibrate, reads_code_sd, tomography
 
 
@@ -643,3 +646,68 @@ def test_reads_code_sd_is_the_fit_s_own_uncertainty_at_the_truth() -> None:
     one_twin = [r for r in res.reads if r[0] == "free"]
     alone = reads_code_sd(bench, one_twin, 1.0 / board.resistance(), step, 0.5e-3)
     assert np.allclose(alone[0], sd[0]) and (alone[1] > 10 * sd[1]).all()
+
+
+class ChannelPeak:
+    """The most current, A, any driven node's drive channel sources or sinks (the truth:
+    the sum of `EmulatedBoard.edge_currents` at the node) after every drive and release
+    the board takes, either twin."""
+
+    def __init__(self, board: EmulatedBoard) -> None:
+        self.board, self.peak, self.calls = board, 0.0, 0
+        for name in ("drive", "release"):
+            setattr(board, name, self._watched(getattr(board, name)))
+
+    def _watched(self, call):
+        def watched(*args, **kwargs):
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.calls += 1
+                net = self.board.network
+                a, b = net.edges.T
+                for t in (FREE, CLAMPED):
+                    cur = self.board.edge_currents(t)
+                    out = np.bincount(a, cur, net.n_nodes) - np.bincount(b, cur, net.n_nodes)
+                    driven = self.board.driven[t]
+                    if driven.any():
+                        self.peak = max(self.peak, float(np.abs(out[driven]).max()))
+
+        return watched
+
+
+def test_a_resync_holds_every_drive_channel_to_its_limit() -> None:
+    """Three edges at node 1 (degree 5) at code 0 (wiper only, 40-100 Ohm) and a drive
+    channel limit (0.5 mA) ten times below the edge limit: after every drive and release
+    call of a resync with the tracker's prior, no driven node's channel sources or sinks
+    more than its limit (true conductances; 5 % for the conservative model's margin).
+    Before, only the edge limit was checked and a channel put 1.04 mA into the node."""
+    board, bench = _bench(0)
+    bench = replace(bench, currents=CurrentLimits(edge=5e-3, channel=0.5e-3))
+    model, _ = calibrate(bench, settings=TomographySettings(budget=120))
+    net = bench.network
+    assert np.bincount(net.edges.ravel())[0] == 5
+    codes = np.random.default_rng(0).integers(30, 100, net.n_edges)
+    codes[[e for e in range(net.n_edges) if 0 in net.edges[e]][:3]] = 0
+    board.set_codes(codes)
+    peak = ChannelPeak(board)
+    res = tomography(bench, model, codes, 2.0)  # the bench's own channel limits
+    assert peak.calls > 10 and res.transactions <= 40
+    assert peak.peak <= 1.05 * 0.5e-3, peak.peak
+    assert (res.codes == codes).all()
+
+
+def test_the_bench_limits_are_the_tomographys() -> None:
+    """`bench_limited` takes the edge limit and every drive channel's (its own entry by
+    name, else the bench's channel limit) from the bench's one `CurrentLimits`."""
+    from lab.observe.tomography import bench_limited
+
+    _, bench = _bench(0)
+    name = next(ch.name for ch in bench.channels if ch.kind == "drive" and ch.twin == "free"
+                and ch.node == 3)
+    bench = replace(bench, currents=CurrentLimits(edge=4e-3, channel=2e-3,
+                                                  channels={name: 1e-3}))
+    s = bench_limited(TomographySettings(), bench)
+    assert s.max_current == 4e-3
+    assert s.channel_limits["free"][3] == 1e-3
+    assert s.channel_limits["free"][1] == 2e-3 and s.channel_limits["clamped"][3] == 2e-3
