@@ -458,15 +458,23 @@ class _Limit:
         k = np.where(np.isfinite(k), np.asarray(k, dtype=float), 1.0 / WIPER_FLOOR)
         self.topo, self.k, self.max_current = topo, np.maximum(k, 1e-8), max_current
         self.channel = None if channel is None else dict(channel)
-        self._cache: dict[tuple, float] = {}
+        self._cache: dict[tuple, tuple[float, float]] = {}
+
+    def peak(self, state: dict[int, float]) -> float:
+        """The most current through any edge, A, with ``state`` driven (the rest floating)."""
+        return self._solved(state)[0]
 
     def load(self, state: dict[int, float]) -> float:
         """The largest current with ``state`` driven (the rest floating) as a fraction of
         its limit: every edge's of ``max_current``, every driven node's channel's of its
         channel limit (currents scale with the pattern, so a pattern scaled about its
         middle volts by s has load s x this)."""
+        return self._solved(state)[1]
+
+    def _solved(self, state: dict[int, float]) -> tuple[float, float]:
+        """(`peak`, `load`) of ``state``, by one solve (cached)."""
         if len(state) < 2 or len(set(state.values())) < 2:
-            return 0.0
+            return 0.0, 0.0
         key = tuple(sorted(state.items()))
         got = self._cache.get(key)
         if got is None:
@@ -474,15 +482,17 @@ class _Limit:
             try:
                 volts = net.solve(self.k, state)
                 current = self.k * net.drops(volts)  # (E,) A, first end to second
-                got = float(np.abs(current).max()) / self.max_current
+                peak = float(np.abs(current).max())
+                load = peak / self.max_current
                 if self.channel is not None:
                     inc = self.topo.incident
                     for node in state:
                         out = float(inc[node - 1] @ current)  # what its channel sources
                         limit = self.channel.get(node, self.max_current)
-                        got = max(got, abs(out) / limit)
+                        load = max(load, abs(out) / limit)
+                got = (peak, load)
             except np.linalg.LinAlgError:
-                got = np.inf  # not to be checked: not to be applied
+                got = (np.inf, np.inf)  # not to be checked: not to be applied
             self._cache[key] = got
         return got
 
