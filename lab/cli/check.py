@@ -19,19 +19,6 @@ MOVED_NOTE = ("note: the check stepped the digipots (clock and bias sections; ea
 EMULATE_RESTART = " (on a 'twinlab emulate' bench: restart 'twinlab emulate')"
 
 
-def _is_emulate_bench(spec: str) -> bool:
-    """Does the bench file ``spec`` say it is a `twinlab emulate` rehearsal bench? (False
-    for one it cannot read: the check opened it, so that is a race, not worth a line.)"""
-    import tomllib
-
-    from lab.emulator.wire.rehearsal import is_emulate_bench
-
-    try:
-        with open(spec, "rb") as f:
-            return is_emulate_bench(tomllib.load(f))
-    except (OSError, tomllib.TOMLDecodeError):
-        return False
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``twinlab check`` to the command line's sub-parsers."""
     check = sub.add_parser(
@@ -81,7 +68,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(report.table())
     clock = report.data.get("clock") or {}
     if clock.get("pulses"):  # the digipots stepped: training assumes the power-up codes
-        print(MOVED_NOTE.format(EMULATE_RESTART if _is_emulate_bench(args.bench) else ""))
+        from lab.emulator.wire.rehearsal import is_emulate_bench
+
+        # the opened bench's description (`Bench.config`): the file is not read again
+        print(MOVED_NOTE.format(EMULATE_RESTART if is_emulate_bench(bench.config) else ""))
     if out is not None:
         out.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
         print(f"figures: {out}")

@@ -383,18 +383,26 @@ def test_a_bias_outside_the_bias_limits_is_refused_naming_the_file_and_fields(
 
 def test_the_restart_hint_is_for_twinlab_emulate_benches_only(tmp_path: Path) -> None:
     """The bench file `twinlab emulate` writes is known by its DAQ's dialect (only the
-    emulator speaks it); a bench file of real instruments or of the in-process emulator
+    emulator speaks it), in the opened bench's description (`Bench.config`, what the
+    check's note reads); a bench file of real instruments or of the in-process emulator
     gets no "restart 'twinlab emulate'" in its power-cycle note."""
-    from lab.cli.check import _is_emulate_bench
+    import tomllib
+
+    from lab.emulator.wire.rehearsal import is_emulate_bench
+    from lab.hal.benchfile import load_bench
 
     with WireEmulator(EmulatorConfig(seed=0)) as emu:
         bench = emu.write_bench(tmp_path / "bench.toml")
-        assert _is_emulate_bench(str(bench))
+        opened = load_bench(bench)
+        try:
+            assert is_emulate_bench(opened.config)
+        finally:
+            opened.close()
     text = bench.read_text()
     assert text.count('dialect = "twinlab-emulator"') == 1
-    real = tmp_path / "real.toml"
-    real.write_text(text.replace('dialect = "twinlab-emulator"', 'dialect = "keysight-34970a"'))
+    assert is_emulate_bench(tomllib.loads(text))
+    real = text.replace('dialect = "twinlab-emulator"', 'dialect = "keysight-34970a"')
     local = tmp_path / "local.toml"
     local.write_text('kind = "emulator"\n')
-    assert not _is_emulate_bench(str(real)) and not _is_emulate_bench(str(local))
-    assert not _is_emulate_bench(str(tmp_path / "missing.toml"))
+    assert not is_emulate_bench(tomllib.loads(real))
+    assert not is_emulate_bench(load_bench(local).config)
