@@ -223,11 +223,12 @@ class Plots(QSplitter):
         self.r_end_to_end, self.r_wiper = 100e3, 40.0  # Ohm
         #: the digipot panels' unit: "code" or "kohm" (`set_unit`)
         self.unit = "code"
+        #: where the codes come from: "exact", "estimated" or "unknown" (`set_codes`)
+        self.codes = "exact"
         self.error_plot = LegendPlot("error vs step", _axes(ErrorAxis()), legend_width=SIDE_PX)
-        self.trace_plot = LegendPlot(CODE_TITLES["exact"], _axes(), legend_width=SIDE_PX)
+        self.trace_plot = LegendPlot(self.code_title(), _axes(), legend_width=SIDE_PX)
         self.output_plot = LegendPlot("outputs vs step", _axes(), legend_width=SIDE_PX)
-        self.heat_plot = pg.PlotWidget(title="every edge vs step (colour: code)",
-                                       axisItems=_axes())
+        self.heat_plot = pg.PlotWidget(title=self.heat_title(), axisItems=_axes())
         for w in (*self._xy(), self.heat_plot):
             item = w.getPlotItem()
             item.setDownsampling(auto=False)  # redraw() decimates (cheaper, once per frame)
@@ -289,8 +290,6 @@ class Plots(QSplitter):
         #: segment from code - sd to code + sd at each plotted step (``connect="pairs"``:
         #: as cheap as a trace; a filled polygon costs seconds on a noisy trace)
         self.bands: list[pg.PlotCurveItem] = []
-        #: where the codes come from: "exact", "estimated" or "unknown" (`set_codes`)
-        self.codes = "exact"
         self.unknown_text = pg.TextItem("", color="#dddddd", anchor=(0.5, 0.5))
         self.unknown_text.setVisible(False)
         self.trace_plot.addItem(self.unknown_text, ignoreBounds=True)
