@@ -27,6 +27,8 @@
  * <cycle> counts 16 MHz cycles since the harness started (62.5 ns each; not reset). Edges made by Timer1's compare unit carry the
  * cycle the timer scheduled them for (simavr only notices them at the next instruction
  * boundary, up to 4 cycles later); others carry the cycle they were seen.
+ * PINB1 reads the clock pin's level, as on the silicon (simavr 1.6 reads PORTB1 for an
+ * output, 0 while Timer1 drives the pin high).
  *
  * By default simulated time is held to wall-clock time (the board's UART, watchdog and
  * bursts run at their real speed whenever simavr is fast enough); --fast runs freely.
@@ -60,6 +62,9 @@
 #define SERVICE_CYCLES 800u /* 50 us of simulated time between pty checks (5 bytes at 1 Mbaud) */
 #define TCCR1A_ADDR 0x80
 #define COM1A_MASK 0xC0
+#define PINB_ADDR 0x23
+#define DDRB_ADDR 0x24
+#define CLOCK_BIT 0x02 /* PB1 */
 
 static volatile sig_atomic_t stop_flag;
 static avr_t* avr;
@@ -71,6 +76,8 @@ static int trace_uart;
 static int last_level = 0;
 static int reset_on_open = 1;
 static int client_open = 0; /* a program has the pty's slave side open */
+static avr_io_read_t pinb_read_port; /* simavr's PINB read, which ours wraps */
+static void* pinb_read_param;
 
 /* host -> AVR */
 #define IN_SIZE 4096u
@@ -162,6 +169,17 @@ static void pin_hook(struct avr_irq_t* irq, uint32_t value, void* param) {
     }
     fprintf(edges, "EDGE %llu %d\n", (unsigned long long)when, level);
     edges_dirty = 1;
+}
+
+/* PINB as the silicon reads it: an output bit is the level on the pin. simavr 1.6
+   returns PORTB1 for it, 0 while Timer1's compare unit drives the pin high, so the
+   firmware (which reads PINB1 to count a pulse that SAFE cuts short) saw none. */
+static uint8_t pinb_read(struct avr_t* a, avr_io_addr_t addr, void* param) {
+    (void)param;
+    uint8_t v = pinb_read_port(a, addr, pinb_read_param);
+    if (a->data[DDRB_ADDR] & CLOCK_BIT) v = (uint8_t)((v & ~CLOCK_BIT) | (last_level ? CLOCK_BIT : 0));
+    a->data[addr] = v;
+    return v;
 }
 
 /* Sleep up to ns nanoseconds, or until the host writes to the pty. */
@@ -333,8 +351,16 @@ int main(int argc, char** argv) {
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF),
                             xoff_hook, NULL);
 
-    /* the clock pin */
+    /* the clock pin, and PINB reading it (avr_register_io_read refuses a second reader) */
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('B'), 1), pin_hook, NULL);
+    avr_io_addr_t pinb_io = AVR_DATA_TO_IO(PINB_ADDR);
+    pinb_read_port = avr->io[pinb_io].r.c;
+    pinb_read_param = avr->io[pinb_io].r.param;
+    if (!pinb_read_port) {
+        fprintf(stderr, "twin_sim: no PINB reader in this simavr\n");
+        return 1;
+    }
+    avr->io[pinb_io].r.c = pinb_read;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

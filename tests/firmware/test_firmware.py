@@ -474,6 +474,33 @@ def test_sim_safe_aborts_a_burst(sim: SimBoard) -> None:
     assert re.fullmatch(rb"OK pulses=%d err=6 state=SAFE wdt=0" % k, sim.ask(b"STAT?"))
 
 
+def test_sim_safe_counts_the_pulse_it_cuts_short(sim: SimBoard) -> None:
+    """SAFE while a pulse is high: that pulse went out (a rising edge), so it counts.
+
+    Pulses of 10 ms every 10.002 ms keep the line high but for 2 us a period, so a SAFE
+    sent at any time cuts a pulse short (test_sim_safe_aborts_a_burst's 10 us in 1 ms
+    does so once in a hundred runs). Three bursts: ``aborted <k>`` and ``STAT?`` must
+    agree with the rising edges in the log. The firmware sees a pulse that is high on
+    PINB1; simavr 1.6 read PORTB1 there (0) while Timer1 drove the pin, so k came out
+    one short whenever SAFE cut a pulse."""
+    sim.open()
+    assert sim.ser is not None
+    width = 10_000 * CYCLES_PER_US  # Timer1 at clk/8: 10 ms is a whole number of ticks
+    ks = []
+    for tag in (1, 2, 3):
+        sim.ser.write(b"#%d PULSE 100 10000 10002\n" % tag)
+        time.sleep(0.05)
+        assert sim.ask(b"SAFE") == b"OK"
+        m = re.fullmatch(rb"#%d ERR 6 aborted (\d+)" % tag, sim.reply())
+        assert m
+        ks.append(int(m.group(1)))
+    widths, _ = _pulses(sim.settle())  # alternating, ending low: no stray edge either
+    cut = [w for w in widths if w < width - 16]  # the log is exact to a tick (8 cycles)
+    assert cut, "no SAFE landed in a pulse"  # each misses one with p = 2e-4
+    assert len(widths) == sum(ks)
+    assert re.fullmatch(rb"OK pulses=%d err=6 state=SAFE wdt=0" % sum(ks), sim.ask(b"STAT?"))
+
+
 def test_sim_watchdog_stops_a_silent_burst(sim: SimBoard) -> None:
     """WDT 50, a 100 s burst, silence: the board stops it ~50 ms after the last byte, the
     clock line is low, and the PULSE answers ERR 5 watchdog <k>."""
