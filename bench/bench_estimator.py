@@ -129,6 +129,7 @@ def bench_tomography(boards: int, states: int, max_current: float = 5e-3) -> Non
                     "code_err_rms": round(float(np.sqrt(np.mean(c_err**2))), 3),
                     "codes_exact": float(np.mean(res.codes == codes)),
                     "ok": bool(res.ok),
+                    "reason": res.reason,
                     "p_within_one": round(chance, 3),
                     "min_true_code": int(codes.min()),
                     "max_edge_current_mA": round(1e3 * peak.peak, 2),
