@@ -551,6 +551,7 @@ def test_an_absurd_fit_is_flagged_and_not_adopted(monkeypatch) -> None:
     monkeypatch.setattr(tomo, "_refit_from", lambda bench, reads, fits, k, noise: fits)
     res = tomography(bench, model, prior, 2.0)
     assert not res.ok
+    assert "edge 3's code" in res.reason and "far outside" in res.reason
     assert np.array_equal(res.codes, prior) and np.allclose(res.code_sd, 2.0)
 
 
