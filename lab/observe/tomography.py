@@ -1732,9 +1732,10 @@ def tomography(
         if again is not fits:
             fits = again
             codes, code_float, sd, scale, mean = codes_from_fits(fits, model, prior, prior_sd)
-    reason = _unsound(fits, scale, model)
+    labels = bench.network.edge_labels()
+    reason = _unsound(fits, scale, model, labels)
     if not reason and prior is None:  # with a prior, `with_prior` fills what is unseen
-        reason = _unresolved(fits, scale, code_float, sd, model)
+        reason = _unresolved(fits, scale, code_float, sd, model, labels)
     ok = not reason
     if not ok and prior is not None:  # not adopted: the prior stands
         codes = np.clip(np.rint(np.asarray(prior, dtype=float)), 0, TOP).astype(np.int16)
@@ -1839,11 +1840,17 @@ def _sound(fits: tuple[TwinFit, TwinFit], scale: np.ndarray, model: DigipotModel
     return not _unsound(fits, scale, model)
 
 
-def _unsound(fits: tuple[TwinFit, TwinFit], scale: np.ndarray, model: DigipotModel) -> str:
+def _unsound(
+    fits: tuple[TwinFit, TwinFit],
+    scale: np.ndarray,
+    model: DigipotModel,
+    labels: list[str] | None = None,
+) -> str:
     """Why a fit may not be adopted, "" if it may: finite, both twins' chi^2 per dof
     within ``BAD_CHI2``, and on every edge the code of the twin that sees it best (the
     smaller sd) within ``BAD_SD`` sd + ``BAD_MARGIN`` codes of 0..127 (unclipped: a fit
-    in a bad minimum puts codes at thousands)."""
+    in a bad minimum puts codes at thousands). ``labels`` (E,) name the edges (default:
+    their index)."""
     if not all(np.isfinite(f.chi2) and f.chi2 <= BAD_CHI2 for f in fits):
         chi2 = max(f.chi2 for f in fits)
         return f"chi^2 per dof {chi2:.3g} (the noise gives ~1; above {BAD_CHI2:g} not sound)"
@@ -1860,7 +1867,8 @@ def _unsound(fits: tuple[TwinFit, TwinFit], scale: np.ndarray, model: DigipotMod
     out = ~(np.isfinite(c) & (c >= -room) & (c <= TOP + room))
     if out.any():
         e = int(np.flatnonzero(out)[0])
-        return f"edge {e}'s code {c[e]:.4g} +- {s[e]:.2g} far outside 0..{TOP}"
+        name = labels[e] if labels else str(e)
+        return f"edge {name}'s code {c[e]:.4g} +- {s[e]:.2g} far outside 0..{TOP}"
     return ""
 
 
@@ -1879,9 +1887,11 @@ def _unresolved(
     code_float: np.ndarray,
     code_sd: np.ndarray,
     model: DigipotModel,
+    labels: list[str] | None = None,
 ) -> str:
     """Why a fit without a prior does not fix the codes, "" if it does. ``code_float``
-    (2, E) and ``code_sd`` (E,) code steps as `codes_from_fits` gives them (no prior).
+    (2, E) and ``code_sd`` (E,) code steps as `codes_from_fits` gives them (no prior);
+    ``labels`` (E,) name the edges (default: their index).
 
     - An edge with ``code_sd`` above ``UNRESOLVED_SD``: its code is a range of tens of
       codes (a near-short's neighbour pair is seen only as its parallel sum), and without
@@ -1895,7 +1905,8 @@ def _unresolved(
     wide = ~(sd <= UNRESOLVED_SD)
     if wide.any():
         e = int(np.argmax(np.where(np.isfinite(sd), sd, np.inf)))
-        return (f"no prior and {int(wide.sum())} edge(s) unresolved: edge {e}'s code sd "
+        name = labels[e] if labels else str(e)
+        return (f"no prior and {int(wide.sum())} edge(s) unresolved: edge {name}'s code sd "
                 f"{sd[e]:.3g} code steps (above {UNRESOLVED_SD:g})")  # fmt: skip
     k = np.stack([f.conductance for f in fits])
     rel = np.stack([f.rel_sd for f in fits])
