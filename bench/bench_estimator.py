@@ -18,16 +18,16 @@ for scoring.
   the most current through any edge of either twin after every drive / release call of
   the resync (and of the calibration), from the emulator's truth; ``ok`` whether the
   resync called its fit sound (`TomographyResult.ok`: False, the tracker must not adopt
-  it). A ``tomography-summary`` line per prior kind counts the rows that reach issue
-  14's target (every edge within one code step, rms <= 0.3, <= 40 transactions); with
-  ``--states 8`` it is the pass rate over 40 states (one row's outcome is chaotic in the
-  reads' microvolts). ``p_within_one``: the row's chance of every edge within one code
-  step given the reads it chose, apart from their noise draw: each twin's code sd at the
-  true conductances (`reads_code_sd`, the Cramer-Rao bound), both twins and the prior
-  (uniform +-2: variance 2) combined per edge, prod_e erf(1 / (sd_e sqrt 2)) over the
-  edges at code 2 or more (a near-short's code is bounded one-sidedly, which that bound
-  does not see); the summary's ``expected_passing`` is its sum, the statistic to compare
-  designs by.
+  it; ``reason``: why not). A ``tomography-summary`` line per prior kind counts the rows
+  that reach issue 14's target (every edge within one code step, rms <= 0.3, <= 40
+  transactions); with ``--states 8`` it is the pass rate over 40 states (one row's
+  outcome is chaotic in the reads' microvolts). ``p_within_one``: the row's chance of
+  every edge within one code step given the reads it chose, apart from their noise draw:
+  each twin's code sd at the true conductances (`reads_code_sd`, the Cramer-Rao bound),
+  both twins and the prior (uniform +-2: variance 2) combined per edge, prod_e erf(1 /
+  (sd_e sqrt 2)) over the edges at code 2 or more (a near-short's code is bounded
+  one-sidedly, which that bound does not see); the summary's ``expected_passing`` is its
+  sum, the statistic to compare designs by.
 - ``tracking``: the real `Trainer` with `EstimatedProbe` over task x p x board; codes
   within +-1 / exact on edge-steps, each code's step-to-step change right, resyncs,
   extra DAQ transactions and controller time per step. ``--resync-every`` takes a
@@ -129,6 +129,7 @@ def bench_tomography(boards: int, states: int, max_current: float = 5e-3) -> Non
                     "code_err_rms": round(float(np.sqrt(np.mean(c_err**2))), 3),
                     "codes_exact": float(np.mean(res.codes == codes)),
                     "ok": bool(res.ok),
+                    "reason": res.reason,
                     "p_within_one": round(chance, 3),
                     "min_true_code": int(codes.min()),
                     "max_edge_current_mA": round(1e3 * peak.peak, 2),

@@ -169,9 +169,11 @@ class TomographyResult:
     code (both twins' parts share it; with a prior, averaged with it where they agree:
     `with_prior`), before rounding. ``ok`` False: the fit is not one
     to adopt (`_sound`: non-finite, codes far outside 0..127, or chi^2 far above the
-    noise); then, with a prior, ``codes`` / ``code_sd`` are the prior's (nothing moves)
-    and ``code_float`` / ``code_mean`` the failed fit's; a tracker treats it as a failed
-    resync (still lost)."""
+    noise; without a prior also `_unresolved`: an edge's code not fixed, or the twins'
+    codes apart beyond their sd); then, with a prior, ``codes`` / ``code_sd`` are the
+    prior's (nothing moves) and ``code_float`` / ``code_mean`` the failed fit's; a
+    tracker treats it as a failed resync (still lost). ``reason``: why not ok, one line
+    ("" when ok)."""
 
     codes: np.ndarray
     code_float: np.ndarray
@@ -183,6 +185,7 @@ class TomographyResult:
     reads: list[tuple[str, dict[int, float], np.ndarray]] = field(default_factory=list, repr=False)
     code_mean: np.ndarray | None = None
     ok: bool = True
+    reason: str = ""
 
     def resistance(self, model: DigipotModel) -> np.ndarray:
         """Resistances (2, E), Ohm in each twin's nominal-lot unit: the digipot model at
@@ -1729,7 +1732,11 @@ def tomography(
         if again is not fits:
             fits = again
             codes, code_float, sd, scale, mean = codes_from_fits(fits, model, prior, prior_sd)
-    ok = _sound(fits, scale, model)
+    labels = bench.network.edge_labels()
+    reason = _unsound(fits, scale, model, labels)
+    if not reason and prior is None:  # with a prior, `with_prior` fills what is unseen
+        reason = _unresolved(fits, scale, code_float, sd, model, labels)
+    ok = not reason
     if not ok and prior is not None:  # not adopted: the prior stands
         codes = np.clip(np.rint(np.asarray(prior, dtype=float)), 0, TOP).astype(np.int16)
         sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), codes.shape).copy()
@@ -1737,7 +1744,8 @@ def tomography(
         mean, sd = with_prior(mean, sd, prior, prior_sd)
         codes = np.clip(np.rint(mean), 0, TOP).astype(np.int16)
     return TomographyResult(
-        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads, mean, ok
+        codes, code_float, sd, scale, fits, calls, time.perf_counter() - t0, reads, mean, ok,
+        reason,
     )
 
 
@@ -1828,15 +1836,27 @@ def _refit_from(
 
 
 def _sound(fits: tuple[TwinFit, TwinFit], scale: np.ndarray, model: DigipotModel) -> bool:
-    """Whether a fit may be adopted: finite, both twins' chi^2 per dof within
-    ``BAD_CHI2``, and on every edge the code of the twin that sees it best (the smaller
-    sd) within ``BAD_SD`` sd + ``BAD_MARGIN`` codes of 0..127 (unclipped: a fit in a bad
-    minimum puts codes at thousands)."""
+    """Whether a fit may be adopted (`_unsound` finds nothing)."""
+    return not _unsound(fits, scale, model)
+
+
+def _unsound(
+    fits: tuple[TwinFit, TwinFit],
+    scale: np.ndarray,
+    model: DigipotModel,
+    labels: list[str] | None = None,
+) -> str:
+    """Why a fit may not be adopted, "" if it may: finite, both twins' chi^2 per dof
+    within ``BAD_CHI2``, and on every edge the code of the twin that sees it best (the
+    smaller sd) within ``BAD_SD`` sd + ``BAD_MARGIN`` codes of 0..127 (unclipped: a fit
+    in a bad minimum puts codes at thousands). ``labels`` (E,) name the edges (default:
+    their index)."""
     if not all(np.isfinite(f.chi2) and f.chi2 <= BAD_CHI2 for f in fits):
-        return False
+        chi2 = max(f.chi2 for f in fits)
+        return f"chi^2 per dof {chi2:.3g} (the noise gives ~1; above {BAD_CHI2:g} not sound)"
     k = np.stack([f.conductance for f in fits])
     if not (np.isfinite(k).all() and (k > 0).all() and np.isfinite(scale).all()):
-        return False
+        return "a conductance or the scale non-finite or not positive"
     raw = scale[:, None] / (k * model.step) - model.r_wiper / model.step  # (2, E) codes
     sd = np.abs(scale[:, None] / (k * model.step)) * np.stack([f.rel_sd for f in fits])
     sd = np.where(np.isfinite(sd), sd, np.inf)
@@ -1844,7 +1864,63 @@ def _sound(fits: tuple[TwinFit, TwinFit], scale: np.ndarray, model: DigipotModel
     cols = np.arange(k.shape[1])
     c, s = raw[best, cols], sd[best, cols]
     room = BAD_SD * s + BAD_MARGIN
-    return bool(np.all(np.isfinite(c) & (c >= -room) & (c <= TOP + room)))
+    out = ~(np.isfinite(c) & (c >= -room) & (c <= TOP + room))
+    if out.any():
+        e = int(np.flatnonzero(out)[0])
+        name = labels[e] if labels else str(e)
+        return f"edge {name}'s code {c[e]:.4g} +- {s[e]:.2g} far outside 0..{TOP}"
+    return ""
+
+
+#: without a prior a fit is not resolved (`_unresolved`) with an edge's combined code sd
+#: above ``UNRESOLVED_SD`` code steps, or with the twins' codes apart by a chi^2 per edge
+#: above ``TWIN_CHI2``, each twin's code variance taken with ``TWIN_FLOOR`` code steps
+#: of the model's own error per part added
+UNRESOLVED_SD = 5.0
+TWIN_CHI2 = 4.0
+TWIN_FLOOR = 0.25
+
+
+def _unresolved(
+    fits: tuple[TwinFit, TwinFit],
+    scale: np.ndarray,
+    code_float: np.ndarray,
+    code_sd: np.ndarray,
+    model: DigipotModel,
+    labels: list[str] | None = None,
+) -> str:
+    """Why a fit without a prior does not fix the codes, "" if it does. ``code_float``
+    (2, E) and ``code_sd`` (E,) code steps as `codes_from_fits` gives them (no prior);
+    ``labels`` (E,) name the edges (default: their index).
+
+    - An edge with ``code_sd`` above ``UNRESOLVED_SD``: its code is a range of tens of
+      codes (a near-short's neighbour pair is seen only as its parallel sum), and without
+      a prior nothing fills it in (`with_prior` does with one).
+    - The twins apart: their parts hold the same code on every edge, so with the right
+      common scale their codes agree within their sd (+ ``TWIN_FLOOR`` per twin: the
+      wiper modelled at one value, 40-100 Ohm per part, and the calibrated step at the
+      top codes). A chi^2 per edge both twins see above ``TWIN_CHI2`` says the integer
+      scan aligned them on a wrong scale (the noise gives ~1)."""
+    sd = np.asarray(code_sd, dtype=float)
+    wide = ~(sd <= UNRESOLVED_SD)
+    if wide.any():
+        e = int(np.argmax(np.where(np.isfinite(sd), sd, np.inf)))
+        name = labels[e] if labels else str(e)
+        return (f"no prior and {int(wide.sum())} edge(s) unresolved: edge {name}'s code sd "
+                f"{sd[e]:.3g} code steps (above {UNRESOLVED_SD:g})")  # fmt: skip
+    k = np.stack([f.conductance for f in fits])
+    rel = np.stack([f.rel_sd for f in fits])
+    twin_sd = np.abs(scale[:, None] / (k * model.step)) * rel  # (2, E) code steps
+    var = twin_sd**2 + TWIN_FLOOR**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z2 = (code_float[0] - code_float[1]) ** 2 / (var[0] + var[1])
+    both = np.isfinite(z2)
+    if both.any():
+        chi2 = float(np.mean(z2[both]))
+        if chi2 > TWIN_CHI2:
+            return (f"no prior and the twins' codes apart: chi^2 per edge {chi2:.3g} "
+                    f"(above {TWIN_CHI2:g}: a twin's scale, or its fit, wrong)")  # fmt: skip
+    return ""
 
 
 def calibrate(

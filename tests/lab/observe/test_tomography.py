@@ -551,7 +551,45 @@ def test_an_absurd_fit_is_flagged_and_not_adopted(monkeypatch) -> None:
     monkeypatch.setattr(tomo, "_refit_from", lambda bench, reads, fits, k, noise: fits)
     res = tomography(bench, model, prior, 2.0)
     assert not res.ok
+    label = bench.network.edge_labels()[3]
+    assert f"edge {label}'s code" in res.reason and "far outside" in res.reason
     assert np.array_equal(res.codes, prior) and np.allclose(res.code_sd, 2.0)
+
+
+def test_a_cold_start_next_to_two_shorts_is_not_ok() -> None:
+    """Board 4 state 2 of the benchmark without a prior: two near-shorts (0-5 and 1-8 at
+    code 0) whose neighbour pairs (0-4 / 4-5 and 0-7 / 5-7, codes 126 / 67 and 126 / 69)
+    the patterns see only as parallel sums. The fit says so (code sd of tens of codes
+    there) but its chi^2 is the noise's and every code lies in 0..127, so it read ``ok``
+    with edges tens of code steps off; without a prior nothing fills them in."""
+    _, bench, model, codes, _ = _benchmark_state(4, 2)
+    res = tomography(bench, model, None)
+    assert np.abs(res.codes.astype(int) - codes).max() > 3  # the gross failure
+    assert res.chi2 < 3.0  # not one the residual sees
+    assert not res.ok
+    assert "unresolved" in res.reason
+    assert res.code_sd.max() > 5.0
+
+
+def test_a_good_cold_start_stays_ok_and_a_wrong_scale_is_not(monkeypatch) -> None:
+    """Board 1 state 3 of the benchmark without a prior fits every code exactly and is
+    ``ok`` (reason ""). With the integer scan's scale wrong by a different factor on each
+    twin (0.71 / 0.63, as board 2 state 5 came out) every code still lies in 0..127 and
+    each edge's sd stays a few codes, but the twins' codes, which their parts share, are
+    apart far beyond their sd: not ok."""
+    import lab.observe.tomography as tomo
+
+    _, bench, model, codes, _ = _benchmark_state(1, 3)
+    good = tomography(bench, model, None)
+    assert np.array_equal(good.codes, codes)
+    assert good.ok and good.reason == ""
+    real = tomo._integer_scale
+    monkeypatch.setattr(tomo, "_integer_scale", lambda a, b, rel: real(a, b, rel) * [0.71, 0.63])
+    res = tomography(bench, model, None)
+    assert np.abs(res.codes.astype(int) - codes).max() > 10
+    assert res.code_sd.max() <= tomo.UNRESOLVED_SD  # the sd alone would let it through
+    assert not res.ok
+    assert "twins" in res.reason
 
 
 def test_prior_scale_survives_an_edge_fitted_as_open() -> None:
