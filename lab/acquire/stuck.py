@@ -15,7 +15,13 @@ estimated, `lab.observe.probe.EstimatedProbe`) and its rule directions:
   edge stays whether enabled or not (the ``ESTIMATED_MASK`` meaning of
   `lab.runs.layout`), and an estimator's direction at a rail is its guess from drops
   near the rule's threshold: on good boards at the top rail it said -1 on up to 18 % of
-  the pulses, enough to name two good edges in 2000 steps;
+  the pulses, enough to name two good edges in 2000 steps. And an estimated edge is
+  asked only at a pulse the estimator was sure of: its code's variance grew by less
+  than ``SURE`` (the tracker's posterior probability of a move it did not report,
+  `lab.observe.tracking.Tracker.commit`; a resync, which reads the code, shrinks it).
+  An edge the pulse's reads do not see keeps its prior's move, none below p = 0.5 and
+  ~p wrong: on a good board with nodes 5 and 9 unsensed (which the estimator accepts)
+  six edges were named within 600 pulses at p = 0.5 without this;
 - it *moved* when its code after the pulse differs from the one before (the estimator's
   resyncs included);
 - since its last move, an edge asked n times that moved never would be that unlucky
@@ -37,6 +43,9 @@ import numpy as np
 
 #: The chance of a good edge's run of unmoved asked pulses below which it is named
 STUCK_P = 1e-6
+#: The most posterior probability of a move the estimator did not report (its code's
+#: variance growth at the pulse, code steps^2) of a pulse that counts as asking
+SURE = 0.01
 #: The move rate the test assumes of a good edge, as a fraction of the set p
 RATE_FRACTION = 0.5
 #: ... and at most this (p = 1 makes it 0.5)
@@ -74,14 +83,19 @@ class StuckWatch:
         self.warnings: list[str] = []
 
     def observe(self, before: np.ndarray, after: np.ndarray, direction: np.ndarray,
-                sd: np.ndarray | None = None) -> list[str]:
+                sd: np.ndarray | None = None, sd_after: np.ndarray | None = None,
+                ) -> list[str]:
         """One pulse: codes ``before`` and ``after`` it (E,), the rule's ``direction``
-        (E,) +-1 at it, ``sd`` (E,) the estimated codes' sd before it, code steps (None:
-        exact codes). The warnings of edges named now (each edge once)."""
+        (E,) +-1 at it, ``sd`` and ``sd_after`` (E,) the estimated codes' sd before and
+        after it, code steps (None: exact codes). The warnings of edges named now (each
+        edge once)."""
         before = np.asarray(before)
         moved = np.asarray(after) != before
         doubt = 0.0 if sd is None else 1.0 + np.ceil(2.0 * np.asarray(sd, dtype=float))
         asked = (before > doubt) & (before < self.top - doubt)
+        if sd is not None and sd_after is not None:
+            grew = np.asarray(sd_after, dtype=float) ** 2 - np.asarray(sd, dtype=float) ** 2
+            asked &= grew < SURE
         if self.rails:
             asked |= ((before >= self.top) & (direction < 0)) | ((before <= 0) & (direction > 0))
         self.pulses += 1

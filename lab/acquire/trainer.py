@@ -540,7 +540,7 @@ class Trainer:
                 sd = uncertainty() if uncertainty is not None else None
                 codes = probe.positions() if probe is not None else positions_unknown
                 if watch is not None and update is not None:
-                    for line in watch.observe(before, codes, update[1], before_sd):
+                    for line in watch.observe(before, codes, update[1], before_sd, sd):
                         self._warn(line)
                     before, before_sd = codes, sd
                 record = StepRecord(

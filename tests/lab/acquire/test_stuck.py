@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lab.acquire.settings import settings_from
-from lab.acquire.stuck import STUCK_P, StuckWatch, asked_pulses
+from lab.acquire.stuck import STUCK_P, SURE, StuckWatch, asked_pulses
 from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard
@@ -23,14 +23,16 @@ from lab.tasks import load_task
 LABELS = ["1-4", "1-5", "2-4"]
 
 
-def _bench(seed: int = 0, stuck: str | None = None, probe: bool = False) -> Bench:
+def _bench(seed: int = 0, stuck: str | None = None, probe: bool = False,
+           unsensed: tuple[int, ...] = ()) -> Bench:  # fmt: skip
     """The default emulated bench of board ``seed``, edge ``stuck`` never stepping,
-    with its exact probe or (default) without one."""
+    with its exact probe or (default) without one, nodes ``unsensed`` not sensed."""
     board = EmulatedBoard(EmulatorConfig(seed=seed))
     if stuck is not None:
         board.stick_edge(board.network.edge_labels().index(stuck))
     bench = emulator_bench(board=board)
-    return bench if probe else dataclasses.replace(bench, probe=None)
+    channels = [ch for ch in bench.channels if not (ch.kind == "sense" and ch.node in unsensed)]
+    return dataclasses.replace(bench, channels=channels, **({} if probe else {"probe": None}))
 
 
 def _train(bench: Bench, p: float, steps: int, out: Path | None = None,
@@ -89,6 +91,21 @@ def test_an_edge_held_at_a_rail_is_not_asked() -> None:
     assert [x.split()[1] for x in exact.warnings] == ["2-4", "1-4", "1-5"]
 
 
+def test_a_pulse_the_estimator_was_unsure_of_does_not_ask() -> None:
+    """An edge whose code's variance grew by SURE or more at a pulse (the tracker's
+    probability of a move it did not report) is not counted; a resync's shrink is."""
+    w = StuckWatch(LABELS, 1.0, 127)
+    codes, up = np.array([64, 64, 64]), np.ones(3, dtype=np.int8)
+    sd = np.full(3, 0.3)
+    for _ in range(30):
+        after_sd = np.sqrt(sd**2 + [0.0, 1.5 * SURE, SURE / 2])
+        w.observe(codes, codes, up, sd, after_sd)
+        sd = np.where([True, False, True], sd, after_sd)  # 1-5's doubt keeps growing
+    assert w.asked.tolist() == [30, 0, 30]
+    w.observe(codes, codes, up, np.full(3, 3.0), np.full(3, 0.1))  # a resync read them
+    assert w.asked.tolist() == [31, 1, 31] and w.pulses.tolist() == [31, 31, 31]
+
+
 def test_a_stuck_edge_on_a_probeless_bench_is_named_and_nothing_else(tmp_path: Path) -> None:
     out = tmp_path / "run.h5"
     trainer = _train(_bench(stuck="1-4"), 0.5, 150, out)
@@ -125,3 +142,12 @@ def test_good_boards_are_never_named(tmp_path: Path, p: float, steps: int,
             assert run.info["warnings"] == "" and run.warnings == []
             assert "warnings" not in run.summary()
         out.unlink()
+
+
+def test_edges_a_bench_with_fewer_sense_channels_cannot_see_are_not_named() -> None:
+    """Nodes 5 and 9 unsensed (the estimator accepts the bench): edges the pulse's reads
+    do not see keep their prior's move, none at p = 0.5; counted, 6 good edges were
+    named within 600 pulses."""
+    trainer = _train(_bench(0, unsensed=(5, 9)), 0.5, 600)
+    assert isinstance(trainer.probe, EstimatedProbe)
+    assert trainer.warnings == []
