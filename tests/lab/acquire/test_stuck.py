@@ -151,3 +151,25 @@ def test_edges_a_bench_with_fewer_sense_channels_cannot_see_are_not_named() -> N
     trainer = _train(_bench(0, unsensed=(5, 9)), 0.5, 600)
     assert isinstance(trainer.probe, EstimatedProbe)
     assert trainer.warnings == []
+
+
+def test_twinlab_train_says_it_once_on_standard_error(tmp_path: Path) -> None:
+    """``twinlab train`` on the rehearsal bench ``twinlab emulate --fault stuck-edge:1-4``
+    writes: one warning line naming the edge, the run goes on, its file keeps it."""
+    from lab.emulator.wire.rehearsal import WireEmulator
+    from tests.lab.cli.test_cli import run_cli
+
+    out = tmp_path / "run.h5"
+    with WireEmulator(EmulatorConfig(seed=0), faults=["stuck-edge:1-4"]) as emu:
+        bench = emu.write_bench(tmp_path / "bench.toml")
+        code, stdout, err = run_cli("train", "--bench", str(bench), "--task", "ii", "--p",
+                                    "0.5", "--steps", "120", "--quiet", "--out", str(out))
+    assert code == 0, err
+    warned = [line for line in err.splitlines() if line.startswith("twinlab: warning:")]
+    assert warned == ["twinlab: warning: edge 1-4 has not moved in 49 pulses where its rule "
+                      "asked it to 49 times (p = 0.5 expects ~24 moves): its digipot may be "
+                      "stuck; run twinlab check"], err
+    assert err.count("has not moved") == 1, err  # not logged a second time
+    assert "120 steps" in stdout
+    with RunReader(out) as run:
+        assert run.warnings == [warned[0].removeprefix("twinlab: warning: ")]
