@@ -99,7 +99,9 @@ class RunInfo:
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    """How a run ended. ``complete`` is False after an error, a stop request or Ctrl-C."""
+    """How a run ended. ``complete`` is False after an error, a stop request or Ctrl-C.
+    ``warnings``: one line each of what the run found wrong while it went on
+    (`Trainer.warnings`: an edge that does not step)."""
 
     steps: int
     complete: bool
@@ -110,6 +112,7 @@ class RunSummary:
     message: str = ""
     final_test_error: float = float("nan")
     final_accuracy: float = float("nan")
+    warnings: tuple[str, ...] = ()
 
 
 class Observer:

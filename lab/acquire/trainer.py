@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ import numpy as np
 from lab import __version__
 from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestRecord
 from lab.acquire.settings import TrainSettings
+from lab.acquire.stuck import StuckWatch
 from lab.errors import ConfigError
 from lab.hal import TWINS, Bench, LimitError, Twin, Wiring
 from lab.runs.summary import FINAL_WINDOW, summary_errors
@@ -248,6 +249,12 @@ class Trainer:
         #: After `run`: one line per non-critical observer that failed and was detached
         #: ("Progress at step 12: ZeroDivisionError: ..."), in order.
         self.detached: list[str] = []
+        #: One line per edge the run found not stepping (`lab.acquire.stuck.StuckWatch`),
+        #: in order, as they came (`_warn`); kept in the summary (the run file's
+        #: ``warnings``).
+        self.warnings: list[str] = []
+        #: Called with each warning line as it comes (the command line prints it).
+        self.on_warning: Callable[[str], None] | None = None
         self._active: tuple[Observer, ...] = tuple(self.observers)  # those still called
         self._check()
         if self.probe is None:
@@ -455,6 +462,10 @@ class Trainer:
         before_pulse = getattr(probe, "before_pulse", None)
         after_pulse = getattr(probe, "after_pulse", None)
         uncertainty = _uncertainty(probe)
+        self.warnings = []
+        watch = None if probe is None else StuckWatch(
+            bench.network.edge_labels(), s.p, self._part_model().digipot.positions - 1,
+            rails=not probe.estimated)
         positions_unknown = np.full(bench.network.n_edges, -1, dtype=np.int16)
         observers = self._active
         inputs, outputs, eta = self._inputs, self._outputs, s.eta
@@ -473,6 +484,8 @@ class Trainer:
             if start is not None:
                 start(bench)  # clock idle: before the bias allows any update
             self._refresh_currents()
+            before = probe.positions() if probe is not None else positions_unknown  # (E,)
+            before_sd = uncertainty() if uncertainty is not None else None  # (E,) codes
             bench.set_probability(s.p)
             for twin in ("free", "clamped"):
                 if self._fixed:
@@ -525,6 +538,11 @@ class Trainer:
                 self.errors.append(error)
                 update = probe.last_update() if probe is not None else None
                 sd = uncertainty() if uncertainty is not None else None
+                codes = probe.positions() if probe is not None else positions_unknown
+                if watch is not None and update is not None:
+                    for line in watch.observe(before, codes, update[1], before_sd, sd):
+                        self._warn(line)
+                    before, before_sd = codes, sd
                 record = StepRecord(
                     step,
                     time.perf_counter() - t0,
@@ -534,7 +552,7 @@ class Trainer:
                     v_clamped,
                     v_desired,
                     error,
-                    probe.positions() if probe is not None else positions_unknown,
+                    codes,
                     None if update is None else update[0],
                     None if update is None else update[1],
                     None if sd is None else np.asarray(sd, dtype=np.float32),
@@ -585,6 +603,17 @@ class Trainer:
         log.debug("observer %s failed", type(obs).__name__, exc_info=exc)
         self._active = tuple(o for o in self._active if o is not obs)
         return self._active
+
+    def _warn(self, line: str) -> None:
+        """A warning of the run (one line): kept in `warnings` and told to `on_warning`
+        (then logged at info: the log file has it, the terminal once), else logged as a
+        warning; the run goes on."""
+        self.warnings.append(line)
+        if self.on_warning is None:
+            log.warning("%s", line)
+            return
+        log.info("warning: %s", line)
+        self.on_warning(line)
 
     def _wait_or_stop(self) -> None:
         """Block while paused (outputs stay as they are); raise StopRequested on stop."""
@@ -748,4 +777,5 @@ class Trainer:
             message=message,
             final_test_error=self.last_test_error,
             final_accuracy=self.last_test_accuracy,
+            warnings=tuple(self.warnings),
         )

@@ -93,6 +93,13 @@ def _codes_clause(probe: object) -> str:
             f"{transactions} DAQ transactions)")
 
 
+def _say_warning(line: str) -> None:
+    """One warning line of the run on standard error, above the progress bar."""
+    from tqdm import tqdm  # the bar's own writer: the bar is redrawn below the line
+
+    tqdm.write(f"twinlab: warning: {line}", file=sys.stderr)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from lab.acquire.settings import settings_from
     from lab.acquire.trainer import Trainer, check_task_wiring
@@ -137,6 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"twinlab: codes unknown: {trainer.codes_note}", file=sys.stderr)
         if trainer.currents_note:  # the run goes on; its file says so too
             print(f"twinlab: {trainer.currents_note}", file=sys.stderr)
+        trainer.on_warning = _say_warning  # mid-run (a stuck edge); its file keeps them too
         # a limit the first step would exceed at the starting codes is the configuration's
         # (LimitError: one line, exit 2), before the run file exists; later ones stop the run
         trainer.preflight()

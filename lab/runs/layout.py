@@ -12,7 +12,9 @@ reads::
                             every scalar setting (p, eta, steps, seed, ...)
                             and, after stop: steps (rows written), initial_error, final_error,
                             scaled_error, message (at most MESSAGE_MAX characters),
-                            final_test_error, final_accuracy
+                            final_test_error, final_accuracy, warnings (what the run
+                            found wrong as it went on, one line each, joined by newlines:
+                            `warnings_attr`; "" none; not in older files)
     /entry                  NXentry, default="steps"
     /entry/steps            NXdata, signal="error", axes=["step"]; one row per training step:
                             one dataset per column of `lab.runs.schema` (names, dtypes,
@@ -63,6 +65,8 @@ __all__ = [
     "codes_of",
     "task_datasets",
     "to_json",
+    "warnings_attr",
+    "warnings_of",
 ]
 
 SCHEMA_VERSION = 3
@@ -154,3 +158,13 @@ def _json_default(obj: Any) -> Any:
 def to_json(obj: Any) -> str:
     """``obj`` as the JSON text of a ``*_json`` attribute (`_json_default` for the rest)."""
     return json.dumps(obj, default=_json_default, sort_keys=False)
+
+
+def warnings_attr(lines: Iterable[str]) -> str:
+    """The ``warnings`` attribute of ``lines`` (each one line): joined by newlines."""
+    return "\n".join(" ".join(str(line).split()) for line in lines)
+
+
+def warnings_of(attrs: Mapping[str, Any]) -> list[str]:
+    """The run's warning lines from its ``warnings`` attribute ([] when none or absent)."""
+    return [line for line in str(attrs.get("warnings", "")).split("\n") if line]

@@ -16,7 +16,7 @@ import numpy as np
 from lab.acquire.records import StepRecord
 from lab.errors import one_line
 from lab.runs.errors import RunFileError
-from lab.runs.layout import JSON_ATTRS, LIBVER, SCHEMA_VERSION, codes_of
+from lab.runs.layout import JSON_ATTRS, LIBVER, SCHEMA_VERSION, codes_of, warnings_of
 from lab.runs.schema import NDIM, STEP_COLUMNS
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 
@@ -28,6 +28,7 @@ _ATTR_KINDS: dict[str, str] = {
     "complete": "bool", "positions_estimated": "bool",
     "twinlab_version": "str", "start_time": "str", "end_time": "str", "task": "str",
     "message": "str", "default": "str", "codes": "str", "codes_note": "str", "currents_note": "str",
+    "warnings": "str",
     "initial_error": "float", "final_error": "float", "scaled_error": "float",
     "final_test_error": "float", "final_accuracy": "float", "p": "float", "eta": "float",
 }
@@ -346,6 +347,12 @@ class RunReader:
         return str(self.info.get("codes_note", ""))
 
     @property
+    def warnings(self) -> list[str]:
+        """What the run found wrong as it went on, one line each ([] none, or a file
+        older than the ``warnings`` attribute; `lab.runs.layout.warnings_of`)."""
+        return warnings_of(self.info)
+
+    @property
     def complete(self) -> bool:
         """True only if the writer's ``stop`` recorded a complete run."""
         return bool(self.info.get("complete", False))
@@ -412,8 +419,8 @@ class RunReader:
         single-example task, first/last test error for a multi-example task tested twice).
         ``steps`` is always the number of rows in the file. ``codes`` says where the
         digipot codes come from (exact / estimated / unknown), with ``codes_note`` (why
-        unknown) when the file gives one, and ``currents_note`` when the bench's current
-        limits could not be checked.
+        unknown) when the file gives one, ``currents_note`` when the bench's current
+        limits could not be checked, and ``warnings`` (lines) when the run gave any.
         """
         info = self.info
         settings = info.get("settings_json") or {}
@@ -442,6 +449,8 @@ class RunReader:
             out["codes_note"] = self.codes_note
         if info.get("currents_note"):
             out["currents_note"] = str(info["currents_note"])
+        if self.warnings:
+            out["warnings"] = self.warnings
         if "final_error" in info:
             out["initial_error"] = info["initial_error"]
             out["final_error"] = info["final_error"]

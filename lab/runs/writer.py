@@ -31,6 +31,7 @@ from lab.runs.layout import (
     chunking_of_tests,
     task_datasets,
     to_json,
+    warnings_attr,
 )
 from lab.runs.schema import StepSchema, columns
 from lab.runs.storage import (
@@ -57,7 +58,7 @@ _START_ATTRS = frozenset(
 )
 _STOP_ATTRS = frozenset(
     {"end_time", "complete", "initial_error", "final_error", "scaled_error", "message",
-     "final_test_error", "final_accuracy"}
+     "final_test_error", "final_accuracy", "warnings"}
 )
 # Scalar settings are copied to root attrs unless they would shadow these ("steps" is
 # deliberately allowed: requested steps at start, rows written after stop).
@@ -521,6 +522,7 @@ class RunWriter(Observer):
                 a["message"] = message
                 a["final_test_error"] = float(summary.final_test_error)
                 a["final_accuracy"] = float(summary.final_accuracy)
+                a["warnings"] = warnings_attr(summary.warnings)
         except (OSError, RuntimeError) as exc:
             raise RunFileError(
                 f"{self.path}: cannot record end of run: {one_line(exc)}") from exc
