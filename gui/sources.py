@@ -323,6 +323,8 @@ class LiveSource(RunSource):
                 text += f"; {paths.run_file_note(self.path, True)}"
         else:
             text = "the training process ended"
+        for line in () if summary is None else summary.warnings:  # as `twinlab train` says
+            text += f"; warning: {line}"
         for line in self.detached:
             text += f"; detached after a failure: {line}"
         return Ended(text, failed)

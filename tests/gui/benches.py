@@ -83,6 +83,15 @@ def probeless(sense_clamped: bool = True) -> Bench:
     return replace(full, probe=None, channels=channels)
 
 
+def stuck_edge(label: str = "1-4") -> Bench:
+    """The default emulator bench (exact probe) with edge ``label``'s digipots never
+    stepping (`EmulatedBoard.stick_edge`): the trainer names it (`lab.acquire.stuck`)."""
+    full = emulator_bench()
+    board = full.probe.board  # type: ignore[union-attr]
+    board.stick_edge(board.network.edge_labels().index(label))
+    return full
+
+
 def not_at_power_up() -> Bench:
     """A probe-less emulator bench whose board has moved since power-up (edge 4 at code
     90, the rest at 64): the estimator's calibration refuses it before the first pulse."""

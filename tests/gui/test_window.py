@@ -102,6 +102,20 @@ def test_live_run_of_200_steps_fills_the_plots_and_completes_the_file(qtbot, tmp
     assert w.timeline.step_label.text().startswith("step 199,")
 
 
+def test_a_stuck_edge_s_warning_ends_up_in_the_status_line(qtbot, tmp_path):
+    """The trainer's warnings (an edge that does not step) reach the window's last status
+    line, as they reach the terminal of `twinlab train`."""
+    out = tmp_path / "stuck.h5"
+    w = live_window(qtbot, out, partial(benches.stuck_edge, "1-4"), steps=200, p=1.0)
+    assert w.start_run(), w.last_message
+    wait_run(qtbot, w)
+    message = w.statusBar().currentMessage()
+    assert "run complete" in message and "edge 1-4 has not moved" in message, message
+    assert message.count("has not moved") == 1
+    with RunReader(out) as reader:
+        assert any("edge 1-4" in line for line in reader.warnings)
+
+
 @pytest.mark.parametrize(("field", "value", "words"), [
     ("eta_box", 0.0, "'eta'"), ("p_box", 1.5, "'p'"), ("steps_box", 0, "'steps'"),
 ])
