@@ -76,6 +76,16 @@ def interrupted_status(exc: KeyboardInterrupt) -> int:
     return exc.status if isinstance(exc, Interrupted) else exit_status(signal.SIGINT)
 
 
+#: The signals whose `Interrupted` a handler raised within the outermost `stop_signals`
+#: block. Python runs a handler at the main thread's next bytecode, which may be inside a
+#: C callback (numba's JIT calls back into Python while it compiles), and there the
+#: exception is printed ("Exception ignored on calling ctypes callback function") and
+#: dropped: the work would go on as if no signal had come. A nested block (a command's
+#: own handlers, installed before it applies anything) therefore raises at its entry.
+_raised: list[int] = []
+_depth: list[bool] = []  # open `stop_signals` blocks of the main thread
+
+
 @contextlib.contextmanager
 def stop_signals(graceful: Callable[[int], None] | None = None) -> Iterator[list[int]]:
     """Within the block, SIGINT/SIGTERM/SIGHUP stop the work (see the module doc).
@@ -88,6 +98,11 @@ def stop_signals(graceful: Callable[[int], None] | None = None) -> Iterator[list
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
+    outermost = not _depth
+    if outermost:
+        _raised.clear()
+    elif _raised:  # an enclosing block's raise went unheard (see `_raised`): heed it now
+        raise Interrupted(_raised[0])
 
     def handler(signum: int, frame: object) -> None:
         received.append(signum)
@@ -96,13 +111,18 @@ def stop_signals(graceful: Callable[[int], None] | None = None) -> Iterator[list
             # needs (an Event's, say) at the very moment the signal interrupted it
             threading.Thread(target=graceful, args=(signum,), name="twinlab-stop").start()
             return
+        _raised.append(signum)
         raise Interrupted(signum)
 
     previous = {}
+    _depth.append(True)
     try:
         for sig in STOP_SIGNALS:
             previous[sig] = signal.signal(sig, handler)
         yield received
     finally:
+        _depth.pop()
         for sig, old in previous.items():
             signal.signal(sig, old)
+        if outermost:
+            _raised.clear()
