@@ -257,7 +257,7 @@ class _Designer:
     """Greedy A-optimal choice of the next move for one twin (see the module docstring)."""
 
     def __init__(self, topo: Topology, plan: _TwinPlan, k: np.ndarray, weight: np.ndarray,
-                 noise: float, limit: _Limit | None = None,
+                 noise: float, limit: _Limit | _BlindLimit | None = None,
                  scale: bool = False, rescue: bool = False) -> None:  # fmt: skip
         self.topo, self.plan, self.k, self.noise = topo, plan, k, noise
         # every state read (and the one between a jump's calls) within ``limit``: a
@@ -429,17 +429,91 @@ def _limit_conductance(
 def _blind_span(model: DigipotModel, max_current: float) -> float:
     """V: the span a pattern may have when nothing is known of the codes: every edge at
     code 0 on the part floor carries at most span / R (the maximum principle bounds every
-    drop by the span), held to 0.9 of ``max_current``.
+    drop by the span), held to 0.9 of ``max_current`` (0.1575 V at 5 mA).
 
-    What it bounds: every EDGE's current, at any codes. What it does not: a drive
-    channel's. A driven node's channel carries the sum of its edges' currents, so a node
-    of degree d with every edge at code 0 on the floor (``WIPER_FLOOR``) may source or
-    sink up to d x span / ``WIPER_FLOOR`` = 0.9 x d x ``max_current`` (degree 5: 22.5 mA
-    at 5 mA), whatever the channel's limit. The blind round is not checked by `_Limit`
-    (nothing is known to check at); bounding the channels too would mean dividing the
-    span by the largest degree (5x coarser on twin16), too coarse a first fit for the
-    limit that follows (docs/architecture.md, "Still open", item 3)."""
+    What it bounds: every EDGE's current, at any codes. A drive channel's is bounded
+    per pattern by `blind_load` (a node of degree d with every edge on the floor may
+    source up to d x span / ``WIPER_FLOOR``: 22.5 mA at 5 mA on degree 5); the blind
+    round's patterns that break it are scaled down about their middle volts
+    (`blind_designers`; docs/architecture.md, "Still open", item 3)."""
     return 0.9 * max_current * WIPER_FLOOR
+
+
+def blind_load(
+    topo: Topology, state: dict[int, float], max_current: float,
+    channel: Mapping[int, float] | None = None,
+) -> float:  # fmt: skip
+    """The largest current ``state`` {node label: V} (the rest floating) can put through
+    an edge or a driven node's channel at ANY codes, as a fraction of its limit (every
+    edge's of ``max_current`` A, a driven node's of ``channel`` {label: A}, a node
+    missing there held to ``max_current``; None: the channels not checked).
+
+    Every floating node lies within [min, max] of the driven volts (maximum principle)
+    and no edge conducts more than 1 / ``WIPER_FLOOR``, so an edge's current is at most
+    its worst drop / ``WIPER_FLOOR``: the known drop between two driven ends, the
+    farther of min and max from a driven end's volts, the span between two floating
+    ends. A driven node's channel carries at most the sum of its edges' (degree d at
+    volts V: at most d x max(|V - min|, |V - max|) / ``WIPER_FLOOR``, less where a
+    neighbour is driven too). Scales with the pattern about any volts."""
+    vals = list(state.values())
+    if len(state) < 2 or max(vals) == min(vals):
+        return 0.0
+    lo, hi = min(vals), max(vals)
+    v = np.full(topo.network.n_nodes, np.nan)
+    for node, x in state.items():
+        v[node - 1] = x
+    va, vb = v[topo.network.edges.T]
+    worst_a, worst_b = (np.maximum(np.abs(x - lo), np.abs(hi - x)) for x in (va, vb))
+    drop = np.where(np.isnan(va), np.where(np.isnan(vb), hi - lo, worst_b),
+                    np.where(np.isnan(vb), worst_a, np.abs(va - vb)))  # fmt: skip
+    amps = drop / WIPER_FLOOR  # (E,) A, the most each edge can carry
+    load = float(amps.max()) / max_current
+    if channel is not None:
+        inc = np.abs(topo.incident).astype(float)
+        for node in state:
+            load = max(load, float(inc[node - 1] @ amps) / channel.get(node, max_current))
+    return load
+
+
+class _BlindLimit:
+    """`_Limit`'s checks (``load``, ``ok``) at ANY codes (`blind_load`): the blind
+    round's, nothing known of the codes."""
+
+    def __init__(self, topo: Topology, max_current: float,
+                 channel: Mapping[int, float] | None = None) -> None:  # fmt: skip
+        self.topo, self.max_current = topo, max_current
+        self.channel = None if channel is None else dict(channel)
+
+    def load(self, state: dict[int, float]) -> float:
+        """`blind_load` of ``state``: 1 at the limit, scales with the pattern."""
+        return blind_load(self.topo, state, self.max_current, self.channel)
+
+    def ok(self, state: dict[int, float], current: dict[int, float] | None = None) -> bool:
+        """``state`` (and, from ``current``, the state between the calls) within the limit."""
+        if current is not None and self.load(_via(current, state)) > 1.0:
+            return False
+        return self.load(state) <= 1.0
+
+
+def blind_designers(
+    bench: Bench, topo: Topology, inset: float, k: np.ndarray, weight: np.ndarray,
+    noise: float, max_current: float, channels: Mapping[str, Mapping[int, float]],
+) -> tuple[list[_TwinPlan], list[_Designer]]:  # fmt: skip
+    """The blind round's plans and designers, both twins (the tomography's with no codes
+    known and the bench check's, one definition): each twin's drive channels narrowed to
+    `_blind_span` (every edge held at any codes), every state read and the one between a
+    jump's calls held by `_BlindLimit` (every drive channel too, ``channels`` {twin:
+    {label: A}}, `channel_limits`), a pattern beyond it scaled about its middle volts
+    (`_Designer.realize`; the greedy design then prefers patterns that keep a high-degree
+    node's neighbours at its own level). ``k`` (2, E) S the design's conductances."""
+    span = _blind_span(DigipotModel.nominal(bench.network.n_edges), max_current)
+    plans = [_TwinPlan.of(bench, twin, inset).narrowed(span) for twin in TWINS]
+    designers = [
+        _Designer(topo, plans[t], k[t], weight, noise,
+                  _BlindLimit(topo, max_current, channels.get(TWINS[t], {})), scale=True)
+        for t in range(2)
+    ]  # fmt: skip
+    return plans, designers
 
 
 def _via(current: dict[int, float], new: dict[int, float]) -> dict[int, float]:
@@ -1261,13 +1335,13 @@ def _measure(
 
     try:
         if k_limit is None:  # nothing known: a blind round at a span safe at any codes
-            blind = [p.narrowed(_blind_span(limit_model, settings.max_current)) for p in plans]
-            designers = [
-                _Designer(topo, blind[t], k_design[t], weight, settings.noise) for t in range(2)
-            ]
+            blind_plans, designers = blind_designers(
+                bench, topo, settings.inset, k_design, weight, settings.noise,
+                settings.max_current, {tw: chan[t] for t, tw in enumerate(TWINS)},
+            )  # fmt: skip
             blind_budget = min(BLIND_BUDGET, whole)
             seqs = [_plan_twin(designers[t], starts[t], blind_budget) for t in range(2)]
-            calls = _execute(bench, blind, seqs, states, reads, starts, blind_budget)
+            calls = _execute(bench, blind_plans, seqs, states, reads, starts, blind_budget)
             blind_fits = fit_reads(bench, reads, k_design, settings.noise)
             k_limit = _floor_limit(blind_fits, limit_model)
         cap = max(first, calls + first // 2)

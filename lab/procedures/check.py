@@ -110,6 +110,8 @@ from lab.observe.tomography import (
     _restore_after_error,
     _TwinPlan,
     bench_limited,
+    blind_designers,
+    channel_limits,
     fit_reads,
     measure,
     planned_rel_sd,
@@ -965,7 +967,7 @@ def _start_codes(settings: CheckSettings, e: int) -> np.ndarray:
 
 
 #: DAQ transactions of the check's blind round (`blind_round`), both twins in each
-BLIND_CHECK = 20
+BLIND_CHECK = 80
 
 
 @dataclass
@@ -988,13 +990,12 @@ def _blind_design(
     ``starts``, their designers and the design's conductances k (2, E) S."""
     e = bench.network.n_edges
     topo = Topology.of(bench.network)
-    span = _blind_span(DigipotModel.nominal(e), bench.currents.edge)
-    plans = [_TwinPlan.of(bench, twin, settings.inset).narrowed(span) for twin in TWINS]
     # designed and fitted from every code at ``initial_code`` even when other start codes
     # are given: a fit started at a near-short's conductance went to a wrong basin
     k = _design(settings, e, None)  # (2, E) S
     weight = np.full(e, float(settings.initial_code))
-    designers = [_Designer(topo, plans[t], k[t], weight, READ_NOISE) for t in range(2)]
+    plans, designers = blind_designers(bench, topo, settings.inset, k, weight, READ_NOISE,
+                                       bench.currents.edge, channel_limits(bench))
     seqs = [_plan_twin(designers[t], starts[t], BLIND_CHECK) for t in range(2)]
     return plans, seqs, designers, k
 

@@ -744,3 +744,25 @@ def test_the_bench_limits_are_the_tomographys() -> None:
     assert s.max_current == 4e-3
     assert s.channel_limits["free"][3] == 1e-3
     assert s.channel_limits["free"][1] == 2e-3 and s.channel_limits["clamped"][3] == 2e-3
+
+
+def test_the_blind_round_holds_every_drive_channel_to_its_limit() -> None:
+    """A resync with no prior on board 0 with all five edges of node 1 (degree 5) at code
+    0 (wiper only, 40-100 Ohm) and a drive channel limit (0.5 mA) ten times below the
+    edge limit: after every drive and release call (the state between a jump's release
+    and drive included), the blind round first, no driven node's channel sources or
+    sinks more than its limit (true conductances; 5 % for the conservative model's margin
+    in the rounds after the blind one, which is held at any codes). Before, the blind
+    round was held only by its span (every edge) and a channel put 3.6 mA into node 1."""
+    board, bench = _bench(0)
+    bench = replace(bench, currents=CurrentLimits(edge=5e-3, channel=0.5e-3))
+    model, _ = calibrate(bench, settings=TomographySettings(budget=120))
+    net = bench.network
+    assert np.bincount(net.edges.ravel())[0] == 5
+    codes = np.random.default_rng(0).integers(30, 100, net.n_edges)
+    codes[[e for e in range(net.n_edges) if 0 in net.edges[e]]] = 0
+    board.set_codes(codes)
+    peak = ChannelPeak(board)
+    res = tomography(bench, model)  # no prior: the blind round first
+    assert peak.calls > 10 and res.transactions <= 40
+    assert peak.peak <= 1.05 * 0.5e-3, peak.peak
