@@ -454,24 +454,53 @@ def blind_load(
     farther of min and max from a driven end's volts, the span between two floating
     ends. A driven node's channel carries at most the sum of its edges' (degree d at
     volts V: at most d x max(|V - min|, |V - max|) / ``WIPER_FLOOR``, less where a
-    neighbour is driven too). Scales with the pattern about any volts."""
+    neighbour is driven too). A two-level state (the blind round's) is bounded more
+    sharply, by solves with every edge at ``WIPER_FLOOR``: a high node's channel carries
+    no more than it would with the other high nodes floating (driving them raises every
+    floating node), which is its effective conductance to the low nodes times the span,
+    growing with every conductance (Rayleigh), so at most its value at the floor (the
+    same for a low node); and no channel or edge carries more than the whole flow from
+    the high nodes to the low (every high node sources), at most its floor value too."""
     vals = list(state.values())
     if len(state) < 2 or max(vals) == min(vals):
         return 0.0
     lo, hi = min(vals), max(vals)
-    v = np.full(topo.network.n_nodes, np.nan)
+    net = topo.network
+    v = np.full(net.n_nodes, np.nan)
     for node, x in state.items():
         v[node - 1] = x
-    va, vb = v[topo.network.edges.T]
+    va, vb = v[net.edges.T]
     worst_a, worst_b = (np.maximum(np.abs(x - lo), np.abs(hi - x)) for x in (va, vb))
     drop = np.where(np.isnan(va), np.where(np.isnan(vb), hi - lo, worst_b),
                     np.where(np.isnan(vb), worst_a, np.abs(va - vb)))  # fmt: skip
     amps = drop / WIPER_FLOOR  # (E,) A, the most each edge can carry
+    inc = np.abs(topo.incident).astype(float)
+    out = {node: float(inc[node - 1] @ amps) for node in state}  # A, each channel's most
+    if len(set(vals)) == 2:
+        k = np.full(net.n_edges, 1.0 / WIPER_FLOOR)
+
+        def sourced(drive: dict[int, float], node: int | None) -> float | None:
+            """A: ``node``'s channel current (None: the whole flow) with ``drive`` at the floor."""
+            try:
+                current = k * net.drops(net.solve(k, drive))
+            except np.linalg.LinAlgError:  # not tied together: the first bound alone
+                return None
+            if node is not None:
+                return abs(float(topo.incident[node - 1] @ current))
+            return sum(max(float(topo.incident[n - 1] @ current), 0.0) for n in drive)
+
+        flow = sourced(state, None)
+        if flow is not None:
+            amps = np.minimum(amps, flow)
+            out = {node: min(a, flow) for node, a in out.items()}
+        for node, x in state.items():
+            alone = sourced({n: y for n, y in state.items() if n == node or y != x}, node)
+            if alone is not None:
+                out[node] = min(out[node], alone)
     load = float(amps.max()) / max_current
     if channel is not None:
-        inc = np.abs(topo.incident).astype(float)
-        for node in state:
-            load = max(load, float(inc[node - 1] @ amps) / channel.get(node, max_current))
+        for node, a in out.items():
+            load = max(load, a / channel.get(node, max_current))
     return load
 
 
@@ -483,10 +512,16 @@ class _BlindLimit:
                  channel: Mapping[int, float] | None = None) -> None:  # fmt: skip
         self.topo, self.max_current = topo, max_current
         self.channel = None if channel is None else dict(channel)
+        self._cache: dict[tuple, float] = {}
 
     def load(self, state: dict[int, float]) -> float:
-        """`blind_load` of ``state``: 1 at the limit, scales with the pattern."""
-        return blind_load(self.topo, state, self.max_current, self.channel)
+        """`blind_load` of ``state`` (cached): 1 at the limit, scales with the pattern."""
+        key = tuple(sorted(state.items()))
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = blind_load(self.topo, state, self.max_current,
+                                                self.channel)  # fmt: skip
+        return got
 
     def ok(self, state: dict[int, float], current: dict[int, float] | None = None) -> bool:
         """``state`` (and, from ``current``, the state between the calls) within the limit."""

@@ -967,7 +967,7 @@ def _start_codes(settings: CheckSettings, e: int) -> np.ndarray:
 
 
 #: DAQ transactions of the check's blind round (`blind_round`), both twins in each
-BLIND_CHECK = 80
+BLIND_CHECK = 44
 
 
 @dataclass
