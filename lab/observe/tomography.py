@@ -34,7 +34,7 @@ Method (one definition):
    apart either way) is designed at the prior's conductance: at the first fit's the
    information comes out a factor of 10 off and the round went to the wrong patterns.
    The ordinary round then spends what is left.
-   Current limit (every round but the blind one, `_Limit`): every state read, and the
+   Current limit (`_Limit`; the blind round's at any codes, `blind_load`): every state read, and the
    state between a jump's release and drive calls, puts at most ``max_current`` through
    every edge, and at most its channel's limit (``channel_limits``) through every driven
    node's drive channel (the sum of its edges' currents), at conductances taken
@@ -44,7 +44,7 @@ Method (one definition):
    fit where it finds a near-short the prior does not (`_fit_limit`: a near-short's
    neighbour pair each at the pair's fitted sum); with no prior a blind round
    (``BLIND_BUDGET`` transactions within `_blind_span` = 0.16 V, every edge safe at
-   any codes; the drive channels are not bounded there, see `_blind_span`),
+   any codes, every drive channel held per pattern at any codes, `blind_load`),
    then a ramp refitted every ``RAMP_STEP`` transactions whose patterns are scaled down
    about their middle volts to the limit (`_Designer.realize`) on the part floor of the
    most conductive edge (`_floor_limit`) until the integers pin the scale

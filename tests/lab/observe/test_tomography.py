@@ -753,7 +753,8 @@ def test_the_blind_round_holds_every_drive_channel_to_its_limit() -> None:
     and drive included), the blind round first, no driven node's channel sources or
     sinks more than its limit (true conductances; 5 % for the conservative model's margin
     in the rounds after the blind one, which is held at any codes). Before, the blind
-    round was held only by its span (every edge) and a channel put 3.6 mA into node 1."""
+    round was held only by its span (every edge) and a channel took 1.88 mA (0.26 mA
+    since, `blind_load`)."""
     board, bench = _bench(0)
     bench = replace(bench, currents=CurrentLimits(edge=5e-3, channel=0.5e-3))
     model, _ = calibrate(bench, settings=TomographySettings(budget=120))

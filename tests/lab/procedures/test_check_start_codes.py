@@ -181,7 +181,8 @@ def test_the_blind_round_holds_every_drive_channel_at_any_codes() -> None:
     code 0 and a drive channel limit (0.5 mA) ten times below the edge limit: after every
     drive and release call (the state between them included), no driven node's channel
     sources or sinks more than its limit (true conductances, no margin: the bound holds
-    at any codes). Before, only every edge was held (the span) and a channel took 3.6 mA."""
+    at any codes). Before, only every edge was held (the span) and a channel took 2.22 mA
+    (0.12 mA since, `blind_load`)."""
     from lab.hal.currents import CurrentLimits
     from lab.procedures.check import blind_round
     from tests.lab.observe.test_tomography import ChannelPeak
