@@ -34,7 +34,7 @@ Method (one definition):
    apart either way) is designed at the prior's conductance: at the first fit's the
    information comes out a factor of 10 off and the round went to the wrong patterns.
    The ordinary round then spends what is left.
-   Current limit (every round but the blind one, `_Limit`): every state read, and the
+   Current limit (`_Limit`; the blind round's at any codes, `blind_load`): every state read, and the
    state between a jump's release and drive calls, puts at most ``max_current`` through
    every edge, and at most its channel's limit (``channel_limits``) through every driven
    node's drive channel (the sum of its edges' currents), at conductances taken
@@ -44,7 +44,7 @@ Method (one definition):
    fit where it finds a near-short the prior does not (`_fit_limit`: a near-short's
    neighbour pair each at the pair's fitted sum); with no prior a blind round
    (``BLIND_BUDGET`` transactions within `_blind_span` = 0.16 V, every edge safe at
-   any codes; the drive channels are not bounded there, see `_blind_span`),
+   any codes, every drive channel held per pattern at any codes, `blind_load`),
    then a ramp refitted every ``RAMP_STEP`` transactions whose patterns are scaled down
    about their middle volts to the limit (`_Designer.realize`) on the part floor of the
    most conductive edge (`_floor_limit`) until the integers pin the scale
@@ -257,7 +257,7 @@ class _Designer:
     """Greedy A-optimal choice of the next move for one twin (see the module docstring)."""
 
     def __init__(self, topo: Topology, plan: _TwinPlan, k: np.ndarray, weight: np.ndarray,
-                 noise: float, limit: _Limit | None = None,
+                 noise: float, limit: _Limit | _BlindLimit | None = None,
                  scale: bool = False, rescue: bool = False) -> None:  # fmt: skip
         self.topo, self.plan, self.k, self.noise = topo, plan, k, noise
         # every state read (and the one between a jump's calls) within ``limit``: a
@@ -429,17 +429,126 @@ def _limit_conductance(
 def _blind_span(model: DigipotModel, max_current: float) -> float:
     """V: the span a pattern may have when nothing is known of the codes: every edge at
     code 0 on the part floor carries at most span / R (the maximum principle bounds every
-    drop by the span), held to 0.9 of ``max_current``.
+    drop by the span), held to 0.9 of ``max_current`` (0.1575 V at 5 mA).
 
-    What it bounds: every EDGE's current, at any codes. What it does not: a drive
-    channel's. A driven node's channel carries the sum of its edges' currents, so a node
-    of degree d with every edge at code 0 on the floor (``WIPER_FLOOR``) may source or
-    sink up to d x span / ``WIPER_FLOOR`` = 0.9 x d x ``max_current`` (degree 5: 22.5 mA
-    at 5 mA), whatever the channel's limit. The blind round is not checked by `_Limit`
-    (nothing is known to check at); bounding the channels too would mean dividing the
-    span by the largest degree (5x coarser on twin16), too coarse a first fit for the
-    limit that follows (docs/architecture.md, "Still open", item 3)."""
+    What it bounds: every EDGE's current, at any codes. A drive channel's is bounded
+    per pattern by `blind_load` (a node of degree d with every edge on the floor may
+    source up to d x span / ``WIPER_FLOOR``: 22.5 mA at 5 mA on degree 5); the blind
+    round's patterns that break it are scaled down about their middle volts
+    (`blind_designers`; docs/architecture.md, "Still open", item 3)."""
     return 0.9 * max_current * WIPER_FLOOR
+
+
+def blind_load(
+    topo: Topology, state: dict[int, float], max_current: float,
+    channel: Mapping[int, float] | None = None,
+) -> float:  # fmt: skip
+    """The largest current ``state`` {node label: V} (the rest floating) can put through
+    an edge or a driven node's channel at ANY codes, as a fraction of its limit (every
+    edge's of ``max_current`` A, a driven node's of ``channel`` {label: A}, a node
+    missing there held to ``max_current``; None: the channels not checked).
+
+    Every floating node lies within [min, max] of the driven volts (maximum principle)
+    and no edge conducts more than 1 / ``WIPER_FLOOR``, so an edge's current is at most
+    its worst drop / ``WIPER_FLOOR``: the known drop between two driven ends, the
+    farther of min and max from a driven end's volts, the span between two floating
+    ends. A driven node's channel carries at most the sum of its edges' (degree d at
+    volts V: at most d x max(|V - min|, |V - max|) / ``WIPER_FLOOR``, less where a
+    neighbour is driven too). A two-level state (the blind round's) is bounded more
+    sharply, by solves with every edge at ``WIPER_FLOOR``: a high node's channel carries
+    no more than it would with the other high nodes floating (driving them raises every
+    floating node), which is its effective conductance to the low nodes times the span,
+    growing with every conductance (Rayleigh), so at most its value at the floor (the
+    same for a low node); and no channel or edge carries more than the whole flow from
+    the high nodes to the low (every high node sources), at most its floor value too."""
+    vals = list(state.values())
+    if len(state) < 2 or max(vals) == min(vals):
+        return 0.0
+    lo, hi = min(vals), max(vals)
+    net = topo.network
+    v = np.full(net.n_nodes, np.nan)
+    for node, x in state.items():
+        v[node - 1] = x
+    va, vb = v[net.edges.T]
+    worst_a, worst_b = (np.maximum(np.abs(x - lo), np.abs(hi - x)) for x in (va, vb))
+    drop = np.where(np.isnan(va), np.where(np.isnan(vb), hi - lo, worst_b),
+                    np.where(np.isnan(vb), worst_a, np.abs(va - vb)))  # fmt: skip
+    amps = drop / WIPER_FLOOR  # (E,) A, the most each edge can carry
+    inc = np.abs(topo.incident).astype(float)
+    out = {node: float(inc[node - 1] @ amps) for node in state}  # A, each channel's most
+    if len(set(vals)) == 2:
+        k = np.full(net.n_edges, 1.0 / WIPER_FLOOR)
+
+        def sourced(drive: dict[int, float], node: int | None) -> float | None:
+            """A: ``node``'s channel current (None: the whole flow) with ``drive`` at the floor."""
+            try:
+                current = k * net.drops(net.solve(k, drive))
+            except np.linalg.LinAlgError:  # not tied together: the first bound alone
+                return None
+            if node is not None:
+                return abs(float(topo.incident[node - 1] @ current))
+            return sum(max(float(topo.incident[n - 1] @ current), 0.0) for n in drive)
+
+        flow = sourced(state, None)
+        if flow is not None:
+            amps = np.minimum(amps, flow)
+            out = {node: min(a, flow) for node, a in out.items()}
+        for node, x in state.items():
+            alone = sourced({n: y for n, y in state.items() if n == node or y != x}, node)
+            if alone is not None:
+                out[node] = min(out[node], alone)
+    load = float(amps.max()) / max_current
+    if channel is not None:
+        for node, a in out.items():
+            load = max(load, a / channel.get(node, max_current))
+    return load
+
+
+class _BlindLimit:
+    """`_Limit`'s checks (``load``, ``ok``) at ANY codes (`blind_load`): the blind
+    round's, nothing known of the codes."""
+
+    def __init__(self, topo: Topology, max_current: float,
+                 channel: Mapping[int, float] | None = None) -> None:  # fmt: skip
+        self.topo, self.max_current = topo, max_current
+        self.channel = None if channel is None else dict(channel)
+        self._cache: dict[tuple, float] = {}
+
+    def load(self, state: dict[int, float]) -> float:
+        """`blind_load` of ``state`` (cached): 1 at the limit, scales with the pattern."""
+        key = tuple(sorted(state.items()))
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = blind_load(self.topo, state, self.max_current,
+                                                self.channel)  # fmt: skip
+        return got
+
+    def ok(self, state: dict[int, float], current: dict[int, float] | None = None) -> bool:
+        """``state`` (and, from ``current``, the state between the calls) within the limit."""
+        if current is not None and self.load(_via(current, state)) > 1.0:
+            return False
+        return self.load(state) <= 1.0
+
+
+def blind_designers(
+    bench: Bench, topo: Topology, inset: float, k: np.ndarray, weight: np.ndarray,
+    noise: float, max_current: float, channels: Mapping[str, Mapping[int, float]],
+) -> tuple[list[_TwinPlan], list[_Designer]]:  # fmt: skip
+    """The blind round's plans and designers, both twins (the tomography's with no codes
+    known and the bench check's, one definition): each twin's drive channels narrowed to
+    `_blind_span` (every edge held at any codes), every state read and the one between a
+    jump's calls held by `_BlindLimit` (every drive channel too, ``channels`` {twin:
+    {label: A}}, `channel_limits`), a pattern beyond it scaled about its middle volts
+    (`_Designer.realize`; the greedy design then prefers patterns that keep a high-degree
+    node's neighbours at its own level). ``k`` (2, E) S the design's conductances."""
+    span = _blind_span(DigipotModel.nominal(bench.network.n_edges), max_current)
+    plans = [_TwinPlan.of(bench, twin, inset).narrowed(span) for twin in TWINS]
+    designers = [
+        _Designer(topo, plans[t], k[t], weight, noise,
+                  _BlindLimit(topo, max_current, channels.get(TWINS[t], {})), scale=True)
+        for t in range(2)
+    ]  # fmt: skip
+    return plans, designers
 
 
 def _via(current: dict[int, float], new: dict[int, float]) -> dict[int, float]:
@@ -1261,13 +1370,13 @@ def _measure(
 
     try:
         if k_limit is None:  # nothing known: a blind round at a span safe at any codes
-            blind = [p.narrowed(_blind_span(limit_model, settings.max_current)) for p in plans]
-            designers = [
-                _Designer(topo, blind[t], k_design[t], weight, settings.noise) for t in range(2)
-            ]
+            blind_plans, designers = blind_designers(
+                bench, topo, settings.inset, k_design, weight, settings.noise,
+                settings.max_current, {tw: chan[t] for t, tw in enumerate(TWINS)},
+            )  # fmt: skip
             blind_budget = min(BLIND_BUDGET, whole)
             seqs = [_plan_twin(designers[t], starts[t], blind_budget) for t in range(2)]
-            calls = _execute(bench, blind, seqs, states, reads, starts, blind_budget)
+            calls = _execute(bench, blind_plans, seqs, states, reads, starts, blind_budget)
             blind_fits = fit_reads(bench, reads, k_design, settings.noise)
             k_limit = _floor_limit(blind_fits, limit_model)
         cap = max(first, calls + first // 2)

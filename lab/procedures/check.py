@@ -17,7 +17,8 @@ found; a skipped item ``not checked`` says what each section could not check):
    right one fits Kirchhoff's law, chi^2 ~ 1).
    ``start codes`` (an item of the tomography section, `blind_round` and
    `power_up_verdict`): before anything above the safe span, a blind round within
-   `lab.observe.tomography._blind_span` (safe at any codes) must find every judged
+   `lab.observe.tomography._blind_span`, every drive channel held by
+   `lab.observe.tomography.blind_load` (both safe at any codes) must find every judged
    edge's conductance within ``1 + PART_SPREAD + BLIND_SIGMAS * rel_sd`` of its twin's
    median (the spread of a power-up board: the +-2 % part mismatch, and the round's own
    sd); otherwise (a board trained since power-up: an edge at code 0 is 35-100 Ohm, and
@@ -110,6 +111,8 @@ from lab.observe.tomography import (
     _restore_after_error,
     _TwinPlan,
     bench_limited,
+    blind_designers,
+    channel_limits,
     fit_reads,
     measure,
     planned_rel_sd,
@@ -964,8 +967,10 @@ def _start_codes(settings: CheckSettings, e: int) -> np.ndarray:
     return np.asarray(settings.start_codes, dtype=float)
 
 
-#: DAQ transactions of the check's blind round (`blind_round`), both twins in each
-BLIND_CHECK = 20
+#: DAQ transactions of the check's blind round (`blind_round`), both twins in each: 44
+#: (20 before its drive channels were held, `blind_load`, whose scaled patterns left
+#: the emulate bench's predicted tolerance +-45 % in 20; +-23.6 % in 44, +-24.0 % before)
+BLIND_CHECK = 44
 
 
 @dataclass
@@ -984,17 +989,17 @@ class Blind:
 def _blind_design(
     bench: Bench, settings: CheckSettings, starts: list[dict[int, float]]
 ) -> tuple[list[_TwinPlan], list[list[tuple]], list[_Designer], np.ndarray]:
-    """The blind round's plans (narrowed to `_blind_span`), both twins' sequences from
-    ``starts``, their designers and the design's conductances k (2, E) S."""
+    """The blind round's plans (`blind_designers`: narrowed to `_blind_span`, every
+    channel held by `blind_load`), both twins' sequences from ``starts``, their
+    designers and the design's conductances k (2, E) S."""
     e = bench.network.n_edges
     topo = Topology.of(bench.network)
-    span = _blind_span(DigipotModel.nominal(e), bench.currents.edge)
-    plans = [_TwinPlan.of(bench, twin, settings.inset).narrowed(span) for twin in TWINS]
     # designed and fitted from every code at ``initial_code`` even when other start codes
     # are given: a fit started at a near-short's conductance went to a wrong basin
     k = _design(settings, e, None)  # (2, E) S
     weight = np.full(e, float(settings.initial_code))
-    designers = [_Designer(topo, plans[t], k[t], weight, READ_NOISE) for t in range(2)]
+    plans, designers = blind_designers(bench, topo, settings.inset, k, weight, READ_NOISE,
+                                       bench.currents.edge, channel_limits(bench))
     seqs = [_plan_twin(designers[t], starts[t], BLIND_CHECK) for t in range(2)]
     return plans, seqs, designers, k
 
@@ -1038,8 +1043,9 @@ def blind_round(bench: Bench, settings: CheckSettings,
     """Before anything above the safe span: ``BLIND_CHECK`` transactions of the
     tomography's patterns (`lab.observe.tomography._Designer`, designed on the power-up
     codes; both twins in each) within `_blind_span` (every edge at code 0 on the part
-    floor carries at most span / 35 Ohm: safe at any codes), the drive state restored,
-    fitted (`fit_reads`)."""
+    floor carries at most span / 35 Ohm) and each pattern scaled so that no drive
+    channel can carry more than its limit (`blind_load`): safe at any codes; the drive
+    state restored, fitted (`fit_reads`)."""
     _stop_point(should_stop)
     starts = [bench.drive_state(twin) for twin in TWINS]
     plans, seqs, _, k = _blind_design(bench, settings, starts)

@@ -744,3 +744,61 @@ def test_the_bench_limits_are_the_tomographys() -> None:
     assert s.max_current == 4e-3
     assert s.channel_limits["free"][3] == 1e-3
     assert s.channel_limits["free"][1] == 2e-3 and s.channel_limits["clamped"][3] == 2e-3
+
+
+def test_the_blind_round_holds_every_drive_channel_to_its_limit() -> None:
+    """A resync with no prior on board 0 with all five edges of node 1 (degree 5) at code
+    0 (wiper only, 40-100 Ohm) and a drive channel limit (0.5 mA) ten times below the
+    edge limit: after every drive and release call (the state between a jump's release
+    and drive included), the blind round first, no driven node's channel sources or
+    sinks more than its limit (true conductances; 5 % for the conservative model's margin
+    in the rounds after the blind one, which is held at any codes). Before, the blind
+    round was held only by its span (every edge) and a channel took 1.88 mA (0.26 mA
+    since, `blind_load`)."""
+    board, bench = _bench(0)
+    bench = replace(bench, currents=CurrentLimits(edge=5e-3, channel=0.5e-3))
+    model, _ = calibrate(bench, settings=TomographySettings(budget=120))
+    net = bench.network
+    assert np.bincount(net.edges.ravel())[0] == 5
+    codes = np.random.default_rng(0).integers(30, 100, net.n_edges)
+    codes[[e for e in range(net.n_edges) if 0 in net.edges[e]]] = 0
+    board.set_codes(codes)
+    peak = ChannelPeak(board)
+    res = tomography(bench, model)  # no prior: the blind round first
+    assert peak.calls > 10 and res.transactions <= 40
+    assert peak.peak <= 1.05 * 0.5e-3, peak.peak
+
+
+def test_the_blind_bound_holds_at_any_codes() -> None:
+    """`blind_load` bounds every edge's and every driven node's channel current at any
+    conductances up to the part floor's (1 / 35 Ohm): 2000 random conductances (a third
+    of the edges at the floor) and drive states of two and three levels on twin16; the
+    true load (one solve) never exceeds it, and a two-level state's whole-flow bound is
+    reached at the floor (the bound is not slack there)."""
+    from lab.observe.model import WIPER_FLOOR, Topology
+    from lab.observe.tomography import blind_load
+
+    _, bench = _bench(0)
+    net = bench.network
+    topo = Topology.of(net)
+    rng = np.random.default_rng(7)
+    limits = {n: float(rng.uniform(1e-3, 5e-3)) for n in range(1, net.n_nodes + 1)}
+    tight = 0
+    for i in range(2000):
+        k = rng.uniform(1e-6, 1.0, net.n_edges) / WIPER_FLOOR
+        k[rng.random(net.n_edges) < 1 / 3] = 1.0 / WIPER_FLOOR
+        if i % 10 == 0:
+            k[:] = 1.0 / WIPER_FLOOR
+        nodes = rng.choice(np.arange(1, net.n_nodes + 1), rng.integers(2, net.n_nodes + 1),
+                           replace=False)  # fmt: skip
+        levels = rng.uniform(0.0, 0.2, 2 if i % 2 else 3)
+        state = {int(n): float(rng.choice(levels)) for n in nodes}
+        current = k * net.drops(net.solve(k, state))
+        true = np.abs(current).max() / 5e-3
+        for n in state:
+            true = max(true, abs(float(topo.incident[n - 1] @ current)) / limits[n])
+        bound = blind_load(topo, state, 5e-3, limits)
+        assert true <= bound * (1 + 1e-9) + 1e-12, (state, true, bound)
+        tight += bool(len(set(state.values())) == 2 and (k == 1 / WIPER_FLOOR).all()
+                      and true > bound * (1 - 1e-9))
+    assert tight > 10
