@@ -6,15 +6,21 @@ import argparse
 import json
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from lab.cli.common import _out_path, _safe_note, _say_unsafe, open_bench
 from lab.signals import interrupt_name, interrupted_status, signal_name, stop_signals
 
-#: Printed after the table when the check pulsed the clock: `twinlab train` starts from
-#: the power-up codes (64) and refuses a board that is not there
-MOVED_NOTE = ("note: the check stepped the digipots (clock and bias sections; each edge "
-              "ends within a few codes of where it started): power-cycle the board{} before "
-              "`twinlab train`, which starts from the power-up codes (64)")
+if TYPE_CHECKING:
+    from lab.procedures.check import CheckReport
+
+#: Printed after the table when the check pulsed the clock (any pulse, a stopped check's
+#: too): `twinlab train` starts from the power-up codes (64) and refuses a board that is
+#: not there. ``pulses``: `CheckReport.pulses_sent`; ``where``: `CheckReport.where_left`;
+#: ``restart``: `EMULATE_RESTART` or ""
+MOVED_NOTE = ("note: the check sent {pulses} clock pulse(s) and left the digipots {where}: "
+              "power-cycle the board{restart} before `twinlab train`, which starts from the "
+              "power-up codes (64)")
 #: What MOVED_NOTE adds on a `twinlab emulate` bench (its board powers up with it)
 EMULATE_RESTART = " (on a 'twinlab emulate' bench: restart 'twinlab emulate')"
 
@@ -34,9 +40,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=cmd_check)
 
 
+def _stop_line(report: CheckReport, name: str) -> str:
+    """The standard-error line of a check a stop signal ``name`` came in: interrupted
+    (some section cut short), or after the check's last step (nothing cut short)."""
+    from lab.procedures.check import SECTIONS
+
+    if report.stopped:
+        return f"twinlab: check interrupted by {name}"
+    if {i.section for i in report.items} >= set(SECTIONS):
+        return f"twinlab: {name} came after the last section: every item ran"
+    return f"twinlab: {name} came after the check ended: it cut nothing short"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Run the check; 0 when every item passes, 1 when one fails (or the bench is not
-    safe at the end), 2 bad input (nothing applied), 128 + n on a stop signal."""
+    safe at the end), 2 bad input (nothing applied), 128 + n on a stop signal (also one
+    that came after the last section: the check's verdict stands, the status says a
+    signal asked to stop)."""
     from lab.errors import ConfigError
     from lab.procedures.check import CheckSettings, run_check
 
@@ -66,18 +86,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     if received:  # the JSON names the signal, as the terminal's line does
         report.data["stopped_by"] = signal_name(received[0])
     print(report.table())
-    clock = report.data.get("clock") or {}
-    if clock.get("pulses"):  # the digipots stepped: training assumes the power-up codes
+    where = report.where_left()
+    if where is not None:  # the digipots stepped: training assumes the power-up codes
         from lab.emulator.wire.rehearsal import is_emulate_bench
 
         # the opened bench's description (`Bench.config`): the file is not read again
-        print(MOVED_NOTE.format(EMULATE_RESTART if is_emulate_bench(bench.config) else ""))
+        print(MOVED_NOTE.format(
+            pulses=report.pulses_sent, where=where,
+            restart=EMULATE_RESTART if is_emulate_bench(bench.config) else ""))
     if out is not None:
         out.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
         print(f"figures: {out}")
-    if received:
-        print(f"twinlab: check interrupted by {signal_name(received[0])}"
-              f"{_safe_note(report.unsafe)}", file=sys.stderr)  # fmt: skip
+    if received:  # 128 + n even when nothing was cut short: `check && train` stops
+        print(_stop_line(report, signal_name(received[0])) + _safe_note(report.unsafe),
+              file=sys.stderr)
         _say_unsafe(report.unsafe)
         return 128 + received[0]
     if report.unsafe:

@@ -62,7 +62,9 @@ found; a skipped item ``not checked`` says what each section could not check):
 Every voltage is checked against the channel limits before anything is written
 (`plan` raises `ConfigError` when the limits leave no room for the test voltages, or
 hold the channel-map step below what the read noise lets it see, `min_step`); the
-bench goes to its safe state at the end, on an error and on a stop signal.
+bench goes to its safe state at the end, on an error and on a stop signal (a stop
+records the section it cut short and those not run, `CheckReport.stop_at`, and the
+clock pulses sent so far, `CheckReport.pulses_sent`).
 
 Currents (the bench's ``[currents]`` limits, `lab.hal.currents`). Before the tomography
 the codes are unknown, so the channel-map step is held to what the worst case allows
@@ -244,18 +246,81 @@ class Item:
     faults: list[CheckFault] = field(default_factory=list)
 
 
+#: The check's sections, in order (`run_check`; module docstring).
+SECTIONS = ("identify", "channels", "tomography", "clock", "bias")
+
+
 @dataclass
 class CheckReport:
     """Every item and every figure (``data``, JSON-able); ``passed`` when every item that
-    ran passed and none was skipped."""
+    ran passed and none was skipped. On a stop (``should_stop``): ``cut_short``, the
+    section it came in, ``not_run`` the sections after it; ``pulses_sent`` counts the
+    clock pulses the check sent (each moves a code by at most one), stopped or not."""
 
     items: list[Item] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     unsafe: list[str] = field(default_factory=list)
+    cut_short: str | None = None
+    not_run: list[str] = field(default_factory=list)
+    pulses_sent: int = 0
+    #: the section running (`_sections` sets it): the one a stop cuts short
+    running: str = SECTIONS[0]
 
     @property
     def passed(self) -> bool:
         return bool(self.items) and all(i.ok is True for i in self.items)
+
+    @property
+    def stopped(self) -> bool:
+        """A stop came before the check's end (some section cut short)."""
+        return self.cut_short is not None
+
+    def stop_at(self, section: str) -> None:
+        """Record a stop during ``section``: a skipped item for it and for each section
+        after it (``not run``)."""
+        self.cut_short = section
+        self.not_run = list(SECTIONS[SECTIONS.index(section) + 1:])
+        self.add(section, "cut short", None, "stopped",
+                 f"stopped during the {section} section, before its end")  # fmt: skip
+        for later in self.not_run:
+            self.add(later, "not run", None, "stopped", "stopped before it")
+
+    def verdict(self) -> str:
+        """The table's last line: PASS, FAIL, or STOPPED naming the signal
+        (``data["stopped_by"]``), the section cut short and those not run."""
+        if not self.stopped:
+            return "bench check: " + ("PASS" if self.passed else "FAIL")
+        by = self.data.get("stopped_by")
+        failed = "FAIL, then " if any(i.ok is False for i in self.items) else ""
+        rest = f"; {', '.join(self.not_run)} not run" if self.not_run else ""
+        return (f"bench check: {failed}STOPPED{f' by {by}' if by else ''} during "
+                f"{self.cut_short} (cut short){rest}")  # fmt: skip
+
+    def where_left(self) -> str | None:
+        """Where the check left the digipots, a clause for the power-cycle note (None:
+        it sent no clock pulse): the bias section's end (the largest code away from the
+        start, clock and bias moves summed), the clock section's, or, stopped part-way,
+        the bound the pulses set."""
+        if not self.pulses_sent:
+            return None
+        clock = self.data.get("clock") or {}
+        moved = np.array([np.nan if v is None else v
+                          for v in clock.get("end_minus_start", [])], dtype=float)  # fmt: skip
+        bias = [b["moves"] for b in self.data.get("bias") or []]
+        for moves in bias:
+            moved = moved + np.array([np.nan if v is None else v for v in moves], dtype=float)
+        worst = float(np.nanmax(np.abs(moved))) if np.isfinite(moved).any() else 0.0
+        if self.cut_short in ("clock", "bias"):  # measured so far, and the pulses since
+            since = self.pulses_sent - 2 * clock.get("pulses", 0) - sum(
+                b["pulses"] for b in self.data.get("bias") or [])
+            return (f"up to {worst + since:.0f} code(s) from where it found them (stopped "
+                    f"part-way through the {self.cut_short} section; {since} pulse(s) since "
+                    "the last tomography, each moving a code by one at most)")  # fmt: skip
+        if bias:
+            return (f"where the bias section moved them, up to {worst:.0f} code(s) from "
+                    "where it found them (the JSON's figures.bias.moves)")
+        return (f"where the clock section left them, up to {worst:.1f} code(s) from where "
+                "it found them (the JSON's figures.clock.end_minus_start)")
 
     def add(self, section: str, name: str, ok: bool | None, figure: str = "",
             detail: str = "", faults: list[CheckFault] | None = None) -> Item:  # fmt: skip
@@ -278,8 +343,12 @@ class CheckReport:
         """The JSON: every item (``detail`` and ``faults``, `CheckFault.to_dict`, only where
         it did not pass: they say what failed, as the table does), the figures and the
         unsafe lines."""
+        failed = any(i.ok is False for i in self.items)
         return {
-            "passed": self.passed,
+            "passed": None if self.stopped and not failed else self.passed,
+            "cut_short": self.cut_short,
+            "not_run": list(self.not_run),
+            "pulses_sent": self.pulses_sent,
             "items": [{"section": i.section, "name": i.name, "ok": i.ok, "figure": i.figure,
                        "detail": i.detail if i.ok is not True else "",
                        "faults": [f.to_dict() for f in i.faults] if i.ok is not True else []}
@@ -303,7 +372,7 @@ class CheckReport:
         for i in self.items:
             if i.ok is not True and i.detail:
                 lines.append(f"  {i.section} {i.name}: {i.detail}")
-        lines.append("bench check: " + ("PASS" if self.passed else "FAIL"))
+        lines.append(self.verdict())
         return "\n".join(lines)
 
 
@@ -1675,6 +1744,7 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
     for half, pats in enumerate(halves):
         for _ in range(n):
             seen[half] += pulser.pulse(pats)
+            report.pulses_sent += 1
         _release_all(bench)
         # the codes are within n of codes0 (a pulse moves each by at most one step)
         tomos.append(_tomography(bench, settings, tomos[-1].conductance, should_stop,
@@ -1732,7 +1802,7 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
                        f"could not step {way}: moved {back_way} {n} and ends there")
     detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(~back))} more than "
               "one code from the start (or, at a rail, from where it could end)")
-    report.add("clock", "back where it started", bool(back.all()),
+    report.add("clock", "up then down returns", bool(back.all()),
                f"worst {float(np.abs((end - expected_end)[conducts]).max(initial=0.0)):.2f} "
                "code", detail, _edge_faults(NOT_BACK, detail, labels, ~back))
     if uncertain.any():
@@ -1844,7 +1914,8 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
     pulses under one half's patterns move each stepping edge Binomial(m, p) codes in its
     known direction (module docstring, 5). The second bias uses the other half (going
     back)."""
-    figures = []
+    figures: list[dict[str, Any]] = []
+    report.data["bias"] = figures  # a half measured before a stop is kept
     m = settings.bias_pulses
     before = clock.last
     level = clock.level  # the codes' median (`clock_fit`), not the power-up's
@@ -1893,6 +1964,7 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
             for t, twin in enumerate(TWINS):
                 _apply(bench, twin, clock.halves[half][t])
             bench.pulse()
+            report.pulses_sent += 1
         _release_all(bench)
         # the codes are within ``pulses`` of ``now`` (a pulse moves each by at most one)
         after = _tomography(bench, settings, before.conductance, should_stop,
@@ -1922,7 +1994,6 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
                    f"{measured:.2f} (calibration {expected:.2f}{fewer})", detail,
                    [CheckFault(BIAS_OFF, detail)])
         before = after
-    report.data["bias"] = figures
     # an edge at code 0 is not in the fit (a near-short's code is too coarse), but the
     # clock section saw it move: not a gap of the check
     _not_checked(report, "bias", bench.network.edge_labels(), ~clock.steps & ~clock.at_code_0)
@@ -1944,7 +2015,7 @@ def run_check(
     try:
         _sections(bench, settings, report, should_stop)
     except _Stopped:
-        report.add("check", "stopped", None, "", "stopped before the end")
+        report.stop_at(report.running)
     finally:
         report.unsafe = bench.safe_state()
     return report
@@ -1952,13 +2023,16 @@ def run_check(
 
 def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
               should_stop: Callable[[], bool] | None) -> None:  # fmt: skip
+    report.running = "identify"
     daq_id = bench.daq.identify()
     clock_id = bench.clock.identify()
     report.data["identify"] = {"daq": daq_id, "clock": clock_id}
     for what, ident in (("DAQ", daq_id), ("clock board", clock_id)):
         report.add("identify", what, bool(ident.strip()), ident.strip()[:60], "no identity",
                    [CheckFault(NO_IDENTITY, f"the {what} gave no identity")])  # fmt: skip
+    report.running = "channels"
     maps = check_channels(bench, settings, report, should_stop)
+    report.running = "tomography"
     if not maps:
         report.add("tomography", "skipped", None, "", "the channel map is not understood")
         return
@@ -2018,11 +2092,13 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
     report.data["tomography"]["estimator_unsupported"] = support or None
     if not all(i.ok for i in report.items if i.section == "tomography" and i.name == "fit"):
         return
+    report.running = "clock"
     clock = check_clock(checked, settings, report, start, conducts, should_stop)
     if clock is None:
         return
+    report.running = "bias"
     check_bias(checked, settings, report, clock, should_stop)
 
 
-__all__ = ["FAULT_KINDS", "CheckFault", "CheckReport", "CheckSettings", "Item",
+__all__ = ["FAULT_KINDS", "SECTIONS", "CheckFault", "CheckReport", "CheckSettings", "Item",
            "channel_levels", "clock_patterns", "plan", "run_check"]  # fmt: skip

@@ -258,7 +258,7 @@ def test_the_bias_section_runs_with_an_open_edge(tmp_path: Path) -> None:
     assert len(measured) == 2 and all(i["ok"] for i in measured), bias
     assert [b["p"] for b in report["figures"]["bias"]] == [0.5, 0.25]
     clock = {i["name"]: i for i in _items(report, "clock")}
-    assert clock["every edge steps"]["ok"] and clock["back where it started"]["ok"]
+    assert clock["every edge steps"]["ok"] and clock["up then down returns"]["ok"]
     for section in (clock, bias):  # the open edge left out, and said so
         assert section["not checked"]["ok"] is None
         assert "edge(s) 5-8 left out (open" in section["not checked"]["detail"]
