@@ -9,12 +9,14 @@ trainer touches instruments only through `Bench`.
 from lab.hal.bench import Bench
 from lab.hal.channels import (
     CHANNEL_NAME,
+    DRIVES_NOTHING,
     TWINS,
     Channel,
     Limits,
     Twin,
     Wiring,
     channel_key,
+    channel_what,
     check_all,
     check_channel_map,
     check_channel_name,
@@ -33,6 +35,7 @@ from lab.hal.protocols import (
 __all__ = [
     "CHANNEL_NAME",
     "DAQ",
+    "DRIVES_NOTHING",
     "TWINS",
     "Bench",
     "BenchError",
@@ -48,6 +51,7 @@ __all__ = [
     "Unsafe",
     "Wiring",
     "channel_key",
+    "channel_what",
     "check_all",
     "check_channel_map",
     "check_channel_name",
