@@ -65,8 +65,8 @@ MISWIRED_CHI2 = BAD_CHI2
 
 class MiswiredBench(ConfigError):
     """The power-up calibration's node voltages do not fit the bench's network: a
-    configuration error (exit 2), raised before any pulse. ``chi2`` per dof, on ``twin``;
-    `for_file` names the bench file in the advice."""
+    configuration error (exit 2), raised before any pulse (its message says so).
+    ``chi2`` per dof, on ``twin``; `for_file` names the bench file in the advice."""
 
     def __init__(self, chi2: float, twin: str, bench_file: str | None = None) -> None:
         self.chi2, self.twin, self.bench_file = chi2, twin, bench_file
@@ -74,7 +74,8 @@ class MiswiredBench(ConfigError):
                "run 'twinlab check --bench' on its bench file")  # fmt: skip
         super().__init__(
             f"the bench's node voltages do not fit its network (chi^2 per dof = {chi2:.3g} "
-            f"on the {twin} twin): a swapped, dead or mis-assigned channel? {run}"
+            f"on the {twin} twin): a swapped, dead or mis-assigned channel? {run}; "
+            "nothing was pulsed"
         )
 
     def for_file(self, bench_file: str) -> MiswiredBench:

@@ -241,7 +241,8 @@ def test_train_on_a_miswired_bench_stops_before_any_pulse(tmp_path: Path, fault:
     `lab.observe.probe.MISWIRED_CHI2`), so the run stops there in one line, exit 2,
     naming the twin and advising ``twinlab check`` on the bench file; nothing pulsed, the
     bench safe, and no run file left (nothing was recorded; a 0-step file only blocked the
-    next attempt). (It used to say the board was not at its power-up codes, exit 1.) A
+    next attempt), and the line says so as the other power-up errors' do (it did not, the
+    user trial). (It used to say the board was not at its power-up codes, exit 1.) A
     real CLI process against the real drivers."""
     import subprocess
     import sys
@@ -266,7 +267,8 @@ def test_train_on_a_miswired_bench_stops_before_any_pulse(tmp_path: Path, fault:
     head = ("twinlab: error: the bench's node voltages do not fit its network (chi^2 per "
             "dof = ")
     tail = (f" on the {twin} twin): a swapped, dead or mis-assigned channel? run "
-            f"'twinlab check --bench {bench}'")  # fmt: skip
+            f"'twinlab check --bench {bench}'; nothing was pulsed; bench safe; no run file "
+            f"({out} removed: nothing was recorded before the first step)")  # fmt: skip
     assert err[0].startswith(head) and err[0].endswith(tail), err[0]
     assert float(err[0][len(head):-len(tail)]) > 1e3
     assert not out.exists()  # nothing was recorded: no 0-step file to block the next try
