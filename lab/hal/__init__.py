@@ -20,6 +20,7 @@ from lab.hal.channels import (
     check_all,
     check_channel_map,
     check_channel_name,
+    output_what,
 )
 from lab.hal.currents import CurrentLimits, Currents, predict_currents
 from lab.hal.protocols import (
@@ -55,5 +56,6 @@ __all__ = [
     "check_all",
     "check_channel_map",
     "check_channel_name",
+    "output_what",
     "predict_currents",
 ]

@@ -167,6 +167,12 @@ def channel_what(ch: Channel) -> str:
     return f"{ch.kind} channel {ch.name!r} ({ch.twin} twin node {ch.node})"
 
 
+def output_what(ch: Channel) -> str:
+    """A drive channel as a refused voltage names it (`Limits.check`'s ``what``): ``node 8
+    of the free twin (channel '8')``."""
+    return f"node {ch.node} of the {ch.twin} twin (channel {ch.name!r})"
+
+
 def _wiring(ch: Channel) -> str:
     return f"{ch.kind}, {ch.twin} twin node {ch.node}"
 
