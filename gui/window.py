@@ -248,10 +248,12 @@ class MainWindow(QMainWindow):
     def start_run(self) -> bool:
         """Validate the controls (settings, task, bench file, run file) and start training
         in a new process. False (and the CLI's message) when anything is wrong: nothing is
-        applied then. What only the bench can check (channel limits, instruments) is
-        checked in the training process, before any voltage is applied (a rule the bench's
-        board does not implement, `Trainer._check`, too); its message arrives as the
-        window's one-line error, with no run file written."""
+        applied then; a bench file's channel limits are checked here too
+        (`check_task_wiring`). What only the bench can check (its instruments; the channel
+        limits of a bench built otherwise) is checked in the training process, before any
+        voltage is applied (a rule the bench's board does not implement, `Trainer._check`,
+        too); its message arrives as the window's one-line error, with no run file
+        written."""
         if self.live is not None:
             return False
         try:

@@ -28,7 +28,7 @@ from lab.acquire.records import Observer, RunInfo, RunSummary, StepRecord, TestR
 from lab.acquire.settings import TrainSettings
 from lab.acquire.stuck import StuckWatch
 from lab.errors import ConfigError
-from lab.hal import TWINS, Bench, LimitError, Twin, Wiring
+from lab.hal import TWINS, Bench, Limits, Twin, Wiring, output_what
 from lab.runs.summary import FINAL_WINDOW, summary_errors
 from lab.signals import interrupt_name
 from lab.tasks import Task, TaskError
@@ -144,7 +144,8 @@ def check_task_wiring(
 ) -> None:
     """Refuse (one line naming ``source``, the bench file, and its field; None: a bench
     built otherwise, "channel map: ...") what depends only on the bench file and the
-    task: the task's network, its nodes, the channels a run needs (`channel_needs`), and
+    task: the task's network, its nodes, the channels a run needs (`channel_needs`), the
+    task's voltages within their channels' limits (`check_task_volts`), and
     ``estimate = on`` on a bench without a probe that cannot support the estimator.
     Touches no instrument: `load_bench`'s ``check`` (before any is opened) and `Trainer`
     (again, for a bench built otherwise; ``has_probe=True``: `_estimator` says why not)."""
@@ -166,6 +167,7 @@ def check_task_wiring(
             if (kind, twin, node) not in have:
                 raise ConfigError(f"{where}: node {node} of the {twin} twin has no {kind} "
                                   f"channel (needed: {why})")
+    check_task_volts(wiring, task)
     if has_probe is None:
         has_probe = wiring.has_probe if isinstance(wiring, Wiring) else wiring.probe is not None
     if settings.estimate == "on" and not has_probe:
@@ -174,6 +176,37 @@ def check_task_wiring(
         reason = check_supports_estimation(wiring)
         if reason is not None:
             raise _cannot_estimate("settings" if source is None else source, reason)
+
+
+def check_task_volts(wiring: Wiring | Bench, task: Task) -> None:
+    """Refuse (LimitError, `Limits.check`'s one message, naming the task's file and field
+    or example, `Task.value_origin`) the first task voltage outside the limits of the
+    drive channel that would write it: the inputs (training rows, then test rows) and
+    fixed nodes on the free twin, the desired outputs on the clamped twin. From the
+    channel map alone (no instrument); every needed channel exists (`check_task_wiring`
+    checked it first)."""
+    by_node = {(ch.twin, ch.node): ch for ch in wiring.channels if ch.kind == "drive"}
+    checks = [
+        ("free", "input", task.input_nodes,
+         np.concatenate([task.train_inputs, task.test_inputs])),
+        ("free", "fixed", task.fixed_nodes, np.asarray(task.fixed_volts)[None, :]),
+        ("clamped", "output", task.output_nodes,
+         np.concatenate([task.train_desired, task.test_desired])),
+    ]  # fmt: skip
+    for twin, role, nodes, volts in checks:
+        if not len(nodes):
+            continue
+        chans = [by_node[(twin, int(node))] for node in nodes]
+        values = np.atleast_2d(np.asarray(volts, dtype=float))
+        low = np.array([ch.limits[0] for ch in chans])
+        high = np.array([ch.limits[1] for ch in chans])
+        outside = ~((values >= low) & (values <= high))  # NaN refused
+        if outside.any():
+            row, col = (int(i) for i in np.argwhere(outside)[0])
+            ch = chans[col]
+            Limits(*ch.limits).check(float(values[row, col]), output_what(ch),
+                                     who=task.value_origin(role, ch.node, row),
+                                     label="the channel limits")  # fmt: skip
 
 
 def _cannot_estimate(source: str | Path, reason: str) -> ConfigError:
@@ -303,27 +336,8 @@ class Trainer:
             )
         # the bench file's own check ran before its instruments opened (`load_bench`'s
         # ``check``); again here for a bench built otherwise. The estimator's: `_estimator`
+        # (the task's voltages within the channel limits too: `check_task_volts`)
         check_task_wiring(None, bench, task, self.settings, has_probe=True)
-        checks = [
-            ("free", "input", self._inputs,
-             np.concatenate([task.train_inputs, task.test_inputs])),
-            ("free", "fixed", self._fixed, task.fixed_volts[None, :]),
-            ("clamped", "output", self._outputs,
-             np.concatenate([task.train_desired, task.test_desired])),
-        ]
-        for twin, role, nodes, volts in checks:
-            if not nodes:
-                continue
-            try:
-                bench.check_volts(twin, nodes, volts, who=f"task {task.name!r}",
-                                  label="the channel limits")
-            except LimitError:  # again value by value, naming the file and field of the first
-                for row, values in enumerate(volts.tolist()):
-                    for node, v in zip(nodes, values, strict=True):
-                        bench.check_volts(twin, (node,), np.array([[v]]),
-                                          who=task.value_origin(role, node, row),
-                                          label="the channel limits")
-                raise
 
     # -- currents ----------------------------------------------------------------------------
     def _part_model(self) -> DigipotModel:

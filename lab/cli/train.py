@@ -100,6 +100,15 @@ def _say_warning(line: str) -> None:
     tqdm.write(f"twinlab: warning: {line}", file=sys.stderr)
 
 
+def _say_error(message: object, unsafe: list[str], out: Path, discarded: bool) -> None:
+    """The one line of a run an error stopped, with what was done: ``twinlab: error:
+    MESSAGE[; bench safe]; <run file note>`` (`lab.paths.run_file_note`), then the outputs
+    that are not safe (`_say_unsafe`)."""
+    print(f"twinlab: error: {message}{_safe_note(unsafe)}; {run_file_note(out, discarded)}",
+          file=sys.stderr)
+    _say_unsafe(unsafe)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from lab.acquire.settings import settings_from
     from lab.acquire.trainer import Trainer, check_task_wiring
@@ -163,20 +172,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             _say_unsafe(trainer.unsafe)
             return interrupted_status(exc)
         except MiswiredBench as exc:  # bad input (exit 2): stopped before any pulse
-            _say_unsafe(trainer.unsafe)
-            raise exc.for_file(str(args.bench)) from None
+            _say_error(exc.for_file(str(args.bench)), trainer.unsafe, out, writer.discarded)
+            return 2
         except (BenchError, RunStorageError, LimitError) as exc:
             # an instrument, or the disk, failed; or a step would exceed a current limit
             # (whose message names its step)
             at = ""
             if isinstance(exc, BenchError) and trainer.failed_step is not None:
                 at = f"at step {trainer.failed_step}: "
-            print(
-                f"twinlab: error: {at}{exc}{_safe_note(trainer.unsafe)}; "
-                f"{run_file_note(out, writer.discarded)}",
-                file=sys.stderr,
-            )
-            _say_unsafe(trainer.unsafe)
+            _say_error(f"{at}{exc}", trainer.unsafe, out, writer.discarded)
             return 1
     finally:
         bench.close()

@@ -9,15 +9,18 @@ trainer touches instruments only through `Bench`.
 from lab.hal.bench import Bench
 from lab.hal.channels import (
     CHANNEL_NAME,
+    DRIVES_NOTHING,
     TWINS,
     Channel,
     Limits,
     Twin,
     Wiring,
     channel_key,
+    channel_what,
     check_all,
     check_channel_map,
     check_channel_name,
+    output_what,
 )
 from lab.hal.currents import CurrentLimits, Currents, predict_currents
 from lab.hal.protocols import (
@@ -33,6 +36,7 @@ from lab.hal.protocols import (
 __all__ = [
     "CHANNEL_NAME",
     "DAQ",
+    "DRIVES_NOTHING",
     "TWINS",
     "Bench",
     "BenchError",
@@ -48,8 +52,10 @@ __all__ = [
     "Unsafe",
     "Wiring",
     "channel_key",
+    "channel_what",
     "check_all",
     "check_channel_map",
     "check_channel_name",
+    "output_what",
     "predict_currents",
 ]

@@ -34,7 +34,15 @@ import numpy as np
 
 from lab.errors import ConfigError
 from lab.hal.calibration import Calibration
-from lab.hal.channels import Channel, Limits, Twin, channel_key, check_all, check_channel_map
+from lab.hal.channels import (
+    Channel,
+    Limits,
+    Twin,
+    channel_key,
+    check_all,
+    check_channel_map,
+    output_what,
+)
 from lab.hal.currents import CurrentLimits
 from lab.hal.protocols import (
     DAQ,
@@ -122,9 +130,7 @@ class Bench:
                 low=np.array([c.limits[0] for c in chans]),
                 high=np.array([c.limits[1] for c in chans]),
                 limits=tuple(Limits(*c.limits) for c in chans),
-                whats=tuple(
-                    f"node {c.node} of the {twin} twin (channel {c.name!r})" for c in chans
-                ),
+                whats=tuple(output_what(c) for c in chans),
             )
             self._routes[key] = route
         return route

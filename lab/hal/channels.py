@@ -157,6 +157,22 @@ class Channel:
     safe: float = 0.0
 
 
+#: What a drive channel that moves no node is said to do (`twinlab check`, the estimator's
+#: power-up check): after `channel_what`.
+DRIVES_NOTHING = "drives nothing (dead or not wired)"
+
+
+def channel_what(ch: Channel) -> str:
+    """A channel as a report names it: ``drive channel '8' (free twin node 8)``."""
+    return f"{ch.kind} channel {ch.name!r} ({ch.twin} twin node {ch.node})"
+
+
+def output_what(ch: Channel) -> str:
+    """A drive channel as a refused voltage names it (`Limits.check`'s ``what``): ``node 8
+    of the free twin (channel '8')``."""
+    return f"node {ch.node} of the {ch.twin} twin (channel {ch.name!r})"
+
+
 def _wiring(ch: Channel) -> str:
     return f"{ch.kind}, {ch.twin} twin node {ch.node}"
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from lab.errors import ConfigError
-from lab.hal import TWINS, Bench, BenchError, LimitError
+from lab.hal import DRIVES_NOTHING, TWINS, Bench, BenchError, Channel, LimitError, channel_what
 from lab.observe.model import WIPER_FLOOR, DigipotModel, Topology
 from lab.observe.tomography import (
     BAD_CHI2,
@@ -65,8 +65,8 @@ MISWIRED_CHI2 = BAD_CHI2
 
 class MiswiredBench(ConfigError):
     """The power-up calibration's node voltages do not fit the bench's network: a
-    configuration error (exit 2), raised before any pulse. ``chi2`` per dof, on ``twin``;
-    `for_file` names the bench file in the advice."""
+    configuration error (exit 2), raised before any pulse (its message says so).
+    ``chi2`` per dof, on ``twin``; `for_file` names the bench file in the advice."""
 
     def __init__(self, chi2: float, twin: str, bench_file: str | None = None) -> None:
         self.chi2, self.twin, self.bench_file = chi2, twin, bench_file
@@ -74,7 +74,8 @@ class MiswiredBench(ConfigError):
                "run 'twinlab check --bench' on its bench file")  # fmt: skip
         super().__init__(
             f"the bench's node voltages do not fit its network (chi^2 per dof = {chi2:.3g} "
-            f"on the {twin} twin): a swapped, dead or mis-assigned channel? {run}"
+            f"on the {twin} twin): a swapped, dead or mis-assigned channel? {run}; "
+            "nothing was pulsed"
         )
 
     def for_file(self, bench_file: str) -> MiswiredBench:
@@ -233,8 +234,11 @@ class EstimatedProbe:
         of its twin looked off. Both twins' parts of an edge sit at one code, so a moved
         code moves both alike: one twin's part alone off (the pair disagreeing) is that
         twin's fault, as is a part beyond what any code gives over another (whatever the
-        codes); both beyond it, an open edge both twins share. Faults are told before a
-        moved code (a power cycle would not cure them)."""
+        codes); both beyond it, an open edge both twins share. Every edge of a node with a
+        drive channel beyond it on one twin alone is that node floating there: its drive
+        channel is named, as ``twinlab check`` names a dead one. Faults are told before a
+        moved code (a power cycle would not cure them); a beyond-any-code part is said so
+        in words, not as a percentage (which would be noise)."""
         s = self.settings
         tol = s.part_mismatch
         # each twin's parts in its own unit (the calibration's lot scale, which an open
@@ -279,11 +283,26 @@ class EstimatedProbe:
             return int(t), int(e)
 
         def pct(t: int, e: int) -> str:
-            v = 100 * signed[t, e]
-            if not np.isfinite(v):
-                return "+inf %"
-            return f"{v:+.0f} %" if abs(v) < 1e4 else f"{v:+.1e} %"
+            """How far the part is off its twin's median: a percentage within what a code
+            gives, else in words (a figure there would be noise, not a resistance)."""
+            if not np.isfinite(rel[t, e]):
+                return "open (no current)"
+            if beyond[t, e]:
+                return f"beyond any code (over {reach:.0f} times its twin's median)"
+            return f"{100 * signed[t, e]:+.0f} % off its twin's median"
 
+        dead = self._floating_node(bench, beyond)
+        if dead is not None:
+            t, ch, edges = dead
+            other = TWINS[1 - t]
+            raise BenchError(
+                f"estimator: {channel_what(ch)} {DRIVES_NOTHING}: calibrated at the power-up "
+                f"codes all of node {ch.node}'s edges ({', '.join(labels[e] for e in edges)}) "
+                f"read open on the {TWINS[t]} twin, beyond any code (over {reach:.0f} times "
+                f"their twin's median), as a floating node's do, while the {other} twin's "
+                f"conduct as their codes do; run 'twinlab check' on the bench; nothing was "
+                "pulsed"
+            )
         both = beyond & beyond[::-1]
         if both.any():
             t, e = worst(both)
@@ -301,8 +320,8 @@ class EstimatedProbe:
             raise BenchError(
                 f"estimator: edge {labels[e]} on the {TWINS[t]} twin does not conduct as its "
                 f"code does on the {TWINS[other]} twin: calibrated at the power-up codes "
-                f"its part comes out {pct(t, e)} off its twin's median, the "
-                f"{TWINS[other]} twin's {pct(other, e)} (the pair steps "
+                f"its part comes out {pct(t, e)}, the {TWINS[other]} twin's "
+                f"{pct(other, e)} (the pair steps "
                 "together); an open edge, a dead drive channel or a bad part on the "
                 f"{TWINS[t]} twin? run 'twinlab check' on the bench; nothing was pulsed"
             )
@@ -310,12 +329,30 @@ class EstimatedProbe:
         raise BenchError(
             f"estimator: the board is not at its power-up codes "
             f"({s.initial_codes}): calibrated there, edge {labels[e]}'s part on "
-            f"the {TWINS[t]} twin comes out {pct(t, e)} off its twin's median "
+            f"the {TWINS[t]} twin comes out {pct(t, e)} "
             f"(parts match within {100 * tol:g} %), so its code "
             "is not the power-up one; power-cycle the board (its digipots power up at "
             "mid-scale) and start again (if it was just powered up: a fault both twins "
             "share? run 'twinlab check' on the bench); nothing was pulsed"
         )
+
+    @staticmethod
+    def _floating_node(
+        bench: Bench, beyond: np.ndarray
+    ) -> tuple[int, Channel, list[int]] | None:
+        """(twin index, its drive channel, the node's edges) of a node with a drive channel
+        whose every edge is ``beyond`` (2, E) what any code gives on that twin alone: what
+        a floating node (a dead drive channel) calibrates to; None if no node is."""
+        ends = bench.network.edges  # (E, 2), node indices
+        for t, twin in enumerate(TWINS):
+            for ch in bench.channels:
+                if ch.kind != "drive" or ch.twin != twin:
+                    continue
+                edges = np.flatnonzero((ends == ch.node - 1).any(axis=1))
+                if (edges.size and beyond[t, edges].all()
+                        and not beyond[1 - t, edges].any()):  # fmt: skip
+                    return t, ch, edges.tolist()
+        return None
 
     def before_pulse(self, bench: Bench) -> None:
         t0 = time.perf_counter()

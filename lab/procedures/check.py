@@ -91,7 +91,16 @@ import numpy as np
 
 from lab.core.learning import SIGMA_MAX
 from lab.errors import ConfigError
-from lab.hal import TWINS, Bench, Channel, LimitError, Twin, predict_currents
+from lab.hal import (
+    DRIVES_NOTHING,
+    TWINS,
+    Bench,
+    Channel,
+    LimitError,
+    Twin,
+    predict_currents,
+)
+from lab.hal import channel_what as _what
 from lab.observe.model import (
     NOMINAL_STEP,
     R_WIPER,
@@ -753,10 +762,6 @@ def _with_channels(bench: Bench, channels: list[Channel]) -> Bench:
                  rule=bench.rule, currents=bench.currents)  # fmt: skip
 
 
-def _what(ch: Channel) -> str:
-    return f"{ch.kind} channel {ch.name!r} ({ch.twin} twin node {ch.node})"
-
-
 def _edge_faults(kind: str, detail: str, labels: list[str], mask: np.ndarray,
                  twin: Twin | None = None) -> list[CheckFault]:  # fmt: skip
     """One `CheckFault` of ``kind`` naming the edges ``mask`` (E,) bool, [] if none."""
@@ -831,7 +836,7 @@ def check_channels(bench: Bench, settings: CheckSettings, report: CheckReport,
         fixed.remove(ch)
     for r in dead_drive:
         ch = chans.drive[rows[r][0]][rows[r][1]]
-        problems.append(CheckFault(DEAD_DRIVE, f"{_what(ch)} drives nothing (dead or not wired)",
+        problems.append(CheckFault(DEAD_DRIVE, f"{_what(ch)} {DRIVES_NOTHING}",
                               ch.twin, (ch.name,), (ch.node,)))
         fixed.remove(ch)
     explanations: list[list[Channel]] = []

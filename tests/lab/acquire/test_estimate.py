@@ -4,6 +4,7 @@ without an exact probe; what the run file then says about its codes."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -240,7 +241,8 @@ def test_train_on_a_miswired_bench_stops_before_any_pulse(tmp_path: Path, fault:
     `lab.observe.probe.MISWIRED_CHI2`), so the run stops there in one line, exit 2,
     naming the twin and advising ``twinlab check`` on the bench file; nothing pulsed, the
     bench safe, and no run file left (nothing was recorded; a 0-step file only blocked the
-    next attempt). (It used to say the board was not at its power-up codes, exit 1.) A
+    next attempt), and the line says so as the other power-up errors' do (it did not, the
+    user trial). (It used to say the board was not at its power-up codes, exit 1.) A
     real CLI process against the real drivers."""
     import subprocess
     import sys
@@ -265,7 +267,8 @@ def test_train_on_a_miswired_bench_stops_before_any_pulse(tmp_path: Path, fault:
     head = ("twinlab: error: the bench's node voltages do not fit its network (chi^2 per "
             "dof = ")
     tail = (f" on the {twin} twin): a swapped, dead or mis-assigned channel? run "
-            f"'twinlab check --bench {bench}'")  # fmt: skip
+            f"'twinlab check --bench {bench}'; nothing was pulsed; bench safe; no run file "
+            f"({out} removed: nothing was recorded before the first step)")  # fmt: skip
     assert err[0].startswith(head) and err[0].endswith(tail), err[0]
     assert float(err[0][len(head):-len(tail)]) > 1e3
     assert not out.exists()  # nothing was recorded: no 0-step file to block the next try
@@ -316,18 +319,9 @@ def test_the_tracker_knows_which_nodes_the_bench_can_drive() -> None:
     assert set(labels) - informable == {"3-4", "3-6", "4-6"}
 
 
-@pytest.mark.parametrize(("fault", "twin", "edge"), [("dead-channel:3", "free", "3-6"),
-                                                     ("dead-channel:1003", "clamped", "3-4"),
-                                                     ("open-edge:5-8", None, "5-8")])
-def test_train_on_a_bench_with_a_one_twin_fault_names_the_fault_not_power_up(
-    tmp_path: Path, fault: str, twin: str | None, edge: str
-) -> None:
-    """A dead drive channel fits the network (chi^2 ~1) but leaves one twin's part of an
-    edge far off while the other twin's part of it, at the same code, is not: no code
-    does that (the pair steps together), so ``twinlab train --bench`` names the edge,
-    the twin and a fault, and advises ``twinlab check``; it used to say the board was
-    not at its power-up codes and to power-cycle it. An open edge (both twins: ``twin``
-    None) is named as one (it said so too, the user trial). A real CLI process."""
+def _train_stderr(tmp_path: Path, fault: str) -> list[str]:
+    """``twinlab train --bench`` (a real CLI process) on a rehearsal bench with ``fault``:
+    its standard error's lines, after checking it exits 1 before any pulse."""
     import subprocess
     import sys
 
@@ -344,13 +338,41 @@ def test_train_on_a_bench_with_a_one_twin_fault_names_the_fault_not_power_up(
             cwd=ROOT, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert emu.board.pulses == 0
-    err = done.stderr.splitlines()
-    assert done.returncode == 1 and len(err) == 1, done.stderr
-    if twin is None:
-        assert f"edge {edge} conducts on neither twin as any code does" in err[0], err[0]
-    else:
-        assert f"edge {edge} on the {twin} twin does not conduct as its code does" in err[0]
+    assert done.returncode == 1, done.stderr
+    return done.stderr.splitlines()
+
+
+def test_train_on_a_bench_with_an_open_edge_names_it_not_power_up(tmp_path: Path) -> None:
+    """An open edge (both twins) is named as one, not as a board off its power-up codes
+    (it said so, the user trial), and advises ``twinlab check``. A real CLI process."""
+    err = _train_stderr(tmp_path, "open-edge:5-8")
+    assert len(err) == 1, err
+    assert "edge 5-8 conducts on neither twin as any code does" in err[0], err[0]
     assert "run 'twinlab check' on the bench" in err[0] and "power-cycle" not in err[0]
+
+
+@pytest.mark.parametrize(("fault", "twin", "node", "edges"),
+                         [("dead-channel:8", "free", 8, "1-8, 5-8, 6-8"),
+                          ("dead-channel:3", "free", 3, "3-4, 3-6"),
+                          ("dead-channel:1003", "clamped", 3, "3-4, 3-6")])  # fmt: skip
+def test_train_on_a_bench_with_a_dead_drive_channel_names_the_channel(
+    tmp_path: Path, fault: str, twin: str, node: int, edges: str
+) -> None:
+    """A dead drive channel fits the network (chi^2 ~1), but its node floats on one twin,
+    so every edge of that node calibrates open there and conducts on the other twin: no
+    code does that. ``twinlab train --bench`` names the channel and its node as
+    ``twinlab check`` does (`lab.hal.channel_what`, `DRIVES_NOTHING`), the node's edges,
+    and advises ``twinlab check``. It named one of the node's edges, "+1.1e+11 % off its
+    twin's median" (user trial); before that, a board off its power-up codes. A real CLI
+    process."""
+    err = _train_stderr(tmp_path, fault)
+    assert len(err) == 1, err
+    name = fault.split(":")[1]
+    assert (f"estimator: drive channel '{name}' ({twin} twin node {node}) drives nothing "
+            f"(dead or not wired): calibrated at the power-up codes all of node {node}'s "
+            f"edges ({edges}) read open on the {twin} twin, beyond any code (over ") in err[0]
+    assert "run 'twinlab check' on the bench; nothing was pulsed; bench safe" in err[0]
+    assert "%" not in err[0] and "e+" not in err[0] and "power-cycle" not in err[0]
 
 
 def test_an_open_edge_is_named_not_taken_for_a_board_off_its_power_up_codes() -> None:
@@ -386,7 +408,12 @@ def test_one_twins_open_part_is_named_with_its_twin(factor: float) -> None:
     with pytest.raises(BenchError, match="edge 5-8 on the clamped twin does not conduct as "
                                          "its code does on the free twin") as err:  # fmt: skip
         EstimatedProbe(bench, 1.0).start(bench)
-    assert "power-cycle" not in str(err.value)
+    msg = str(err.value)
+    assert "power-cycle" not in msg
+    if factor > 100:  # beyond any code: said in words, not a figure of noise ("+1e+08 %")
+        assert "its part comes out beyond any code (over " in msg and "e+" not in msg, msg
+    else:
+        assert re.search(r"its part comes out \+\d+ % off its twin's median", msg), msg
     bench.safe_state()
 
 

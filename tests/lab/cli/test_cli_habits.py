@@ -22,6 +22,7 @@ from lab.emulator import EmulatorConfig
 from lab.emulator.wire.rehearsal import BENCH_COMMENT, WireEmulator
 from lab.hal.benchfile import emulator_config
 from lab.hal.calibration import toml_text
+from lab.tasks import load_task
 
 ROOT = Path(__file__).resolve().parents[3]
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}"
@@ -259,6 +260,39 @@ def test_gui_checks_the_bench_file_as_train_does_before_any_window(
                           capture_output=True, text=True, timeout=120)
     line = one_error_line(proc)
     assert needle in line and str(bench) in line
+    assert "display" not in proc.stderr
+
+
+def test_a_task_voltage_outside_a_channel_limit_is_refused_before_any_instrument(
+    tmp_path: Path,
+) -> None:
+    """What depends only on the bench file and the task comes before any instrument is
+    opened (README): task ii drives node 8 at 5 V and the bench file limits channel '8' to
+    [-1, 3] V, with its DAQ and clock gone (the emulator that served them has exited).
+    ``twinlab train`` said ``DAQ: no instrument at ...: connection refused`` and named
+    the limit only once the DAQ was up (user trial); now the limit, one line, exit 2, no
+    run file, and ``twinlab gui --bench`` says the same in the terminal, no window."""
+    with WireEmulator(EmulatorConfig(seed=0)) as emu:
+        text = emu.bench_toml()
+    block = 'name = "8"\ntwin = "free"\nnode = 8\nkind = "drive"\nlimits = [-1.0, 6.0]'
+    assert block in text
+    bench = tmp_path / "narrow.toml"
+    bench.write_text(text.replace(block, block.replace("[-1.0, 6.0]", "[-1.0, 3.0]")))
+    needle = ("(file {}, field 'inputs.8'): 5.0 V on node 8 of the free twin (channel '8') "
+              "is outside the channel limits [-1, 3] V; nothing was written")
+    out = tmp_path / "r.h5"
+    line = one_error_line(twinlab("train", "--task", "ii", "--p", "0.5", "--steps", "300",
+                                  "--bench", str(bench), "--out", str(out)))
+    task_file = load_task("ii").file
+    assert line == f"twinlab: error: task 'ii' {needle.format(task_file)}", line
+    assert not out.exists()
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, "-m", "lab.cli", "gui", "--bench", str(bench),
+                           "--task", "ii"],
+                          cwd=ROOT, env=dict(env, PYTHONPATH=str(ROOT),
+                                                 QT_QPA_PLATFORM="xcb"),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert one_error_line(proc) == line
     assert "display" not in proc.stderr
 
 
