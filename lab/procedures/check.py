@@ -1385,7 +1385,7 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
         "nominal_ohm": float(R_WIPER + 64 * model.step.mean()),
         "codes": np.round(codes, 2).tolist(),
         "twin_mismatch": np.round(mismatch, 4).tolist(),
-        "twin_mismatch_sd": np.round(mismatch_sd, 4).tolist(),
+        "twin_mismatch_sd": np.round(mismatch_sd, 6).tolist(),  # 2 digits of 1e-4
         "chi2": [float(f.chi2) for f in result.fits],
         "transactions": int(result.transactions),
         "open": [labels[i] for i in np.flatnonzero(is_open)],

@@ -77,7 +77,7 @@ def test_the_twin_mismatch_sd_keeps_two_significant_digits(good: CheckReport) ->
     figure = _item(good, "tomography", "twin mismatch").figure
     shown = re.fullmatch(r"worst [\d.]+ % \+- ([\d.]+) % \(\d+-\d+\)", figure)
     assert shown, figure
-    assert float(shown[1]) == pytest.approx(sd, rel=0.05), figure
+    assert float(shown[1]) == pytest.approx(sd, rel=0.06), figure  # 2 significant digits
 
 
 def test_the_bias_figure_shows_the_tolerance_its_verdict_used(good: CheckReport) -> None:
