@@ -36,6 +36,7 @@ SUMMARY_UNITS: dict[str, str] = {
     "final_accuracy": "1: fraction",
     "positions_sd_worst": str(column_units("positions_sd")),
     "positions_sd_median": str(column_units("positions_sd")),
+    "resyncs": "1: count",
 }  # fmt: skip
 
 
