@@ -297,7 +297,7 @@ class CheckReport:
         }
 
     def table(self) -> str:
-        """The terminal table: section, check, PASS/FAIL/skip, figure; details below."""
+        """The terminal table: section, check, PASS/FAIL/skip/info, figure; details below."""
         rows = [("section", "check", "result", "figure")]
         for i in self.items:
             word = "info" if i.info else {True: "PASS", False: "FAIL", None: "skip"}[i.ok]
@@ -1385,7 +1385,7 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
         "nominal_ohm": float(R_WIPER + 64 * model.step.mean()),
         "codes": np.round(codes, 2).tolist(),
         "twin_mismatch": np.round(mismatch, 4).tolist(),
-        "twin_mismatch_sd": np.round(mismatch_sd, 6).tolist(),  # 2 digits of 1e-4
+        "twin_mismatch_sd": np.round(mismatch_sd, 6).tolist(),  # the table's 0.025 %
         "chi2": [float(f.chi2) for f in result.fits],
         "transactions": int(result.transactions),
         "open": [labels[i] for i in np.flatnonzero(is_open)],
@@ -1399,10 +1399,9 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
     name = ", ".join
     bad_fit = ("the node voltages do not fit the network (chi2 per dof "
                f"{result.chi2:.1f}): wiring or channel map")  # fmt: skip
+    chi2 = ", ".join(f"{f.chi2:.2f} {t}" for t, f in zip(TWINS, result.fits, strict=True))
     report.add("tomography", "fit", bool(result.chi2 < 10.0),
-               "chi2/dof " + ", ".join(f"{f.chi2:.2f} {t}" for t, f in zip(TWINS, result.fits,
-                                                                      strict=True))
-               + f", {result.transactions} transactions", bad_fit,
+               f"chi2/dof {chi2}, {result.transactions} transactions", bad_fit,
                [CheckFault(BAD_FIT, bad_fit)])  # fmt: skip
     faults = _open_faults(labels, open_on, seen, settings.open_ratio)
     report.add("tomography", "open edges", not is_open.any(), f"{int(is_open.sum())} open",
