@@ -101,7 +101,8 @@ class RunInfo:
 class RunSummary:
     """How a run ended. ``complete`` is False after an error, a stop request or Ctrl-C.
     ``warnings``: one line each of what the run found wrong while it went on
-    (`Trainer.warnings`: an edge that does not step)."""
+    (`Trainer.warnings`: an edge that does not step); ``resyncs``: the estimator's
+    tomographies (`lab.observe.probe.EstimatedProbe.resyncs`; None: codes not estimated)."""
 
     steps: int
     complete: bool
@@ -113,6 +114,7 @@ class RunSummary:
     final_test_error: float = float("nan")
     final_accuracy: float = float("nan")
     warnings: tuple[str, ...] = ()
+    resyncs: int | None = None
 
 
 class Observer:

@@ -792,4 +792,6 @@ class Trainer:
             final_test_error=self.last_test_error,
             final_accuracy=self.last_test_accuracy,
             warnings=tuple(self.warnings),
+            resyncs=(int(self.probe.resyncs) if getattr(self.probe, "estimated", False)
+                     and getattr(self.probe, "resyncs", None) is not None else None),
         )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lab.runs import RunReader
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -61,21 +64,49 @@ def bench_text(bench: dict[str, Any]) -> str:
     return f"{', '.join(parts)}; {CODES_TEXT.get(bench['codes'], bench['codes'])}"
 
 
+def estimate_of(reader: RunReader) -> dict[str, float]:
+    """An estimated run's last row: the worst and the median ``positions_sd`` over the
+    edges (``positions_sd_worst``, ``positions_sd_median``; `SUMMARY_UNITS`), {} for a
+    run without that column or without rows."""
+    import numpy as np
+
+    n = reader.n_steps
+    if not n or "positions_sd" not in reader.steps:
+        return {}
+    sd = np.asarray(reader.array("positions_sd", n - 1, n)[0], dtype=float)
+    return {"positions_sd_worst": float(np.max(sd)),
+            "positions_sd_median": float(np.median(sd))}  # fmt: skip
+
+
+def with_units(key: str, value: Any) -> str:
+    """``value`` of summary field ``key`` as ``twinlab info`` prints it: followed by its
+    units (`SUMMARY_UNITS`) when it has some and a value (not a ratio, not missing)."""
+    from lab.runs.summary import SUMMARY_UNITS
+
+    units = SUMMARY_UNITS.get(key, "1")
+    if units.startswith("1") or value is None:
+        return f"{value}"
+    return f"{value} {units}"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from lab.runs import RunReader
+    from lab.runs.summary import SUMMARY_UNITS
 
     with RunReader(args.run) as reader:
         summary = {k: _jsonable(v) for k, v in reader.summary().items()}
+        summary.update(estimate_of(reader))
         settings = reader.settings
         bench = bench_of(reader.info.get("bench_json") or {}, reader.codes)
     if not summary["complete"] and not summary["end_time"] and not summary["message"]:
         summary["message"] = never_closed(summary["steps"])
+    units = {k: u for k, u in SUMMARY_UNITS.items() if k in summary}
     if args.json:
-        print(json.dumps({**summary, "bench": bench, "settings": settings}))
+        print(json.dumps({**summary, "units": units, "bench": bench, "settings": settings}))
         return 0
     width = max(len(k) for k in (*summary, "settings"))
     for key, value in summary.items():
-        print(f"{key:>{width}}  {value}")
+        print(f"{key:>{width}}  {with_units(key, value)}")
     print(f"{'bench':>{width}}  {bench_text(bench)}")
     print(f"{'settings':>{width}}  {json.dumps(settings)}")
     return 0

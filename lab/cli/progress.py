@@ -17,6 +17,7 @@ def progress_bar(total: int, every: float = 0.2) -> Observer:
     few times a second (an `Observer`; made here so that the command line imports numpy
     only when a command needs it)."""
     from lab.acquire.records import Observer
+    from lab.runs.summary import ERROR_UNITS
 
     class Progress(Observer):
         critical = False  # a view: a broken bar is logged once and the run goes on
@@ -45,7 +46,8 @@ def progress_bar(total: int, every: float = 0.2) -> Observer:
                 self._next = time.monotonic() + self._every
 
         def _show(self, record: StepRecord) -> None:
-            self._bar.set_postfix({"train error": f"{record.error:.3g} V^2@{record.step}"},
+            error = f"{record.error:.3g} {ERROR_UNITS}@{record.step}"
+            self._bar.set_postfix({"train error": error},
                                   refresh=False)  # fmt: skip
 
         def stop(self, summary: RunSummary) -> None:

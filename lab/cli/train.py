@@ -116,6 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lab.observe.probe import MiswiredBench
     from lab.procs import freeze_imported
     from lab.runs import RunStorageError, RunWriter
+    from lab.runs.summary import ERROR_UNITS
     from lab.tasks import load_task
 
     settings = settings_from(
@@ -191,7 +192,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 128 + received[0]
     line = (
         f"{summary.steps} steps, final scaled error {summary.scaled_error:.4f} "
-        f"(final {summary.final_error:.4g} V^2, initial {summary.initial_error:.4g} V^2: "
+        f"(final {summary.final_error:.4g} {ERROR_UNITS}, "
+        f"initial {summary.initial_error:.4g} {ERROR_UNITS}: "
         f"{_errors_basis(trainer.task.n_train, trainer.n_tests, summary.steps)})"
     )
     if not math.isnan(summary.final_accuracy):

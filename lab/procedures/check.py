@@ -245,7 +245,9 @@ class Item:
     """One line of the table: ``section``, ``name``, ``ok`` (None: not run), ``figure``
     (short text), ``detail`` (what failed, naming channels, nodes or edges), ``faults``
     (the same, one `CheckFault` each: empty when it passed; a skipped item's default is one
-    `NOT_CHECKED` of its ``detail``, `CheckReport.add`)."""
+    `NOT_CHECKED` of its ``detail``, `CheckReport.add`); ``info``: a row that states what
+    the check found rather than judging it (``ok`` True; the table's ``info``, its
+    ``detail`` the action)."""
 
     section: str
     name: str
@@ -253,6 +255,7 @@ class Item:
     figure: str = ""
     detail: str = ""
     faults: list[CheckFault] = field(default_factory=list)
+    info: bool = False
 
 
 #: The check's sections, in order (`run_check`; module docstring).
@@ -332,15 +335,21 @@ class CheckReport:
                 "it found them (the JSON's figures.clock.end_minus_start)")
 
     def add(self, section: str, name: str, ok: bool | None, figure: str = "",
-            detail: str = "", faults: list[CheckFault] | None = None) -> Item:  # fmt: skip
+            detail: str = "", faults: list[CheckFault] | None = None,
+            info: bool = False) -> Item:  # fmt: skip
         """Add an item; ``faults`` what it names when it does not pass (none when it
-        passes; a skipped item without them: one `NOT_CHECKED` of ``detail``)."""
+        passes; a skipped item without them: one `NOT_CHECKED` of ``detail``); ``info``:
+        `Item.info` (it passes). An item of a section already in the report goes after
+        that section's last item: a section's rows stay together."""
+        if info:
+            ok = True
         if ok is True:
             faults = []
         elif faults is None:
             faults = [CheckFault(NOT_CHECKED, detail)] if ok is None else []
-        item = Item(section, name, ok, figure, detail, list(faults))
-        self.items.append(item)
+        item = Item(section, name, ok, figure, detail, list(faults), info)
+        mine = [n for n, i in enumerate(self.items) if i.section == section]
+        self.items.insert(mine[-1] + 1 if mine else len(self.items), item)
         return item
 
     def failures(self) -> list[str]:
@@ -358,8 +367,9 @@ class CheckReport:
             "cut_short": self.cut_short,
             "not_run": list(self.not_run),
             "pulses_sent": self.pulses_sent,
-            "items": [{"section": i.section, "name": i.name, "ok": i.ok, "figure": i.figure,
-                       "detail": i.detail if i.ok is not True else "",
+            "items": [{"section": i.section, "name": i.name, "ok": i.ok, "info": i.info,
+                       "figure": i.figure,
+                       "detail": i.detail if i.ok is not True or i.info else "",
                        "faults": [f.to_dict() for f in i.faults] if i.ok is not True else []}
                       for i in self.items],
             "figures": self.data,
@@ -368,10 +378,10 @@ class CheckReport:
         }
 
     def table(self) -> str:
-        """The terminal table: section, check, PASS/FAIL/skip, figure; details below."""
+        """The terminal table: section, check, PASS/FAIL/skip/info, figure; details below."""
         rows = [("section", "check", "result", "figure")]
         for i in self.items:
-            word = {True: "PASS", False: "FAIL", None: "skip"}[i.ok]
+            word = "info" if i.info else {True: "PASS", False: "FAIL", None: "skip"}[i.ok]
             rows.append((i.section, i.name, word, i.figure))
         widths = [max(len(r[c]) for r in rows) for c in range(3)]
         lines = [
@@ -379,7 +389,7 @@ class CheckReport:
             for r in rows
         ]
         for i in self.items:
-            if i.ok is not True and i.detail:
+            if (i.ok is not True or i.info) and i.detail:
                 lines.append(f"  {i.section} {i.name}: {i.detail}")
         lines.append(self.verdict())
         return "\n".join(lines)
@@ -760,6 +770,13 @@ def _with_channels(bench: Bench, channels: list[Channel]) -> Bench:
                  channels=channels, calibration=bench.calibration, probe=None,
                  bias_limits=bench.bias_limits, config=bench.config,
                  rule=bench.rule, currents=bench.currents)  # fmt: skip
+
+
+def _digits(value: float, digits: int = 2) -> str:
+    """``value`` to ``digits`` significant digits, never in exponent notation (an sd of
+    0.02 % reads 0.02, not 0.0)."""
+    return np.format_float_positional(value, precision=digits, unique=False,
+                                      fractional=False, trim="-")
 
 
 def _edge_faults(kind: str, detail: str, labels: list[str], mask: np.ndarray,
@@ -1428,7 +1445,8 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
     seen = result.seen_by
     k = np.stack([f.conductance for f in result.fits])  # (2, E) relative
     ratio = k / np.stack([np.median(k[t, seen[t]]) for t in range(2)])[:, None]
-    is_open = ((ratio < 1.0 / settings.open_ratio) & seen).any(axis=0)
+    open_on = (ratio < 1.0 / settings.open_ratio) & seen  # (2, E): on which twin
+    is_open = open_on.any(axis=0)
     shorted = ((ratio > settings.open_ratio) & seen).any(axis=0) & ~is_open
     codes = _codes(result, ~is_open & ~shorted, settings.initial_code)
     resistance = model.resistance(codes)
@@ -1447,7 +1465,7 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
         "nominal_ohm": float(R_WIPER + 64 * model.step.mean()),
         "codes": np.round(codes, 2).tolist(),
         "twin_mismatch": np.round(mismatch, 4).tolist(),
-        "twin_mismatch_sd": np.round(mismatch_sd, 4).tolist(),
+        "twin_mismatch_sd": np.round(mismatch_sd, 6).tolist(),  # the table's 0.025 %
         "chi2": [float(f.chi2) for f in result.fits],
         "transactions": int(result.transactions),
         "open": [labels[i] for i in np.flatnonzero(is_open)],
@@ -1461,20 +1479,20 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
     name = ", ".join
     bad_fit = ("the node voltages do not fit the network (chi2 per dof "
                f"{result.chi2:.1f}): wiring or channel map")  # fmt: skip
+    chi2 = ", ".join(f"{f.chi2:.2f} {t}" for t, f in zip(TWINS, result.fits, strict=True))
     report.add("tomography", "fit", bool(result.chi2 < 10.0),
-               f"chi2 {result.chi2:.2f}, {result.transactions} transactions", bad_fit,
+               f"chi2/dof {chi2}, {result.transactions} transactions", bad_fit,
                [CheckFault(BAD_FIT, bad_fit)])  # fmt: skip
-    detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(is_open))} open "
-              f"(conductance below 1/{settings.open_ratio:g} of the median)")  # fmt: skip
+    faults = _open_faults(labels, open_on, seen, settings.open_ratio)
     report.add("tomography", "open edges", not is_open.any(), f"{int(is_open.sum())} open",
-               detail, _edge_faults(OPEN_EDGE, detail, labels, is_open))  # fmt: skip
+               "; ".join(f.detail for f in faults), faults)  # fmt: skip
     detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(shorted))} shorted or at "
               f"code 0 (conductance above {settings.open_ratio:g}x the median)")  # fmt: skip
     report.add("tomography", "shorted edges", not shorted.any(),
                f"{int(shorted.sum())} shorted", detail,
                _edge_faults(SHORTED_EDGE, detail, labels, shorted))  # fmt: skip
     worst = int(np.argmax(np.where(both, mismatch, -1.0)))
-    figure = (f"worst {100 * mismatch[worst]:.1f} % +- {100 * mismatch_sd[worst]:.1f} % "
+    figure = (f"worst {100 * mismatch[worst]:.1f} % +- {_digits(100 * mismatch_sd[worst])} % "
               f"({labels[worst]})" if both.any() else "no edge seen on both twins")
     detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(bad_twins))}: the twins "
               f"differ by more than {100 * settings.mismatch:g} % (beyond "
@@ -1502,6 +1520,30 @@ def check_tomography(bench: Bench, settings: CheckSettings, report: CheckReport,
         report.add("tomography", "not checked", None, f"{int((~seen).sum())} twin-edge(s)",
                    "; ".join(g.detail for g in gaps), gaps)  # fmt: skip
     return conducting & seen.any(axis=0)
+
+
+def _open_faults(labels: list[str], open_on: np.ndarray, seen: np.ndarray,
+                 open_ratio: float) -> list[CheckFault]:  # fmt: skip
+    """One `OPEN_EDGE` fault per set of twins the edges ``open_on`` (2, E) bool are open
+    on (``twin`` None: both), each sentence saying which (a twin whose reads do not fix
+    the edge, ``seen`` (2, E), named as such)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i in np.flatnonzero(open_on.any(axis=0)):
+        groups.setdefault(tuple(np.flatnonzero(open_on[:, i]).tolist()), []).append(int(i))
+    faults = []
+    for on, edges in groups.items():
+        if len(on) == 2:
+            where = "both twins"
+        else:
+            other = 1 - on[0]
+            blind = not seen[other, edges].all()
+            where = f"the {TWINS[on[0]]} twin" + (
+                f" (the {TWINS[other]} twin's reads do not fix it)" if blind else "")
+        detail = (f"edge(s) {', '.join(labels[i] for i in edges)} open on {where} "
+                  f"(conductance below 1/{open_ratio:g} of the median)")  # fmt: skip
+        faults.append(CheckFault(OPEN_EDGE, detail, TWINS[on[0]] if len(on) == 1 else None,
+                                 edges=tuple(labels[i] for i in edges)))  # fmt: skip
+    return faults
 
 
 def _codes(result: Tomo, conducts: np.ndarray | None, level: float) -> np.ndarray:
@@ -1789,11 +1831,14 @@ def check_clock(bench: Bench, settings: CheckSettings, report: CheckReport,
         "max_current_a": top_current,
     }  # fmt: skip
     name = ", ".join
+    one = int(stuck.sum()) == 1
     detail = (f"edge(s) {name(labels[i] for i in np.flatnonzero(stuck))} stuck (did not "
-              f"move {n} codes each way)")  # fmt: skip
+              f"move {n} codes each way): check {'its' if one else 'their'} digipots' CLK, "
+              f"U/D and CS wiring or replace the part{'' if one else 's'}")  # fmt: skip
     report.add("clock", "every edge steps", not stuck.any(),
-               (f"{int(stuck.sum())} stuck of {int(conducts.sum())}: " if stuck.any() else "")
-               + f"{n} up + {n} down at p = 1"
+               (f"{int(stuck.sum())} of {int(conducts.sum())} edges stuck after "
+                if stuck.any() else "")
+               + f"{n} pulses up and {n} down at p = 1"
                + (f" ({settings.pulses} asked: the current limit)" if n < settings.pulses else ""),
                detail, _edge_faults(STUCK_EDGE, detail, labels, stuck))  # fmt: skip
     low = _at_code_zero(report, labels, tomos, conducts)
@@ -1996,7 +2041,7 @@ def check_bias(bench: Bench, settings: CheckSettings, report: CheckReport, clock
         detail = (f"p measured {measured:.3f}, the calibration says {expected:.3f} "
                   f"(+-{tol:.3f}): recalibrate (twinlab calibrate) or check the bias wiring")
         report.add("bias", f"p at {volts:.3f} V", ok,
-                   f"{measured:.2f} (calibration {expected:.2f}{fewer})", detail,
+                   f"{measured:.2f} (calibration {expected:.2f} +- {tol:.2f}{fewer})", detail,
                    [CheckFault(BIAS_OFF, detail)])
         before = after
     # an edge at code 0 is not in the fit (a near-short's code is too coarse), but the
@@ -2024,6 +2069,21 @@ def run_check(
     finally:
         report.unsafe = bench.safe_state()
     return report
+
+
+def _swap_action(channels: tuple[Channel, ...] | list[Channel], chosen: list[Channel]) -> str:
+    """What to do about the corrected channels ``chosen`` (the bench file's ``channels``
+    under their new nodes): each pair that took each other's nodes, swapped back."""
+    where = {ch.name: (ch.kind, ch.twin, ch.node) for ch in channels}
+    pairs: list[tuple[str, str]] = []
+    for c in chosen:
+        partner = next((d.name for d in chosen if d.name != c.name
+                        and where[d.name] == (c.kind, c.twin, c.node)), None)  # fmt: skip
+        pair = tuple(sorted((c.name, partner))) if partner else None
+        if pair and pair not in pairs:
+            pairs.append(pair)  # type: ignore[arg-type]
+    return "; ".join(f"swap the wires of {a!r} and {b!r}, or swap their names in the bench file"
+                     for a, b in pairs)
 
 
 def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
@@ -2073,8 +2133,9 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
         report.add("tomography", "start codes", False, figure, why,
                    [replace(fault, detail=why)])  # fmt: skip
         return
-    report.add("tomography", "start codes", True, f"spread within the tolerance "
-               f"({100 * verdict.figures['worst_score']:.0f} % of it)", "")  # fmt: skip
+    at = "power-up codes" if settings.start_codes is None else "codes given"
+    report.add("tomography", "start codes", True, f"{at}: worst edge "
+               f"{verdict.figures['worst_score']:.2f} of its tolerance", "")  # fmt: skip
     start_codes = _start_codes(settings, bench.network.n_edges)
     if settings.start_codes is not None:  # never a higher level than the power-up's
         settings = replace(settings, initial_code=min(
@@ -2091,7 +2152,7 @@ def _sections(bench: Bench, settings: CheckSettings, report: CheckReport,
         report.data["channels"]["chi2_of_explanations"] = [float(f[0].chi2) for f in fits]
         report.add("channels", "explanation", True,
                    ", ".join(f"{c.kind} {c.name!r} is {c.twin} node {c.node}" for c in chosen),
-                   "")  # fmt: skip
+                   _swap_action(bench.channels, chosen), info=True)  # fmt: skip
     conducts = check_tomography(checked, settings, report, start)
     # why the per-pulse estimator could not train on this map (None: it can)
     report.data["tomography"]["estimator_unsupported"] = support or None

@@ -14,7 +14,9 @@ reads::
                             scaled_error, message (at most MESSAGE_MAX characters),
                             final_test_error, final_accuracy, warnings (what the run
                             found wrong as it went on, one line each, joined by newlines:
-                            `warnings_attr`; "" none; not in older files)
+                            `warnings_attr`; "" none; not in older files), resyncs
+                            (int: the estimator's tomographies, `RunSummary.resyncs`;
+                            only on a run whose codes were estimated; not in older files)
     /entry                  NXentry, default="steps"
     /entry/steps            NXdata, signal="error", axes=["step"]; one row per training step:
                             one dataset per column of `lab.runs.schema` (names, dtypes,

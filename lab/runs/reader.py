@@ -28,7 +28,7 @@ _ATTR_KINDS: dict[str, str] = {
     "complete": "bool", "positions_estimated": "bool",
     "twinlab_version": "str", "start_time": "str", "end_time": "str", "task": "str",
     "message": "str", "default": "str", "codes": "str", "codes_note": "str", "currents_note": "str",
-    "warnings": "str",
+    "warnings": "str", "resyncs": "int",
     "initial_error": "float", "final_error": "float", "scaled_error": "float",
     "final_test_error": "float", "final_accuracy": "float", "p": "float", "eta": "float",
 }
@@ -451,6 +451,8 @@ class RunReader:
             out["currents_note"] = str(info["currents_note"])
         if self.warnings:
             out["warnings"] = self.warnings
+        if "resyncs" in info:
+            out["resyncs"] = int(info["resyncs"])
         if "final_error" in info:
             out["initial_error"] = info["initial_error"]
             out["final_error"] = info["final_error"]

@@ -46,6 +46,7 @@ __all__ = [
     "UNCERTAINTY_COLUMNS",
     "ColumnSpec",
     "StepSchema",
+    "column_units",
     "columns",
 ]
 
@@ -82,6 +83,11 @@ _DEFS: dict[str, tuple[type, str | None, str | None, str | None]] = {
                      "standard deviation of the estimated digipot code"),
     "step": (np.int64, None, None, "step"),
 }
+
+
+def column_units(name: str) -> str | None:
+    """The units of step column ``name`` (KeyError for an unknown name)."""
+    return _DEFS[name][2]
 
 
 @dataclass(frozen=True, slots=True)

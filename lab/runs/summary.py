@@ -20,8 +20,24 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lab.runs.schema import column_units
+
 #: The final training error is the mean over this many last steps (fewer if the run is short).
 FINAL_WINDOW = 50
+
+#: The units of every error of a run (training and test errors alike): the step column's.
+ERROR_UNITS = column_units("error")
+#: The units of a run summary's figures (`lab.runs.RunReader.summary` and what ``twinlab
+#: info`` adds: the final row's worst and median ``positions_sd`` over the edges, an
+#: estimated run's); a ratio is "1".
+SUMMARY_UNITS: dict[str, str] = {
+    "initial_error": str(ERROR_UNITS), "final_error": str(ERROR_UNITS),
+    "final_test_error": str(ERROR_UNITS), "scaled_error": "1: final over initial error",
+    "final_accuracy": "1: fraction",
+    "positions_sd_worst": str(column_units("positions_sd")),
+    "positions_sd_median": str(column_units("positions_sd")),
+    "resyncs": "1: count",
+}  # fmt: skip
 
 
 class SummaryErrors(NamedTuple):
@@ -69,4 +85,5 @@ def summary_errors(
     return SummaryErrors(initial, final, scaled_error(initial, final))
 
 
-__all__ = ["FINAL_WINDOW", "SummaryErrors", "scaled_error", "summary_errors", "tested_errors"]
+__all__ = ["ERROR_UNITS", "FINAL_WINDOW", "SUMMARY_UNITS", "SummaryErrors", "scaled_error",
+           "summary_errors", "tested_errors"]

@@ -523,6 +523,8 @@ class RunWriter(Observer):
                 a["final_test_error"] = float(summary.final_test_error)
                 a["final_accuracy"] = float(summary.final_accuracy)
                 a["warnings"] = warnings_attr(summary.warnings)
+                if summary.resyncs is not None:
+                    a["resyncs"] = int(summary.resyncs)
         except (OSError, RuntimeError) as exc:
             raise RunFileError(
                 f"{self.path}: cannot record end of run: {one_line(exc)}") from exc

@@ -448,3 +448,27 @@ def test_a_board_trained_to_the_rails_is_not_taken_for_an_open_edge() -> None:
     with pytest.raises(BenchError, match=r"not at its power-up codes \(64\).*power-cycle"):
         EstimatedProbe(bench, 1.0).start(bench)
     bench.safe_state()
+
+
+def test_an_estimated_run_file_keeps_its_resyncs_and_twinlab_info_shows_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    """`twinlab train` said "(N resyncs, ...)" and the run file forgot it; a run that read
+    its codes back has none."""
+    import json
+
+    from lab.cli import main
+
+    bench, _ = _probeless()
+    out = tmp_path / "run.h5"
+    # one pulse a step at p = 1: a periodic resync (every 100 pulses) falls in
+    settings = settings_from(task="ii", p=1.0, steps=101, test_every=0)
+    trainer = Trainer(bench, load_task("ii"), settings, [RunWriter(out)])
+    assert trainer.run().complete and trainer.probe.resyncs >= 1
+    (tmp_path / "exact").mkdir()
+    exact, exact_out = _train(emulator_bench(), tmp_path / "exact")
+    assert not getattr(exact.probe, "estimated", False)
+    with RunReader(out) as run, RunReader(exact_out) as other:
+        assert run.info["resyncs"] == run.summary()["resyncs"] == trainer.probe.resyncs
+        assert "resyncs" not in other.info and "resyncs" not in other.summary()
+    assert main(["info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["resyncs"] == trainer.probe.resyncs

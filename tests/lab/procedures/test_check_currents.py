@@ -88,7 +88,7 @@ def test_the_clock_section_keeps_the_limit_while_its_pulses_move_the_codes() -> 
     clock = report.data["clock"]
     assert 1 <= clock["pulses"] < 64  # fewer than asked: none reaches code 0
     steps = next(i for i in report.items if i.name == "every edge steps")
-    assert f"{clock['pulses']} up + {clock['pulses']} down" in steps.figure
+    assert f"{clock['pulses']} pulses up and {clock['pulses']} down" in steps.figure
     assert "70 asked: the current limit" in steps.figure
     assert clock["max_current_a"] <= bench.currents.edge
 

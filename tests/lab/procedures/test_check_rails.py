@@ -70,7 +70,7 @@ def test_a_stuck_edge_on_a_trained_board_is_still_named() -> None:
     assert report.data["clock"]["stuck"] == ["3-6"]
     item = _item(report, "clock", "every edge steps")
     assert item.ok is False and "edge(s) 3-6 stuck" in item.detail
-    assert item.figure.startswith("1 stuck of 16: "), item.figure  # not the passing figure
+    assert item.figure.startswith("1 of 16 edges stuck after "), item.figure  # not passing
     assert item.faults == [CheckFault(STUCK_EDGE, item.detail, edges=("3-6",))]
 
 

@@ -137,3 +137,34 @@ def test_twinlab_info_says_where_the_codes_come_from(
     assert any(note in ln for ln in lines) == (codes == "unknown")
     assert main(["info", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["codes"] == codes
+
+
+@pytest.mark.parametrize("codes", ["exact", "estimated"])
+def test_twinlab_info_gives_the_errors_units_and_an_estimated_runs_last_code_sd(
+    tmp_path: Path, codes: str, capsys: pytest.CaptureFixture
+) -> None:
+    """The user trial read ``final_error 0.000366`` without its V^2, and an estimated run
+    said nothing of how well its codes were known."""
+    from lab.cli import main
+    from lab.runs.summary import ERROR_UNITS
+
+    path = tmp_path / f"{codes}.h5"
+    _write(path, codes=codes)
+    assert main(["info", str(path)]) == 0
+    lines = {ln.split()[0]: ln.split()[1:] for ln in capsys.readouterr().out.splitlines()}
+    assert main(["info", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("initial_error", "final_error"):
+        assert lines[key] == [str(out[key]), ERROR_UNITS] and out["units"][key] == "V^2"
+    assert lines["scaled_error"] == [str(out["scaled_error"])]  # a ratio: no unit
+    keys = ("positions_sd_worst", "positions_sd_median")
+    if codes == "exact":
+        assert not any(k in out or k in lines for k in keys)
+        return
+    last = _sd(N - 1).astype(float)
+    assert out["positions_sd_worst"] == pytest.approx(last.max())
+    assert out["positions_sd_median"] == pytest.approx(np.median(last))
+    assert out["positions_sd_worst"] > out["positions_sd_median"]
+    for key in keys:
+        assert lines[key] == [str(out[key]), "code", "steps"]
+        assert out["units"][key] == "code steps"
