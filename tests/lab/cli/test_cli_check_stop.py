@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,18 +17,9 @@ import pytest
 
 import lab.procedures.check as check
 from lab.cli import main
+from tests.stack import inside
 
 FAST = ["--pulses", "3", "--bias-pulses", "8"]
-
-
-def _inside(name: str) -> bool:
-    """The caller's stack has a function called ``name``."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == name:
-            return True
-        frame = frame.f_back
-    return False
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
@@ -62,7 +52,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
 def test_a_stop_before_the_clock_names_what_did_not_run(tmp_path, monkeypatch, capsys) -> None:
     status, out, err, report = _run(
         tmp_path, monkeypatch, capsys,
-        lambda: _inside("_tomography") and not _inside("check_clock"))  # fmt: skip
+        lambda: inside("_tomography") and not inside("check_clock"))  # fmt: skip
     assert status == 130
     assert ("bench check: STOPPED by Ctrl-C (SIGINT) during tomography (cut short); clock, "
             "bias not run") in out.splitlines()
@@ -80,7 +70,7 @@ def test_a_stop_during_the_clock_says_the_board_moved(tmp_path, monkeypatch, cap
     calls = []
 
     def third_pulse() -> bool:  # stop before the third pulse: two sent
-        if _inside("pulse") and _inside("check_clock"):
+        if inside("pulse") and inside("check_clock"):
             calls.append(1)
         return len(calls) == 3
 

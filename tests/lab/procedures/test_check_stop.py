@@ -4,24 +4,14 @@ not a pass (null, or false when an item failed before the stop)."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard
 from lab.procedures.check import CheckSettings, run_check
+from tests.stack import inside
 
 SETTINGS = CheckSettings(pulses=3, bias_pulses=8)
-
-
-def _inside(name: str) -> bool:
-    """The caller's stack has a function called ``name``."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == name:
-            return True
-        frame = frame.f_back
-    return False
 
 
 def test_a_stop_in_the_bias_after_a_stuck_edge_keeps_both_and_the_half_measured() -> None:
@@ -31,7 +21,7 @@ def test_a_stop_in_the_bias_after_a_stuck_edge_keeps_both_and_the_half_measured(
     calls = []
 
     def stop() -> bool:  # before the second bias half's fourth pulse
-        if _inside("check_bias") and not _inside("_tomography"):
+        if inside("check_bias") and not inside("_tomography"):
             calls.append(1)
         return len(calls) >= 12
 
