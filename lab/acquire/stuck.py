@@ -52,6 +52,15 @@ RATE_FRACTION = 0.5
 RATE_MAX = 0.5
 
 
+#: What a named edge may have, and what tells them apart. An edge's own p is its
+#: oscillator's time above the bias, which the parts' spread moves off the set p by a few
+#: hundredths (the emulator's default: up to +-0.02), so at a set p of a few hundredths
+#: some edges' oscillators never cross the bias: on emulated board 0 at p = 0.02, edges
+#: 4-7 and 6-8 (own p 0) were named. `twinlab check` steps every edge at p = 1.
+CAUSES = ("its digipot may be stuck, or its oscillator never enables it at this bias; "
+          "run twinlab check (it steps every edge at p = 1)")
+
+
 def asked_pulses(rate: float, chance: float = STUCK_P) -> int:
     """The fewest asked pulses without a move whose chance at move ``rate`` per pulse is
     below ``chance``: ceil(log chance / log(1 - rate))."""
@@ -111,8 +120,7 @@ class StuckWatch:
             lines.append(
                 f"edge {self.labels[e]} has not moved in {self.pulses[e]} pulses where its "
                 f"rule asked it to {self.asked[e]} times (p = {self.p:g} expects "
-                f"~{self.p * self.asked[e]:.0f} moves): its digipot may be stuck; run "
-                "twinlab check"
+                f"~{self.p * self.asked[e]:.0f} moves): {CAUSES}"
             )
         self.warnings += lines
         return lines

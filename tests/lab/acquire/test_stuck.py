@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lab.acquire.settings import settings_from
-from lab.acquire.stuck import STUCK_P, SURE, StuckWatch, asked_pulses
+from lab.acquire.stuck import CAUSES, STUCK_P, SURE, StuckWatch, asked_pulses
 from lab.acquire.trainer import Trainer
 from lab.emulator import EmulatorConfig, emulator_bench
 from lab.emulator.board import EmulatedBoard
@@ -64,7 +64,7 @@ def test_a_move_restarts_the_count_and_an_edge_is_named_once() -> None:
     lines = w.observe(codes, moved, up)
     assert len(lines) == 1 and lines[0].startswith("edge 1-4 has not moved in 20 pulses "
                                                    "where its rule asked it to 20 times")
-    assert "(p = 1 expects ~20 moves)" in lines[0] and lines[0].endswith("run twinlab check")
+    assert "(p = 1 expects ~20 moves)" in lines[0] and lines[0].endswith(CAUSES)
     named = [[x.split()[1] for x in w.observe(moved, moved, up)] for _ in range(40)]
     # 1-5 unmoved since pulse 20, 2-4 since pulse 21: 20 asked pulses at 39 and 40
     assert named[18:20] == [["1-5"], ["2-4"]] and sum(map(len, named)) == 2
@@ -112,7 +112,7 @@ def test_a_stuck_edge_on_a_probeless_bench_is_named_and_nothing_else(tmp_path: P
     assert isinstance(trainer.probe, EstimatedProbe)
     assert trainer.warnings == [
         "edge 1-4 has not moved in 49 pulses where its rule asked it to 49 times (p = 0.5 "
-        "expects ~24 moves): its digipot may be stuck; run twinlab check"]
+        f"expects ~24 moves): {CAUSES}"]
     with RunReader(out) as run:  # the run file keeps it
         assert run.info["warnings"] == trainer.warnings[0]
         assert run.warnings == trainer.warnings == run.summary()["warnings"]
@@ -167,9 +167,23 @@ def test_twinlab_train_says_it_once_on_standard_error(tmp_path: Path) -> None:
     assert code == 0, err
     warned = [line for line in err.splitlines() if line.startswith("twinlab: warning:")]
     assert warned == ["twinlab: warning: edge 1-4 has not moved in 49 pulses where its rule "
-                      "asked it to 49 times (p = 0.5 expects ~24 moves): its digipot may be "
-                      "stuck; run twinlab check"], err
+                      f"asked it to 49 times (p = 0.5 expects ~24 moves): {CAUSES}"], err
     assert err.count("has not moved") == 1, err  # not logged a second time
     assert "120 steps" in stdout
     with RunReader(out) as run:
         assert run.warnings == [warned[0].removeprefix("twinlab: warning: ")]
+
+
+def test_at_a_low_p_the_edges_named_are_those_whose_oscillator_never_enables_them() -> None:
+    """At a set p of a few hundredths the oscillators' spread leaves some edges with an
+    own p of 0 (a good board): those, and only those, are named, and the line gives
+    that cause beside a stuck part."""
+    bench = _bench(probe=True)
+    trainer = _train(bench, 0.02, 3000)
+    board = bench.probe.board  # type: ignore[union-attr]
+    bias = bench.calibration.volts_for(0.02)  # what the trainer set
+    own = board.oscillators.p_at(np.array([bias]))[0]  # (E,) each edge's own p
+    named = sorted(line.split()[1] for line in trainer.warnings)
+    never = sorted(board.network.edge_labels()[e] for e in np.flatnonzero(own == 0))
+    assert never and named == never
+    assert all("oscillator never enables it" in line for line in trainer.warnings)
